@@ -1,0 +1,2 @@
+/** JMH benchmarks of the proxy's hot path. */
+package io.canaryproxy.bench;

@@ -1,0 +1,31 @@
+package io.canaryproxy;
+
+import io.canaryproxy.routing.RouteTable;
+import java.util.List;
+import java.util.Map;
+
+/**
+ * A point-in-time view of the proxy, for the admin API and for tests.
+ *
+ * @param routes   the route table in force
+ * @param releases release name to its state, in configuration order
+ */
+public record ProxyStatus(RouteTable routes, Map<String, Release> releases) {
+
+    /**
+     * @param inflight    requests of this release not yet answered completely
+     * @param connections open upstream connections (pooled, busy and upgraded) to this release's endpoints
+     * @param upgraded    of those, tunnels carrying an upgraded protocol such as WebSocket
+     */
+    public record Release(String name, List<Endpoint> endpoints, long inflight, long connections, long upgraded) {
+
+        /** No request in flight and no connection open: the release's processes can be stopped. */
+        public boolean drained() {
+            return inflight == 0 && connections == 0;
+        }
+    }
+
+    /** One endpoint: its address as configured, its health and its open connections. */
+    public record Endpoint(String address, boolean healthy, long connections) {
+    }
+}

@@ -1,0 +1,42 @@
+package io.canaryproxy.config;
+
+import java.nio.file.Path;
+
+/**
+ * Where one upstream process listens: a TCP {@code host:port} or a Unix socket {@code unix:/path}.
+ * Exactly one of {@link #tcp()} and {@link #unixPath()} is non-null.
+ */
+public record EndpointAddress(HostPort tcp, Path unixPath) {
+
+    public EndpointAddress {
+        if ((tcp == null) == (unixPath == null)) {
+            throw new IllegalArgumentException("an endpoint is either host:port or unix:/path");
+        }
+    }
+
+    /**
+     * Parses {@code unix:/run/app/blue.sock} or {@code 127.0.0.1:8001}.
+     *
+     * @throws IllegalArgumentException with a message fit for an operator
+     */
+    public static EndpointAddress parse(String text) {
+        String s = text.trim();
+        if (s.startsWith("unix:")) {
+            String path = s.substring("unix:".length());
+            if (path.isEmpty()) {
+                throw new IllegalArgumentException("expected unix:/path/to/socket");
+            }
+            return new EndpointAddress(null, Path.of(path));
+        }
+        return new EndpointAddress(HostPort.parse(s), null);
+    }
+
+    public boolean isUnix() {
+        return unixPath != null;
+    }
+
+    @Override
+    public String toString() {
+        return isUnix() ? "unix:" + unixPath : tcp.toString();
+    }
+}

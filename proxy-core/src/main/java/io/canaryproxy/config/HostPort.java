@@ -1,0 +1,39 @@
+package io.canaryproxy.config;
+
+/** A TCP address as written in the config: {@code "0.0.0.0:8080"}, {@code "[::1]:8080"}, {@code "localhost:8001"}. */
+public record HostPort(String host, int port) {
+
+    /**
+     * Parses {@code host:port}; an IPv6 host is written in brackets.
+     *
+     * @throws IllegalArgumentException with a message fit for an operator
+     */
+    public static HostPort parse(String text) {
+        String s = text.trim();
+        int colon = s.lastIndexOf(':');
+        if (colon <= 0 || colon == s.length() - 1) {
+            throw new IllegalArgumentException("expected host:port, e.g. 127.0.0.1:8080");
+        }
+        String host = s.substring(0, colon);
+        if (host.startsWith("[") && host.endsWith("]")) {
+            host = host.substring(1, host.length() - 1);
+        } else if (host.indexOf(':') >= 0) {
+            throw new IllegalArgumentException("an IPv6 host must be written in brackets, e.g. [::1]:8080");
+        }
+        int port;
+        try {
+            port = Integer.parseInt(s.substring(colon + 1));
+        } catch (NumberFormatException e) {
+            throw new IllegalArgumentException("port is not a number");
+        }
+        if (port < 0 || port > 65535) {
+            throw new IllegalArgumentException("port must be between 0 and 65535");
+        }
+        return new HostPort(host, port);
+    }
+
+    @Override
+    public String toString() {
+        return host.indexOf(':') >= 0 ? "[" + host + "]:" + port : host + ":" + port;
+    }
+}

@@ -1,0 +1,45 @@
+package io.canaryproxy.config;
+
+import com.typesafe.config.Config;
+import java.nio.file.Path;
+import java.util.List;
+import java.util.Map;
+
+/**
+ * The whole, validated configuration of one proxy instance. Immutable; a reload builds a new one.
+ *
+ * <p>Obtain one with {@link ConfigLoader}: {@code ConfigLoader.load(Path.of("conf/canary-proxy.conf"))}.
+ *
+ * @param listen         the public listener address ({@code proxy.listen})
+ * @param threads        event-loop threads, already resolved: never 0 ({@code proxy.threads}, 0 = one per core)
+ * @param trustedProxies client addresses whose {@code X-Forwarded-*} headers are kept ({@code proxy.trusted-proxies})
+ * @param admin          the admin listener
+ * @param stateFile      where the route table is persisted, or {@code null} when persistence is off
+ * @param releases       release name to release, in the order the file declares them
+ * @param routing        the initial route table and routing options
+ * @param source         the raw, resolved {@code proxy} subtree, for modules that read their own keys
+ */
+public record ProxyConfig(
+        HostPort listen,
+        int threads,
+        List<String> trustedProxies,
+        AdminConfig admin,
+        Path stateFile,
+        Map<String, ReleaseConfig> releases,
+        RoutingConfig routing,
+        HealthCheckConfig healthCheck,
+        UpstreamConfig upstream,
+        LimitsConfig limits,
+        DrainConfig drain,
+        Config source) {
+
+    public ProxyConfig {
+        trustedProxies = List.copyOf(trustedProxies);
+        releases = java.util.Collections.unmodifiableMap(new java.util.LinkedHashMap<>(releases));
+    }
+
+    /** The release of that name, or {@code null}. */
+    public ReleaseConfig release(String name) {
+        return releases.get(name);
+    }
+}

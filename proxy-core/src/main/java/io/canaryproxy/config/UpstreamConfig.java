@@ -1,0 +1,21 @@
+package io.canaryproxy.config;
+
+import java.time.Duration;
+
+/**
+ * How the proxy talks to endpoints.
+ *
+ * @param maxConnections  per endpoint, shared evenly among event loops
+ * @param maxRetries      extra attempts for a request that may be retried
+ * @param ejectAfter      consecutive connect failures after which an endpoint is taken out of rotation
+ * @param ejectDuration   how long an ejected endpoint stays out when active health checks are off
+ */
+public record UpstreamConfig(
+        Duration connectTimeout,
+        Duration responseTimeout,
+        Duration poolIdleTimeout,
+        int maxConnections,
+        int maxRetries,
+        int ejectAfter,
+        Duration ejectDuration) {
+}
