@@ -1,17 +1,40 @@
 package io.canaryproxy;
 
 import io.canaryproxy.config.ProxyConfig;
+import io.canaryproxy.config.RoutingConfig;
+import io.canaryproxy.listener.Listener;
+import io.canaryproxy.listener.Transport;
+import io.canaryproxy.routing.RouteState;
 import io.canaryproxy.routing.RouteTable;
+import io.canaryproxy.routing.StateFile;
+import io.canaryproxy.upstream.Endpoint;
+import io.canaryproxy.upstream.Release;
+import io.canaryproxy.upstream.Upstreams;
+import io.netty.channel.EventLoop;
+import io.netty.channel.EventLoopGroup;
+import io.netty.util.concurrent.EventExecutor;
+import java.io.IOException;
 import java.net.InetSocketAddress;
 import java.time.Duration;
+import java.time.Instant;
+import java.util.ArrayList;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.Optional;
 import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.Executors;
+import java.util.concurrent.ScheduledExecutorService;
+import java.util.concurrent.TimeUnit;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
 
 /**
  * The embeddable proxy: one listener in front of the configured releases.
  *
  * <pre>{@code
  * CanaryProxy proxy = CanaryProxy.start(ConfigLoader.load(Path.of("conf/canary-proxy.conf")));
- * proxy.switchTo("green");
+ * proxy.switchTo("green", false);
  * proxy.awaitDrained("blue", Duration.ofSeconds(30)).join();
  * proxy.close();
  * }</pre>
@@ -20,40 +43,98 @@ import java.util.concurrent.CompletableFuture;
  */
 public final class CanaryProxy implements AutoCloseable {
 
-    /** Binds the listener, starts health checks and returns once the proxy accepts connections. */
+    private static final Logger log = LoggerFactory.getLogger(CanaryProxy.class);
+    private static final long DRAIN_POLL_MILLIS = 20;
+
+    private final ProxyConfig config;
+    private final EventLoopGroup group;
+    private final Upstreams upstreams;
+    private final RouteState routes;
+    private final Listener listener;
+    private final InetSocketAddress address;
+    private final ScheduledExecutorService control;
+    private boolean stopped;
+
+    private CanaryProxy(ProxyConfig config) {
+        this.config = config;
+        Transport transport = Transport.best();
+        this.group = transport.newGroup(config.threads(), "canary-proxy");
+        List<EventLoop> loops = new ArrayList<>();
+        for (EventExecutor e : group) {
+            loops.add((EventLoop) e);
+        }
+        EventLoop[] loopArray = loops.toArray(new EventLoop[0]);
+        this.control = Executors.newSingleThreadScheduledExecutor(r -> {
+            Thread t = new Thread(r, "canary-proxy-control");
+            t.setDaemon(true);
+            return t;
+        });
+        try {
+            this.upstreams = new Upstreams(config, transport, loopArray);
+            StateFile stateFile = config.stateFile() == null ? null : new StateFile(config.stateFile());
+            this.routes = new RouteState(upstreams, initialRoutes(config, stateFile), stateFile);
+            this.listener = new Listener(config, transport, group, loopArray, routes);
+            this.address = listener.bind();
+        } catch (RuntimeException e) {
+            group.shutdownGracefully(0, 0, TimeUnit.MILLISECONDS);
+            control.shutdownNow();
+            throw e;
+        }
+        upstreams.startHealthChecks();
+        log.info("listening on {} ({} event loops, {} transport); stable release {}", address, loopArray.length,
+                transport.name().toLowerCase(), routes.table().stable());
+    }
+
+    /**
+     * Binds the listener, starts health checks and returns once the proxy accepts connections.
+     *
+     * @throws java.io.UncheckedIOException when the listen address cannot be bound
+     */
     public static CanaryProxy start(ProxyConfig config) {
-        throw new UnsupportedOperationException("not yet");
+        return new CanaryProxy(config);
     }
 
     /** The configuration this proxy runs with. */
     public ProxyConfig config() {
-        throw new UnsupportedOperationException("not yet");
+        return config;
     }
 
     /** The address the listener is bound to (the real port when the config asked for port 0). */
     public InetSocketAddress listenAddress() {
-        throw new UnsupportedOperationException("not yet");
+        return address;
     }
 
     /** The route table in force. */
     public RouteTable routes() {
-        throw new UnsupportedOperationException("not yet");
+        return routes.table();
     }
 
     /**
-     * Makes {@code release} stable at 100 % at once and starts draining every release that no longer gets traffic.
+     * Makes {@code release} stable at 100 % at once and starts draining every release that no longer gets traffic:
+     * its idle connections close now, busy ones after their response, upgraded ones after {@code drain.timeout}.
      *
      * @return the new route table
      * @throws IllegalArgumentException when no release has that name
      * @throws IllegalStateException    when the release has no healthy endpoint and {@code force} is false
      */
     public RouteTable switchTo(String release, boolean force) {
-        throw new UnsupportedOperationException("not yet");
+        Release target = requireRelease(release);
+        if (!force && !target.hasHealthyEndpoint()) {
+            throw new IllegalStateException("release '" + release + "' has no healthy endpoint; "
+                    + "start it first, or force the switch");
+        }
+        RouteTable table = routes.update(t -> t.switchTo(release));
+        scheduleUpgradedClose();
+        return table;
     }
 
     /** A snapshot of the route table and of every release's endpoints, health and traffic. */
     public ProxyStatus status() {
-        throw new UnsupportedOperationException("not yet");
+        Map<String, ProxyStatus.Release> releases = new LinkedHashMap<>();
+        for (Release r : upstreams.releases()) {
+            releases.put(r.name(), releaseStatus(r));
+        }
+        return new ProxyStatus(routes.table(), releases);
     }
 
     /**
@@ -63,7 +144,20 @@ public final class CanaryProxy implements AutoCloseable {
      * @throws IllegalArgumentException when no release has that name
      */
     public CompletableFuture<ProxyStatus.Release> awaitDrained(String release, Duration timeout) {
-        throw new UnsupportedOperationException("not yet");
+        Release r = requireRelease(release);
+        CompletableFuture<ProxyStatus.Release> result = new CompletableFuture<>();
+        long deadline = System.nanoTime() + timeout.toNanos();
+        Runnable[] poll = new Runnable[1];
+        poll[0] = () -> {
+            ProxyStatus.Release s = releaseStatus(r);
+            if (s.drained() || System.nanoTime() - deadline >= 0) {
+                result.complete(s);
+            } else {
+                control.schedule(poll[0], DRAIN_POLL_MILLIS, TimeUnit.MILLISECONDS);
+            }
+        };
+        control.execute(poll[0]);
+        return result;
     }
 
     /**
@@ -71,12 +165,104 @@ public final class CanaryProxy implements AutoCloseable {
      * connection and releases the threads. Idempotent.
      */
     public void stop() {
-        throw new UnsupportedOperationException("not yet");
+        synchronized (this) {
+            if (stopped) {
+                return;
+            }
+            stopped = true;
+        }
+        log.info("stopping: no new connections, waiting up to {} for requests in flight", config.drain().timeout());
+        listener.stopAccepting();
+        upstreams.stopHealthChecks();
+        long deadline = System.nanoTime() + config.drain().timeout().toNanos();
+        while (inflight() > 0 && System.nanoTime() - deadline < 0) {
+            try {
+                Thread.sleep(DRAIN_POLL_MILLIS);
+            } catch (InterruptedException e) {
+                Thread.currentThread().interrupt();
+                break;
+            }
+        }
+        long left = inflight();
+        if (left > 0) {
+            log.warn("stopping with {} requests still in flight after {}", left, config.drain().timeout());
+        }
+        listener.closeClients();
+        for (Release r : upstreams.releases()) {
+            r.closeUpgraded();
+        }
+        group.shutdownGracefully(0, 2, TimeUnit.SECONDS).syncUninterruptibly();
+        control.shutdownNow();
+        log.info("stopped");
     }
 
     /** Same as {@link #stop()}. */
     @Override
     public void close() {
         stop();
+    }
+
+    private long inflight() {
+        long sum = 0;
+        for (Release r : upstreams.releases()) {
+            sum += r.inflight();
+        }
+        return sum;
+    }
+
+    private void scheduleUpgradedClose() {
+        control.schedule(() -> {
+            RouteTable table = routes.table();
+            for (Release r : upstreams.releases()) {
+                if (!table.routes(r.name()) && r.upgradedCount() > 0) {
+                    log.info("closing {} upgraded connections of release {} after the drain timeout",
+                            r.upgradedCount(), r.name());
+                    r.closeUpgraded();
+                }
+            }
+        }, config.drain().timeout().toMillis(), TimeUnit.MILLISECONDS);
+    }
+
+    private Release requireRelease(String name) {
+        Release r = name == null ? null : upstreams.release(name);
+        if (r == null) {
+            throw new IllegalArgumentException("unknown release '" + name + "' (known: "
+                    + String.join(", ", config.releases().keySet()) + ")");
+        }
+        return r;
+    }
+
+    private static ProxyStatus.Release releaseStatus(Release r) {
+        List<ProxyStatus.Endpoint> endpoints = new ArrayList<>();
+        for (Endpoint e : r.endpoints()) {
+            endpoints.add(new ProxyStatus.Endpoint(e.address().toString(), e.healthy(), e.openConnections()));
+        }
+        return new ProxyStatus.Release(r.name(), endpoints, r.inflight(), r.connections(), r.upgradedCount());
+    }
+
+    private static RouteTable initialRoutes(ProxyConfig config, StateFile stateFile) {
+        RoutingConfig routing = config.routing();
+        RouteTable fromConfig = new RouteTable(routing.stable(), routing.canary(),
+                routing.canary() == null ? 0 : routing.weightBasisPoints(), 0, Instant.now());
+        if (stateFile == null) {
+            return fromConfig;
+        }
+        try {
+            Optional<RouteTable> stored = stateFile.read();
+            if (stored.isEmpty()) {
+                return fromConfig;
+            }
+            RouteTable t = stored.get();
+            if (config.release(t.stable()) == null || (t.canary() != null && config.release(t.canary()) == null)) {
+                log.warn("state file {} names a release the config does not have ({}); using the config's routes",
+                        stateFile.path(), t);
+                return fromConfig;
+            }
+            log.info("route table restored from {}: stable {}", stateFile.path(), t.stable());
+            return t;
+        } catch (IOException | RuntimeException e) {
+            log.warn("cannot read state file {} ({}); using the config's routes", stateFile.path(), e.getMessage());
+            return fromConfig;
+        }
     }
 }

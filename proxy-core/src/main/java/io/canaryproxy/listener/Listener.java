@@ -1,0 +1,102 @@
+package io.canaryproxy.listener;
+
+import io.canaryproxy.config.ProxyConfig;
+import io.canaryproxy.routing.RouteState;
+import io.netty.bootstrap.ServerBootstrap;
+import io.netty.channel.Channel;
+import io.netty.channel.ChannelInitializer;
+import io.netty.channel.ChannelOption;
+import io.netty.channel.EventLoop;
+import io.netty.channel.EventLoopGroup;
+import io.netty.channel.WriteBufferWaterMark;
+import io.netty.channel.group.ChannelGroup;
+import io.netty.channel.group.DefaultChannelGroup;
+import io.netty.handler.flow.FlowControlHandler;
+import io.netty.util.concurrent.GlobalEventExecutor;
+import java.net.InetSocketAddress;
+
+/** The public HTTP listener: binds the port and builds each client connection's pipeline. */
+public final class Listener {
+
+    /** Fired at every client connection when the proxy stops: close when idle, or after the current response. */
+    static final Object SHUTDOWN = new Object() {
+        @Override
+        public String toString() {
+            return "SHUTDOWN";
+        }
+    };
+
+    private final ProxyConfig config;
+    private final Transport transport;
+    private final EventLoopGroup group;
+    private final ChannelGroup clients = new DefaultChannelGroup("clients", GlobalEventExecutor.INSTANCE);
+    private final ListenerContext context;
+    private Channel serverChannel;
+
+    public Listener(ProxyConfig config, Transport transport, EventLoopGroup group, EventLoop[] loops,
+                    RouteState routes) {
+        this.config = config;
+        this.transport = transport;
+        this.group = group;
+        this.context = new ListenerContext(config, routes, clients, loops);
+    }
+
+    /**
+     * Binds the listener.
+     *
+     * @throws java.io.UncheckedIOException when the address cannot be bound, with the address in the message
+     */
+    public InetSocketAddress bind() {
+        ListenerContext lc = context;
+        ServerBootstrap b = new ServerBootstrap()
+                .group(group)
+                .channel(transport.serverChannel())
+                .option(ChannelOption.SO_BACKLOG, 1024)
+                .option(ChannelOption.SO_REUSEADDR, true)
+                .childOption(ChannelOption.AUTO_READ, false)
+                .childOption(ChannelOption.TCP_NODELAY, true)
+                .childOption(ChannelOption.WRITE_BUFFER_WATER_MARK, new WriteBufferWaterMark(32 * 1024, 64 * 1024))
+                .childHandler(new ChannelInitializer<Channel>() {
+                    @Override
+                    protected void initChannel(Channel ch) {
+                        StrictRequestDecoder decoder = new StrictRequestDecoder(
+                                StrictRequestDecoder.config(lc.maxInitialLine, lc.maxHeaderSize));
+                        ResponseEncoder encoder = new ResponseEncoder();
+                        ch.pipeline()
+                                .addLast("decoder", decoder)
+                                .addLast("encoder", encoder)
+                                .addLast("flow", new FlowControlHandler())
+                                .addLast("proxy", new ProxyHandler(lc, decoder, encoder));
+                    }
+                });
+        InetSocketAddress address = new InetSocketAddress(config.listen().host(), config.listen().port());
+        try {
+            serverChannel = b.bind(address).syncUninterruptibly().channel();
+        } catch (Exception e) {
+            throw new java.io.UncheckedIOException(new java.io.IOException(
+                    "cannot listen on " + config.listen() + ": " + e.getMessage(), e));
+        }
+        return (InetSocketAddress) serverChannel.localAddress();
+    }
+
+    /** Stops accepting and asks every client connection to close once it is idle. */
+    public void stopAccepting() {
+        context.shuttingDown = true;
+        if (serverChannel != null) {
+            serverChannel.close().syncUninterruptibly();
+        }
+        for (Channel ch : clients) {
+            ch.pipeline().fireUserEventTriggered(SHUTDOWN);
+        }
+    }
+
+    /** Client connections still open. */
+    public int openClients() {
+        return clients.size();
+    }
+
+    /** Closes every client connection now. */
+    public void closeClients() {
+        clients.close().awaitUninterruptibly();
+    }
+}

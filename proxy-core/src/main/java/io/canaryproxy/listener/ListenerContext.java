@@ -1,0 +1,52 @@
+package io.canaryproxy.listener;
+
+import io.canaryproxy.config.ProxyConfig;
+import io.canaryproxy.routing.RouteState;
+import io.netty.channel.EventLoop;
+import io.netty.channel.group.ChannelGroup;
+import java.util.IdentityHashMap;
+import java.util.Map;
+import java.util.Set;
+
+/** What every client connection of one listener shares; read-only after start but for the shutdown flag. */
+final class ListenerContext {
+
+    final RouteState routes;
+    final ChannelGroup clients;
+    final Set<String> trustedProxies;
+    final long maxBodySize;
+    final long headerReadTimeoutNanos;
+    final long clientIdleTimeoutNanos;
+    final long responseTimeoutNanos;
+    final long drainTimeoutNanos;
+    final int maxRetries;
+    final int maxInitialLine;
+    final int maxHeaderSize;
+    /** Body bytes kept so that an idempotent request can be sent again after a stale keep-alive connection. */
+    final int replayLimit = 64 * 1024;
+    private final Map<EventLoop, Integer> loopIndex;
+    volatile boolean shuttingDown;
+
+    ListenerContext(ProxyConfig config, RouteState routes, ChannelGroup clients, EventLoop[] loops) {
+        this.routes = routes;
+        this.clients = clients;
+        this.trustedProxies = Set.copyOf(config.trustedProxies());
+        this.maxBodySize = config.limits().maxBodySize();
+        this.headerReadTimeoutNanos = config.limits().headerReadTimeout().toNanos();
+        this.clientIdleTimeoutNanos = config.limits().clientIdleTimeout().toNanos();
+        this.responseTimeoutNanos = config.upstream().responseTimeout().toNanos();
+        this.drainTimeoutNanos = config.drain().timeout().toNanos();
+        this.maxRetries = config.upstream().maxRetries();
+        this.maxInitialLine = config.limits().maxInitialLine();
+        this.maxHeaderSize = config.limits().maxHeaderSize();
+        Map<EventLoop, Integer> index = new IdentityHashMap<>();
+        for (int i = 0; i < loops.length; i++) {
+            index.put(loops[i], i);
+        }
+        this.loopIndex = index;
+    }
+
+    int loopIndex(EventLoop loop) {
+        return loopIndex.get(loop);
+    }
+}

@@ -1,0 +1,735 @@
+package io.canaryproxy.listener;
+
+import io.canaryproxy.upstream.Endpoint;
+import io.canaryproxy.upstream.EndpointPool;
+import io.canaryproxy.upstream.Release;
+import io.canaryproxy.upstream.UpstreamConnection;
+import io.canaryproxy.upstream.UpstreamListener;
+import io.netty.buffer.ByteBuf;
+import io.netty.buffer.Unpooled;
+import io.netty.channel.ChannelFutureListener;
+import io.netty.channel.ChannelHandlerContext;
+import io.netty.channel.ChannelInboundHandlerAdapter;
+import io.netty.channel.ChannelPipeline;
+import io.netty.handler.codec.DecoderResult;
+import io.netty.handler.codec.http.DefaultFullHttpResponse;
+import io.netty.handler.codec.http.FullHttpResponse;
+import io.netty.handler.codec.http.HttpContent;
+import io.netty.handler.codec.http.HttpHeaderNames;
+import io.netty.handler.codec.http.HttpHeaderValues;
+import io.netty.handler.codec.http.HttpHeaders;
+import io.netty.handler.codec.http.HttpMethod;
+import io.netty.handler.codec.http.HttpRequest;
+import io.netty.handler.codec.http.HttpResponse;
+import io.netty.handler.codec.http.HttpResponseStatus;
+import io.netty.handler.codec.http.HttpUtil;
+import io.netty.handler.codec.http.HttpVersion;
+import io.netty.handler.codec.http.LastHttpContent;
+import io.netty.handler.codec.http.TooLongHttpHeaderException;
+import io.netty.handler.codec.http.TooLongHttpLineException;
+import io.netty.handler.flow.FlowControlHandler;
+import io.netty.util.ReferenceCountUtil;
+import java.net.InetSocketAddress;
+import java.net.SocketAddress;
+import java.util.ArrayDeque;
+import java.util.concurrent.TimeUnit;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+
+/**
+ * One client connection: reads a request, picks a release and an endpoint, streams the request to a pooled
+ * upstream connection on the same event loop and streams the response back.
+ *
+ * <p>The client channel runs with autoRead off behind a {@link FlowControlHandler}, so every message is pulled
+ * with {@code read()}: the next request is not read before the current response is complete (pipelined requests
+ * are answered in order), and a body chunk is only pulled when the upstream can take it. The upstream side is
+ * pulled the same way, when the client can take more. Memory per request does not grow with body size.
+ *
+ * <p>Retries follow RFC 9110 9.2.2: a request that reached no upstream (connect refused, socket file missing) goes
+ * to the next endpoint whatever its method; one that was sent but got no response byte is sent again only if its
+ * method is idempotent and its body was kept (at most {@link ListenerContext#replayLimit} bytes). A request with a
+ * non-idempotent method is always sent on a new connection, so it cannot be lost to a keep-alive connection the
+ * upstream closes at the same moment (gunicorn does exactly that to idle connections when its workers restart).
+ */
+final class ProxyHandler extends ChannelInboundHandlerAdapter implements UpstreamListener {
+
+    private static final Logger log = LoggerFactory.getLogger(ProxyHandler.class);
+
+    private final ListenerContext lc;
+    private final StrictRequestDecoder decoder;
+    private final ResponseEncoder encoder;
+    private ChannelHandlerContext ctx;
+    private int loopIndex;
+    private String clientIp;
+    private boolean trustedClient;
+
+    // Connection state.
+    private boolean closing;
+    private boolean tunnel;
+    private long idleSinceNanos;
+    private long lastClientNanos;
+    private boolean tickScheduled;
+
+    // The exchange in progress; request == null when there is none.
+    private HttpRequest request;
+    private Release release;
+    private Endpoint endpoint;
+    private UpstreamConnection upstream;
+    private int ticket;
+    private int attempts;
+    private boolean idempotent;
+    private boolean keepAlive;
+    private boolean http10;
+    private boolean headRequest;
+    private boolean expectContinue;
+    private boolean upgradeRequested;
+    private boolean requestComplete;
+    private boolean responseStarted;
+    private boolean upstreamReusable;
+    private boolean bodyPullPaused;
+    private boolean responsePullPaused;
+    private long bodyBytes;
+    private ArrayDeque<HttpContent> replay;
+    private int replayBytes;
+    private boolean replayLost;
+    private long lastUpstreamNanos;
+
+    ProxyHandler(ListenerContext lc, StrictRequestDecoder decoder, ResponseEncoder encoder) {
+        this.lc = lc;
+        this.decoder = decoder;
+        this.encoder = encoder;
+    }
+
+    // ---------------------------------------------------------------- client side
+
+    @Override
+    public void handlerAdded(ChannelHandlerContext ctx) {
+        this.ctx = ctx;
+    }
+
+    @Override
+    public void channelActive(ChannelHandlerContext ctx) {
+        loopIndex = lc.loopIndex(ctx.channel().eventLoop());
+        SocketAddress remote = ctx.channel().remoteAddress();
+        clientIp = remote instanceof InetSocketAddress
+                ? ((InetSocketAddress) remote).getAddress().getHostAddress() : "127.0.0.1";
+        trustedClient = lc.trustedProxies.contains(clientIp);
+        lc.clients.add(ctx.channel());
+        idleSinceNanos = System.nanoTime();
+        scheduleTick(Math.min(lc.clientIdleTimeoutNanos, lc.headerReadTimeoutNanos));
+        ctx.read();
+    }
+
+    @Override
+    public void channelRead(ChannelHandlerContext ctx, Object msg) {
+        if (tunnel) {
+            relayToUpstream(msg);
+        } else if (msg instanceof HttpRequest) {
+            onRequestHead((HttpRequest) msg);
+        } else if (msg instanceof HttpContent) {
+            onRequestContent((HttpContent) msg);
+        } else {
+            ReferenceCountUtil.release(msg);
+        }
+    }
+
+    @Override
+    public void channelWritabilityChanged(ChannelHandlerContext ctx) {
+        boolean writable = ctx.channel().isWritable();
+        if (tunnel) {
+            if (upstream != null) {
+                upstream.channel().config().setAutoRead(writable);
+            }
+        } else if (writable && responsePullPaused && upstream != null) {
+            responsePullPaused = false;
+            upstream.channel().read();
+        }
+        ctx.fireChannelWritabilityChanged();
+    }
+
+    @Override
+    public void userEventTriggered(ChannelHandlerContext ctx, Object evt) {
+        if (evt == Listener.SHUTDOWN) {
+            closing = true;
+            if (request == null && !tunnel) {
+                ctx.close();
+            }
+            return;
+        }
+        ctx.fireUserEventTriggered(evt);
+    }
+
+    @Override
+    public void channelInactive(ChannelHandlerContext ctx) {
+        if (upstream != null) {
+            UpstreamConnection up = upstream;
+            upstream = null;
+            up.abandon();
+        }
+        if (request != null) {
+            endExchange();
+        }
+    }
+
+    @Override
+    public void exceptionCaught(ChannelHandlerContext ctx, Throwable cause) {
+        log.debug("client {} failed: {}", clientIp, cause.toString());
+        ctx.close();
+    }
+
+    private void onRequestHead(HttpRequest req) {
+        lastClientNanos = System.nanoTime();
+        idleSinceNanos = 0;
+        DecoderResult result = req.decoderResult();
+        if (result.isFailure()) {
+            ReferenceCountUtil.release(req);
+            reject(statusFor(result.cause()), "malformed request: " + result.cause().getMessage());
+            return;
+        }
+        HttpResponseStatus problem = RequestRules.check(req);
+        if (problem != null) {
+            reject(problem, "request refused: " + problem);
+            return;
+        }
+        HttpHeaders h = req.headers();
+        http10 = req.protocolVersion().equals(HttpVersion.HTTP_1_0);
+        headRequest = HttpMethod.HEAD.equals(req.method());
+        keepAlive = HttpUtil.isKeepAlive(req) && !closing;
+        long contentLength = HttpUtil.getContentLength(req, -1L);
+        if (contentLength > lc.maxBodySize) {
+            reject(HttpResponseStatus.REQUEST_ENTITY_TOO_LARGE, "body of " + contentLength + " bytes");
+            return;
+        }
+        CharSequence expect = h.get(HttpHeaderNames.EXPECT);
+        if (expect != null && !HttpHeaderValues.CONTINUE.contentEqualsIgnoreCase(expect)) {
+            reject(HttpResponseStatus.EXPECTATION_FAILED, "unsupported Expect: " + expect);
+            return;
+        }
+        expectContinue = expect != null && !http10;
+        upgradeRequested = h.contains(HttpHeaderNames.UPGRADE)
+                && h.containsValue(HttpHeaderNames.CONNECTION, HttpHeaderValues.UPGRADE, true);
+        idempotent = RequestRules.isIdempotent(req.method());
+
+        Release target = lc.routes.current().stable();
+        if (!target.hasHealthyEndpoint()) {
+            reject(HttpResponseStatus.SERVICE_UNAVAILABLE, "release " + target.name() + " has no healthy endpoint");
+            return;
+        }
+        HeaderRewriter.rewriteRequest(req, clientIp, trustedClient, upgradeRequested, target.name());
+        req.setProtocolVersion(HttpVersion.HTTP_1_1);
+
+        request = req;
+        release = target;
+        release.requestStarted();
+        encoder.headRequest(headRequest);
+        attempts = 0;
+        endpoint = null;
+        requestComplete = false;
+        responseStarted = false;
+        bodyBytes = 0;
+        replayBytes = 0;
+        replayLost = false;
+        connect(!idempotent);
+    }
+
+    private void onRequestContent(HttpContent content) {
+        lastClientNanos = System.nanoTime();
+        boolean last = content instanceof LastHttpContent;
+        if (request == null || requestComplete) {
+            // The exchange was answered early; what is left of its body goes nowhere.
+            content.release();
+            if (!last && ctx.channel().isActive()) {
+                ctx.read();
+            }
+            return;
+        }
+        if (content.decoderResult().isFailure()) {
+            content.release();
+            abortRequest(HttpResponseStatus.BAD_REQUEST, "malformed body: " + content.decoderResult().cause());
+            return;
+        }
+        int size = content.content().readableBytes();
+        bodyBytes += size;
+        if (bodyBytes > lc.maxBodySize) {
+            content.release();
+            abortRequest(HttpResponseStatus.REQUEST_ENTITY_TOO_LARGE, "body over " + lc.maxBodySize + " bytes");
+            return;
+        }
+        if (idempotent && !replayLost && !responseStarted) {
+            keepForReplay(content, size);
+        }
+        if (last) {
+            requestComplete = true;
+            lastUpstreamNanos = System.nanoTime();
+        }
+        UpstreamConnection up = upstream;
+        if (up == null) {
+            // Between two attempts: the body waits in the replay buffer, or the request cannot be retried.
+            content.release();
+            return;
+        }
+        up.channel().writeAndFlush(content, up.channel().voidPromise());
+        if (!last) {
+            if (up.channel().isWritable()) {
+                ctx.read();
+            } else {
+                bodyPullPaused = true;
+            }
+        }
+    }
+
+    private void keepForReplay(HttpContent content, int size) {
+        if (replayBytes + size > lc.replayLimit) {
+            releaseReplay();
+            replayLost = true;
+            return;
+        }
+        if (replay == null) {
+            replay = new ArrayDeque<>(4);
+        }
+        replay.add(content.retainedDuplicate());
+        replayBytes += size;
+    }
+
+    private void releaseReplay() {
+        if (replay != null) {
+            HttpContent c;
+            while ((c = replay.poll()) != null) {
+                c.release();
+            }
+        }
+        replayBytes = 0;
+    }
+
+    // ---------------------------------------------------------------- upstream side
+
+    private void connect(boolean fresh) {
+        attempts++;
+        Endpoint next = release.pick(loopIndex, endpoint);
+        if (next == null) {
+            fail(HttpResponseStatus.SERVICE_UNAVAILABLE, "release " + release.name() + " has no healthy endpoint");
+            return;
+        }
+        endpoint = next;
+        EndpointPool pool = next.pool(loopIndex);
+        pool.acquire(this, ++ticket, fresh);
+    }
+
+    @Override
+    public void onAcquired(UpstreamConnection connection, int ticket) {
+        if (ticket != this.ticket || request == null) {
+            connection.release(true);
+            return;
+        }
+        upstream = connection;
+        io.netty.channel.Channel up = connection.channel();
+        up.write(request, up.voidPromise());
+        if (replay != null && !replay.isEmpty()) {
+            for (HttpContent c : replay) {
+                up.write(c.retainedDuplicate(), up.voidPromise());
+            }
+        } else if (requestComplete && bodyBytes == 0) {
+            up.write(LastHttpContent.EMPTY_LAST_CONTENT, up.voidPromise());
+        }
+        up.flush();
+        lastUpstreamNanos = System.nanoTime();
+        if (expectContinue && !requestComplete) {
+            expectContinue = false;
+            ctx.writeAndFlush(ErrorResponses.continue100(), ctx.voidPromise());
+        }
+        if (!requestComplete) {
+            if (up.isWritable()) {
+                ctx.read();
+            } else {
+                bodyPullPaused = true;
+            }
+        }
+        up.read();
+    }
+
+    @Override
+    public void onAcquireFailed(int ticket, Throwable cause, boolean connectFailed) {
+        if (ticket != this.ticket || request == null) {
+            return;
+        }
+        if (cause instanceof EndpointPool.ExhaustedException) {
+            fail(HttpResponseStatus.SERVICE_UNAVAILABLE, cause.getMessage());
+        } else if (connectFailed && attempts < release.endpoints().size() + lc.maxRetries) {
+            log.debug("connect to {} failed ({}), trying again", endpoint, cause.toString());
+            connect(true);
+        } else {
+            fail(HttpResponseStatus.BAD_GATEWAY, "connect to " + endpoint + " failed: " + cause);
+        }
+    }
+
+    @Override
+    public void onUpstreamRead(UpstreamConnection connection, Object msg) {
+        if (connection != upstream) {
+            ReferenceCountUtil.release(msg);
+            return;
+        }
+        lastUpstreamNanos = System.nanoTime();
+        if (tunnel) {
+            if (msg instanceof ByteBuf) {
+                ctx.write(msg, ctx.voidPromise());
+            } else {
+                ReferenceCountUtil.release(msg);
+            }
+            return;
+        }
+        if (msg instanceof HttpResponse) {
+            onResponseHead(connection, (HttpResponse) msg);
+            if (!(msg instanceof HttpContent)) {
+                return;
+            }
+        }
+        if (msg instanceof HttpContent) {
+            if (!responseStarted || request == null) {
+                // The body of an interim (1xx) response, or of a response already given up on.
+                ReferenceCountUtil.release(msg);
+                return;
+            }
+            HttpContent content = (HttpContent) msg;
+            if (content.decoderResult().isFailure()) {
+                content.release();
+                breakResponse("malformed response body from " + endpoint);
+                return;
+            }
+            if (content instanceof LastHttpContent) {
+                ctx.write(content, ctx.voidPromise());
+                finishResponse();
+            } else {
+                ctx.write(content, ctx.voidPromise());
+            }
+        } else {
+            ReferenceCountUtil.release(msg);
+        }
+    }
+
+    private void onResponseHead(UpstreamConnection connection, HttpResponse response) {
+        if (request == null || responseStarted) {
+            return;
+        }
+        if (response.decoderResult().isFailure()) {
+            upstream = null;
+            connection.abandon();
+            fail(HttpResponseStatus.BAD_GATEWAY, "malformed response from " + endpoint + ": "
+                    + response.decoderResult().cause());
+            return;
+        }
+        int code = response.status().code();
+        if (code == 101) {
+            if (upgradeRequested) {
+                startTunnel(response);
+            } else {
+                upstream = null;
+                connection.abandon();
+                fail(HttpResponseStatus.BAD_GATEWAY, "unrequested protocol switch from " + endpoint);
+            }
+            return;
+        }
+        if (code < 200) {
+            // Interim responses (100 Continue, 103) are not relayed: the proxy answered Expect itself.
+            return;
+        }
+        responseStarted = true;
+        releaseReplay();
+        upstreamReusable = HttpUtil.isKeepAlive(response);
+        HeaderRewriter.rewriteResponse(response);
+        HttpHeaders h = response.headers();
+        boolean bodyless = headRequest || code == 204 || code == 304;
+        boolean framed = bodyless || h.contains(HttpHeaderNames.CONTENT_LENGTH) || HttpUtil.isTransferEncodingChunked(response);
+        if (!framed) {
+            // The upstream delimits this body by closing the connection.
+            upstreamReusable = false;
+            if (http10) {
+                closing = true;
+            } else {
+                HttpUtil.setTransferEncodingChunked(response, true);
+            }
+        } else if (http10 && HttpUtil.isTransferEncodingChunked(response)) {
+            // An HTTP/1.0 client cannot read chunked encoding: send the body raw and close to end it.
+            HttpUtil.setTransferEncodingChunked(response, false);
+            closing = true;
+        }
+        if (!requestComplete) {
+            // Answered before the whole body arrived: the rest cannot be told apart from the next request.
+            closing = true;
+            upstreamReusable = false;
+        }
+        if (closing || !keepAlive || lc.shuttingDown) {
+            closing = true;
+            h.set(HttpHeaderNames.CONNECTION, HttpHeaderValues.CLOSE);
+        } else if (http10) {
+            h.set(HttpHeaderNames.CONNECTION, HttpHeaderValues.KEEP_ALIVE);
+        }
+        ctx.write(response, ctx.voidPromise());
+    }
+
+    @Override
+    public void onUpstreamReadComplete(UpstreamConnection connection) {
+        if (connection != upstream) {
+            return;
+        }
+        ctx.flush();
+        if (tunnel) {
+            return;
+        }
+        if (ctx.channel().isWritable()) {
+            connection.channel().read();
+        } else {
+            responsePullPaused = true;
+        }
+    }
+
+    @Override
+    public void onUpstreamWritabilityChanged(UpstreamConnection connection) {
+        if (connection != upstream) {
+            return;
+        }
+        boolean writable = connection.channel().isWritable();
+        if (tunnel) {
+            ctx.channel().config().setAutoRead(writable);
+        } else if (writable && bodyPullPaused) {
+            bodyPullPaused = false;
+            ctx.read();
+        }
+    }
+
+    @Override
+    public void onUpstreamClosed(UpstreamConnection connection, Throwable cause) {
+        if (connection != upstream) {
+            return;
+        }
+        upstream = null;
+        if (tunnel) {
+            ctx.writeAndFlush(Unpooled.EMPTY_BUFFER).addListener(ChannelFutureListener.CLOSE);
+            return;
+        }
+        if (request == null) {
+            return;
+        }
+        String why = cause == null ? "connection closed" : cause.toString();
+        if (responseStarted) {
+            breakResponse("upstream " + endpoint + " broke off the response: " + why);
+        } else if (idempotent && !replayLost && attempts <= lc.maxRetries) {
+            log.debug("{} {} on {} got no response ({}), sending it again", request.method(), request.uri(),
+                    endpoint, why);
+            connect(true);
+        } else {
+            fail(HttpResponseStatus.BAD_GATEWAY, "upstream " + endpoint + " closed without a response: " + why);
+        }
+    }
+
+    // ---------------------------------------------------------------- endings
+
+    private void finishResponse() {
+        UpstreamConnection up = upstream;
+        upstream = null;
+        boolean reusable = upstreamReusable && requestComplete;
+        if (up != null) {
+            up.release(reusable);
+        }
+        endExchange();
+        if (closing) {
+            ctx.writeAndFlush(Unpooled.EMPTY_BUFFER).addListener(ChannelFutureListener.CLOSE);
+        } else {
+            ctx.flush();
+            idleSinceNanos = System.nanoTime();
+            ctx.read();
+        }
+    }
+
+    /** Answers the current exchange with a proxy error, or closes the connection if the response has begun. */
+    private void fail(HttpResponseStatus status, String why) {
+        log.debug("{} {} -> {}: {}", request == null ? "-" : request.method(),
+                request == null ? "-" : request.uri(), status.code(), why);
+        if (upstream != null) {
+            UpstreamConnection up = upstream;
+            upstream = null;
+            up.abandon();
+        }
+        if (responseStarted) {
+            breakResponse(why);
+            return;
+        }
+        boolean close = closing || !keepAlive || !requestComplete || lc.shuttingDown;
+        boolean head = headRequest;
+        endExchange();
+        FullHttpResponse response = ErrorResponses.of(status, close, head);
+        if (close) {
+            closing = true;
+            ctx.writeAndFlush(response).addListener(ChannelFutureListener.CLOSE);
+        } else {
+            ctx.writeAndFlush(response, ctx.voidPromise());
+            idleSinceNanos = System.nanoTime();
+            ctx.read();
+        }
+    }
+
+    /** A response that has begun cannot be finished: closing is the only honest signal left. */
+    private void breakResponse(String why) {
+        log.debug("response broken: {}", why);
+        if (upstream != null) {
+            UpstreamConnection up = upstream;
+            upstream = null;
+            up.abandon();
+        }
+        if (request != null) {
+            endExchange();
+        }
+        closing = true;
+        ctx.flush();
+        ctx.close();
+    }
+
+    /** The client sent something the proxy will not forward: answer and close, nothing reached an upstream. */
+    private void reject(HttpResponseStatus status, String why) {
+        log.debug("client {}: {} -> {}", clientIp, why, status.code());
+        closing = true;
+        ctx.writeAndFlush(ErrorResponses.of(status, true, false)).addListener(ChannelFutureListener.CLOSE);
+    }
+
+    /** The request body turned out bad or too large after forwarding began. */
+    private void abortRequest(HttpResponseStatus status, String why) {
+        if (upstream != null) {
+            UpstreamConnection up = upstream;
+            upstream = null;
+            up.abandon();
+        }
+        closing = true;
+        if (responseStarted) {
+            breakResponse(why);
+        } else {
+            endExchange();
+            reject(status, why);
+        }
+    }
+
+    private void endExchange() {
+        release.requestEnded();
+        releaseReplay();
+        request = null;
+        release = null;
+        endpoint = null;
+        bodyPullPaused = false;
+        responsePullPaused = false;
+    }
+
+    // ---------------------------------------------------------------- upgraded connections
+
+    private void startTunnel(HttpResponse response) {
+        UpstreamConnection up = upstream;
+        FullHttpResponse switching = new DefaultFullHttpResponse(HttpVersion.HTTP_1_1, response.status(),
+                Unpooled.EMPTY_BUFFER);
+        switching.headers().set(response.headers());
+        switching.headers().remove(HttpHeaderNames.CONTENT_LENGTH);
+        switching.headers().remove(HttpHeaderNames.TRANSFER_ENCODING);
+        tunnel = true;
+        responseStarted = true;
+        releaseReplay();
+        ctx.writeAndFlush(switching, ctx.voidPromise());
+
+        // From here on both connections carry raw bytes. The upstream codec passes them through once told so;
+        // the client side drops its HTTP handlers (the flow-control queue first, so nothing is held in it).
+        ChannelPipeline p = ctx.pipeline();
+        p.remove(FlowControlHandler.class);
+        p.remove(encoder);
+        decoder.switchToRaw();
+        io.netty.handler.codec.http.HttpClientCodec codec =
+                up.channel().pipeline().get(io.netty.handler.codec.http.HttpClientCodec.class);
+        if (codec != null) {
+            codec.prepareUpgradeFrom(null);
+        }
+        Release r = release;
+        r.upgraded(ctx.channel());
+        endExchange();
+        upstream = up;
+        ctx.channel().config().setAutoRead(true);
+        up.channel().config().setAutoRead(true);
+    }
+
+    private void relayToUpstream(Object msg) {
+        UpstreamConnection up = upstream;
+        if (up == null || !(msg instanceof ByteBuf)) {
+            ReferenceCountUtil.release(msg);
+            return;
+        }
+        up.channel().writeAndFlush(msg, up.channel().voidPromise());
+    }
+
+    // ---------------------------------------------------------------- timers
+
+    private void scheduleTick(long delayNanos) {
+        if (!tickScheduled) {
+            tickScheduled = true;
+            ctx.executor().schedule(this::tick, Math.max(delayNanos, TimeUnit.MILLISECONDS.toNanos(10)),
+                    TimeUnit.NANOSECONDS);
+        }
+    }
+
+    /**
+     * One timer per connection, re-armed for the nearest deadline instead of scheduled per request: the header
+     * read timeout (slowloris), the keep-alive idle timeout, the client-body stall and the upstream response
+     * timeout.
+     */
+    private void tick() {
+        tickScheduled = false;
+        if (!ctx.channel().isActive() || tunnel) {
+            return;
+        }
+        long now = System.nanoTime();
+        long next;
+        if (request != null) {
+            if (upstream != null && requestComplete) {
+                long deadline = lastUpstreamNanos + lc.responseTimeoutNanos;
+                if (now - deadline >= 0) {
+                    fail(HttpResponseStatus.GATEWAY_TIMEOUT, "no answer from " + endpoint + " within "
+                            + TimeUnit.NANOSECONDS.toMillis(lc.responseTimeoutNanos) + " ms");
+                    if (!ctx.channel().isActive()) {
+                        return;
+                    }
+                    next = lc.headerReadTimeoutNanos;
+                } else {
+                    next = deadline - now;
+                }
+            } else if (!requestComplete && now - lastClientNanos >= lc.clientIdleTimeoutNanos) {
+                log.debug("client {} stalled sending a body", clientIp);
+                abortRequest(HttpResponseStatus.REQUEST_TIMEOUT, "request body stalled");
+                return;
+            } else {
+                next = Math.min(lc.responseTimeoutNanos, lc.clientIdleTimeoutNanos);
+            }
+        } else {
+            long headStarted = decoder.headStartedNanos();
+            if (headStarted != StrictRequestDecoder.NO_HEAD && now - headStarted >= lc.headerReadTimeoutNanos) {
+                log.debug("client {} too slow sending a request head", clientIp);
+                ctx.close();
+                return;
+            }
+            if (idleSinceNanos != 0 && headStarted == StrictRequestDecoder.NO_HEAD
+                    && now - idleSinceNanos >= lc.clientIdleTimeoutNanos) {
+                ctx.close();
+                return;
+            }
+            if (headStarted != StrictRequestDecoder.NO_HEAD) {
+                next = headStarted + lc.headerReadTimeoutNanos - now;
+            } else if (idleSinceNanos != 0) {
+                next = Math.min(idleSinceNanos + lc.clientIdleTimeoutNanos - now, lc.headerReadTimeoutNanos);
+            } else {
+                next = lc.headerReadTimeoutNanos;
+            }
+        }
+        scheduleTick(next);
+    }
+
+    private static HttpResponseStatus statusFor(Throwable cause) {
+        if (cause instanceof TooLongHttpLineException) {
+            return HttpResponseStatus.REQUEST_URI_TOO_LONG;
+        }
+        if (cause instanceof TooLongHttpHeaderException) {
+            return HttpResponseStatus.REQUEST_HEADER_FIELDS_TOO_LARGE;
+        }
+        return HttpResponseStatus.BAD_REQUEST;
+    }
+}

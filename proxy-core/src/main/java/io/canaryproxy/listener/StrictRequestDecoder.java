@@ -1,0 +1,237 @@
+package io.canaryproxy.listener;
+
+import io.netty.buffer.ByteBuf;
+import io.netty.channel.ChannelHandlerContext;
+import io.netty.handler.codec.DecoderResult;
+import io.netty.handler.codec.http.DefaultHttpRequest;
+import io.netty.handler.codec.http.HttpDecoderConfig;
+import io.netty.handler.codec.http.HttpMessage;
+import io.netty.handler.codec.http.HttpMethod;
+import io.netty.handler.codec.http.HttpRequest;
+import io.netty.handler.codec.http.HttpRequestDecoder;
+import io.netty.handler.codec.http.HttpVersion;
+import io.netty.handler.codec.http.LastHttpContent;
+import java.util.List;
+
+/**
+ * Netty's request decoder, made strict enough for a proxy (RFC 9112). Netty already rejects bad and duplicate
+ * Content-Length values and transfer codings that do not end in chunked; this class adds what a proxy must not let
+ * through because a backend could frame the bytes differently (request smuggling):
+ *
+ * <ul>
+ *   <li>Content-Length together with Transfer-Encoding (Netty would drop the Content-Length and go on);</li>
+ *   <li>obs-fold continuation lines (Netty joins them);</li>
+ *   <li>a bare LF or a bare CR as a line end;</li>
+ *   <li>control bytes in a header, whitespace or any non-token byte in a header name.</li>
+ * </ul>
+ *
+ * <p>A violation produces a request whose decoder result is a {@link ProtocolViolation}; every byte after it is
+ * discarded, since nothing that follows can be framed reliably. The head bytes are checked before Netty's decoder
+ * consumes them, each byte once.
+ *
+ * <p>It also remembers when the current request head began, so that the listener can cut off clients that send
+ * their headers too slowly (slowloris), and can switch to passing raw bytes once a connection is upgraded.
+ */
+final class StrictRequestDecoder extends HttpRequestDecoder {
+
+    /** No request head is being received. */
+    static final long NO_HEAD = 0;
+
+    private boolean inHead = true;
+    private boolean rejected;
+    private boolean raw;
+    private long headStartedNanos = NO_HEAD;
+
+    // Incremental head scanner: bytes already validated but not yet consumed by Netty's decoder, and where in the
+    // line grammar the last validated byte left us.
+    private int validatedAhead;
+    private int line;
+    private int column;
+    private boolean afterCr;
+    private boolean inName;
+    private boolean headEnded;
+
+    StrictRequestDecoder(HttpDecoderConfig config) {
+        super(config);
+    }
+
+    static HttpDecoderConfig config(int maxInitialLine, int maxHeaderSize) {
+        return new HttpDecoderConfig()
+                .setMaxInitialLineLength(maxInitialLine)
+                .setMaxHeaderSize(maxHeaderSize)
+                .setMaxChunkSize(64 * 1024)
+                .setValidateHeaders(true)
+                .setStrictLineParsing(true)
+                .setAllowDuplicateContentLengths(false)
+                .setUseRfc9112TransferEncoding(true);
+    }
+
+    /** When the head now being received began ({@link System#nanoTime()}), or {@link #NO_HEAD}. */
+    long headStartedNanos() {
+        return headStartedNanos;
+    }
+
+    /** From now on every byte is passed on as it is: the connection carries an upgraded protocol. */
+    void switchToRaw() {
+        raw = true;
+        headStartedNanos = NO_HEAD;
+    }
+
+    @Override
+    protected void decode(ChannelHandlerContext ctx, ByteBuf buffer, List<Object> out) throws Exception {
+        if (raw) {
+            out.add(buffer.readRetainedSlice(buffer.readableBytes()));
+            return;
+        }
+        if (rejected) {
+            buffer.skipBytes(buffer.readableBytes());
+            return;
+        }
+        int before = buffer.readerIndex();
+        if (inHead && !headEnded) {
+            String violation = scanHead(buffer);
+            if (violation != null) {
+                reject(buffer, out, violation);
+                return;
+            }
+        }
+        int produced = out.size();
+        super.decode(ctx, buffer, out);
+        if (inHead) {
+            validatedAhead -= buffer.readerIndex() - before;
+        }
+        for (int i = produced; i < out.size(); i++) {
+            Object msg = out.get(i);
+            if (msg instanceof HttpRequest) {
+                inHead = false;
+                headStartedNanos = NO_HEAD;
+            }
+            if (msg instanceof LastHttpContent) {
+                startHead();
+            }
+        }
+    }
+
+    @Override
+    protected void handleTransferEncodingChunkedWithContentLength(HttpMessage message) {
+        // RFC 9112 6.3 lets a server drop Content-Length here; a proxy that forwards the request must not guess
+        // which framing its upstream will believe, so the request is refused.
+        throw new ProtocolViolation("both Content-Length and Transfer-Encoding");
+    }
+
+    private void startHead() {
+        inHead = true;
+        headEnded = false;
+        validatedAhead = 0;
+        line = 0;
+        column = 0;
+        afterCr = false;
+        inName = false;
+    }
+
+    /** Validates the readable bytes of the head not validated yet; returns a violation or {@code null}. */
+    private String scanHead(ByteBuf buffer) {
+        int start = buffer.readerIndex() + validatedAhead;
+        int end = buffer.writerIndex();
+        if (start < end && headStartedNanos == NO_HEAD) {
+            headStartedNanos = System.nanoTime();
+        }
+        for (int i = start; i < end; i++) {
+            byte b = buffer.getByte(i);
+            validatedAhead++;
+            if (afterCr) {
+                if (b != '\n') {
+                    return "bare CR in the request head";
+                }
+                afterCr = false;
+                if (endLine()) {
+                    return "header line without a colon";
+                }
+                if (headEnded) {
+                    return null;
+                }
+                continue;
+            }
+            if (b == '\r') {
+                afterCr = true;
+                continue;
+            }
+            if (b == '\n') {
+                return "bare LF as a line end";
+            }
+            if (line == 0) {
+                if ((b < 0x20 && b != ' ') || b == 0x7f) {
+                    return "control byte in the request line";
+                }
+            } else if (column == 0 && (b == ' ' || b == '\t')) {
+                return "obs-fold (a header continuation line)";
+            } else if (inName) {
+                if (b == ':') {
+                    inName = false;
+                } else if (!isTokenChar(b)) {
+                    return b == ' ' || b == '\t'
+                            ? "whitespace in or after a header name"
+                            : "invalid byte in a header name";
+                }
+            } else if ((b < 0x20 && b != '\t') || b == 0x7f) {
+                return "control byte in a header value";
+            }
+            column++;
+        }
+        return null;
+    }
+
+    /** Ends a line; returns true when the line was a header line without a colon. */
+    private boolean endLine() {
+        boolean missingColon = false;
+        if (column == 0) {
+            // RFC 9112 2.2: empty lines before the request line are ignored; after it, one ends the head.
+            if (line > 0) {
+                headEnded = true;
+            }
+        } else {
+            missingColon = line > 0 && inName;
+            line++;
+        }
+        column = 0;
+        inName = true;
+        return missingColon;
+    }
+
+    private void reject(ByteBuf buffer, List<Object> out, String reason) {
+        rejected = true;
+        headStartedNanos = NO_HEAD;
+        buffer.skipBytes(buffer.readableBytes());
+        HttpRequest bad = new DefaultHttpRequest(HttpVersion.HTTP_1_1, HttpMethod.GET, "/");
+        bad.setDecoderResult(DecoderResult.failure(new ProtocolViolation(reason)));
+        out.add(bad);
+    }
+
+    private static boolean isTokenChar(byte b) {
+        // RFC 9110 5.6.2 tchar
+        if (b >= 'a' && b <= 'z' || b >= 'A' && b <= 'Z' || b >= '0' && b <= '9') {
+            return true;
+        }
+        switch (b) {
+            case '!': case '#': case '$': case '%': case '&': case '\'': case '*': case '+': case '-': case '.':
+            case '^': case '_': case '`': case '|': case '~':
+                return true;
+            default:
+                return false;
+        }
+    }
+
+    /** A request the proxy refuses to frame; the message is safe to log. */
+    static final class ProtocolViolation extends IllegalArgumentException {
+        private static final long serialVersionUID = 1L;
+
+        ProtocolViolation(String reason) {
+            super(reason, null);
+        }
+
+        @Override
+        public synchronized Throwable fillInStackTrace() {
+            return this;
+        }
+    }
+}

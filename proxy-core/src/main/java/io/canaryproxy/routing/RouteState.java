@@ -1,0 +1,86 @@
+package io.canaryproxy.routing;
+
+import io.canaryproxy.upstream.Release;
+import io.canaryproxy.upstream.Upstreams;
+import java.io.IOException;
+import java.io.UncheckedIOException;
+import java.util.function.UnaryOperator;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+
+/**
+ * The one place the route table changes. Readers on the data plane take {@link #current()} with a single volatile
+ * load; writers are serialized, persist the new table before it takes effect, and then tell every release whether
+ * it is still routed (which starts draining the ones that are not).
+ */
+public final class RouteState {
+
+    private static final Logger log = LoggerFactory.getLogger(RouteState.class);
+
+    /** The route table with its releases resolved, so that the data plane never looks a name up. */
+    public record Routes(RouteTable table, Release stable, Release canary) {
+    }
+
+    private final Upstreams upstreams;
+    private final StateFile stateFile;
+    private volatile Routes current;
+
+    public RouteState(Upstreams upstreams, RouteTable initial, StateFile stateFile) {
+        this.upstreams = upstreams;
+        this.stateFile = stateFile;
+        apply(initial);
+    }
+
+    public Routes current() {
+        return current;
+    }
+
+    public RouteTable table() {
+        return current.table();
+    }
+
+    /**
+     * Builds a new table from the current one, persists it and puts it in force.
+     *
+     * @throws IllegalArgumentException when the new table names an unknown release
+     * @throws UncheckedIOException     when the state file cannot be written; the old table stays in force
+     */
+    public synchronized RouteTable update(UnaryOperator<RouteTable> change) {
+        RouteTable before = current.table();
+        RouteTable after = change.apply(before);
+        resolve(after);
+        if (stateFile != null) {
+            try {
+                stateFile.write(after);
+            } catch (IOException e) {
+                throw new UncheckedIOException("cannot write state file " + stateFile.path() + ": " + e.getMessage(), e);
+            }
+        }
+        apply(after);
+        log.info("route table v{}: stable {} -> {}, canary {} -> {} at {}%", after.version(), before.stable(),
+                after.stable(), before.canary(), after.canary(), after.weightPercent());
+        return after;
+    }
+
+    private synchronized void apply(RouteTable table) {
+        current = resolve(table);
+        for (Release r : upstreams.releases()) {
+            r.routed(table.routes(r.name()));
+        }
+    }
+
+    private Routes resolve(RouteTable table) {
+        Release stable = known(table.stable());
+        Release canary = table.canary() == null ? null : known(table.canary());
+        return new Routes(table, stable, canary);
+    }
+
+    private Release known(String name) {
+        Release r = upstreams.release(name);
+        if (r == null) {
+            throw new IllegalArgumentException("unknown release '" + name + "' (known: "
+                    + String.join(", ", upstreams.releases().stream().map(Release::name).toList()) + ")");
+        }
+        return r;
+    }
+}

@@ -1,0 +1,85 @@
+package io.canaryproxy.routing;
+
+import com.fasterxml.jackson.databind.JsonNode;
+import com.fasterxml.jackson.databind.ObjectMapper;
+import com.fasterxml.jackson.databind.node.ObjectNode;
+import java.io.IOException;
+import java.nio.channels.FileChannel;
+import java.nio.file.AtomicMoveNotSupportedException;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.nio.file.StandardCopyOption;
+import java.nio.file.StandardOpenOption;
+import java.time.Instant;
+import java.util.Optional;
+
+/**
+ * The route table on disk, so that a restarted proxy comes back with the release the operator last chose. Written
+ * to a temporary file, forced to disk and renamed over the old one: a crash leaves either the old or the new table,
+ * never half of one.
+ */
+public final class StateFile {
+
+    private static final ObjectMapper JSON = new ObjectMapper();
+
+    private final Path path;
+
+    public StateFile(Path path) {
+        this.path = path;
+    }
+
+    public Path path() {
+        return path;
+    }
+
+    /** The stored table, or empty when there is no file yet. */
+    public Optional<RouteTable> read() throws IOException {
+        if (!Files.exists(path)) {
+            return Optional.empty();
+        }
+        JsonNode node = JSON.readTree(path.toFile());
+        if (node == null || !node.hasNonNull("stable")) {
+            throw new IOException("no \"stable\" release in " + path);
+        }
+        String canary = node.hasNonNull("canary") ? node.get("canary").asText() : null;
+        int weight = (int) Math.round(node.path("weight").asDouble(0) * 100);
+        Instant changedAt = node.hasNonNull("changedAt") ? Instant.parse(node.get("changedAt").asText()) : Instant.now();
+        try {
+            return Optional.of(new RouteTable(node.get("stable").asText(), canary, weight,
+                    node.path("version").asLong(0), changedAt));
+        } catch (IllegalArgumentException e) {
+            throw new IOException("invalid route table in " + path + ": " + e.getMessage(), e);
+        }
+    }
+
+    public void write(RouteTable table) throws IOException {
+        ObjectNode node = JSON.createObjectNode();
+        node.put("stable", table.stable());
+        if (table.canary() == null) {
+            node.putNull("canary");
+        } else {
+            node.put("canary", table.canary());
+        }
+        node.put("weight", table.weightPercent());
+        node.put("version", table.version());
+        node.put("changedAt", table.changedAt().toString());
+        byte[] bytes = JSON.writerWithDefaultPrettyPrinter().writeValueAsBytes(node);
+
+        Path dir = path.toAbsolutePath().getParent();
+        Files.createDirectories(dir);
+        Path tmp = Files.createTempFile(dir, path.getFileName().toString(), ".tmp");
+        try {
+            try (FileChannel ch = FileChannel.open(tmp, StandardOpenOption.WRITE, StandardOpenOption.TRUNCATE_EXISTING)) {
+                ch.write(java.nio.ByteBuffer.wrap(bytes));
+                ch.force(true);
+            }
+            try {
+                Files.move(tmp, path, StandardCopyOption.ATOMIC_MOVE, StandardCopyOption.REPLACE_EXISTING);
+            } catch (AtomicMoveNotSupportedException e) {
+                Files.move(tmp, path, StandardCopyOption.REPLACE_EXISTING);
+            }
+        } finally {
+            Files.deleteIfExists(tmp);
+        }
+    }
+}

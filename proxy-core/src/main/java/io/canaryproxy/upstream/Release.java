@@ -1,0 +1,122 @@
+package io.canaryproxy.upstream;
+
+import io.netty.channel.Channel;
+import io.netty.channel.group.ChannelGroup;
+import io.netty.channel.group.DefaultChannelGroup;
+import io.netty.util.concurrent.GlobalEventExecutor;
+import java.util.List;
+import java.util.concurrent.atomic.LongAdder;
+
+/**
+ * A deployed version of the application at run time: its endpoints and what is in flight on it.
+ */
+public final class Release {
+
+    private final String name;
+    private Endpoint[] endpoints = new Endpoint[0];
+    private final int[] nextByLoop;
+    private final LongAdder inflight = new LongAdder();
+    private final ChannelGroup upgraded;
+    private volatile boolean routed;
+
+    Release(String name, int loops) {
+        this.name = name;
+        this.nextByLoop = new int[loops];
+        this.upgraded = new DefaultChannelGroup(name + "-upgraded", GlobalEventExecutor.INSTANCE);
+    }
+
+    void endpoints(Endpoint[] endpoints) {
+        this.endpoints = endpoints;
+    }
+
+    public String name() {
+        return name;
+    }
+
+    public List<Endpoint> endpoints() {
+        return List.of(endpoints);
+    }
+
+    /**
+     * The next healthy endpoint in round-robin order for event loop {@code loopIndex}, preferring one other than
+     * {@code avoid} (the endpoint that just failed); {@code null} when no endpoint is healthy.
+     */
+    public Endpoint pick(int loopIndex, Endpoint avoid) {
+        Endpoint[] all = endpoints;
+        int n = all.length;
+        int start = nextByLoop[loopIndex];
+        Endpoint fallback = null;
+        for (int i = 0; i < n; i++) {
+            Endpoint e = all[(start + i) % n];
+            if (e.healthy()) {
+                if (e != avoid || n == 1) {
+                    nextByLoop[loopIndex] = (start + i + 1) % n;
+                    return e;
+                }
+                fallback = e;
+            }
+        }
+        return fallback;
+    }
+
+    /** Whether at least one endpoint may take requests. */
+    public boolean hasHealthyEndpoint() {
+        for (Endpoint e : endpoints) {
+            if (e.healthy()) {
+                return true;
+            }
+        }
+        return false;
+    }
+
+    /** Requests of this release not yet answered completely. */
+    public long inflight() {
+        return inflight.sum();
+    }
+
+    public void requestStarted() {
+        inflight.increment();
+    }
+
+    public void requestEnded() {
+        inflight.decrement();
+    }
+
+    /** Registers the client side of an upgraded connection, so that a drain can close it. */
+    public void upgraded(Channel clientChannel) {
+        upgraded.add(clientChannel);
+    }
+
+    public int upgradedCount() {
+        return upgraded.size();
+    }
+
+    /** Open proxy connections to all endpoints. */
+    public long connections() {
+        long sum = 0;
+        for (Endpoint e : endpoints) {
+            sum += e.openConnections();
+        }
+        return sum;
+    }
+
+    /** Whether the route table sends new requests here. Connections of an unrouted release are not pooled. */
+    public boolean routed() {
+        return routed;
+    }
+
+    /** Set by the route table owner only. */
+    public void routed(boolean value) {
+        routed = value;
+        if (!value) {
+            for (Endpoint e : endpoints) {
+                e.closeIdle();
+            }
+        }
+    }
+
+    /** Closes every upgraded connection of this release. */
+    public void closeUpgraded() {
+        upgraded.close();
+    }
+}

@@ -1,0 +1,114 @@
+package io.canaryproxy.upstream;
+
+import io.netty.channel.Channel;
+import io.netty.channel.ChannelHandlerContext;
+import io.netty.channel.ChannelInboundHandlerAdapter;
+import io.netty.util.ReferenceCountUtil;
+
+/**
+ * One keep-alive connection to an endpoint, and the last handler of its pipeline: it forwards everything to the
+ * exchange that currently holds it, or drops it while the connection sits idle in its pool.
+ */
+public final class UpstreamConnection extends ChannelInboundHandlerAdapter {
+
+    private final EndpointPool pool;
+    private Channel channel;
+    private UpstreamListener owner;
+    private long idleSinceNanos;
+    private boolean reused;
+
+    UpstreamConnection(EndpointPool pool) {
+        this.pool = pool;
+    }
+
+    public Channel channel() {
+        return channel;
+    }
+
+    public Endpoint endpoint() {
+        return pool.endpoint();
+    }
+
+    /** Whether this connection served a request before: a stale keep-alive connection may fail on first write. */
+    public boolean reused() {
+        return reused;
+    }
+
+    /** Gives the connection back: into the pool when {@code reusable}, closed otherwise. */
+    public void release(boolean reusable) {
+        owner = null;
+        pool.release(this, reusable);
+    }
+
+    /** Closes the connection without notifying its holder, which has already given up on it. */
+    public void abandon() {
+        owner = null;
+        channel.close();
+    }
+
+    void attach(UpstreamListener listener, boolean fromPool) {
+        owner = listener;
+        reused = fromPool;
+    }
+
+    long idleSinceNanos() {
+        return idleSinceNanos;
+    }
+
+    void markIdle(long now) {
+        idleSinceNanos = now;
+    }
+
+    @Override
+    public void handlerAdded(ChannelHandlerContext ctx) {
+        channel = ctx.channel();
+    }
+
+    @Override
+    public void channelRead(ChannelHandlerContext ctx, Object msg) {
+        UpstreamListener o = owner;
+        if (o != null) {
+            o.onUpstreamRead(this, msg);
+        } else {
+            // An idle connection has nothing to say; bytes here mean the peer is confused.
+            ReferenceCountUtil.release(msg);
+            ctx.close();
+        }
+    }
+
+    @Override
+    public void channelReadComplete(ChannelHandlerContext ctx) {
+        UpstreamListener o = owner;
+        if (o != null) {
+            o.onUpstreamReadComplete(this);
+        }
+    }
+
+    @Override
+    public void channelWritabilityChanged(ChannelHandlerContext ctx) {
+        UpstreamListener o = owner;
+        if (o != null) {
+            o.onUpstreamWritabilityChanged(this);
+        }
+    }
+
+    @Override
+    public void channelInactive(ChannelHandlerContext ctx) {
+        pool.closed(this);
+        UpstreamListener o = owner;
+        owner = null;
+        if (o != null) {
+            o.onUpstreamClosed(this, null);
+        }
+    }
+
+    @Override
+    public void exceptionCaught(ChannelHandlerContext ctx, Throwable cause) {
+        UpstreamListener o = owner;
+        owner = null;
+        if (o != null) {
+            o.onUpstreamClosed(this, cause);
+        }
+        ctx.close();
+    }
+}

@@ -1,0 +1,143 @@
+package io.canaryproxy.listener;
+
+import static com.github.tomakehurst.wiremock.client.WireMock.aResponse;
+import static com.github.tomakehurst.wiremock.client.WireMock.any;
+import static com.github.tomakehurst.wiremock.client.WireMock.anyRequestedFor;
+import static com.github.tomakehurst.wiremock.client.WireMock.urlEqualTo;
+import static com.github.tomakehurst.wiremock.core.WireMockConfiguration.options;
+import static org.assertj.core.api.Assertions.assertThat;
+
+import com.github.tomakehurst.wiremock.WireMockServer;
+import com.github.tomakehurst.wiremock.verification.LoggedRequest;
+import io.canaryproxy.CanaryProxy;
+import io.canaryproxy.testing.RawExchange;
+import io.canaryproxy.testing.TestConfigs;
+import java.util.List;
+import org.junit.jupiter.api.AfterAll;
+import org.junit.jupiter.api.BeforeAll;
+import org.junit.jupiter.api.BeforeEach;
+import org.junit.jupiter.api.Test;
+
+/** What the upstream sees of a request, and what the client sees of a response. */
+class HeaderRewriteTest {
+
+    private static WireMockServer upstream;
+    private static CanaryProxy proxy;
+
+    @BeforeAll
+    static void start() {
+        upstream = new WireMockServer(options().dynamicPort().bindAddress("127.0.0.1"));
+        upstream.start();
+        proxy = CanaryProxy.start(TestConfigs.single("127.0.0.1:" + upstream.port(), ""));
+    }
+
+    @AfterAll
+    static void stop() {
+        proxy.close();
+        upstream.stop();
+    }
+
+    @BeforeEach
+    void reset() {
+        upstream.resetAll();
+        upstream.stubFor(any(urlEqualTo("/h")).willReturn(aResponse().withStatus(200)
+                .withHeader("Keep-Alive", "timeout=5").withHeader("X-App", "1").withBody("body")));
+    }
+
+    private LoggedRequest send(String headers) throws Exception {
+        RawExchange.Result r = RawExchange.send(proxy.listenAddress(),
+                "GET /h HTTP/1.1\r\nHost: shop.example\r\n" + headers + "Connection: close\r\n\r\n");
+        assertThat(r.status()).as(r.text()).isEqualTo(200);
+        List<LoggedRequest> seen = upstream.findAll(anyRequestedFor(urlEqualTo("/h")));
+        assertThat(seen).hasSize(1);
+        return seen.get(0);
+    }
+
+    @Test
+    void forwardingHeadersAreTheProxysOwnForAnUntrustedClient() throws Exception {
+        LoggedRequest r = send("X-Forwarded-For: 6.6.6.6\r\nX-Forwarded-Proto: https\r\n"
+                + "X-Forwarded-Host: evil.example\r\nForwarded: for=6.6.6.6\r\n");
+
+        assertThat(r.getHeader("X-Forwarded-For")).isEqualTo("127.0.0.1");
+        assertThat(r.getHeader("X-Forwarded-Proto")).isEqualTo("http");
+        assertThat(r.getHeader("X-Forwarded-Host")).isEqualTo("shop.example");
+        assertThat(r.containsHeader("Forwarded")).isFalse();
+        assertThat(r.getHeader("Host")).isEqualTo("shop.example");
+    }
+
+    @Test
+    void underscoreHeaderNamesAreDropped() throws Exception {
+        LoggedRequest r = send("X_Forwarded_For: 6.6.6.6\r\nX_Custom: 1\r\nX-Custom: 2\r\n");
+
+        assertThat(r.getAllHeaderKeys()).noneMatch(name -> name.contains("_"));
+        assertThat(r.getHeader("X-Custom")).isEqualTo("2");
+        assertThat(r.getHeader("X-Forwarded-For")).isEqualTo("127.0.0.1");
+    }
+
+    @Test
+    void hopByHopHeadersAreStrippedBothWays() throws Exception {
+        RawExchange.Result result = RawExchange.send(proxy.listenAddress(),
+                "GET /h HTTP/1.1\r\nHost: x\r\nConnection: close, X-Private\r\nX-Private: secret\r\n"
+                        + "Keep-Alive: timeout=9\r\nTE: trailers\r\nProxy-Connection: keep-alive\r\n\r\n");
+        LoggedRequest r = upstream.findAll(anyRequestedFor(urlEqualTo("/h"))).get(0);
+
+        assertThat(r.containsHeader("X-Private")).isFalse();
+        assertThat(r.containsHeader("Keep-Alive")).isFalse();
+        assertThat(r.containsHeader("TE")).isFalse();
+        assertThat(r.containsHeader("Proxy-Connection")).isFalse();
+        assertThat(result.text()).doesNotContainIgnoringCase("keep-alive: timeout=5").contains("X-App: 1");
+    }
+
+    @Test
+    void requestIdIsAddedWhenAbsentAndKeptWhenPresent() throws Exception {
+        LoggedRequest added = send("");
+        assertThat(added.getHeader("X-Request-Id")).matches("[0-9a-f]{32}");
+
+        upstream.resetRequests();
+        LoggedRequest kept = send("X-Request-Id: abc-123\r\n");
+        assertThat(kept.getHeader("X-Request-Id")).isEqualTo("abc-123");
+    }
+
+    @Test
+    void upstreamLearnsItsRelease() throws Exception {
+        LoggedRequest r = send("X-Canary-Release: forged\r\n");
+        assertThat(r.getHeader("X-Canary-Release")).isEqualTo("blue");
+    }
+
+    @Test
+    void headResponseHasNoBodyEvenWhenChunked() throws Exception {
+        upstream.stubFor(any(urlEqualTo("/head")).willReturn(aResponse().withStatus(200)
+                .withHeader("Transfer-Encoding", "chunked")));
+
+        RawExchange.Result r = RawExchange.send(proxy.listenAddress(),
+                "HEAD /head HTTP/1.1\r\nHost: x\r\n\r\nGET /h HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n");
+
+        assertThat(r.responses()).isEqualTo(2);
+        String first = r.text().substring(0, r.text().indexOf("HTTP/1.1", 1));
+        assertThat(first).endsWith("\r\n\r\n");
+        assertThat(r.text()).endsWith("body");
+    }
+
+    @Test
+    void expectContinueIsAnsweredBeforeTheBodyIsSent() throws Exception {
+        upstream.stubFor(any(urlEqualTo("/upload")).willReturn(aResponse().withStatus(201)));
+
+        RawExchange.Result r = RawExchange.send(proxy.listenAddress(),
+                "POST /upload HTTP/1.1\r\nHost: x\r\nExpect: 100-continue\r\nContent-Length: 4\r\n"
+                        + "Connection: close\r\n\r\ndata");
+
+        assertThat(r.text()).startsWith("HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 201");
+        LoggedRequest seen = upstream.findAll(anyRequestedFor(urlEqualTo("/upload"))).get(0);
+        assertThat(seen.getBodyAsString()).isEqualTo("data");
+        assertThat(seen.containsHeader("Expect")).isFalse();
+    }
+
+    @Test
+    void http10ClientGetsAFramedResponseAndAClose() throws Exception {
+        RawExchange.Result r = RawExchange.send(proxy.listenAddress(), "GET /h HTTP/1.0\r\n\r\n");
+
+        assertThat(r.status()).isEqualTo(200);
+        assertThat(r.closed()).isTrue();
+        assertThat(r.text()).doesNotContainIgnoringCase("transfer-encoding: chunked").endsWith("body");
+    }
+}

@@ -1,0 +1,142 @@
+package io.canaryproxy.listener;
+
+import static org.assertj.core.api.Assertions.assertThat;
+
+import io.canaryproxy.CanaryProxy;
+import io.canaryproxy.testing.CountingBackend;
+import io.canaryproxy.testing.RawExchange;
+import io.canaryproxy.testing.TestConfigs;
+import java.util.stream.Stream;
+import org.junit.jupiter.api.AfterAll;
+import org.junit.jupiter.api.BeforeAll;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.params.ParameterizedTest;
+import org.junit.jupiter.params.provider.Arguments;
+import org.junit.jupiter.params.provider.MethodSource;
+
+/**
+ * Requests that two HTTP parsers could frame differently (the raw material of request smuggling) are answered by
+ * the proxy itself and the connection is closed: not one byte reaches the upstream.
+ */
+class StrictFramingTest {
+
+    private static CountingBackend backend;
+    private static CanaryProxy proxy;
+
+    @BeforeAll
+    static void start() throws Exception {
+        backend = new CountingBackend();
+        proxy = CanaryProxy.start(TestConfigs.single(backend.endpoint(), """
+                proxy.limits { max-header-size = 4k, max-initial-line = 1k, max-body-size = 1k }
+                """));
+    }
+
+    @AfterAll
+    static void stop() throws Exception {
+        proxy.close();
+        backend.close();
+    }
+
+    static Stream<Arguments> refused() {
+        String big = "a".repeat(5000);
+        return Stream.of(
+                Arguments.of("Content-Length with Transfer-Encoding",
+                        "POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n", 400),
+                Arguments.of("Transfer-Encoding with Content-Length",
+                        "POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\nContent-Length: 5\r\n\r\n0\r\n\r\n", 400),
+                Arguments.of("two Content-Length headers",
+                        "POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 3\r\nContent-Length: 3\r\n\r\nabc", 400),
+                Arguments.of("two Content-Length values in one header",
+                        "POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 3, 3\r\n\r\nabc", 400),
+                Arguments.of("conflicting Content-Length headers",
+                        "POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 3\r\nContent-Length: 4\r\n\r\nabcd", 400),
+                Arguments.of("non-numeric Content-Length",
+                        "POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 3a\r\n\r\nabc", 400),
+                Arguments.of("negative Content-Length",
+                        "POST / HTTP/1.1\r\nHost: x\r\nContent-Length: -1\r\n\r\nabc", 400),
+                Arguments.of("Transfer-Encoding not ending in chunked",
+                        "POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked, identity\r\n\r\n0\r\n\r\n", 400),
+                Arguments.of("obfuscated Transfer-Encoding value",
+                        "POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: xchunked\r\n\r\n0\r\n\r\n", 400),
+                Arguments.of("a second, different Transfer-Encoding header",
+                        "POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\nTransfer-Encoding: x\r\n\r\n0\r\n\r\n", 400),
+                Arguments.of("Transfer-Encoding other than plain chunked",
+                        "POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: gzip, chunked\r\n\r\n0\r\n\r\n", 400),
+                Arguments.of("whitespace before the colon",
+                        "POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding : chunked\r\n\r\n0\r\n\r\n", 400),
+                Arguments.of("tab before the colon",
+                        "GET / HTTP/1.1\r\nHost: x\r\nX-A\t: 1\r\n\r\n", 400),
+                Arguments.of("obs-fold continuation line",
+                        "GET / HTTP/1.1\r\nHost: x\r\nX-A: 1\r\n  folded\r\n\r\n", 400),
+                Arguments.of("obs-fold hiding Transfer-Encoding",
+                        "POST / HTTP/1.1\r\nHost: x\r\nX-A: 1\r\n Transfer-Encoding: chunked\r\nContent-Length: 3\r\n\r\nabc", 400),
+                Arguments.of("bare LF after the request line",
+                        "GET / HTTP/1.1\nHost: x\r\n\r\n", 400),
+                Arguments.of("bare LF after a header",
+                        "GET / HTTP/1.1\r\nHost: x\nX-A: 1\r\n\r\n", 400),
+                Arguments.of("bare CR in a header",
+                        "GET / HTTP/1.1\r\nHost: x\rX-A: 1\r\n\r\n", 400),
+                Arguments.of("control byte in a header value",
+                        "GET / HTTP/1.1\r\nHost: x\r\nX-A: a\u0001b\r\n\r\n", 400),
+                Arguments.of("NUL in a header name",
+                        "GET / HTTP/1.1\r\nHost: x\r\nX-\u0000A: 1\r\n\r\n", 400),
+                Arguments.of("vertical tab before Transfer-Encoding value",
+                        "POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: \u000bchunked\r\n\r\n0\r\n\r\n", 400),
+                Arguments.of("header line without a colon",
+                        "GET / HTTP/1.1\r\nHost: x\r\nno-colon-here\r\n\r\n", 400),
+                Arguments.of("HTTP/1.1 without Host",
+                        "GET / HTTP/1.1\r\nX-A: 1\r\n\r\n", 400),
+                Arguments.of("two Host headers",
+                        "GET / HTTP/1.1\r\nHost: a\r\nHost: b\r\n\r\n", 400),
+                Arguments.of("request line too long",
+                        "GET /" + "a".repeat(2000) + " HTTP/1.1\r\nHost: x\r\n\r\n", 414),
+                Arguments.of("headers too large",
+                        "GET / HTTP/1.1\r\nHost: x\r\nX-Big: " + big + "\r\n\r\n", 431),
+                Arguments.of("declared body over the limit",
+                        "POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 5000\r\n\r\n", 413),
+                Arguments.of("HTTP/2.0 request line",
+                        "GET / HTTP/2.0\r\nHost: x\r\n\r\n", 505));
+    }
+
+    @ParameterizedTest(name = "{0} -> {2}")
+    @MethodSource("refused")
+    void refusedAndNeverForwarded(String name, String request, int status) throws Exception {
+        long bytesBefore = backend.bytesReceived();
+        int connectionsBefore = backend.connections();
+
+        RawExchange.Result result = RawExchange.send(proxy.listenAddress(), request);
+
+        assertThat(result.status()).as(result.text()).isEqualTo(status);
+        assertThat(result.responses()).isEqualTo(1);
+        assertThat(result.closed()).as("connection closed after the refusal").isTrue();
+        assertThat(backend.bytesReceived()).as("bytes that reached the upstream").isEqualTo(bytesBefore);
+        assertThat(backend.connections()).isEqualTo(connectionsBefore);
+    }
+
+    @Test
+    void chunkedBodyOverTheLimitIsRefused() throws Exception {
+        String chunk = "a".repeat(800);
+        String request = "POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n"
+                + "320\r\n" + chunk + "\r\n" + "320\r\n" + chunk + "\r\n0\r\n\r\n";
+
+        RawExchange.Result result = RawExchange.send(proxy.listenAddress(), request);
+
+        assertThat(result.status()).isEqualTo(413);
+        assertThat(result.closed()).isTrue();
+    }
+
+    @Test
+    void wellFormedRequestsPassInOrder() throws Exception {
+        int before = backend.requests();
+        // Three pipelined requests in one write, the first preceded by an empty line (RFC 9112 2.2).
+        String pipelined = "\r\nGET /1 HTTP/1.1\r\nHost: x\r\n\r\n"
+                + "POST /2 HTTP/1.1\r\nHost: x\r\nContent-Length: 3\r\n\r\nabc"
+                + "GET /3 HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n";
+
+        RawExchange.Result result = RawExchange.send(proxy.listenAddress(), pipelined);
+
+        assertThat(result.responses()).as(result.text()).isEqualTo(3);
+        assertThat(result.closed()).isTrue();
+        assertThat(backend.requests() - before).isEqualTo(3);
+    }
+}

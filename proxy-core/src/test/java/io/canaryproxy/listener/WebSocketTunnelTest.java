@@ -1,0 +1,119 @@
+package io.canaryproxy.listener;
+
+import static org.assertj.core.api.Assertions.assertThat;
+import static org.awaitility.Awaitility.await;
+
+import io.canaryproxy.CanaryProxy;
+import io.canaryproxy.ProxyStatus;
+import io.canaryproxy.testing.TestConfigs;
+import io.canaryproxy.testing.WebSocketEchoBackend;
+import java.net.URI;
+import java.net.http.HttpClient;
+import java.net.http.WebSocket;
+import java.time.Duration;
+import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.CompletionStage;
+import java.util.concurrent.LinkedBlockingQueue;
+import java.util.concurrent.TimeUnit;
+import org.junit.jupiter.api.AfterEach;
+import org.junit.jupiter.api.BeforeEach;
+import org.junit.jupiter.api.Test;
+
+/** WebSocket connections are tunnelled after the 101 and closed after {@code drain.timeout} once switched away. */
+class WebSocketTunnelTest {
+
+    private WebSocketEchoBackend blue;
+    private WebSocketEchoBackend green;
+    private CanaryProxy proxy;
+
+    @BeforeEach
+    void start() {
+        blue = new WebSocketEchoBackend("blue");
+        green = new WebSocketEchoBackend("green");
+        proxy = CanaryProxy.start(TestConfigs.parse("""
+                proxy {
+                  releases.blue.endpoints = ["%s"]
+                  releases.green.endpoints = ["%s"]
+                  routing.stable = blue
+                  health-check.interval = 0
+                  drain.timeout = 1s
+                }
+                """.formatted(blue.endpoint(), green.endpoint())));
+    }
+
+    @AfterEach
+    void stop() {
+        proxy.close();
+        blue.close();
+        green.close();
+    }
+
+    @Test
+    void echoesThroughTheProxyAndClosesAfterTheDrainTimeout() throws Exception {
+        Client client = Client.connect(proxy);
+        assertThat(client.echo("hello")).isEqualTo("blue:hello");
+
+        proxy.switchTo("green", false);
+        long switchedAt = System.nanoTime();
+
+        // Still open, and still on blue, during the drain window.
+        assertThat(client.echo("still there")).isEqualTo("blue:still there");
+        assertThat(proxy.status().releases().get("blue").upgraded()).isEqualTo(1);
+
+        client.closed.get(10, TimeUnit.SECONDS);
+        long afterMillis = TimeUnit.NANOSECONDS.toMillis(System.nanoTime() - switchedAt);
+        assertThat(afterMillis).as("closed by the drain, not before its timeout").isGreaterThanOrEqualTo(900);
+
+        ProxyStatus.Release drained = proxy.awaitDrained("blue", Duration.ofSeconds(5)).get(10, TimeUnit.SECONDS);
+        assertThat(drained.drained()).as(drained.toString()).isTrue();
+
+        Client onGreen = Client.connect(proxy);
+        assertThat(onGreen.echo("hi")).isEqualTo("green:hi");
+        onGreen.socket.sendClose(WebSocket.NORMAL_CLOSURE, "bye").get(5, TimeUnit.SECONDS);
+        await().atMost(Duration.ofSeconds(5))
+                .until(() -> proxy.status().releases().get("green").upgraded() == 0);
+    }
+
+    private static final class Client implements WebSocket.Listener {
+        final LinkedBlockingQueue<String> messages = new LinkedBlockingQueue<>();
+        final CompletableFuture<Void> closed = new CompletableFuture<>();
+        final StringBuilder partial = new StringBuilder();
+        WebSocket socket;
+
+        static Client connect(CanaryProxy proxy) throws Exception {
+            Client c = new Client();
+            URI uri = URI.create("ws://127.0.0.1:" + proxy.listenAddress().getPort() + "/ws");
+            c.socket = HttpClient.newHttpClient().newWebSocketBuilder().buildAsync(uri, c).get(5, TimeUnit.SECONDS);
+            return c;
+        }
+
+        String echo(String text) throws Exception {
+            socket.sendText(text, true).get(5, TimeUnit.SECONDS);
+            String reply = messages.poll(5, TimeUnit.SECONDS);
+            assertThat(reply).as("echo of " + text).isNotNull();
+            return reply;
+        }
+
+        @Override
+        public CompletionStage<?> onText(WebSocket webSocket, CharSequence data, boolean last) {
+            partial.append(data);
+            if (last) {
+                messages.add(partial.toString());
+                partial.setLength(0);
+            }
+            webSocket.request(1);
+            return null;
+        }
+
+        @Override
+        public CompletionStage<?> onClose(WebSocket webSocket, int statusCode, String reason) {
+            closed.complete(null);
+            return null;
+        }
+
+        @Override
+        public void onError(WebSocket webSocket, Throwable error) {
+            closed.complete(null);
+        }
+    }
+}

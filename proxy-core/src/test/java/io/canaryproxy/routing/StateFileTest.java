@@ -1,0 +1,73 @@
+package io.canaryproxy.routing;
+
+import static org.assertj.core.api.Assertions.assertThat;
+
+import io.canaryproxy.CanaryProxy;
+import io.canaryproxy.config.ProxyConfig;
+import io.canaryproxy.testing.CountingBackend;
+import io.canaryproxy.testing.TestConfigs;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.time.Instant;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+
+/** The route table survives a restart of the proxy. */
+class StateFileTest {
+
+    @TempDir
+    Path dir;
+
+    private ProxyConfig config(Path stateFile, String blue, String green) {
+        return TestConfigs.parse("""
+                proxy {
+                  releases.blue.endpoints = ["%s"]
+                  releases.green.endpoints = ["%s"]
+                  routing.stable = blue
+                  health-check.interval = 0
+                  state-file = "%s"
+                }
+                """.formatted(blue, green, stateFile));
+    }
+
+    @Test
+    void aRestartedProxyComesBackWithTheReleaseLastSwitchedTo() throws Exception {
+        Path state = dir.resolve("var/state.json");
+        try (CountingBackend blue = new CountingBackend(); CountingBackend green = new CountingBackend()) {
+            ProxyConfig config = config(state, blue.endpoint(), green.endpoint());
+            try (CanaryProxy proxy = CanaryProxy.start(config)) {
+                assertThat(proxy.routes().stable()).isEqualTo("blue");
+                proxy.switchTo("green", false);
+            }
+            assertThat(Files.readString(state)).contains("\"stable\" : \"green\"");
+
+            try (CanaryProxy restarted = CanaryProxy.start(config)) {
+                assertThat(restarted.routes().stable()).isEqualTo("green");
+                assertThat(restarted.routes().version()).isEqualTo(1);
+            }
+        }
+    }
+
+    @Test
+    void aStateFileNamingAnUnknownReleaseFallsBackToTheConfig() throws Exception {
+        Path state = dir.resolve("state.json");
+        new StateFile(state).write(new RouteTable("purple", null, 0, 7, Instant.now()));
+        try (CountingBackend blue = new CountingBackend(); CountingBackend green = new CountingBackend();
+             CanaryProxy proxy = CanaryProxy.start(config(state, blue.endpoint(), green.endpoint()))) {
+            assertThat(proxy.routes().stable()).isEqualTo("blue");
+        }
+    }
+
+    @Test
+    void writesAreAtomicAndLeaveNoTemporaryFiles() throws Exception {
+        Path state = dir.resolve("state.json");
+        StateFile file = new StateFile(state);
+        for (int i = 0; i < 20; i++) {
+            file.write(new RouteTable(i % 2 == 0 ? "blue" : "green", null, 0, i, Instant.now()));
+        }
+        assertThat(file.read()).get().extracting(RouteTable::stable, RouteTable::version).containsExactly("green", 19L);
+        try (var files = Files.list(dir)) {
+            assertThat(files).containsExactly(state);
+        }
+    }
+}
