@@ -64,7 +64,8 @@ final class ConfigBinder {
     ProxyConfig bind() {
         ConfigValue rootValue = merged.root().get(ROOT);
         if (!(rootValue instanceof ConfigObject root)) {
-            throw ConfigException.badValue(ROOT, rootValue, "an object holding the proxy keys, such as proxy { listen = \"0.0.0.0:8080\" }" + where(rootValue));
+            throw ConfigException.badValue(ROOT, rootValue,
+                    "an object holding the proxy keys, such as proxy { listen = \"0.0.0.0:8080\" }" + where(rootValue));
         }
         checkKeys(root, reference, List.of());
 
