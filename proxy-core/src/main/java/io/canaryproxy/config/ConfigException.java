@@ -1,5 +1,8 @@
 package io.canaryproxy.config;
 
+import com.typesafe.config.ConfigRenderOptions;
+import com.typesafe.config.ConfigValue;
+
 /**
  * A configuration that cannot be used. The message names the key, the value and what was expected, and is meant
  * to be shown to the operator as it is.
@@ -21,7 +24,19 @@ public final class ConfigException extends RuntimeException {
         return new ConfigException(key + " = " + render(value) + ": expected " + expected);
     }
 
+    /**
+     * {@code proxy.listen = "localhost:http": port is not a number}, for a problem that is not phrased as "expected
+     * ...", such as the message of an {@link IllegalArgumentException} from {@link HostPort#parse}.
+     */
+    public static ConfigException invalid(String key, Object value, String problem) {
+        return new ConfigException(key + " = " + render(value) + ": " + problem);
+    }
+
+    /** A string in quotes, a {@link ConfigValue} as HOCON ({@code "many"}, {@code 5}, {@code ["a","b"]}). */
     private static String render(Object value) {
+        if (value instanceof ConfigValue configValue) {
+            return configValue.render(ConfigRenderOptions.concise());
+        }
         return value instanceof String ? "\"" + value + "\"" : String.valueOf(value);
     }
 }

@@ -28,6 +28,9 @@ public record EndpointAddress(HostPort tcp, Path unixPath) {
             }
             return new EndpointAddress(null, Path.of(path));
         }
+        if (s.startsWith("/")) {
+            throw new IllegalArgumentException("expected host:port, or unix:" + s + " for a Unix socket");
+        }
         return new EndpointAddress(HostPort.parse(s), null);
     }
 

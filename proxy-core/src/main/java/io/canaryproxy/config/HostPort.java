@@ -10,6 +10,9 @@ public record HostPort(String host, int port) {
      */
     public static HostPort parse(String text) {
         String s = text.trim();
+        if (s.contains("://")) {
+            throw new IllegalArgumentException("expected host:port without a scheme, e.g. 127.0.0.1:8080");
+        }
         int colon = s.lastIndexOf(':');
         if (colon <= 0 || colon == s.length() - 1) {
             throw new IllegalArgumentException("expected host:port, e.g. 127.0.0.1:8080");
@@ -20,11 +23,18 @@ public record HostPort(String host, int port) {
         } else if (host.indexOf(':') >= 0) {
             throw new IllegalArgumentException("an IPv6 host must be written in brackets, e.g. [::1]:8080");
         }
+        if (host.isEmpty() || host.chars().anyMatch(c -> Character.isWhitespace(c) || c == '/' || c == '[' || c == ']')) {
+            throw new IllegalArgumentException("expected host:port, e.g. 127.0.0.1:8080");
+        }
+        String portText = s.substring(colon + 1);
+        if (!portText.chars().allMatch(c -> c >= '0' && c <= '9')) {
+            throw new IllegalArgumentException("port is not a number");
+        }
         int port;
         try {
-            port = Integer.parseInt(s.substring(colon + 1));
+            port = Integer.parseInt(portText);
         } catch (NumberFormatException e) {
-            throw new IllegalArgumentException("port is not a number");
+            port = -1;
         }
         if (port < 0 || port > 65535) {
             throw new IllegalArgumentException("port must be between 0 and 65535");
