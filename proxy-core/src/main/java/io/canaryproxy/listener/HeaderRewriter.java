@@ -27,6 +27,7 @@ final class HeaderRewriter {
     static final AsciiString FORWARDED = AsciiString.cached("forwarded");
     static final AsciiString PROXY_CONNECTION = AsciiString.cached("proxy-connection");
     private static final AsciiString HTTP = AsciiString.cached("http");
+    private static final AsciiString LOCALHOST = AsciiString.cached("localhost");
 
     private static final char[] HEX = "0123456789abcdef".toCharArray();
 
@@ -41,6 +42,10 @@ final class HeaderRewriter {
     static void rewriteRequest(HttpRequest request, String clientIp, boolean trusted, boolean upgrade,
                                String release) {
         HttpHeaders h = request.headers();
+        if (!h.contains(HttpHeaderNames.HOST)) {
+            // Only an HTTP/1.0 request may come without Host; it is forwarded as HTTP/1.1, which needs one.
+            h.set(HttpHeaderNames.HOST, LOCALHOST);
+        }
         CharSequence upgradeTo = upgrade ? h.get(HttpHeaderNames.UPGRADE) : null;
         removeHopByHop(h);
         removeUnderscoreNames(h);

@@ -65,10 +65,12 @@ final class ProxyHandler extends ChannelInboundHandlerAdapter implements Upstrea
 
     // Connection state.
     private boolean closing;
+    private boolean awaitingMessage;
     private boolean tunnel;
     private long idleSinceNanos;
     private long lastClientNanos;
-    private boolean tickScheduled;
+    private io.netty.util.concurrent.Future<?> timer;
+    private long tickDeadline;
 
     // The exchange in progress; request == null when there is none.
     private HttpRequest request;
@@ -117,11 +119,28 @@ final class ProxyHandler extends ChannelInboundHandlerAdapter implements Upstrea
         lc.clients.add(ctx.channel());
         idleSinceNanos = System.nanoTime();
         scheduleTick(Math.min(lc.clientIdleTimeoutNanos, lc.headerReadTimeoutNanos));
+        pull();
+    }
+
+    /** Asks for the next message from the client: a request head, or the next piece of a body. */
+    private void pull() {
+        awaitingMessage = true;
         ctx.read();
     }
 
     @Override
+    public void channelReadComplete(ChannelHandlerContext ctx) {
+        // FlowControlHandler forgets an unsatisfied read() at the end of a read cycle, for instance when a request
+        // head arrived in several TCP segments; ask again until the message we wait for has come.
+        if (awaitingMessage && !tunnel) {
+            ctx.read();
+        }
+        ctx.fireChannelReadComplete();
+    }
+
+    @Override
     public void channelRead(ChannelHandlerContext ctx, Object msg) {
+        awaitingMessage = false;
         if (tunnel) {
             relayToUpstream(msg);
         } else if (msg instanceof HttpRequest) {
@@ -239,7 +258,7 @@ final class ProxyHandler extends ChannelInboundHandlerAdapter implements Upstrea
             // The exchange was answered early; what is left of its body goes nowhere.
             content.release();
             if (!last && ctx.channel().isActive()) {
-                ctx.read();
+                pull();
             }
             return;
         }
@@ -261,6 +280,7 @@ final class ProxyHandler extends ChannelInboundHandlerAdapter implements Upstrea
         if (last) {
             requestComplete = true;
             lastUpstreamNanos = System.nanoTime();
+            scheduleTick(lc.responseTimeoutNanos);
         }
         UpstreamConnection up = upstream;
         if (up == null) {
@@ -271,7 +291,7 @@ final class ProxyHandler extends ChannelInboundHandlerAdapter implements Upstrea
         up.channel().writeAndFlush(content, up.channel().voidPromise());
         if (!last) {
             if (up.channel().isWritable()) {
-                ctx.read();
+                pull();
             } else {
                 bodyPullPaused = true;
             }
@@ -339,7 +359,7 @@ final class ProxyHandler extends ChannelInboundHandlerAdapter implements Upstrea
         }
         if (!requestComplete) {
             if (up.isWritable()) {
-                ctx.read();
+                pull();
             } else {
                 bodyPullPaused = true;
             }
@@ -492,7 +512,7 @@ final class ProxyHandler extends ChannelInboundHandlerAdapter implements Upstrea
             ctx.channel().config().setAutoRead(writable);
         } else if (writable && bodyPullPaused) {
             bodyPullPaused = false;
-            ctx.read();
+            pull();
         }
     }
 
@@ -536,7 +556,7 @@ final class ProxyHandler extends ChannelInboundHandlerAdapter implements Upstrea
         } else {
             ctx.flush();
             idleSinceNanos = System.nanoTime();
-            ctx.read();
+            pull();
         }
     }
 
@@ -563,7 +583,7 @@ final class ProxyHandler extends ChannelInboundHandlerAdapter implements Upstrea
         } else {
             ctx.writeAndFlush(response, ctx.voidPromise());
             idleSinceNanos = System.nanoTime();
-            ctx.read();
+            pull();
         }
     }
 
@@ -660,12 +680,18 @@ final class ProxyHandler extends ChannelInboundHandlerAdapter implements Upstrea
 
     // ---------------------------------------------------------------- timers
 
+    /** Makes sure the timer fires within {@code delayNanos}; one timer per connection, moved only when earlier. */
     private void scheduleTick(long delayNanos) {
-        if (!tickScheduled) {
-            tickScheduled = true;
-            ctx.executor().schedule(this::tick, Math.max(delayNanos, TimeUnit.MILLISECONDS.toNanos(10)),
-                    TimeUnit.NANOSECONDS);
+        long delay = Math.max(delayNanos, TimeUnit.MILLISECONDS.toNanos(10));
+        long deadline = System.nanoTime() + delay;
+        if (timer != null) {
+            if (deadline - tickDeadline >= 0) {
+                return;
+            }
+            timer.cancel(false);
         }
+        tickDeadline = deadline;
+        timer = ctx.executor().schedule(this::tick, delay, TimeUnit.NANOSECONDS);
     }
 
     /**
@@ -674,7 +700,7 @@ final class ProxyHandler extends ChannelInboundHandlerAdapter implements Upstrea
      * timeout.
      */
     private void tick() {
-        tickScheduled = false;
+        timer = null;
         if (!ctx.channel().isActive() || tunnel) {
             return;
         }

@@ -114,8 +114,8 @@ class HeaderRewriteTest {
 
         assertThat(r.responses()).isEqualTo(2);
         String first = r.text().substring(0, r.text().indexOf("HTTP/1.1", 1));
-        assertThat(first).endsWith("\r\n\r\n");
-        assertThat(r.text()).endsWith("body");
+        assertThat(first).as("no body after the HEAD response's headers").endsWith("\r\n\r\n");
+        assertThat(r.text()).contains("body").endsWith("0\r\n\r\n");
     }
 
     @Test
@@ -139,5 +139,7 @@ class HeaderRewriteTest {
         assertThat(r.status()).isEqualTo(200);
         assertThat(r.closed()).isTrue();
         assertThat(r.text()).doesNotContainIgnoringCase("transfer-encoding: chunked").endsWith("body");
+        LoggedRequest seen = upstream.findAll(anyRequestedFor(urlEqualTo("/h"))).get(0);
+        assertThat(seen.getHeader("Host")).as("HTTP/1.1 to the upstream needs a Host").isNotBlank();
     }
 }
