@@ -80,7 +80,7 @@ final class HealthChecker {
         connect.addListener(f -> {
             if (!f.isSuccess()) {
                 timeout.cancel(false);
-                result(false, "connect failed: " + f.cause().getMessage());
+                result(false, "connect failed: " + f.cause());
                 return;
             }
             DefaultFullHttpRequest probe = new DefaultFullHttpRequest(HttpVersion.HTTP_1_1, HttpMethod.GET,
@@ -139,7 +139,7 @@ final class HealthChecker {
 
         @Override
         public void exceptionCaught(ChannelHandlerContext ctx, Throwable cause) {
-            finish(false, "health check failed: " + cause.getMessage());
+            finish(false, "health check failed: " + cause);
         }
 
         void finish(boolean ok, String why) {

@@ -1,0 +1,125 @@
+package io.canaryproxy;
+
+import static org.assertj.core.api.Assertions.assertThat;
+import static org.awaitility.Awaitility.await;
+
+import io.canaryproxy.testing.Gunicorn;
+import io.canaryproxy.testing.LoadGenerator;
+import io.canaryproxy.testing.RawHttpClient;
+import io.canaryproxy.testing.TestConfigs;
+import java.net.InetSocketAddress;
+import java.nio.file.Path;
+import java.time.Duration;
+import java.util.concurrent.TimeUnit;
+import org.junit.jupiter.api.AfterEach;
+import org.junit.jupiter.api.BeforeEach;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+
+/**
+ * The deploy an operator runs many times a day, with real parts: blue is gunicorn on a Unix socket, green is
+ * gunicorn on a TCP port, both serving the Django test app with gthread workers, and 20 keep-alive clients load
+ * the proxy throughout (16 GET, 4 POSTing 64 KiB bodies whose echo is checked byte for byte).
+ */
+class BlueGreenRunbookTest {
+
+    @TempDir
+    Path sockets;
+
+    private Gunicorn blue;
+    private Gunicorn green;
+    private CanaryProxy proxy;
+
+    @BeforeEach
+    void startBlueGreenAndProxy() {
+        blue = Gunicorn.unixSocket("blue", sockets).start();
+        green = Gunicorn.tcp("green").start();
+        proxy = CanaryProxy.start(TestConfigs.parse("""
+                proxy {
+                  releases.blue.endpoints = ["%s"]
+                  releases.green.endpoints = ["%s"]
+                  routing.stable = blue
+                  health-check { interval = 300ms, timeout = 250ms, rise = 2, fall = 2 }
+                  upstream.connect-timeout = 2s
+                }
+                """.formatted(blue.endpoint(), green.endpoint())));
+    }
+
+    @AfterEach
+    void stopEverything() {
+        if (proxy != null) {
+            proxy.close();
+        }
+        blue.close();
+        green.close();
+    }
+
+    private InetSocketAddress proxyAddress() {
+        return proxy.listenAddress();
+    }
+
+    @Test
+    void switchBlueToGreenUnderLoadLosesNoRequest() {
+        try (LoadGenerator load = LoadGenerator.start(proxyAddress(), 16, 4)) {
+            load.awaitMoreSuccesses(500, Duration.ofSeconds(30));
+
+            long switchedAt = System.nanoTime();
+            proxy.switchTo("green", false);
+            load.awaitMoreSuccesses(500, Duration.ofSeconds(30));
+
+            ProxyStatus.Release drained = proxy.awaitDrained("blue", Duration.ofSeconds(30)).join();
+            assertThat(drained.drained()).as("blue drained: %s", drained).isTrue();
+            blue.stop();
+            load.awaitMoreSuccesses(500, Duration.ofSeconds(30));
+
+            LoadGenerator.Stats stats = load.stop();
+            assertThat(stats.failures()).as("failed requests: %s", stats.failureSamples()).isZero();
+            assertThat(stats.postSuccesses()).isPositive();
+            assertThat(stats.countsByRelease()).containsKeys("blue", "green");
+            assertThat(load.lastRequestAnsweredBy("blue").orElse(0))
+                    .as("no request sent after the switch was answered by blue")
+                    .isLessThan(switchedAt);
+        }
+    }
+
+    @Test
+    void threeGunicornReloadsUnderLoadLoseNoRequest() {
+        try (LoadGenerator load = LoadGenerator.start(proxyAddress(), 16, 4)) {
+            load.awaitMoreSuccesses(300, Duration.ofSeconds(30));
+            for (int i = 0; i < 3; i++) {
+                blue.hup();
+                blue.awaitWorkersReplaced(Duration.ofSeconds(30));
+                load.awaitMoreSuccesses(300, Duration.ofSeconds(30));
+            }
+            LoadGenerator.Stats stats = load.stop();
+            assertThat(stats.failures()).as("failed requests: %s", stats.failureSamples()).isZero();
+            assertThat(stats.postSuccesses()).isPositive();
+        }
+    }
+
+    @Test
+    void aKilledGunicornGetsFastErrorsAndServesAgainOnceBack() throws Exception {
+        try (RawHttpClient client = new RawHttpClient(proxyAddress())) {
+            assertThat(client.get("/").status()).isEqualTo(200);
+
+            blue.kill9();
+            // The socket file stays behind with nobody listening: every connect is refused at once, so the
+            // answer comes long before the 2 s connect timeout, and the proxy stays up.
+            for (int i = 0; i < 10; i++) {
+                long start = System.nanoTime();
+                int status = client.get("/").status();
+                long millis = TimeUnit.NANOSECONDS.toMillis(System.nanoTime() - start);
+                assertThat(status).isIn(502, 503);
+                assertThat(millis).as("answer time").isLessThan(500);
+            }
+            await().atMost(Duration.ofSeconds(10)).until(() -> !proxy.status().releases().get("blue")
+                    .endpoints().get(0).healthy());
+            assertThat(client.get("/").status()).as("an ejected endpoint is not even tried").isEqualTo(503);
+
+            blue.start();
+            await().atMost(Duration.ofSeconds(20)).pollInterval(Duration.ofMillis(100))
+                    .until(() -> client.get("/").status() == 200);
+            assertThat(client.get("/").bodyText()).isEqualTo("release=blue\n");
+        }
+    }
+}
