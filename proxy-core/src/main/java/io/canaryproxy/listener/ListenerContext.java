@@ -6,14 +6,13 @@ import io.netty.channel.EventLoop;
 import io.netty.channel.group.ChannelGroup;
 import java.util.IdentityHashMap;
 import java.util.Map;
-import java.util.Set;
 
 /** What every client connection of one listener shares; read-only after start but for the shutdown flag. */
 final class ListenerContext {
 
     final RouteState routes;
     final ChannelGroup clients;
-    final Set<String> trustedProxies;
+    final TrustedProxies trustedProxies;
     final long maxBodySize;
     final long headerReadTimeoutNanos;
     final long clientIdleTimeoutNanos;
@@ -30,7 +29,7 @@ final class ListenerContext {
     ListenerContext(ProxyConfig config, RouteState routes, ChannelGroup clients, EventLoop[] loops) {
         this.routes = routes;
         this.clients = clients;
-        this.trustedProxies = Set.copyOf(config.trustedProxies());
+        this.trustedProxies = new TrustedProxies(config.trustedProxies());
         this.maxBodySize = config.limits().maxBodySize();
         this.headerReadTimeoutNanos = config.limits().headerReadTimeout().toNanos();
         this.clientIdleTimeoutNanos = config.limits().clientIdleTimeout().toNanos();

@@ -113,9 +113,13 @@ final class ProxyHandler extends ChannelInboundHandlerAdapter implements Upstrea
     public void channelActive(ChannelHandlerContext ctx) {
         loopIndex = lc.loopIndex(ctx.channel().eventLoop());
         SocketAddress remote = ctx.channel().remoteAddress();
-        clientIp = remote instanceof InetSocketAddress
-                ? ((InetSocketAddress) remote).getAddress().getHostAddress() : "127.0.0.1";
-        trustedClient = lc.trustedProxies.contains(clientIp);
+        if (remote instanceof InetSocketAddress) {
+            java.net.InetAddress address = ((InetSocketAddress) remote).getAddress();
+            clientIp = address.getHostAddress();
+            trustedClient = lc.trustedProxies.contains(address);
+        } else {
+            clientIp = "127.0.0.1";
+        }
         lc.clients.add(ctx.channel());
         idleSinceNanos = System.nanoTime();
         scheduleTick(Math.min(lc.clientIdleTimeoutNanos, lc.headerReadTimeoutNanos));
@@ -230,8 +234,8 @@ final class ProxyHandler extends ChannelInboundHandlerAdapter implements Upstrea
         idempotent = RequestRules.isIdempotent(req.method());
 
         Release target = lc.routes.current().stable();
-        if (!target.hasHealthyEndpoint()) {
-            reject(HttpResponseStatus.SERVICE_UNAVAILABLE, "release " + target.name() + " has no healthy endpoint");
+        if (!target.hasUsableEndpoint()) {
+            reject(HttpResponseStatus.SERVICE_UNAVAILABLE, "release " + target.name() + " has no usable endpoint");
             return;
         }
         HeaderRewriter.rewriteRequest(req, clientIp, trustedClient, upgradeRequested, target.name());
@@ -327,7 +331,7 @@ final class ProxyHandler extends ChannelInboundHandlerAdapter implements Upstrea
         attempts++;
         Endpoint next = release.pick(loopIndex, endpoint);
         if (next == null) {
-            fail(HttpResponseStatus.SERVICE_UNAVAILABLE, "release " + release.name() + " has no healthy endpoint");
+            fail(HttpResponseStatus.SERVICE_UNAVAILABLE, "every endpoint of release " + release.name() + " is ejected");
             return;
         }
         endpoint = next;

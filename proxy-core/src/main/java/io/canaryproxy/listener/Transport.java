@@ -28,8 +28,19 @@ import java.net.UnixDomainSocketAddress;
 public enum Transport {
     EPOLL, NIO;
 
-    /** The best transport this machine offers. */
+    /** System property that forces a transport: {@code epoll} or {@code nio}. */
+    public static final String PROPERTY = "canary-proxy.transport";
+
+    /** The best transport this machine offers, unless {@value #PROPERTY} names one. */
     public static Transport best() {
+        String forced = System.getProperty(PROPERTY, "");
+        if (forced.equalsIgnoreCase("nio")) {
+            return NIO;
+        }
+        if (forced.equalsIgnoreCase("epoll") && !Epoll.isAvailable()) {
+            throw new IllegalStateException("-D" + PROPERTY + "=epoll, but native epoll is not available: "
+                    + Epoll.unavailabilityCause());
+        }
         return Epoll.isAvailable() ? EPOLL : NIO;
     }
 

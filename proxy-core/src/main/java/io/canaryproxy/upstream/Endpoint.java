@@ -13,8 +13,8 @@ import org.slf4j.LoggerFactory;
  *
  * <p>Health has two inputs. Active checks ({@link HealthChecker}) move it after {@code rise} successes or
  * {@code fall} failures in a row. Passive ejection takes an endpoint out at once after {@code eject-after}
- * consecutive connect failures, so that a dead gunicorn costs one refused connect, not one per request; it comes
- * back through active checks, or after {@code eject-duration} when those are off.
+ * consecutive connect failures, so that a dead gunicorn costs a few refused connects, not one per request; it
+ * ends with the next passing check, or after {@code eject-duration}.
  */
 public final class Endpoint {
 
@@ -26,7 +26,6 @@ public final class Endpoint {
     private final Release release;
     private final int ejectAfter;
     private final long ejectNanos;
-    private final boolean activeChecks;
     private EndpointPool[] pools;
 
     private volatile boolean healthy = true;
@@ -35,14 +34,13 @@ public final class Endpoint {
     private final AtomicLong openConnections = new AtomicLong();
 
     Endpoint(EndpointAddress address, SocketAddress socketAddress, Class<? extends Channel> channelType,
-             Release release, int ejectAfter, long ejectNanos, boolean activeChecks) {
+             Release release, int ejectAfter, long ejectNanos) {
         this.address = address;
         this.socketAddress = socketAddress;
         this.channelType = channelType;
         this.release = release;
         this.ejectAfter = ejectAfter;
         this.ejectNanos = ejectNanos;
-        this.activeChecks = activeChecks;
     }
 
     void pools(EndpointPool[] pools) {
@@ -70,13 +68,23 @@ public final class Endpoint {
         return channelType;
     }
 
-    /** Whether new requests may be sent here. */
+    /** Whether new requests should be sent here: its health checks pass and it is not ejected. */
     public boolean healthy() {
-        if (healthy) {
-            return true;
-        }
+        return healthy && !ejected();
+    }
+
+    /**
+     * Whether a request may be sent here when no endpoint of the release is healthy. Failing health checks alone
+     * do not rule an endpoint out then: checks time out on a gunicorn that is busy or restarting its workers, and
+     * answering every user with 503 would be worse than trying. An endpoint that refuses connections is out.
+     */
+    public boolean usable() {
+        return !ejected();
+    }
+
+    private boolean ejected() {
         long until = ejectedUntilNanos;
-        return !activeChecks && until != 0 && System.nanoTime() - until >= 0;
+        return until != 0 && System.nanoTime() - until < 0;
     }
 
     /** Open proxy connections to this endpoint: idle, busy and upgraded. */
@@ -86,27 +94,31 @@ public final class Endpoint {
 
     void connected(Channel ch) {
         connectFailures.set(0);
-        if (!activeChecks && !healthy) {
-            setHealthy(true, "a connection succeeded");
-        }
         openConnections.incrementAndGet();
         ch.closeFuture().addListener(f -> openConnections.decrementAndGet());
     }
 
     void connectFailed(Throwable cause) {
         int failures = connectFailures.incrementAndGet();
-        if (failures >= ejectAfter && healthy) {
+        if (failures >= ejectAfter && !ejected()) {
             ejectedUntilNanos = System.nanoTime() + ejectNanos;
-            setHealthy(false, failures + " connect failures in a row (" + cause.getMessage() + ")");
+            log.warn("endpoint {} of release {} ejected for {} ms: {} connect failures in a row ({})", address,
+                    release.name(), ejectNanos / 1_000_000, failures, cause.toString());
         }
     }
 
-    /** Called by active health checks. */
+    /** Called by active health checks; a passing check also ends an ejection. */
     void setHealthy(boolean value, String why) {
+        if (value && ejectedUntilNanos != 0) {
+            ejectedUntilNanos = 0;
+            connectFailures.set(0);
+            if (healthy) {
+                log.info("endpoint {} of release {} is back: {}", address, release.name(), why);
+            }
+        }
         if (healthy != value) {
             healthy = value;
             if (value) {
-                connectFailures.set(0);
                 log.info("endpoint {} of release {} is healthy: {}", address, release.name(), why);
             } else {
                 log.warn("endpoint {} of release {} is unhealthy: {}", address, release.name(), why);

@@ -38,18 +38,24 @@ public final class Release {
     }
 
     /**
-     * The next healthy endpoint in round-robin order for event loop {@code loopIndex}, preferring one other than
-     * {@code avoid} (the endpoint that just failed); {@code null} when no endpoint is healthy.
+     * The next endpoint in round-robin order for event loop {@code loopIndex}: a healthy one, preferably other than
+     * {@code avoid} (the endpoint that just failed); when none is healthy, any that is not ejected (see
+     * {@link Endpoint#usable()}); {@code null} when every endpoint is ejected.
      */
     public Endpoint pick(int loopIndex, Endpoint avoid) {
+        Endpoint e = pick(loopIndex, avoid, true);
+        return e != null ? e : pick(loopIndex, avoid, false);
+    }
+
+    private Endpoint pick(int loopIndex, Endpoint avoid, boolean healthyOnly) {
         Endpoint[] all = endpoints;
         int n = all.length;
         int start = nextByLoop[loopIndex];
         Endpoint fallback = null;
         for (int i = 0; i < n; i++) {
             Endpoint e = all[(start + i) % n];
-            if (e.healthy()) {
-                if (e != avoid || n == 1) {
+            if (healthyOnly ? e.healthy() : e.usable()) {
+                if (e != avoid) {
                     nextByLoop[loopIndex] = (start + i + 1) % n;
                     return e;
                 }
@@ -59,10 +65,20 @@ public final class Release {
         return fallback;
     }
 
-    /** Whether at least one endpoint may take requests. */
+    /** Whether at least one endpoint passes its health checks. */
     public boolean hasHealthyEndpoint() {
         for (Endpoint e : endpoints) {
             if (e.healthy()) {
+                return true;
+            }
+        }
+        return false;
+    }
+
+    /** Whether a request could be sent at all: some endpoint is not ejected. */
+    public boolean hasUsableEndpoint() {
+        for (Endpoint e : endpoints) {
+            if (e.usable()) {
                 return true;
             }
         }

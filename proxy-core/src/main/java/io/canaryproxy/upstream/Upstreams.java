@@ -33,7 +33,7 @@ public final class Upstreams {
             for (int i = 0; i < endpoints.length; i++) {
                 EndpointAddress address = rc.endpoints().get(i);
                 Endpoint e = new Endpoint(address, transport.socketAddress(address), transport.clientChannel(address),
-                        release, up.ejectAfter(), up.ejectDuration().toNanos(), activeChecks);
+                        release, up.ejectAfter(), up.ejectDuration().toNanos());
                 EndpointPool[] pools = new EndpointPool[loops.length];
                 int perLoop = Math.max(1, up.maxConnections() / loops.length);
                 for (int l = 0; l < loops.length; l++) {

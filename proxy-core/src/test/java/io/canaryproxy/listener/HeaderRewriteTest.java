@@ -66,6 +66,21 @@ class HeaderRewriteTest {
     }
 
     @Test
+    void aTrustedProxysForwardingHeadersAreKeptAndAppendedTo() throws Exception {
+        try (CanaryProxy behindBalancer = CanaryProxy.start(TestConfigs.single("127.0.0.1:" + upstream.port(),
+                "proxy.trusted-proxies = [\"127.0.0.0/8\"]"))) {
+            RawExchange.Result result = RawExchange.send(behindBalancer.listenAddress(),
+                    "GET /h HTTP/1.1\r\nHost: internal\r\nX-Forwarded-For: 203.0.113.9\r\n"
+                            + "X-Forwarded-Proto: https\r\nX-Forwarded-Host: shop.example\r\nConnection: close\r\n\r\n");
+            assertThat(result.status()).isEqualTo(200);
+        }
+        LoggedRequest r = upstream.findAll(anyRequestedFor(urlEqualTo("/h"))).get(0);
+        assertThat(r.getHeader("X-Forwarded-For")).isEqualTo("203.0.113.9, 127.0.0.1");
+        assertThat(r.getHeader("X-Forwarded-Proto")).isEqualTo("https");
+        assertThat(r.getHeader("X-Forwarded-Host")).isEqualTo("shop.example");
+    }
+
+    @Test
     void underscoreHeaderNamesAreDropped() throws Exception {
         LoggedRequest r = send("X_Forwarded_For: 6.6.6.6\r\nX_Custom: 1\r\nX-Custom: 2\r\n");
 
