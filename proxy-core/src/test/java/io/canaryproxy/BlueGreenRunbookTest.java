@@ -63,8 +63,8 @@ class BlueGreenRunbookTest {
         try (LoadGenerator load = LoadGenerator.start(proxyAddress(), 16, 4)) {
             load.awaitMoreSuccesses(500, Duration.ofSeconds(30));
 
-            long switchedAt = System.nanoTime();
             proxy.switchTo("green", false);
+            long switchedAt = System.nanoTime();
             load.awaitMoreSuccesses(500, Duration.ofSeconds(30));
 
             ProxyStatus.Release drained = proxy.awaitDrained("blue", Duration.ofSeconds(30)).join();
