@@ -1,0 +1,399 @@
+package io.canaryproxy.admin;
+
+import com.fasterxml.jackson.core.JsonProcessingException;
+import com.fasterxml.jackson.databind.ObjectMapper;
+import com.fasterxml.jackson.databind.ObjectWriter;
+import io.canaryproxy.ProxyStatus;
+import io.canaryproxy.routing.RouteTable;
+import io.netty.buffer.Unpooled;
+import io.netty.channel.ChannelFutureListener;
+import io.netty.channel.ChannelHandlerContext;
+import io.netty.channel.SimpleChannelInboundHandler;
+import io.netty.handler.codec.http.DefaultFullHttpResponse;
+import io.netty.handler.codec.http.FullHttpRequest;
+import io.netty.handler.codec.http.FullHttpResponse;
+import io.netty.handler.codec.http.HttpHeaderNames;
+import io.netty.handler.codec.http.HttpHeaderValues;
+import io.netty.handler.codec.http.HttpMethod;
+import io.netty.handler.codec.http.HttpResponseStatus;
+import io.netty.handler.codec.http.HttpUtil;
+import io.netty.handler.codec.http.HttpVersion;
+import java.nio.charset.StandardCharsets;
+import java.security.MessageDigest;
+import java.time.Duration;
+import java.util.ArrayDeque;
+import java.util.ArrayList;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.Set;
+import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.CompletionException;
+import java.util.concurrent.TimeUnit;
+import java.util.concurrent.TimeoutException;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+
+/**
+ * Serves the admin API on one connection. Every answer is JSON; every error is {@code {"error": "..."}}.
+ *
+ * <p>{@code /drain} answers later, when the proxy's drain future completes, without blocking the event loop.
+ * Requests that a client pipelines behind it are held and answered in order afterwards.
+ */
+final class AdminHandler extends SimpleChannelInboundHandler<FullHttpRequest> {
+
+    static final Duration DEFAULT_DRAIN_TIMEOUT = Duration.ofSeconds(30);
+    static final Duration MAX_DRAIN_TIMEOUT = Duration.ofHours(1);
+    /** How long past its own deadline a drain future may take before the answer is built from a fresh status. */
+    private static final Duration DRAIN_GRACE = Duration.ofSeconds(5);
+
+    private static final Logger log = LoggerFactory.getLogger(AdminServer.class);
+
+    private static final Set<HttpMethod> GET = Set.of(HttpMethod.GET, HttpMethod.HEAD);
+    private static final Set<HttpMethod> POST = Set.of(HttpMethod.POST);
+    private static final String ENDPOINTS = "/healthz, /status, /switch, /drain";
+
+    private final ProxyControl proxy;
+    private final byte[] token;
+    private final ObjectWriter json;
+
+    private final ArrayDeque<FullHttpRequest> held = new ArrayDeque<>();
+    private boolean busy;
+    private boolean closing;
+
+    /** One request being answered: what the answer needs once the request itself has been released. */
+    private record Exchange(HttpMethod method, String path, boolean keepAlive, String remote) {
+    }
+
+    /**
+     * @param token the bearer token mutations need, or {@code null} when they need none
+     */
+    AdminHandler(ProxyControl proxy, byte[] token, ObjectMapper mapper) {
+        super(true);
+        this.proxy = proxy;
+        this.token = token;
+        this.json = mapper.writerWithDefaultPrettyPrinter();
+    }
+
+    @Override
+    protected void channelRead0(ChannelHandlerContext ctx, FullHttpRequest request) {
+        if (closing) {
+            return;
+        }
+        if (busy) {
+            held.add(request.retain());
+            return;
+        }
+        handle(ctx, request);
+    }
+
+    @Override
+    public void channelInactive(ChannelHandlerContext ctx) throws Exception {
+        releaseHeld();
+        super.channelInactive(ctx);
+    }
+
+    @Override
+    public void exceptionCaught(ChannelHandlerContext ctx, Throwable cause) {
+        log.debug("admin connection from {} failed", ctx.channel().remoteAddress(), cause);
+        releaseHeld();
+        ctx.close();
+    }
+
+    private void handle(ChannelHandlerContext ctx, FullHttpRequest request) {
+        String remote = remote(ctx);
+        if (request.decoderResult().isFailure()) {
+            Exchange ex = new Exchange(request.method(), "?", false, remote);
+            respond(ctx, ex, HttpResponseStatus.BAD_REQUEST, error("malformed HTTP request"));
+            return;
+        }
+        Exchange ex = new Exchange(request.method(), "?", HttpUtil.isKeepAlive(request), remote);
+        try {
+            QueryParams query = QueryParams.parse(request.uri());
+            ex = new Exchange(ex.method(), normalize(query.path()), ex.keepAlive(), remote);
+            dispatch(ctx, request, query, ex);
+        } catch (AdminException e) {
+            respond(ctx, ex, e.status(), error(e.getMessage()));
+        } catch (RuntimeException e) {
+            log.error("admin request {} {} from {} failed", ex.method(), clean(request.uri()), remote, e);
+            respond(ctx, ex, HttpResponseStatus.INTERNAL_SERVER_ERROR, error("internal error: " + e));
+        }
+    }
+
+    private void dispatch(ChannelHandlerContext ctx, FullHttpRequest request, QueryParams query, Exchange ex) {
+        switch (ex.path()) {
+            case "/healthz" -> {
+                if (allowed(ctx, ex, GET)) {
+                    respond(ctx, ex, HttpResponseStatus.OK, Map.of("status", "ok"));
+                }
+            }
+            case "/status" -> {
+                if (allowed(ctx, ex, GET)) {
+                    respond(ctx, ex, HttpResponseStatus.OK, statusJson(proxy.status()));
+                }
+            }
+            case "/switch" -> {
+                if (allowed(ctx, ex, POST) && authorized(ctx, request, ex)) {
+                    doSwitch(ctx, query, ex);
+                }
+            }
+            case "/drain" -> {
+                if (allowed(ctx, ex, GET)) {
+                    drain(ctx, query, ex);
+                }
+            }
+            default -> respond(ctx, ex, HttpResponseStatus.NOT_FOUND,
+                    error("no such endpoint: " + clean(ex.path()) + " (endpoints: " + ENDPOINTS + ")"));
+        }
+    }
+
+    private void doSwitch(ChannelHandlerContext ctx, QueryParams query, Exchange ex) {
+        String release = query.required("release", "/switch?release=green");
+        boolean force = query.bool("force", false);
+        requireKnown(release);
+        RouteTable before = proxy.routes();
+        RouteTable after;
+        try {
+            after = proxy.switchTo(release, force);
+        } catch (IllegalArgumentException e) {
+            throw AdminException.badRequest(unknownRelease(release));
+        } catch (IllegalStateException e) {
+            log.info("{}: switch to {} refused: {}", ex.remote(), release, e.getMessage());
+            respond(ctx, ex, HttpResponseStatus.CONFLICT, error(e.getMessage()));
+            return;
+        }
+        log.info("{}: switch{}: {} -> {} (route table v{})", ex.remote(), force ? " (forced)" : "",
+                describe(before), describe(after), after.version());
+        Map<String, Object> body = routeJson(after);
+        body.put("previous", before.stable());
+        respond(ctx, ex, HttpResponseStatus.OK, body);
+    }
+
+    private void drain(ChannelHandlerContext ctx, QueryParams query, Exchange ex) {
+        String release = query.required("release", "/drain?release=blue&timeout=30s");
+        Duration timeout = query.duration("timeout", DEFAULT_DRAIN_TIMEOUT, MAX_DRAIN_TIMEOUT);
+        requireKnown(release);
+        CompletableFuture<ProxyStatus.Release> drained;
+        try {
+            drained = proxy.awaitDrained(release, timeout);
+        } catch (IllegalArgumentException e) {
+            throw AdminException.badRequest(unknownRelease(release));
+        }
+        log.info("{}: waiting up to {} for release {} to drain", ex.remote(), Durations.format(timeout), release);
+        busy = true;
+        ctx.channel().config().setAutoRead(false);
+        drained.copy()
+                .orTimeout(timeout.plus(DRAIN_GRACE).toMillis(), TimeUnit.MILLISECONDS)
+                .whenComplete((state, failure) ->
+                        ctx.executor().execute(() -> drainDone(ctx, ex, release, state, failure)));
+    }
+
+    private void drainDone(ChannelHandlerContext ctx, Exchange ex, String release, ProxyStatus.Release state,
+            Throwable failure) {
+        try {
+            if (failure != null) {
+                Throwable cause = failure instanceof CompletionException && failure.getCause() != null
+                        ? failure.getCause() : failure;
+                if (!(cause instanceof TimeoutException)) {
+                    throw new IllegalStateException("waiting for release " + release + " to drain failed", cause);
+                }
+                state = proxy.status().releases().get(release);
+                if (state == null) {
+                    throw new IllegalStateException("release " + release + " is gone from the status");
+                }
+            }
+            log.info("{}: release {} {} ({} in flight, {} connections, {} upgraded)", ex.remote(), release,
+                    state.drained() ? "drained" : "not drained", state.inflight(), state.connections(),
+                    state.upgraded());
+            Map<String, Object> body = new LinkedHashMap<>();
+            body.put("release", release);
+            body.put("drained", state.drained());
+            body.putAll(releaseJson(state));
+            respond(ctx, ex, state.drained() ? HttpResponseStatus.OK : HttpResponseStatus.SERVICE_UNAVAILABLE, body);
+        } catch (RuntimeException e) {
+            log.error("admin request {} {} from {} failed", ex.method(), ex.path(), ex.remote(), e);
+            respond(ctx, ex, HttpResponseStatus.INTERNAL_SERVER_ERROR, error("internal error: " + e));
+        } finally {
+            busy = false;
+            answerHeld(ctx);
+        }
+    }
+
+    /** Answers the requests that arrived while a drain was pending, in order, until one of them is pending too. */
+    private void answerHeld(ChannelHandlerContext ctx) {
+        while (!busy && !closing && !held.isEmpty()) {
+            FullHttpRequest request = held.poll();
+            try {
+                handle(ctx, request);
+            } finally {
+                request.release();
+            }
+        }
+        if (closing) {
+            releaseHeld();
+        }
+        if (!busy && !closing) {
+            ctx.channel().config().setAutoRead(true);
+        }
+    }
+
+    private void releaseHeld() {
+        FullHttpRequest request;
+        while ((request = held.poll()) != null) {
+            request.release();
+        }
+    }
+
+    private boolean allowed(ChannelHandlerContext ctx, Exchange ex, Set<HttpMethod> methods) {
+        if (methods.contains(ex.method())) {
+            return true;
+        }
+        String allow = methods == GET ? "GET, HEAD" : "POST";
+        respond(ctx, ex, HttpResponseStatus.METHOD_NOT_ALLOWED,
+                error("method " + clean(ex.method().name()) + " not allowed on " + ex.path() + " (allowed: " + allow
+                        + ")"),
+                HttpHeaderNames.ALLOW, allow);
+        return false;
+    }
+
+    private boolean authorized(ChannelHandlerContext ctx, FullHttpRequest request, Exchange ex) {
+        if (token == null) {
+            return true;
+        }
+        String header = request.headers().get(HttpHeaderNames.AUTHORIZATION);
+        String problem;
+        if (header == null) {
+            problem = "missing Authorization: Bearer <token> header (proxy.admin.token is set)";
+        } else if (!header.regionMatches(true, 0, "Bearer ", 0, 7)) {
+            problem = "Authorization header is not a Bearer token";
+        } else if (!MessageDigest.isEqual(header.substring(7).trim().getBytes(StandardCharsets.UTF_8), token)) {
+            problem = "wrong bearer token";
+        } else {
+            return true;
+        }
+        log.warn("{}: {} {} refused: {}", ex.remote(), ex.method(), ex.path(), problem);
+        respond(ctx, ex, HttpResponseStatus.UNAUTHORIZED, error(problem),
+                HttpHeaderNames.WWW_AUTHENTICATE, "Bearer realm=\"canary-proxy\"");
+        return false;
+    }
+
+    private void requireKnown(String release) {
+        if (!proxy.releaseNames().contains(release)) {
+            throw AdminException.badRequest(unknownRelease(release));
+        }
+    }
+
+    private String unknownRelease(String release) {
+        return "unknown release '" + clean(release) + "' (known: " + String.join(", ", proxy.releaseNames()) + ")";
+    }
+
+    private void respond(ChannelHandlerContext ctx, Exchange ex, HttpResponseStatus status, Object body,
+            CharSequence... headers) {
+        byte[] bytes;
+        try {
+            bytes = json.writeValueAsBytes(body);
+        } catch (JsonProcessingException e) {
+            log.error("cannot render the answer to {} {}", ex.method(), ex.path(), e);
+            status = HttpResponseStatus.INTERNAL_SERVER_ERROR;
+            bytes = "{\"error\": \"internal error: cannot render the answer\"}".getBytes(StandardCharsets.UTF_8);
+        }
+        byte[] withNewline = new byte[bytes.length + 1];
+        System.arraycopy(bytes, 0, withNewline, 0, bytes.length);
+        withNewline[bytes.length] = '\n';
+
+        FullHttpResponse response = new DefaultFullHttpResponse(HttpVersion.HTTP_1_1, status,
+                Unpooled.wrappedBuffer(withNewline));
+        response.headers()
+                .set(HttpHeaderNames.CONTENT_TYPE, HttpHeaderValues.APPLICATION_JSON)
+                .set(HttpHeaderNames.CACHE_CONTROL, HttpHeaderValues.NO_STORE)
+                .setInt(HttpHeaderNames.CONTENT_LENGTH, withNewline.length);
+        for (int i = 0; i + 1 < headers.length; i += 2) {
+            response.headers().set(headers[i], headers[i + 1]);
+        }
+        if (ex.keepAlive()) {
+            ctx.writeAndFlush(response, ctx.voidPromise());
+        } else {
+            closing = true;
+            response.headers().set(HttpHeaderNames.CONNECTION, HttpHeaderValues.CLOSE);
+            ctx.writeAndFlush(response).addListener(ChannelFutureListener.CLOSE);
+        }
+    }
+
+    static Map<String, Object> error(String message) {
+        Map<String, Object> body = new LinkedHashMap<>();
+        body.put("error", message);
+        return body;
+    }
+
+    static Map<String, Object> routeJson(RouteTable routes) {
+        Map<String, Object> body = new LinkedHashMap<>();
+        body.put("stable", routes.stable());
+        body.put("canary", routes.canary());
+        body.put("weight", weightPercent(routes.weightBasisPoints()));
+        body.put("version", routes.version());
+        body.put("changedAt", routes.changedAt() == null ? null : routes.changedAt().toString());
+        return body;
+    }
+
+    static Map<String, Object> statusJson(ProxyStatus status) {
+        Map<String, Object> body = routeJson(status.routes());
+        Map<String, Object> releases = new LinkedHashMap<>();
+        status.releases().forEach((name, release) -> releases.put(name, releaseJson(release)));
+        body.put("releases", releases);
+        return body;
+    }
+
+    static Map<String, Object> releaseJson(ProxyStatus.Release release) {
+        List<Map<String, Object>> endpoints = new ArrayList<>();
+        for (ProxyStatus.Endpoint e : release.endpoints()) {
+            Map<String, Object> endpoint = new LinkedHashMap<>();
+            endpoint.put("address", e.address());
+            endpoint.put("healthy", e.healthy());
+            endpoint.put("connections", e.connections());
+            endpoints.add(endpoint);
+        }
+        Map<String, Object> body = new LinkedHashMap<>();
+        body.put("endpoints", endpoints);
+        body.put("inflight", release.inflight());
+        body.put("connections", release.connections());
+        body.put("upgraded", release.upgraded());
+        body.put("drained", release.drained());
+        return body;
+    }
+
+    /** 10 % is {@code 10}, 12.5 % is {@code 12.5}. */
+    static Number weightPercent(int basisPoints) {
+        return basisPoints % 100 == 0 ? (Number) (basisPoints / 100) : (Number) (basisPoints / 100.0);
+    }
+
+    /** {@code blue} or {@code blue + canary green at 10%}, for log lines. */
+    static String describe(RouteTable routes) {
+        if (routes.canary() == null) {
+            return routes.stable();
+        }
+        return routes.stable() + " + canary " + routes.canary() + " at " + weightPercent(routes.weightBasisPoints())
+                + "%";
+    }
+
+    /** {@code /status/} is {@code /status}. */
+    private static String normalize(String path) {
+        return path.length() > 1 && path.endsWith("/") ? path.substring(0, path.length() - 1) : path;
+    }
+
+    private static String remote(ChannelHandlerContext ctx) {
+        return String.valueOf(ctx.channel().remoteAddress()).replaceFirst("^/", "");
+    }
+
+    /** Client-supplied text made safe for one log line or message: no control characters, bounded length. */
+    static String clean(String text) {
+        StringBuilder sb = new StringBuilder(Math.min(text.length(), 200));
+        for (int i = 0; i < text.length() && i < 200; i++) {
+            char c = text.charAt(i);
+            sb.append(c < 0x20 || c == 0x7f ? '?' : c);
+        }
+        if (text.length() > 200) {
+            sb.append("...");
+        }
+        return sb.toString();
+    }
+}

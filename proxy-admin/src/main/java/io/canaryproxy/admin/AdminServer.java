@@ -1,0 +1,215 @@
+package io.canaryproxy.admin;
+
+import com.fasterxml.jackson.databind.ObjectMapper;
+import io.canaryproxy.CanaryProxy;
+import io.canaryproxy.config.AdminConfig;
+import io.netty.bootstrap.ServerBootstrap;
+import io.netty.buffer.Unpooled;
+import io.netty.channel.Channel;
+import io.netty.channel.ChannelFuture;
+import io.netty.channel.ChannelFutureListener;
+import io.netty.channel.ChannelHandlerContext;
+import io.netty.channel.ChannelInitializer;
+import io.netty.channel.ChannelOption;
+import io.netty.channel.EventLoopGroup;
+import io.netty.channel.MultiThreadIoEventLoopGroup;
+import io.netty.channel.nio.NioIoHandler;
+import io.netty.channel.socket.SocketChannel;
+import io.netty.channel.socket.nio.NioServerSocketChannel;
+import io.netty.handler.codec.http.DefaultFullHttpResponse;
+import io.netty.handler.codec.http.FullHttpResponse;
+import io.netty.handler.codec.http.HttpHeaderNames;
+import io.netty.handler.codec.http.HttpHeaderValues;
+import io.netty.handler.codec.http.HttpMessage;
+import io.netty.handler.codec.http.HttpObjectAggregator;
+import io.netty.handler.codec.http.HttpRequest;
+import io.netty.handler.codec.http.HttpResponseStatus;
+import io.netty.handler.codec.http.HttpServerCodec;
+import io.netty.handler.codec.http.HttpVersion;
+import io.netty.util.concurrent.DefaultThreadFactory;
+import java.net.BindException;
+import java.net.InetAddress;
+import java.net.InetSocketAddress;
+import java.net.UnknownHostException;
+import java.nio.channels.UnresolvedAddressException;
+import java.nio.charset.StandardCharsets;
+import java.util.Objects;
+import java.util.concurrent.TimeUnit;
+
+/**
+ * The admin HTTP API ({@code /healthz}, {@code /status}, {@code /switch}, {@code /drain}) on its own listener and
+ * its own single event-loop thread, so that a busy data plane never delays it and it never delays the data plane.
+ *
+ * <pre>{@code
+ * AdminServer admin = new AdminServer(proxy, config.admin()).start();
+ * ...
+ * admin.close();
+ * }</pre>
+ */
+public final class AdminServer implements AutoCloseable {
+
+    /** Largest request the admin API reads; its requests carry no body worth mentioning. */
+    static final int MAX_REQUEST_BYTES = 64 * 1024;
+
+    private final ProxyControl proxy;
+    private final AdminConfig config;
+    private final byte[] token;
+    private final ObjectMapper mapper = new ObjectMapper();
+
+    private EventLoopGroup group;
+    private Channel channel;
+    private boolean closed;
+
+    /**
+     * @throws IllegalStateException when the listener is not a loopback address and no token is configured
+     */
+    public AdminServer(CanaryProxy proxy, AdminConfig config) {
+        this(ProxyControl.of(proxy), config);
+    }
+
+    AdminServer(ProxyControl proxy, AdminConfig config) {
+        checkExposure(config);
+        this.proxy = Objects.requireNonNull(proxy, "proxy");
+        this.config = config;
+        this.token = hasToken(config) ? config.token().trim().getBytes(StandardCharsets.UTF_8) : null;
+    }
+
+    /**
+     * Refuses an admin listener that other machines could reach while mutations need no token.
+     *
+     * @throws IllegalStateException with a message fit for an operator
+     */
+    public static void checkExposure(AdminConfig config) {
+        Objects.requireNonNull(config, "config");
+        if (hasToken(config) || isLoopback(config.listen().host())) {
+            return;
+        }
+        throw new IllegalStateException("refusing to start the admin API on " + config.listen()
+                + " without a token: it is not a loopback address, so anyone who reaches it could switch releases;"
+                + " set proxy.admin.token, or listen on 127.0.0.1:" + config.listen().port());
+    }
+
+    private static boolean hasToken(AdminConfig config) {
+        return config.token() != null && !config.token().isBlank();
+    }
+
+    /** Whether every address {@code host} names is a loopback address; an unknown or empty host is not. */
+    static boolean isLoopback(String host) {
+        if (host == null || host.isBlank()) {
+            return false;
+        }
+        try {
+            for (InetAddress address : InetAddress.getAllByName(host)) {
+                if (!address.isLoopbackAddress()) {
+                    return false;
+                }
+            }
+            return true;
+        } catch (UnknownHostException e) {
+            return false;
+        }
+    }
+
+    /**
+     * Binds the listener.
+     *
+     * @return this
+     * @throws StartupException when the address cannot be bound (in use, not local, no permission)
+     */
+    public synchronized AdminServer start() {
+        if (closed || channel != null) {
+            throw new IllegalStateException("the admin server was already started");
+        }
+        EventLoopGroup loop = new MultiThreadIoEventLoopGroup(1, new DefaultThreadFactory("canary-admin"),
+                NioIoHandler.newFactory());
+        ServerBootstrap bootstrap = new ServerBootstrap()
+                .group(loop)
+                .channel(NioServerSocketChannel.class)
+                .option(ChannelOption.SO_BACKLOG, 64)
+                .childHandler(new ChannelInitializer<SocketChannel>() {
+                    @Override
+                    protected void initChannel(SocketChannel ch) {
+                        ch.pipeline()
+                                .addLast("http", new HttpServerCodec())
+                                .addLast("aggregator", new JsonAggregator(MAX_REQUEST_BYTES))
+                                .addLast("admin", new AdminHandler(proxy, token, mapper));
+                    }
+                });
+        ChannelFuture bound;
+        try {
+            bound = bootstrap.bind(new InetSocketAddress(config.listen().host(), config.listen().port()))
+                    .awaitUninterruptibly();
+        } catch (RuntimeException e) {
+            loop.shutdownGracefully(0, 0, TimeUnit.SECONDS).syncUninterruptibly();
+            throw new StartupException("cannot listen for the admin API on " + config.listen() + ": " + reason(e), e);
+        }
+        if (!bound.isSuccess()) {
+            loop.shutdownGracefully(0, 0, TimeUnit.SECONDS).syncUninterruptibly();
+            throw new StartupException("cannot listen for the admin API on " + config.listen() + ": "
+                    + reason(bound.cause()), bound.cause());
+        }
+        group = loop;
+        channel = bound.channel();
+        return this;
+    }
+
+    /** The address the listener is bound to (the real port when the config asked for port 0). */
+    public synchronized InetSocketAddress address() {
+        if (channel == null) {
+            throw new IllegalStateException("the admin server is not started");
+        }
+        return (InetSocketAddress) channel.localAddress();
+    }
+
+    /** Closes the listener and every admin connection, including those waiting for a drain. Idempotent. */
+    @Override
+    public synchronized void close() {
+        if (closed) {
+            return;
+        }
+        closed = true;
+        if (channel != null) {
+            channel.close().syncUninterruptibly();
+        }
+        if (group != null) {
+            group.shutdownGracefully(0, 2, TimeUnit.SECONDS).syncUninterruptibly();
+        }
+    }
+
+    /** Answers a request above the size limit with a JSON 413, like every other error of the admin API. */
+    private static final class JsonAggregator extends HttpObjectAggregator {
+
+        JsonAggregator(int maxContentLength) {
+            super(maxContentLength);
+        }
+
+        @Override
+        protected void handleOversizedMessage(ChannelHandlerContext ctx, HttpMessage oversized) throws Exception {
+            if (!(oversized instanceof HttpRequest)) {
+                super.handleOversizedMessage(ctx, oversized);
+                return;
+            }
+            byte[] body = ("{\"error\": \"request body larger than " + maxContentLength() / 1024 + " KiB\"}\n")
+                    .getBytes(StandardCharsets.UTF_8);
+            FullHttpResponse response = new DefaultFullHttpResponse(HttpVersion.HTTP_1_1,
+                    HttpResponseStatus.REQUEST_ENTITY_TOO_LARGE, Unpooled.wrappedBuffer(body));
+            response.headers()
+                    .set(HttpHeaderNames.CONTENT_TYPE, HttpHeaderValues.APPLICATION_JSON)
+                    .setInt(HttpHeaderNames.CONTENT_LENGTH, body.length)
+                    .set(HttpHeaderNames.CONNECTION, HttpHeaderValues.CLOSE);
+            ctx.writeAndFlush(response).addListener(ChannelFutureListener.CLOSE);
+        }
+    }
+
+    /** A bind failure as an operator reads it: {@code Address already in use}. */
+    static String reason(Throwable cause) {
+        if (cause instanceof UnresolvedAddressException) {
+            return "cannot resolve the host name";
+        }
+        if (cause instanceof BindException && cause.getMessage() != null) {
+            return cause.getMessage();
+        }
+        String message = cause.getMessage();
+        return message == null ? cause.getClass().getSimpleName() : message;
+    }
+}

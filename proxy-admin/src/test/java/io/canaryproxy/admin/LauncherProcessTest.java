@@ -1,0 +1,285 @@
+package io.canaryproxy.admin;
+
+import static org.assertj.core.api.Assertions.assertThat;
+import static org.awaitility.Awaitility.await;
+
+import java.io.BufferedReader;
+import java.io.IOException;
+import java.io.InputStreamReader;
+import java.net.InetAddress;
+import java.net.ServerSocket;
+import java.net.URI;
+import java.net.http.HttpClient;
+import java.net.http.HttpRequest;
+import java.net.http.HttpResponse;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.time.Duration;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.concurrent.CopyOnWriteArrayList;
+import java.util.concurrent.TimeUnit;
+import java.util.regex.Matcher;
+import java.util.regex.Pattern;
+import org.junit.jupiter.api.AfterEach;
+import org.junit.jupiter.api.Assumptions;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+
+/** The launcher as an operator runs it: a separate JVM, stopped with a signal. */
+class LauncherProcessTest {
+
+    private static final Duration STARTUP = Duration.ofSeconds(30);
+
+    @TempDir
+    Path dir;
+
+    private final HttpClient client = HttpClient.newBuilder().version(HttpClient.Version.HTTP_1_1).build();
+    private final List<Launched> launched = new ArrayList<>();
+    private final List<AutoCloseable> resources = new ArrayList<>();
+
+    @AfterEach
+    void cleanUp() throws Exception {
+        for (Launched l : launched) {
+            l.process.destroyForcibly();
+        }
+        for (AutoCloseable r : resources) {
+            r.close();
+        }
+    }
+
+    @Test
+    void runsFromAConfigFileLogsWhatItDoesAndStopsWithExitStatus0OnSigterm() throws Exception {
+        DemoBackends backends = DemoBackends.start("blue", "green");
+        resources.add(backends);
+        Path conf = config("proxy {\n"
+                + "  listen = \"127.0.0.1:0\"\n"
+                + "  admin { listen = \"127.0.0.1:0\" }\n"
+                + "  state-file = \"\"\n"
+                + "  releases {\n"
+                + "    blue { endpoints = [\"127.0.0.1:" + backends.address("blue").getPort() + "\"] }\n"
+                + "    green { endpoints = [\"127.0.0.1:" + backends.address("green").getPort() + "\"] }\n"
+                + "  }\n"
+                + "  routing { stable = green }\n"
+                + "}\n");
+        Launched l = launch("--config", conf.toString());
+        int proxyPort = Integer.parseInt(l.awaitLine("listening on 127\\.0\\.0\\.1:(\\d+)").group(1));
+        int adminPort = Integer.parseInt(l.awaitLine("admin API on http://127\\.0\\.0\\.1:(\\d+)/").group(1));
+        l.awaitLine("release blue: 127\\.0\\.0\\.1:" + backends.address("blue").getPort());
+        l.awaitLine("release green: 127\\.0\\.0\\.1:" + backends.address("green").getPort());
+        l.awaitLine("stable release: green");
+
+        assertThat(get("http://127.0.0.1:" + adminPort + "/healthz").statusCode()).isEqualTo(200);
+        await().atMost(Duration.ofSeconds(10)).untilAsserted(() ->
+                assertThat(get("http://127.0.0.1:" + proxyPort + "/").body()).isEqualTo("Hello from green\n"));
+
+        l.signal("TERM");
+        assertThat(l.process.waitFor(60, TimeUnit.SECONDS)).isTrue();
+        assertThat(l.process.exitValue()).isZero();
+        l.awaitLine("SIGTERM received: stopping");
+        l.awaitLine("exiting");
+        assertThat(l.stderr).isEmpty();
+    }
+
+    @Test
+    void demoModeSwitchesBetweenTheBuiltInBackends() throws Exception {
+        Launched l = launch("demo", "--listen", "127.0.0.1:0", "--admin", "127.0.0.1:0");
+        String proxyUrl = l.awaitLine("curl -i (http://127\\.0\\.0\\.1:\\d+)/").group(1);
+        String adminUrl = l.awaitLine("curl -X POST '(http://127\\.0\\.0\\.1:\\d+)/switch\\?release=green'").group(1);
+        l.awaitLine("curl '" + Pattern.quote(adminUrl) + "/status'");
+
+        await().atMost(Duration.ofSeconds(10)).untilAsserted(() ->
+                assertThat(get(proxyUrl + "/").body()).isEqualTo("Hello from blue\n"));
+        await().atMost(Duration.ofSeconds(10)).untilAsserted(() ->
+                assertThat(post(adminUrl + "/switch?release=green").statusCode()).isEqualTo(200));
+        assertThat(get(proxyUrl + "/").body()).isEqualTo("Hello from green\n");
+        l.awaitLine("switch: blue -> green");
+
+        l.signal("TERM");
+        assertThat(l.process.waitFor(60, TimeUnit.SECONDS)).isTrue();
+        assertThat(l.process.exitValue()).isZero();
+        l.awaitLine("SIGTERM received: stopping");
+    }
+
+    @Test
+    void theDemoAliasFlagRunsTheDemoTooAndStopsWithExitStatus0OnSigint() throws Exception {
+        Launched l = launch("--demo", "--listen", "127.0.0.1:0", "--admin", "127.0.0.1:0");
+        l.awaitLine("curl -i http://127\\.0\\.0\\.1:\\d+/");
+        // A process started in the background by a non-interactive shell inherits SIGINT as ignored, and a JVM
+        // cannot catch an ignored signal; then this says nothing about the launcher.
+        Assumptions.assumeFalse(l.ignores(2), "SIGINT is ignored in this process tree");
+        l.signal("INT");
+        assertThat(l.process.waitFor(60, TimeUnit.SECONDS)).isTrue();
+        assertThat(l.process.exitValue()).isZero();
+        l.awaitLine("SIGINT received: stopping");
+    }
+
+    @Test
+    void aBadConfigIsOneLineOnStderrAndExitStatus2() throws Exception {
+        Path conf = config("proxy { listen = \"nonsense\" }\n");
+        Launched l = launch("--config", conf.toString());
+        assertThat(l.process.waitFor(60, TimeUnit.SECONDS)).isTrue();
+        assertThat(l.process.exitValue()).isEqualTo(2);
+        l.drained();
+        assertThat(l.stderr).hasSize(1);
+        assertThat(l.stderr.get(0)).startsWith("canary-proxy: ").contains("proxy.listen").doesNotContain("Exception");
+    }
+
+    @Test
+    void aListenerPortInUseIsOneLineAndExitStatus2() throws Exception {
+        try (ServerSocket taken = new ServerSocket(0, 1, InetAddress.getLoopbackAddress())) {
+            Path conf = minimalConfig("127.0.0.1:" + taken.getLocalPort(), "127.0.0.1:0", "");
+            Launched l = launch("--config", conf.toString());
+            assertThat(l.process.waitFor(60, TimeUnit.SECONDS)).isTrue();
+            assertThat(l.process.exitValue()).isEqualTo(2);
+            l.drained();
+            assertThat(l.stderr).containsExactly("canary-proxy: cannot listen on 127.0.0.1:" + taken.getLocalPort()
+                    + ": Address already in use");
+        }
+    }
+
+    @Test
+    void anAdminPortInUseIsOneLineAndExitStatus2() throws Exception {
+        try (ServerSocket taken = new ServerSocket(0, 1, InetAddress.getLoopbackAddress())) {
+            Path conf = minimalConfig("127.0.0.1:0", "127.0.0.1:" + taken.getLocalPort(), "");
+            Launched l = launch("--config", conf.toString());
+            assertThat(l.process.waitFor(60, TimeUnit.SECONDS)).isTrue();
+            assertThat(l.process.exitValue()).isEqualTo(2);
+            l.drained();
+            assertThat(l.stderr).containsExactly("canary-proxy: cannot listen for the admin API on 127.0.0.1:"
+                    + taken.getLocalPort() + ": Address already in use");
+        }
+    }
+
+    @Test
+    void anExposedAdminListenerWithoutATokenIsRefused() throws Exception {
+        Path conf = minimalConfig("127.0.0.1:0", "0.0.0.0:0", "");
+        Launched l = launch("--config", conf.toString());
+        assertThat(l.process.waitFor(60, TimeUnit.SECONDS)).isTrue();
+        assertThat(l.process.exitValue()).isEqualTo(2);
+        l.drained();
+        assertThat(l.stderr).hasSize(1);
+        // the configuration check or the admin server's own check, whichever comes first
+        assertThat(l.stderr.get(0)).startsWith("canary-proxy: ").contains("token").contains("0.0.0.0:0");
+    }
+
+    private Path minimalConfig(String listen, String admin, String token) throws IOException {
+        return config("proxy {\n"
+                + "  listen = \"" + listen + "\"\n"
+                + "  admin { listen = \"" + admin + "\", token = \"" + token + "\" }\n"
+                + "  state-file = \"\"\n"
+                + "  releases { blue { endpoints = [\"127.0.0.1:1\"] } }\n"
+                + "  routing { stable = blue }\n"
+                + "}\n");
+    }
+
+    private Path config(String text) throws IOException {
+        Path file = dir.resolve("canary-proxy.conf");
+        Files.writeString(file, text);
+        return file;
+    }
+
+    private HttpResponse<String> get(String url) throws Exception {
+        return client.send(HttpRequest.newBuilder(URI.create(url)).timeout(Duration.ofSeconds(10)).build(),
+                HttpResponse.BodyHandlers.ofString());
+    }
+
+    private HttpResponse<String> post(String url) throws Exception {
+        return client.send(HttpRequest.newBuilder(URI.create(url)).timeout(Duration.ofSeconds(10))
+                .POST(HttpRequest.BodyPublishers.noBody()).build(), HttpResponse.BodyHandlers.ofString());
+    }
+
+    /** Starts {@link Main} in a new JVM with this test's class path and the production logging configuration. */
+    private Launched launch(String... args) throws IOException {
+        List<String> command = new ArrayList<>(List.of(
+                Path.of(System.getProperty("java.home"), "bin", "java").toString(),
+                "-Xmx256m",
+                "-Dlogback.configurationFile=logback.xml",
+                "-cp", System.getProperty("java.class.path"),
+                Main.class.getName()));
+        command.addAll(List.of(args));
+        Process process = new ProcessBuilder(command).directory(dir.toFile()).start();
+        Launched l = new Launched(process);
+        launched.add(l);
+        return l;
+    }
+
+    private static final class Launched {
+        final Process process;
+        final List<String> stdout = new CopyOnWriteArrayList<>();
+        final List<String> stderr = new CopyOnWriteArrayList<>();
+        private final Thread outReader;
+        private final Thread errReader;
+
+        Launched(Process process) {
+            this.process = process;
+            this.outReader = reader(process.getInputStream(), stdout);
+            this.errReader = reader(process.getErrorStream(), stderr);
+        }
+
+        private static Thread reader(java.io.InputStream in, List<String> lines) {
+            Thread t = new Thread(() -> {
+                try (BufferedReader r = new BufferedReader(new InputStreamReader(in, StandardCharsets.UTF_8))) {
+                    String line;
+                    while ((line = r.readLine()) != null) {
+                        lines.add(line);
+                    }
+                } catch (IOException e) {
+                    // process gone
+                }
+            });
+            t.setDaemon(true);
+            t.start();
+            return t;
+        }
+
+        /**
+         * Sends a signal as an operator would. ({@link Process#destroy()} sends SIGTERM too, but closes the streams
+         * this test reads, so the last lines would be lost.)
+         */
+        void signal(String name) throws IOException, InterruptedException {
+            Process kill = new ProcessBuilder("kill", "-" + name, Long.toString(process.pid())).start();
+            assertThat(kill.waitFor(10, TimeUnit.SECONDS)).isTrue();
+            assertThat(kill.exitValue()).isZero();
+        }
+
+        /** Whether the process ignores signal {@code number}, from the SigIgn mask in /proc/PID/status. */
+        boolean ignores(int number) throws IOException {
+            for (String line : Files.readAllLines(Path.of("/proc", Long.toString(process.pid()), "status"))) {
+                if (line.startsWith("SigIgn:")) {
+                    long mask = Long.parseUnsignedLong(line.substring("SigIgn:".length()).trim(), 16);
+                    return (mask & (1L << (number - 1))) != 0;
+                }
+            }
+            return false;
+        }
+
+        /** Waits until the process' output has been read completely. */
+        void drained() throws InterruptedException {
+            outReader.join(10_000);
+            errReader.join(10_000);
+        }
+
+        Matcher awaitLine(String regex) throws InterruptedException {
+            Pattern pattern = Pattern.compile(regex);
+            long deadline = System.nanoTime() + STARTUP.toNanos();
+            int seen = 0;
+            while (System.nanoTime() < deadline) {
+                List<String> lines = stdout;
+                for (; seen < lines.size(); seen++) {
+                    Matcher m = pattern.matcher(lines.get(seen));
+                    if (m.find()) {
+                        return m;
+                    }
+                }
+                if (!process.isAlive() && !outReader.isAlive() && seen >= lines.size()) {
+                    break;
+                }
+                Thread.sleep(20);
+            }
+            throw new AssertionError("no line matching " + regex + "\nstdout:\n" + String.join("\n", stdout)
+                    + "\nstderr:\n" + String.join("\n", stderr));
+        }
+    }
+}
