@@ -6,6 +6,7 @@ import io.canaryproxy.listener.Listener;
 import io.canaryproxy.listener.Transport;
 import io.canaryproxy.routing.RouteState;
 import io.canaryproxy.routing.RouteTable;
+import io.canaryproxy.routing.Router;
 import io.canaryproxy.routing.StateFile;
 import io.canaryproxy.upstream.Endpoint;
 import io.canaryproxy.upstream.Release;
@@ -73,7 +74,8 @@ public final class CanaryProxy implements AutoCloseable {
             this.upstreams = new Upstreams(config, transport, loopArray);
             StateFile stateFile = config.stateFile() == null ? null : new StateFile(config.stateFile());
             this.routes = new RouteState(upstreams, initialRoutes(config, stateFile), stateFile);
-            this.listener = new Listener(config, transport, group, loopArray, routes);
+            this.listener = new Listener(config, transport, group, loopArray, routes,
+                    new Router(routes, upstreams, config.routing()));
             this.address = listener.bind();
         } catch (RuntimeException e) {
             group.shutdownGracefully(0, 0, TimeUnit.MILLISECONDS);
@@ -124,6 +126,57 @@ public final class CanaryProxy implements AutoCloseable {
                     + "start it first, or force the switch");
         }
         RouteTable table = routes.update(t -> t.switchTo(release));
+        scheduleUpgradedClose();
+        return table;
+    }
+
+    /**
+     * Sends {@code weightPercent} % of users (0.01 % resolution) to {@code release} as canary; the stable release
+     * keeps the rest. Weight 0 keeps the canary named but sends it nobody.
+     *
+     * @throws IllegalArgumentException for an unknown release, the stable release itself, or a weight outside
+     *                                  0..100
+     * @throws IllegalStateException    when the weight is above 0, the release has no healthy endpoint and
+     *                                  {@code force} is false
+     */
+    public RouteTable setCanary(String release, double weightPercent, boolean force) {
+        Release target = requireRelease(release);
+        if (!(weightPercent >= 0 && weightPercent <= 100)) {
+            throw new IllegalArgumentException("weight must be a percentage from 0 to 100, not " + weightPercent);
+        }
+        int basisPoints = (int) Math.round(weightPercent * 100);
+        if (!force && basisPoints > 0 && !target.hasHealthyEndpoint()) {
+            throw new IllegalStateException("release '" + release + "' has no healthy endpoint; "
+                    + "start it first, or force the change");
+        }
+        RouteTable table = routes.update(t -> {
+            if (release.equals(t.stable())) {
+                throw new IllegalArgumentException("'" + release + "' is the stable release; a canary must be another");
+            }
+            return t.withCanary(release, basisPoints);
+        });
+        scheduleUpgradedClose();
+        return table;
+    }
+
+    /**
+     * Ends the canary by making it stable at 100 %; the old stable release drains.
+     *
+     * @throws IllegalStateException when there is no canary
+     */
+    public RouteTable promote() {
+        RouteTable table = routes.update(RouteTable::promote);
+        scheduleUpgradedClose();
+        return table;
+    }
+
+    /**
+     * Ends the canary by sending it no more traffic; the stable release is untouched and the canary drains.
+     *
+     * @throws IllegalStateException when there is no canary
+     */
+    public RouteTable rollback() {
+        RouteTable table = routes.update(RouteTable::rollback);
         scheduleUpgradedClose();
         return table;
     }

@@ -2,6 +2,7 @@ package io.canaryproxy.listener;
 
 import io.canaryproxy.config.ProxyConfig;
 import io.canaryproxy.routing.RouteState;
+import io.canaryproxy.routing.Router;
 import io.netty.bootstrap.ServerBootstrap;
 import io.netty.channel.Channel;
 import io.netty.channel.ChannelInitializer;
@@ -34,11 +35,11 @@ public final class Listener {
     private Channel serverChannel;
 
     public Listener(ProxyConfig config, Transport transport, EventLoopGroup group, EventLoop[] loops,
-                    RouteState routes) {
+                    RouteState routes, Router router) {
         this.config = config;
         this.transport = transport;
         this.group = group;
-        this.context = new ListenerContext(config, routes, clients, loops);
+        this.context = new ListenerContext(config, routes, router, clients, loops);
     }
 
     /**

@@ -2,6 +2,7 @@ package io.canaryproxy.listener;
 
 import io.canaryproxy.config.ProxyConfig;
 import io.canaryproxy.routing.RouteState;
+import io.canaryproxy.routing.Router;
 import io.netty.channel.EventLoop;
 import io.netty.channel.group.ChannelGroup;
 import java.util.IdentityHashMap;
@@ -11,6 +12,11 @@ import java.util.Map;
 final class ListenerContext {
 
     final RouteState routes;
+    final Router router;
+    /** {@code ; Path=/; Max-Age=...; HttpOnly; SameSite=Lax}: the fixed tail of the bucket cookie. */
+    final String bucketCookieAttributes;
+    final String bucketCookiePrefix;
+    final boolean servedByHeader;
     final ChannelGroup clients;
     final TrustedProxies trustedProxies;
     final long maxBodySize;
@@ -26,8 +32,13 @@ final class ListenerContext {
     private final Map<EventLoop, Integer> loopIndex;
     volatile boolean shuttingDown;
 
-    ListenerContext(ProxyConfig config, RouteState routes, ChannelGroup clients, EventLoop[] loops) {
+    ListenerContext(ProxyConfig config, RouteState routes, Router router, ChannelGroup clients, EventLoop[] loops) {
         this.routes = routes;
+        this.router = router;
+        this.bucketCookiePrefix = config.routing().stickyCookieName() + "=";
+        this.bucketCookieAttributes = "; Path=/; Max-Age=" + config.routing().stickyCookieMaxAge().toSeconds()
+                + "; HttpOnly; SameSite=Lax";
+        this.servedByHeader = config.routing().servedByHeader();
         this.clients = clients;
         this.trustedProxies = new TrustedProxies(config.trustedProxies());
         this.maxBodySize = config.limits().maxBodySize();

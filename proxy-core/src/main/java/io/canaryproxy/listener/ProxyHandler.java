@@ -1,5 +1,6 @@
 package io.canaryproxy.listener;
 
+import io.canaryproxy.routing.Router;
 import io.canaryproxy.upstream.Endpoint;
 import io.canaryproxy.upstream.EndpointPool;
 import io.canaryproxy.upstream.Release;
@@ -62,6 +63,9 @@ final class ProxyHandler extends ChannelInboundHandlerAdapter implements Upstrea
     private int loopIndex;
     private String clientIp;
     private boolean trustedClient;
+    private int addressBucket;
+    private final Router.Decision decision = new Router.Decision();
+    private boolean secureClient;
 
     // Connection state.
     private boolean closing;
@@ -117,6 +121,7 @@ final class ProxyHandler extends ChannelInboundHandlerAdapter implements Upstrea
             java.net.InetAddress address = ((InetSocketAddress) remote).getAddress();
             clientIp = address.getHostAddress();
             trustedClient = lc.trustedProxies.contains(address);
+            addressBucket = Router.addressBucket(address);
         } else {
             clientIp = "127.0.0.1";
         }
@@ -233,7 +238,10 @@ final class ProxyHandler extends ChannelInboundHandlerAdapter implements Upstrea
                 && h.containsValue(HttpHeaderNames.CONNECTION, HttpHeaderValues.UPGRADE, true);
         idempotent = RequestRules.isIdempotent(req.method());
 
-        Release target = lc.routes.current().stable();
+        // Only a trusted proxy in front can tell that the client came over TLS.
+        secureClient = trustedClient && "https".equalsIgnoreCase(h.get(HeaderRewriter.X_FORWARDED_PROTO));
+        lc.router.route(h, addressBucket, decision);
+        Release target = decision.release();
         if (!target.hasUsableEndpoint()) {
             reject(HttpResponseStatus.SERVICE_UNAVAILABLE, "release " + target.name() + " has no usable endpoint");
             return;
@@ -486,6 +494,13 @@ final class ProxyHandler extends ChannelInboundHandlerAdapter implements Upstrea
             h.set(HttpHeaderNames.CONNECTION, HttpHeaderValues.CLOSE);
         } else if (http10) {
             h.set(HttpHeaderNames.CONNECTION, HttpHeaderValues.KEEP_ALIVE);
+        }
+        if (decision.setBucketCookie()) {
+            h.add(HttpHeaderNames.SET_COOKIE, lc.bucketCookiePrefix + decision.bucket() + lc.bucketCookieAttributes
+                    + (secureClient ? "; Secure" : ""));
+        }
+        if (lc.servedByHeader) {
+            h.set(HeaderRewriter.X_SERVED_BY, release.name());
         }
         ctx.write(response, ctx.voidPromise());
     }

@@ -40,6 +40,27 @@ public record RouteTable(String stable, String canary, int weightBasisPoints, lo
         return new RouteTable(release, null, 0, version + 1, Instant.now());
     }
 
+    /** {@code release} as canary at {@code weightBasisPoints}, the stable release unchanged. */
+    public RouteTable withCanary(String release, int weightBasisPoints) {
+        return new RouteTable(stable, release, weightBasisPoints, version + 1, Instant.now());
+    }
+
+    /** The canary becomes stable at 100 %. */
+    public RouteTable promote() {
+        if (canary == null) {
+            throw new IllegalStateException("there is no canary to promote");
+        }
+        return new RouteTable(canary, null, 0, version + 1, Instant.now());
+    }
+
+    /** The canary gets no more traffic; the stable release is untouched. */
+    public RouteTable rollback() {
+        if (canary == null) {
+            throw new IllegalStateException("there is no canary to roll back");
+        }
+        return new RouteTable(stable, null, 0, version + 1, Instant.now());
+    }
+
     /** The weight as a percentage, e.g. {@code 12.5}. */
     public double weightPercent() {
         return weightBasisPoints / 100.0;

@@ -1,0 +1,212 @@
+package io.canaryproxy.routing;
+
+import io.canaryproxy.config.RoutingConfig;
+import io.canaryproxy.upstream.Release;
+import io.canaryproxy.upstream.Upstreams;
+import io.netty.handler.codec.http.HttpHeaderNames;
+import io.netty.handler.codec.http.HttpHeaders;
+import io.netty.util.AsciiString;
+import java.net.InetAddress;
+import java.util.concurrent.ThreadLocalRandom;
+
+/**
+ * Decides which release serves a request. On the hot path it is one volatile read of the route table, a scan of
+ * the {@code Cookie} header and an integer compare; it allocates nothing.
+ *
+ * <p>Every user has a bucket 0..9999, kept in a cookie ({@code cp_bucket}); a request goes to the canary iff
+ * {@code bucket < weight * 100}. Raising the weight therefore only moves users from stable to canary, lowering it
+ * only back, and at one weight a user never flaps. A request without a valid bucket cookie is routed by a hash of
+ * the client's address, so clients that keep no cookies (API clients) are sticky too, and gets a random bucket
+ * cookie on the same side of the weight (see {@link #newBucket}).
+ *
+ * <p>Testers may pin a request, unless {@code routing.overrides} is off: header {@code X-Canary: always|never}
+ * first, then cookie {@code cp_release=<release>}, then the weight.
+ */
+public final class Router {
+
+    public static final AsciiString X_CANARY = AsciiString.cached("x-canary");
+    public static final String RELEASE_COOKIE = "cp_release";
+    public static final int BUCKETS = RouteTable.FULL_WEIGHT;
+    /** {@link #route} result flag: the response should set the bucket cookie. */
+    static final int NO_BUCKET = -1;
+
+    private final RouteState routes;
+    private final Upstreams upstreams;
+    private final String bucketCookie;
+    private final boolean overrides;
+
+    public Router(RouteState routes, Upstreams upstreams, RoutingConfig config) {
+        this.routes = routes;
+        this.upstreams = upstreams;
+        this.bucketCookie = config.stickyCookieName();
+        this.overrides = config.overrides();
+    }
+
+    /** What the router decided for one request; reused per connection so that routing allocates nothing. */
+    public static final class Decision {
+        Release release;
+        int bucket;
+        boolean setBucketCookie;
+
+        /** The release that serves the request. */
+        public Release release() {
+            return release;
+        }
+
+        /** The user's bucket, to be sent in a Set-Cookie when {@link #setBucketCookie()}. */
+        public int bucket() {
+            return bucket;
+        }
+
+        /** Whether the client has no valid bucket cookie yet and a canary is running. */
+        public boolean setBucketCookie() {
+            return setBucketCookie;
+        }
+    }
+
+    /**
+     * Fills {@code out} with the release for a request with these headers.
+     *
+     * @param addressBucket the client's {@link #addressBucket(InetAddress)}, computed once per connection
+     */
+    public void route(HttpHeaders headers, int addressBucket, Decision out) {
+        RouteState.Routes r = routes.current();
+        out.setBucketCookie = false;
+        out.bucket = NO_BUCKET;
+        Release canary = r.canary();
+        String cookies = headers.get(HttpHeaderNames.COOKIE);
+        if (overrides) {
+            Release pinned = override(headers, cookies, r);
+            if (pinned != null) {
+                out.release = pinned;
+                return;
+            }
+        }
+        if (canary == null || r.table().weightBasisPoints() == 0) {
+            out.release = r.stable();
+            return;
+        }
+        int weight = r.table().weightBasisPoints();
+        int bucket = cookies == null ? NO_BUCKET : bucketOf(cookies, bucketCookie);
+        if (bucket == NO_BUCKET) {
+            boolean toCanary = addressBucket < weight;
+            out.release = toCanary ? canary : r.stable();
+            out.bucket = newBucket(toCanary, weight);
+            out.setBucketCookie = true;
+            return;
+        }
+        out.bucket = bucket;
+        out.release = bucket < weight ? canary : r.stable();
+    }
+
+    private Release override(HttpHeaders headers, String cookies, RouteState.Routes r) {
+        String header = headers.get(X_CANARY);
+        if (header != null) {
+            if (header.equalsIgnoreCase("always")) {
+                return r.canary() != null ? r.canary() : r.stable();
+            }
+            if (header.equalsIgnoreCase("never")) {
+                return r.stable();
+            }
+        }
+        if (cookies != null) {
+            int start = valueStart(cookies, RELEASE_COOKIE);
+            if (start >= 0) {
+                int end = valueEnd(cookies, start);
+                for (Release release : upstreams.releases()) {
+                    String name = release.name();
+                    if (name.length() == end - start && cookies.regionMatches(start, name, 0, name.length())) {
+                        return release;
+                    }
+                }
+            }
+        }
+        return null;
+    }
+
+    /**
+     * The bucket in the named cookie, or {@link #NO_BUCKET} when it is absent or not a plain number 0..9999:
+     * a forged or malformed bucket counts as absent and is replaced.
+     */
+    static int bucketOf(String cookies, String name) {
+        int start = valueStart(cookies, name);
+        if (start < 0) {
+            return NO_BUCKET;
+        }
+        int end = valueEnd(cookies, start);
+        int len = end - start;
+        if (len < 1 || len > 4) {
+            return NO_BUCKET;
+        }
+        int value = 0;
+        for (int i = start; i < end; i++) {
+            char c = cookies.charAt(i);
+            if (c < '0' || c > '9') {
+                return NO_BUCKET;
+            }
+            value = value * 10 + (c - '0');
+        }
+        return value;
+    }
+
+    /** Index of the value of cookie {@code name} in a {@code Cookie} header, or -1. */
+    private static int valueStart(String cookies, String name) {
+        int n = cookies.length();
+        int i = 0;
+        while (i < n) {
+            while (i < n && (cookies.charAt(i) == ' ' || cookies.charAt(i) == ';')) {
+                i++;
+            }
+            int eq = cookies.indexOf('=', i);
+            int semi = cookies.indexOf(';', i);
+            if (eq < 0) {
+                return -1;
+            }
+            if (semi >= 0 && semi < eq) {
+                i = semi + 1;
+                continue;
+            }
+            if (eq - i == name.length() && cookies.regionMatches(i, name, 0, name.length())) {
+                return eq + 1;
+            }
+            i = semi < 0 ? n : semi + 1;
+        }
+        return -1;
+    }
+
+    private static int valueEnd(String cookies, int start) {
+        int semi = cookies.indexOf(';', start);
+        int end = semi < 0 ? cookies.length() : semi;
+        while (end > start && cookies.charAt(end - 1) == ' ') {
+            end--;
+        }
+        return end;
+    }
+
+    /**
+     * A random bucket for a new cookie, on the same side of the weight as the address bucket that routed the
+     * request without one: the user's next request, routed by the cookie, lands where the first one did. Over
+     * users from different addresses the buckets are uniform; users behind one address start on one side but
+     * spread out as the weight changes.
+     */
+    static int newBucket(boolean canary, int weight) {
+        ThreadLocalRandom random = ThreadLocalRandom.current();
+        return canary ? random.nextInt(weight) : weight + random.nextInt(BUCKETS - weight);
+    }
+
+    /** A well-mixed hash of the address bytes (the 64-bit finalizer of MurmurHash3), reduced to a bucket. */
+    public static int addressBucket(InetAddress address) {
+        if (address == null) {
+            return 0;
+        }
+        byte[] b = address.getAddress();
+        long h = 0x9E3779B97F4A7C15L;
+        for (byte x : b) {
+            h = (h ^ (x & 0xff)) * 0xff51afd7ed558ccdL;
+        }
+        h ^= h >>> 33;
+        h *= 0xc4ceb9fe1a85ec53L;
+        h ^= h >>> 33;
+        return (int) Long.remainderUnsigned(h, BUCKETS);
+    }
+}
