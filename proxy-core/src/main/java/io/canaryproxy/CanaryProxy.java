@@ -4,6 +4,7 @@ import io.canaryproxy.config.ProxyConfig;
 import io.canaryproxy.config.RoutingConfig;
 import io.canaryproxy.listener.Listener;
 import io.canaryproxy.listener.Transport;
+import io.canaryproxy.metrics.ProxyMeters;
 import io.canaryproxy.routing.RouteState;
 import io.canaryproxy.routing.RouteTable;
 import io.canaryproxy.routing.Router;
@@ -11,6 +12,8 @@ import io.canaryproxy.routing.StateFile;
 import io.canaryproxy.upstream.Endpoint;
 import io.canaryproxy.upstream.Release;
 import io.canaryproxy.upstream.Upstreams;
+import io.micrometer.core.instrument.MeterRegistry;
+import io.micrometer.core.instrument.composite.CompositeMeterRegistry;
 import io.netty.channel.EventLoop;
 import io.netty.channel.EventLoopGroup;
 import io.netty.util.concurrent.EventExecutor;
@@ -48,6 +51,7 @@ public final class CanaryProxy implements AutoCloseable {
     private static final long DRAIN_POLL_MILLIS = 20;
 
     private final ProxyConfig config;
+    private final MeterRegistry registry;
     private final EventLoopGroup group;
     private final Upstreams upstreams;
     private final RouteState routes;
@@ -56,8 +60,9 @@ public final class CanaryProxy implements AutoCloseable {
     private final ScheduledExecutorService control;
     private boolean stopped;
 
-    private CanaryProxy(ProxyConfig config) {
+    private CanaryProxy(ProxyConfig config, MeterRegistry registry) {
         this.config = config;
+        this.registry = registry;
         Transport transport = Transport.best();
         this.group = transport.newGroup(config.threads(), "canary-proxy");
         List<EventLoop> loops = new ArrayList<>();
@@ -71,7 +76,7 @@ public final class CanaryProxy implements AutoCloseable {
             return t;
         });
         try {
-            this.upstreams = new Upstreams(config, transport, loopArray);
+            this.upstreams = new Upstreams(config, transport, loopArray, registry);
             StateFile stateFile = config.stateFile() == null ? null : new StateFile(config.stateFile());
             this.routes = new RouteState(upstreams, initialRoutes(config, stateFile), stateFile);
             this.listener = new Listener(config, transport, group, loopArray, routes,
@@ -82,6 +87,7 @@ public final class CanaryProxy implements AutoCloseable {
             control.shutdownNow();
             throw e;
         }
+        ProxyMeters.bind(registry, upstreams, routes);
         upstreams.startHealthChecks();
         log.info("listening on {} ({} event loops, {} transport); stable release {}", address, loopArray.length,
                 transport.name().toLowerCase(), routes.table().stable());
@@ -93,7 +99,20 @@ public final class CanaryProxy implements AutoCloseable {
      * @throws java.io.UncheckedIOException when the listen address cannot be bound
      */
     public static CanaryProxy start(ProxyConfig config) {
-        return new CanaryProxy(config);
+        return start(config, new CompositeMeterRegistry());
+    }
+
+    /**
+     * Same as {@link #start(ProxyConfig)}, recording metrics ({@code canary.proxy.*}) in {@code registry}, for
+     * instance a Prometheus registry that the admin API scrapes.
+     */
+    public static CanaryProxy start(ProxyConfig config, MeterRegistry registry) {
+        return new CanaryProxy(config, registry);
+    }
+
+    /** Where this proxy records its metrics. */
+    public MeterRegistry meterRegistry() {
+        return registry;
     }
 
     /** The configuration this proxy runs with. */

@@ -1,5 +1,7 @@
 package io.canaryproxy.listener;
 
+import io.canaryproxy.metrics.ReleaseMetrics;
+import io.canaryproxy.metrics.ReleaseMetrics.UpstreamError;
 import io.canaryproxy.routing.Router;
 import io.canaryproxy.upstream.Endpoint;
 import io.canaryproxy.upstream.EndpointPool;
@@ -99,6 +101,8 @@ final class ProxyHandler extends ChannelInboundHandlerAdapter implements Upstrea
     private int replayBytes;
     private boolean replayLost;
     private long lastUpstreamNanos;
+    private long startNanos;
+    private int responseStatus;
 
     ProxyHandler(ListenerContext lc, StrictRequestDecoder decoder, ResponseEncoder encoder) {
         this.lc = lc;
@@ -207,6 +211,7 @@ final class ProxyHandler extends ChannelInboundHandlerAdapter implements Upstrea
 
     private void onRequestHead(HttpRequest req) {
         lastClientNanos = System.nanoTime();
+        startNanos = lastClientNanos;
         idleSinceNanos = 0;
         DecoderResult result = req.decoderResult();
         if (result.isFailure()) {
@@ -243,6 +248,8 @@ final class ProxyHandler extends ChannelInboundHandlerAdapter implements Upstrea
         lc.router.route(h, addressBucket, decision);
         Release target = decision.release();
         if (!target.hasUsableEndpoint()) {
+            target.metrics().error(UpstreamError.REFUSED_NO_ENDPOINT);
+            target.metrics().response(503, System.nanoTime() - startNanos);
             reject(HttpResponseStatus.SERVICE_UNAVAILABLE, "release " + target.name() + " has no usable endpoint");
             return;
         }
@@ -339,7 +346,7 @@ final class ProxyHandler extends ChannelInboundHandlerAdapter implements Upstrea
         attempts++;
         Endpoint next = release.pick(loopIndex, endpoint);
         if (next == null) {
-            fail(HttpResponseStatus.SERVICE_UNAVAILABLE, "every endpoint of release " + release.name() + " is ejected");
+            fail(HttpResponseStatus.SERVICE_UNAVAILABLE, UpstreamError.REFUSED_NO_ENDPOINT, "every endpoint of release " + release.name() + " is ejected");
             return;
         }
         endpoint = next;
@@ -385,12 +392,13 @@ final class ProxyHandler extends ChannelInboundHandlerAdapter implements Upstrea
             return;
         }
         if (cause instanceof EndpointPool.ExhaustedException) {
-            fail(HttpResponseStatus.SERVICE_UNAVAILABLE, cause.getMessage());
+            fail(HttpResponseStatus.SERVICE_UNAVAILABLE, UpstreamError.REFUSED_NO_ENDPOINT, cause.getMessage());
         } else if (connectFailed && attempts < release.endpoints().size() + lc.maxRetries) {
             log.debug("connect to {} failed ({}), trying again", endpoint, cause.toString());
+            release.metrics().retry();
             connect(true);
         } else {
-            fail(HttpResponseStatus.BAD_GATEWAY, "connect to " + endpoint + " failed: " + cause);
+            fail(HttpResponseStatus.BAD_GATEWAY, UpstreamError.CONNECT, "connect to " + endpoint + " failed: " + cause);
         }
     }
 
@@ -445,7 +453,7 @@ final class ProxyHandler extends ChannelInboundHandlerAdapter implements Upstrea
         if (response.decoderResult().isFailure()) {
             upstream = null;
             connection.abandon();
-            fail(HttpResponseStatus.BAD_GATEWAY, "malformed response from " + endpoint + ": "
+            fail(HttpResponseStatus.BAD_GATEWAY, UpstreamError.MALFORMED, "malformed response from " + endpoint + ": "
                     + response.decoderResult().cause());
             return;
         }
@@ -456,7 +464,7 @@ final class ProxyHandler extends ChannelInboundHandlerAdapter implements Upstrea
             } else {
                 upstream = null;
                 connection.abandon();
-                fail(HttpResponseStatus.BAD_GATEWAY, "unrequested protocol switch from " + endpoint);
+                fail(HttpResponseStatus.BAD_GATEWAY, UpstreamError.MALFORMED, "unrequested protocol switch from " + endpoint);
             }
             return;
         }
@@ -465,6 +473,7 @@ final class ProxyHandler extends ChannelInboundHandlerAdapter implements Upstrea
             return;
         }
         responseStarted = true;
+        responseStatus = code;
         releaseReplay();
         upstreamReusable = HttpUtil.isKeepAlive(response);
         HeaderRewriter.rewriteResponse(response);
@@ -554,9 +563,10 @@ final class ProxyHandler extends ChannelInboundHandlerAdapter implements Upstrea
         } else if (idempotent && !replayLost && attempts <= lc.maxRetries) {
             log.debug("{} {} on {} got no response ({}), sending it again", request.method(), request.uri(),
                     endpoint, why);
+            release.metrics().retry();
             connect(true);
         } else {
-            fail(HttpResponseStatus.BAD_GATEWAY, "upstream " + endpoint + " closed without a response: " + why);
+            fail(HttpResponseStatus.BAD_GATEWAY, UpstreamError.RESET, "upstream " + endpoint + " closed without a response: " + why);
         }
     }
 
@@ -569,6 +579,7 @@ final class ProxyHandler extends ChannelInboundHandlerAdapter implements Upstrea
         if (up != null) {
             up.release(reusable);
         }
+        release.metrics().response(responseStatus, System.nanoTime() - startNanos);
         endExchange();
         if (closing) {
             ctx.writeAndFlush(Unpooled.EMPTY_BUFFER).addListener(ChannelFutureListener.CLOSE);
@@ -580,7 +591,7 @@ final class ProxyHandler extends ChannelInboundHandlerAdapter implements Upstrea
     }
 
     /** Answers the current exchange with a proxy error, or closes the connection if the response has begun. */
-    private void fail(HttpResponseStatus status, String why) {
+    private void fail(HttpResponseStatus status, UpstreamError kind, String why) {
         log.debug("{} {} -> {}: {}", request == null ? "-" : request.method(),
                 request == null ? "-" : request.uri(), status.code(), why);
         if (upstream != null) {
@@ -594,6 +605,10 @@ final class ProxyHandler extends ChannelInboundHandlerAdapter implements Upstrea
         }
         boolean close = closing || !keepAlive || !requestComplete || lc.shuttingDown;
         boolean head = headRequest;
+        if (release != null) {
+            release.metrics().error(kind);
+            release.metrics().response(status.code(), System.nanoTime() - startNanos);
+        }
         endExchange();
         FullHttpResponse response = ErrorResponses.of(status, close, head);
         if (close) {
@@ -615,6 +630,7 @@ final class ProxyHandler extends ChannelInboundHandlerAdapter implements Upstrea
             up.abandon();
         }
         if (request != null) {
+            release.metrics().error(UpstreamError.RESET);
             endExchange();
         }
         closing = true;
@@ -729,7 +745,7 @@ final class ProxyHandler extends ChannelInboundHandlerAdapter implements Upstrea
             if (upstream != null && requestComplete) {
                 long deadline = lastUpstreamNanos + lc.responseTimeoutNanos;
                 if (now - deadline >= 0) {
-                    fail(HttpResponseStatus.GATEWAY_TIMEOUT, "no answer from " + endpoint + " within "
+                    fail(HttpResponseStatus.GATEWAY_TIMEOUT, UpstreamError.TIMEOUT, "no answer from " + endpoint + " within "
                             + TimeUnit.NANOSECONDS.toMillis(lc.responseTimeoutNanos) + " ms");
                     if (!ctx.channel().isActive()) {
                         return;

@@ -1,5 +1,6 @@
 package io.canaryproxy.upstream;
 
+import io.canaryproxy.metrics.ReleaseMetrics;
 import io.netty.channel.Channel;
 import io.netty.channel.group.ChannelGroup;
 import io.netty.channel.group.DefaultChannelGroup;
@@ -18,9 +19,11 @@ public final class Release {
     private final LongAdder inflight = new LongAdder();
     private final ChannelGroup upgraded;
     private volatile boolean routed;
+    private final ReleaseMetrics metrics;
 
-    Release(String name, int loops) {
+    Release(String name, int loops, ReleaseMetrics metrics) {
         this.name = name;
+        this.metrics = metrics;
         this.nextByLoop = new int[loops];
         this.upgraded = new DefaultChannelGroup(name + "-upgraded", GlobalEventExecutor.INSTANCE);
     }
@@ -31,6 +34,10 @@ public final class Release {
 
     public String name() {
         return name;
+    }
+
+    public ReleaseMetrics metrics() {
+        return metrics;
     }
 
     public List<Endpoint> endpoints() {

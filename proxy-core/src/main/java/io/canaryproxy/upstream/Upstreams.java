@@ -5,6 +5,8 @@ import io.canaryproxy.config.ProxyConfig;
 import io.canaryproxy.config.ReleaseConfig;
 import io.canaryproxy.config.UpstreamConfig;
 import io.canaryproxy.listener.Transport;
+import io.canaryproxy.metrics.ReleaseMetrics;
+import io.micrometer.core.instrument.MeterRegistry;
 import io.netty.channel.EventLoop;
 import java.util.ArrayList;
 import java.util.Collection;
@@ -22,13 +24,13 @@ public final class Upstreams {
     private final Map<String, Release> releases;
     private final List<HealthChecker> checkers = new ArrayList<>();
 
-    public Upstreams(ProxyConfig config, Transport transport, EventLoop[] loops) {
+    public Upstreams(ProxyConfig config, Transport transport, EventLoop[] loops, MeterRegistry registry) {
         UpstreamConfig up = config.upstream();
         boolean activeChecks = config.healthCheck().enabled();
         Map<String, Release> byName = new LinkedHashMap<>();
         int checkerLoop = 0;
         for (ReleaseConfig rc : config.releases().values()) {
-            Release release = new Release(rc.name(), loops.length);
+            Release release = new Release(rc.name(), loops.length, new ReleaseMetrics(registry, rc.name()));
             Endpoint[] endpoints = new Endpoint[rc.endpoints().size()];
             for (int i = 0; i < endpoints.length; i++) {
                 EndpointAddress address = rc.endpoints().get(i);

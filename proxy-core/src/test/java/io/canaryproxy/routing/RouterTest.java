@@ -54,7 +54,8 @@ class RouterTest {
     }
 
     private RouteState newRouteState(ProxyConfig config) {
-        Upstreams upstreams = new Upstreams(config, Transport.NIO, new EventLoop[] {group.next()});
+        Upstreams upstreams = new Upstreams(config, Transport.NIO, new EventLoop[] {group.next()},
+                new io.micrometer.core.instrument.simple.SimpleMeterRegistry());
         routes = new RouteState(upstreams, new RouteTable("blue", null, 0, 0, Instant.now()), null);
         router = new Router(routes, upstreams, config.routing());
         return routes;

@@ -1,0 +1,70 @@
+package io.canaryproxy.metrics;
+
+import io.micrometer.core.instrument.Counter;
+import io.micrometer.core.instrument.MeterRegistry;
+import io.micrometer.core.instrument.Timer;
+import java.time.Duration;
+import java.util.concurrent.TimeUnit;
+
+/**
+ * The meters of one release, bound once at start so that recording on the hot path is an array index and an
+ * adder, never a registry lookup. Names follow Prometheus conventions once exported: {@code canary_proxy_...},
+ * base units, {@code _total} for counters.
+ */
+public final class ReleaseMetrics {
+
+    /** Why a request to an upstream failed. */
+    public enum UpstreamError {
+        CONNECT, RESET, TIMEOUT, MALFORMED, REFUSED_NO_ENDPOINT;
+
+        final String tag = name().toLowerCase().replace('_', '-');
+    }
+
+    private final Counter[] byStatusClass = new Counter[6];
+    private final Counter[] errors = new Counter[UpstreamError.values().length];
+    private final Counter retries;
+    private final Timer latency;
+
+    public ReleaseMetrics(MeterRegistry registry, String release) {
+        for (int c = 1; c <= 5; c++) {
+            byStatusClass[c] = Counter.builder("canary.proxy.requests")
+                    .description("Requests answered, by release and status class")
+                    .tag("release", release).tag("status", c + "xx")
+                    .register(registry);
+        }
+        for (UpstreamError e : UpstreamError.values()) {
+            errors[e.ordinal()] = Counter.builder("canary.proxy.upstream.errors")
+                    .description("Requests that failed at the upstream, by kind")
+                    .tag("release", release).tag("kind", e.tag)
+                    .register(registry);
+        }
+        retries = Counter.builder("canary.proxy.retries")
+                .description("Requests sent to an upstream again after a failure")
+                .tag("release", release)
+                .register(registry);
+        latency = Timer.builder("canary.proxy.upstream.latency")
+                .description("Time from a request's head to the end of its response")
+                .tag("release", release)
+                .publishPercentileHistogram()
+                .minimumExpectedValue(Duration.ofMillis(1))
+                .maximumExpectedValue(Duration.ofSeconds(60))
+                .register(registry);
+    }
+
+    /** One response, upstream or proxy-generated, with its status and how long the exchange took. */
+    public void response(int status, long nanos) {
+        int c = status / 100;
+        if (c >= 1 && c <= 5) {
+            byStatusClass[c].increment();
+        }
+        latency.record(nanos, TimeUnit.NANOSECONDS);
+    }
+
+    public void error(UpstreamError kind) {
+        errors[kind.ordinal()].increment();
+    }
+
+    public void retry() {
+        retries.increment();
+    }
+}
