@@ -47,6 +47,10 @@ public final class Router {
         Release release;
         int bucket;
         boolean setBucketCookie;
+        // Scratch space of the cookie scan.
+        int cookieBucket;
+        int pinStart;
+        int pinEnd;
 
         /** The release that serves the request. */
         public Release release() {
@@ -73,21 +77,22 @@ public final class Router {
         RouteState.Routes r = routes.current();
         out.setBucketCookie = false;
         out.bucket = NO_BUCKET;
-        Release canary = r.canary();
         String cookies = headers.get(HttpHeaderNames.COOKIE);
+        scanCookies(cookies, bucketCookie, out);
         if (overrides) {
-            Release pinned = override(headers, cookies, r);
+            Release pinned = override(headers, cookies, out, r);
             if (pinned != null) {
                 out.release = pinned;
                 return;
             }
         }
-        if (canary == null || r.table().weightBasisPoints() == 0) {
+        Release canary = r.canary();
+        int weight = r.table().weightBasisPoints();
+        if (canary == null || weight == 0) {
             out.release = r.stable();
             return;
         }
-        int weight = r.table().weightBasisPoints();
-        int bucket = cookies == null ? NO_BUCKET : bucketOf(cookies, bucketCookie);
+        int bucket = out.cookieBucket;
         if (bucket == NO_BUCKET) {
             boolean toCanary = addressBucket < weight;
             out.release = toCanary ? canary : r.stable();
@@ -99,7 +104,7 @@ public final class Router {
         out.release = bucket < weight ? canary : r.stable();
     }
 
-    private Release override(HttpHeaders headers, String cookies, RouteState.Routes r) {
+    private Release override(HttpHeaders headers, String cookies, Decision scan, RouteState.Routes r) {
         String header = headers.get(X_CANARY);
         if (header != null) {
             if (header.equalsIgnoreCase("always")) {
@@ -109,15 +114,12 @@ public final class Router {
                 return r.stable();
             }
         }
-        if (cookies != null) {
-            int start = valueStart(cookies, RELEASE_COOKIE);
-            if (start >= 0) {
-                int end = valueEnd(cookies, start);
-                for (Release release : upstreams.releases()) {
-                    String name = release.name();
-                    if (name.length() == end - start && cookies.regionMatches(start, name, 0, name.length())) {
-                        return release;
-                    }
+        if (scan.pinStart >= 0) {
+            int len = scan.pinEnd - scan.pinStart;
+            for (Release release : upstreams.releases()) {
+                String name = release.name();
+                if (name.length() == len && cookies.regionMatches(scan.pinStart, name, 0, len)) {
+                    return release;
                 }
             }
         }
@@ -125,62 +127,69 @@ public final class Router {
     }
 
     /**
+     * One pass over a {@code Cookie} header (RFC 6265 5.4: {@code name=value} pairs separated by {@code "; "}),
+     * noting the bucket and the pinned release, if any, in {@code out}.
+     */
+    private static void scanCookies(String cookies, String bucketName, Decision out) {
+        out.cookieBucket = NO_BUCKET;
+        out.pinStart = -1;
+        if (cookies == null) {
+            return;
+        }
+        int n = cookies.length();
+        int i = 0;
+        while (i < n) {
+            while (i < n && cookies.charAt(i) == ' ') {
+                i++;
+            }
+            // String.indexOf is an intrinsic: far cheaper than walking the header a char at a time.
+            int semi = cookies.indexOf(';', i);
+            if (semi < 0) {
+                semi = n;
+            }
+            int eq = cookies.indexOf('=', i);
+            if (eq >= 0 && eq < semi) {
+                int nameLen = eq - i;
+                int valueEnd = semi;
+                while (valueEnd > eq + 1 && cookies.charAt(valueEnd - 1) == ' ') {
+                    valueEnd--;
+                }
+                if (nameLen == bucketName.length() && cookies.regionMatches(i, bucketName, 0, nameLen)) {
+                    out.cookieBucket = parseBucket(cookies, eq + 1, valueEnd);
+                } else if (nameLen == RELEASE_COOKIE.length()
+                        && cookies.regionMatches(i, RELEASE_COOKIE, 0, nameLen)) {
+                    out.pinStart = eq + 1;
+                    out.pinEnd = valueEnd;
+                }
+            }
+            i = semi + 1;
+        }
+    }
+
+    /**
      * The bucket in the named cookie, or {@link #NO_BUCKET} when it is absent or not a plain number 0..9999:
      * a forged or malformed bucket counts as absent and is replaced.
      */
     static int bucketOf(String cookies, String name) {
-        int start = valueStart(cookies, name);
-        if (start < 0) {
-            return NO_BUCKET;
-        }
-        int end = valueEnd(cookies, start);
+        Decision scratch = new Decision();
+        scanCookies(cookies, name, scratch);
+        return scratch.cookieBucket;
+    }
+
+    private static int parseBucket(String s, int start, int end) {
         int len = end - start;
         if (len < 1 || len > 4) {
             return NO_BUCKET;
         }
         int value = 0;
         for (int i = start; i < end; i++) {
-            char c = cookies.charAt(i);
+            char c = s.charAt(i);
             if (c < '0' || c > '9') {
                 return NO_BUCKET;
             }
             value = value * 10 + (c - '0');
         }
         return value;
-    }
-
-    /** Index of the value of cookie {@code name} in a {@code Cookie} header, or -1. */
-    private static int valueStart(String cookies, String name) {
-        int n = cookies.length();
-        int i = 0;
-        while (i < n) {
-            while (i < n && (cookies.charAt(i) == ' ' || cookies.charAt(i) == ';')) {
-                i++;
-            }
-            int eq = cookies.indexOf('=', i);
-            int semi = cookies.indexOf(';', i);
-            if (eq < 0) {
-                return -1;
-            }
-            if (semi >= 0 && semi < eq) {
-                i = semi + 1;
-                continue;
-            }
-            if (eq - i == name.length() && cookies.regionMatches(i, name, 0, name.length())) {
-                return eq + 1;
-            }
-            i = semi < 0 ? n : semi + 1;
-        }
-        return -1;
-    }
-
-    private static int valueEnd(String cookies, int start) {
-        int semi = cookies.indexOf(';', start);
-        int end = semi < 0 ? cookies.length() : semi;
-        while (end > start && cookies.charAt(end - 1) == ' ') {
-            end--;
-        }
-        return end;
     }
 
     /**
