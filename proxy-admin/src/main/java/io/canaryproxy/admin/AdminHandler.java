@@ -3,6 +3,7 @@ package io.canaryproxy.admin;
 import com.fasterxml.jackson.core.JsonProcessingException;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import com.fasterxml.jackson.databind.ObjectWriter;
+import io.canaryproxy.CanaryProxy;
 import io.canaryproxy.ProxyStatus;
 import io.canaryproxy.routing.RouteTable;
 import io.netty.buffer.Unpooled;
@@ -53,7 +54,7 @@ final class AdminHandler extends SimpleChannelInboundHandler<FullHttpRequest> {
     private static final Set<HttpMethod> POST = Set.of(HttpMethod.POST);
     private static final String ENDPOINTS = "/healthz, /status, /switch, /drain";
 
-    private final ProxyControl proxy;
+    private final CanaryProxy proxy;
     private final byte[] token;
     private final ObjectWriter json;
 
@@ -68,7 +69,7 @@ final class AdminHandler extends SimpleChannelInboundHandler<FullHttpRequest> {
     /**
      * @param token the bearer token mutations need, or {@code null} when they need none
      */
-    AdminHandler(ProxyControl proxy, byte[] token, ObjectMapper mapper) {
+    AdminHandler(CanaryProxy proxy, byte[] token, ObjectMapper mapper) {
         super(true);
         this.proxy = proxy;
         this.token = token;
@@ -278,13 +279,18 @@ final class AdminHandler extends SimpleChannelInboundHandler<FullHttpRequest> {
     }
 
     private void requireKnown(String release) {
-        if (!proxy.releaseNames().contains(release)) {
+        if (!releaseNames().contains(release)) {
             throw AdminException.badRequest(unknownRelease(release));
         }
     }
 
     private String unknownRelease(String release) {
-        return "unknown release '" + clean(release) + "' (known: " + String.join(", ", proxy.releaseNames()) + ")";
+        return "unknown release '" + clean(release) + "' (known: " + String.join(", ", releaseNames()) + ")";
+    }
+
+    /** The configured release names, in configuration order. */
+    private Set<String> releaseNames() {
+        return proxy.config().releases().keySet();
     }
 
     private void respond(ChannelHandlerContext ctx, Exchange ex, HttpResponseStatus status, Object body,

@@ -51,7 +51,7 @@ public final class AdminServer implements AutoCloseable {
     /** Largest request the admin API reads; its requests carry no body worth mentioning. */
     static final int MAX_REQUEST_BYTES = 64 * 1024;
 
-    private final ProxyControl proxy;
+    private final CanaryProxy proxy;
     private final AdminConfig config;
     private final byte[] token;
     private final ObjectMapper mapper = new ObjectMapper();
@@ -64,10 +64,6 @@ public final class AdminServer implements AutoCloseable {
      * @throws IllegalStateException when the listener is not a loopback address and no token is configured
      */
     public AdminServer(CanaryProxy proxy, AdminConfig config) {
-        this(ProxyControl.of(proxy), config);
-    }
-
-    AdminServer(ProxyControl proxy, AdminConfig config) {
         checkExposure(config);
         this.proxy = Objects.requireNonNull(proxy, "proxy");
         this.config = config;
