@@ -127,6 +127,15 @@ class StrictFramingTest {
 
     @Test
     void wellFormedRequestsPassInOrder() throws Exception {
+        // A backend of its own: the one shared by this class may still be counting bytes that an aborted request
+        // of another test forwarded.
+        try (CountingBackend own = new CountingBackend();
+             CanaryProxy ownProxy = CanaryProxy.start(TestConfigs.single(own.endpoint(), ""))) {
+            assertPipelinedRequestsPass(own, ownProxy);
+        }
+    }
+
+    private static void assertPipelinedRequestsPass(CountingBackend backend, CanaryProxy proxy) throws Exception {
         int before = backend.requests();
         // Three pipelined requests in one write, the first preceded by an empty line (RFC 9112 2.2).
         String pipelined = "\r\nGET /1 HTTP/1.1\r\nHost: x\r\n\r\n"
