@@ -50,10 +50,14 @@ public final class CanaryProxy implements AutoCloseable {
     private static final Logger log = LoggerFactory.getLogger(CanaryProxy.class);
     private static final long DRAIN_POLL_MILLIS = 20;
 
-    private final ProxyConfig config;
+    private volatile ProxyConfig config;
     private final MeterRegistry registry;
+    private final Transport transport;
+    private final EventLoop[] loops;
+    private final List<Release> draining = new java.util.concurrent.CopyOnWriteArrayList<>();
+    private List<io.micrometer.core.instrument.Meter> gauges = List.of();
     private final EventLoopGroup group;
-    private final Upstreams upstreams;
+    private volatile Upstreams upstreams;
     private final RouteState routes;
     private final Listener listener;
     private final InetSocketAddress address;
@@ -63,13 +67,14 @@ public final class CanaryProxy implements AutoCloseable {
     private CanaryProxy(ProxyConfig config, MeterRegistry registry) {
         this.config = config;
         this.registry = registry;
-        Transport transport = Transport.best();
+        this.transport = Transport.best();
         this.group = transport.newGroup(config.threads(), "canary-proxy");
-        List<EventLoop> loops = new ArrayList<>();
+        List<EventLoop> loopList = new ArrayList<>();
         for (EventExecutor e : group) {
-            loops.add((EventLoop) e);
+            loopList.add((EventLoop) e);
         }
-        EventLoop[] loopArray = loops.toArray(new EventLoop[0]);
+        EventLoop[] loopArray = loopList.toArray(new EventLoop[0]);
+        this.loops = loopArray;
         this.control = Executors.newSingleThreadScheduledExecutor(r -> {
             Thread t = new Thread(r, "canary-proxy-control");
             t.setDaemon(true);
@@ -87,7 +92,7 @@ public final class CanaryProxy implements AutoCloseable {
             control.shutdownNow();
             throw e;
         }
-        ProxyMeters.bind(registry, upstreams, routes);
+        gauges = ProxyMeters.bind(registry, upstreams, routes);
         upstreams.startHealthChecks();
         log.info("listening on {} ({} event loops, {} transport); stable release {}", address, loopArray.length,
                 transport.name().toLowerCase(), routes.table().stable());
@@ -209,16 +214,124 @@ public final class CanaryProxy implements AutoCloseable {
      *                                               applied then
      */
     public synchronized List<String> reload(ProxyConfig next) {
-        throw new io.canaryproxy.config.ConfigException("reload is not supported yet; restart the proxy");
+        ProxyConfig now = config;
+        List<String> refused = new ArrayList<>();
+        refuseChange(refused, "proxy.listen", now.listen(), next.listen());
+        refuseChange(refused, "proxy.threads", now.threads(), next.threads());
+        refuseChange(refused, "proxy.state-file", now.stateFile(), next.stateFile());
+        refuseChange(refused, "proxy.admin", now.admin(), next.admin());
+        RouteTable table = routes.table();
+        for (String name : new String[] {table.stable(), table.canary()}) {
+            if (name != null && next.release(name) == null) {
+                refused.add("release " + name + " is in use by the route table and cannot be removed; "
+                        + "switch away from it first");
+            }
+        }
+        if (!refused.isEmpty()) {
+            throw new io.canaryproxy.config.ConfigException("reload refused, the running configuration stays: "
+                    + String.join("; ", refused));
+        }
+        List<String> changes = describeChanges(now, next);
+        if (changes.isEmpty()) {
+            log.info("reload: nothing changed");
+            return changes;
+        }
+        Upstreams before = upstreams;
+        Upstreams after = Upstreams.rebuild(before, next, transport, loops, registry);
+        routes.reconfigure(after);
+        upstreams = after;
+        config = next;
+        listener.reconfigure(next, new Router(routes, after, next.routing()));
+        for (Release r : after.retired()) {
+            r.stopHealthChecks();
+            draining.add(r);
+        }
+        gauges.forEach(registry::remove);
+        gauges = ProxyMeters.bind(registry, after, routes);
+        after.startHealthChecks();
+        scheduleUpgradedClose();
+        changes.forEach(c -> log.info("reload: {}", c));
+        return changes;
+    }
+
+    private static void refuseChange(List<String> refused, String key, Object before, Object after) {
+        if (!java.util.Objects.equals(before, after)) {
+            refused.add(key + " changed from " + before + " to " + after + ", which needs a restart");
+        }
+    }
+
+    private static List<String> describeChanges(ProxyConfig a, ProxyConfig b) {
+        List<String> changes = new ArrayList<>();
+        for (var rc : b.releases().values()) {
+            var old = a.release(rc.name());
+            if (old == null) {
+                changes.add("release " + rc.name() + " added: " + rc.endpoints());
+            } else if (!old.equals(rc)) {
+                changes.add("release " + rc.name() + ": endpoints " + old.endpoints() + " -> " + rc.endpoints()
+                        + (java.util.Objects.equals(old.staticFiles(), rc.staticFiles()) ? "" : ", static files"));
+            }
+        }
+        for (String name : a.releases().keySet()) {
+            if (b.release(name) == null) {
+                changes.add("release " + name + " removed");
+            }
+        }
+        describe(changes, "proxy.routing", a.routing(), b.routing());
+        describe(changes, "proxy.health-check", a.healthCheck(), b.healthCheck());
+        describe(changes, "proxy.upstream", a.upstream(), b.upstream());
+        describe(changes, "proxy.limits", a.limits(), b.limits());
+        describe(changes, "proxy.drain", a.drain(), b.drain());
+        describe(changes, "proxy.trusted-proxies", a.trustedProxies(), b.trustedProxies());
+        return changes;
+    }
+
+    private static void describe(List<String> changes, String key, Object before, Object after) {
+        if (!before.equals(after)) {
+            changes.add(key + ": " + before + " -> " + after);
+        }
     }
 
     /** A snapshot of the route table and of every release's endpoints, health and traffic. */
     public ProxyStatus status() {
         Map<String, ProxyStatus.Release> releases = new LinkedHashMap<>();
         for (Release r : upstreams.releases()) {
-            releases.put(r.name(), releaseStatus(r));
+            releases.put(r.name(), releaseStatus(r.name()));
         }
         return new ProxyStatus(routes.table(), releases);
+    }
+
+    /**
+     * A release's state, counting what is still open on the generations of it that a reload replaced: the
+     * processes behind them may be the same ones a deploy script is about to stop.
+     */
+    private ProxyStatus.Release releaseStatus(String name) {
+        Release current = upstreams.release(name);
+        long inflight = 0;
+        long connections = 0;
+        long upgraded = 0;
+        List<Release> generations = new ArrayList<>();
+        if (current != null) {
+            generations.add(current);
+        }
+        for (Release old : draining) {
+            if (old.inflight() == 0 && old.connections() == 0 && old.upgradedCount() == 0) {
+                draining.remove(old);
+            } else if (old.name().equals(name) && old != current) {
+                generations.add(old);
+            }
+        }
+        for (Release g : generations) {
+            inflight += g.inflight();
+            connections += g.connections();
+            upgraded += g.upgradedCount();
+        }
+        List<ProxyStatus.Endpoint> endpoints = new ArrayList<>();
+        if (current != null) {
+            for (Endpoint e : current.endpoints()) {
+                endpoints.add(new ProxyStatus.Endpoint(e.address().toString(), e.healthy(), e.openConnections()));
+            }
+        }
+        return new ProxyStatus.Release(name, endpoints, inflight, connections, upgraded);
     }
 
     /**
@@ -233,7 +346,7 @@ public final class CanaryProxy implements AutoCloseable {
         long deadline = System.nanoTime() + timeout.toNanos();
         Runnable[] poll = new Runnable[1];
         poll[0] = () -> {
-            ProxyStatus.Release s = releaseStatus(r);
+            ProxyStatus.Release s = releaseStatus(r.name());
             if (s.drained() || System.nanoTime() - deadline >= 0) {
                 result.complete(s);
             } else {
@@ -275,6 +388,9 @@ public final class CanaryProxy implements AutoCloseable {
         for (Release r : upstreams.releases()) {
             r.closeUpgraded();
         }
+        for (Release r : draining) {
+            r.closeUpgraded();
+        }
         group.shutdownGracefully(0, 2, TimeUnit.SECONDS).syncUninterruptibly();
         control.shutdownNow();
         log.info("stopped");
@@ -291,14 +407,19 @@ public final class CanaryProxy implements AutoCloseable {
         for (Release r : upstreams.releases()) {
             sum += r.inflight();
         }
+        for (Release r : draining) {
+            sum += r.inflight();
+        }
         return sum;
     }
 
     private void scheduleUpgradedClose() {
         control.schedule(() -> {
             RouteTable table = routes.table();
-            for (Release r : upstreams.releases()) {
-                if (!table.routes(r.name()) && r.upgradedCount() > 0) {
+            List<Release> candidates = new ArrayList<>(upstreams.releases());
+            candidates.addAll(draining);
+            for (Release r : candidates) {
+                if ((!table.routes(r.name()) || !r.routed()) && r.upgradedCount() > 0) {
                     log.info("closing {} upgraded connections of release {} after the drain timeout",
                             r.upgradedCount(), r.name());
                     r.closeUpgraded();
@@ -314,14 +435,6 @@ public final class CanaryProxy implements AutoCloseable {
                     + String.join(", ", config.releases().keySet()) + ")");
         }
         return r;
-    }
-
-    private static ProxyStatus.Release releaseStatus(Release r) {
-        List<ProxyStatus.Endpoint> endpoints = new ArrayList<>();
-        for (Endpoint e : r.endpoints()) {
-            endpoints.add(new ProxyStatus.Endpoint(e.address().toString(), e.healthy(), e.openConnections()));
-        }
-        return new ProxyStatus.Release(r.name(), endpoints, r.inflight(), r.connections(), r.upgradedCount());
     }
 
     private static RouteTable initialRoutes(ProxyConfig config, StateFile stateFile) {

@@ -31,14 +31,19 @@ public final class Listener {
     private final Transport transport;
     private final EventLoopGroup group;
     private final ChannelGroup clients = new DefaultChannelGroup("clients", GlobalEventExecutor.INSTANCE);
-    private final ListenerContext context;
+    private final EventLoop[] loops;
+    private final RouteState routes;
+    private volatile ListenerContext context;
     private Channel serverChannel;
+    private volatile boolean shuttingDown;
 
     public Listener(ProxyConfig config, Transport transport, EventLoopGroup group, EventLoop[] loops,
                     RouteState routes, Router router) {
         this.config = config;
         this.transport = transport;
         this.group = group;
+        this.loops = loops;
+        this.routes = routes;
         this.context = new ListenerContext(config, routes, router, clients, loops);
     }
 
@@ -48,7 +53,7 @@ public final class Listener {
      * @throws java.io.UncheckedIOException when the address cannot be bound, with the address in the message
      */
     public InetSocketAddress bind() {
-        ListenerContext lc = context;
+        Listener listener = this;
         ServerBootstrap b = new ServerBootstrap()
                 .group(group)
                 .channel(transport.serverChannel())
@@ -60,6 +65,7 @@ public final class Listener {
                 .childHandler(new ChannelInitializer<Channel>() {
                     @Override
                     protected void initChannel(Channel ch) {
+                        ListenerContext lc = listener.context;
                         StrictRequestDecoder decoder = new StrictRequestDecoder(
                                 StrictRequestDecoder.config(lc.maxInitialLine, lc.maxHeaderSize));
                         ResponseEncoder encoder = new ResponseEncoder();
@@ -67,7 +73,7 @@ public final class Listener {
                                 .addLast("decoder", decoder)
                                 .addLast("encoder", encoder)
                                 .addLast("flow", new FlowControlHandler())
-                                .addLast("proxy", new ProxyHandler(lc, decoder, encoder));
+                                .addLast("proxy", new ProxyHandler(listener, decoder, encoder));
                     }
                 });
         InetSocketAddress address = new InetSocketAddress(config.listen().host(), config.listen().port());
@@ -80,8 +86,23 @@ public final class Listener {
         return (InetSocketAddress) serverChannel.localAddress();
     }
 
+    /**
+     * New limits, timeouts, trusted proxies and routing options: new connections and the next request of every
+     * open connection use them; requests already running finish with what they started with.
+     */
+    public void reconfigure(ProxyConfig next, Router router) {
+        ListenerContext fresh = new ListenerContext(next, routes, router, clients, loops);
+        fresh.shuttingDown = shuttingDown;
+        context = fresh;
+    }
+
+    ListenerContext context() {
+        return context;
+    }
+
     /** Stops accepting and asks every client connection to close once it is idle. */
     public void stopAccepting() {
+        shuttingDown = true;
         context.shuttingDown = true;
         if (serverChannel != null) {
             serverChannel.close().syncUninterruptibly();

@@ -58,13 +58,17 @@ final class ProxyHandler extends ChannelInboundHandlerAdapter implements Upstrea
 
     private static final Logger log = LoggerFactory.getLogger(ProxyHandler.class);
 
-    private final ListenerContext lc;
+    private final Listener listener;
+    /** The listener's settings, taken afresh at every request head so that a reload reaches open connections. */
+    private ListenerContext lc;
     private final StrictRequestDecoder decoder;
     private final ResponseEncoder encoder;
     private ChannelHandlerContext ctx;
     private int loopIndex;
     private String clientIp;
     private boolean trustedClient;
+    private java.net.InetAddress clientAddress;
+    private ListenerContext trustedFor;
     private int addressBucket;
     private final Router.Decision decision = new Router.Decision();
     private boolean secureClient;
@@ -104,8 +108,9 @@ final class ProxyHandler extends ChannelInboundHandlerAdapter implements Upstrea
     private long startNanos;
     private int responseStatus;
 
-    ProxyHandler(ListenerContext lc, StrictRequestDecoder decoder, ResponseEncoder encoder) {
-        this.lc = lc;
+    ProxyHandler(Listener listener, StrictRequestDecoder decoder, ResponseEncoder encoder) {
+        this.listener = listener;
+        this.lc = listener.context();
         this.decoder = decoder;
         this.encoder = encoder;
     }
@@ -124,7 +129,9 @@ final class ProxyHandler extends ChannelInboundHandlerAdapter implements Upstrea
         if (remote instanceof InetSocketAddress) {
             java.net.InetAddress address = ((InetSocketAddress) remote).getAddress();
             clientIp = address.getHostAddress();
+            clientAddress = address;
             trustedClient = lc.trustedProxies.contains(address);
+            trustedFor = lc;
             addressBucket = Router.addressBucket(address);
         } else {
             clientIp = "127.0.0.1";
@@ -210,6 +217,11 @@ final class ProxyHandler extends ChannelInboundHandlerAdapter implements Upstrea
     }
 
     private void onRequestHead(HttpRequest req) {
+        lc = listener.context();
+        if (lc != trustedFor && clientAddress != null) {
+            trustedClient = lc.trustedProxies.contains(clientAddress);
+            trustedFor = lc;
+        }
         lastClientNanos = System.nanoTime();
         startNanos = lastClientNanos;
         idleSinceNanos = 0;

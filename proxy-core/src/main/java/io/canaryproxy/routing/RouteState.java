@@ -21,7 +21,7 @@ public final class RouteState {
     public record Routes(RouteTable table, Release stable, Release canary) {
     }
 
-    private final Upstreams upstreams;
+    private volatile Upstreams upstreams;
     private final StateFile stateFile;
     private volatile Routes current;
 
@@ -62,8 +62,29 @@ public final class RouteState {
         return after;
     }
 
+    /**
+     * Puts a new generation of upstreams in force (after a reload): the route table stays, its release names now
+     * resolve to the new releases, and the retired ones stop getting traffic and drain.
+     *
+     * @throws IllegalArgumentException when the table names a release the new upstreams lack
+     */
+    public synchronized void reconfigure(Upstreams next) {
+        Upstreams before = upstreams;
+        upstreams = next;
+        try {
+            apply(current.table());
+        } catch (IllegalArgumentException e) {
+            upstreams = before;
+            throw e;
+        }
+        for (Release r : next.retired()) {
+            r.routed(false);
+        }
+    }
+
     private synchronized void apply(RouteTable table) {
-        current = resolve(table);
+        Routes resolved = resolve(table);
+        current = resolved;
         for (Release r : upstreams.releases()) {
             r.routed(table.routes(r.name()));
         }

@@ -1,5 +1,8 @@
 package io.canaryproxy.upstream;
 
+import io.canaryproxy.config.HealthCheckConfig;
+import io.canaryproxy.config.ReleaseConfig;
+import io.canaryproxy.config.UpstreamConfig;
 import io.canaryproxy.metrics.ReleaseMetrics;
 import io.netty.channel.Channel;
 import io.netty.channel.group.ChannelGroup;
@@ -14,6 +17,11 @@ import java.util.concurrent.atomic.LongAdder;
 public final class Release {
 
     private final String name;
+    private final ReleaseConfig source;
+    private final UpstreamConfig upstreamConfig;
+    private final HealthCheckConfig healthConfig;
+    private List<HealthChecker> checkers = List.of();
+    private boolean checksStarted;
     private Endpoint[] endpoints = new Endpoint[0];
     private final int[] nextByLoop;
     private final LongAdder inflight = new LongAdder();
@@ -21,15 +29,42 @@ public final class Release {
     private volatile boolean routed;
     private final ReleaseMetrics metrics;
 
-    Release(String name, int loops, ReleaseMetrics metrics) {
-        this.name = name;
+    Release(ReleaseConfig source, UpstreamConfig upstreamConfig, HealthCheckConfig healthConfig, int loops,
+            ReleaseMetrics metrics) {
+        this.name = source.name();
+        this.source = source;
+        this.upstreamConfig = upstreamConfig;
+        this.healthConfig = healthConfig;
         this.metrics = metrics;
         this.nextByLoop = new int[loops];
         this.upgraded = new DefaultChannelGroup(name + "-upgraded", GlobalEventExecutor.INSTANCE);
     }
 
-    void endpoints(Endpoint[] endpoints) {
+    void endpoints(Endpoint[] endpoints, List<HealthChecker> checkers) {
         this.endpoints = endpoints;
+        this.checkers = List.copyOf(checkers);
+    }
+
+    /** Whether this release was built from exactly these settings, so that a reload can keep it as it is. */
+    boolean builtFrom(ReleaseConfig config, UpstreamConfig upstream, HealthCheckConfig health) {
+        return source.equals(config) && upstreamConfig.equals(upstream) && healthConfig.equals(health);
+    }
+
+    /** The configuration this release was built from. */
+    public ReleaseConfig config() {
+        return source;
+    }
+
+    synchronized void startHealthChecks() {
+        if (!checksStarted) {
+            checksStarted = true;
+            checkers.forEach(HealthChecker::start);
+        }
+    }
+
+    /** Stops the active health checks; idempotent. */
+    public synchronized void stopHealthChecks() {
+        checkers.forEach(HealthChecker::stop);
     }
 
     public String name() {

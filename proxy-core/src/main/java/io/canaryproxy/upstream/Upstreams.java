@@ -1,6 +1,7 @@
 package io.canaryproxy.upstream;
 
 import io.canaryproxy.config.EndpointAddress;
+import io.canaryproxy.config.HealthCheckConfig;
 import io.canaryproxy.config.ProxyConfig;
 import io.canaryproxy.config.ReleaseConfig;
 import io.canaryproxy.config.UpstreamConfig;
@@ -17,21 +18,54 @@ import java.util.Map;
 
 /**
  * Every release and endpoint of one proxy, built from the config: a pool per endpoint and event loop, and a
- * health checker per endpoint.
+ * health checker per endpoint. Immutable; a reload builds a new one that keeps every release whose endpoints and
+ * upstream settings did not change, with its pools, health and traffic.
  */
 public final class Upstreams {
 
     private final Map<String, Release> releases;
-    private final List<HealthChecker> checkers = new ArrayList<>();
+    private final List<Release> retired;
+
+    private Upstreams(Map<String, Release> releases, List<Release> retired) {
+        this.releases = Collections.unmodifiableMap(releases);
+        this.retired = List.copyOf(retired);
+    }
 
     public Upstreams(ProxyConfig config, Transport transport, EventLoop[] loops, MeterRegistry registry) {
+        this(build(config, transport, loops, registry, null), List.of());
+    }
+
+    /**
+     * The upstreams of {@code config}, reusing the releases of {@code previous} that it leaves as they were.
+     * Releases that changed or went away are in {@link #retired()}; their health checks are still running.
+     */
+    public static Upstreams rebuild(Upstreams previous, ProxyConfig config, Transport transport, EventLoop[] loops,
+                                    MeterRegistry registry) {
+        Map<String, Release> next = build(config, transport, loops, registry, previous);
+        List<Release> retired = new ArrayList<>();
+        for (Release old : previous.releases()) {
+            if (next.get(old.name()) != old) {
+                retired.add(old);
+            }
+        }
+        return new Upstreams(next, retired);
+    }
+
+    private static Map<String, Release> build(ProxyConfig config, Transport transport, EventLoop[] loops,
+                                              MeterRegistry registry, Upstreams previous) {
         UpstreamConfig up = config.upstream();
-        boolean activeChecks = config.healthCheck().enabled();
+        HealthCheckConfig hc = config.healthCheck();
         Map<String, Release> byName = new LinkedHashMap<>();
         int checkerLoop = 0;
         for (ReleaseConfig rc : config.releases().values()) {
-            Release release = new Release(rc.name(), loops.length, new ReleaseMetrics(registry, rc.name()));
+            Release old = previous == null ? null : previous.release(rc.name());
+            if (old != null && old.builtFrom(rc, up, hc)) {
+                byName.put(rc.name(), old);
+                continue;
+            }
+            Release release = new Release(rc, up, hc, loops.length, new ReleaseMetrics(registry, rc.name()));
             Endpoint[] endpoints = new Endpoint[rc.endpoints().size()];
+            List<HealthChecker> checkers = new ArrayList<>();
             for (int i = 0; i < endpoints.length; i++) {
                 EndpointAddress address = rc.endpoints().get(i);
                 Endpoint e = new Endpoint(address, transport.socketAddress(address), transport.clientChannel(address),
@@ -45,22 +79,23 @@ public final class Upstreams {
                 }
                 e.pools(pools);
                 endpoints[i] = e;
-                if (activeChecks) {
-                    checkers.add(new HealthChecker(e, loops[checkerLoop++ % loops.length], config.healthCheck()));
+                if (hc.enabled()) {
+                    checkers.add(new HealthChecker(e, loops[checkerLoop++ % loops.length], hc));
                 }
             }
-            release.endpoints(endpoints);
+            release.endpoints(endpoints, checkers);
             byName.put(rc.name(), release);
         }
-        this.releases = Collections.unmodifiableMap(byName);
+        return byName;
     }
 
+    /** Starts the health checks of every release that has not started them yet. */
     public void startHealthChecks() {
-        checkers.forEach(HealthChecker::start);
+        releases.values().forEach(Release::startHealthChecks);
     }
 
     public void stopHealthChecks() {
-        checkers.forEach(HealthChecker::stop);
+        releases.values().forEach(Release::stopHealthChecks);
     }
 
     /** The release of that name, or {@code null}. */
@@ -71,5 +106,10 @@ public final class Upstreams {
     /** All releases, in configuration order. */
     public Collection<Release> releases() {
         return releases.values();
+    }
+
+    /** Releases of the previous generation that this one replaced or dropped; they are left to drain. */
+    public List<Release> retired() {
+        return retired;
     }
 }

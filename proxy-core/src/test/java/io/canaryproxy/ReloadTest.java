@@ -1,0 +1,107 @@
+package io.canaryproxy;
+
+import static org.assertj.core.api.Assertions.assertThat;
+import static org.assertj.core.api.Assertions.assertThatThrownBy;
+import static org.awaitility.Awaitility.await;
+
+import io.canaryproxy.config.ConfigException;
+import io.canaryproxy.config.ProxyConfig;
+import io.canaryproxy.testing.CountingBackend;
+import io.canaryproxy.testing.Gunicorn;
+import io.canaryproxy.testing.LoadGenerator;
+import io.canaryproxy.testing.RawHttpClient;
+import io.canaryproxy.testing.TestConfigs;
+import java.time.Duration;
+import java.util.List;
+import org.junit.jupiter.api.Test;
+
+/** A new configuration applied to a running proxy, without losing a request or a connection. */
+class ReloadTest {
+
+    private static ProxyConfig config(String blue, String green, String extra) {
+        return TestConfigs.parse("""
+                proxy {
+                  listen = "127.0.0.1:0"
+                  releases.blue.endpoints = ["%s"]
+                  releases.green.endpoints = ["%s"]
+                  routing.stable = green
+                  health-check { interval = 300ms, timeout = 250ms }
+                }
+                %s
+                """.formatted(blue, green, extra));
+    }
+
+    @Test
+    void movingAReleaseToANewGunicornUnderLoadLosesNothing() throws Exception {
+        try (Gunicorn blue = Gunicorn.tcp("blue").start();
+             Gunicorn oldGreen = Gunicorn.tcp("green").start();
+             Gunicorn newGreen = Gunicorn.tcp("green-v2").start();
+             CanaryProxy proxy = CanaryProxy.start(config(blue.endpoint(), oldGreen.endpoint(), ""));
+             LoadGenerator load = LoadGenerator.start(proxy.listenAddress(), 8, 2)) {
+            load.awaitMoreSuccesses(300, Duration.ofSeconds(30));
+
+            List<String> changes = proxy.reload(config(blue.endpoint(), newGreen.endpoint(), ""));
+            long reloadedAt = System.nanoTime();
+
+            assertThat(changes).singleElement().asString().startsWith("release green: endpoints");
+            load.awaitMoreSuccesses(300, Duration.ofSeconds(30));
+            // The replaced generation drains: its last requests finish and its connections close.
+            await().atMost(Duration.ofSeconds(10)).until(() -> {
+                ProxyStatus.Release green = proxy.status().releases().get("green");
+                return green.connections() == green.endpoints().get(0).connections();
+            });
+            oldGreen.stop();
+            load.awaitMoreSuccesses(300, Duration.ofSeconds(30));
+
+            LoadGenerator.Stats stats = load.stop();
+            assertThat(stats.failures()).as("%s", stats.failureSamples()).isZero();
+            assertThat(stats.countsByRelease()).containsKeys("green", "green-v2");
+            assertThat(load.lastRequestAnsweredBy("green").orElse(0)).isLessThan(reloadedAt);
+            assertThat(proxy.status().releases().get("green").endpoints())
+                    .extracting(ProxyStatus.Endpoint::address).containsExactly(newGreen.endpoint());
+        }
+    }
+
+    @Test
+    void settingsReachConnectionsThatAreAlreadyOpen() throws Exception {
+        try (CountingBackend blue = new CountingBackend(); CountingBackend green = new CountingBackend();
+             CanaryProxy proxy = CanaryProxy.start(config(blue.endpoint(), green.endpoint(), ""));
+             RawHttpClient client = new RawHttpClient(proxy.listenAddress())) {
+            assertThat(client.get("/").header("X-Served-By")).isNull();
+
+            List<String> changes = proxy.reload(config(blue.endpoint(), green.endpoint(),
+                    "proxy.routing.served-by-header = on"));
+
+            assertThat(changes).singleElement().asString().startsWith("proxy.routing");
+            assertThat(client.get("/").header("X-Served-By")).isEqualTo("green");
+            assertThat(client.connectionsOpened()).isEqualTo(1);
+            assertThat(proxy.reload(config(blue.endpoint(), green.endpoint(),
+                    "proxy.routing.served-by-header = on"))).isEmpty();
+        }
+    }
+
+    @Test
+    void whatNeedsARestartIsRefusedAndNothingIsApplied() throws Exception {
+        try (CountingBackend blue = new CountingBackend(); CountingBackend green = new CountingBackend();
+             CanaryProxy proxy = CanaryProxy.start(config(blue.endpoint(), green.endpoint(), ""))) {
+            ProxyConfig before = proxy.config();
+
+            assertThatThrownBy(() -> proxy.reload(config(blue.endpoint(), green.endpoint(),
+                    "proxy { listen = \"127.0.0.1:1\", routing.served-by-header = on }")))
+                    .isInstanceOf(ConfigException.class)
+                    .hasMessageContaining("proxy.listen").hasMessageContaining("restart");
+
+            ProxyConfig withoutGreen = TestConfigs.parse("""
+                    proxy {
+                      releases.blue.endpoints = ["%s"]
+                      routing.stable = blue
+                    }
+                    """.formatted(blue.endpoint()));
+            assertThatThrownBy(() -> proxy.reload(withoutGreen))
+                    .isInstanceOf(ConfigException.class).hasMessageContaining("green");
+
+            assertThat(proxy.config()).isSameAs(before);
+            assertThat(proxy.routes().stable()).isEqualTo("green");
+        }
+    }
+}
