@@ -80,6 +80,7 @@ final class ConfigBinder {
         UpstreamConfig upstream = upstream();
         LimitsConfig limits = limits();
         Duration drainTimeout = duration(path("drain.timeout"), true, ", 0 or more");
+        StaticFilesSettings staticFiles = staticFilesSettings();
 
         if (!problems.isEmpty()) {
             throw new ConfigException(problems.size() == 1
@@ -88,7 +89,7 @@ final class ConfigBinder {
         }
         int eventLoops = threads == 0 ? Runtime.getRuntime().availableProcessors() : threads.intValue();
         return new ProxyConfig(listen, eventLoops, trustedProxies, admin, stateFile, releases, routing, healthCheck,
-                upstream, limits, new DrainConfig(drainTimeout), merged.getConfig(ROOT));
+                upstream, limits, new DrainConfig(drainTimeout), merged.getConfig(ROOT), staticFiles);
     }
 
     // ---------------------------------------------------------------------------------------------- sections
@@ -367,6 +368,29 @@ final class ConfigBinder {
             return null;
         }
         return new LimitsConfig(header.intValue(), initialLine.intValue(), body, headerRead, clientIdle);
+    }
+
+    private StaticFilesSettings staticFilesSettings() {
+        List<String> smallPath = path("static-files.small-file-max");
+        List<String> controlPath = path("static-files.cache-control");
+        Long cacheMax = size(path("static-files.cache-max-bytes"), Long.MAX_VALUE);
+        Long smallMax = size(smallPath, Integer.MAX_VALUE);
+        if (cacheMax != null && smallMax != null && smallMax > cacheMax) {
+            // Such a file would be evicted as soon as it is cached: read from disk on every request for nothing.
+            bad(smallPath, SIZE + ", at most proxy.static-files.cache-max-bytes = "
+                    + lookup(path("static-files.cache-max-bytes")).render());
+            smallMax = null;
+        }
+        String cacheControl = string(controlPath);
+        if (cacheControl != null && !cacheControl.chars().allMatch(c -> c == '\t' || (c >= ' ' && c <= '~'))) {
+            // It goes into every response head as is: a line break would let the value inject headers.
+            bad(controlPath, "a header value of printable ASCII such as \"public, max-age=3600\", or \"\" for none");
+            cacheControl = null;
+        }
+        if (cacheMax == null || smallMax == null || cacheControl == null) {
+            return null;
+        }
+        return new StaticFilesSettings(cacheMax, smallMax.intValue(), cacheControl.strip());
     }
 
     // ---------------------------------------------------------------------------------------------- unknown keys

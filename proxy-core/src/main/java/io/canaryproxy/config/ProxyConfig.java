@@ -18,6 +18,7 @@ import java.util.Map;
  * @param releases       release name to release, in the order the file declares them
  * @param routing        the initial route table and routing options
  * @param source         the raw, resolved {@code proxy} subtree, for modules that read their own keys
+ * @param staticFiles    how releases' static files are served and cached ({@code proxy.static-files})
  */
 public record ProxyConfig(
         HostPort listen,
@@ -31,7 +32,8 @@ public record ProxyConfig(
         UpstreamConfig upstream,
         LimitsConfig limits,
         DrainConfig drain,
-        Config source) {
+        Config source,
+        StaticFilesSettings staticFiles) {
 
     public ProxyConfig {
         trustedProxies = List.copyOf(trustedProxies);

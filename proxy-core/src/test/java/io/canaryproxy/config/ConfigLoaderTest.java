@@ -70,6 +70,8 @@ class ConfigLoaderTest {
         assertThat(config.limits()).isEqualTo(new LimitsConfig(16 * 1024, 8 * 1024, 50L * 1024 * 1024,
                 Duration.ofSeconds(10), Duration.ofSeconds(75)));
         assertThat(config.drain()).isEqualTo(new DrainConfig(Duration.ofSeconds(30)));
+        assertThat(config.staticFiles())
+                .isEqualTo(new StaticFilesSettings(16L * 1024 * 1024, 64 * 1024, "public, max-age=3600"));
     }
 
     @Test

@@ -75,6 +75,12 @@ class ConfigValidationTest {
             proxy.trusted-proxies[0]        | ["10.0.0.300"] | "10.0.0.300" | an IP address or CIDR range
             proxy.trusted-proxies[1]        | ["10.0.0.1", "10.0.0.0/33"] | "10.0.0.0/33" | an IP address or CIDR range
             proxy.trusted-proxies[0]        | ["proxy.example.com"] | "proxy.example.com" | an IP address or CIDR range
+            proxy.static-files.cache-max-bytes | 0     | 0          | a size such as 16k or 50m, greater than 0
+            proxy.static-files.cache-max-bytes | lots  | "lots"     | a size such as 16k or 50m
+            proxy.static-files.small-file-max | 3g     | "3g"       | at most 2147483647 bytes
+            proxy.static-files.small-file-max | 32m    | "32m"      | at most proxy.static-files.cache-max-bytes = "16m"
+            proxy.static-files.cache-control | "a\\nSet-Cookie: x=1" | "a\\nSet-Cookie: x=1" | a header value of printable ASCII
+            proxy.static-files.cache-control | "max-age=é" | "max-age=é" | a header value of printable ASCII
             """)
     void aBadValueIsRefusedNamingKeyValueAndExpectation(String key, String text, String rendered, String expected) {
         String setting = key.replaceAll("\\[\\d+]$", "") + " = " + text;
@@ -173,6 +179,17 @@ class ConfigValidationTest {
                 .startsWith("proxy.releases.green.static.prefix is missing");
         assertThat(error("proxy.releases.green.static = \"/srv\""))
                 .startsWith("proxy.releases.green.static = \"/srv\": expected an object");
+    }
+
+    @Test
+    void staticFilesSettingsHaveDefaultsAndCanBeChanged() {
+        assertThat(load("").staticFiles())
+                .isEqualTo(new StaticFilesSettings(16L * 1024 * 1024, 64 * 1024, "public, max-age=3600"));
+        assertThat(load("proxy.static-files { cache-max-bytes = 1g, small-file-max = 1m, cache-control = \"\" }")
+                .staticFiles())
+                .isEqualTo(new StaticFilesSettings(1024L * 1024 * 1024, 1024 * 1024, ""));
+        assertThat(error("proxy.static-files.cache-size = 1m"))
+                .contains("unknown key proxy.static-files.cache-size");
     }
 
     @Test

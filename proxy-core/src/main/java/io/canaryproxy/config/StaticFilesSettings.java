@@ -1,0 +1,11 @@
+package io.canaryproxy.config;
+
+/**
+ * How the proxy serves releases' static files ({@code proxy.static-files}); the same for every release.
+ *
+ * @param cacheMaxBytes bytes the file cache may hold: file metadata and the content of small files together
+ * @param smallFileMax  files up to this size are kept in memory; larger ones are sent from disk, zero-copy
+ * @param cacheControl  the {@code Cache-Control} header of every static file response, or "" for none
+ */
+public record StaticFilesSettings(long cacheMaxBytes, int smallFileMax, String cacheControl) {
+}

@@ -1,0 +1,80 @@
+package io.canaryproxy.staticfiles;
+
+import io.netty.handler.codec.DateFormatter;
+import io.netty.handler.codec.http.HttpHeaderNames;
+import io.netty.handler.codec.http.HttpHeaders;
+import java.util.Date;
+import java.util.List;
+
+/**
+ * Conditional requests on a static file (RFC 9110 13): {@code If-None-Match}, {@code If-Modified-Since} and
+ * {@code If-Range}. {@code If-Match} and {@code If-Unmodified-Since} guard state-changing requests and are not
+ * evaluated for these read-only files.
+ */
+final class Conditions {
+
+    private Conditions() {
+    }
+
+    /**
+     * Whether the client's cached copy is current, so the answer is 304 (RFC 9110 13.2.2, steps 3 and 4):
+     * {@code If-None-Match} names the file's entity tag or is {@code *}; without an If-None-Match,
+     * {@code If-Modified-Since} is a valid date not older than the file's Last-Modified.
+     */
+    static boolean notModified(HttpHeaders headers, FileEntry file) {
+        List<String> noneMatch = headers.getAll(HttpHeaderNames.IF_NONE_MATCH);
+        if (!noneMatch.isEmpty()) {
+            for (String value : noneMatch) {
+                if (anyTagMatches(value, file.etag)) {
+                    return true;
+                }
+            }
+            return false;
+        }
+        String since = headers.get(HttpHeaderNames.IF_MODIFIED_SINCE);
+        if (since == null) {
+            return false;
+        }
+        Date date = DateFormatter.parseHttpDate(since);
+        // An unparseable date is ignored, as the RFC requires, and the file is sent.
+        return date != null && file.modifiedSeconds() <= Math.floorDiv(date.getTime(), 1000);
+    }
+
+    /**
+     * Whether a Range may be honoured given an {@code If-Range} value (RFC 9110 13.1.5): it must name exactly this
+     * version of the file, by strong entity tag or by its Last-Modified date; a weak tag never does. Otherwise the
+     * client's partial copy is of another version and gets the whole file.
+     */
+    static boolean ifRangeHolds(String ifRange, FileEntry file) {
+        String value = ifRange.trim();
+        if (value.startsWith("\"")) {
+            return value.equals(file.etag);
+        }
+        if (value.startsWith("W/")) {
+            return false;
+        }
+        Date date = DateFormatter.parseHttpDate(value);
+        return date != null && Math.floorDiv(date.getTime(), 1000) == file.modifiedSeconds();
+    }
+
+    /**
+     * Whether a comma-separated list of entity tags contains {@code etag} by weak comparison ({@code W/} prefixes
+     * ignored), or is {@code *}. Splitting at commas is enough here although a tag may contain a comma: the
+     * proxy's own tags never do, so a tag that a comma splits can never be equal to one of them.
+     */
+    private static boolean anyTagMatches(String list, String etag) {
+        if (list.trim().equals("*")) {
+            return true;
+        }
+        for (String tag : list.split(",")) {
+            String t = tag.trim();
+            if (t.startsWith("W/")) {
+                t = t.substring(2);
+            }
+            if (t.equals(etag)) {
+                return true;
+            }
+        }
+        return false;
+    }
+}

@@ -1,0 +1,281 @@
+package io.canaryproxy.staticfiles;
+
+import io.canaryproxy.config.ReleaseConfig;
+import io.canaryproxy.config.StaticFilesConfig;
+import io.canaryproxy.config.StaticFilesSettings;
+import io.netty.buffer.ByteBuf;
+import io.netty.buffer.Unpooled;
+import io.netty.channel.ChannelFuture;
+import io.netty.channel.ChannelFutureListener;
+import io.netty.channel.ChannelHandlerContext;
+import io.netty.channel.DefaultFileRegion;
+import io.netty.handler.codec.DateFormatter;
+import io.netty.handler.codec.http.DefaultFullHttpResponse;
+import io.netty.handler.codec.http.DefaultHttpResponse;
+import io.netty.handler.codec.http.FullHttpResponse;
+import io.netty.handler.codec.http.HttpHeaderNames;
+import io.netty.handler.codec.http.HttpHeaderValues;
+import io.netty.handler.codec.http.HttpHeaders;
+import io.netty.handler.codec.http.HttpMethod;
+import io.netty.handler.codec.http.HttpRequest;
+import io.netty.handler.codec.http.HttpResponse;
+import io.netty.handler.codec.http.HttpResponseStatus;
+import io.netty.handler.codec.http.HttpVersion;
+import io.netty.handler.codec.http.LastHttpContent;
+import java.io.IOException;
+import java.nio.channels.FileChannel;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.Collection;
+import java.util.Collections;
+import java.util.Date;
+import java.util.LinkedHashMap;
+import java.util.Map;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+
+/**
+ * Serves one release's static files ({@code proxy.releases.NAME.static}) from the proxy itself, so that a page and
+ * its assets always come from the same release.
+ *
+ * <p>Build the instances once per configuration with {@link #forReleases}. For a request routed to a release that
+ * has an instance, and whose URI {@link #matches} its prefix, call {@link #serve} on the client channel's event
+ * loop instead of forwarding the request. It answers GET and HEAD with the file (200, or 206 for a byte range),
+ * 304 to a conditional request the client's copy satisfies, 416 to an unsatisfiable range, 404 to anything that
+ * is not a regular file inside the root (traversal attempts included) and 405 to other methods.
+ *
+ * <p>Small files are answered from memory; larger ones go from disk to socket without being copied through the
+ * JVM ({@link DefaultFileRegion}: {@code sendfile} on epoll, {@code transferTo} on NIO), which needs a plain TCP
+ * pipeline: no TLS or compression handler between the caller and the socket. Looking a file up does a little
+ * blocking I/O on the event loop: one {@code stat} when it is cached, and on a miss a {@code realpath}, a
+ * {@code stat} and, for a small file, one read of at most the small-file limit. These are page-cache operations
+ * of microseconds on a local disk; large files are never read by the event loop.
+ *
+ * <p>Instances are immutable and thread-safe; a configuration reload builds new ones (and a new, empty cache).
+ */
+public final class StaticFiles {
+
+    private static final Logger log = LoggerFactory.getLogger(StaticFiles.class);
+
+    private static final String ALLOWED_METHODS = "GET, HEAD";
+    private static final String BYTES = "bytes";
+
+    private final String release;
+    private final String prefix;
+    private final Path root;
+    private final String cacheControl;
+    private final FileCache cache;
+
+    StaticFiles(String release, StaticFilesConfig config, String cacheControl, FileCache cache) {
+        this.release = release;
+        this.prefix = config.prefix();
+        this.root = config.root();
+        this.cacheControl = cacheControl;
+        this.cache = cache;
+    }
+
+    /**
+     * One instance for each release that names static files, by release name, in the order given; releases
+     * without static files have none. All share one cache bounded by {@code settings.cacheMaxBytes()}.
+     *
+     * <p>A root that does not exist yet is only logged: a deploy may create it later, and until then its
+     * requests get 404.
+     */
+    public static Map<String, StaticFiles> forReleases(Collection<ReleaseConfig> releases,
+                                                       StaticFilesSettings settings) {
+        FileCache cache = new FileCache(settings.cacheMaxBytes(), settings.smallFileMax());
+        Map<String, StaticFiles> result = new LinkedHashMap<>();
+        for (ReleaseConfig release : releases) {
+            StaticFilesConfig config = release.staticFiles();
+            if (config == null) {
+                continue;
+            }
+            if (!Files.isDirectory(config.root())) {
+                log.warn("static root {} of release {} is not a directory (yet): its {} requests get 404",
+                        config.root(), release.name(), config.prefix());
+            }
+            result.put(release.name(), new StaticFiles(release.name(), config, settings.cacheControl(), cache));
+        }
+        return Collections.unmodifiableMap(result);
+    }
+
+    /** The release whose files these are. */
+    public String release() {
+        return release;
+    }
+
+    /** The URL path prefix, starting and ending with {@code /}, such as {@code /static/}. */
+    public String prefix() {
+        return prefix;
+    }
+
+    /**
+     * Whether the request is for a static file of this release: its URI, in origin form (as the listener has it
+     * after turning an absolute-form target into one), starts with the prefix. A plain, case-sensitive string
+     * comparison with no allocation; {@link #serve} checks the rest.
+     */
+    public boolean matches(String uri) {
+        return uri.startsWith(prefix);
+    }
+
+    /**
+     * Writes the complete response to {@code request} and flushes it. Must be called on the channel's event loop;
+     * {@code ctx} must have an HTTP response encoder between it and a plain socket. Any request body is ignored:
+     * the caller discards it (or, if it will not read it, passes {@code keepAlive = false}).
+     *
+     * <p>The response says {@code Connection: close} when {@code keepAlive} is false and {@code Connection:
+     * keep-alive} to a keep-alive HTTP/1.0 request; closing the connection is up to the caller. If writing fails
+     * (the client went away, or a file sent from disk shrank meanwhile) the channel is closed, so a cut response
+     * is never taken for a whole one.
+     *
+     * @return the future of the last write: done when the last byte is handed to the socket, at which point the
+     *         caller may read the next request or close
+     */
+    public ChannelFuture serve(ChannelHandlerContext ctx, HttpRequest request, boolean keepAlive) {
+        ChannelFuture done = respond(ctx, request, keepAlive, true);
+        return done.addListener(ChannelFutureListener.CLOSE_ON_FAILURE);
+    }
+
+    private ChannelFuture respond(ChannelHandlerContext ctx, HttpRequest request, boolean keepAlive, boolean retry) {
+        HttpMethod method = request.method();
+        boolean head = HttpMethod.HEAD.equals(method);
+        if (!head && !HttpMethod.GET.equals(method)) {
+            FullHttpResponse response = error(HttpResponseStatus.METHOD_NOT_ALLOWED, false);
+            response.headers().set(HttpHeaderNames.ALLOW, ALLOWED_METHODS);
+            return send(ctx, response, request, keepAlive);
+        }
+        String uri = request.uri();
+        String relative = matches(uri) ? RequestPath.relative(uri, prefix) : null;
+        FileEntry file = relative == null ? null : cache.lookup(release, root, relative);
+        if (file == null) {
+            return send(ctx, error(HttpResponseStatus.NOT_FOUND, head), request, keepAlive);
+        }
+
+        HttpHeaders requestHeaders = request.headers();
+        if (Conditions.notModified(requestHeaders, file)) {
+            FullHttpResponse response = new DefaultFullHttpResponse(HttpVersion.HTTP_1_1,
+                    HttpResponseStatus.NOT_MODIFIED, Unpooled.EMPTY_BUFFER);
+            validators(response.headers(), file);
+            return send(ctx, response, request, keepAlive);
+        }
+
+        // RFC 9110 14.2: Range is defined for GET only; HEAD describes the whole file.
+        String rangeHeader = head ? null : requestHeaders.get(HttpHeaderNames.RANGE);
+        String ifRange = requestHeaders.get(HttpHeaderNames.IF_RANGE);
+        ByteRange range = rangeHeader == null || (ifRange != null && !Conditions.ifRangeHolds(ifRange, file))
+                ? null
+                : ByteRange.parse(rangeHeader, file.size);
+        if (range == ByteRange.UNSATISFIABLE) {
+            FullHttpResponse response = new DefaultFullHttpResponse(HttpVersion.HTTP_1_1,
+                    HttpResponseStatus.REQUESTED_RANGE_NOT_SATISFIABLE, Unpooled.EMPTY_BUFFER);
+            response.headers()
+                    .set(HttpHeaderNames.CONTENT_RANGE, BYTES + " */" + file.size)
+                    .set(HttpHeaderNames.ACCEPT_RANGES, BYTES)
+                    .setInt(HttpHeaderNames.CONTENT_LENGTH, 0);
+            return send(ctx, response, request, keepAlive);
+        }
+        long first = range == null ? 0 : range.first();
+        long length = range == null ? file.size : range.length();
+        HttpResponseStatus status = range == null ? HttpResponseStatus.OK : HttpResponseStatus.PARTIAL_CONTENT;
+
+        if (head || file.content != null) {
+            ByteBuf body = head
+                    ? Unpooled.EMPTY_BUFFER
+                    : Unpooled.wrappedBuffer(file.content, (int) first, (int) length);
+            FullHttpResponse response = new DefaultFullHttpResponse(HttpVersion.HTTP_1_1, status, body);
+            representation(response.headers(), file, range, length);
+            return send(ctx, response, request, keepAlive);
+        }
+
+        FileChannel channel = openUnchanged(file);
+        if (channel == null) {
+            // Replaced, rewritten or removed since the lookup a moment ago: look again rather than send a mix of
+            // two versions. A file that changes under two lookups in a row is being written: not there yet.
+            cache.invalidate(release, relative);
+            return retry ? respond(ctx, request, keepAlive, false)
+                    : send(ctx, error(HttpResponseStatus.NOT_FOUND, false), request, keepAlive);
+        }
+        HttpResponse response = new DefaultHttpResponse(HttpVersion.HTTP_1_1, status);
+        representation(response.headers(), file, range, length);
+        connection(response, request, keepAlive);
+        // The encoder passes the region through after a head with Content-Length; the transport then sends it
+        // straight from the page cache as the socket drains, so memory use does not grow with the file. Releasing
+        // the region (once sent, or when the write fails) closes the file.
+        ctx.write(response, ctx.voidPromise());
+        ctx.write(new DefaultFileRegion(channel, first, length), ctx.voidPromise());
+        return ctx.writeAndFlush(LastHttpContent.EMPTY_LAST_CONTENT);
+    }
+
+    /** The file opened for reading if it still has the size it was looked up with, else {@code null}. */
+    private FileChannel openUnchanged(FileEntry file) {
+        FileChannel channel = null;
+        try {
+            channel = FileChannel.open(file.path);
+            if (channel.size() == file.size) {
+                return channel;
+            }
+            channel.close();
+        } catch (IOException e) {
+            log.debug("static file {} of release {}: {}", file.path, release, e.toString());
+            if (channel != null) {
+                try {
+                    channel.close();
+                } catch (IOException ignored) {
+                    // nothing more to do for a file we will not send
+                }
+            }
+        }
+        return null;
+    }
+
+    /** Headers of a 200 or 206 (or its HEAD): type, length, range and validators. */
+    private void representation(HttpHeaders headers, FileEntry file, ByteRange range, long length) {
+        headers.set(HttpHeaderNames.CONTENT_TYPE, file.contentType)
+                .set(HttpHeaderNames.CONTENT_LENGTH, length)
+                .set(HttpHeaderNames.ACCEPT_RANGES, BYTES);
+        if (range != null) {
+            headers.set(HttpHeaderNames.CONTENT_RANGE,
+                    BYTES + " " + range.first() + "-" + range.last() + "/" + file.size);
+        }
+        validators(headers, file);
+    }
+
+    /** What a 200, 206 and 304 have in common (RFC 9110 15.4.5: a 304 repeats the validators and caching). */
+    private void validators(HttpHeaders headers, FileEntry file) {
+        headers.set(HttpHeaderNames.ETAG, file.etag)
+                .set(HttpHeaderNames.LAST_MODIFIED, file.lastModified);
+        if (!cacheControl.isEmpty()) {
+            headers.set(HttpHeaderNames.CACHE_CONTROL, cacheControl);
+        }
+    }
+
+    /** A small plain-text error; never cached, as the file may appear with the next deploy. */
+    private static FullHttpResponse error(HttpResponseStatus status, boolean head) {
+        byte[] text = (status.code() + " " + status.reasonPhrase() + "\n").getBytes(StandardCharsets.US_ASCII);
+        ByteBuf body = head ? Unpooled.EMPTY_BUFFER : Unpooled.wrappedBuffer(text);
+        FullHttpResponse response = new DefaultFullHttpResponse(HttpVersion.HTTP_1_1, status, body);
+        response.headers()
+                .set(HttpHeaderNames.CONTENT_TYPE, HttpHeaderValues.TEXT_PLAIN)
+                .set(HttpHeaderNames.CACHE_CONTROL, HttpHeaderValues.NO_STORE)
+                .setInt(HttpHeaderNames.CONTENT_LENGTH, text.length);
+        return response;
+    }
+
+    private static ChannelFuture send(ChannelHandlerContext ctx, FullHttpResponse response, HttpRequest request,
+                                      boolean keepAlive) {
+        connection(response, request, keepAlive);
+        return ctx.writeAndFlush(response);
+    }
+
+    /** Connection and Date, which every response carries (RFC 9110 6.6.1: an origin with a clock sends Date). */
+    private static void connection(HttpResponse response, HttpRequest request, boolean keepAlive) {
+        HttpHeaders headers = response.headers();
+        headers.set(HttpHeaderNames.DATE, DateFormatter.format(new Date()));
+        if (!keepAlive) {
+            headers.set(HttpHeaderNames.CONNECTION, HttpHeaderValues.CLOSE);
+        } else if (request.protocolVersion().equals(HttpVersion.HTTP_1_0)) {
+            headers.set(HttpHeaderNames.CONNECTION, HttpHeaderValues.KEEP_ALIVE);
+        }
+    }
+}

@@ -1,0 +1,71 @@
+package io.canaryproxy.staticfiles;
+
+import static org.assertj.core.api.Assertions.assertThat;
+
+import java.nio.file.Files;
+import java.nio.file.Path;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+
+class FileCacheTest {
+
+    @TempDir
+    Path root;
+
+    @Test
+    void keepsSmallFilesContentAndOnlyMetadataOfLargeOnes() throws Exception {
+        Files.write(root.resolve("small.css"), new byte[1000]);
+        Files.write(root.resolve("large.js"), new byte[1001]);
+        FileCache cache = new FileCache(1 << 20, 1000);
+
+        FileEntry small = cache.lookup("blue", root, "small.css");
+        assertThat(small.content).hasSize(1000);
+        assertThat(small.path).isEqualTo(root.toRealPath().resolve("small.css"));
+        assertThat(cache.lookup("blue", root, "small.css")).as("a hit").isSameAs(small);
+
+        FileEntry large = cache.lookup("blue", root, "large.js");
+        assertThat(large.content).isNull();
+        assertThat(large.size).isEqualTo(1001);
+    }
+
+    @Test
+    void releasesDoNotShareEntries() throws Exception {
+        Path blue = Files.createDirectories(root.resolve("blue"));
+        Path green = Files.createDirectories(root.resolve("green"));
+        Files.writeString(blue.resolve("app.css"), "blue");
+        Files.writeString(green.resolve("app.css"), "green");
+        FileCache cache = new FileCache(1 << 20, 1000);
+
+        assertThat(new String(cache.lookup("blue", blue, "app.css").content)).isEqualTo("blue");
+        assertThat(new String(cache.lookup("green", green, "app.css").content)).isEqualTo("green");
+    }
+
+    @Test
+    void theWeightStaysWithinTheBound() throws Exception {
+        FileCache cache = new FileCache(100_000, 10_000);
+        for (int i = 0; i < 50; i++) {
+            Files.write(root.resolve("f" + i + ".js"), new byte[10_000]);
+            assertThat(cache.lookup("blue", root, "f" + i + ".js").content).hasSize(10_000);
+        }
+        assertThat(cache.weightedSize()).isPositive().isLessThanOrEqualTo(100_000);
+    }
+
+    @Test
+    void nothingButRegularFilesInsideTheRoot() throws Exception {
+        Files.createDirectories(root.resolve("static/dir"));
+        Files.writeString(root.resolve("outside.txt"), "secret");
+        Files.createSymbolicLink(root.resolve("static/out.txt"), root.resolve("outside.txt"));
+        Path fifo = root.resolve("static/pipe");
+        boolean haveFifo = new ProcessBuilder("mkfifo", fifo.toString()).start().waitFor() == 0;
+        FileCache cache = new FileCache(1 << 20, 1000);
+        Path staticRoot = root.resolve("static");
+
+        assertThat(cache.lookup("blue", staticRoot, "dir")).isNull();
+        assertThat(cache.lookup("blue", staticRoot, "missing")).isNull();
+        assertThat(cache.lookup("blue", staticRoot, "out.txt")).isNull();
+        if (haveFifo) {
+            assertThat(cache.lookup("blue", staticRoot, "pipe")).as("a read would block").isNull();
+        }
+        assertThat(cache.lookup("blue", root.resolve("no-such-root"), "x")).isNull();
+    }
+}
