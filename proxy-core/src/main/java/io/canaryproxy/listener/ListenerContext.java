@@ -3,6 +3,7 @@ package io.canaryproxy.listener;
 import io.canaryproxy.config.ProxyConfig;
 import io.canaryproxy.routing.RouteState;
 import io.canaryproxy.routing.Router;
+import io.canaryproxy.staticfiles.StaticFiles;
 import io.netty.channel.EventLoop;
 import io.netty.channel.group.ChannelGroup;
 import java.util.IdentityHashMap;
@@ -17,6 +18,8 @@ final class ListenerContext {
     final String bucketCookieAttributes;
     final String bucketCookiePrefix;
     final boolean servedByHeader;
+    /** Release name to the static files the proxy serves for it; built per configuration, with its own cache. */
+    final Map<String, StaticFiles> staticFiles;
     final ChannelGroup clients;
     final TrustedProxies trustedProxies;
     final long maxBodySize;
@@ -39,6 +42,7 @@ final class ListenerContext {
         this.bucketCookieAttributes = "; Path=/; Max-Age=" + config.routing().stickyCookieMaxAge().toSeconds()
                 + "; HttpOnly; SameSite=Lax";
         this.servedByHeader = config.routing().servedByHeader();
+        this.staticFiles = StaticFiles.forReleases(config.releases().values(), config.staticFiles());
         this.clients = clients;
         this.trustedProxies = new TrustedProxies(config.trustedProxies());
         this.maxBodySize = config.limits().maxBodySize();

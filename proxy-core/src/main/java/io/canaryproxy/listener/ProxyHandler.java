@@ -3,6 +3,7 @@ package io.canaryproxy.listener;
 import io.canaryproxy.metrics.ReleaseMetrics;
 import io.canaryproxy.metrics.ReleaseMetrics.UpstreamError;
 import io.canaryproxy.routing.Router;
+import io.canaryproxy.staticfiles.StaticFiles;
 import io.canaryproxy.upstream.Endpoint;
 import io.canaryproxy.upstream.EndpointPool;
 import io.canaryproxy.upstream.Release;
@@ -259,6 +260,11 @@ final class ProxyHandler extends ChannelInboundHandlerAdapter implements Upstrea
         secureClient = trustedClient && "https".equalsIgnoreCase(h.get(HeaderRewriter.X_FORWARDED_PROTO));
         lc.router.route(h, addressBucket, decision);
         Release target = decision.release();
+        StaticFiles files = lc.staticFiles.isEmpty() ? null : lc.staticFiles.get(target.name());
+        if (files != null && files.matches(req.uri())) {
+            serveStatic(files, req, target);
+            return;
+        }
         if (!target.hasUsableEndpoint()) {
             target.metrics().error(UpstreamError.REFUSED_NO_ENDPOINT);
             target.metrics().response(503, System.nanoTime() - startNanos);
@@ -282,13 +288,37 @@ final class ProxyHandler extends ChannelInboundHandlerAdapter implements Upstrea
         connect(!idempotent);
     }
 
+    /**
+     * Answers from the release's static root, so that a page and its assets come from the same release. A body
+     * sent with such a request is not read; the connection then closes after the answer.
+     */
+    private void serveStatic(StaticFiles files, HttpRequest req, Release target) {
+        boolean hasBody = HttpUtil.getContentLength(req, 0L) > 0 || HttpUtil.isTransferEncodingChunked(req);
+        boolean keep = keepAlive && !hasBody && !lc.shuttingDown;
+        if (!keep) {
+            closing = true;
+        }
+        encoder.headRequest(headRequest);
+        target.requestStarted();
+        files.serve(ctx, req, keep).addListener(f -> {
+            target.requestEnded();
+            if (!f.isSuccess() || !keep) {
+                ctx.close();
+            } else {
+                idleSinceNanos = System.nanoTime();
+                pull();
+            }
+        });
+    }
+
     private void onRequestContent(HttpContent content) {
         lastClientNanos = System.nanoTime();
         boolean last = content instanceof LastHttpContent;
-        if (request == null || requestComplete) {
-            // The exchange was answered early; what is left of its body goes nowhere.
+        if (request == null) {
+            // The end of a request answered without an upstream (static files, an early error): what is left of
+            // its body goes nowhere, and after its last part comes the next request.
             content.release();
-            if (!last && ctx.channel().isActive()) {
+            if (!closing && ctx.channel().isActive()) {
                 pull();
             }
             return;

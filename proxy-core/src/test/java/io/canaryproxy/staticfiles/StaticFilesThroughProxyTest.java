@@ -1,0 +1,110 @@
+package io.canaryproxy.staticfiles;
+
+import static org.assertj.core.api.Assertions.assertThat;
+
+import io.canaryproxy.CanaryProxy;
+import io.canaryproxy.testing.Gunicorn;
+import io.canaryproxy.testing.RawHttpClient;
+import io.canaryproxy.testing.RawExchange;
+import io.canaryproxy.testing.TestConfigs;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.Map;
+import org.junit.jupiter.api.AfterEach;
+import org.junit.jupiter.api.BeforeEach;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+
+/**
+ * With real gunicorn: a user gets the page and its static files from the same release, whichever that is.
+ */
+class StaticFilesThroughProxyTest {
+
+    @TempDir
+    Path dir;
+
+    private Gunicorn blue;
+    private Gunicorn green;
+    private CanaryProxy proxy;
+
+    @BeforeEach
+    void start() throws Exception {
+        for (String release : new String[] {"blue", "green"}) {
+            Path root = Files.createDirectories(dir.resolve(release + "/static"));
+            Files.writeString(root.resolve("app.css"), ".release::after { content: \"" + release + "\" }\n");
+        }
+        Files.writeString(dir.resolve("secret.txt"), "top secret\n");
+        blue = Gunicorn.unixSocket("blue", dir).start();
+        green = Gunicorn.tcp("green").start();
+        proxy = CanaryProxy.start(TestConfigs.parse("""
+                proxy {
+                  releases.blue { endpoints = ["%s"], static { prefix = "/static/", root = "%s" } }
+                  releases.green { endpoints = ["%s"], static { prefix = "/static/", root = "%s" } }
+                  routing.stable = blue
+                }
+                """.formatted(blue.endpoint(), dir.resolve("blue/static"), green.endpoint(),
+                dir.resolve("green/static"))));
+    }
+
+    @AfterEach
+    void stop() {
+        proxy.close();
+        blue.close();
+        green.close();
+    }
+
+    @Test
+    void everyUserGetsPageAndAssetsFromTheSameRelease() throws Exception {
+        proxy.setCanary("green", 50, false);
+        int onGreen = 0;
+        for (int user = 0; user < 40; user++) {
+            try (RawHttpClient browser = new RawHttpClient(proxy.listenAddress())) {
+                // Distinct users: each arrives with a bucket of its own, as browsers that were given one.
+                String jar = "cp_bucket=" + (user * 250);
+                RawHttpClient.Response page = browser.get("/static-page", Map.of("Cookie", jar));
+                assertThat(page.status()).isEqualTo(200);
+                String release = page.bodyText().contains("release green") ? "green" : "blue";
+                RawHttpClient.Response css = browser.get("/static/app.css", Map.of("Cookie", jar));
+                assertThat(css.status()).isEqualTo(200);
+                assertThat(css.header("Content-Type")).startsWith("text/css");
+                assertThat(css.bodyText()).as("assets of user %d", user).contains("\"" + release + "\"");
+                if (release.equals("green")) {
+                    onGreen++;
+                }
+            }
+        }
+        assertThat(onGreen).isEqualTo(20);
+    }
+
+    @Test
+    void testersPinnedToAReleaseGetItsAssets() throws Exception {
+        proxy.setCanary("green", 1, false);
+        try (RawHttpClient tester = new RawHttpClient(proxy.listenAddress())) {
+            assertThat(tester.get("/static/app.css", Map.of("X-Canary", "always")).bodyText()).contains("green");
+            assertThat(tester.get("/static/app.css", Map.of("Cookie", "cp_release=blue")).bodyText())
+                    .contains("blue");
+            assertThat(tester.get("/static-page", Map.of("Cookie", "cp_release=green")).bodyText())
+                    .contains("release green");
+        }
+    }
+
+    @Test
+    void traversalAttemptsGet404() throws Exception {
+        for (String path : new String[] {"/static/../../secret.txt", "/static/%2e%2e/%2e%2e/secret.txt",
+            "/static/..%2f..%2fsecret.txt", "/static/%2e%2e%5c%2e%2e%5csecret.txt"}) {
+            RawExchange.Result r = RawExchange.send(proxy.listenAddress(),
+                    "GET " + path + " HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n");
+            assertThat(r.status()).as(path).isEqualTo(404);
+            assertThat(r.text()).doesNotContain("top secret");
+        }
+    }
+
+    @Test
+    void staticFilesAreServedEvenWhileTheAppIsDown() throws Exception {
+        blue.kill9();
+        try (RawHttpClient client = new RawHttpClient(proxy.listenAddress())) {
+            assertThat(client.get("/static/app.css").status()).isEqualTo(200);
+            assertThat(client.get("/").status()).isIn(502, 503);
+        }
+    }
+}
