@@ -1,0 +1,45 @@
+package io.canaryproxy.analysis;
+
+import java.time.Instant;
+
+/**
+ * One judgement of the canary against the stable release over the same window, with every figure behind it, so
+ * that a decision can be explained after the fact.
+ *
+ * @param errorP  one-sided Fisher p-value of "the canary's error rate is higher"
+ * @param latencyP one-sided Mann–Whitney p-value of "the canary is slower"
+ * @param effect  probability that a canary request is slower than a stable one (0.5 = no difference)
+ */
+public record Check(
+        Instant at,
+        int step,
+        double weight,
+        Verdict verdict,
+        String reason,
+        Figures canary,
+        Figures stable,
+        double errorP,
+        double latencyP,
+        double effect) {
+
+    /** pass: the step may advance; hold: too little data, the step is extended; fail: the canary is worse. */
+    public enum Verdict { PASS, HOLD, FAIL }
+
+    /** What one release did in the window. */
+    public record Figures(String release, long requests, long errors, double errorRate, double p50Millis,
+                          double p99Millis) {
+    }
+
+    /** The line logged for this check. */
+    public String logLine() {
+        return String.format(java.util.Locale.ROOT,
+                "step %d (%.2f%%): %s - %s; canary %s %d req, %d err (%.2f%%), p50 %.1f ms, p99 %.1f ms; "
+                        + "stable %s %d req, %d err (%.2f%%), p50 %.1f ms, p99 %.1f ms; "
+                        + "errors p=%.4f, latency p=%.4f, effect %.2f",
+                step, weight, verdict.name().toLowerCase(java.util.Locale.ROOT), reason,
+                canary.release(), canary.requests(), canary.errors(), canary.errorRate() * 100, canary.p50Millis(),
+                canary.p99Millis(),
+                stable.release(), stable.requests(), stable.errors(), stable.errorRate() * 100, stable.p50Millis(),
+                stable.p99Millis(), errorP, latencyP, effect);
+    }
+}

@@ -1,0 +1,84 @@
+package io.canaryproxy.analysis;
+
+import io.canaryproxy.analysis.Check.Figures;
+import io.canaryproxy.analysis.Check.Verdict;
+import java.time.Instant;
+
+/**
+ * Compares a canary with the stable release over the same window.
+ *
+ * <ul>
+ *   <li>Fewer than {@code min-requests} canary requests: hold. Little data is never a pass and never a fail, so an
+ *       idle service is not rolled back for "no data", and three requests with one error do not decide
+ *       anything.</li>
+ *   <li>Errors: fail when Fisher's exact test finds the canary's rate higher than stable's at the configured
+ *       confidence and the rate is above the absolute floor {@code max-error-rate}. Both are needed: significance
+ *       alone fails a canary for 0.3 % against 0.1 % on big traffic; a threshold alone fails it for noise.</li>
+ *   <li>Latency: fail when the canary's p50 (or p99, given enough samples for it to mean something) exceeds
+ *       stable's by more than {@code max-latency-ratio} and by more than {@code latency-slack}, or when the
+ *       Mann–Whitney U test finds it slower at the configured confidence with an effect of at least
+ *       {@code min-effect-size} and a p50 difference beyond the slack.</li>
+ * </ul>
+ */
+public final class Judge {
+
+    private final AnalysisConfig config;
+
+    public Judge(AnalysisConfig config) {
+        this.config = config;
+    }
+
+    public Check judge(Sample canary, Sample stable, int step, double weight) {
+        Figures c = figures(canary);
+        Figures s = figures(stable);
+        double alpha = 1 - config.confidence();
+        if (canary.requests() < config.minRequests()) {
+            return new Check(Instant.now(), step, weight, Verdict.HOLD,
+                    canary.requests() + " canary requests, fewer than min-requests " + config.minRequests(),
+                    c, s, Double.NaN, Double.NaN, Double.NaN);
+        }
+        double errorP = Statistics.fisherGreater(canary.errors(), canary.requests(), stable.errors(),
+                stable.requests());
+        Statistics.UTest u = Statistics.mannWhitney(canary.latencyMicros(), stable.latencyMicros());
+
+        if (errorP < alpha && c.errorRate() > config.maxErrorRate()) {
+            return fail(step, weight, String.format(java.util.Locale.ROOT,
+                    "error rate %.2f%% against %.2f%% (p=%.4f < %.4f, floor %.2f%%)", c.errorRate() * 100,
+                    s.errorRate() * 100, errorP, alpha, config.maxErrorRate() * 100), c, s, errorP, u);
+        }
+        double slackMillis = config.latencySlack().toNanos() / 1e6;
+        double ratio = config.maxLatencyRatio();
+        if (stable.requests() > 0 && worse(c.p50Millis(), s.p50Millis(), ratio, slackMillis)) {
+            return fail(step, weight, String.format(java.util.Locale.ROOT, "p50 %.1f ms against %.1f ms",
+                    c.p50Millis(), s.p50Millis()), c, s, errorP, u);
+        }
+        if (canary.requests() >= config.minP99Samples() && stable.requests() >= config.minP99Samples()
+                && worse(c.p99Millis(), s.p99Millis(), ratio, slackMillis)) {
+            return fail(step, weight, String.format(java.util.Locale.ROOT, "p99 %.1f ms against %.1f ms",
+                    c.p99Millis(), s.p99Millis()), c, s, errorP, u);
+        }
+        if (u.p() < alpha && u.effect() >= config.minEffect() && c.p50Millis() - s.p50Millis() > slackMillis) {
+            return fail(step, weight, String.format(java.util.Locale.ROOT,
+                    "slower by rank test (p=%.4f, effect %.2f)", u.p(), u.effect()), c, s, errorP, u);
+        }
+        return new Check(Instant.now(), step, weight, Verdict.PASS, "no significant difference", c, s, errorP,
+                u.p(), u.effect());
+    }
+
+    private static boolean worse(double canary, double stable, double ratio, double slack) {
+        return canary > stable * ratio && canary - stable > slack;
+    }
+
+    private static Check fail(int step, double weight, String reason, Figures c, Figures s, double errorP,
+                              Statistics.UTest u) {
+        return new Check(Instant.now(), step, weight, Verdict.FAIL, reason, c, s, errorP, u.p(), u.effect());
+    }
+
+    private static Figures figures(Sample sample) {
+        long n = sample.requests();
+        boolean any = sample.latencyMicros().getTotalCount() > 0;
+        return new Figures(sample.release(), n, sample.errors(), n == 0 ? 0 : sample.errors() / (double) n,
+                any ? sample.latencyMicros().getValueAtPercentile(50) / 1000.0 : 0,
+                any ? sample.latencyMicros().getValueAtPercentile(99) / 1000.0 : 0);
+    }
+}
