@@ -15,3 +15,26 @@ class ReleaseHeaderMiddleware:
         if not response.streaming and not response.has_header("Content-Length"):
             response["Content-Length"] = str(len(response.content))
         return response
+
+
+class FaultInjectionMiddleware:
+    """Makes a release misbehave on purpose, for canary-analysis tests: with
+    FAIL_RATE=0.3 in its environment, 30 % of requests (all but /healthz) get a
+    500; with EXTRA_LATENCY_MS=200, every such request takes 200 ms longer."""
+
+    def __init__(self, get_response):
+        import os
+        self.get_response = get_response
+        self.fail_rate = float(os.environ.get("FAIL_RATE", "0") or 0)
+        self.extra_latency = float(os.environ.get("EXTRA_LATENCY_MS", "0") or 0) / 1000.0
+
+    def __call__(self, request):
+        import random
+        import time
+        from django.http import HttpResponse
+        if request.path != "/healthz":
+            if self.extra_latency:
+                time.sleep(self.extra_latency)
+            if self.fail_rate and random.random() < self.fail_rate:
+                return HttpResponse("injected failure\n", status=500, content_type="text/plain")
+        return self.get_response(request)

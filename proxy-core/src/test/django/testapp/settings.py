@@ -12,7 +12,10 @@ DEBUG = False
 ALLOWED_HOSTS = ["*"]
 
 INSTALLED_APPS = []
-MIDDLEWARE = ["testapp.middleware.ReleaseHeaderMiddleware"]
+MIDDLEWARE = [
+    "testapp.middleware.ReleaseHeaderMiddleware",
+    "testapp.middleware.FaultInjectionMiddleware",
+]
 ROOT_URLCONF = "testapp.urls"
 WSGI_APPLICATION = "testapp.wsgi.application"
 DATABASES = {}

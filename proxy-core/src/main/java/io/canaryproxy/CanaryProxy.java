@@ -1,5 +1,9 @@
 package io.canaryproxy;
 
+import io.canaryproxy.analysis.Analysis;
+import io.canaryproxy.analysis.AnalysisConfig;
+import io.canaryproxy.analysis.AnalysisStore;
+import io.canaryproxy.analysis.Webhooks;
 import io.canaryproxy.config.ProxyConfig;
 import io.canaryproxy.config.RoutingConfig;
 import io.canaryproxy.listener.Listener;
@@ -12,6 +16,7 @@ import io.canaryproxy.routing.StateFile;
 import io.canaryproxy.upstream.Endpoint;
 import io.canaryproxy.upstream.Release;
 import io.canaryproxy.upstream.Upstreams;
+import io.micrometer.core.instrument.Gauge;
 import io.micrometer.core.instrument.MeterRegistry;
 import io.micrometer.core.instrument.composite.CompositeMeterRegistry;
 import io.netty.channel.EventLoop;
@@ -28,6 +33,7 @@ import java.util.Map;
 import java.util.Optional;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.Executors;
+import java.util.concurrent.ForkJoinPool;
 import java.util.concurrent.ScheduledExecutorService;
 import java.util.concurrent.TimeUnit;
 import org.slf4j.Logger;
@@ -62,6 +68,7 @@ public final class CanaryProxy implements AutoCloseable {
     private final Listener listener;
     private final InetSocketAddress address;
     private final ScheduledExecutorService control;
+    private final Analysis analysis;
     private boolean stopped;
 
     private CanaryProxy(ProxyConfig config, MeterRegistry registry) {
@@ -80,7 +87,9 @@ public final class CanaryProxy implements AutoCloseable {
             t.setDaemon(true);
             return t;
         });
+        AnalysisConfig analysisConfig;
         try {
+            analysisConfig = AnalysisConfig.from(config.source());
             this.upstreams = new Upstreams(config, transport, loopArray, registry);
             StateFile stateFile = config.stateFile() == null ? null : new StateFile(config.stateFile());
             this.routes = new RouteState(upstreams, initialRoutes(config, stateFile), stateFile);
@@ -93,6 +102,14 @@ public final class CanaryProxy implements AutoCloseable {
             throw e;
         }
         gauges = ProxyMeters.bind(registry, upstreams, routes);
+        AnalysisStore store = AnalysisStore.besideStateFile(config.stateFile());
+        this.analysis = new Analysis(analysisConfig, new AnalysisControl(), control,
+                new Webhooks(analysisConfig.webhooks(), ForkJoinPool.commonPool()), store);
+        Gauge.builder("canary.proxy.analysis.state", analysis, a -> a.status().state().ordinal())
+                .description("Automated analysis: 0 idle, 1 running, 2 paused").register(registry);
+        Gauge.builder("canary.proxy.analysis.step", analysis, a -> a.status().step())
+                .description("Step of the running analysis, from 0").register(registry);
+        store.read().ifPresent(analysis::resume);
         upstreams.startHealthChecks();
         log.info("listening on {} ({} event loops, {} transport); stable release {}", address, loopArray.length,
                 transport.name().toLowerCase(), routes.table().stable());
@@ -149,6 +166,7 @@ public final class CanaryProxy implements AutoCloseable {
             throw new IllegalStateException("release '" + release + "' has no healthy endpoint; "
                     + "start it first, or force the switch");
         }
+        analysis.abort("switched to " + release + " by an operator");
         RouteTable table = routes.update(t -> t.switchTo(release));
         scheduleUpgradedClose();
         return table;
@@ -168,11 +186,16 @@ public final class CanaryProxy implements AutoCloseable {
         if (!(weightPercent >= 0 && weightPercent <= 100)) {
             throw new IllegalArgumentException("weight must be a percentage from 0 to 100, not " + weightPercent);
         }
-        int basisPoints = (int) Math.round(weightPercent * 100);
-        if (!force && basisPoints > 0 && !target.hasHealthyEndpoint()) {
+        if (!force && weightPercent > 0 && !target.hasHealthyEndpoint()) {
             throw new IllegalStateException("release '" + release + "' has no healthy endpoint; "
                     + "start it first, or force the change");
         }
+        analysis.abort("canary weight set to " + weightPercent + "% by an operator");
+        return canaryAt(release, weightPercent);
+    }
+
+    private RouteTable canaryAt(String release, double weightPercent) {
+        int basisPoints = (int) Math.round(weightPercent * 100);
         RouteTable table = routes.update(t -> {
             if (release.equals(t.stable())) {
                 throw new IllegalArgumentException("'" + release + "' is the stable release; a canary must be another");
@@ -189,6 +212,11 @@ public final class CanaryProxy implements AutoCloseable {
      * @throws IllegalStateException when there is no canary
      */
     public RouteTable promote() {
+        analysis.abort("promoted by an operator");
+        return promoted();
+    }
+
+    private RouteTable promoted() {
         RouteTable table = routes.update(RouteTable::promote);
         scheduleUpgradedClose();
         return table;
@@ -200,6 +228,11 @@ public final class CanaryProxy implements AutoCloseable {
      * @throws IllegalStateException when there is no canary
      */
     public RouteTable rollback() {
+        analysis.abort("rolled back by an operator");
+        return rolledBack();
+    }
+
+    private RouteTable rolledBack() {
         RouteTable table = routes.update(RouteTable::rollback);
         scheduleUpgradedClose();
         return table;
@@ -291,13 +324,71 @@ public final class CanaryProxy implements AutoCloseable {
         }
     }
 
+    /**
+     * Starts an automated canary analysis of {@code release}: it becomes canary at the first of
+     * {@code analysis.steps}, is judged against the stable release every {@code analysis.interval}, and is
+     * promoted after the last step or rolled back after {@code analysis.failure-limit} failed checks.
+     *
+     * @throws IllegalArgumentException for an unknown release or the stable one
+     * @throws IllegalStateException    when a run is going on, the release cools down after a rollback and
+     *                                  {@code force} is false, or a pre-rollout webhook refused
+     */
+    public Analysis.Status startAnalysis(String release, boolean force) {
+        Release target = requireRelease(release);
+        if (release.equals(routes.table().stable())) {
+            throw new IllegalArgumentException("'" + release + "' is the stable release; a canary must be another");
+        }
+        if (!force && !target.hasHealthyEndpoint()) {
+            throw new IllegalStateException("release '" + release + "' has no healthy endpoint; "
+                    + "start it first, or force the analysis");
+        }
+        return analysis.start(release, force);
+    }
+
+    /** Holds the running analysis at its weight until {@link #resumeAnalysis()}. */
+    public Analysis.Status pauseAnalysis() {
+        return analysis.pause();
+    }
+
+    public Analysis.Status resumeAnalysis() {
+        return analysis.resume();
+    }
+
+    /** What the control plane of an analysis may do: route-table changes that do not end the analysis itself. */
+    private final class AnalysisControl implements Analysis.Control {
+        @Override
+        public RouteTable routes() {
+            return routes.table();
+        }
+
+        @Override
+        public RouteTable setCanary(String release, double weightPercent) {
+            return canaryAt(release, weightPercent);
+        }
+
+        @Override
+        public RouteTable promote() {
+            return promoted();
+        }
+
+        @Override
+        public RouteTable rollback() {
+            return rolledBack();
+        }
+
+        @Override
+        public Release release(String name) {
+            return upstreams.release(name);
+        }
+    }
+
     /** A snapshot of the route table and of every release's endpoints, health and traffic. */
     public ProxyStatus status() {
         Map<String, ProxyStatus.Release> releases = new LinkedHashMap<>();
         for (Release r : upstreams.releases()) {
             releases.put(r.name(), releaseStatus(r.name()));
         }
-        return new ProxyStatus(routes.table(), releases);
+        return new ProxyStatus(routes.table(), releases, analysis.status());
     }
 
     /**
@@ -370,6 +461,7 @@ public final class CanaryProxy implements AutoCloseable {
         }
         log.info("stopping: no new connections, waiting up to {} for requests in flight", config.drain().timeout());
         listener.stopAccepting();
+        analysis.close();
         upstreams.stopHealthChecks();
         long deadline = System.nanoTime() + config.drain().timeout().toNanos();
         while (inflight() > 0 && System.nanoTime() - deadline < 0) {

@@ -1,5 +1,6 @@
 package io.canaryproxy;
 
+import io.canaryproxy.analysis.Analysis;
 import io.canaryproxy.routing.RouteTable;
 import java.util.List;
 import java.util.Map;
@@ -9,8 +10,9 @@ import java.util.Map;
  *
  * @param routes   the route table in force
  * @param releases release name to its state, in configuration order
+ * @param analysis the automated canary analysis: its state, step and the history of its checks
  */
-public record ProxyStatus(RouteTable routes, Map<String, Release> releases) {
+public record ProxyStatus(RouteTable routes, Map<String, Release> releases, Analysis.Status analysis) {
 
     /**
      * @param inflight    requests of this release not yet answered completely

@@ -30,6 +30,37 @@ public record Check(
                           double p99Millis) {
     }
 
+    /** The check as plain values (strings, numbers, maps), for JSON: /status and webhooks. */
+    public java.util.Map<String, Object> toMap() {
+        java.util.Map<String, Object> m = new java.util.LinkedHashMap<>();
+        m.put("at", at.toString());
+        m.put("step", step);
+        m.put("weight", weight);
+        m.put("verdict", verdict.name().toLowerCase(java.util.Locale.ROOT));
+        m.put("reason", reason);
+        m.put("canary", figures(canary));
+        m.put("stable", figures(stable));
+        m.put("errorP", finite(errorP));
+        m.put("latencyP", finite(latencyP));
+        m.put("effectSize", finite(effect));
+        return m;
+    }
+
+    private static java.util.Map<String, Object> figures(Figures f) {
+        java.util.Map<String, Object> m = new java.util.LinkedHashMap<>();
+        m.put("release", f.release());
+        m.put("requests", f.requests());
+        m.put("errors", f.errors());
+        m.put("errorRate", f.errorRate());
+        m.put("p50Ms", f.p50Millis());
+        m.put("p99Ms", f.p99Millis());
+        return m;
+    }
+
+    private static Double finite(double d) {
+        return Double.isFinite(d) ? d : null;
+    }
+
     /** The line logged for this check. */
     public String logLine() {
         return String.format(java.util.Locale.ROOT,

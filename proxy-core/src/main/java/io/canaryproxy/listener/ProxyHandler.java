@@ -267,7 +267,7 @@ final class ProxyHandler extends ChannelInboundHandlerAdapter implements Upstrea
         }
         if (!target.hasUsableEndpoint()) {
             target.metrics().error(UpstreamError.REFUSED_NO_ENDPOINT);
-            target.metrics().response(503, System.nanoTime() - startNanos);
+            target.responded(503, System.nanoTime() - startNanos);
             reject(HttpResponseStatus.SERVICE_UNAVAILABLE, "release " + target.name() + " has no usable endpoint");
             return;
         }
@@ -621,7 +621,7 @@ final class ProxyHandler extends ChannelInboundHandlerAdapter implements Upstrea
         if (up != null) {
             up.release(reusable);
         }
-        release.metrics().response(responseStatus, System.nanoTime() - startNanos);
+        release.responded(responseStatus, System.nanoTime() - startNanos);
         endExchange();
         if (closing) {
             ctx.writeAndFlush(Unpooled.EMPTY_BUFFER).addListener(ChannelFutureListener.CLOSE);
@@ -649,7 +649,7 @@ final class ProxyHandler extends ChannelInboundHandlerAdapter implements Upstrea
         boolean head = headRequest;
         if (release != null) {
             release.metrics().error(kind);
-            release.metrics().response(status.code(), System.nanoTime() - startNanos);
+            release.responded(status.code(), System.nanoTime() - startNanos);
         }
         endExchange();
         FullHttpResponse response = ErrorResponses.of(status, close, head);
@@ -673,6 +673,10 @@ final class ProxyHandler extends ChannelInboundHandlerAdapter implements Upstrea
         }
         if (request != null) {
             release.metrics().error(UpstreamError.RESET);
+            release.responded(responseStatus, System.nanoTime() - startNanos);
+            if (responseStatus < 500) {
+                release.window().broken();
+            }
             endExchange();
         }
         closing = true;

@@ -3,6 +3,7 @@ package io.canaryproxy.upstream;
 import io.canaryproxy.config.HealthCheckConfig;
 import io.canaryproxy.config.ReleaseConfig;
 import io.canaryproxy.config.UpstreamConfig;
+import io.canaryproxy.analysis.ReleaseWindow;
 import io.canaryproxy.metrics.ReleaseMetrics;
 import io.netty.channel.Channel;
 import io.netty.channel.group.ChannelGroup;
@@ -28,6 +29,7 @@ public final class Release {
     private final ChannelGroup upgraded;
     private volatile boolean routed;
     private final ReleaseMetrics metrics;
+    private final ReleaseWindow window = new ReleaseWindow();
 
     Release(ReleaseConfig source, UpstreamConfig upstreamConfig, HealthCheckConfig healthConfig, int loops,
             ReleaseMetrics metrics) {
@@ -73,6 +75,17 @@ public final class Release {
 
     public ReleaseMetrics metrics() {
         return metrics;
+    }
+
+    /** The analysis window: what this release did since the judge last looked. */
+    public ReleaseWindow window() {
+        return window;
+    }
+
+    /** A response of this release ended: metrics and analysis window, in one call from the data plane. */
+    public void responded(int status, long nanos) {
+        metrics.response(status, nanos);
+        window.record(status, nanos);
     }
 
     public List<Endpoint> endpoints() {

@@ -76,6 +76,7 @@ public final class LoadGenerator implements AutoCloseable {
     private String postPath = "/echo";
     private int postBodySize = 64 * 1024;
     private boolean keepCookies;
+    private boolean manyUsers;
     private Duration readTimeout = Duration.ofSeconds(10);
     private final Map<String, String> headers = new LinkedHashMap<>();
 
@@ -119,6 +120,15 @@ public final class LoadGenerator implements AutoCloseable {
     /** Each client keeps the cookies it is given and sends them back, like a browser. */
     public Builder keepCookies(boolean keep) {
       this.keepCookies = keep;
+      return this;
+    }
+
+    /**
+     * Every request comes from a different user: it carries a {@code cp_bucket} cookie with a random bucket, so
+     * that a canary at any weight gets its share of the requests although all clients share one address.
+     */
+    public Builder manyUsers(boolean value) {
+      this.manyUsers = value;
       return this;
     }
 
@@ -337,6 +347,9 @@ public final class LoadGenerator implements AutoCloseable {
         cookies.forEach((k, v) -> cookie.append(cookie.length() == 0 ? "" : "; ")
             .append(k).append('=').append(v));
         headers.put("Cookie", cookie.toString());
+      }
+      if (options.manyUsers) {
+        headers.put("Cookie", "cp_bucket=" + ThreadLocalRandom.current().nextInt(10_000));
       }
       byte[] body = null;
       if (post) {

@@ -1,0 +1,316 @@
+package io.canaryproxy.analysis;
+
+import io.canaryproxy.analysis.Check.Verdict;
+import io.canaryproxy.routing.RouteTable;
+import io.canaryproxy.upstream.Release;
+import java.time.Duration;
+import java.time.Instant;
+import java.util.ArrayDeque;
+import java.util.HashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.concurrent.ScheduledExecutorService;
+import java.util.concurrent.ScheduledFuture;
+import java.util.concurrent.TimeUnit;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+
+/**
+ * An automated canary run: steps the canary's weight through {@code analysis.steps}, judges it against the stable
+ * release at the end of every interval, and promotes it after the last step or rolls it back (or pauses) after
+ * {@code failure-limit} failed checks in a row. A step whose check holds (too little data) is extended.
+ *
+ * <p>All state changes happen on the one control thread, or under this object's lock from admin calls.
+ */
+public final class Analysis {
+
+    private static final Logger log = LoggerFactory.getLogger(Analysis.class);
+
+    /** idle: no run; running; paused: holding the weight for an operator. */
+    public enum State { IDLE, RUNNING, PAUSED }
+
+    /** What the analysis asks of the proxy: the route-table operations and release lookups it needs. */
+    public interface Control {
+        RouteTable routes();
+
+        RouteTable setCanary(String release, double weightPercent);
+
+        RouteTable promote();
+
+        RouteTable rollback();
+
+        Release release(String name);
+    }
+
+    /** A point-in-time view, for /status. */
+    public record Status(State state, String release, int step, double weight, String lastOutcome,
+                         List<Check> history) {
+    }
+
+    private final AnalysisConfig config;
+    private final Judge judge;
+    private final Control control;
+    private final ScheduledExecutorService executor;
+    private final Webhooks webhooks;
+    private final AnalysisStore store;
+    private final ArrayDeque<Check> history = new ArrayDeque<>();
+    private final Map<String, Instant> cooldownUntil = new HashMap<>();
+
+    private State state = State.IDLE;
+    private String release;
+    private int step;
+    private int consecutiveFailures;
+    private long expectedVersion;
+    private Instant stepStartedAt;
+    private String lastOutcome = "";
+    private ScheduledFuture<?> tick;
+
+    public Analysis(AnalysisConfig config, Control control, ScheduledExecutorService executor, Webhooks webhooks,
+                    AnalysisStore store) {
+        this.config = config;
+        this.judge = new Judge(config);
+        this.control = control;
+        this.executor = executor;
+        this.webhooks = webhooks;
+        this.store = store;
+    }
+
+    /**
+     * Starts a run of {@code name} at the first step.
+     *
+     * @throws IllegalStateException    when a run is going on, the release is cooling down after a rollback (and
+     *                                  not {@code force}), or the pre-rollout webhook said no
+     * @throws IllegalArgumentException for the stable release or an unknown one
+     */
+    public synchronized Status start(String name, boolean force) {
+        if (state != State.IDLE) {
+            throw new IllegalStateException("an analysis of " + release + " is " + state.name().toLowerCase()
+                    + "; end it first (promote, rollback)");
+        }
+        if (control.release(name) == null) {
+            throw new IllegalArgumentException("unknown release '" + name + "'");
+        }
+        Instant until = cooldownUntil.get(name);
+        if (!force && until != null && Instant.now().isBefore(until)) {
+            throw new IllegalStateException("release '" + name + "' was rolled back; it cools down until " + until
+                    + " (start it with force=true to try again now)");
+        }
+        String refusal = webhooks.preRollout(name);
+        if (refusal != null) {
+            throw new IllegalStateException("pre-rollout webhook refused: " + refusal);
+        }
+        RouteTable table = control.setCanary(name, config.steps().get(0));
+        release = name;
+        step = 0;
+        consecutiveFailures = 0;
+        history.clear();
+        lastOutcome = "";
+        state = State.RUNNING;
+        beginStep(table);
+        log.info("analysis of {} started at {}%, steps {}, interval {}", name, config.steps().get(0), config.steps(),
+                config.interval());
+        scheduleTick();
+        return status();
+    }
+
+    /** Picks up a run a restarted proxy left behind, at its step, if the route table still matches it. */
+    public synchronized void resume(AnalysisStore.Saved saved) {
+        RouteTable t = control.routes();
+        if (!saved.release().equals(t.canary()) || saved.step() >= config.steps().size()) {
+            log.info("analysis of {} not resumed: the route table no longer has it as canary", saved.release());
+            store.clear();
+            return;
+        }
+        release = saved.release();
+        step = saved.step();
+        state = saved.paused() ? State.PAUSED : State.RUNNING;
+        RouteTable table = control.setCanary(release, config.steps().get(step));
+        beginStep(table);
+        log.info("analysis of {} resumed at step {} ({}%){}", release, step, config.steps().get(step),
+                state == State.PAUSED ? ", paused" : "");
+        scheduleTick();
+    }
+
+    public synchronized Status pause() {
+        requireRun();
+        state = State.PAUSED;
+        save();
+        log.info("analysis of {} paused at step {} by an operator", release, step);
+        return status();
+    }
+
+    public synchronized Status resume() {
+        requireRun();
+        if (state == State.PAUSED) {
+            state = State.RUNNING;
+            consecutiveFailures = 0;
+            beginStep(control.routes());
+            log.info("analysis of {} resumed at step {}", release, step);
+        }
+        return status();
+    }
+
+    /** Ends the run without touching the route table (the operator promoted, rolled back or switched). */
+    public synchronized void abort(String why) {
+        if (state != State.IDLE) {
+            log.info("analysis of {} ended: {}", release, why);
+            lastOutcome = "ended: " + why;
+            finish();
+        }
+    }
+
+    public synchronized Status status() {
+        double weight = state == State.IDLE ? 0 : config.steps().get(step);
+        return new Status(state, release, step, weight, lastOutcome, List.copyOf(history));
+    }
+
+    /** Stops the timer; the saved state stays, so a restarted proxy resumes. */
+    public synchronized void close() {
+        if (tick != null) {
+            tick.cancel(false);
+        }
+    }
+
+    private void requireRun() {
+        if (state == State.IDLE) {
+            throw new IllegalStateException("no analysis is running");
+        }
+    }
+
+    private void beginStep(RouteTable table) {
+        expectedVersion = table.version();
+        stepStartedAt = Instant.now();
+        Release canary = control.release(release);
+        Release stable = control.release(table.stable());
+        canary.window().reset();
+        stable.window().reset();
+        save();
+    }
+
+    private void scheduleTick() {
+        if (tick != null) {
+            tick.cancel(false);
+        }
+        long millis = config.interval().toMillis();
+        tick = executor.scheduleWithFixedDelay(this::onInterval, millis, millis, TimeUnit.MILLISECONDS);
+    }
+
+    private synchronized void onInterval() {
+        try {
+            check();
+        } catch (RuntimeException e) {
+            log.error("analysis of {} failed unexpectedly; pausing it", release, e);
+            state = State.PAUSED;
+            save();
+        }
+    }
+
+    private void check() {
+        if (state == State.IDLE) {
+            return;
+        }
+        RouteTable table = control.routes();
+        if (table.version() != expectedVersion || !release.equals(table.canary())) {
+            abort("the route table was changed by an operator (now v" + table.version() + ")");
+            return;
+        }
+        Release canary = control.release(release);
+        Release stable = control.release(table.stable());
+        if (!canary.hasHealthyEndpoint()) {
+            record(judgeless(Verdict.FAIL, "canary has no healthy endpoint"));
+            rollBack("the canary has no healthy endpoint");
+            return;
+        }
+        if (state == State.PAUSED) {
+            canary.window().reset();
+            stable.window().reset();
+            return;
+        }
+        if (Duration.between(stepStartedAt, Instant.now()).compareTo(config.warmup()) < 0) {
+            canary.window().reset();
+            stable.window().reset();
+            return;
+        }
+        // Both windows at the same moment: the comparison is over the same time.
+        Sample c = canary.window().take(canary.name());
+        Sample s = stable.window().take(stable.name());
+        Check result = judge.judge(c, s, step, config.steps().get(step));
+        record(result);
+        switch (result.verdict()) {
+            case HOLD -> {
+                // The step is extended; the failure streak is neither broken nor extended by missing data.
+            }
+            case PASS -> {
+                consecutiveFailures = 0;
+                advance();
+            }
+            case FAIL -> {
+                consecutiveFailures++;
+                if (consecutiveFailures >= config.failureLimit()) {
+                    if (config.pauseOnFailure()) {
+                        state = State.PAUSED;
+                        lastOutcome = "paused after " + consecutiveFailures + " failed checks: " + result.reason();
+                        log.warn("analysis of {} paused: {}", release, lastOutcome);
+                        webhooks.send("paused", release, step, config.steps().get(step), result);
+                        save();
+                    } else {
+                        rollBack(consecutiveFailures + " failed checks in a row: " + result.reason());
+                    }
+                }
+            }
+        }
+    }
+
+    private void advance() {
+        if (step + 1 >= config.steps().size()) {
+            control.promote();
+            lastOutcome = "promoted after " + config.steps().size() + " steps";
+            log.info("analysis of {}: {}", release, lastOutcome);
+            webhooks.send("promoted", release, step, 100, history.peekLast());
+            finish();
+            return;
+        }
+        step++;
+        double weight = config.steps().get(step);
+        RouteTable table = control.setCanary(release, weight);
+        log.info("analysis of {}: step {} at {}%", release, step, weight);
+        webhooks.send("step", release, step, weight, history.peekLast());
+        beginStep(table);
+    }
+
+    private void rollBack(String why) {
+        control.rollback();
+        cooldownUntil.put(release, Instant.now().plus(config.cooldown()));
+        lastOutcome = "rolled back: " + why;
+        log.warn("analysis of {} {}", release, lastOutcome);
+        webhooks.send("rolled-back", release, step, config.steps().get(step), history.peekLast());
+        finish();
+    }
+
+    private void finish() {
+        state = State.IDLE;
+        if (tick != null) {
+            tick.cancel(false);
+            tick = null;
+        }
+        store.clear();
+    }
+
+    private Check judgeless(Verdict verdict, String reason) {
+        Check.Figures none = new Check.Figures(release, 0, 0, 0, 0, 0);
+        return new Check(Instant.now(), step, config.steps().get(step), verdict, reason, none, none, Double.NaN,
+                Double.NaN, Double.NaN);
+    }
+
+    private void record(Check check) {
+        history.addLast(check);
+        while (history.size() > config.history()) {
+            history.removeFirst();
+        }
+        log.info("analysis of {}: {}", release, check.logLine());
+    }
+
+    private void save() {
+        store.save(new AnalysisStore.Saved(release, step, state == State.PAUSED));
+    }
+}

@@ -1,0 +1,87 @@
+package io.canaryproxy.analysis;
+
+import com.fasterxml.jackson.databind.JsonNode;
+import com.fasterxml.jackson.databind.ObjectMapper;
+import com.fasterxml.jackson.databind.node.ObjectNode;
+import java.io.IOException;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.nio.file.StandardCopyOption;
+import java.util.Optional;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+
+/**
+ * A running analysis on disk, beside the route table's state file, so that a restarted proxy resumes it at its
+ * step. Written to a temporary file and renamed over the old one. A store without a path keeps nothing.
+ */
+public final class AnalysisStore {
+
+    private static final Logger log = LoggerFactory.getLogger(AnalysisStore.class);
+    private static final ObjectMapper JSON = new ObjectMapper();
+
+    /** What is kept: which release, at which step, paused or not. */
+    public record Saved(String release, int step, boolean paused) {
+    }
+
+    private final Path path;
+
+    /** @param path the file, or {@code null} for a store that keeps nothing */
+    public AnalysisStore(Path path) {
+        this.path = path;
+    }
+
+    /** The file beside a route-table state file: {@code var/x.state.json} gives {@code var/x.state.analysis.json}. */
+    public static AnalysisStore besideStateFile(Path stateFile) {
+        if (stateFile == null) {
+            return new AnalysisStore(null);
+        }
+        String name = stateFile.getFileName().toString();
+        String base = name.endsWith(".json") ? name.substring(0, name.length() - 5) : name;
+        return new AnalysisStore(stateFile.resolveSibling(base + ".analysis.json"));
+    }
+
+    public Optional<Saved> read() {
+        if (path == null || !Files.exists(path)) {
+            return Optional.empty();
+        }
+        try {
+            JsonNode n = JSON.readTree(path.toFile());
+            return Optional.of(new Saved(n.get("release").asText(), n.get("step").asInt(),
+                    n.path("paused").asBoolean(false)));
+        } catch (IOException | RuntimeException e) {
+            log.warn("cannot read {} ({}); no analysis to resume", path, e.toString());
+            return Optional.empty();
+        }
+    }
+
+    void save(Saved saved) {
+        if (path == null) {
+            return;
+        }
+        ObjectNode n = JSON.createObjectNode();
+        n.put("release", saved.release());
+        n.put("step", saved.step());
+        n.put("paused", saved.paused());
+        try {
+            Path dir = path.toAbsolutePath().getParent();
+            Files.createDirectories(dir);
+            Path tmp = Files.createTempFile(dir, path.getFileName().toString(), ".tmp");
+            Files.write(tmp, JSON.writeValueAsBytes(n));
+            Files.move(tmp, path, StandardCopyOption.ATOMIC_MOVE, StandardCopyOption.REPLACE_EXISTING);
+        } catch (IOException e) {
+            log.warn("cannot save the analysis state to {}: {}", path, e.toString());
+        }
+    }
+
+    void clear() {
+        if (path == null) {
+            return;
+        }
+        try {
+            Files.deleteIfExists(path);
+        } catch (IOException e) {
+            log.warn("cannot remove {}: {}", path, e.toString());
+        }
+    }
+}

@@ -1,0 +1,96 @@
+package io.canaryproxy.analysis;
+
+import com.fasterxml.jackson.databind.ObjectMapper;
+import com.fasterxml.jackson.databind.node.ObjectNode;
+import java.net.http.HttpClient;
+import java.net.http.HttpRequest;
+import java.net.http.HttpResponse;
+import java.time.Duration;
+import java.time.Instant;
+import java.util.List;
+import java.util.concurrent.Executor;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+
+/**
+ * Posts analysis events as JSON to the configured webhooks. Events are sent asynchronously and never block the
+ * data plane or the analysis; failures and timeouts are logged. The pre-rollout gate is the one synchronous call:
+ * a non-2xx answer, a failure or a timeout stops the run from starting.
+ */
+public final class Webhooks {
+
+    private static final Logger log = LoggerFactory.getLogger(Webhooks.class);
+    private static final ObjectMapper JSON = new ObjectMapper();
+
+    private final List<AnalysisConfig.Webhook> hooks;
+    private final HttpClient client;
+
+    public Webhooks(List<AnalysisConfig.Webhook> hooks, Executor executor) {
+        this.hooks = hooks;
+        this.client = hooks.isEmpty() ? null
+                : HttpClient.newBuilder().executor(executor).connectTimeout(Duration.ofSeconds(5)).build();
+    }
+
+    /** {@code null} when every pre-rollout webhook agreed, otherwise why not. */
+    String preRollout(String release) {
+        for (AnalysisConfig.Webhook hook : hooks) {
+            if (!wants(hook, "pre-rollout")) {
+                continue;
+            }
+            try {
+                HttpResponse<String> r = client.send(request(hook, event("pre-rollout", release, 0, 0, null)),
+                        HttpResponse.BodyHandlers.ofString());
+                if (r.statusCode() / 100 != 2) {
+                    return hook.name() + " answered " + r.statusCode()
+                            + (r.body().isBlank() ? "" : ": " + r.body().strip());
+                }
+            } catch (Exception e) {
+                if (e instanceof InterruptedException) {
+                    Thread.currentThread().interrupt();
+                }
+                return hook.name() + " failed: " + e;
+            }
+        }
+        return null;
+    }
+
+    void send(String type, String release, int step, double weight, Check check) {
+        for (AnalysisConfig.Webhook hook : hooks) {
+            if (!wants(hook, type)) {
+                continue;
+            }
+            client.sendAsync(request(hook, event(type, release, step, weight, check)),
+                            HttpResponse.BodyHandlers.discarding())
+                    .whenComplete((r, e) -> {
+                        if (e != null) {
+                            log.warn("webhook {} ({}) failed: {}", hook.name(), type, e.toString());
+                        } else if (r.statusCode() / 100 != 2) {
+                            log.warn("webhook {} ({}) answered {}", hook.name(), type, r.statusCode());
+                        }
+                    });
+        }
+    }
+
+    private static boolean wants(AnalysisConfig.Webhook hook, String type) {
+        return hook.events().isEmpty() || hook.events().contains(type);
+    }
+
+    private static HttpRequest request(AnalysisConfig.Webhook hook, String body) {
+        return HttpRequest.newBuilder(hook.url()).timeout(hook.timeout())
+                .header("Content-Type", "application/json")
+                .POST(HttpRequest.BodyPublishers.ofString(body)).build();
+    }
+
+    private static String event(String type, String release, int step, double weight, Check check) {
+        ObjectNode n = JSON.createObjectNode();
+        n.put("event", type);
+        n.put("release", release);
+        n.put("step", step);
+        n.put("weight", weight);
+        n.put("at", Instant.now().toString());
+        if (check != null) {
+            n.set("check", JSON.valueToTree(check.toMap()));
+        }
+        return n.toString();
+    }
+}

@@ -1,0 +1,148 @@
+package io.canaryproxy.analysis;
+
+import static org.assertj.core.api.Assertions.assertThat;
+import static org.awaitility.Awaitility.await;
+
+import io.canaryproxy.CanaryProxy;
+import io.canaryproxy.testing.Gunicorn;
+import io.canaryproxy.testing.LoadGenerator;
+import io.canaryproxy.testing.RawHttpClient;
+import io.canaryproxy.testing.TestConfigs;
+import java.nio.file.Path;
+import java.time.Duration;
+import org.junit.jupiter.api.AfterEach;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+
+/**
+ * Automated canary runs with real gunicorn and many users loading the proxy: a bad green is rolled back on
+ * errors or on latency, a good one is promoted through every step, and a quiet one holds.
+ */
+class AnalysisRunbookTest {
+
+    private static final Logger log = LoggerFactory.getLogger(AnalysisRunbookTest.class);
+
+    @TempDir
+    Path dir;
+
+    private Gunicorn blue;
+    private Gunicorn green;
+    private CanaryProxy proxy;
+
+    private void start(Gunicorn greenGunicorn, String analysis) {
+        blue = Gunicorn.unixSocket("blue", dir).start();
+        green = greenGunicorn.start();
+        proxy = CanaryProxy.start(TestConfigs.parse("""
+                proxy {
+                  releases.blue.endpoints = ["%s"]
+                  releases.green.endpoints = ["%s"]
+                  routing.stable = blue
+                  health-check { interval = 300ms, timeout = 250ms }
+                  analysis { interval = 1s, steps = [10, 50, 100], min-requests = 30, failure-limit = 2 }
+                }
+                proxy.analysis { %s }
+                """.formatted(blue.endpoint(), green.endpoint(), analysis)));
+    }
+
+    @AfterEach
+    void stop() {
+        if (proxy != null) {
+            proxy.close();
+        }
+        if (blue != null) {
+            blue.close();
+        }
+        if (green != null) {
+            green.close();
+        }
+    }
+
+    private Analysis.Status awaitEnd() {
+        await().atMost(Duration.ofSeconds(40)).pollInterval(Duration.ofMillis(100))
+                .until(() -> proxy.status().analysis().state() == Analysis.State.IDLE);
+        return proxy.status().analysis();
+    }
+
+    @Test
+    void aGreenFailingThirtyPercentIsRolledBackAndUsersSeeFewErrors() {
+        start(Gunicorn.tcp("green").env("FAIL_RATE", "0.3"), "");
+        try (LoadGenerator load = LoadGenerator.builder(proxy.listenAddress()).getClients(8).postClients(2)
+                .manyUsers(true).start()) {
+            load.awaitMoreSuccesses(200, Duration.ofSeconds(30));
+            proxy.startAnalysis("green", false);
+
+            Analysis.Status end = awaitEnd();
+            LoadGenerator.Stats stats = load.stop();
+
+            assertThat(end.lastOutcome()).startsWith("rolled back").contains("error rate");
+            assertThat(proxy.routes().stable()).isEqualTo("blue");
+            assertThat(proxy.routes().canary()).isNull();
+            assertThat(end.history()).last().extracting(Check::verdict).isEqualTo(Check.Verdict.FAIL);
+            long total = stats.successes() + stats.failures();
+            log.info("user-visible errors during the bad canary: {} of {} requests ({}%)", stats.failures(), total,
+                    String.format("%.2f", 100.0 * stats.failures() / total));
+            assertThat(stats.failures()).as("errors users saw").isPositive().isLessThan(total / 20);
+        }
+    }
+
+    @Test
+    void aGreenTwoHundredMillisecondsSlowerIsRolledBackOnLatency() {
+        start(Gunicorn.tcp("green").threads(16).env("EXTRA_LATENCY_MS", "200"), "");
+        try (LoadGenerator load = LoadGenerator.builder(proxy.listenAddress()).getClients(8).postClients(2)
+                .manyUsers(true).start()) {
+            load.awaitMoreSuccesses(200, Duration.ofSeconds(30));
+            proxy.startAnalysis("green", false);
+
+            Analysis.Status end = awaitEnd();
+            load.stop();
+
+            assertThat(end.lastOutcome()).startsWith("rolled back");
+            Check last = end.history().get(end.history().size() - 1);
+            assertThat(last.reason()).containsAnyOf("p50", "p99", "rank test");
+            assertThat(last.canary().p50Millis() - last.stable().p50Millis()).isGreaterThan(150);
+            assertThat(proxy.routes().canary()).isNull();
+        }
+    }
+
+    @Test
+    void aHealthyGreenIsPromotedThroughEveryStepWithoutAFailedRequest() {
+        start(Gunicorn.tcp("green"), "");
+        try (LoadGenerator load = LoadGenerator.builder(proxy.listenAddress()).getClients(8).postClients(2)
+                .manyUsers(true).start()) {
+            load.awaitMoreSuccesses(200, Duration.ofSeconds(30));
+            proxy.startAnalysis("green", false);
+
+            Analysis.Status end = awaitEnd();
+            load.awaitMoreSuccesses(200, Duration.ofSeconds(30));
+            LoadGenerator.Stats stats = load.stop();
+
+            assertThat(end.lastOutcome()).startsWith("promoted");
+            assertThat(proxy.routes().stable()).isEqualTo("green");
+            assertThat(end.history()).extracting(Check::verdict).contains(Check.Verdict.PASS)
+                    .doesNotContain(Check.Verdict.FAIL);
+            assertThat(end.history()).extracting(Check::step).contains(0, 1, 2);
+            assertThat(stats.failures()).as("%s", stats.failureSamples()).isZero();
+        }
+    }
+
+    @Test
+    void aQuietCanaryHoldsInsteadOfPassingOrFailing() throws Exception {
+        start(Gunicorn.tcp("green"), "");
+        proxy.startAnalysis("green", false);
+        try (RawHttpClient client = new RawHttpClient(proxy.listenAddress())) {
+            // A few requests per interval, far under min-requests.
+            await().atMost(Duration.ofSeconds(15)).pollInterval(Duration.ofMillis(300)).until(() -> {
+                client.get("/", java.util.Map.of("X-Canary", "always"));
+                return proxy.status().analysis().history().size() >= 3;
+            });
+        }
+        Analysis.Status status = proxy.status().analysis();
+        assertThat(status.state()).isEqualTo(Analysis.State.RUNNING);
+        assertThat(status.step()).isZero();
+        assertThat(status.history()).extracting(Check::verdict).containsOnly(Check.Verdict.HOLD);
+        assertThat(status.history().get(0).reason()).contains("min-requests");
+        assertThat(proxy.routes().canary()).isEqualTo("green");
+    }
+}
