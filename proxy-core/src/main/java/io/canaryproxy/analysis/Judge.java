@@ -13,7 +13,9 @@ import java.time.Instant;
  *       anything.</li>
  *   <li>Errors: fail when Fisher's exact test finds the canary's rate higher than stable's at the configured
  *       confidence and the rate is above the absolute floor {@code max-error-rate}. Both are needed: significance
- *       alone fails a canary for 0.3 % against 0.1 % on big traffic; a threshold alone fails it for noise.</li>
+ *       alone fails a canary for 0.3 % against 0.1 % on big traffic; a threshold alone fails it for noise. When
+ *       the stable release had fewer than {@code min-requests} requests (the last steps), a binomial test against
+ *       the floor takes the place of the comparison, and latency is not judged.</li>
  *   <li>Latency: fail when the canary's p50 (or p99, given enough samples for it to mean something) exceeds
  *       stable's by more than {@code max-latency-ratio} and by more than {@code latency-slack}, or when the
  *       Mann–Whitney U test finds it slower at the configured confidence with an effect of at least
@@ -37,8 +39,12 @@ public final class Judge {
                     canary.requests() + " canary requests, fewer than min-requests " + config.minRequests(),
                     c, s, Double.NaN, Double.NaN, Double.NaN);
         }
-        double errorP = Statistics.fisherGreater(canary.errors(), canary.requests(), stable.errors(),
-                stable.requests());
+        // At the last steps the stable release gets almost no traffic; with too little of it to compare against,
+        // the canary is held to the absolute floor instead: errors significantly above max-error-rate fail.
+        boolean stableKnown = stable.requests() >= config.minRequests();
+        double errorP = stableKnown
+                ? Statistics.fisherGreater(canary.errors(), canary.requests(), stable.errors(), stable.requests())
+                : Statistics.binomialGreater(canary.errors(), canary.requests(), config.maxErrorRate());
         Statistics.UTest u = Statistics.mannWhitney(canary.latencyMicros(), stable.latencyMicros());
 
         if (errorP < alpha && c.errorRate() > config.maxErrorRate()) {
@@ -48,7 +54,7 @@ public final class Judge {
         }
         double slackMillis = config.latencySlack().toNanos() / 1e6;
         double ratio = config.maxLatencyRatio();
-        if (stable.requests() > 0 && worse(c.p50Millis(), s.p50Millis(), ratio, slackMillis)) {
+        if (stableKnown && worse(c.p50Millis(), s.p50Millis(), ratio, slackMillis)) {
             return fail(step, weight, String.format(java.util.Locale.ROOT, "p50 %.1f ms against %.1f ms",
                     c.p50Millis(), s.p50Millis()), c, s, errorP, u);
         }
@@ -57,7 +63,8 @@ public final class Judge {
             return fail(step, weight, String.format(java.util.Locale.ROOT, "p99 %.1f ms against %.1f ms",
                     c.p99Millis(), s.p99Millis()), c, s, errorP, u);
         }
-        if (u.p() < alpha && u.effect() >= config.minEffect() && c.p50Millis() - s.p50Millis() > slackMillis) {
+        if (stableKnown && u.p() < alpha && u.effect() >= config.minEffect()
+                && c.p50Millis() - s.p50Millis() > slackMillis) {
             return fail(step, weight, String.format(java.util.Locale.ROOT,
                     "slower by rank test (p=%.4f, effect %.2f)", u.p(), u.effect()), c, s, errorP, u);
         }

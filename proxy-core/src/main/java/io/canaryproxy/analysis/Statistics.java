@@ -38,6 +38,30 @@ final class Statistics {
         return Math.min(1.0, p);
     }
 
+    /** One-sided binomial test: P(X >= errors) for X ~ Binomial(total, rate). */
+    static double binomialGreater(long errors, long total, double rate) {
+        if (errors == 0) {
+            return 1.0;
+        }
+        if (rate <= 0) {
+            return 0.0;
+        }
+        if (rate >= 1) {
+            return 1.0;
+        }
+        double logP = Math.log(rate);
+        double logQ = Math.log1p(-rate);
+        double p = 0;
+        for (long k = errors; k <= total; k++) {
+            double term = Math.exp(logChoose(total, k) + k * logP + (total - k) * logQ);
+            p += term;
+            if (k > total * rate && term < 1e-17 * p) {
+                break;
+            }
+        }
+        return Math.min(1.0, p);
+    }
+
     static double logChoose(long n, long k) {
         return logFactorial(n) - logFactorial(k) - logFactorial(n - k);
     }

@@ -134,6 +134,22 @@ class JudgeTest {
     }
 
     @Test
+    void atTheLastStepsTheCanaryIsHeldToTheFloorWhenStableHasNoTraffic() {
+        Check broken = judge.judge(window("green", 1500, 0.3, 50), window("blue", 2, 0, 50), 2, 100);
+        assertThat(broken.verdict()).isEqualTo(Verdict.FAIL);
+        assertThat(broken.reason()).startsWith("error rate");
+
+        Check fine = judge.judge(window("green", 1500, 0.005, 50), window("blue", 2, 0, 50), 2, 100);
+        assertThat(fine.verdict()).isEqualTo(Verdict.PASS);
+    }
+
+    @Test
+    void binomialMatchesAKnownValue() {
+        // P(X >= 2) for X ~ Binomial(3, 0.5) = 4/8.
+        assertThat(Statistics.binomialGreater(2, 3, 0.5)).isCloseTo(0.5, org.assertj.core.data.Offset.offset(1e-12));
+    }
+
+    @Test
     void fisherMatchesAKnownValue() {
         // Lady tasting tea: 3 of 4 right against 1 of 4 -> one-sided p = 17/70.
         assertThat(Statistics.fisherGreater(3, 4, 1, 4)).isCloseTo(17.0 / 70, org.assertj.core.data.Offset.offset(1e-9));

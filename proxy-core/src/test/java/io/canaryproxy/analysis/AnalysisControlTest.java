@@ -1,0 +1,146 @@
+package io.canaryproxy.analysis;
+
+import static com.github.tomakehurst.wiremock.client.WireMock.aResponse;
+import static com.github.tomakehurst.wiremock.client.WireMock.equalTo;
+import static com.github.tomakehurst.wiremock.client.WireMock.matchingJsonPath;
+import static com.github.tomakehurst.wiremock.client.WireMock.post;
+import static com.github.tomakehurst.wiremock.client.WireMock.postRequestedFor;
+import static com.github.tomakehurst.wiremock.client.WireMock.urlEqualTo;
+import static com.github.tomakehurst.wiremock.core.WireMockConfiguration.options;
+import static org.assertj.core.api.Assertions.assertThat;
+import static org.assertj.core.api.Assertions.assertThatThrownBy;
+import static org.awaitility.Awaitility.await;
+
+import com.github.tomakehurst.wiremock.WireMockServer;
+import io.canaryproxy.CanaryProxy;
+import io.canaryproxy.config.ProxyConfig;
+import io.canaryproxy.testing.CountingBackend;
+import io.canaryproxy.testing.TestConfigs;
+import java.nio.file.Path;
+import java.time.Duration;
+import org.junit.jupiter.api.AfterEach;
+import org.junit.jupiter.api.BeforeEach;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+
+/** Starting, pausing, resuming and ending a run; the pre-rollout gate; a run that survives a restart. */
+class AnalysisControlTest {
+
+    @TempDir
+    Path dir;
+
+    private CountingBackend blue;
+    private CountingBackend green;
+    private WireMockServer hooks;
+
+    @BeforeEach
+    void start() throws Exception {
+        blue = new CountingBackend();
+        green = new CountingBackend();
+        hooks = new WireMockServer(options().dynamicPort().bindAddress("127.0.0.1"));
+        hooks.start();
+        hooks.stubFor(post(urlEqualTo("/gate")).willReturn(aResponse().withStatus(200)));
+        hooks.stubFor(post(urlEqualTo("/events")).willReturn(aResponse().withStatus(204)));
+    }
+
+    @AfterEach
+    void stop() throws Exception {
+        blue.close();
+        green.close();
+        hooks.stop();
+    }
+
+    private ProxyConfig config(String extra) {
+        return TestConfigs.parse("""
+                proxy {
+                  releases.blue.endpoints = ["%s"]
+                  releases.green.endpoints = ["%s"]
+                  routing.stable = blue
+                  health-check.interval = 0
+                  state-file = "%s"
+                  analysis {
+                    interval = 1h
+                    steps = [5, 50, 100]
+                    webhooks = [
+                      { name = gate, url = "http://127.0.0.1:%d/gate", events = [pre-rollout] }
+                      { name = events, url = "http://127.0.0.1:%d/events", events = [rolled-back] }
+                    ]
+                  }
+                }
+                %s
+                """.formatted(blue.endpoint(), green.endpoint(), dir.resolve("state.json"), hooks.port(),
+                hooks.port(), extra));
+    }
+
+    @Test
+    void aRunSurvivesARestartAtItsStep() {
+        try (CanaryProxy proxy = CanaryProxy.start(config(""))) {
+            Analysis.Status started = proxy.startAnalysis("green", false);
+            assertThat(started.state()).isEqualTo(Analysis.State.RUNNING);
+            assertThat(proxy.routes().canary()).isEqualTo("green");
+            assertThat(proxy.routes().weightPercent()).isEqualTo(5.0);
+            proxy.pauseAnalysis();
+        }
+        try (CanaryProxy restarted = CanaryProxy.start(config(""))) {
+            Analysis.Status status = restarted.status().analysis();
+            assertThat(status.state()).isEqualTo(Analysis.State.PAUSED);
+            assertThat(status.release()).isEqualTo("green");
+            assertThat(restarted.routes().canary()).isEqualTo("green");
+            assertThat(restarted.resumeAnalysis().state()).isEqualTo(Analysis.State.RUNNING);
+        }
+    }
+
+    @Test
+    void thePreRolloutWebhookCanRefuseTheStart() {
+        hooks.stubFor(post(urlEqualTo("/gate")).willReturn(aResponse().withStatus(412).withBody("migrations pending")));
+        try (CanaryProxy proxy = CanaryProxy.start(config(""))) {
+            assertThatThrownBy(() -> proxy.startAnalysis("green", false))
+                    .isInstanceOf(IllegalStateException.class)
+                    .hasMessageContaining("gate answered 412").hasMessageContaining("migrations pending");
+            assertThat(proxy.routes().canary()).isNull();
+            hooks.verify(postRequestedFor(urlEqualTo("/gate"))
+                    .withRequestBody(matchingJsonPath("$.event", equalTo("pre-rollout")))
+                    .withRequestBody(matchingJsonPath("$.release", equalTo("green"))));
+        }
+    }
+
+    @Test
+    void anOperatorsRollbackEndsTheRunAndACanaryThatLosesItsEndpointIsRolledBackAtOnce() throws Exception {
+        try (CanaryProxy proxy = CanaryProxy.start(config("""
+                proxy.analysis { interval = 200ms }
+                proxy.health-check { interval = 100ms, timeout = 100ms, fall = 1 }
+                """))) {
+            proxy.startAnalysis("green", false);
+            assertThatThrownBy(() -> proxy.startAnalysis("green", false)).isInstanceOf(IllegalStateException.class);
+
+            proxy.rollback();
+            assertThat(proxy.status().analysis().state()).isEqualTo(Analysis.State.IDLE);
+            assertThat(proxy.status().analysis().lastOutcome()).contains("rolled back by an operator");
+
+            proxy.startAnalysis("green", false);
+            green.close();
+            await().atMost(Duration.ofSeconds(10))
+                    .until(() -> proxy.status().analysis().state() == Analysis.State.IDLE);
+            assertThat(proxy.status().analysis().lastOutcome())
+                    .isEqualTo("rolled back: the canary has no healthy endpoint");
+            assertThat(proxy.routes().canary()).isNull();
+            // Webhooks are posted asynchronously.
+            await().atMost(Duration.ofSeconds(5)).untilAsserted(() -> hooks.verify(postRequestedFor(
+                    urlEqualTo("/events")).withRequestBody(matchingJsonPath("$.event", equalTo("rolled-back")))));
+            // Within the cooldown the same release needs force.
+            assertThatThrownBy(() -> proxy.startAnalysis("green", false))
+                    .isInstanceOf(IllegalStateException.class);
+        }
+    }
+
+    @Test
+    void theStableReleaseCannotBeACanary() {
+        try (CanaryProxy proxy = CanaryProxy.start(config(""))) {
+            assertThatThrownBy(() -> proxy.startAnalysis("blue", false))
+                    .isInstanceOf(IllegalArgumentException.class).hasMessageContaining("stable");
+            assertThatThrownBy(() -> proxy.startAnalysis("purple", false))
+                    .isInstanceOf(IllegalArgumentException.class).hasMessageContaining("purple");
+            assertThatThrownBy(proxy::pauseAnalysis).isInstanceOf(IllegalStateException.class);
+        }
+    }
+}
