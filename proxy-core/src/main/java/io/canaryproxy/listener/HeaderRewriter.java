@@ -93,13 +93,29 @@ final class HeaderRewriter {
     private static void removeHopByHop(HttpHeaders h) {
         String connection = h.get(HttpHeaderNames.CONNECTION);
         if (connection != null) {
-            // RFC 9110 7.6.1: every header named in Connection is hop-by-hop too.
-            for (String token : connection.split(",")) {
-                String name = token.trim();
-                if (!name.isEmpty() && !HttpHeaderNames.TRANSFER_ENCODING.contentEqualsIgnoreCase(name)
-                        && !HttpHeaderNames.CONTENT_LENGTH.contentEqualsIgnoreCase(name)) {
-                    h.remove(name);
+            // RFC 9110 7.6.1: every header named in Connection is hop-by-hop too. Scanned in place: the usual
+            // values (keep-alive, close, upgrade) name no header left to remove, and cost no allocation.
+            int n = connection.length();
+            int start = 0;
+            while (start < n) {
+                int comma = connection.indexOf(',', start);
+                int end = comma < 0 ? n : comma;
+                int a = start;
+                int b = end;
+                while (a < b && connection.charAt(a) == ' ') {
+                    a++;
                 }
+                while (b > a && connection.charAt(b - 1) == ' ') {
+                    b--;
+                }
+                if (b > a && !isPlainConnectionOption(connection, a, b)) {
+                    String name = connection.substring(a, b);
+                    if (!HttpHeaderNames.TRANSFER_ENCODING.contentEqualsIgnoreCase(name)
+                            && !HttpHeaderNames.CONTENT_LENGTH.contentEqualsIgnoreCase(name)) {
+                        h.remove(name);
+                    }
+                }
+                start = end + 1;
             }
             h.remove(HttpHeaderNames.CONNECTION);
         }
@@ -108,6 +124,13 @@ final class HeaderRewriter {
         h.remove(HttpHeaderNames.TE);
         h.remove(HttpHeaderNames.UPGRADE);
         h.remove(HttpHeaderNames.PROXY_AUTHORIZATION);
+    }
+
+    private static boolean isPlainConnectionOption(String s, int from, int to) {
+        int len = to - from;
+        return len == 10 && s.regionMatches(true, from, "keep-alive", 0, 10)
+                || len == 5 && s.regionMatches(true, from, "close", 0, 5)
+                || len == 7 && s.regionMatches(true, from, "upgrade", 0, 7);
     }
 
     private static void removeUnderscoreNames(HttpHeaders h) {
