@@ -29,7 +29,7 @@ final class HeaderRewriter {
     private static final AsciiString HTTP = AsciiString.cached("http");
     private static final AsciiString LOCALHOST = AsciiString.cached("localhost");
 
-    private static final char[] HEX = "0123456789abcdef".toCharArray();
+    private static final byte[] HEX = "0123456789abcdef".getBytes(java.nio.charset.StandardCharsets.US_ASCII);
 
     private HeaderRewriter() {
     }
@@ -160,16 +160,16 @@ final class HeaderRewriter {
         return -1;
     }
 
-    /** 128 random bits as 32 hex digits. */
-    static String newRequestId() {
+    /** 128 random bits as 32 hex digits; an AsciiString over its own bytes, so no char[] or String copy. */
+    static AsciiString newRequestId() {
         ThreadLocalRandom random = ThreadLocalRandom.current();
-        char[] out = new char[32];
+        byte[] out = new byte[32];
         long hi = random.nextLong();
         long lo = random.nextLong();
         for (int i = 0; i < 16; i++) {
             out[i] = HEX[(int) (hi >>> (60 - 4 * i)) & 0xf];
             out[16 + i] = HEX[(int) (lo >>> (60 - 4 * i)) & 0xf];
         }
-        return new String(out);
+        return new AsciiString(out, false);
     }
 }
