@@ -34,7 +34,8 @@ import picocli.CommandLine.Spec;
 
 /**
  * The command-line launcher: {@code java -jar canary-proxy.jar [--config FILE]} runs the proxy and its admin API
- * until SIGTERM or SIGINT; {@code canary-proxy demo} (or {@code --demo}) runs it in front of two built-in backends.
+ * until SIGTERM or SIGINT, re-reading the config file on SIGHUP; {@code canary-proxy demo} (or {@code --demo}) runs
+ * it in front of two built-in backends.
  *
  * <p>Exit status: 0 after a graceful stop (also on SIGTERM/SIGINT), 2 for a configuration or usage error or a
  * listener that cannot be bound (one line on stderr, no stack trace), 1 for anything unexpected.
@@ -104,7 +105,7 @@ public final class Main implements Callable<Integer> {
             throw new ParameterException(spec.commandLine(), "--listen and --admin are for the demo;"
                     + " the proxy takes its addresses from proxy.listen and proxy.admin.listen in " + config);
         }
-        return serve(loadConfig(config), "", (proxy, admin) -> { });
+        return serve(loadConfig(config), config, "", (proxy, admin) -> { });
     }
 
     /** {@code canary-proxy demo}. */
@@ -148,7 +149,7 @@ public final class Main implements Callable<Integer> {
         PrintWriter out = spec.commandLine().getOut();
         try (DemoBackends backends = DemoBackends.start(Demo.RELEASES)) {
             ProxyConfig demoConfig = Demo.config(listen, admin, backends.addresses());
-            return serve(demoConfig, " (choose another address with --listen or --admin HOST:PORT)",
+            return serve(demoConfig, null, " (choose another address with --listen or --admin HOST:PORT)",
                     (proxy, adminServer) -> {
                         Demo.hints(proxy.listenAddress(), adminServer.address(), backends.addresses())
                                 .forEach(out::println);
@@ -188,22 +189,29 @@ public final class Main implements Callable<Integer> {
     }
 
     /**
-     * Starts the proxy and the admin API, calls {@code started}, waits for SIGTERM or SIGINT and stops both.
+     * Starts the proxy and the admin API, calls {@code started}, waits for SIGTERM or SIGINT and stops both. SIGHUP
+     * and {@code POST /reload} re-read {@code configFile}.
      *
-     * @param bindHint appended to the message of a listener that cannot be bound
+     * @param configFile the file {@code config} was read from, or {@code null} (the demo) when there is none
+     * @param bindHint   appended to the message of a listener that cannot be bound
      * @return the exit status
      */
-    static int serve(ProxyConfig config, String bindHint, BiConsumer<CanaryProxy, AdminServer> started) {
+    static int serve(ProxyConfig config, Path configFile, String bindHint,
+            BiConsumer<CanaryProxy, AdminServer> started) {
         try {
             AdminServer.checkExposure(config.admin());
         } catch (IllegalStateException e) {
             throw new StartupException(e.getMessage(), e);
         }
-        try (ShutdownSignals signals = ShutdownSignals.install()) {
-            CanaryProxy proxy = startProxy(config, bindHint);
+        try (ShutdownSignals signals = ShutdownSignals.install(); ExportedMetrics metrics = ExportedMetrics.create()) {
+            CanaryProxy proxy = startProxy(config, metrics, bindHint);
+            ConfigReloader reloader = configFile == null
+                    ? ConfigReloader.withoutFile(proxy, "the demo runs without a config file, so there is none to"
+                            + " re-read (restart the demo to change it)")
+                    : ConfigReloader.fromFile(proxy, configFile);
             AdminServer admin;
             try {
-                admin = new AdminServer(proxy, config.admin()).start();
+                admin = new AdminServer(proxy, config.admin(), reloader).start();
             } catch (RuntimeException e) {
                 stopQuietly(proxy);
                 if (e instanceof StartupException) {
@@ -212,11 +220,16 @@ public final class Main implements Callable<Integer> {
                 throw e;
             }
             boolean clean = true;
+            ReloadSignal hup = null;
             try {
+                hup = ReloadSignal.install(reloader);
                 logStarted(proxy, admin);
                 started.accept(proxy, admin);
                 log.info("{} received: stopping", signals.await());
             } finally {
+                if (hup != null) {
+                    hup.close();
+                }
                 clean &= stopQuietly(proxy);
                 admin.close();
             }
@@ -225,9 +238,9 @@ public final class Main implements Callable<Integer> {
         }
     }
 
-    private static CanaryProxy startProxy(ProxyConfig config, String bindHint) {
+    private static CanaryProxy startProxy(ProxyConfig config, ExportedMetrics metrics, String bindHint) {
         try {
-            return CanaryProxy.start(config);
+            return CanaryProxy.start(config, metrics.registry());
         } catch (ConfigException e) {
             throw e;
         } catch (Exception e) {
