@@ -16,7 +16,9 @@ import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.Collections;
+import java.util.HashMap;
 import java.util.IdentityHashMap;
+import java.util.Map;
 import java.util.Properties;
 import java.util.Set;
 import java.util.concurrent.Callable;
@@ -35,7 +37,8 @@ import picocli.CommandLine.Spec;
 /**
  * The command-line launcher: {@code java -jar canary-proxy.jar [--config FILE]} runs the proxy and its admin API
  * until SIGTERM or SIGINT, re-reading the config file on SIGHUP; {@code canary-proxy demo} (or {@code --demo}) runs
- * it in front of two built-in backends.
+ * it in front of two built-in backends; {@code canary-proxy ctl ...} talks to a running proxy's admin API
+ * ({@link Ctl}).
  *
  * <p>Exit status: 0 after a graceful stop (also on SIGTERM/SIGINT), 2 for a configuration or usage error or a
  * listener that cannot be bound (one line on stderr, no stack trace), 1 for anything unexpected.
@@ -49,7 +52,7 @@ import picocli.CommandLine.Spec;
             "Blue/green and canary reverse proxy in front of an application's releases.",
             "Runs the proxy and its admin API until SIGTERM or SIGINT, then stops gracefully."
         },
-        subcommands = Main.DemoCommand.class)
+        subcommands = {Main.DemoCommand.class, Ctl.class})
 public final class Main implements Callable<Integer> {
 
     /** Exit status of a configuration, usage or bind error. */
@@ -170,7 +173,10 @@ public final class Main implements Callable<Integer> {
         }
     }
 
-    /** Reads the configuration file; a missing or unreadable file is a {@link ConfigException} too. */
+    /**
+     * Reads the configuration file with the process's system properties and environment on top; a missing or
+     * unreadable file is a {@link ConfigException} too.
+     */
     static ProxyConfig loadConfig(Path file) {
         if (!Files.exists(file)) {
             throw new ConfigException("config file " + show(file) + " not found (choose one with --config FILE)");
@@ -181,7 +187,19 @@ public final class Main implements Callable<Integer> {
         if (!Files.isReadable(file)) {
             throw new ConfigException("config file " + show(file) + " is not readable");
         }
-        return ConfigLoader.load(file);
+        return ConfigLoader.load(file, configEnvironment(System.getenv()), System.getProperties());
+    }
+
+    /**
+     * The environment the configuration is read with: all of it but the variables {@code ctl} reads
+     * ({@link Ctl#ENV_ADMIN_URL}, {@link Ctl#ENV_TOKEN}). Their names start with {@code CANARY_PROXY_} too, and the
+     * config loader would take them for keys ({@code proxy.admin.url}) that do not exist and refuse to start.
+     */
+    static Map<String, String> configEnvironment(Map<String, String> env) {
+        Map<String, String> result = new HashMap<>(env);
+        result.remove(Ctl.ENV_ADMIN_URL);
+        result.remove(Ctl.ENV_TOKEN);
+        return result;
     }
 
     private static String show(Path file) {

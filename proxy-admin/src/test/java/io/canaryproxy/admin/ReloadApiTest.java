@@ -2,16 +2,22 @@ package io.canaryproxy.admin;
 
 import static io.canaryproxy.admin.AdminCalls.json;
 import static org.assertj.core.api.Assertions.assertThat;
+import static org.assertj.core.api.Assertions.assertThatThrownBy;
 
 import ch.qos.logback.classic.Level;
 import ch.qos.logback.classic.spi.ILoggingEvent;
 import ch.qos.logback.core.read.ListAppender;
 import com.fasterxml.jackson.databind.JsonNode;
 import io.canaryproxy.CanaryProxy;
+import io.canaryproxy.config.ConfigException;
+import io.canaryproxy.config.ConfigLoader;
 import io.canaryproxy.testing.CountingBackend;
 import java.net.http.HttpResponse;
 import java.nio.file.Files;
 import java.nio.file.Path;
+import java.util.HashMap;
+import java.util.Map;
+import java.util.Properties;
 import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.BeforeEach;
 import org.junit.jupiter.api.Test;
@@ -188,5 +194,20 @@ class ReloadApiTest {
             assertThat(answers[0]).startsWith("HTTP/1.1 400 ").contains("\"reloaded\" : false");
             assertThat(answers[1]).startsWith("HTTP/1.1 200 ").contains("\"status\" : \"ok\"");
         }
+    }
+
+    @Test
+    void theVariablesOfCtlAreNoConfigKeysForTheLauncher() {
+        Map<String, String> env = new HashMap<>();
+        env.put(Ctl.ENV_ADMIN_URL, "http://127.0.0.1:9901");
+        env.put(Ctl.ENV_TOKEN, "s3cret");
+        env.put("CANARY_PROXY_THREADS", "3");
+        // the config loader on its own takes them for keys, and there are no such keys
+        assertThatThrownBy(() -> ConfigLoader.load(file, env, new Properties()))
+                .isInstanceOf(ConfigException.class)
+                .hasMessageContaining("proxy.admin.url")
+                .hasMessageContaining("proxy.token");
+        // the launcher reads the file without them, and with the other variables
+        assertThat(ConfigLoader.load(file, Main.configEnvironment(env), new Properties()).threads()).isEqualTo(3);
     }
 }
