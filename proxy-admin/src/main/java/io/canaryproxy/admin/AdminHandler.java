@@ -6,6 +6,7 @@ import com.fasterxml.jackson.databind.ObjectWriter;
 import io.canaryproxy.CanaryProxy;
 import io.canaryproxy.ProxyStatus;
 import io.canaryproxy.routing.RouteTable;
+import io.micrometer.prometheusmetrics.PrometheusMeterRegistry;
 import io.netty.buffer.Unpooled;
 import io.netty.channel.ChannelFutureListener;
 import io.netty.channel.ChannelHandlerContext;
@@ -32,14 +33,18 @@ import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.CompletionException;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.TimeoutException;
+import java.util.function.BiConsumer;
+import java.util.function.Supplier;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
 /**
- * Serves the admin API on one connection. Every answer is JSON; every error is {@code {"error": "..."}}.
+ * Serves the admin API on one connection. Every answer is JSON, except {@code /metrics} (Prometheus text); every
+ * error is {@code {"error": "..."}}.
  *
- * <p>{@code /drain} answers later, when the proxy's drain future completes, without blocking the event loop.
- * Requests that a client pipelines behind it are held and answered in order afterwards.
+ * <p>{@code /drain} and {@code /reload} answer later, when the proxy's drain future completes or the reload is done,
+ * without blocking the event loop. Requests that a client pipelines behind them are held and answered in order
+ * afterwards.
  */
 final class AdminHandler extends SimpleChannelInboundHandler<FullHttpRequest> {
 
@@ -52,11 +57,17 @@ final class AdminHandler extends SimpleChannelInboundHandler<FullHttpRequest> {
 
     private static final Set<HttpMethod> GET = Set.of(HttpMethod.GET, HttpMethod.HEAD);
     private static final Set<HttpMethod> POST = Set.of(HttpMethod.POST);
-    private static final String ENDPOINTS = "/healthz, /status, /switch, /drain";
+    private static final String ENDPOINTS =
+            "/healthz, /status, /metrics, /switch, /canary, /promote, /rollback, /drain, /reload";
+    /** The Prometheus text exposition format, version 0.0.4: what {@link PrometheusMeterRegistry#scrape()} writes. */
+    static final String PROMETHEUS_TEXT = "text/plain; version=0.0.4; charset=utf-8";
+    private static final String CANARY_EXAMPLE = "/canary?release=green&weight=10";
 
     private final CanaryProxy proxy;
     private final byte[] token;
     private final ObjectWriter json;
+    private final ConfigReloader reloader;
+    private final PrometheusMeterRegistry prometheus;
 
     private final ArrayDeque<FullHttpRequest> held = new ArrayDeque<>();
     private boolean busy;
@@ -67,13 +78,17 @@ final class AdminHandler extends SimpleChannelInboundHandler<FullHttpRequest> {
     }
 
     /**
-     * @param token the bearer token mutations need, or {@code null} when they need none
+     * @param token      the bearer token mutations need, or {@code null} when they need none
+     * @param prometheus the registry {@code /metrics} scrapes, or {@code null} when the proxy records into none
      */
-    AdminHandler(CanaryProxy proxy, byte[] token, ObjectMapper mapper) {
+    AdminHandler(CanaryProxy proxy, byte[] token, ObjectMapper mapper, ConfigReloader reloader,
+            PrometheusMeterRegistry prometheus) {
         super(true);
         this.proxy = proxy;
         this.token = token;
         this.json = mapper.writerWithDefaultPrettyPrinter();
+        this.reloader = reloader;
+        this.prometheus = prometheus;
     }
 
     @Override
@@ -133,14 +148,39 @@ final class AdminHandler extends SimpleChannelInboundHandler<FullHttpRequest> {
                     respond(ctx, ex, HttpResponseStatus.OK, statusJson(proxy.status()));
                 }
             }
+            case "/metrics" -> {
+                if (allowed(ctx, ex, GET)) {
+                    metrics(ctx, ex);
+                }
+            }
             case "/switch" -> {
                 if (allowed(ctx, ex, POST) && authorized(ctx, request, ex)) {
                     doSwitch(ctx, query, ex);
                 }
             }
+            case "/canary" -> {
+                if (allowed(ctx, ex, POST) && authorized(ctx, request, ex)) {
+                    canary(ctx, query, ex);
+                }
+            }
+            case "/promote" -> {
+                if (allowed(ctx, ex, POST) && authorized(ctx, request, ex)) {
+                    endCanary(ctx, ex, "promote", proxy::promote);
+                }
+            }
+            case "/rollback" -> {
+                if (allowed(ctx, ex, POST) && authorized(ctx, request, ex)) {
+                    endCanary(ctx, ex, "rollback", proxy::rollback);
+                }
+            }
             case "/drain" -> {
                 if (allowed(ctx, ex, GET)) {
                     drain(ctx, query, ex);
+                }
+            }
+            case "/reload" -> {
+                if (allowed(ctx, ex, POST) && authorized(ctx, request, ex)) {
+                    reload(ctx, ex);
                 }
             }
             default -> respond(ctx, ex, HttpResponseStatus.NOT_FOUND,
@@ -165,9 +205,87 @@ final class AdminHandler extends SimpleChannelInboundHandler<FullHttpRequest> {
         }
         log.info("{}: switch{}: {} -> {} (route table v{})", ex.remote(), force ? " (forced)" : "",
                 describe(before), describe(after), after.version());
-        Map<String, Object> body = routeJson(after);
-        body.put("previous", before.stable());
-        respond(ctx, ex, HttpResponseStatus.OK, body);
+        respond(ctx, ex, HttpResponseStatus.OK, changeJson(before, after));
+    }
+
+    private void canary(ChannelHandlerContext ctx, QueryParams query, Exchange ex) {
+        String release = query.required("release", CANARY_EXAMPLE);
+        String weight = query.required("weight", CANARY_EXAMPLE);
+        boolean force = query.bool("force", false);
+        int basisPoints;
+        try {
+            basisPoints = Weights.basisPoints(weight);
+        } catch (IllegalArgumentException e) {
+            throw AdminException.badRequest("query parameter 'weight' = \"" + clean(weight) + "\": " + e.getMessage());
+        }
+        requireKnown(release);
+        RouteTable before = proxy.routes();
+        RouteTable after;
+        try {
+            after = proxy.setCanary(release, basisPoints / 100.0, force);
+        } catch (IllegalArgumentException e) {
+            // the stable release itself; unknown releases and bad weights were refused above
+            throw AdminException.badRequest(e.getMessage());
+        } catch (IllegalStateException e) {
+            log.info("{}: canary {} at {}% refused: {}", ex.remote(), release, weightPercent(basisPoints),
+                    e.getMessage());
+            respond(ctx, ex, HttpResponseStatus.CONFLICT, error(e.getMessage()));
+            return;
+        }
+        log.info("{}: canary{}: {} -> {} (route table v{})", ex.remote(), force ? " (forced)" : "",
+                describe(before), describe(after), after.version());
+        respond(ctx, ex, HttpResponseStatus.OK, changeJson(before, after));
+    }
+
+    /** {@code /promote} and {@code /rollback}: 409 when there is no canary. */
+    private void endCanary(ChannelHandlerContext ctx, Exchange ex, String action, Supplier<RouteTable> change) {
+        RouteTable before = proxy.routes();
+        RouteTable after;
+        try {
+            after = change.get();
+        } catch (IllegalStateException e) {
+            log.info("{}: {} refused: {}", ex.remote(), action, e.getMessage());
+            respond(ctx, ex, HttpResponseStatus.CONFLICT, error(e.getMessage()));
+            return;
+        }
+        log.info("{}: {}: {} -> {} (route table v{})", ex.remote(), action, describe(before), describe(after),
+                after.version());
+        respond(ctx, ex, HttpResponseStatus.OK, changeJson(before, after));
+    }
+
+    private void reload(ChannelHandlerContext ctx, Exchange ex) {
+        later(ctx, ex, reloader.reloadAsync(ex.remote()), (result, failure) -> {
+            if (failure != null) {
+                throw new IllegalStateException("reload failed", failure);
+            }
+            Map<String, Object> body = new LinkedHashMap<>();
+            body.put("reloaded", result.outcome() == ConfigReloader.Outcome.RELOADED);
+            HttpResponseStatus status = switch (result.outcome()) {
+                case RELOADED -> HttpResponseStatus.OK;
+                case REFUSED -> HttpResponseStatus.BAD_REQUEST;
+                case NO_FILE -> HttpResponseStatus.CONFLICT;
+                case FAILED -> HttpResponseStatus.INTERNAL_SERVER_ERROR;
+            };
+            if (result.outcome() == ConfigReloader.Outcome.RELOADED) {
+                body.put("changes", result.changes());
+            } else {
+                body.put("error", result.error());
+            }
+            if (reloader.file() != null) {
+                body.put("file", reloader.file().toString());
+            }
+            respond(ctx, ex, status, body);
+        });
+    }
+
+    private void metrics(ChannelHandlerContext ctx, Exchange ex) {
+        if (prometheus == null) {
+            respond(ctx, ex, HttpResponseStatus.NOT_FOUND, error("metrics are not exported: this proxy records"
+                    + " its metrics into no Prometheus registry (start it with a PrometheusMeterRegistry)"));
+            return;
+        }
+        byte[] text = prometheus.scrape().getBytes(StandardCharsets.UTF_8);
+        respondBytes(ctx, ex, HttpResponseStatus.OK, PROMETHEUS_TEXT, text);
     }
 
     private void drain(ChannelHandlerContext ctx, QueryParams query, Exchange ex) {
@@ -181,43 +299,52 @@ final class AdminHandler extends SimpleChannelInboundHandler<FullHttpRequest> {
             throw AdminException.badRequest(unknownRelease(release));
         }
         log.info("{}: waiting up to {} for release {} to drain", ex.remote(), Durations.format(timeout), release);
-        busy = true;
-        ctx.channel().config().setAutoRead(false);
-        drained.copy()
-                .orTimeout(timeout.plus(DRAIN_GRACE).toMillis(), TimeUnit.MILLISECONDS)
-                .whenComplete((state, failure) ->
-                        ctx.executor().execute(() -> drainDone(ctx, ex, release, state, failure)));
+        later(ctx, ex, drained.copy().orTimeout(timeout.plus(DRAIN_GRACE).toMillis(), TimeUnit.MILLISECONDS),
+                (state, failure) -> drainDone(ctx, ex, release, state, failure));
     }
 
     private void drainDone(ChannelHandlerContext ctx, Exchange ex, String release, ProxyStatus.Release state,
             Throwable failure) {
-        try {
-            if (failure != null) {
-                Throwable cause = failure instanceof CompletionException && failure.getCause() != null
-                        ? failure.getCause() : failure;
-                if (!(cause instanceof TimeoutException)) {
-                    throw new IllegalStateException("waiting for release " + release + " to drain failed", cause);
-                }
-                state = proxy.status().releases().get(release);
-                if (state == null) {
-                    throw new IllegalStateException("release " + release + " is gone from the status");
-                }
+        if (failure != null) {
+            Throwable cause = failure instanceof CompletionException && failure.getCause() != null
+                    ? failure.getCause() : failure;
+            if (!(cause instanceof TimeoutException)) {
+                throw new IllegalStateException("waiting for release " + release + " to drain failed", cause);
             }
-            log.info("{}: release {} {} ({} in flight, {} connections, {} upgraded)", ex.remote(), release,
-                    state.drained() ? "drained" : "not drained", state.inflight(), state.connections(),
-                    state.upgraded());
-            Map<String, Object> body = new LinkedHashMap<>();
-            body.put("release", release);
-            body.put("drained", state.drained());
-            body.putAll(releaseJson(state));
-            respond(ctx, ex, state.drained() ? HttpResponseStatus.OK : HttpResponseStatus.SERVICE_UNAVAILABLE, body);
-        } catch (RuntimeException e) {
-            log.error("admin request {} {} from {} failed", ex.method(), ex.path(), ex.remote(), e);
-            respond(ctx, ex, HttpResponseStatus.INTERNAL_SERVER_ERROR, error("internal error: " + e));
-        } finally {
-            busy = false;
-            answerHeld(ctx);
+            state = proxy.status().releases().get(release);
+            if (state == null) {
+                throw new IllegalStateException("release " + release + " is gone from the status");
+            }
         }
+        log.info("{}: release {} {} ({} in flight, {} connections, {} upgraded)", ex.remote(), release,
+                state.drained() ? "drained" : "not drained", state.inflight(), state.connections(),
+                state.upgraded());
+        Map<String, Object> body = new LinkedHashMap<>();
+        body.put("release", release);
+        body.put("drained", state.drained());
+        body.putAll(releaseJson(state));
+        respond(ctx, ex, state.drained() ? HttpResponseStatus.OK : HttpResponseStatus.SERVICE_UNAVAILABLE, body);
+    }
+
+    /**
+     * Answers {@code ex} once {@code pending} completes: {@code done} runs on this connection's event loop and
+     * responds. Until then the connection reads nothing more, and requests already read are held.
+     */
+    private <T> void later(ChannelHandlerContext ctx, Exchange ex, CompletableFuture<T> pending,
+            BiConsumer<T, Throwable> done) {
+        busy = true;
+        ctx.channel().config().setAutoRead(false);
+        pending.whenComplete((value, failure) -> ctx.executor().execute(() -> {
+            try {
+                done.accept(value, failure);
+            } catch (RuntimeException e) {
+                log.error("admin request {} {} from {} failed", ex.method(), ex.path(), ex.remote(), e);
+                respond(ctx, ex, HttpResponseStatus.INTERNAL_SERVER_ERROR, error("internal error: " + e));
+            } finally {
+                busy = false;
+                answerHeld(ctx);
+            }
+        }));
     }
 
     /** Answers the requests that arrived while a drain was pending, in order, until one of them is pending too. */
@@ -306,13 +433,17 @@ final class AdminHandler extends SimpleChannelInboundHandler<FullHttpRequest> {
         byte[] withNewline = new byte[bytes.length + 1];
         System.arraycopy(bytes, 0, withNewline, 0, bytes.length);
         withNewline[bytes.length] = '\n';
+        respondBytes(ctx, ex, status, HttpHeaderValues.APPLICATION_JSON, withNewline, headers);
+    }
 
+    private void respondBytes(ChannelHandlerContext ctx, Exchange ex, HttpResponseStatus status,
+            CharSequence contentType, byte[] body, CharSequence... headers) {
         FullHttpResponse response = new DefaultFullHttpResponse(HttpVersion.HTTP_1_1, status,
-                Unpooled.wrappedBuffer(withNewline));
+                Unpooled.wrappedBuffer(body));
         response.headers()
-                .set(HttpHeaderNames.CONTENT_TYPE, HttpHeaderValues.APPLICATION_JSON)
+                .set(HttpHeaderNames.CONTENT_TYPE, contentType)
                 .set(HttpHeaderNames.CACHE_CONTROL, HttpHeaderValues.NO_STORE)
-                .setInt(HttpHeaderNames.CONTENT_LENGTH, withNewline.length);
+                .setInt(HttpHeaderNames.CONTENT_LENGTH, body.length);
         for (int i = 0; i + 1 < headers.length; i += 2) {
             response.headers().set(headers[i], headers[i + 1]);
         }
@@ -338,6 +469,17 @@ final class AdminHandler extends SimpleChannelInboundHandler<FullHttpRequest> {
         body.put("weight", weightPercent(routes.weightBasisPoints()));
         body.put("version", routes.version());
         body.put("changedAt", routes.changedAt() == null ? null : routes.changedAt().toString());
+        return body;
+    }
+
+    /**
+     * The answer to a change of the route table: the new table, plus the stable release and the canary before the
+     * change (the releases a deploy script may now want to drain).
+     */
+    static Map<String, Object> changeJson(RouteTable before, RouteTable after) {
+        Map<String, Object> body = routeJson(after);
+        body.put("previous", before.stable());
+        body.put("previousCanary", before.canary());
         return body;
     }
 

@@ -3,6 +3,9 @@ package io.canaryproxy.admin;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import io.canaryproxy.CanaryProxy;
 import io.canaryproxy.config.AdminConfig;
+import io.micrometer.core.instrument.MeterRegistry;
+import io.micrometer.core.instrument.composite.CompositeMeterRegistry;
+import io.micrometer.prometheusmetrics.PrometheusMeterRegistry;
 import io.netty.bootstrap.ServerBootstrap;
 import io.netty.buffer.Unpooled;
 import io.netty.channel.Channel;
@@ -37,14 +40,18 @@ import java.util.Objects;
 import java.util.concurrent.TimeUnit;
 
 /**
- * The admin HTTP API ({@code /healthz}, {@code /status}, {@code /switch}, {@code /drain}) on its own listener and
- * its own single event-loop thread, so that a busy data plane never delays it and it never delays the data plane.
+ * The admin HTTP API ({@code /healthz}, {@code /status}, {@code /metrics}, {@code /switch}, {@code /canary},
+ * {@code /promote}, {@code /rollback}, {@code /drain}, {@code /reload}) on its own listener and its own single
+ * event-loop thread, so that a busy data plane never delays it and it never delays the data plane.
  *
  * <pre>{@code
  * AdminServer admin = new AdminServer(proxy, config.admin()).start();
  * ...
  * admin.close();
  * }</pre>
+ *
+ * <p>{@code /metrics} serves the proxy's {@link CanaryProxy#meterRegistry()} when it is (or contains) a
+ * {@link PrometheusMeterRegistry}.
  */
 public final class AdminServer implements AutoCloseable {
 
@@ -54,6 +61,8 @@ public final class AdminServer implements AutoCloseable {
     private final CanaryProxy proxy;
     private final AdminConfig config;
     private final byte[] token;
+    private final ConfigReloader reloader;
+    private final PrometheusMeterRegistry prometheus;
     private final ObjectMapper mapper = new ObjectMapper();
 
     private EventLoopGroup group;
@@ -61,13 +70,42 @@ public final class AdminServer implements AutoCloseable {
     private boolean closed;
 
     /**
+     * An admin API whose {@code POST /reload} answers 409: the proxy was not started from a config file.
+     *
      * @throws IllegalStateException when the listener is not a loopback address and no token is configured
      */
     public AdminServer(CanaryProxy proxy, AdminConfig config) {
+        this(proxy, config, ConfigReloader.withoutFile(Objects.requireNonNull(proxy, "proxy"),
+                "this proxy was not started from a config file, so there is none to re-read"));
+    }
+
+    /**
+     * @param reloader what {@code POST /reload} does
+     * @throws IllegalStateException when the listener is not a loopback address and no token is configured
+     */
+    AdminServer(CanaryProxy proxy, AdminConfig config, ConfigReloader reloader) {
         checkExposure(config);
         this.proxy = Objects.requireNonNull(proxy, "proxy");
         this.config = config;
         this.token = hasToken(config) ? config.token().trim().getBytes(StandardCharsets.UTF_8) : null;
+        this.reloader = Objects.requireNonNull(reloader, "reloader");
+        this.prometheus = prometheus(proxy.meterRegistry());
+    }
+
+    /** {@code registry} itself, or the first Prometheus registry inside a composite one, or {@code null}. */
+    static PrometheusMeterRegistry prometheus(MeterRegistry registry) {
+        if (registry instanceof PrometheusMeterRegistry p) {
+            return p;
+        }
+        if (registry instanceof CompositeMeterRegistry composite) {
+            for (MeterRegistry r : composite.getRegistries()) {
+                PrometheusMeterRegistry p = prometheus(r);
+                if (p != null) {
+                    return p;
+                }
+            }
+        }
+        return null;
     }
 
     /**
@@ -128,7 +166,7 @@ public final class AdminServer implements AutoCloseable {
                         ch.pipeline()
                                 .addLast("http", new HttpServerCodec())
                                 .addLast("aggregator", new JsonAggregator(MAX_REQUEST_BYTES))
-                                .addLast("admin", new AdminHandler(proxy, token, mapper));
+                                .addLast("admin", new AdminHandler(proxy, token, mapper, reloader, prometheus));
                     }
                 });
         ChannelFuture bound;

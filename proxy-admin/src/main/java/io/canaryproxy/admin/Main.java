@@ -16,7 +16,9 @@ import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.Collections;
+import java.util.HashMap;
 import java.util.IdentityHashMap;
+import java.util.Map;
 import java.util.Properties;
 import java.util.Set;
 import java.util.concurrent.Callable;
@@ -34,7 +36,9 @@ import picocli.CommandLine.Spec;
 
 /**
  * The command-line launcher: {@code java -jar canary-proxy.jar [--config FILE]} runs the proxy and its admin API
- * until SIGTERM or SIGINT; {@code canary-proxy demo} (or {@code --demo}) runs it in front of two built-in backends.
+ * until SIGTERM or SIGINT, re-reading the config file on SIGHUP; {@code canary-proxy demo} (or {@code --demo}) runs
+ * it in front of two built-in backends; {@code canary-proxy ctl ...} talks to a running proxy's admin API
+ * ({@link Ctl}).
  *
  * <p>Exit status: 0 after a graceful stop (also on SIGTERM/SIGINT), 2 for a configuration or usage error or a
  * listener that cannot be bound (one line on stderr, no stack trace), 1 for anything unexpected.
@@ -48,7 +52,7 @@ import picocli.CommandLine.Spec;
             "Blue/green and canary reverse proxy in front of an application's releases.",
             "Runs the proxy and its admin API until SIGTERM or SIGINT, then stops gracefully."
         },
-        subcommands = Main.DemoCommand.class)
+        subcommands = {Main.DemoCommand.class, Ctl.class})
 public final class Main implements Callable<Integer> {
 
     /** Exit status of a configuration, usage or bind error. */
@@ -104,7 +108,7 @@ public final class Main implements Callable<Integer> {
             throw new ParameterException(spec.commandLine(), "--listen and --admin are for the demo;"
                     + " the proxy takes its addresses from proxy.listen and proxy.admin.listen in " + config);
         }
-        return serve(loadConfig(config), "", (proxy, admin) -> { });
+        return serve(loadConfig(config), config, "", (proxy, admin) -> { });
     }
 
     /** {@code canary-proxy demo}. */
@@ -148,7 +152,7 @@ public final class Main implements Callable<Integer> {
         PrintWriter out = spec.commandLine().getOut();
         try (DemoBackends backends = DemoBackends.start(Demo.RELEASES)) {
             ProxyConfig demoConfig = Demo.config(listen, admin, backends.addresses());
-            return serve(demoConfig, " (choose another address with --listen or --admin HOST:PORT)",
+            return serve(demoConfig, null, " (choose another address with --listen or --admin HOST:PORT)",
                     (proxy, adminServer) -> {
                         Demo.hints(proxy.listenAddress(), adminServer.address(), backends.addresses())
                                 .forEach(out::println);
@@ -169,7 +173,10 @@ public final class Main implements Callable<Integer> {
         }
     }
 
-    /** Reads the configuration file; a missing or unreadable file is a {@link ConfigException} too. */
+    /**
+     * Reads the configuration file with the process's system properties and environment on top; a missing or
+     * unreadable file is a {@link ConfigException} too.
+     */
     static ProxyConfig loadConfig(Path file) {
         if (!Files.exists(file)) {
             throw new ConfigException("config file " + show(file) + " not found (choose one with --config FILE)");
@@ -180,7 +187,19 @@ public final class Main implements Callable<Integer> {
         if (!Files.isReadable(file)) {
             throw new ConfigException("config file " + show(file) + " is not readable");
         }
-        return ConfigLoader.load(file);
+        return ConfigLoader.load(file, configEnvironment(System.getenv()), System.getProperties());
+    }
+
+    /**
+     * The environment the configuration is read with: all of it but the variables {@code ctl} reads
+     * ({@link Ctl#ENV_ADMIN_URL}, {@link Ctl#ENV_TOKEN}). Their names start with {@code CANARY_PROXY_} too, and the
+     * config loader would take them for keys ({@code proxy.admin.url}) that do not exist and refuse to start.
+     */
+    static Map<String, String> configEnvironment(Map<String, String> env) {
+        Map<String, String> result = new HashMap<>(env);
+        result.remove(Ctl.ENV_ADMIN_URL);
+        result.remove(Ctl.ENV_TOKEN);
+        return result;
     }
 
     private static String show(Path file) {
@@ -188,22 +207,29 @@ public final class Main implements Callable<Integer> {
     }
 
     /**
-     * Starts the proxy and the admin API, calls {@code started}, waits for SIGTERM or SIGINT and stops both.
+     * Starts the proxy and the admin API, calls {@code started}, waits for SIGTERM or SIGINT and stops both. SIGHUP
+     * and {@code POST /reload} re-read {@code configFile}.
      *
-     * @param bindHint appended to the message of a listener that cannot be bound
+     * @param configFile the file {@code config} was read from, or {@code null} (the demo) when there is none
+     * @param bindHint   appended to the message of a listener that cannot be bound
      * @return the exit status
      */
-    static int serve(ProxyConfig config, String bindHint, BiConsumer<CanaryProxy, AdminServer> started) {
+    static int serve(ProxyConfig config, Path configFile, String bindHint,
+            BiConsumer<CanaryProxy, AdminServer> started) {
         try {
             AdminServer.checkExposure(config.admin());
         } catch (IllegalStateException e) {
             throw new StartupException(e.getMessage(), e);
         }
-        try (ShutdownSignals signals = ShutdownSignals.install()) {
-            CanaryProxy proxy = startProxy(config, bindHint);
+        try (ShutdownSignals signals = ShutdownSignals.install(); ExportedMetrics metrics = ExportedMetrics.create()) {
+            CanaryProxy proxy = startProxy(config, metrics, bindHint);
+            ConfigReloader reloader = configFile == null
+                    ? ConfigReloader.withoutFile(proxy, "the demo runs without a config file, so there is none to"
+                            + " re-read (restart the demo to change it)")
+                    : ConfigReloader.fromFile(proxy, configFile);
             AdminServer admin;
             try {
-                admin = new AdminServer(proxy, config.admin()).start();
+                admin = new AdminServer(proxy, config.admin(), reloader).start();
             } catch (RuntimeException e) {
                 stopQuietly(proxy);
                 if (e instanceof StartupException) {
@@ -212,11 +238,16 @@ public final class Main implements Callable<Integer> {
                 throw e;
             }
             boolean clean = true;
+            ReloadSignal hup = null;
             try {
+                hup = ReloadSignal.install(reloader);
                 logStarted(proxy, admin);
                 started.accept(proxy, admin);
                 log.info("{} received: stopping", signals.await());
             } finally {
+                if (hup != null) {
+                    hup.close();
+                }
                 clean &= stopQuietly(proxy);
                 admin.close();
             }
@@ -225,9 +256,9 @@ public final class Main implements Callable<Integer> {
         }
     }
 
-    private static CanaryProxy startProxy(ProxyConfig config, String bindHint) {
+    private static CanaryProxy startProxy(ProxyConfig config, ExportedMetrics metrics, String bindHint) {
         try {
-            return CanaryProxy.start(config);
+            return CanaryProxy.start(config, metrics.registry());
         } catch (ConfigException e) {
             throw e;
         } catch (Exception e) {

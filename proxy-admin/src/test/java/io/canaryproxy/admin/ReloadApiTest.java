@@ -1,0 +1,213 @@
+package io.canaryproxy.admin;
+
+import static io.canaryproxy.admin.AdminCalls.json;
+import static org.assertj.core.api.Assertions.assertThat;
+import static org.assertj.core.api.Assertions.assertThatThrownBy;
+
+import ch.qos.logback.classic.Level;
+import ch.qos.logback.classic.spi.ILoggingEvent;
+import ch.qos.logback.core.read.ListAppender;
+import com.fasterxml.jackson.databind.JsonNode;
+import io.canaryproxy.CanaryProxy;
+import io.canaryproxy.config.ConfigException;
+import io.canaryproxy.config.ConfigLoader;
+import io.canaryproxy.testing.CountingBackend;
+import java.net.http.HttpResponse;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.HashMap;
+import java.util.Map;
+import java.util.Properties;
+import org.junit.jupiter.api.AfterEach;
+import org.junit.jupiter.api.BeforeEach;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+
+/**
+ * {@code POST /reload} of a real proxy started from a config file in a temporary directory, as the launcher starts
+ * it: the file is edited, the admin API is asked to re-read it.
+ */
+class ReloadApiTest {
+
+    private static final String TOKEN = "s3cret";
+
+    /**
+     * What {@code CanaryProxy.reload} answers until proxy-core implements it. Once it does, the reload of a file
+     * that only changes green's endpoints is applied: see {@link #aChangedEndpointListIsReloaded()}.
+     */
+    private static final String NOT_SUPPORTED_YET = "reload is not supported yet; restart the proxy";
+
+    @TempDir
+    Path dir;
+
+    private CountingBackend blue;
+    private CountingBackend green;
+    private CountingBackend green2;
+    private Path file;
+    private CanaryProxy proxy;
+    private AdminServer server;
+    private AdminCalls calls;
+
+    @BeforeEach
+    void start() throws Exception {
+        blue = new CountingBackend();
+        green = new CountingBackend();
+        green2 = new CountingBackend();
+        file = dir.resolve("canary-proxy.conf");
+        Files.writeString(file, config(green.endpoint()));
+        proxy = CanaryProxy.start(Main.loadConfig(file));
+        server = new AdminServer(proxy, proxy.config().admin(), ConfigReloader.fromFile(proxy, file)).start();
+        calls = new AdminCalls(server, proxy, TOKEN);
+    }
+
+    @AfterEach
+    void stop() throws Exception {
+        if (server != null) {
+            server.close();
+        }
+        if (proxy != null) {
+            proxy.stop();
+        }
+        for (CountingBackend b : new CountingBackend[] {blue, green, green2}) {
+            if (b != null) {
+                b.close();
+            }
+        }
+    }
+
+    private String config(String... greenEndpoints) {
+        return """
+                proxy {
+                  listen = "127.0.0.1:0"
+                  threads = 2
+                  state-file = ""
+                  admin { listen = "127.0.0.1:0", token = "%s" }
+                  releases {
+                    blue { endpoints = ["%s"] }
+                    green { endpoints = [%s] }
+                  }
+                  routing.stable = blue
+                  health-check.interval = 0
+                }
+                """.formatted(TOKEN, blue.endpoint(), "\"" + String.join("\", \"", greenEndpoints) + "\"");
+    }
+
+    /**
+     * The file changes only green's endpoints (green gets a second one), which a running proxy can take without a
+     * restart.
+     *
+     * <p>EXPECTED FOR NOW: proxy-core's {@code CanaryProxy.reload} refuses every reload ("not supported yet"), so the
+     * answer is {@code 400 {"reloaded": false, "error": "reload is not supported yet; restart the proxy"}} and green
+     * keeps its one endpoint. When reload lands in proxy-core, this test changes to: {@code 200 {"reloaded": true,
+     * "changes": [...]}} with a change naming green's endpoints, and {@code /status} listing both of green's
+     * endpoints.
+     */
+    @Test
+    void aChangedEndpointListIsReloaded() throws Exception {
+        Files.writeString(file, config(green.endpoint(), green2.endpoint()));
+        ListAppender<ILoggingEvent> logged = AdminCalls.captureLog();
+        HttpResponse<String> r;
+        try {
+            r = calls.post("/reload");
+        } finally {
+            AdminCalls.releaseLog(logged);
+        }
+        // not supported yet by proxy-core: refused, the running configuration stays
+        assertThat(r.statusCode()).isEqualTo(400);
+        assertThat(r.headers().firstValue("content-type")).hasValue("application/json");
+        JsonNode body = json(r);
+        assertThat(body.get("reloaded").asBoolean()).isFalse();
+        assertThat(body.get("error").asText()).isEqualTo(NOT_SUPPORTED_YET);
+        assertThat(body.get("file").asText()).isEqualTo(file.toAbsolutePath().normalize().toString());
+        assertThat(json(calls.get("/status")).get("releases").get("green").get("endpoints")).hasSize(1);
+        assertThat(logged.list).singleElement().satisfies(e -> {
+            assertThat(e.getLevel()).isEqualTo(Level.WARN);
+            assertThat(e.getFormattedMessage()).startsWith("127.0.0.1:").endsWith(": reload of "
+                    + file.toAbsolutePath().normalize() + " refused, the running configuration stays: "
+                    + NOT_SUPPORTED_YET);
+        });
+    }
+
+    @Test
+    void aFileWithASyntaxErrorIsRefusedAndTheRunningConfigurationStays() throws Exception {
+        Files.writeString(file, config(green.endpoint()).replace("routing.stable = blue", "routing.stable = {"));
+        HttpResponse<String> r = calls.post("/reload");
+        assertThat(r.statusCode()).isEqualTo(400);
+        JsonNode body = json(r);
+        assertThat(body.get("reloaded").asBoolean()).isFalse();
+        assertThat(body.get("error").asText()).startsWith("syntax error in " + file)
+                .doesNotContain("Exception").doesNotContain("\n");
+        assertThat(proxy.routes().stable()).isEqualTo("blue");
+        assertThat(calls.viaProxy("/").statusCode()).isEqualTo(200);
+        assertThat(blue.requests()).isEqualTo(1);
+    }
+
+    @Test
+    void anInvalidValueIsRefusedNamingTheKey() throws Exception {
+        Files.writeString(file, config(green.endpoint()).replace("threads = 2", "threads = many"));
+        HttpResponse<String> r = calls.post("/reload");
+        assertThat(r.statusCode()).isEqualTo(400);
+        assertThat(json(r).get("reloaded").asBoolean()).isFalse();
+        assertThat(json(r).get("error").asText()).contains("proxy.threads").contains("many");
+    }
+
+    @Test
+    void aMissingFileIsRefused() throws Exception {
+        Files.delete(file);
+        HttpResponse<String> r = calls.post("/reload");
+        assertThat(r.statusCode()).isEqualTo(400);
+        assertThat(json(r).get("reloaded").asBoolean()).isFalse();
+        assertThat(json(r).get("error").asText()).startsWith("config file " + file).contains("not found");
+    }
+
+    @Test
+    void withoutAFileThereIsNothingToReload() throws Exception {
+        try (AdminServer noFile = new AdminServer(proxy, proxy.config().admin()).start()) {
+            HttpResponse<String> r = new AdminCalls(noFile, proxy, TOKEN).post("/reload");
+            assertThat(r.statusCode()).isEqualTo(409);
+            JsonNode body = json(r);
+            assertThat(body.get("reloaded").asBoolean()).isFalse();
+            assertThat(body.get("error").asText()).isEqualTo(
+                    "this proxy was not started from a config file, so there is none to re-read");
+            assertThat(body.has("file")).isFalse();
+        }
+    }
+
+    @Test
+    void reloadNeedsTheToken() throws Exception {
+        HttpResponse<String> r = calls.post("/reload", null);
+        assertThat(r.statusCode()).isEqualTo(401);
+        assertThat(json(r).get("error").asText()).contains("Authorization: Bearer");
+    }
+
+    @Test
+    void requestsPipelinedBehindAReloadAreAnsweredInOrder() throws Exception {
+        try (java.net.Socket socket = new java.net.Socket("127.0.0.1", server.address().getPort())) {
+            socket.setSoTimeout(10_000);
+            socket.getOutputStream().write(("POST /reload HTTP/1.1\r\nHost: admin\r\nAuthorization: Bearer " + TOKEN
+                    + "\r\nContent-Length: 0\r\n\r\n"
+                    + "GET /healthz HTTP/1.1\r\nHost: admin\r\nConnection: close\r\n\r\n")
+                    .getBytes(java.nio.charset.StandardCharsets.US_ASCII));
+            String all = new String(socket.getInputStream().readAllBytes(), java.nio.charset.StandardCharsets.UTF_8);
+            String[] answers = all.split("(?=HTTP/1\\.1 )");
+            assertThat(answers).hasSize(2);
+            assertThat(answers[0]).startsWith("HTTP/1.1 400 ").contains("\"reloaded\" : false");
+            assertThat(answers[1]).startsWith("HTTP/1.1 200 ").contains("\"status\" : \"ok\"");
+        }
+    }
+
+    @Test
+    void theVariablesOfCtlAreNoConfigKeysForTheLauncher() {
+        Map<String, String> env = new HashMap<>();
+        env.put(Ctl.ENV_ADMIN_URL, "http://127.0.0.1:9901");
+        env.put(Ctl.ENV_TOKEN, "s3cret");
+        env.put("CANARY_PROXY_THREADS", "3");
+        // the config loader on its own takes them for keys, and there are no such keys
+        assertThatThrownBy(() -> ConfigLoader.load(file, env, new Properties()))
+                .isInstanceOf(ConfigException.class)
+                .hasMessageContaining("proxy.admin.url")
+                .hasMessageContaining("proxy.token");
+        // the launcher reads the file without them, and with the other variables
+        assertThat(ConfigLoader.load(file, Main.configEnvironment(env), new Properties()).threads()).isEqualTo(3);
+    }
+}
