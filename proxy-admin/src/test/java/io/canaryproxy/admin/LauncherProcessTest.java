@@ -17,7 +17,9 @@ import java.nio.file.Files;
 import java.nio.file.Path;
 import java.time.Duration;
 import java.util.ArrayList;
+import java.util.HashMap;
 import java.util.List;
+import java.util.Map;
 import java.util.concurrent.CopyOnWriteArrayList;
 import java.util.concurrent.TimeUnit;
 import java.util.regex.Matcher;
@@ -38,6 +40,8 @@ class LauncherProcessTest {
     private final HttpClient client = HttpClient.newBuilder().version(HttpClient.Version.HTTP_1_1).build();
     private final List<Launched> launched = new ArrayList<>();
     private final List<AutoCloseable> resources = new ArrayList<>();
+    /** Added to the environment of the launched process. */
+    private final Map<String, String> environment = new HashMap<>();
 
     @AfterEach
     void cleanUp() throws Exception {
@@ -51,6 +55,9 @@ class LauncherProcessTest {
 
     @Test
     void runsFromAConfigFileLogsWhatItDoesAndStopsWithExitStatus0OnSigterm() throws Exception {
+        // the variables of ctl in the same environment are no config keys
+        environment.put(Ctl.ENV_ADMIN_URL, "http://127.0.0.1:9901");
+        environment.put(Ctl.ENV_TOKEN, "for-ctl");
         DemoBackends backends = DemoBackends.start("blue", "green");
         resources.add(backends);
         Path conf = config("proxy {\n"
@@ -258,7 +265,9 @@ class LauncherProcessTest {
                 "-cp", System.getProperty("java.class.path"),
                 Main.class.getName()));
         command.addAll(List.of(args));
-        Process process = new ProcessBuilder(command).directory(dir.toFile()).start();
+        ProcessBuilder builder = new ProcessBuilder(command).directory(dir.toFile());
+        builder.environment().putAll(environment);
+        Process process = builder.start();
         Launched l = new Launched(process);
         launched.add(l);
         return l;
