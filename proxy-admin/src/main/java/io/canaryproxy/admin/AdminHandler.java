@@ -20,6 +20,7 @@ import io.netty.handler.codec.http.HttpMethod;
 import io.netty.handler.codec.http.HttpResponseStatus;
 import io.netty.handler.codec.http.HttpUtil;
 import io.netty.handler.codec.http.HttpVersion;
+import java.io.UncheckedIOException;
 import java.nio.charset.StandardCharsets;
 import java.security.MessageDigest;
 import java.time.Duration;
@@ -130,6 +131,12 @@ final class AdminHandler extends SimpleChannelInboundHandler<FullHttpRequest> {
             dispatch(ctx, request, query, ex);
         } catch (AdminException e) {
             respond(ctx, ex, e.status(), error(e.getMessage()));
+        } catch (UncheckedIOException e) {
+            // The state file cannot be written: the change was not made, the route table in force stays. The
+            // message says which file and why; the operator needs no stack trace for it.
+            String message = Main.oneLine(e.getMessage());
+            log.error("{}: {} {} failed: {}", remote, ex.method(), clean(request.uri()), message);
+            respond(ctx, ex, HttpResponseStatus.INTERNAL_SERVER_ERROR, error(message));
         } catch (RuntimeException e) {
             log.error("admin request {} {} from {} failed", ex.method(), clean(request.uri()), remote, e);
             respond(ctx, ex, HttpResponseStatus.INTERNAL_SERVER_ERROR, error("internal error: " + e));

@@ -18,6 +18,8 @@ import org.slf4j.LoggerFactory;
 final class ConfigReloader {
 
     private static final Logger log = LoggerFactory.getLogger(AdminServer.class);
+    /** How {@link CanaryProxy#reload} begins a refusal; the log line and the answer say it once already. */
+    private static final String PROXY_REFUSAL = "reload refused, the running configuration stays: ";
 
     /** What came of a reload. */
     enum Outcome {
@@ -97,6 +99,9 @@ final class ConfigReloader {
             return new Result(Outcome.RELOADED, changes, null);
         } catch (ConfigException e) {
             String message = Main.oneLine(e.getMessage());
+            if (message.startsWith(PROXY_REFUSAL)) {
+                message = message.substring(PROXY_REFUSAL.length());
+            }
             log.warn("{}: reload of {} refused, the running configuration stays: {}", who, file, message);
             return new Result(Outcome.REFUSED, List.of(), message);
         } catch (RuntimeException e) {

@@ -16,9 +16,7 @@ import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.Collections;
-import java.util.HashMap;
 import java.util.IdentityHashMap;
-import java.util.Map;
 import java.util.Properties;
 import java.util.Set;
 import java.util.concurrent.Callable;
@@ -174,8 +172,9 @@ public final class Main implements Callable<Integer> {
     }
 
     /**
-     * Reads the configuration file with the process's system properties and environment on top; a missing or
-     * unreadable file is a {@link ConfigException} too.
+     * Reads the configuration file with the process's system properties and environment on top (the loader skips
+     * the variables of {@code ctl}, {@link ConfigLoader#NON_CONFIG_VARIABLES}); a missing or unreadable file is a
+     * {@link ConfigException} too.
      */
     static ProxyConfig loadConfig(Path file) {
         if (!Files.exists(file)) {
@@ -187,19 +186,7 @@ public final class Main implements Callable<Integer> {
         if (!Files.isReadable(file)) {
             throw new ConfigException("config file " + show(file) + " is not readable");
         }
-        return ConfigLoader.load(file, configEnvironment(System.getenv()), System.getProperties());
-    }
-
-    /**
-     * The environment the configuration is read with: all of it but the variables {@code ctl} reads
-     * ({@link Ctl#ENV_ADMIN_URL}, {@link Ctl#ENV_TOKEN}). Their names start with {@code CANARY_PROXY_} too, and the
-     * config loader would take them for keys ({@code proxy.admin.url}) that do not exist and refuse to start.
-     */
-    static Map<String, String> configEnvironment(Map<String, String> env) {
-        Map<String, String> result = new HashMap<>(env);
-        result.remove(Ctl.ENV_ADMIN_URL);
-        result.remove(Ctl.ENV_TOKEN);
-        return result;
+        return ConfigLoader.load(file, System.getenv(), System.getProperties());
     }
 
     private static String show(Path file) {

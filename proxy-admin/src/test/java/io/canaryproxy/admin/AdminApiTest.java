@@ -31,6 +31,8 @@ import java.net.http.HttpClient;
 import java.net.http.HttpRequest;
 import java.net.http.HttpResponse;
 import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.Path;
 import java.time.Duration;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.TimeUnit;
@@ -39,6 +41,7 @@ import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.BeforeEach;
 import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
 import org.slf4j.LoggerFactory;
 
 /**
@@ -53,6 +56,9 @@ class AdminApiTest {
 
     private static WireMockServer blue;
     private static WireMockServer green;
+
+    @TempDir
+    Path dir;
 
     private final HttpClient client = HttpClient.newBuilder()
             .version(HttpClient.Version.HTTP_1_1)
@@ -231,6 +237,39 @@ class AdminApiTest {
                     .POST(HttpRequest.BodyPublishers.noBody()));
             assertThat(r.statusCode()).isEqualTo(200);
             assertThat(proxy.routes().stable()).isEqualTo("green");
+        }
+    }
+
+    @Test
+    void aStateFileThatCannotBeWrittenIsA500SayingWhyAndNothingChanges() throws Exception {
+        // a regular file where the state file's directory should be: unwritable for root too
+        Path notADirectory = Files.writeString(dir.resolve("var"), "not a directory\n");
+        Path stateFile = notADirectory.resolve("x.json");
+        String expected = "cannot write state file " + stateFile + ": " + notADirectory + ": Not a directory";
+        try (CanaryProxy unwritable = CanaryProxy.start(config("proxy.state-file = \"" + stateFile + "\""));
+                AdminServer admin = new AdminServer(unwritable, unwritable.config().admin()).start()) {
+            String url = "http://127.0.0.1:" + admin.address().getPort();
+            ListAppender<ILoggingEvent> logged = captureLog();
+            try {
+                for (String mutation : new String[] {"/switch?release=green", "/canary?release=green&weight=10"}) {
+                    HttpResponse<String> r = send(HttpRequest.newBuilder(URI.create(url + mutation))
+                            .header("Authorization", "Bearer " + TOKEN).POST(HttpRequest.BodyPublishers.noBody()));
+                    assertThat(r.statusCode()).as(mutation).isEqualTo(500);
+                    assertThat(r.headers().firstValue("content-type")).hasValue("application/json");
+                    JsonNode body = json(r);
+                    assertThat(body.fieldNames()).toIterable().containsExactly("error");
+                    assertThat(body.get("error").asText()).as(mutation).isEqualTo(expected);
+                }
+            } finally {
+                releaseLog(logged);
+            }
+            assertThat(unwritable.routes().stable()).isEqualTo("blue");
+            assertThat(unwritable.routes().canary()).isNull();
+            assertThat(unwritable.routes().version()).isZero();
+            assertThat(logged.list).filteredOn(e -> e.getLevel() == Level.ERROR).hasSize(2).allSatisfy(e -> {
+                assertThat(e.getFormattedMessage()).startsWith("127.0.0.1:").endsWith(" failed: " + expected);
+                assertThat(e.getThrowableProxy()).isNull();
+            });
         }
     }
 

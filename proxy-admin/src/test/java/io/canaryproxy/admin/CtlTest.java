@@ -50,6 +50,7 @@ class CtlTest {
     Path dir;
 
     private PrometheusMeterRegistry registry;
+    private Path file;
     private CanaryProxy proxy;
     private AdminServer server;
     private String admin;
@@ -86,7 +87,7 @@ class CtlTest {
         blue.stubFor(WireMock.get(urlEqualTo("/slow")).willReturn(aResponse().withStatus(200)
                 .withFixedDelay((int) SLOW.toMillis()).withBody("slow\n")));
         registry = new PrometheusMeterRegistry(PrometheusConfig.DEFAULT);
-        Path file = dir.resolve("canary-proxy.conf");
+        file = dir.resolve("canary-proxy.conf");
         Files.writeString(file, """
                 proxy {
                   listen = "127.0.0.1:0"
@@ -302,13 +303,34 @@ class CtlTest {
     }
 
     @Test
-    void reloadReportsWhyTheProxyRefused() {
-        // not supported yet by proxy-core; once it is, the unchanged file applies no change and this exits 0 with
-        // "reloaded FILE: nothing changed"
-        MainTest.Result r = ctl("reload");
-        assertThat(r.status()).isEqualTo(1);
-        assertThat(r.err()).isEqualTo("canary-proxy: reload refused, the running configuration stays: reload is"
-                + " not supported yet; restart the proxy" + NL);
+    void reloadPrintsTheChangesOrWhyTheProxyRefused() throws Exception {
+        String shown = file.toAbsolutePath().normalize().toString();
+        MainTest.Result same = ctl("reload");
+        assertThat(same.err()).isEmpty();
+        assertThat(same.status()).isZero();
+        assertThat(same.out()).isEqualTo("reloaded " + shown + ": nothing changed" + NL);
+
+        String text = Files.readString(file);
+        String greenEndpoints = "releases.green.endpoints = [\"127.0.0.1:" + green.port() + "\"]";
+        String moreGreen = "releases.green.endpoints = [\"127.0.0.1:" + green.port() + "\", \"127.0.0.1:"
+                + blue.port() + "\"]";
+        Files.writeString(file, text.replace(greenEndpoints, moreGreen));
+        MainTest.Result changed = ctl("reload");
+        assertThat(changed.err()).isEmpty();
+        assertThat(changed.status()).isZero();
+        assertThat(changed.out()).isEqualTo("reloaded " + shown + ": 1 change" + NL
+                + "  release green: endpoints [127.0.0.1:" + green.port() + "] -> [127.0.0.1:" + green.port()
+                + ", 127.0.0.1:" + blue.port() + "]" + NL);
+        assertThat(proxy.status().releases().get("green").endpoints()).hasSize(2);
+
+        Files.writeString(file, text.replace("listen = \"127.0.0.1:0\"\n  threads", "listen = \"127.0.0.1:1\"\n"
+                + "  threads"));
+        MainTest.Result refused = ctl("reload");
+        assertThat(refused.status()).isEqualTo(1);
+        assertThat(refused.out()).isEmpty();
+        assertThat(refused.err()).isEqualTo("canary-proxy: reload refused, the running configuration stays:"
+                + " proxy.listen changed from 127.0.0.1:0 to 127.0.0.1:1, which needs a restart" + NL);
+        assertThat(proxy.status().releases().get("green").endpoints()).hasSize(2);
     }
 
     @Test

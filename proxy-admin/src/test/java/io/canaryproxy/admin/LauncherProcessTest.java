@@ -17,7 +17,9 @@ import java.nio.file.Files;
 import java.nio.file.Path;
 import java.time.Duration;
 import java.util.ArrayList;
+import java.util.HashMap;
 import java.util.List;
+import java.util.Map;
 import java.util.concurrent.CopyOnWriteArrayList;
 import java.util.concurrent.TimeUnit;
 import java.util.regex.Matcher;
@@ -38,6 +40,8 @@ class LauncherProcessTest {
     private final HttpClient client = HttpClient.newBuilder().version(HttpClient.Version.HTTP_1_1).build();
     private final List<Launched> launched = new ArrayList<>();
     private final List<AutoCloseable> resources = new ArrayList<>();
+    /** Added to the environment of the launched process. */
+    private final Map<String, String> environment = new HashMap<>();
 
     @AfterEach
     void cleanUp() throws Exception {
@@ -51,6 +55,9 @@ class LauncherProcessTest {
 
     @Test
     void runsFromAConfigFileLogsWhatItDoesAndStopsWithExitStatus0OnSigterm() throws Exception {
+        // the variables of ctl in the same environment are no config keys
+        environment.put(Ctl.ENV_ADMIN_URL, "http://127.0.0.1:9901");
+        environment.put(Ctl.ENV_TOKEN, "for-ctl");
         DemoBackends backends = DemoBackends.start("blue", "green");
         resources.add(backends);
         Path conf = config("proxy {\n"
@@ -84,49 +91,73 @@ class LauncherProcessTest {
 
     @Test
     void sighupReReadsTheConfigFileAndTheProxyKeepsRunningWhateverComesOfIt() throws Exception {
-        DemoBackends backends = DemoBackends.start("blue", "green");
+        DemoBackends backends = DemoBackends.start("blue", "green", "green-v2");
         resources.add(backends);
+        String green = "127.0.0.1:" + backends.address("green").getPort();
+        String greenV2 = "127.0.0.1:" + backends.address("green-v2").getPort();
+        String greenLine = "green { endpoints = [\"" + green + "\"] }";
+        String greenV2Line = "green { endpoints = [\"" + greenV2 + "\"] }";
         String text = "proxy {\n"
                 + "  listen = \"127.0.0.1:0\"\n"
                 + "  admin { listen = \"127.0.0.1:0\" }\n"
                 + "  state-file = \"\"\n"
                 + "  releases {\n"
                 + "    blue { endpoints = [\"127.0.0.1:" + backends.address("blue").getPort() + "\"] }\n"
-                + "    green { endpoints = [\"127.0.0.1:" + backends.address("green").getPort() + "\"] }\n"
+                + "    " + greenLine + "\n"
                 + "  }\n"
                 + "  routing { stable = blue }\n"
+                + "  health-check { interval = 100ms, timeout = 100ms }\n"
                 + "}\n";
         Path conf = config(text);
         String shown = Pattern.quote(conf.toAbsolutePath().normalize().toString());
         Launched l = launch("--config", conf.toString());
         int proxyPort = Integer.parseInt(l.awaitLine("listening on 127\\.0\\.0\\.1:(\\d+)").group(1));
         int adminPort = Integer.parseInt(l.awaitLine("admin API on http://127\\.0\\.0\\.1:(\\d+)/").group(1));
+        String proxyUrl = "http://127.0.0.1:" + proxyPort;
+        String adminUrl = "http://127.0.0.1:" + adminPort;
         await().atMost(Duration.ofSeconds(10)).untilAsserted(() ->
-                assertThat(get("http://127.0.0.1:" + proxyPort + "/").body()).isEqualTo("Hello from blue\n"));
+                assertThat(get(proxyUrl + "/").body()).isEqualTo("Hello from blue\n"));
 
         // the launcher's registry: the proxy's meters and the JVM's
-        HttpResponse<String> metrics = get("http://127.0.0.1:" + adminPort + "/metrics");
+        HttpResponse<String> metrics = get(adminUrl + "/metrics");
         assertThat(metrics.statusCode()).isEqualTo(200);
         assertThat(metrics.headers().firstValue("content-type")).hasValue(AdminHandler.PROMETHEUS_TEXT);
         assertThat(metrics.body()).contains("canary_proxy_requests_total{release=\"blue\",status=\"2xx\"}")
                 .contains("jvm_memory_used_bytes").contains("jvm_gc_").contains("process_uptime_seconds");
 
+        // a file that does not parse: refused, the proxy serves on
         Files.writeString(conf, text.replace("routing { stable = blue }", "routing { stable = "));
         l.signal("HUP");
         l.awaitLine("SIGHUP: reload of " + shown + " refused, the running configuration stays: syntax error in ");
         assertThat(l.process.isAlive()).isTrue();
-        assertThat(get("http://127.0.0.1:" + proxyPort + "/").body()).isEqualTo("Hello from blue\n");
+        assertThat(get(proxyUrl + "/").body()).isEqualTo("Hello from blue\n");
 
-        // Until proxy-core implements CanaryProxy.reload, a valid file is refused too ("not supported yet"); once it
-        // does, this line becomes "SIGHUP: reload of FILE: nothing changed".
-        Files.writeString(conf, text);
+        // green moves to a new backend: applied
+        Files.writeString(conf, text.replace(greenLine, greenV2Line));
         l.signal("HUP");
-        l.awaitLine("SIGHUP: reload of " + shown + " refused, the running configuration stays: reload is not"
-                + " supported yet");
-        HttpResponse<String> reload = post("http://127.0.0.1:" + adminPort + "/reload");
-        assertThat(reload.statusCode()).isEqualTo(400);
-        assertThat(reload.body()).contains("\"reloaded\" : false").contains("not supported yet");
+        l.awaitLine("SIGHUP: reload of " + shown + ": 1 change: "
+                + Pattern.quote("release green: endpoints [" + green + "] -> [" + greenV2 + "]"));
+        assertThat(get(adminUrl + "/status").body()).contains("\"address\" : \"" + greenV2 + "\"")
+                .doesNotContain("\"address\" : \"" + green + "\"");
+        await().atMost(Duration.ofSeconds(10)).untilAsserted(() ->
+                assertThat(post(adminUrl + "/switch?release=green").statusCode()).isEqualTo(200));
+        assertThat(get(proxyUrl + "/").body()).isEqualTo("Hello from green-v2\n");
+
+        // a new listen address needs a restart: refused as a whole, the proxy serves on where it was
+        Files.writeString(conf, text.replace(greenLine, greenV2Line).replace("listen = \"127.0.0.1:0\"\n  admin",
+                "listen = \"127.0.0.1:1\"\n  admin"));
+        l.signal("HUP");
+        l.awaitLine("SIGHUP: reload of " + shown + " refused, the running configuration stays: proxy\\.listen changed"
+                + " from 127\\.0\\.0\\.1:0 to 127\\.0\\.0\\.1:1, which needs a restart");
         assertThat(l.process.isAlive()).isTrue();
+        assertThat(get(proxyUrl + "/").body()).isEqualTo("Hello from green-v2\n");
+
+        // the file as it runs: nothing to change
+        Files.writeString(conf, text.replace(greenLine, greenV2Line));
+        HttpResponse<String> reload = post(adminUrl + "/reload");
+        assertThat(reload.statusCode()).isEqualTo(200);
+        assertThat(reload.body()).contains("\"reloaded\" : true").contains("\"changes\" : [ ]");
+        l.awaitLine("127\\.0\\.0\\.1:\\d+: reload of " + shown + ": nothing changed");
 
         l.signal("TERM");
         assertThat(l.process.waitFor(60, TimeUnit.SECONDS)).isTrue();
@@ -258,7 +289,9 @@ class LauncherProcessTest {
                 "-cp", System.getProperty("java.class.path"),
                 Main.class.getName()));
         command.addAll(List.of(args));
-        Process process = new ProcessBuilder(command).directory(dir.toFile()).start();
+        ProcessBuilder builder = new ProcessBuilder(command).directory(dir.toFile());
+        builder.environment().putAll(environment);
+        Process process = builder.start();
         Launched l = new Launched(process);
         launched.add(l);
         return l;

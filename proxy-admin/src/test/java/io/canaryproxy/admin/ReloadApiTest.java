@@ -2,15 +2,14 @@ package io.canaryproxy.admin;
 
 import static io.canaryproxy.admin.AdminCalls.json;
 import static org.assertj.core.api.Assertions.assertThat;
-import static org.assertj.core.api.Assertions.assertThatThrownBy;
 
 import ch.qos.logback.classic.Level;
 import ch.qos.logback.classic.spi.ILoggingEvent;
 import ch.qos.logback.core.read.ListAppender;
 import com.fasterxml.jackson.databind.JsonNode;
 import io.canaryproxy.CanaryProxy;
-import io.canaryproxy.config.ConfigException;
 import io.canaryproxy.config.ConfigLoader;
+import io.canaryproxy.config.ProxyConfig;
 import io.canaryproxy.testing.CountingBackend;
 import java.net.http.HttpResponse;
 import java.nio.file.Files;
@@ -30,12 +29,6 @@ import org.junit.jupiter.api.io.TempDir;
 class ReloadApiTest {
 
     private static final String TOKEN = "s3cret";
-
-    /**
-     * What {@code CanaryProxy.reload} answers until proxy-core implements it. Once it does, the reload of a file
-     * that only changes green's endpoints is applied: see {@link #aChangedEndpointListIsReloaded()}.
-     */
-    private static final String NOT_SUPPORTED_YET = "reload is not supported yet; restart the proxy";
 
     @TempDir
     Path dir;
@@ -93,14 +86,8 @@ class ReloadApiTest {
     }
 
     /**
-     * The file changes only green's endpoints (green gets a second one), which a running proxy can take without a
+     * The file changes only green's endpoints (green gets a second one), which a running proxy takes without a
      * restart.
-     *
-     * <p>EXPECTED FOR NOW: proxy-core's {@code CanaryProxy.reload} refuses every reload ("not supported yet"), so the
-     * answer is {@code 400 {"reloaded": false, "error": "reload is not supported yet; restart the proxy"}} and green
-     * keeps its one endpoint. When reload lands in proxy-core, this test changes to: {@code 200 {"reloaded": true,
-     * "changes": [...]}} with a change naming green's endpoints, and {@code /status} listing both of green's
-     * endpoints.
      */
     @Test
     void aChangedEndpointListIsReloaded() throws Exception {
@@ -112,19 +99,74 @@ class ReloadApiTest {
         } finally {
             AdminCalls.releaseLog(logged);
         }
-        // not supported yet by proxy-core: refused, the running configuration stays
-        assertThat(r.statusCode()).isEqualTo(400);
+        assertThat(r.statusCode()).isEqualTo(200);
         assertThat(r.headers().firstValue("content-type")).hasValue("application/json");
         JsonNode body = json(r);
-        assertThat(body.get("reloaded").asBoolean()).isFalse();
-        assertThat(body.get("error").asText()).isEqualTo(NOT_SUPPORTED_YET);
+        assertThat(body.get("reloaded").asBoolean()).isTrue();
+        assertThat(body.get("changes")).singleElement().satisfies(c -> assertThat(c.asText())
+                .startsWith("release green: endpoints ").contains(green2.endpoint()));
+        assertThat(body.has("error")).isFalse();
         assertThat(body.get("file").asText()).isEqualTo(file.toAbsolutePath().normalize().toString());
-        assertThat(json(calls.get("/status")).get("releases").get("green").get("endpoints")).hasSize(1);
+        assertThat(json(calls.get("/status")).get("releases").get("green").get("endpoints"))
+                .extracting(e -> e.get("address").asText())
+                .containsExactly(green.endpoint(), green2.endpoint());
+        assertThat(proxy.config().release("green").endpoints()).hasSize(2);
+        assertThat(logged.list).singleElement().satisfies(e -> {
+            assertThat(e.getLevel()).isEqualTo(Level.INFO);
+            assertThat(e.getFormattedMessage()).startsWith("127.0.0.1:").contains(": reload of "
+                    + file.toAbsolutePath().normalize() + ": 1 change: release green: endpoints ");
+        });
+        // the stable release serves on
+        assertThat(calls.viaProxy("/").statusCode()).isEqualTo(200);
+        assertThat(blue.requests()).isEqualTo(1);
+    }
+
+    @Test
+    void anUnchangedFileIsReloadedWithNoChange() throws Exception {
+        ListAppender<ILoggingEvent> logged = AdminCalls.captureLog();
+        HttpResponse<String> r;
+        try {
+            r = calls.post("/reload");
+        } finally {
+            AdminCalls.releaseLog(logged);
+        }
+        assertThat(r.statusCode()).isEqualTo(200);
+        JsonNode body = json(r);
+        assertThat(body.get("reloaded").asBoolean()).isTrue();
+        assertThat(body.get("changes").isArray()).isTrue();
+        assertThat(body.get("changes")).isEmpty();
+        assertThat(logged.list).singleElement().satisfies(e -> assertThat(e.getFormattedMessage())
+                .endsWith(": reload of " + file.toAbsolutePath().normalize() + ": nothing changed"));
+    }
+
+    /** A new listen address needs a restart: the whole file is refused, its other change too. */
+    @Test
+    void aChangedListenAddressIsRefusedAsNeedingARestart() throws Exception {
+        ProxyConfig before = proxy.config();
+        Files.writeString(file, config(green.endpoint(), green2.endpoint())
+                .replace("listen = \"127.0.0.1:0\"\n  threads", "listen = \"127.0.0.1:1\"\n  threads"));
+        ListAppender<ILoggingEvent> logged = AdminCalls.captureLog();
+        HttpResponse<String> r;
+        try {
+            r = calls.post("/reload");
+        } finally {
+            AdminCalls.releaseLog(logged);
+        }
+        assertThat(r.statusCode()).isEqualTo(400);
+        JsonNode body = json(r);
+        assertThat(body.get("reloaded").asBoolean()).isFalse();
+        assertThat(body.has("changes")).isFalse();
+        assertThat(body.get("error").asText()).isEqualTo("proxy.listen changed from 127.0.0.1:0 to 127.0.0.1:1,"
+                + " which needs a restart");
+        assertThat(proxy.config()).isSameAs(before);
+        assertThat(json(calls.get("/status")).get("releases").get("green").get("endpoints"))
+                .extracting(e -> e.get("address").asText()).containsExactly(green.endpoint());
+        assertThat(calls.viaProxy("/").statusCode()).isEqualTo(200);
         assertThat(logged.list).singleElement().satisfies(e -> {
             assertThat(e.getLevel()).isEqualTo(Level.WARN);
             assertThat(e.getFormattedMessage()).startsWith("127.0.0.1:").endsWith(": reload of "
-                    + file.toAbsolutePath().normalize() + " refused, the running configuration stays: "
-                    + NOT_SUPPORTED_YET);
+                    + file.toAbsolutePath().normalize() + " refused, the running configuration stays: proxy.listen"
+                    + " changed from 127.0.0.1:0 to 127.0.0.1:1, which needs a restart");
         });
     }
 
@@ -191,23 +233,20 @@ class ReloadApiTest {
             String all = new String(socket.getInputStream().readAllBytes(), java.nio.charset.StandardCharsets.UTF_8);
             String[] answers = all.split("(?=HTTP/1\\.1 )");
             assertThat(answers).hasSize(2);
-            assertThat(answers[0]).startsWith("HTTP/1.1 400 ").contains("\"reloaded\" : false");
+            assertThat(answers[0]).startsWith("HTTP/1.1 200 ").contains("\"reloaded\" : true");
             assertThat(answers[1]).startsWith("HTTP/1.1 200 ").contains("\"status\" : \"ok\"");
         }
     }
 
     @Test
-    void theVariablesOfCtlAreNoConfigKeysForTheLauncher() {
+    void theVariablesOfCtlAreNoConfigKeys() throws Exception {
         Map<String, String> env = new HashMap<>();
         env.put(Ctl.ENV_ADMIN_URL, "http://127.0.0.1:9901");
         env.put(Ctl.ENV_TOKEN, "s3cret");
         env.put("CANARY_PROXY_THREADS", "3");
-        // the config loader on its own takes them for keys, and there are no such keys
-        assertThatThrownBy(() -> ConfigLoader.load(file, env, new Properties()))
-                .isInstanceOf(ConfigException.class)
-                .hasMessageContaining("proxy.admin.url")
-                .hasMessageContaining("proxy.token");
-        // the launcher reads the file without them, and with the other variables
-        assertThat(ConfigLoader.load(file, Main.configEnvironment(env), new Properties()).threads()).isEqualTo(3);
+        assertThat(ConfigLoader.NON_CONFIG_VARIABLES).contains(Ctl.ENV_ADMIN_URL, Ctl.ENV_TOKEN)
+                .doesNotContain(Ctl.ENV_ADMIN_TOKEN);
+        // the loader skips them, and takes the other variables
+        assertThat(ConfigLoader.load(file, env, new Properties()).threads()).isEqualTo(3);
     }
 }

@@ -13,6 +13,7 @@ import java.util.Locale;
 import java.util.Map;
 import java.util.Objects;
 import java.util.Properties;
+import java.util.Set;
 import java.util.TreeMap;
 import java.util.TreeSet;
 
@@ -24,7 +25,8 @@ import java.util.TreeSet;
  *   <li>Java system properties named {@code proxy.KEY}, e.g. {@code -Dproxy.listen=0.0.0.0:80};</li>
  *   <li>environment variables named {@code CANARY_PROXY_KEY}: after the prefix, the name is lowercased and
  *       {@code _} stands for {@code .}, {@code __} for {@code -} and {@code ___} for {@code _}, so
- *       {@code CANARY_PROXY_UPSTREAM_CONNECT__TIMEOUT=5s} sets {@code proxy.upstream.connect-timeout};</li>
+ *       {@code CANARY_PROXY_UPSTREAM_CONNECT__TIMEOUT=5s} sets {@code proxy.upstream.connect-timeout} (except the
+ *       variables of {@code ctl}, {@link #NON_CONFIG_VARIABLES});</li>
  *   <li>the config file (HOCON);</li>
  *   <li>the defaults in {@code reference.conf}.</li>
  * </ol>
@@ -49,6 +51,14 @@ public final class ConfigLoader {
     /** Prefix of the environment variables that override keys. */
     public static final String ENV_PREFIX = "CANARY_PROXY_";
 
+    /**
+     * Variables with the {@link #ENV_PREFIX} that are no config keys and are skipped: {@code canary-proxy ctl} reads
+     * them (the admin API's URL, the admin token), so that one environment can serve the proxy and {@code ctl}.
+     * {@code CANARY_PROXY_ADMIN_TOKEN} is not among them: it is {@code proxy.admin.token}, the proxy's own token,
+     * which {@code ctl} also falls back to.
+     */
+    public static final Set<String> NON_CONFIG_VARIABLES = Set.of("CANARY_PROXY_ADMIN_URL", "CANARY_PROXY_TOKEN");
+
     private static final String SYSTEM_PROPERTY_PREFIX = ROOT + ".";
 
     private ConfigLoader() {
@@ -65,7 +75,8 @@ public final class ConfigLoader {
 
     /**
      * Loads {@code file} with the given system properties and environment variables on top; only
-     * {@code proxy.*} properties and {@code CANARY_PROXY_*} variables are used.
+     * {@code proxy.*} properties and {@code CANARY_PROXY_*} variables are used, but for
+     * {@link #NON_CONFIG_VARIABLES}.
      *
      * @throws ConfigException when the file is missing or unreadable, has a syntax error, an override does not name
      *                         a key, or the result is invalid
@@ -142,12 +153,12 @@ public final class ConfigLoader {
         return "syntax error in " + where + ": " + detail;
     }
 
-    /** The {@code CANARY_PROXY_*} variables as a config with the {@code proxy} root. */
+    /** The {@code CANARY_PROXY_*} variables, but for {@link #NON_CONFIG_VARIABLES}, as a config with the root. */
     static Config environmentOverrides(Map<String, String> env) {
         Config result = ConfigFactory.empty();
         for (Map.Entry<String, String> e : new TreeMap<>(env).entrySet()) {
             String name = e.getKey();
-            if (name.startsWith(ENV_PREFIX) && e.getValue() != null) {
+            if (name.startsWith(ENV_PREFIX) && e.getValue() != null && !NON_CONFIG_VARIABLES.contains(name)) {
                 String origin = "environment variable " + name;
                 result = withValue(result, ROOT + "." + environmentVariableToKey(name), e.getValue(), origin);
             }

@@ -53,7 +53,8 @@ public final class RouteState {
             try {
                 stateFile.write(after);
             } catch (IOException e) {
-                throw new UncheckedIOException("cannot write state file " + stateFile.path() + ": " + e.getMessage(), e);
+                throw new UncheckedIOException("cannot write state file " + stateFile.path() + ": "
+                        + StateFile.reason(e), e);
             }
         }
         apply(after);

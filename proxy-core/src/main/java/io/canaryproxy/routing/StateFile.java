@@ -5,8 +5,12 @@ import com.fasterxml.jackson.databind.ObjectMapper;
 import com.fasterxml.jackson.databind.node.ObjectNode;
 import java.io.IOException;
 import java.nio.channels.FileChannel;
+import java.nio.file.AccessDeniedException;
 import java.nio.file.AtomicMoveNotSupportedException;
+import java.nio.file.FileAlreadyExistsException;
+import java.nio.file.FileSystemException;
 import java.nio.file.Files;
+import java.nio.file.NoSuchFileException;
 import java.nio.file.Path;
 import java.nio.file.StandardCopyOption;
 import java.nio.file.StandardOpenOption;
@@ -81,5 +85,22 @@ public final class StateFile {
         } finally {
             Files.deleteIfExists(tmp);
         }
+    }
+
+    /**
+     * Why a {@link #write} failed, as an operator reads it: {@code /var/lib/proxy: Permission denied}. The file
+     * system's exceptions often carry only the path; the reason is then named after the exception.
+     */
+    public static String reason(IOException e) {
+        if (e instanceof FileSystemException f) {
+            String why = f.getReason() != null ? f.getReason()
+                    : f instanceof AccessDeniedException ? "Permission denied"
+                    : f instanceof NoSuchFileException ? "No such file or directory"
+                    // only Files.createDirectories throws it here: the directory's path is a file
+                    : f instanceof FileAlreadyExistsException ? "Not a directory"
+                    : f.getClass().getSimpleName();
+            return f.getFile() == null ? why : f.getFile() + ": " + why;
+        }
+        return e.getMessage() == null ? e.getClass().getSimpleName() : e.getMessage();
     }
 }

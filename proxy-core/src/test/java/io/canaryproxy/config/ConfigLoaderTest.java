@@ -207,6 +207,29 @@ class ConfigLoaderTest {
     }
 
     @Test
+    void theVariablesOfCtlAreSkippedButTheAdminTokenIsAKey() throws IOException {
+        Path file = write(MINIMAL);
+        Map<String, String> env = Map.of(
+                "CANARY_PROXY_ADMIN_URL", "http://127.0.0.1:9901",
+                "CANARY_PROXY_TOKEN", "for-ctl",
+                "CANARY_PROXY_ADMIN_TOKEN", "s3cret",
+                "CANARY_PROXY_THREADS", "3");
+
+        ProxyConfig config = ConfigLoader.load(file, env, NO_PROPERTIES);
+
+        assertThat(ConfigLoader.NON_CONFIG_VARIABLES)
+                .containsExactlyInAnyOrder("CANARY_PROXY_ADMIN_URL", "CANARY_PROXY_TOKEN");
+        assertThat(config.threads()).isEqualTo(3);
+        // proxy.admin.token: the proxy's own token, which ctl falls back to as well
+        assertThat(config.admin().token()).isEqualTo("s3cret");
+        // skipped by name only: a key under them is still unknown
+        assertThatThrownBy(() -> ConfigLoader.load(file, Map.of("CANARY_PROXY_ADMIN_URL_X", "y"), NO_PROPERTIES))
+                .isInstanceOf(ConfigException.class)
+                .hasMessageContaining("unknown key proxy.admin.url (from environment variable"
+                        + " CANARY_PROXY_ADMIN_URL_X)");
+    }
+
+    @Test
     void aBadEnvironmentVariableNameFailsTheLoad() throws IOException {
         Path file = write(MINIMAL);
         assertThatThrownBy(() -> ConfigLoader.load(file, Map.of("CANARY_PROXY_LISTEN_", "x"), NO_PROPERTIES))

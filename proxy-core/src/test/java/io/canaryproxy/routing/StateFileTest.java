@@ -1,11 +1,13 @@
 package io.canaryproxy.routing;
 
 import static org.assertj.core.api.Assertions.assertThat;
+import static org.assertj.core.api.Assertions.assertThatThrownBy;
 
 import io.canaryproxy.CanaryProxy;
 import io.canaryproxy.config.ProxyConfig;
 import io.canaryproxy.testing.CountingBackend;
 import io.canaryproxy.testing.TestConfigs;
+import java.io.UncheckedIOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.time.Instant;
@@ -68,6 +70,21 @@ class StateFileTest {
         assertThat(file.read()).get().extracting(RouteTable::stable, RouteTable::version).containsExactly("green", 19L);
         try (var files = Files.list(dir)) {
             assertThat(files).containsExactly(state);
+        }
+    }
+
+    @Test
+    void aStateFileThatCannotBeWrittenRefusesTheChangeSayingWhy() throws Exception {
+        // a file where its directory should be: fails for root too, unlike a read-only directory
+        Path notADirectory = Files.writeString(dir.resolve("var"), "a file\n");
+        Path state = notADirectory.resolve("state.json");
+        try (CountingBackend blue = new CountingBackend(); CountingBackend green = new CountingBackend();
+             CanaryProxy proxy = CanaryProxy.start(config(state, blue.endpoint(), green.endpoint()))) {
+            assertThatThrownBy(() -> proxy.switchTo("green", true))
+                    .isInstanceOf(UncheckedIOException.class)
+                    .hasMessage("cannot write state file " + state + ": " + notADirectory + ": Not a directory");
+            assertThat(proxy.routes().stable()).isEqualTo("blue");
+            assertThat(proxy.routes().version()).isZero();
         }
     }
 }
