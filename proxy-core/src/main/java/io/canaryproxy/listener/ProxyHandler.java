@@ -31,7 +31,6 @@ import io.netty.handler.codec.http.HttpVersion;
 import io.netty.handler.codec.http.LastHttpContent;
 import io.netty.handler.codec.http.TooLongHttpHeaderException;
 import io.netty.handler.codec.http.TooLongHttpLineException;
-import io.netty.handler.flow.FlowControlHandler;
 import io.netty.util.ReferenceCountUtil;
 import java.net.InetSocketAddress;
 import java.net.SocketAddress;
@@ -44,10 +43,11 @@ import org.slf4j.LoggerFactory;
  * One client connection: reads a request, picks a release and an endpoint, streams the request to a pooled
  * upstream connection on the same event loop and streams the response back.
  *
- * <p>The client channel runs with autoRead off behind a {@link FlowControlHandler}, so every message is pulled
- * with {@code read()}: the next request is not read before the current response is complete (pipelined requests
- * are answered in order), and a body chunk is only pulled when the upstream can take it. The upstream side is
- * pulled the same way, when the client can take more. Memory per request does not grow with body size.
+ * <p>Both channels read on their own (autoRead), which costs no epoll_ctl call per request. A message that cannot
+ * be handled yet - a pipelined request while a response is still coming, a body chunk while the upstream
+ * connection is not there or cannot take more - waits in a small queue, and reading stops until the queue is
+ * handled: pipelined requests are answered in order and memory per request does not grow with body size. The
+ * other direction is paced the same way: while the client cannot take more, the upstream is not read.
  *
  * <p>Retries follow RFC 9110 9.2.2: a request that reached no upstream (connect refused, socket file missing) goes
  * to the next endpoint whatever its method; one that was sent but got no response byte is sent again only if its
@@ -76,7 +76,13 @@ final class ProxyHandler extends ChannelInboundHandlerAdapter implements Upstrea
 
     // Connection state.
     private boolean closing;
-    private boolean awaitingMessage;
+    /** Messages that came before they could be handled, in order; reading is off while any wait. */
+    private final ArrayDeque<Object> pending = new ArrayDeque<>(2);
+    private boolean draining;
+    private boolean servingStatic;
+    /** Inside a read batch from the client: writes to the upstream are flushed once, at its end. */
+    private boolean inClientRead;
+    private boolean upstreamFlushPending;
     private boolean tunnel;
     private long idleSinceNanos;
     private long lastClientNanos;
@@ -99,8 +105,8 @@ final class ProxyHandler extends ChannelInboundHandlerAdapter implements Upstrea
     private boolean requestComplete;
     private boolean responseStarted;
     private boolean upstreamReusable;
-    private boolean bodyPullPaused;
-    private boolean responsePullPaused;
+    /** The upstream cannot take more body: body chunks wait until it can. */
+    private boolean bodyPaused;
     private long bodyBytes;
     private ArrayDeque<HttpContent> replay;
     private int replayBytes;
@@ -140,35 +146,89 @@ final class ProxyHandler extends ChannelInboundHandlerAdapter implements Upstrea
         lc.clients.add(ctx.channel());
         idleSinceNanos = System.nanoTime();
         scheduleTick(Math.min(lc.clientIdleTimeoutNanos, lc.headerReadTimeoutNanos));
-        pull();
-    }
-
-    /** Asks for the next message from the client: a request head, or the next piece of a body. */
-    private void pull() {
-        awaitingMessage = true;
-        ctx.read();
     }
 
     @Override
     public void channelReadComplete(ChannelHandlerContext ctx) {
-        // FlowControlHandler forgets an unsatisfied read() at the end of a read cycle, for instance when a request
-        // head arrived in several TCP segments; ask again until the message we wait for has come.
-        if (awaitingMessage && !tunnel) {
-            ctx.read();
-        }
+        inClientRead = false;
+        flushUpstream();
         ctx.fireChannelReadComplete();
+    }
+
+    /** Flushes what was written to the upstream, unless a read batch is going on: then its end flushes once. */
+    private void flushUpstreamSoon() {
+        upstreamFlushPending = true;
+        if (!inClientRead) {
+            flushUpstream();
+        }
+    }
+
+    private void flushUpstream() {
+        if (upstreamFlushPending) {
+            upstreamFlushPending = false;
+            UpstreamConnection up = upstream;
+            if (up != null) {
+                up.channel().flush();
+            }
+        }
     }
 
     @Override
     public void channelRead(ChannelHandlerContext ctx, Object msg) {
-        awaitingMessage = false;
+        inClientRead = true;
         if (tunnel) {
             relayToUpstream(msg);
-        } else if (msg instanceof HttpRequest) {
+        } else if (pending.isEmpty() && ready(msg)) {
+            handle(msg);
+        } else {
+            pending.add(msg);
+            ctx.channel().config().setAutoRead(false);
+        }
+    }
+
+    /** Whether a message from the client can be handled now. */
+    private boolean ready(Object msg) {
+        if (msg instanceof HttpRequest) {
+            return request == null && !servingStatic;
+        }
+        // A body chunk: the current request's, once its upstream is there and can take it; or the rest of a
+        // request already answered, which is dropped at once.
+        return request == null || (upstream != null && !bodyPaused);
+    }
+
+    private void handle(Object msg) {
+        if (msg instanceof HttpRequest) {
             onRequestHead((HttpRequest) msg);
         } else if (msg instanceof HttpContent) {
             onRequestContent((HttpContent) msg);
         } else {
+            ReferenceCountUtil.release(msg);
+        }
+    }
+
+    /** Handles what waited, in order, as far as possible; reading resumes once nothing waits. */
+    private void drain() {
+        if (draining) {
+            return; // the loop below goes on with the new state
+        }
+        draining = true;
+        try {
+            Object msg;
+            while ((msg = pending.peek()) != null && ready(msg) && !tunnel) {
+                pending.poll();
+                handle(msg);
+            }
+        } finally {
+            draining = false;
+        }
+        if (pending.isEmpty() && !bodyPaused && !closing && ctx.channel().isActive() && !tunnel) {
+            ctx.channel().config().setAutoRead(true);
+        }
+    }
+
+    private void releasePending() {
+        Object msg;
+        while ((msg = pending.poll()) != null) {
             ReferenceCountUtil.release(msg);
         }
     }
@@ -180,9 +240,9 @@ final class ProxyHandler extends ChannelInboundHandlerAdapter implements Upstrea
             if (upstream != null) {
                 upstream.channel().config().setAutoRead(writable);
             }
-        } else if (writable && responsePullPaused && upstream != null) {
-            responsePullPaused = false;
-            upstream.channel().read();
+        } else if (upstream != null) {
+            // The upstream is read only while the client can take what it sends.
+            upstream.channel().config().setAutoRead(writable);
         }
         ctx.fireChannelWritabilityChanged();
     }
@@ -201,6 +261,7 @@ final class ProxyHandler extends ChannelInboundHandlerAdapter implements Upstrea
 
     @Override
     public void channelInactive(ChannelHandlerContext ctx) {
+        releasePending();
         if (upstream != null) {
             UpstreamConnection up = upstream;
             upstream = null;
@@ -300,13 +361,15 @@ final class ProxyHandler extends ChannelInboundHandlerAdapter implements Upstrea
         }
         encoder.headRequest(headRequest);
         target.requestStarted();
+        servingStatic = true;
         files.serve(ctx, req, keep).addListener(f -> {
             target.requestEnded();
+            servingStatic = false;
             if (!f.isSuccess() || !keep) {
                 ctx.close();
             } else {
                 idleSinceNanos = System.nanoTime();
-                pull();
+                drain();
             }
         });
     }
@@ -318,9 +381,6 @@ final class ProxyHandler extends ChannelInboundHandlerAdapter implements Upstrea
             // The end of a request answered without an upstream (static files, an early error): what is left of
             // its body goes nowhere, and after its last part comes the next request.
             content.release();
-            if (!closing && ctx.channel().isActive()) {
-                pull();
-            }
             return;
         }
         if (content.decoderResult().isFailure()) {
@@ -349,14 +409,17 @@ final class ProxyHandler extends ChannelInboundHandlerAdapter implements Upstrea
             content.release();
             return;
         }
-        up.channel().writeAndFlush(content, up.channel().voidPromise());
-        if (!last) {
-            if (up.channel().isWritable()) {
-                pull();
-            } else {
-                bodyPullPaused = true;
-            }
+        up.channel().write(content, up.channel().voidPromise());
+        flushUpstreamSoon();
+        if (!last && !up.channel().isWritable()) {
+            pauseBody();
         }
+    }
+
+    /** The upstream's buffer is full: stop reading the client until it drains (see writability). */
+    private void pauseBody() {
+        bodyPaused = true;
+        ctx.channel().config().setAutoRead(false);
     }
 
     private void keepForReplay(HttpContent content, int size) {
@@ -412,20 +475,21 @@ final class ProxyHandler extends ChannelInboundHandlerAdapter implements Upstrea
         } else if (requestComplete && bodyBytes == 0) {
             up.write(LastHttpContent.EMPTY_LAST_CONTENT, up.voidPromise());
         }
-        up.flush();
+        flushUpstreamSoon();
         lastUpstreamNanos = System.nanoTime();
         if (expectContinue && !requestComplete) {
             expectContinue = false;
             ctx.writeAndFlush(ErrorResponses.continue100(), ctx.voidPromise());
         }
+        // Read the response only while the client can take it.
+        up.config().setAutoRead(ctx.channel().isWritable());
         if (!requestComplete) {
             if (up.isWritable()) {
-                pull();
+                drain();
             } else {
-                bodyPullPaused = true;
+                pauseBody();
             }
         }
-        up.read();
     }
 
     @Override
@@ -562,14 +626,6 @@ final class ProxyHandler extends ChannelInboundHandlerAdapter implements Upstrea
             return;
         }
         ctx.flush();
-        if (tunnel) {
-            return;
-        }
-        if (ctx.channel().isWritable()) {
-            connection.channel().read();
-        } else {
-            responsePullPaused = true;
-        }
     }
 
     @Override
@@ -580,9 +636,9 @@ final class ProxyHandler extends ChannelInboundHandlerAdapter implements Upstrea
         boolean writable = connection.channel().isWritable();
         if (tunnel) {
             ctx.channel().config().setAutoRead(writable);
-        } else if (writable && bodyPullPaused) {
-            bodyPullPaused = false;
-            pull();
+        } else if (writable && bodyPaused) {
+            bodyPaused = false;
+            drain();
         }
     }
 
@@ -628,7 +684,7 @@ final class ProxyHandler extends ChannelInboundHandlerAdapter implements Upstrea
         } else {
             ctx.flush();
             idleSinceNanos = System.nanoTime();
-            pull();
+            drain();
         }
     }
 
@@ -659,7 +715,7 @@ final class ProxyHandler extends ChannelInboundHandlerAdapter implements Upstrea
         } else {
             ctx.writeAndFlush(response, ctx.voidPromise());
             idleSinceNanos = System.nanoTime();
-            pull();
+            drain();
         }
     }
 
@@ -713,8 +769,7 @@ final class ProxyHandler extends ChannelInboundHandlerAdapter implements Upstrea
         request = null;
         release = null;
         endpoint = null;
-        bodyPullPaused = false;
-        responsePullPaused = false;
+        bodyPaused = false;
     }
 
     // ---------------------------------------------------------------- upgraded connections
@@ -732,9 +787,9 @@ final class ProxyHandler extends ChannelInboundHandlerAdapter implements Upstrea
         ctx.writeAndFlush(switching, ctx.voidPromise());
 
         // From here on both connections carry raw bytes. The upstream codec passes them through once told so;
-        // the client side drops its HTTP handlers (the flow-control queue first, so nothing is held in it).
+        // the client side drops its HTTP encoder and its decoder passes bytes on as they come.
+        releasePending();
         ChannelPipeline p = ctx.pipeline();
-        p.remove(FlowControlHandler.class);
         p.remove(encoder);
         decoder.switchToRaw();
         io.netty.handler.codec.http.HttpClientCodec codec =

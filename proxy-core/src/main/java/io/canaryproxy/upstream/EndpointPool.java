@@ -53,7 +53,6 @@ public final class EndpointPool {
         this.bootstrap = new Bootstrap()
                 .group(loop)
                 .channel(endpoint.channelType())
-                .option(ChannelOption.AUTO_READ, false)
                 .option(ChannelOption.CONNECT_TIMEOUT_MILLIS, connectTimeoutMillis)
                 .handler(new ChannelInitializer<Channel>() {
                     @Override
@@ -116,6 +115,8 @@ public final class EndpointPool {
     void release(UpstreamConnection c, boolean reusable) {
         assert loop.inEventLoop();
         if (reusable && c.channel().isActive() && endpoint.release().routed()) {
+            // An idle connection keeps reading, so that the upstream closing it is seen at once.
+            c.channel().config().setAutoRead(true);
             c.markIdle(System.nanoTime());
             idle.addFirst(c);
             scheduleSweep();
