@@ -48,8 +48,7 @@ import org.slf4j.LoggerFactory;
  *
  * <p>{@code /drain}, {@code /reload} and {@code /canary/start} answer later, when the proxy's drain future completes,
  * the reload is done or the analysis has started (which may wait for a pre-rollout webhook), without blocking the
- * event loop. Requests that a client pipelines behind them are held and answered in order
- * afterwards.
+ * event loop. Requests that a client pipelines behind them are held and answered in order afterwards.
  */
 final class AdminHandler extends SimpleChannelInboundHandler<FullHttpRequest> {
 
