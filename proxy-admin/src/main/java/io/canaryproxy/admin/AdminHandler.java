@@ -5,6 +5,8 @@ import com.fasterxml.jackson.databind.ObjectMapper;
 import com.fasterxml.jackson.databind.ObjectWriter;
 import io.canaryproxy.CanaryProxy;
 import io.canaryproxy.ProxyStatus;
+import io.canaryproxy.analysis.Analysis;
+import io.canaryproxy.analysis.Check;
 import io.canaryproxy.routing.RouteTable;
 import io.micrometer.prometheusmetrics.PrometheusMeterRegistry;
 import io.netty.buffer.Unpooled;
@@ -28,6 +30,7 @@ import java.util.ArrayDeque;
 import java.util.ArrayList;
 import java.util.LinkedHashMap;
 import java.util.List;
+import java.util.Locale;
 import java.util.Map;
 import java.util.Set;
 import java.util.concurrent.CompletableFuture;
@@ -43,9 +46,9 @@ import org.slf4j.LoggerFactory;
  * Serves the admin API on one connection. Every answer is JSON, except {@code /metrics} (Prometheus text); every
  * error is {@code {"error": "..."}}.
  *
- * <p>{@code /drain} and {@code /reload} answer later, when the proxy's drain future completes or the reload is done,
- * without blocking the event loop. Requests that a client pipelines behind them are held and answered in order
- * afterwards.
+ * <p>{@code /drain}, {@code /reload} and {@code /canary/start} answer later, when the proxy's drain future completes,
+ * the reload is done or the analysis has started (which may wait for a pre-rollout webhook), without blocking the
+ * event loop. Requests that a client pipelines behind them are held and answered in order afterwards.
  */
 final class AdminHandler extends SimpleChannelInboundHandler<FullHttpRequest> {
 
@@ -58,8 +61,8 @@ final class AdminHandler extends SimpleChannelInboundHandler<FullHttpRequest> {
 
     private static final Set<HttpMethod> GET = Set.of(HttpMethod.GET, HttpMethod.HEAD);
     private static final Set<HttpMethod> POST = Set.of(HttpMethod.POST);
-    private static final String ENDPOINTS =
-            "/healthz, /status, /metrics, /switch, /canary, /promote, /rollback, /drain, /reload";
+    private static final String ENDPOINTS = "/healthz, /status, /metrics, /switch, /canary, /canary/start,"
+            + " /canary/pause, /canary/resume, /promote, /rollback, /drain, /reload";
     /** The Prometheus text exposition format, version 0.0.4: what {@link PrometheusMeterRegistry#scrape()} writes. */
     static final String PROMETHEUS_TEXT = "text/plain; version=0.0.4; charset=utf-8";
     private static final String CANARY_EXAMPLE = "/canary?release=green&weight=10";
@@ -132,11 +135,7 @@ final class AdminHandler extends SimpleChannelInboundHandler<FullHttpRequest> {
         } catch (AdminException e) {
             respond(ctx, ex, e.status(), error(e.getMessage()));
         } catch (UncheckedIOException e) {
-            // The state file cannot be written: the change was not made, the route table in force stays. The
-            // message says which file and why; the operator needs no stack trace for it.
-            String message = Main.oneLine(e.getMessage());
-            log.error("{}: {} {} failed: {}", remote, ex.method(), clean(request.uri()), message);
-            respond(ctx, ex, HttpResponseStatus.INTERNAL_SERVER_ERROR, error(message));
+            cannotPersist(ctx, ex, e);
         } catch (RuntimeException e) {
             log.error("admin request {} {} from {} failed", ex.method(), clean(request.uri()), remote, e);
             respond(ctx, ex, HttpResponseStatus.INTERNAL_SERVER_ERROR, error("internal error: " + e));
@@ -168,6 +167,21 @@ final class AdminHandler extends SimpleChannelInboundHandler<FullHttpRequest> {
             case "/canary" -> {
                 if (allowed(ctx, ex, POST) && authorized(ctx, request, ex)) {
                     canary(ctx, query, ex);
+                }
+            }
+            case "/canary/start" -> {
+                if (allowed(ctx, ex, POST) && authorized(ctx, request, ex)) {
+                    startAnalysis(ctx, query, ex);
+                }
+            }
+            case "/canary/pause" -> {
+                if (allowed(ctx, ex, POST) && authorized(ctx, request, ex)) {
+                    controlAnalysis(ctx, ex, "pause", proxy::pauseAnalysis);
+                }
+            }
+            case "/canary/resume" -> {
+                if (allowed(ctx, ex, POST) && authorized(ctx, request, ex)) {
+                    controlAnalysis(ctx, ex, "resume", proxy::resumeAnalysis);
                 }
             }
             case "/promote" -> {
@@ -258,6 +272,76 @@ final class AdminHandler extends SimpleChannelInboundHandler<FullHttpRequest> {
         log.info("{}: {}: {} -> {} (route table v{})", ex.remote(), action, describe(before), describe(after),
                 after.version());
         respond(ctx, ex, HttpResponseStatus.OK, changeJson(before, after));
+    }
+
+    /**
+     * {@code /canary/start}: 400 for an unknown release or the stable one, 409 when the proxy refuses (a run going
+     * on, a cooldown, the pre-rollout webhook, no healthy endpoint). Runs off the event loop: the proxy asks the
+     * pre-rollout webhooks first, and waits for their answers.
+     */
+    private void startAnalysis(ChannelHandlerContext ctx, QueryParams query, Exchange ex) {
+        String release = query.required("release", "/canary/start?release=green");
+        boolean force = query.bool("force", false);
+        requireKnown(release);
+        RouteTable before = proxy.routes();
+        later(ctx, ex, offLoop("canary-analysis-start", () -> proxy.startAnalysis(release, force)),
+                (status, failure) -> {
+                    if (failure == null) {
+                        RouteTable after = proxy.routes();
+                        log.info("{}: analysis of {} started{}: {} -> {} (route table v{})", ex.remote(), release,
+                                force ? " (forced)" : "", describe(before), describe(after), after.version());
+                        respond(ctx, ex, HttpResponseStatus.OK, analysisJson(status));
+                    } else if (failure instanceof IllegalArgumentException) {
+                        // the stable release; unknown ones were refused above
+                        respond(ctx, ex, HttpResponseStatus.BAD_REQUEST, error(Main.oneLine(failure.getMessage())));
+                    } else if (failure instanceof IllegalStateException) {
+                        String why = Main.oneLine(failure.getMessage());
+                        log.info("{}: analysis of {} refused: {}", ex.remote(), release, why);
+                        respond(ctx, ex, HttpResponseStatus.CONFLICT, error(why));
+                    } else if (failure instanceof UncheckedIOException e) {
+                        cannotPersist(ctx, ex, e);
+                    } else {
+                        throw new IllegalStateException("starting the analysis of " + release + " failed", failure);
+                    }
+                });
+    }
+
+    /** {@code /canary/pause} and {@code /canary/resume}: 409 when no analysis is running. */
+    private void controlAnalysis(ChannelHandlerContext ctx, Exchange ex, String action,
+            Supplier<Analysis.Status> change) {
+        Analysis.Status status;
+        try {
+            status = change.get();
+        } catch (IllegalStateException e) {
+            log.info("{}: analysis {} refused: {}", ex.remote(), action, e.getMessage());
+            respond(ctx, ex, HttpResponseStatus.CONFLICT, error(e.getMessage()));
+            return;
+        }
+        log.info("{}: analysis {}: {} {} at step {} ({}%)", ex.remote(), action, status.release(),
+                status.state().name().toLowerCase(Locale.ROOT), status.step(), percent(status.weight()));
+        respond(ctx, ex, HttpResponseStatus.OK, analysisJson(status));
+    }
+
+    /** The state file cannot be written: the change was not made. The message says which file and why. */
+    private void cannotPersist(ChannelHandlerContext ctx, Exchange ex, UncheckedIOException e) {
+        String message = Main.oneLine(e.getMessage());
+        log.error("{}: {} {} failed: {}", ex.remote(), ex.method(), ex.path(), message);
+        respond(ctx, ex, HttpResponseStatus.INTERNAL_SERVER_ERROR, error(message));
+    }
+
+    /** Runs {@code work} on a thread of its own; the future completes with its result or its exception. */
+    private static <T> CompletableFuture<T> offLoop(String name, Supplier<T> work) {
+        CompletableFuture<T> result = new CompletableFuture<>();
+        Thread thread = new Thread(() -> {
+            try {
+                result.complete(work.get());
+            } catch (RuntimeException | Error e) {
+                result.completeExceptionally(e);
+            }
+        }, name);
+        thread.setDaemon(true);
+        thread.start();
+        return result;
     }
 
     private void reload(ChannelHandlerContext ctx, Exchange ex) {
@@ -492,6 +576,7 @@ final class AdminHandler extends SimpleChannelInboundHandler<FullHttpRequest> {
 
     static Map<String, Object> statusJson(ProxyStatus status) {
         Map<String, Object> body = routeJson(status.routes());
+        body.put("analysis", analysisJson(status.analysis()));
         Map<String, Object> releases = new LinkedHashMap<>();
         status.releases().forEach((name, release) -> releases.put(name, releaseJson(release)));
         body.put("releases", releases);
@@ -514,6 +599,28 @@ final class AdminHandler extends SimpleChannelInboundHandler<FullHttpRequest> {
         body.put("upgraded", release.upgraded());
         body.put("drained", release.drained());
         return body;
+    }
+
+    /**
+     * The automated analysis: {@code state} (idle, running, paused), the {@code release} it is or was about,
+     * {@code step} (from 0) and its {@code weight}, {@code lastOutcome} ({@code null} before the first), and the
+     * {@code history} of its checks, oldest first, each with its verdict, reason and figures.
+     */
+    static Map<String, Object> analysisJson(Analysis.Status status) {
+        Map<String, Object> body = new LinkedHashMap<>();
+        body.put("state", status.state().name().toLowerCase(Locale.ROOT));
+        body.put("release", status.release());
+        body.put("step", status.step());
+        body.put("weight", percent(status.weight()));
+        String outcome = status.lastOutcome();
+        body.put("lastOutcome", outcome == null || outcome.isEmpty() ? null : outcome);
+        body.put("history", status.history().stream().map(Check::toMap).toList());
+        return body;
+    }
+
+    /** A percentage as {@code 10} or {@code 12.5}. */
+    static Number percent(double value) {
+        return value == Math.rint(value) && Math.abs(value) < 1e15 ? (Number) (long) value : (Number) value;
     }
 
     /** 10 % is {@code 10}, 12.5 % is {@code 12.5}. */

@@ -41,8 +41,9 @@ import java.util.concurrent.TimeUnit;
 
 /**
  * The admin HTTP API ({@code /healthz}, {@code /status}, {@code /metrics}, {@code /switch}, {@code /canary},
- * {@code /promote}, {@code /rollback}, {@code /drain}, {@code /reload}) on its own listener and its own single
- * event-loop thread, so that a busy data plane never delays it and it never delays the data plane.
+ * {@code /canary/start}, {@code /canary/pause}, {@code /canary/resume}, {@code /promote}, {@code /rollback},
+ * {@code /drain}, {@code /reload}) on its own listener and its own single event-loop thread, so that a busy data
+ * plane never delays it and it never delays the data plane.
  *
  * <pre>{@code
  * AdminServer admin = new AdminServer(proxy, config.admin()).start();

@@ -6,6 +6,9 @@ import java.math.BigDecimal;
 import java.net.URI;
 import java.net.URISyntaxException;
 import java.time.Duration;
+import java.time.Instant;
+import java.time.format.DateTimeParseException;
+import java.time.temporal.ChronoUnit;
 import java.util.ArrayList;
 import java.util.LinkedHashMap;
 import java.util.List;
@@ -33,8 +36,8 @@ import picocli.CommandLine.Spec;
         versionProvider = Main.Version.class,
         usageHelpAutoWidth = true,
         description = "Talks to a running canary-proxy through its admin API.",
-        subcommands = {Ctl.Status.class, Ctl.Switch.class, Ctl.Canary.class, Ctl.Promote.class, Ctl.Rollback.class,
-            Ctl.Drain.class, Ctl.Reload.class},
+        subcommands = {Ctl.Status.class, Ctl.Switch.class, Ctl.Canary.class, Ctl.Start.class, Ctl.Pause.class,
+            Ctl.Resume.class, Ctl.Promote.class, Ctl.Rollback.class, Ctl.Drain.class, Ctl.Reload.class},
         exitCodeListHeading = "%nExit status:%n",
         exitCodeList = {
             "0:done",
@@ -80,7 +83,7 @@ final class Ctl implements Callable<Integer> {
     @Override
     public Integer call() {
         throw new ParameterException(spec.commandLine(),
-                "missing command: status, switch, canary, promote, rollback, drain or reload");
+                "missing command: status, switch, canary, start, pause, resume, promote, rollback, drain or reload");
     }
 
     /**
@@ -195,7 +198,8 @@ final class Ctl implements Callable<Integer> {
     }
 
     @Command(name = "status", mixinStandardHelpOptions = true, usageHelpAutoWidth = true,
-            description = "Shows the route table and each release's endpoints, health, connections and traffic.")
+            description = {"Shows the route table and each release's endpoints, health, connections and traffic.",
+                "Also the automated analysis: its state, step and weight, its last outcome and its last checks."})
     static final class Status extends Call {
 
         @Override
@@ -294,6 +298,58 @@ final class Ctl implements Callable<Integer> {
                 out.println("canary: " + table.path("canary").asText() + " at " + table.path("weight").asText()
                         + "% of users, stable " + table.path("stable").asText() + "; route table v"
                         + table.path("version").asText());
+            }
+        }
+    }
+
+    @Command(name = "start", mixinStandardHelpOptions = true, usageHelpAutoWidth = true,
+            description = {"Starts the automated canary analysis of RELEASE: it becomes canary at the first of"
+                    + " proxy.analysis.steps, is judged against the stable release every interval, and is promoted"
+                    + " after the last step or rolled back after failure-limit failed checks in a row.",
+                "Refused when an analysis is going on, a pre-rollout webhook says no, or (unless --force) RELEASE"
+                        + " has no healthy endpoint or was rolled back within the cooldown."})
+    static final class Start extends Call {
+
+        @Parameters(index = "0", paramLabel = "RELEASE", description = "e.g. green")
+        String release;
+
+        @Option(names = "--force", description = "Start even if RELEASE has no healthy endpoint or was rolled back"
+                + " within the cooldown.")
+        boolean force;
+
+        @Override
+        void run(AdminClient client, PrintWriter out) {
+            JsonNode analysis = expectOk(client.post("/canary/start?release=" + AdminClient.encode(release)
+                    + (force ? "&force=true" : "")), out);
+            if (!ctl.json) {
+                out.println("analysis " + StatusTable.analysis(analysis) + "; follow it with canary-proxy ctl status");
+            }
+        }
+    }
+
+    @Command(name = "pause", mixinStandardHelpOptions = true, usageHelpAutoWidth = true,
+            description = "Holds the automated analysis at its current weight until resumed; it judges nothing"
+                    + " meanwhile.")
+    static final class Pause extends Call {
+
+        @Override
+        void run(AdminClient client, PrintWriter out) {
+            JsonNode analysis = expectOk(client.post("/canary/pause"), out);
+            if (!ctl.json) {
+                out.println("analysis " + StatusTable.analysis(analysis));
+            }
+        }
+    }
+
+    @Command(name = "resume", mixinStandardHelpOptions = true, usageHelpAutoWidth = true,
+            description = "Resumes a paused automated analysis at its step, with a fresh interval.")
+    static final class Resume extends Call {
+
+        @Override
+        void run(AdminClient client, PrintWriter out) {
+            JsonNode analysis = expectOk(client.post("/canary/resume"), out);
+            if (!ctl.json) {
+                out.println("analysis " + StatusTable.analysis(analysis));
             }
         }
     }
@@ -416,6 +472,8 @@ final class Ctl implements Callable<Integer> {
 
         /** The request counter as {@code /metrics} exports it. */
         static final String REQUESTS = "canary_proxy_requests_total";
+        /** How many of the analysis' checks, the newest, the table shows. */
+        static final int CHECKS_SHOWN = 5;
 
         private StatusTable() {
         }
@@ -434,6 +492,14 @@ final class Ctl implements Callable<Integer> {
             head.add(List.of("canary", canary == null ? "none" : canary + " at " + weight + "%"));
             head.add(List.of("version", status.path("version").asText()
                     + (status.hasNonNull("changedAt") ? " (changed " + status.get("changedAt").asText() + ")" : "")));
+            JsonNode analysis = status.get("analysis");
+            if (analysis != null && analysis.isObject()) {
+                head.add(List.of("analysis", analysis(analysis)));
+                if (analysis.hasNonNull("lastOutcome")) {
+                    head.add(List.of("outcome", analysis.get("lastOutcome").asText()
+                            + (analysis.hasNonNull("release") ? " (" + analysis.get("release").asText() + ")" : "")));
+                }
+            }
             sb.append(table(null, head, Set.of()));
 
             List<String> header = new ArrayList<>(List.of("RELEASE", "ROUTE", "IN-FLIGHT", "CONNECTIONS",
@@ -467,7 +533,65 @@ final class Ctl implements Callable<Integer> {
             sb.append('\n').append(table(header, releases, Set.of(2, 3, 4, 6, 7)));
             sb.append('\n').append(table(List.of("RELEASE", "ENDPOINT", "HEALTH", "CONNECTIONS"), endpoints,
                     Set.of(3)));
+            if (analysis != null && analysis.path("history").size() > 0) {
+                sb.append('\n').append(checks(analysis.path("history")));
+            }
             return sb.toString();
+        }
+
+        /** {@code idle}, or {@code running: green at 10% (step 0)}. */
+        static String analysis(JsonNode analysis) {
+            String state = analysis.path("state").asText("?");
+            if (state.equals("idle")) {
+                return state;
+            }
+            return state + ": " + analysis.path("release").asText() + " at " + percent(analysis.path("weight"))
+                    + " (step " + analysis.path("step").asText() + ")";
+        }
+
+        /** The newest {@link #CHECKS_SHOWN} checks, oldest first, each with its verdict, figures and reason. */
+        private static String checks(JsonNode history) {
+            List<List<String>> rows = new ArrayList<>();
+            int first = Math.max(0, history.size() - CHECKS_SHOWN);
+            for (int i = first; i < history.size(); i++) {
+                JsonNode check = history.get(i);
+                rows.add(List.of(time(check.path("at").asText()), check.path("step").asText(),
+                        percent(check.path("weight")), verdict(check.path("verdict").asText()),
+                        figures(check.path("canary")), figures(check.path("stable")), check.path("reason").asText()));
+            }
+            String table = table(List.of("CHECKED", "STEP", "WEIGHT", "VERDICT", "CANARY REQ/ERR", "STABLE REQ/ERR",
+                    "REASON"), rows, Set.of(1, 2, 4, 5));
+            if (first > 0) {
+                table += "(" + count(first, "earlier check") + ": canary-proxy ctl status --json)\n";
+            }
+            return table;
+        }
+
+        /** {@code pass}, {@code hold}, and {@code FAIL} in capitals, as {@code UNHEALTHY} is. */
+        private static String verdict(String verdict) {
+            return verdict.equals("fail") ? "FAIL" : verdict;
+        }
+
+        private static String figures(JsonNode release) {
+            return release.path("requests").asText("0") + "/" + release.path("errors").asText("0");
+        }
+
+        /** {@code 2024-05-01T12:00:03Z}: to the second. */
+        private static String time(String instant) {
+            try {
+                return Instant.parse(instant).truncatedTo(ChronoUnit.SECONDS).toString();
+            } catch (DateTimeParseException e) {
+                return instant;
+            }
+        }
+
+        /** {@code 10%} for 10, 10.0 or "10"; {@code 12.5%}. */
+        private static String percent(JsonNode weight) {
+            try {
+                return new BigDecimal(weight.asText()).stripTrailingZeros().toPlainString() + "%";
+            } catch (NumberFormatException e) {
+                return weight.asText() + "%";
+            }
         }
 
         /** 100 minus the canary's weight: {@code 87.5} for a canary at 12.5 %. */

@@ -16,6 +16,7 @@ import com.fasterxml.jackson.databind.ObjectMapper;
 import com.github.tomakehurst.wiremock.WireMockServer;
 import com.github.tomakehurst.wiremock.client.WireMock;
 import io.canaryproxy.CanaryProxy;
+import io.canaryproxy.analysis.Analysis;
 import io.canaryproxy.config.AdminConfig;
 import io.canaryproxy.config.HostPort;
 import io.canaryproxy.config.ProxyConfig;
@@ -251,7 +252,8 @@ class AdminApiTest {
             String url = "http://127.0.0.1:" + admin.address().getPort();
             ListAppender<ILoggingEvent> logged = captureLog();
             try {
-                for (String mutation : new String[] {"/switch?release=green", "/canary?release=green&weight=10"}) {
+                for (String mutation : new String[] {"/switch?release=green", "/canary?release=green&weight=10",
+                    "/canary/start?release=green"}) {
                     HttpResponse<String> r = send(HttpRequest.newBuilder(URI.create(url + mutation))
                             .header("Authorization", "Bearer " + TOKEN).POST(HttpRequest.BodyPublishers.noBody()));
                     assertThat(r.statusCode()).as(mutation).isEqualTo(500);
@@ -266,7 +268,8 @@ class AdminApiTest {
             assertThat(unwritable.routes().stable()).isEqualTo("blue");
             assertThat(unwritable.routes().canary()).isNull();
             assertThat(unwritable.routes().version()).isZero();
-            assertThat(logged.list).filteredOn(e -> e.getLevel() == Level.ERROR).hasSize(2).allSatisfy(e -> {
+            assertThat(unwritable.status().analysis().state()).isEqualTo(Analysis.State.IDLE);
+            assertThat(logged.list).filteredOn(e -> e.getLevel() == Level.ERROR).hasSize(3).allSatisfy(e -> {
                 assertThat(e.getFormattedMessage()).startsWith("127.0.0.1:").endsWith(" failed: " + expected);
                 assertThat(e.getThrowableProxy()).isNull();
             });

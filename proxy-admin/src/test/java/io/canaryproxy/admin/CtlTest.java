@@ -12,6 +12,8 @@ import com.fasterxml.jackson.databind.ObjectMapper;
 import com.github.tomakehurst.wiremock.WireMockServer;
 import com.github.tomakehurst.wiremock.client.WireMock;
 import io.canaryproxy.CanaryProxy;
+import io.canaryproxy.analysis.Analysis;
+import io.canaryproxy.testing.LoadGenerator;
 import io.micrometer.prometheusmetrics.PrometheusConfig;
 import io.micrometer.prometheusmetrics.PrometheusMeterRegistry;
 import java.net.InetAddress;
@@ -98,6 +100,7 @@ class CtlTest {
                   releases.green.endpoints = ["127.0.0.1:%d"]
                   routing.stable = blue
                   health-check { interval = 100ms, timeout = 100ms, rise = 2, fall = 3 }
+                  analysis { interval = 200ms, steps = [10, 100], min-requests = 5 }
                 }
                 """.formatted(TOKEN, blue.port(), green.port()));
         proxy = CanaryProxy.start(Main.loadConfig(file), registry);
@@ -147,6 +150,8 @@ class CtlTest {
         assertThat(lines[0]).matches("stable +blue");
         assertThat(lines[1]).matches("canary +none");
         assertThat(lines[2]).matches("version +0 \\(changed \\S+Z\\)");
+        assertThat(lines[3]).matches("analysis +idle");
+        assertThat(r.out()).doesNotContain("outcome").doesNotContain("VERDICT");
         assertThat(r.out()).containsPattern("(?m)^RELEASE +ROUTE +IN-FLIGHT +CONNECTIONS +UPGRADED +DRAINED +REQUESTS"
                 + " +5XX$");
         assertThat(r.out()).containsPattern("(?m)^blue +stable 100% +0 +\\d+ +0 +(yes|no) +5 +1$");
@@ -277,6 +282,107 @@ class CtlTest {
         // reads need none
         assertThat(MainTest.run("ctl", "status", "--admin", admin).status()).isZero();
         assertThat(proxy.routes().version()).isZero();
+    }
+
+    @Test
+    void startPauseAndResumeTheAnalysisAndStatusFollowsIt() throws Exception {
+        await().atMost(Duration.ofSeconds(10)).until(() -> proxy.status().releases().values().stream()
+                .allMatch(r -> r.endpoints().get(0).healthy()));
+        MainTest.Result start = ctl("start", "green");
+        assertThat(start.err()).isEmpty();
+        assertThat(start.status()).isZero();
+        assertThat(start.out()).isEqualTo("analysis running: green at 10% (step 0); follow it with canary-proxy ctl"
+                + " status" + NL);
+        assertThat(proxy.routes().canary()).isEqualTo("green");
+
+        MainTest.Result running = ctl("status");
+        assertThat(running.status()).isZero();
+        assertThat(running.out()).containsPattern("(?m)^canary +green at 10%$")
+                .containsPattern("(?m)^analysis +running: green at 10% \\(step 0\\)$");
+
+        MainTest.Result pause = ctl("pause");
+        assertThat(pause.status()).isZero();
+        assertThat(pause.out()).isEqualTo("analysis paused: green at 10% (step 0)" + NL);
+        assertThat(ctl("status").out()).containsPattern("(?m)^analysis +paused: green at 10% \\(step 0\\)$");
+
+        try (LoadGenerator load = LoadGenerator.builder(proxy.listenAddress()).getClients(4).postClients(0)
+                .manyUsers(true).start()) {
+            load.awaitSuccesses(100, Duration.ofSeconds(20));
+            MainTest.Result resume = ctl("resume");
+            assertThat(resume.status()).isZero();
+            assertThat(resume.out()).isEqualTo("analysis running: green at 10% (step 0)" + NL);
+            await().atMost(Duration.ofSeconds(20)).pollInterval(Duration.ofMillis(100))
+                    .until(() -> proxy.status().analysis().state() == Analysis.State.IDLE);
+        }
+
+        MainTest.Result done = ctl("status");
+        assertThat(done.status()).isZero();
+        assertThat(done.out()).containsPattern("(?m)^stable +green$")
+                .containsPattern("(?m)^analysis +idle$")
+                .containsPattern("(?m)^outcome +promoted after 2 steps \\(green\\)$")
+                .containsPattern("(?m)^CHECKED +STEP +WEIGHT +VERDICT +CANARY REQ/ERR +STABLE REQ/ERR +REASON$")
+                .containsPattern("(?m)^\\S+Z +0 +10% +pass +\\d+/0 +\\d+/0 +no significant difference$")
+                .containsPattern("(?m)^\\S+Z +1 +100% +pass +\\d+/0 +\\d+/0 +no significant difference$");
+        int checks = proxy.status().analysis().history().size();
+        String[] rows = done.out().substring(done.out().indexOf("CHECKED")).split("\\R");
+        int shown = Ctl.StatusTable.CHECKS_SHOWN;
+        assertThat(rows).hasSize(1 + Math.min(checks, shown) + (checks > shown ? 1 : 0));
+        if (checks > shown) {
+            assertThat(rows[rows.length - 1]).isEqualTo("(" + Ctl.count(checks - shown, "earlier check")
+                    + ": canary-proxy ctl status --json)");
+        }
+    }
+
+    @Test
+    void analysisRefusalsAreExitStatus1WithTheProxysReason() throws Exception {
+        MainTest.Result pause = ctl("pause");
+        assertThat(pause.status()).isEqualTo(1);
+        assertThat(pause.err()).isEqualTo("canary-proxy: no analysis is running" + NL);
+        assertThat(ctl("resume").err()).isEqualTo("canary-proxy: no analysis is running" + NL);
+
+        MainTest.Result stable = ctl("start", "blue");
+        assertThat(stable.status()).isEqualTo(1);
+        assertThat(stable.err()).isEqualTo("canary-proxy: 'blue' is the stable release; a canary must be another" + NL);
+        MainTest.Result unknown = ctl("start", "purple");
+        assertThat(unknown.status()).isEqualTo(1);
+        assertThat(unknown.err()).isEqualTo("canary-proxy: unknown release 'purple' (known: blue, green)" + NL);
+        assertThat(ctl("start").status()).isEqualTo(2);
+
+        green.stubFor(WireMock.get(urlEqualTo("/healthz")).willReturn(aResponse().withStatus(503)));
+        await().atMost(Duration.ofSeconds(5))
+                .until(() -> !proxy.status().releases().get("green").endpoints().get(0).healthy());
+        MainTest.Result unhealthy = ctl("start", "green");
+        assertThat(unhealthy.status()).isEqualTo(1);
+        assertThat(unhealthy.err()).isEqualTo("canary-proxy: release 'green' has no healthy endpoint; start it first,"
+                + " or force the analysis" + NL);
+        assertThat(proxy.routes().canary()).isNull();
+
+        MainTest.Result forced = ctl("start", "green", "--force", "--json");
+        assertThat(forced.status()).isZero();
+        assertThat(new ObjectMapper().readTree(forced.out()).get("state").asText()).isEqualTo("running");
+        MainTest.Result again = ctl("start", "green", "--force");
+        assertThat(again.status()).isEqualTo(1);
+        assertThat(again.err()).isEqualTo("canary-proxy: an analysis of green is running; end it first (promote,"
+                + " rollback)" + NL);
+        assertThat(again.out()).isEmpty();
+    }
+
+    @Test
+    void aStateFileThatCannotBeWrittenIsExitStatus1SayingWhy() throws Exception {
+        Path notADirectory = Files.writeString(dir.resolve("var"), "not a directory\n");
+        Path stateFile = notADirectory.resolve("state.json");
+        Path conf = dir.resolve("unwritable.conf");
+        Files.writeString(conf, Files.readString(file).replace("state-file = \"\"",
+                "state-file = \"" + stateFile + "\""));
+        try (CanaryProxy unwritable = CanaryProxy.start(Main.loadConfig(conf));
+                AdminServer unwritableAdmin = new AdminServer(unwritable, unwritable.config().admin()).start()) {
+            MainTest.Result r = MainTest.run("ctl", "switch", "green", "--force", "--admin",
+                    "127.0.0.1:" + unwritableAdmin.address().getPort(), "--token", TOKEN);
+            assertThat(r.status()).isEqualTo(1);
+            assertThat(r.err()).isEqualTo("canary-proxy: cannot write state file " + stateFile + ": " + notADirectory
+                    + ": Not a directory" + NL);
+            assertThat(unwritable.routes().stable()).isEqualTo("blue");
+        }
     }
 
     @Test
@@ -411,13 +517,16 @@ class CtlTest {
         MainTest.Result r = MainTest.run("ctl", "--help");
         assertThat(r.status()).isZero();
         assertThat(r.out()).contains("Usage: canary-proxy ctl").contains("status").contains("switch")
-                .contains("canary").contains("promote").contains("rollback").contains("drain").contains("reload")
+                .contains("canary").contains("start").contains("pause").contains("resume").contains("promote").contains("rollback").contains("drain").contains("reload")
                 .contains("3   cannot reach the admin API");
         assertThat(r.err()).isEmpty();
         MainTest.Result canary = MainTest.run("ctl", "canary", "--help");
         assertThat(canary.status()).isZero();
         assertThat(canary.out()).contains("Sends WEIGHT% of users to RELEASE");
         assertThat(canary.err()).isEmpty();
+        MainTest.Result start = MainTest.run("ctl", "start", "--help");
+        assertThat(start.status()).isZero();
+        assertThat(start.out()).contains("Starts the automated canary analysis of RELEASE").contains("--force");
     }
 
     private HttpResponse<String> viaProxy(String path) throws Exception {

@@ -1,0 +1,330 @@
+package io.canaryproxy.admin;
+
+import static com.github.tomakehurst.wiremock.client.WireMock.aResponse;
+import static com.github.tomakehurst.wiremock.client.WireMock.urlEqualTo;
+import static com.github.tomakehurst.wiremock.core.WireMockConfiguration.options;
+import static io.canaryproxy.admin.AdminCalls.json;
+import static org.assertj.core.api.Assertions.assertThat;
+import static org.awaitility.Awaitility.await;
+
+import ch.qos.logback.classic.Level;
+import ch.qos.logback.classic.spi.ILoggingEvent;
+import ch.qos.logback.core.read.ListAppender;
+import com.fasterxml.jackson.databind.JsonNode;
+import com.github.tomakehurst.wiremock.WireMockServer;
+import com.github.tomakehurst.wiremock.client.WireMock;
+import io.canaryproxy.CanaryProxy;
+import io.canaryproxy.analysis.Analysis;
+import io.canaryproxy.testing.LoadGenerator;
+import io.canaryproxy.testing.TestConfigs;
+import java.net.http.HttpResponse;
+import java.time.Duration;
+import java.util.ArrayList;
+import java.util.List;
+import org.junit.jupiter.api.AfterAll;
+import org.junit.jupiter.api.AfterEach;
+import org.junit.jupiter.api.BeforeAll;
+import org.junit.jupiter.api.BeforeEach;
+import org.junit.jupiter.api.Test;
+
+/**
+ * {@code POST /canary/start}, {@code /canary/pause}, {@code /canary/resume} and the analysis in {@code GET /status},
+ * against a real {@link CanaryProxy} with fast analysis settings (a check every 200 ms, steps 10 % and 100 %, 5 canary
+ * requests enough to judge), whose releases blue and green are WireMock servers. Traffic goes through the proxy from
+ * many users (a random {@code cp_bucket} cookie per request), so that the canary gets its share.
+ */
+class AnalysisApiTest {
+
+    private static final String TOKEN = "s3cret";
+    private static final Duration RUN = Duration.ofSeconds(20);
+
+    private static WireMockServer blue;
+    private static WireMockServer green;
+
+    private CanaryProxy proxy;
+    private AdminServer server;
+    private AdminCalls calls;
+    private final List<LoadGenerator> loads = new ArrayList<>();
+
+    @BeforeAll
+    static void startReleases() {
+        blue = new WireMockServer(options().dynamicPort().bindAddress("127.0.0.1").disableRequestJournal());
+        green = new WireMockServer(options().dynamicPort().bindAddress("127.0.0.1").disableRequestJournal());
+        blue.start();
+        green.start();
+    }
+
+    @AfterAll
+    static void stopReleases() {
+        if (blue != null) {
+            blue.stop();
+        }
+        if (green != null) {
+            green.stop();
+        }
+    }
+
+    @BeforeEach
+    void start() {
+        stubRelease(blue, "blue");
+        stubRelease(green, "green");
+        proxy = CanaryProxy.start(TestConfigs.parse("""
+                proxy {
+                  admin.token = "%s"
+                  releases.blue.endpoints = ["127.0.0.1:%d"]
+                  releases.green.endpoints = ["127.0.0.1:%d"]
+                  routing.stable = blue
+                  health-check { interval = 100ms, timeout = 100ms, rise = 1, fall = 3 }
+                  analysis { interval = 200ms, steps = [10, 100], min-requests = 5 }
+                }
+                """.formatted(TOKEN, blue.port(), green.port())));
+        server = new AdminServer(proxy, proxy.config().admin()).start();
+        calls = new AdminCalls(server, proxy, TOKEN);
+        // the first health checks of a fresh JVM may take longer than their 100 ms
+        await().atMost(Duration.ofSeconds(10)).until(() -> proxy.status().releases().values().stream()
+                .allMatch(r -> r.endpoints().get(0).healthy()));
+    }
+
+    @AfterEach
+    void stop() throws Exception {
+        loads.forEach(LoadGenerator::close);
+        if (server != null) {
+            server.close();
+        }
+        if (proxy != null) {
+            proxy.stop();
+        }
+    }
+
+    private static void stubRelease(WireMockServer release, String name) {
+        release.resetAll();
+        release.stubFor(WireMock.get(urlEqualTo("/healthz")).willReturn(aResponse().withStatus(200).withBody("ok")));
+        release.stubFor(WireMock.get(urlEqualTo("/")).willReturn(aResponse().withStatus(200)
+                .withHeader("X-Release", name).withBody("Hello from " + name + "\n")));
+    }
+
+    private static void health(WireMockServer release, int status) {
+        release.stubFor(WireMock.get(urlEqualTo("/healthz")).willReturn(aResponse().withStatus(status)));
+    }
+
+    /** GET loops through the proxy, each request from a different user. */
+    private LoadGenerator traffic() {
+        LoadGenerator load = LoadGenerator.builder(proxy.listenAddress()).getClients(4).postClients(0)
+                .manyUsers(true).start();
+        loads.add(load);
+        return load;
+    }
+
+    private JsonNode analysis() throws Exception {
+        return json(calls.get("/status")).get("analysis");
+    }
+
+    @Test
+    void anIdleProxyShowsAnIdleAnalysisBesideTheRouteTable() throws Exception {
+        JsonNode status = json(calls.get("/status"));
+        assertThat(status.fieldNames()).toIterable()
+                .containsExactly("stable", "canary", "weight", "version", "changedAt", "analysis", "releases");
+        JsonNode analysis = status.get("analysis");
+        assertThat(analysis.fieldNames()).toIterable()
+                .containsExactly("state", "release", "step", "weight", "lastOutcome", "history");
+        assertThat(analysis.get("state").asText()).isEqualTo("idle");
+        assertThat(analysis.get("release").isNull()).isTrue();
+        assertThat(analysis.get("step").asInt()).isZero();
+        assertThat(analysis.get("weight").asDouble()).isZero();
+        assertThat(analysis.get("lastOutcome").isNull()).isTrue();
+        assertThat(analysis.get("history").isArray()).isTrue();
+        assertThat(analysis.get("history")).isEmpty();
+    }
+
+    @Test
+    void aStartedRunIsPromotedAndItsChecksAreInTheStatusWithTheirFigures() throws Exception {
+        LoadGenerator load = traffic();
+        load.awaitSuccesses(50, RUN);
+        ListAppender<ILoggingEvent> logged = AdminCalls.captureLog();
+        HttpResponse<String> r;
+        try {
+            r = calls.post("/canary/start?release=green");
+        } finally {
+            AdminCalls.releaseLog(logged);
+        }
+        assertThat(r.statusCode()).isEqualTo(200);
+        assertThat(r.headers().firstValue("content-type")).hasValue("application/json");
+        JsonNode started = json(r);
+        assertThat(started.get("state").asText()).isEqualTo("running");
+        assertThat(started.get("release").asText()).isEqualTo("green");
+        assertThat(started.get("step").asInt()).isZero();
+        assertThat(started.get("weight").asDouble()).isEqualTo(10.0);
+        assertThat(logged.list).anySatisfy(e -> {
+            assertThat(e.getLevel()).isEqualTo(Level.INFO);
+            assertThat(e.getFormattedMessage()).startsWith("127.0.0.1:")
+                    .endsWith(": analysis of green started: blue -> blue + canary green at 10% (route table v1)");
+        });
+
+        await().atMost(RUN).pollInterval(Duration.ofMillis(100))
+                .until(() -> analysis().get("state").asText().equals("idle"));
+        JsonNode status = json(calls.get("/status"));
+        assertThat(status.get("stable").asText()).isEqualTo("green");
+        assertThat(status.get("canary").isNull()).isTrue();
+        JsonNode analysis = status.get("analysis");
+        assertThat(analysis.get("release").asText()).isEqualTo("green");
+        assertThat(analysis.get("lastOutcome").asText()).isEqualTo("promoted after 2 steps");
+        JsonNode history = analysis.get("history");
+        assertThat(history).isNotEmpty();
+        // newest last: the pass at 100 % that promoted green, after a pass at 10 %
+        JsonNode last = history.get(history.size() - 1);
+        assertThat(last.get("verdict").asText()).isEqualTo("pass");
+        assertThat(last.get("reason").asText()).isEqualTo("no significant difference");
+        assertThat(last.get("step").asInt()).isEqualTo(1);
+        assertThat(last.get("weight").asDouble()).isEqualTo(100.0);
+        assertThat(history).anySatisfy(check -> {
+            assertThat(check.get("verdict").asText()).isEqualTo("pass");
+            assertThat(check.get("step").asInt()).isZero();
+            assertThat(check.get("weight").asDouble()).isEqualTo(10.0);
+            assertThat(check.get("stable").get("release").asText()).isEqualTo("blue");
+            assertThat(check.get("stable").get("requests").asLong()).isPositive();
+        });
+        assertThat(last.get("at").asText()).matches("\\d{4}-\\d\\d-\\d\\dT.+Z");
+        JsonNode canary = last.get("canary");
+        assertThat(canary.get("release").asText()).isEqualTo("green");
+        assertThat(canary.get("requests").asLong()).isGreaterThanOrEqualTo(5);
+        assertThat(canary.get("errors").asLong()).isZero();
+        assertThat(canary.get("errorRate").asDouble()).isZero();
+        assertThat(canary.get("p50Ms").isNumber()).isTrue();
+        assertThat(canary.get("p99Ms").isNumber()).isTrue();
+        assertThat(last.has("errorP")).isTrue();
+        assertThat(last.has("latencyP")).isTrue();
+        assertThat(last.has("effectSize")).isTrue();
+
+        LoadGenerator.Stats stats = load.stop();
+        assertThat(stats.failures()).as("%s", stats.failureSamples()).isZero();
+        assertThat(stats.countsByRelease().get("green")).isPositive();
+    }
+
+    @Test
+    void aPausedRunHoldsItsWeightUntilResumed() throws Exception {
+        HttpResponse<String> noRun = calls.post("/canary/pause");
+        assertThat(noRun.statusCode()).isEqualTo(409);
+        assertThat(json(noRun).get("error").asText()).isEqualTo("no analysis is running");
+        assertThat(calls.post("/canary/resume").statusCode()).isEqualTo(409);
+
+        assertThat(calls.post("/canary/start?release=green").statusCode()).isEqualTo(200);
+        ListAppender<ILoggingEvent> logged = AdminCalls.captureLog();
+        HttpResponse<String> paused;
+        try {
+            paused = calls.post("/canary/pause");
+        } finally {
+            AdminCalls.releaseLog(logged);
+        }
+        assertThat(paused.statusCode()).isEqualTo(200);
+        assertThat(json(paused).get("state").asText()).isEqualTo("paused");
+        assertThat(json(paused).get("weight").asDouble()).isEqualTo(10.0);
+        assertThat(logged.list).anySatisfy(e -> assertThat(e.getFormattedMessage())
+                .endsWith(": analysis pause: green paused at step 0 (10%)"));
+
+        // traffic enough to pass the step, but the run holds
+        LoadGenerator load = traffic();
+        load.awaitSuccesses(300, RUN);
+        Thread.sleep(600);
+        JsonNode held = analysis();
+        assertThat(held.get("state").asText()).isEqualTo("paused");
+        assertThat(held.get("step").asInt()).isZero();
+        assertThat(held.get("history")).isEmpty();
+        assertThat(proxy.routes().weightBasisPoints()).isEqualTo(1000);
+
+        HttpResponse<String> resumed = calls.post("/canary/resume");
+        assertThat(resumed.statusCode()).isEqualTo(200);
+        assertThat(json(resumed).get("state").asText()).isEqualTo("running");
+        await().atMost(RUN).pollInterval(Duration.ofMillis(100))
+                .until(() -> analysis().get("state").asText().equals("idle"));
+        assertThat(analysis().get("lastOutcome").asText()).isEqualTo("promoted after 2 steps");
+        assertThat(proxy.routes().stable()).isEqualTo("green");
+    }
+
+    @Test
+    void aSecondStartIsAConflictAndTheStableOrAnUnknownReleaseABadRequest() throws Exception {
+        assertThat(calls.post("/canary/start?release=green").statusCode()).isEqualTo(200);
+
+        HttpResponse<String> again = calls.post("/canary/start?release=green");
+        assertThat(again.statusCode()).isEqualTo(409);
+        assertThat(json(again).get("error").asText())
+                .isEqualTo("an analysis of green is running; end it first (promote, rollback)");
+
+        HttpResponse<String> stable = calls.post("/canary/start?release=blue");
+        assertThat(stable.statusCode()).isEqualTo(400);
+        assertThat(json(stable).get("error").asText())
+                .isEqualTo("'blue' is the stable release; a canary must be another");
+
+        HttpResponse<String> unknown = calls.post("/canary/start?release=purple");
+        assertThat(unknown.statusCode()).isEqualTo(400);
+        assertThat(json(unknown).get("error").asText()).isEqualTo("unknown release 'purple' (known: blue, green)");
+
+        HttpResponse<String> missing = calls.post("/canary/start");
+        assertThat(missing.statusCode()).isEqualTo(400);
+        assertThat(json(missing).get("error").asText()).contains("missing query parameter 'release'");
+
+        HttpResponse<String> badForce = calls.post("/canary/start?release=green&force=maybe");
+        assertThat(badForce.statusCode()).isEqualTo(400);
+        assertThat(json(badForce).get("error").asText()).contains("'force'");
+
+        // without traffic the step holds; the run goes on at 10 %
+        assertThat(analysis().get("state").asText()).isEqualTo("running");
+        assertThat(proxy.routes().weightBasisPoints()).isEqualTo(1000);
+
+        // an operator's promotion ends the run
+        assertThat(calls.post("/promote").statusCode()).isEqualTo(200);
+        JsonNode ended = analysis();
+        assertThat(ended.get("state").asText()).isEqualTo("idle");
+        assertThat(ended.get("lastOutcome").asText()).isEqualTo("ended: promoted by an operator");
+    }
+
+    @Test
+    void anUnhealthyCanaryIsAConflictUnlessForcedAndThenCoolsDownAfterItsRollback() throws Exception {
+        health(green, 503);
+        await().atMost(Duration.ofSeconds(5))
+                .until(() -> !proxy.status().releases().get("green").endpoints().get(0).healthy());
+
+        HttpResponse<String> unhealthy = calls.post("/canary/start?release=green");
+        assertThat(unhealthy.statusCode()).isEqualTo(409);
+        assertThat(json(unhealthy).get("error").asText())
+                .isEqualTo("release 'green' has no healthy endpoint; start it first, or force the analysis");
+        assertThat(proxy.routes().canary()).isNull();
+
+        assertThat(calls.post("/canary/start?release=green&force=true").statusCode()).isEqualTo(200);
+        await().atMost(RUN).pollInterval(Duration.ofMillis(100))
+                .until(() -> analysis().get("state").asText().equals("idle"));
+        JsonNode rolledBack = analysis();
+        assertThat(rolledBack.get("lastOutcome").asText())
+                .isEqualTo("rolled back: the canary has no healthy endpoint");
+        JsonNode check = rolledBack.get("history").get(rolledBack.get("history").size() - 1);
+        assertThat(check.get("verdict").asText()).isEqualTo("fail");
+        assertThat(check.get("reason").asText()).isEqualTo("canary has no healthy endpoint");
+        assertThat(check.get("errorP").isNull()).isTrue();
+        assertThat(proxy.routes().canary()).isNull();
+
+        // healthy again, but within the cooldown after the rollback: only with force
+        health(green, 200);
+        await().atMost(Duration.ofSeconds(5))
+                .until(() -> proxy.status().releases().get("green").endpoints().get(0).healthy());
+        HttpResponse<String> cooling = calls.post("/canary/start?release=green&force=false");
+        assertThat(cooling.statusCode()).isEqualTo(409);
+        assertThat(json(cooling).get("error").asText()).startsWith("release 'green' was rolled back; it cools down"
+                + " until ").endsWith("(start it with force=true to try again now)");
+        HttpResponse<String> forced = calls.post("/canary/start?release=green&force=true");
+        assertThat(forced.statusCode()).isEqualTo(200);
+        assertThat(json(forced).get("state").asText()).isEqualTo("running");
+    }
+
+    @Test
+    void theCallsAreMutationsThatNeedTheTokenAndAPost() throws Exception {
+        for (String path : new String[] {"/canary/start?release=green", "/canary/pause", "/canary/resume"}) {
+            HttpResponse<String> none = calls.post(path, null);
+            assertThat(none.statusCode()).as(path).isEqualTo(401);
+            assertThat(json(none).get("error").asText()).contains("Authorization: Bearer");
+            HttpResponse<String> get = calls.get(path);
+            assertThat(get.statusCode()).as(path).isEqualTo(405);
+            assertThat(get.headers().firstValue("allow")).hasValue("POST");
+        }
+        assertThat(proxy.routes().canary()).isNull();
+        assertThat(proxy.status().analysis().state()).isEqualTo(Analysis.State.IDLE);
+    }
+}
