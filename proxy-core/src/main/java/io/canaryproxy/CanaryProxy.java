@@ -69,6 +69,7 @@ public final class CanaryProxy implements AutoCloseable {
     private final InetSocketAddress address;
     private final ScheduledExecutorService control;
     private final Analysis analysis;
+    private AnalysisConfig analysisConfig;
     private boolean stopped;
 
     private CanaryProxy(ProxyConfig config, MeterRegistry registry) {
@@ -87,9 +88,8 @@ public final class CanaryProxy implements AutoCloseable {
             t.setDaemon(true);
             return t;
         });
-        AnalysisConfig analysisConfig;
         try {
-            analysisConfig = AnalysisConfig.from(config.source());
+            this.analysisConfig = AnalysisConfig.from(config.source());
             this.upstreams = new Upstreams(config, transport, loopArray, registry);
             StateFile stateFile = config.stateFile() == null ? null : new StateFile(config.stateFile());
             this.routes = new RouteState(upstreams, initialRoutes(config, stateFile), stateFile);
@@ -264,7 +264,11 @@ public final class CanaryProxy implements AutoCloseable {
             throw new io.canaryproxy.config.ConfigException("reload refused, the running configuration stays: "
                     + String.join("; ", refused));
         }
+        AnalysisConfig nextAnalysis = AnalysisConfig.from(next.source());
         List<String> changes = describeChanges(now, next);
+        if (!analysisConfig.equals(nextAnalysis)) {
+            changes.add("proxy.analysis: " + analysisConfig + " -> " + nextAnalysis);
+        }
         if (changes.isEmpty()) {
             log.info("reload: nothing changed");
             return changes;
@@ -275,6 +279,10 @@ public final class CanaryProxy implements AutoCloseable {
         upstreams = after;
         config = next;
         listener.reconfigure(next, new Router(routes, after, next.routing()));
+        if (!analysisConfig.equals(nextAnalysis)) {
+            analysis.reconfigure(nextAnalysis, new Webhooks(nextAnalysis.webhooks(), ForkJoinPool.commonPool()));
+            analysisConfig = nextAnalysis;
+        }
         for (Release r : after.retired()) {
             r.stopHealthChecks();
             draining.add(r);

@@ -81,6 +81,22 @@ class ReloadTest {
     }
 
     @Test
+    void analysisSettingsAreReloadedAndABadOneRefusesTheWholeReload() throws Exception {
+        try (CountingBackend blue = new CountingBackend(); CountingBackend green = new CountingBackend();
+             CanaryProxy proxy = CanaryProxy.start(config(blue.endpoint(), green.endpoint(), ""))) {
+            List<String> changes = proxy.reload(config(blue.endpoint(), green.endpoint(),
+                    "proxy.analysis.min-requests = 7"));
+            assertThat(changes).singleElement().asString().startsWith("proxy.analysis");
+
+            ProxyConfig before = proxy.config();
+            assertThatThrownBy(() -> proxy.reload(config(blue.endpoint(), green.endpoint(),
+                    "proxy { analysis.failure-limit = 0, routing.served-by-header = on }")))
+                    .isInstanceOf(ConfigException.class).hasMessageContaining("proxy.analysis.failure-limit");
+            assertThat(proxy.config()).isSameAs(before);
+        }
+    }
+
+    @Test
     void whatNeedsARestartIsRefusedAndNothingIsApplied() throws Exception {
         try (CountingBackend blue = new CountingBackend(); CountingBackend green = new CountingBackend();
              CanaryProxy proxy = CanaryProxy.start(config(blue.endpoint(), green.endpoint(), ""))) {

@@ -47,11 +47,11 @@ public final class Analysis {
                          List<Check> history) {
     }
 
-    private final AnalysisConfig config;
-    private final Judge judge;
+    private AnalysisConfig config;
+    private Judge judge;
     private final Control control;
     private final ScheduledExecutorService executor;
-    private final Webhooks webhooks;
+    private Webhooks webhooks;
     private final AnalysisStore store;
     private final ArrayDeque<Check> history = new ArrayDeque<>();
     private final Map<String, Instant> cooldownUntil = new HashMap<>();
@@ -82,7 +82,23 @@ public final class Analysis {
      *                                  not {@code force}), or the pre-rollout webhook said no
      * @throws IllegalArgumentException for the stable release or an unknown one
      */
-    public synchronized Status start(String name, boolean force) {
+    public Status start(String name, boolean force) {
+        synchronized (this) {
+            checkStartable(name, force);
+        }
+        // The pre-rollout gate may take up to its timeout: asked without holding the lock, so that /status and
+        // the metrics stay answerable meanwhile.
+        String refusal = webhooks.preRollout(name);
+        if (refusal != null) {
+            throw new IllegalStateException("pre-rollout webhook refused: " + refusal);
+        }
+        synchronized (this) {
+            checkStartable(name, force);
+            return begin(name);
+        }
+    }
+
+    private void checkStartable(String name, boolean force) {
         if (state != State.IDLE) {
             throw new IllegalStateException("an analysis of " + release + " is " + state.name().toLowerCase()
                     + "; end it first (promote, rollback)");
@@ -95,10 +111,9 @@ public final class Analysis {
             throw new IllegalStateException("release '" + name + "' was rolled back; it cools down until " + until
                     + " (start it with force=true to try again now)");
         }
-        String refusal = webhooks.preRollout(name);
-        if (refusal != null) {
-            throw new IllegalStateException("pre-rollout webhook refused: " + refusal);
-        }
+    }
+
+    private Status begin(String name) {
         RouteTable table = control.setCanary(name, config.steps().get(0));
         release = name;
         step = 0;
@@ -162,6 +177,27 @@ public final class Analysis {
     public synchronized Status status() {
         double weight = state == State.IDLE ? 0 : config.steps().get(step);
         return new Status(state, release, step, weight, lastOutcome, List.copyOf(history));
+    }
+
+    /**
+     * New settings (after a reload). A running analysis keeps its steps: the settings apply to its next check, and
+     * the steps to the next run.
+     */
+    public synchronized void reconfigure(AnalysisConfig next, Webhooks nextWebhooks) {
+        webhooks = nextWebhooks;
+        boolean stepsChanged = !config.steps().equals(next.steps());
+        if (state != State.IDLE && stepsChanged) {
+            next = new AnalysisConfig(next.interval(), config.steps(), next.minRequests(), next.failureLimit(),
+                    next.confidence(), next.maxErrorRate(), next.maxLatencyRatio(), next.latencySlack(),
+                    next.minEffect(), next.minP99Samples(), next.warmup(), next.pauseOnFailure(), next.cooldown(),
+                    next.history(), next.webhooks());
+        }
+        boolean intervalChanged = !config.interval().equals(next.interval());
+        config = next;
+        judge = new Judge(next);
+        if (state != State.IDLE && intervalChanged) {
+            scheduleTick();
+        }
     }
 
     /** Stops the timer; the saved state stays, so a restarted proxy resumes. */

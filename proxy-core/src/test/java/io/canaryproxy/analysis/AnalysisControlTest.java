@@ -134,6 +134,21 @@ class AnalysisControlTest {
     }
 
     @Test
+    void aSlowPreRolloutWebhookDoesNotHoldUpTheStatus() throws Exception {
+        hooks.stubFor(post(urlEqualTo("/gate")).willReturn(aResponse().withStatus(200).withFixedDelay(1500)));
+        try (CanaryProxy proxy = CanaryProxy.start(config(""))) {
+            java.util.concurrent.CompletableFuture<Analysis.Status> start =
+                    java.util.concurrent.CompletableFuture.supplyAsync(() -> proxy.startAnalysis("green", false));
+            await().atMost(Duration.ofSeconds(5)).until(() -> !hooks.getAllServeEvents().isEmpty());
+            long t0 = System.nanoTime();
+            assertThat(proxy.status().analysis().state()).isEqualTo(Analysis.State.IDLE);
+            assertThat((System.nanoTime() - t0) / 1_000_000).as("ms for /status during the gate").isLessThan(500);
+            assertThat(start.get(10, java.util.concurrent.TimeUnit.SECONDS).state())
+                    .isEqualTo(Analysis.State.RUNNING);
+        }
+    }
+
+    @Test
     void theStableReleaseCannotBeACanary() {
         try (CanaryProxy proxy = CanaryProxy.start(config(""))) {
             assertThatThrownBy(() -> proxy.startAnalysis("blue", false))
