@@ -15,6 +15,7 @@ import io.netty.channel.ChannelFutureListener;
 import io.netty.channel.ChannelHandlerContext;
 import io.netty.channel.ChannelInboundHandlerAdapter;
 import io.netty.channel.ChannelPipeline;
+import io.netty.channel.socket.DuplexChannel;
 import io.netty.handler.codec.DecoderResult;
 import io.netty.handler.codec.http.DefaultFullHttpResponse;
 import io.netty.handler.codec.http.FullHttpResponse;
@@ -58,6 +59,7 @@ import org.slf4j.LoggerFactory;
 final class ProxyHandler extends ChannelInboundHandlerAdapter implements UpstreamListener {
 
     private static final Logger log = LoggerFactory.getLogger(ProxyHandler.class);
+    private static final long LINGER_MILLIS = 2000;
 
     private final Listener listener;
     /** The listener's settings, taken afresh at every request head so that a reload reaches open connections. */
@@ -80,6 +82,8 @@ final class ProxyHandler extends ChannelInboundHandlerAdapter implements Upstrea
     private final ArrayDeque<Object> pending = new ArrayDeque<>(2);
     private boolean draining;
     private boolean servingStatic;
+    /** Answered and closing: what the client still sends is dropped (see {@link #reject}). */
+    private boolean lingering;
     /** Inside a read batch from the client: writes to the upstream are flushed once, at its end. */
     private boolean inClientRead;
     private boolean upstreamFlushPending;
@@ -176,6 +180,10 @@ final class ProxyHandler extends ChannelInboundHandlerAdapter implements Upstrea
     @Override
     public void channelRead(ChannelHandlerContext ctx, Object msg) {
         inClientRead = true;
+        if (lingering) {
+            ReferenceCountUtil.release(msg);
+            return;
+        }
         if (tunnel) {
             relayToUpstream(msg);
         } else if (pending.isEmpty() && ready(msg)) {
@@ -740,11 +748,28 @@ final class ProxyHandler extends ChannelInboundHandlerAdapter implements Upstrea
         ctx.close();
     }
 
-    /** The client sent something the proxy will not forward: answer and close, nothing reached an upstream. */
+    /**
+     * The client sent something the proxy will not forward: answer and close; nothing reached an upstream. The
+     * close lingers: the client may still be sending (a body too large, say), and closing a socket with unread
+     * bytes resets the connection, which can destroy the answer before the client reads it. So the proxy stops
+     * writing, drops whatever still comes for up to {@value #LINGER_MILLIS} ms, and then closes.
+     */
     private void reject(HttpResponseStatus status, String why) {
         log.debug("client {}: {} -> {}", clientIp, why, status.code());
         closing = true;
-        ctx.writeAndFlush(ErrorResponses.of(status, true, false)).addListener(ChannelFutureListener.CLOSE);
+        lingering = true;
+        releasePending();
+        ctx.channel().config().setAutoRead(true);
+        ctx.writeAndFlush(ErrorResponses.of(status, true, false)).addListener(f -> {
+            if (f.isSuccess() && ctx.channel() instanceof DuplexChannel) {
+                ((DuplexChannel) ctx.channel()).shutdownOutput();
+                ctx.executor().schedule(() -> {
+                    ctx.close();
+                }, LINGER_MILLIS, TimeUnit.MILLISECONDS);
+            } else {
+                ctx.close();
+            }
+        });
     }
 
     /** The request body turned out bad or too large after forwarding began. */
