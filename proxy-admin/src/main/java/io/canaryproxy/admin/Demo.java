@@ -40,7 +40,7 @@ final class Demo {
                 + "  admin { listen = " + ConfigUtil.quoteString(admin.toString()) + ", token = \"\" }\n"
                 + "  state-file = \"\"\n"
                 + "  releases {\n" + releases + "  }\n"
-                + "  routing { stable = " + ConfigUtil.quoteString(stable) + " }\n"
+                + "  routing { stable = " + ConfigUtil.quoteString(stable) + ", served-by-header = on }\n"
                 + "}\n";
         return ConfigFactory.parseString(text);
     }
@@ -58,6 +58,8 @@ final class Demo {
                 + (name.equals(names.get(0)) ? " (stable)" : "")));
         lines.add("Try:");
         lines.add("  curl -i " + proxyUrl + "/");
+        lines.add("  curl -X POST '" + adminUrl + "/canary?release=" + other + "&weight=50'");
+        lines.add("  curl -i -H 'X-Canary: always' " + proxyUrl + "/");
         lines.add("  curl -X POST '" + adminUrl + "/switch?release=" + other + "'");
         lines.add("  curl -i " + proxyUrl + "/");
         lines.add("  curl '" + adminUrl + "/status'");

@@ -15,6 +15,16 @@ class DemoBackendsTest {
     private final HttpClient client = HttpClient.newBuilder().version(HttpClient.Version.HTTP_1_1).build();
 
     @Test
+    void theDemoTellsWhichReleaseServedEachResponse() throws Exception {
+        try (DemoBackends backends = DemoBackends.start("blue", "green")) {
+            io.canaryproxy.config.ProxyConfig config = Demo.config(io.canaryproxy.config.HostPort.parse("127.0.0.1:0"),
+                    io.canaryproxy.config.HostPort.parse("127.0.0.1:0"), backends.addresses());
+            assertThat(config.routing().servedByHeader()).isTrue();
+            assertThat(config.routing().stable()).isEqualTo("blue");
+        }
+    }
+
+    @Test
     void eachBackendAnswersEveryPathWithItsReleaseName() throws Exception {
         try (DemoBackends backends = DemoBackends.start("blue", "green")) {
             assertThat(backends.addresses()).containsOnlyKeys("blue", "green");
