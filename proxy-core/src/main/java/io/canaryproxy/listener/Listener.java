@@ -89,7 +89,6 @@ public final class Listener {
      */
     public void reconfigure(ProxyConfig next, Router router) {
         ListenerContext fresh = new ListenerContext(next, routes, router, clients, loops);
-        fresh.shuttingDown = shuttingDown;
         context = fresh;
     }
 
@@ -97,10 +96,14 @@ public final class Listener {
         return context;
     }
 
+    /** Whether the proxy is stopping: responses then close their connections. */
+    boolean shuttingDown() {
+        return shuttingDown;
+    }
+
     /** Stops accepting and asks every client connection to close once it is idle. */
     public void stopAccepting() {
         shuttingDown = true;
-        context.shuttingDown = true;
         if (serverChannel != null) {
             serverChannel.close().syncUninterruptibly();
         }

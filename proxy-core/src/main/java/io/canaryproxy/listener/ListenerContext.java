@@ -9,7 +9,7 @@ import io.netty.channel.group.ChannelGroup;
 import java.util.IdentityHashMap;
 import java.util.Map;
 
-/** What every client connection of one listener shares; read-only after start but for the shutdown flag. */
+/** What every client connection of one listener shares; immutable, replaced as a whole by a reload. */
 final class ListenerContext {
 
     final RouteState routes;
@@ -33,7 +33,6 @@ final class ListenerContext {
     /** Body bytes kept so that an idempotent request can be sent again after a stale keep-alive connection. */
     final int replayLimit = 64 * 1024;
     private final Map<EventLoop, Integer> loopIndex;
-    volatile boolean shuttingDown;
 
     ListenerContext(ProxyConfig config, RouteState routes, Router router, ChannelGroup clients, EventLoop[] loops) {
         this.routes = routes;

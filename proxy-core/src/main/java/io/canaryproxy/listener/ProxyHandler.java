@@ -363,7 +363,7 @@ final class ProxyHandler extends ChannelInboundHandlerAdapter implements Upstrea
      */
     private void serveStatic(StaticFiles files, HttpRequest req, Release target) {
         boolean hasBody = HttpUtil.getContentLength(req, 0L) > 0 || HttpUtil.isTransferEncodingChunked(req);
-        boolean keep = keepAlive && !hasBody && !lc.shuttingDown;
+        boolean keep = keepAlive && !hasBody && !listener.shuttingDown();
         if (!keep) {
             closing = true;
         }
@@ -612,7 +612,7 @@ final class ProxyHandler extends ChannelInboundHandlerAdapter implements Upstrea
             closing = true;
             upstreamReusable = false;
         }
-        if (closing || !keepAlive || lc.shuttingDown) {
+        if (closing || !keepAlive || listener.shuttingDown()) {
             closing = true;
             h.set(HttpHeaderNames.CONNECTION, HttpHeaderValues.CLOSE);
         } else if (http10) {
@@ -709,7 +709,7 @@ final class ProxyHandler extends ChannelInboundHandlerAdapter implements Upstrea
             breakResponse(why);
             return;
         }
-        boolean close = closing || !keepAlive || !requestComplete || lc.shuttingDown;
+        boolean close = closing || !keepAlive || !requestComplete || listener.shuttingDown();
         boolean head = headRequest;
         if (release != null) {
             release.metrics().error(kind);

@@ -73,8 +73,9 @@ final class HealthChecker {
         ChannelFuture connect = bootstrap.connect(endpoint.socketAddress());
         Channel ch = connect.channel();
         ScheduledFuture<?> timeout = loop.schedule(() -> {
-            if (ch.pipeline().get(Probe.class) != null && !ch.pipeline().get(Probe.class).done) {
-                ch.pipeline().get(Probe.class).finish(false, "no answer within " + config.timeout().toMillis() + " ms");
+            Probe p = ch.pipeline().get(Probe.class);
+            if (p != null) {
+                p.finish(false, "no answer within " + config.timeout().toMillis() + " ms");
             }
         }, config.timeout().toNanos(), TimeUnit.NANOSECONDS);
         connect.addListener(f -> {
@@ -93,7 +94,7 @@ final class HealthChecker {
         ch.closeFuture().addListener(f -> {
             timeout.cancel(false);
             Probe p = ch.pipeline().get(Probe.class);
-            if (p != null && !p.done) {
+            if (p != null) {
                 p.finish(false, "connection closed without an answer");
             }
         });
@@ -116,7 +117,7 @@ final class HealthChecker {
     }
 
     private final class Probe extends ChannelInboundHandlerAdapter {
-        boolean done;
+        private boolean done;
         private Channel channel;
 
         @Override
@@ -127,7 +128,7 @@ final class HealthChecker {
         @Override
         public void channelRead(ChannelHandlerContext ctx, Object msg) {
             try {
-                if (msg instanceof HttpResponse && !done) {
+                if (msg instanceof HttpResponse) {
                     int code = ((HttpResponse) msg).status().code();
                     boolean ok = code >= 200 && code < 400;
                     finish(ok, "GET " + config.path() + " answered " + code);
