@@ -1,0 +1,182 @@
+package io.canaryproxy.listener;
+
+import static org.assertj.core.api.Assertions.assertThat;
+import static org.awaitility.Awaitility.await;
+
+import io.canaryproxy.CanaryProxy;
+import io.canaryproxy.testing.TestConfigs;
+import io.netty.bootstrap.ServerBootstrap;
+import io.netty.buffer.Unpooled;
+import io.netty.channel.Channel;
+import io.netty.channel.ChannelHandlerContext;
+import io.netty.channel.ChannelInboundHandlerAdapter;
+import io.netty.channel.ChannelInitializer;
+import io.netty.channel.ChannelOption;
+import io.netty.channel.EventLoopGroup;
+import io.netty.channel.MultiThreadIoEventLoopGroup;
+import io.netty.channel.nio.NioIoHandler;
+import io.netty.channel.socket.nio.NioServerSocketChannel;
+import io.netty.handler.codec.http.DefaultHttpContent;
+import io.netty.handler.codec.http.DefaultHttpResponse;
+import io.netty.handler.codec.http.HttpRequest;
+import io.netty.handler.codec.http.HttpResponse;
+import io.netty.handler.codec.http.HttpResponseStatus;
+import io.netty.handler.codec.http.HttpServerCodec;
+import io.netty.handler.codec.http.HttpUtil;
+import io.netty.handler.codec.http.HttpVersion;
+import io.netty.util.ReferenceCountUtil;
+import java.io.OutputStream;
+import java.net.InetSocketAddress;
+import java.net.Socket;
+import java.nio.charset.StandardCharsets;
+import java.time.Duration;
+import java.util.concurrent.TimeUnit;
+import java.util.concurrent.atomic.AtomicLong;
+import org.junit.jupiter.api.AfterEach;
+import org.junit.jupiter.api.BeforeEach;
+import org.junit.jupiter.api.Test;
+
+/**
+ * Bodies stream both ways without the proxy buffering them: a client that stops reading stops the upstream's
+ * response, and an upstream that stops reading stops the client's upload. Each side's progress must level off
+ * at a few socket buffers, where a buffering proxy would take everything.
+ */
+class BackpressureTest {
+
+    private static final int CHUNK = 16 * 1024;
+    private static final long LIMIT = 256L * 1024 * 1024;
+
+    private EventLoopGroup group;
+    private Channel backend;
+    private CanaryProxy proxy;
+    private final AtomicLong sentByBackend = new AtomicLong();
+    private final AtomicLong readByBackend = new AtomicLong();
+    private volatile boolean backendReads = true;
+
+    @BeforeEach
+    void start() {
+        group = new MultiThreadIoEventLoopGroup(1, NioIoHandler.newFactory());
+        backend = new ServerBootstrap().group(group).channel(NioServerSocketChannel.class)
+                .childOption(ChannelOption.AUTO_READ, true)
+                .childHandler(new ChannelInitializer<Channel>() {
+                    @Override
+                    protected void initChannel(Channel ch) {
+                        ch.pipeline().addLast(new HttpServerCodec(), new Streamer());
+                    }
+                }).bind(new InetSocketAddress("127.0.0.1", 0)).syncUninterruptibly().channel();
+        int port = ((InetSocketAddress) backend.localAddress()).getPort();
+        proxy = CanaryProxy.start(TestConfigs.single("127.0.0.1:" + port, """
+                proxy.limits.max-body-size = 1g
+                proxy.drain.timeout = 1s
+                """));
+    }
+
+    @AfterEach
+    void stop() {
+        proxy.close();
+        backend.close().syncUninterruptibly();
+        group.shutdownGracefully(0, 1, TimeUnit.SECONDS).syncUninterruptibly();
+    }
+
+    /** GET /download: an endless chunked body, written only while the connection can take it. POST: read. */
+    private final class Streamer extends ChannelInboundHandlerAdapter {
+        private boolean streaming;
+
+        @Override
+        public void channelRead(ChannelHandlerContext ctx, Object msg) {
+            if (msg instanceof HttpRequest && ((HttpRequest) msg).uri().equals("/download")) {
+                HttpResponse head = new DefaultHttpResponse(HttpVersion.HTTP_1_1, HttpResponseStatus.OK);
+                HttpUtil.setTransferEncodingChunked(head, true);
+                ctx.writeAndFlush(head);
+                streaming = true;
+                pump(ctx);
+            } else if (msg instanceof HttpRequest) {
+                if (!backendReads) {
+                    ctx.channel().config().setAutoRead(false);
+                }
+            } else if (msg instanceof io.netty.handler.codec.http.HttpContent) {
+                readByBackend.addAndGet(((io.netty.handler.codec.http.HttpContent) msg).content().readableBytes());
+            }
+            ReferenceCountUtil.release(msg);
+        }
+
+        @Override
+        public void channelWritabilityChanged(ChannelHandlerContext ctx) {
+            pump(ctx);
+        }
+
+        private void pump(ChannelHandlerContext ctx) {
+            while (streaming && ctx.channel().isWritable() && sentByBackend.get() < LIMIT) {
+                ctx.writeAndFlush(new DefaultHttpContent(Unpooled.wrappedBuffer(new byte[CHUNK])))
+                        .addListener(f -> {
+                            if (f.isSuccess()) {
+                                sentByBackend.addAndGet(CHUNK);
+                            }
+                        });
+            }
+        }
+    }
+
+    /** Waits until {@code counter} stops moving for a second, and returns where it stopped. */
+    private static long levelsOff(AtomicLong counter) {
+        long[] last = {-1};
+        await().atMost(Duration.ofSeconds(20)).pollInterval(Duration.ofSeconds(1)).until(() -> {
+            long now = counter.get();
+            boolean still = now == last[0];
+            last[0] = now;
+            return still;
+        });
+        return last[0];
+    }
+
+    @Test
+    void aClientThatStopsReadingStopsTheUpstream() throws Exception {
+        try (Socket client = new Socket("127.0.0.1", proxy.listenAddress().getPort())) {
+            client.setReceiveBufferSize(64 * 1024);
+            client.getOutputStream().write("GET /download HTTP/1.1\r\nHost: x\r\n\r\n"
+                    .getBytes(StandardCharsets.US_ASCII));
+            // The client reads nothing.
+            long stalled = levelsOff(sentByBackend);
+            assertThat(stalled).as("bytes the upstream could send to a client reading nothing")
+                    .isPositive().isLessThan(32L * 1024 * 1024);
+
+            // Reading again lets the stream go on.
+            byte[] buf = new byte[64 * 1024];
+            long read = 0;
+            while (read < stalled + 8L * 1024 * 1024) {
+                int n = client.getInputStream().read(buf);
+                assertThat(n).isPositive();
+                read += n;
+            }
+            assertThat(sentByBackend.get()).isGreaterThan(stalled);
+        }
+    }
+
+    @Test
+    void anUpstreamThatStopsReadingStopsTheClientsUpload() throws Exception {
+        backendReads = false;
+        AtomicLong sentByClient = new AtomicLong();
+        Thread uploader = new Thread(() -> {
+            try (Socket client = new Socket("127.0.0.1", proxy.listenAddress().getPort())) {
+                client.setSendBufferSize(64 * 1024);
+                OutputStream out = client.getOutputStream();
+                out.write("POST /upload HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n"
+                        .getBytes(StandardCharsets.US_ASCII));
+                byte[] chunk = ("4000\r\n" + "u".repeat(CHUNK) + "\r\n").getBytes(StandardCharsets.US_ASCII);
+                while (sentByClient.get() < LIMIT) {
+                    out.write(chunk);
+                    sentByClient.addAndGet(CHUNK);
+                }
+            } catch (Exception expected) {
+                // the test closes the proxy under it
+            }
+        }, "uploader");
+        uploader.setDaemon(true);
+        uploader.start();
+
+        long stalled = levelsOff(sentByClient);
+        assertThat(stalled).as("bytes a client could upload to an upstream reading nothing")
+                .isPositive().isLessThan(32L * 1024 * 1024);
+        assertThat(readByBackend.get()).isLessThan(stalled);
+    }
+}
