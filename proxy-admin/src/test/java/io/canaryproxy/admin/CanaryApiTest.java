@@ -2,7 +2,6 @@ package io.canaryproxy.admin;
 
 import static com.github.tomakehurst.wiremock.client.WireMock.aResponse;
 import static com.github.tomakehurst.wiremock.client.WireMock.urlEqualTo;
-import static com.github.tomakehurst.wiremock.core.WireMockConfiguration.options;
 import static io.canaryproxy.admin.AdminCalls.json;
 import static org.assertj.core.api.Assertions.assertThat;
 import static org.awaitility.Awaitility.await;
@@ -15,7 +14,6 @@ import com.github.tomakehurst.wiremock.WireMockServer;
 import com.github.tomakehurst.wiremock.client.WireMock;
 import io.canaryproxy.CanaryProxy;
 import io.canaryproxy.routing.RouteTable;
-import io.canaryproxy.testing.TestConfigs;
 import java.net.http.HttpResponse;
 import java.time.Duration;
 import org.junit.jupiter.api.AfterAll;
@@ -32,65 +30,36 @@ import org.junit.jupiter.params.provider.CsvSource;
  */
 class CanaryApiTest {
 
-    private static final String TOKEN = "s3cret";
-
+    private static AdminFixture fixture;
     private static WireMockServer blue;
     private static WireMockServer green;
 
     private CanaryProxy proxy;
-    private AdminServer server;
     private AdminCalls calls;
 
     @BeforeAll
     static void startReleases() {
-        blue = new WireMockServer(options().dynamicPort().bindAddress("127.0.0.1").disableRequestJournal());
-        green = new WireMockServer(options().dynamicPort().bindAddress("127.0.0.1").disableRequestJournal());
-        blue.start();
-        green.start();
+        fixture = new AdminFixture();
+        blue = fixture.blue();
+        green = fixture.green();
     }
 
     @AfterAll
     static void stopReleases() {
-        if (blue != null) {
-            blue.stop();
-        }
-        if (green != null) {
-            green.stop();
+        if (fixture != null) {
+            fixture.close();
         }
     }
 
     @BeforeEach
     void start() {
-        stubRelease(blue, "blue");
-        stubRelease(green, "green");
-        proxy = CanaryProxy.start(TestConfigs.parse("""
-                proxy {
-                  admin.token = "%s"
-                  releases.blue.endpoints = ["127.0.0.1:%d"]
-                  releases.green.endpoints = ["127.0.0.1:%d"]
-                  routing.stable = blue
-                  health-check { interval = 100ms, timeout = 100ms, rise = 2, fall = 3 }
-                }
-                """.formatted(TOKEN, blue.port(), green.port())));
-        server = new AdminServer(proxy, proxy.config().admin()).start();
-        calls = new AdminCalls(server, proxy, TOKEN);
+        calls = fixture.start("");
+        proxy = fixture.proxy();
     }
 
     @AfterEach
     void stop() {
-        if (server != null) {
-            server.close();
-        }
-        if (proxy != null) {
-            proxy.stop();
-        }
-    }
-
-    private static void stubRelease(WireMockServer release, String name) {
-        release.resetAll();
-        release.stubFor(WireMock.get(urlEqualTo("/healthz")).willReturn(aResponse().withStatus(200).withBody("ok")));
-        release.stubFor(WireMock.get(urlEqualTo("/")).willReturn(aResponse().withStatus(200)
-                .withHeader("X-Release", name).withBody("Hello from " + name + "\n")));
+        fixture.stop();
     }
 
     @Test
