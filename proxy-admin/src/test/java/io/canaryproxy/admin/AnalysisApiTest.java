@@ -7,8 +7,6 @@ import static org.assertj.core.api.Assertions.assertThat;
 import static org.awaitility.Awaitility.await;
 
 import ch.qos.logback.classic.Level;
-import ch.qos.logback.classic.spi.ILoggingEvent;
-import ch.qos.logback.core.read.ListAppender;
 import com.fasterxml.jackson.databind.JsonNode;
 import com.github.tomakehurst.wiremock.WireMockServer;
 import com.github.tomakehurst.wiremock.client.WireMock;
@@ -112,13 +110,8 @@ class AnalysisApiTest {
     void aStartedRunIsPromotedAndItsChecksAreInTheStatusWithTheirFigures() throws Exception {
         LoadGenerator load = traffic();
         load.awaitSuccesses(50, RUN);
-        ListAppender<ILoggingEvent> logged = AdminCalls.captureLog();
-        HttpResponse<String> r;
-        try {
-            r = calls.post("/canary/start?release=green");
-        } finally {
-            AdminCalls.releaseLog(logged);
-        }
+        AdminCalls.Logged logged = calls.postLogged("/canary/start?release=green");
+        HttpResponse<String> r = logged.response();
         assertThat(r.statusCode()).isEqualTo(200);
         assertThat(r.headers().firstValue("content-type")).hasValue("application/json");
         JsonNode started = json(r);
@@ -126,7 +119,7 @@ class AnalysisApiTest {
         assertThat(started.get("release").asText()).isEqualTo("green");
         assertThat(started.get("step").asInt()).isZero();
         assertThat(started.get("weight").asDouble()).isEqualTo(10.0);
-        assertThat(logged.list).anySatisfy(e -> {
+        assertThat(logged.log()).anySatisfy(e -> {
             assertThat(e.getLevel()).isEqualTo(Level.INFO);
             assertThat(e.getFormattedMessage()).startsWith("127.0.0.1:")
                     .endsWith(": analysis of green started: blue -> blue + canary green at 10% (route table v1)");
@@ -180,17 +173,12 @@ class AnalysisApiTest {
         assertThat(calls.post("/canary/resume").statusCode()).isEqualTo(409);
 
         assertThat(calls.post("/canary/start?release=green").statusCode()).isEqualTo(200);
-        ListAppender<ILoggingEvent> logged = AdminCalls.captureLog();
-        HttpResponse<String> paused;
-        try {
-            paused = calls.post("/canary/pause");
-        } finally {
-            AdminCalls.releaseLog(logged);
-        }
+        AdminCalls.Logged logged = calls.postLogged("/canary/pause");
+        HttpResponse<String> paused = logged.response();
         assertThat(paused.statusCode()).isEqualTo(200);
         assertThat(json(paused).get("state").asText()).isEqualTo("paused");
         assertThat(json(paused).get("weight").asDouble()).isEqualTo(10.0);
-        assertThat(logged.list).anySatisfy(e -> assertThat(e.getFormattedMessage())
+        assertThat(logged.log()).anySatisfy(e -> assertThat(e.getFormattedMessage())
                 .endsWith(": analysis pause: green paused at step 0 (10%)"));
 
         // traffic enough to pass the step, but the run holds

@@ -7,8 +7,6 @@ import static org.assertj.core.api.Assertions.assertThat;
 import static org.awaitility.Awaitility.await;
 
 import ch.qos.logback.classic.Level;
-import ch.qos.logback.classic.spi.ILoggingEvent;
-import ch.qos.logback.core.read.ListAppender;
 import com.fasterxml.jackson.databind.JsonNode;
 import com.github.tomakehurst.wiremock.WireMockServer;
 import com.github.tomakehurst.wiremock.client.WireMock;
@@ -65,13 +63,8 @@ class CanaryApiTest {
     @Test
     void canarySetsTheWeightAnswersTheNewTableAndLogsWhoDidIt() throws Exception {
         long version = proxy.routes().version();
-        ListAppender<ILoggingEvent> logged = AdminCalls.captureLog();
-        HttpResponse<String> r;
-        try {
-            r = calls.post("/canary?release=green&weight=12.5");
-        } finally {
-            AdminCalls.releaseLog(logged);
-        }
+        AdminCalls.Logged logged = calls.postLogged("/canary?release=green&weight=12.5");
+        HttpResponse<String> r = logged.response();
         assertThat(r.statusCode()).isEqualTo(200);
         assertThat(r.headers().firstValue("content-type")).hasValue("application/json");
         JsonNode table = json(r);
@@ -90,7 +83,7 @@ class CanaryApiTest {
         assertThat(status.get("canary").asText()).isEqualTo("green");
         assertThat(status.get("weight").asDouble()).isEqualTo(12.5);
 
-        assertThat(logged.list).anySatisfy(e -> {
+        assertThat(logged.log()).anySatisfy(e -> {
             assertThat(e.getLevel()).isEqualTo(Level.INFO);
             assertThat(e.getFormattedMessage()).startsWith("127.0.0.1:")
                     .contains("canary: blue -> blue + canary green at 12.5% (route table v" + (version + 1) + ")");
@@ -196,13 +189,8 @@ class CanaryApiTest {
     @Test
     void promoteMakesTheCanaryStable() throws Exception {
         assertThat(calls.post("/canary?release=green&weight=10").statusCode()).isEqualTo(200);
-        ListAppender<ILoggingEvent> logged = AdminCalls.captureLog();
-        HttpResponse<String> r;
-        try {
-            r = calls.post("/promote");
-        } finally {
-            AdminCalls.releaseLog(logged);
-        }
+        AdminCalls.Logged logged = calls.postLogged("/promote");
+        HttpResponse<String> r = logged.response();
         assertThat(r.statusCode()).isEqualTo(200);
         JsonNode table = json(r);
         assertThat(table.get("stable").asText()).isEqualTo("green");
@@ -213,7 +201,7 @@ class CanaryApiTest {
         assertThat(table.get("previousCanary").asText()).isEqualTo("green");
         assertThat(proxy.routes().stable()).isEqualTo("green");
         assertThat(calls.viaProxy("/").body()).isEqualTo("Hello from green\n");
-        assertThat(logged.list).anySatisfy(e -> assertThat(e.getFormattedMessage()).startsWith("127.0.0.1:")
+        assertThat(logged.log()).anySatisfy(e -> assertThat(e.getFormattedMessage()).startsWith("127.0.0.1:")
                 .endsWith("promote: blue + canary green at 10% -> green (route table v2)"));
     }
 
@@ -221,13 +209,8 @@ class CanaryApiTest {
     void rollbackSendsTheCanaryNoMoreUsers() throws Exception {
         assertThat(calls.post("/canary?release=green&weight=100").statusCode()).isEqualTo(200);
         assertThat(calls.viaProxy("/").body()).isEqualTo("Hello from green\n");
-        ListAppender<ILoggingEvent> logged = AdminCalls.captureLog();
-        HttpResponse<String> r;
-        try {
-            r = calls.post("/rollback");
-        } finally {
-            AdminCalls.releaseLog(logged);
-        }
+        AdminCalls.Logged logged = calls.postLogged("/rollback");
+        HttpResponse<String> r = logged.response();
         assertThat(r.statusCode()).isEqualTo(200);
         JsonNode table = json(r);
         assertThat(table.get("stable").asText()).isEqualTo("blue");
@@ -236,7 +219,7 @@ class CanaryApiTest {
         assertThat(table.get("previousCanary").asText()).isEqualTo("green");
         assertThat(calls.viaProxy("/").body()).isEqualTo("Hello from blue\n");
         assertThat(json(calls.get("/status")).get("canary").isNull()).isTrue();
-        assertThat(logged.list).anySatisfy(e -> assertThat(e.getFormattedMessage())
+        assertThat(logged.log()).anySatisfy(e -> assertThat(e.getFormattedMessage())
                 .endsWith("rollback: blue + canary green at 100% -> blue (route table v2)"));
     }
 

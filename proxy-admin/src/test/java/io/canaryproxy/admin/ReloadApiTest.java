@@ -4,8 +4,6 @@ import static io.canaryproxy.admin.AdminCalls.json;
 import static org.assertj.core.api.Assertions.assertThat;
 
 import ch.qos.logback.classic.Level;
-import ch.qos.logback.classic.spi.ILoggingEvent;
-import ch.qos.logback.core.read.ListAppender;
 import com.fasterxml.jackson.databind.JsonNode;
 import io.canaryproxy.CanaryProxy;
 import io.canaryproxy.config.ConfigLoader;
@@ -92,13 +90,8 @@ class ReloadApiTest {
     @Test
     void aChangedEndpointListIsReloaded() throws Exception {
         Files.writeString(file, config(green.endpoint(), green2.endpoint()));
-        ListAppender<ILoggingEvent> logged = AdminCalls.captureLog();
-        HttpResponse<String> r;
-        try {
-            r = calls.post("/reload");
-        } finally {
-            AdminCalls.releaseLog(logged);
-        }
+        AdminCalls.Logged logged = calls.postLogged("/reload");
+        HttpResponse<String> r = logged.response();
         assertThat(r.statusCode()).isEqualTo(200);
         assertThat(r.headers().firstValue("content-type")).hasValue("application/json");
         JsonNode body = json(r);
@@ -111,7 +104,7 @@ class ReloadApiTest {
                 .extracting(e -> e.get("address").asText())
                 .containsExactly(green.endpoint(), green2.endpoint());
         assertThat(proxy.config().release("green").endpoints()).hasSize(2);
-        assertThat(logged.list).singleElement().satisfies(e -> {
+        assertThat(logged.log()).singleElement().satisfies(e -> {
             assertThat(e.getLevel()).isEqualTo(Level.INFO);
             assertThat(e.getFormattedMessage()).startsWith("127.0.0.1:").contains(": reload of "
                     + file.toAbsolutePath().normalize() + ": 1 change: release green: endpoints ");
@@ -123,19 +116,14 @@ class ReloadApiTest {
 
     @Test
     void anUnchangedFileIsReloadedWithNoChange() throws Exception {
-        ListAppender<ILoggingEvent> logged = AdminCalls.captureLog();
-        HttpResponse<String> r;
-        try {
-            r = calls.post("/reload");
-        } finally {
-            AdminCalls.releaseLog(logged);
-        }
+        AdminCalls.Logged logged = calls.postLogged("/reload");
+        HttpResponse<String> r = logged.response();
         assertThat(r.statusCode()).isEqualTo(200);
         JsonNode body = json(r);
         assertThat(body.get("reloaded").asBoolean()).isTrue();
         assertThat(body.get("changes").isArray()).isTrue();
         assertThat(body.get("changes")).isEmpty();
-        assertThat(logged.list).singleElement().satisfies(e -> assertThat(e.getFormattedMessage())
+        assertThat(logged.log()).singleElement().satisfies(e -> assertThat(e.getFormattedMessage())
                 .endsWith(": reload of " + file.toAbsolutePath().normalize() + ": nothing changed"));
     }
 
@@ -145,13 +133,8 @@ class ReloadApiTest {
         ProxyConfig before = proxy.config();
         Files.writeString(file, config(green.endpoint(), green2.endpoint())
                 .replace("listen = \"127.0.0.1:0\"\n  threads", "listen = \"127.0.0.1:1\"\n  threads"));
-        ListAppender<ILoggingEvent> logged = AdminCalls.captureLog();
-        HttpResponse<String> r;
-        try {
-            r = calls.post("/reload");
-        } finally {
-            AdminCalls.releaseLog(logged);
-        }
+        AdminCalls.Logged logged = calls.postLogged("/reload");
+        HttpResponse<String> r = logged.response();
         assertThat(r.statusCode()).isEqualTo(400);
         JsonNode body = json(r);
         assertThat(body.get("reloaded").asBoolean()).isFalse();
@@ -162,7 +145,7 @@ class ReloadApiTest {
         assertThat(json(calls.get("/status")).get("releases").get("green").get("endpoints"))
                 .extracting(e -> e.get("address").asText()).containsExactly(green.endpoint());
         assertThat(calls.viaProxy("/").statusCode()).isEqualTo(200);
-        assertThat(logged.list).singleElement().satisfies(e -> {
+        assertThat(logged.log()).singleElement().satisfies(e -> {
             assertThat(e.getLevel()).isEqualTo(Level.WARN);
             assertThat(e.getFormattedMessage()).startsWith("127.0.0.1:").endsWith(": reload of "
                     + file.toAbsolutePath().normalize() + " refused, the running configuration stays: proxy.listen"
