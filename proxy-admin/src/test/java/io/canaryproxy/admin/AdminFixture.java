@@ -22,8 +22,7 @@ final class AdminFixture implements AutoCloseable {
 
     private final WireMockServer blue = release();
     private final WireMockServer green = release();
-    private CanaryProxy proxy;
-    private AdminServer server;
+    private final RunningAdmin running = new RunningAdmin();
 
     /** Starts the two releases. */
     AdminFixture() {
@@ -84,39 +83,22 @@ final class AdminFixture implements AutoCloseable {
         return serve(CanaryProxy.start(config(extra)), null);
     }
 
-    /**
-     * Starts the admin API of {@code started}, which {@link #stop()} stops with it.
-     *
-     * @param reloader what {@code POST /reload} does, or {@code null} for a proxy not started from a file
-     */
+    /** Starts the admin API of {@code started}; see {@link RunningAdmin#serve}. */
     AdminCalls serve(CanaryProxy started, ConfigReloader reloader) {
-        proxy = started;
-        server = (reloader == null ? new AdminServer(proxy, proxy.config().admin())
-                : new AdminServer(proxy, proxy.config().admin(), reloader)).start();
-        return new AdminCalls(server, proxy, TOKEN);
+        return running.serve(started, reloader, TOKEN);
     }
 
     CanaryProxy proxy() {
-        return proxy;
+        return running.proxy();
     }
 
     AdminServer server() {
-        return server;
+        return running.server();
     }
 
     /** Closes the admin API, then stops the proxy. */
     void stop() {
-        try {
-            if (server != null) {
-                server.close();
-            }
-        } finally {
-            server = null;
-            if (proxy != null) {
-                proxy.stop();
-            }
-            proxy = null;
-        }
+        running.stop();
     }
 
     /** {@link #stop()}, then stops the releases. */

@@ -35,8 +35,8 @@ class ReloadApiTest {
     private CountingBackend green;
     private CountingBackend green2;
     private Path file;
+    private final RunningAdmin running = new RunningAdmin();
     private CanaryProxy proxy;
-    private AdminServer server;
     private AdminCalls calls;
 
     @BeforeEach
@@ -47,18 +47,12 @@ class ReloadApiTest {
         file = dir.resolve("canary-proxy.conf");
         Files.writeString(file, config(green.endpoint()));
         proxy = CanaryProxy.start(Main.loadConfig(file));
-        server = new AdminServer(proxy, proxy.config().admin(), ConfigReloader.fromFile(proxy, file)).start();
-        calls = new AdminCalls(server, proxy, TOKEN);
+        calls = running.serve(proxy, ConfigReloader.fromFile(proxy, file), TOKEN);
     }
 
     @AfterEach
     void stop() throws Exception {
-        if (server != null) {
-            server.close();
-        }
-        if (proxy != null) {
-            proxy.stop();
-        }
+        running.stop();
         for (CountingBackend b : new CountingBackend[] {blue, green, green2}) {
             if (b != null) {
                 b.close();
@@ -207,7 +201,7 @@ class ReloadApiTest {
 
     @Test
     void requestsPipelinedBehindAReloadAreAnsweredInOrder() throws Exception {
-        try (java.net.Socket socket = new java.net.Socket("127.0.0.1", server.address().getPort())) {
+        try (java.net.Socket socket = new java.net.Socket("127.0.0.1", running.server().address().getPort())) {
             socket.setSoTimeout(10_000);
             socket.getOutputStream().write(("POST /reload HTTP/1.1\r\nHost: admin\r\nAuthorization: Bearer " + TOKEN
                     + "\r\nContent-Length: 0\r\n\r\n"
