@@ -330,24 +330,34 @@ final class Ctl implements Callable<Integer> {
     @Command(name = "pause", mixinStandardHelpOptions = true, usageHelpAutoWidth = true,
             description = "Holds the automated analysis at its current weight until resumed; it judges nothing"
                     + " meanwhile.")
-    static final class Pause extends Call {
+    static final class Pause extends AnalysisCall {
 
-        @Override
-        void run(AdminClient client, PrintWriter out) {
-            JsonNode analysis = expectOk(client.post("/canary/pause"), out);
-            if (!ctl.json) {
-                out.println("analysis " + StatusTable.analysis(analysis));
-            }
+        Pause() {
+            super("/canary/pause");
         }
     }
 
     @Command(name = "resume", mixinStandardHelpOptions = true, usageHelpAutoWidth = true,
             description = "Resumes a paused automated analysis at its step, with a fresh interval.")
-    static final class Resume extends Call {
+    static final class Resume extends AnalysisCall {
+
+        Resume() {
+            super("/canary/resume");
+        }
+    }
+
+    /** A POST that takes no argument and answers the analysis, printed as {@code analysis ...}. */
+    abstract static class AnalysisCall extends Call {
+
+        private final String path;
+
+        AnalysisCall(String path) {
+            this.path = path;
+        }
 
         @Override
-        void run(AdminClient client, PrintWriter out) {
-            JsonNode analysis = expectOk(client.post("/canary/resume"), out);
+        final void run(AdminClient client, PrintWriter out) {
+            JsonNode analysis = expectOk(client.post(path), out);
             if (!ctl.json) {
                 out.println("analysis " + StatusTable.analysis(analysis));
             }

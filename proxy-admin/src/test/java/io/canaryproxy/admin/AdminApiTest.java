@@ -2,25 +2,23 @@ package io.canaryproxy.admin;
 
 import static com.github.tomakehurst.wiremock.client.WireMock.aResponse;
 import static com.github.tomakehurst.wiremock.client.WireMock.urlEqualTo;
-import static com.github.tomakehurst.wiremock.core.WireMockConfiguration.options;
+import static io.canaryproxy.admin.AdminCalls.captureLog;
+import static io.canaryproxy.admin.AdminCalls.json;
+import static io.canaryproxy.admin.AdminCalls.releaseLog;
 import static org.assertj.core.api.Assertions.assertThat;
 import static org.assertj.core.api.Assertions.assertThatThrownBy;
 import static org.awaitility.Awaitility.await;
 
 import ch.qos.logback.classic.Level;
-import ch.qos.logback.classic.Logger;
 import ch.qos.logback.classic.spi.ILoggingEvent;
 import ch.qos.logback.core.read.ListAppender;
 import com.fasterxml.jackson.databind.JsonNode;
-import com.fasterxml.jackson.databind.ObjectMapper;
 import com.github.tomakehurst.wiremock.WireMockServer;
 import com.github.tomakehurst.wiremock.client.WireMock;
 import io.canaryproxy.CanaryProxy;
 import io.canaryproxy.analysis.Analysis;
 import io.canaryproxy.config.AdminConfig;
 import io.canaryproxy.config.HostPort;
-import io.canaryproxy.config.ProxyConfig;
-import io.canaryproxy.testing.TestConfigs;
 import java.io.ByteArrayOutputStream;
 import java.io.IOException;
 import java.io.InputStream;
@@ -43,7 +41,6 @@ import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.BeforeEach;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
-import org.slf4j.LoggerFactory;
 
 /**
  * The admin API in front of a real {@link CanaryProxy} whose releases blue and green are WireMock servers: blue
@@ -51,10 +48,10 @@ import org.slf4j.LoggerFactory;
  */
 class AdminApiTest {
 
-    private static final String TOKEN = "s3cret";
+    private static final String TOKEN = AdminFixture.TOKEN;
     private static final Duration SLOW = Duration.ofSeconds(2);
-    private static final ObjectMapper JSON = new ObjectMapper();
 
+    private static AdminFixture fixture;
     private static WireMockServer blue;
     private static WireMockServer green;
 
@@ -71,62 +68,30 @@ class AdminApiTest {
 
     @BeforeAll
     static void startReleases() {
-        blue = new WireMockServer(options().dynamicPort().bindAddress("127.0.0.1").disableRequestJournal());
-        green = new WireMockServer(options().dynamicPort().bindAddress("127.0.0.1").disableRequestJournal());
-        blue.start();
-        green.start();
+        fixture = new AdminFixture();
+        blue = fixture.blue();
+        green = fixture.green();
     }
 
     @AfterAll
     static void stopReleases() {
-        if (blue != null) {
-            blue.stop();
-        }
-        if (green != null) {
-            green.stop();
+        if (fixture != null) {
+            fixture.close();
         }
     }
 
     @BeforeEach
     void start() {
-        stubRelease(blue, "blue");
-        stubRelease(green, "green");
+        base = fixture.start("").adminUrl();
         blue.stubFor(WireMock.get(urlEqualTo("/slow")).willReturn(aResponse().withStatus(200)
                 .withFixedDelay((int) SLOW.toMillis()).withBody("slow\n")));
-        proxy = CanaryProxy.start(config(""));
-        server = new AdminServer(proxy, proxy.config().admin()).start();
-        base = "http://127.0.0.1:" + server.address().getPort();
+        proxy = fixture.proxy();
+        server = fixture.server();
     }
 
     @AfterEach
     void stop() {
-        if (server != null) {
-            server.close();
-        }
-        if (proxy != null) {
-            proxy.stop();
-        }
-    }
-
-    private static void stubRelease(WireMockServer release, String name) {
-        release.resetAll();
-        release.stubFor(WireMock.get(urlEqualTo("/healthz")).willReturn(aResponse().withStatus(200).withBody("ok")));
-        release.stubFor(WireMock.get(urlEqualTo("/")).willReturn(aResponse().withStatus(200)
-                .withHeader("X-Release", name).withBody("Hello from " + name + "\n")));
-    }
-
-    /** Blue stable, green idle, health checks every 100 ms, mutations need {@link #TOKEN}; plus {@code extra}. */
-    private static ProxyConfig config(String extra) {
-        return TestConfigs.parse("""
-                proxy {
-                  admin.token = "%s"
-                  releases.blue.endpoints = ["127.0.0.1:%d"]
-                  releases.green.endpoints = ["127.0.0.1:%d"]
-                  routing.stable = blue
-                  health-check { interval = 100ms, timeout = 100ms, rise = 2, fall = 3 }
-                }
-                %s
-                """.formatted(TOKEN, blue.port(), green.port(), extra));
+        fixture.stop();
     }
 
     @Test
@@ -165,11 +130,11 @@ class AdminApiTest {
 
     @Test
     void weightIsAPercentage() throws Exception {
-        try (CanaryProxy canary = CanaryProxy.start(config("proxy.routing { canary = green, weight = 12.5 }"));
+        try (CanaryProxy canary = CanaryProxy.start(fixture.config("proxy.routing { canary = green, weight = 12.5 }"));
                 AdminServer admin = new AdminServer(canary, canary.config().admin()).start()) {
             assertThat(json(get(admin, "/status")).get("weight").asDouble()).isEqualTo(12.5);
         }
-        try (CanaryProxy canary = CanaryProxy.start(config("proxy.routing { canary = green, weight = 10 }"));
+        try (CanaryProxy canary = CanaryProxy.start(fixture.config("proxy.routing { canary = green, weight = 10 }"));
                 AdminServer admin = new AdminServer(canary, canary.config().admin()).start()) {
             JsonNode status = json(get(admin, "/status"));
             assertThat(status.get("weight").isIntegralNumber()).isTrue();
@@ -247,7 +212,7 @@ class AdminApiTest {
         Path notADirectory = Files.writeString(dir.resolve("var"), "not a directory\n");
         Path stateFile = notADirectory.resolve("x.json");
         String expected = "cannot write state file " + stateFile + ": " + notADirectory + ": Not a directory";
-        try (CanaryProxy unwritable = CanaryProxy.start(config("proxy.state-file = \"" + stateFile + "\""));
+        try (CanaryProxy unwritable = CanaryProxy.start(fixture.config("proxy.state-file = \"" + stateFile + "\""));
                 AdminServer admin = new AdminServer(unwritable, unwritable.config().admin()).start()) {
             String url = "http://127.0.0.1:" + admin.address().getPort();
             ListAppender<ILoggingEvent> logged = captureLog();
@@ -536,21 +501,6 @@ class AdminApiTest {
         return bytes.toString(StandardCharsets.UTF_8);
     }
 
-    private static ListAppender<ILoggingEvent> captureLog() {
-        Logger logger = (Logger) LoggerFactory.getLogger(AdminServer.class);
-        ListAppender<ILoggingEvent> appender = new ListAppender<>();
-        appender.start();
-        logger.addAppender(appender);
-        logger.setLevel(Level.INFO);
-        return appender;
-    }
-
-    private static void releaseLog(ListAppender<ILoggingEvent> appender) {
-        Logger logger = (Logger) LoggerFactory.getLogger(AdminServer.class);
-        logger.detachAppender(appender);
-        logger.setLevel(null);
-    }
-
     private URI uri(String pathAndQuery) {
         return URI.create(base + pathAndQuery);
     }
@@ -582,9 +532,5 @@ class AdminApiTest {
 
     private HttpResponse<String> send(HttpRequest.Builder request) throws Exception {
         return client.send(request.timeout(Duration.ofSeconds(15)).build(), HttpResponse.BodyHandlers.ofString());
-    }
-
-    private static JsonNode json(HttpResponse<String> response) throws IOException {
-        return JSON.readTree(response.body());
     }
 }

@@ -12,6 +12,7 @@ import java.net.http.HttpClient;
 import java.net.http.HttpRequest;
 import java.net.http.HttpResponse;
 import java.time.Duration;
+import java.util.List;
 import org.slf4j.LoggerFactory;
 
 /** HTTP calls to a running admin API and to the proxy in front of it, for tests. */
@@ -61,6 +62,20 @@ final class AdminCalls {
             b.header("Authorization", "Bearer " + bearer);
         }
         return send(b);
+    }
+
+    /** A POST with the token, and what the admin API logged at INFO and above meanwhile. */
+    Logged postLogged(String pathAndQuery) throws Exception {
+        ListAppender<ILoggingEvent> appender = captureLog();
+        try {
+            return new Logged(post(pathAndQuery), appender.list);
+        } finally {
+            releaseLog(appender);
+        }
+    }
+
+    /** An answer and the admin API's log lines while it was answered. */
+    record Logged(HttpResponse<String> response, List<ILoggingEvent> log) {
     }
 
     /** A request through the proxy's listener. */

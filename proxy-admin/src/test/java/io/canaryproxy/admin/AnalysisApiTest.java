@@ -2,21 +2,17 @@ package io.canaryproxy.admin;
 
 import static com.github.tomakehurst.wiremock.client.WireMock.aResponse;
 import static com.github.tomakehurst.wiremock.client.WireMock.urlEqualTo;
-import static com.github.tomakehurst.wiremock.core.WireMockConfiguration.options;
 import static io.canaryproxy.admin.AdminCalls.json;
 import static org.assertj.core.api.Assertions.assertThat;
 import static org.awaitility.Awaitility.await;
 
 import ch.qos.logback.classic.Level;
-import ch.qos.logback.classic.spi.ILoggingEvent;
-import ch.qos.logback.core.read.ListAppender;
 import com.fasterxml.jackson.databind.JsonNode;
 import com.github.tomakehurst.wiremock.WireMockServer;
 import com.github.tomakehurst.wiremock.client.WireMock;
 import io.canaryproxy.CanaryProxy;
 import io.canaryproxy.analysis.Analysis;
 import io.canaryproxy.testing.LoadGenerator;
-import io.canaryproxy.testing.TestConfigs;
 import java.net.http.HttpResponse;
 import java.time.Duration;
 import java.util.ArrayList;
@@ -35,51 +31,37 @@ import org.junit.jupiter.api.Test;
  */
 class AnalysisApiTest {
 
-    private static final String TOKEN = "s3cret";
     private static final Duration RUN = Duration.ofSeconds(20);
 
+    private static AdminFixture fixture;
     private static WireMockServer blue;
     private static WireMockServer green;
 
     private CanaryProxy proxy;
-    private AdminServer server;
     private AdminCalls calls;
     private final List<LoadGenerator> loads = new ArrayList<>();
 
     @BeforeAll
     static void startReleases() {
-        blue = new WireMockServer(options().dynamicPort().bindAddress("127.0.0.1").disableRequestJournal());
-        green = new WireMockServer(options().dynamicPort().bindAddress("127.0.0.1").disableRequestJournal());
-        blue.start();
-        green.start();
+        fixture = new AdminFixture();
+        blue = fixture.blue();
+        green = fixture.green();
     }
 
     @AfterAll
     static void stopReleases() {
-        if (blue != null) {
-            blue.stop();
-        }
-        if (green != null) {
-            green.stop();
+        if (fixture != null) {
+            fixture.close();
         }
     }
 
     @BeforeEach
     void start() {
-        stubRelease(blue, "blue");
-        stubRelease(green, "green");
-        proxy = CanaryProxy.start(TestConfigs.parse("""
-                proxy {
-                  admin.token = "%s"
-                  releases.blue.endpoints = ["127.0.0.1:%d"]
-                  releases.green.endpoints = ["127.0.0.1:%d"]
-                  routing.stable = blue
-                  health-check { interval = 100ms, timeout = 100ms, rise = 1, fall = 3 }
-                  analysis { interval = 200ms, steps = [10, 100], min-requests = 5 }
-                }
-                """.formatted(TOKEN, blue.port(), green.port())));
-        server = new AdminServer(proxy, proxy.config().admin()).start();
-        calls = new AdminCalls(server, proxy, TOKEN);
+        calls = fixture.start("""
+                proxy.health-check.rise = 1
+                proxy.analysis { interval = 200ms, steps = [10, 100], min-requests = 5 }
+                """);
+        proxy = fixture.proxy();
         // the first health checks of a fresh JVM may take longer than their 100 ms
         await().atMost(Duration.ofSeconds(10)).until(() -> proxy.status().releases().values().stream()
                 .allMatch(r -> r.endpoints().get(0).healthy()));
@@ -88,19 +70,7 @@ class AnalysisApiTest {
     @AfterEach
     void stop() throws Exception {
         loads.forEach(LoadGenerator::close);
-        if (server != null) {
-            server.close();
-        }
-        if (proxy != null) {
-            proxy.stop();
-        }
-    }
-
-    private static void stubRelease(WireMockServer release, String name) {
-        release.resetAll();
-        release.stubFor(WireMock.get(urlEqualTo("/healthz")).willReturn(aResponse().withStatus(200).withBody("ok")));
-        release.stubFor(WireMock.get(urlEqualTo("/")).willReturn(aResponse().withStatus(200)
-                .withHeader("X-Release", name).withBody("Hello from " + name + "\n")));
+        fixture.stop();
     }
 
     private static void health(WireMockServer release, int status) {
@@ -140,13 +110,8 @@ class AnalysisApiTest {
     void aStartedRunIsPromotedAndItsChecksAreInTheStatusWithTheirFigures() throws Exception {
         LoadGenerator load = traffic();
         load.awaitSuccesses(50, RUN);
-        ListAppender<ILoggingEvent> logged = AdminCalls.captureLog();
-        HttpResponse<String> r;
-        try {
-            r = calls.post("/canary/start?release=green");
-        } finally {
-            AdminCalls.releaseLog(logged);
-        }
+        AdminCalls.Logged logged = calls.postLogged("/canary/start?release=green");
+        HttpResponse<String> r = logged.response();
         assertThat(r.statusCode()).isEqualTo(200);
         assertThat(r.headers().firstValue("content-type")).hasValue("application/json");
         JsonNode started = json(r);
@@ -154,7 +119,7 @@ class AnalysisApiTest {
         assertThat(started.get("release").asText()).isEqualTo("green");
         assertThat(started.get("step").asInt()).isZero();
         assertThat(started.get("weight").asDouble()).isEqualTo(10.0);
-        assertThat(logged.list).anySatisfy(e -> {
+        assertThat(logged.log()).anySatisfy(e -> {
             assertThat(e.getLevel()).isEqualTo(Level.INFO);
             assertThat(e.getFormattedMessage()).startsWith("127.0.0.1:")
                     .endsWith(": analysis of green started: blue -> blue + canary green at 10% (route table v1)");
@@ -208,17 +173,12 @@ class AnalysisApiTest {
         assertThat(calls.post("/canary/resume").statusCode()).isEqualTo(409);
 
         assertThat(calls.post("/canary/start?release=green").statusCode()).isEqualTo(200);
-        ListAppender<ILoggingEvent> logged = AdminCalls.captureLog();
-        HttpResponse<String> paused;
-        try {
-            paused = calls.post("/canary/pause");
-        } finally {
-            AdminCalls.releaseLog(logged);
-        }
+        AdminCalls.Logged logged = calls.postLogged("/canary/pause");
+        HttpResponse<String> paused = logged.response();
         assertThat(paused.statusCode()).isEqualTo(200);
         assertThat(json(paused).get("state").asText()).isEqualTo("paused");
         assertThat(json(paused).get("weight").asDouble()).isEqualTo(10.0);
-        assertThat(logged.list).anySatisfy(e -> assertThat(e.getFormattedMessage())
+        assertThat(logged.log()).anySatisfy(e -> assertThat(e.getFormattedMessage())
                 .endsWith(": analysis pause: green paused at step 0 (10%)"));
 
         // traffic enough to pass the step, but the run holds

@@ -2,20 +2,16 @@ package io.canaryproxy.admin;
 
 import static com.github.tomakehurst.wiremock.client.WireMock.aResponse;
 import static com.github.tomakehurst.wiremock.client.WireMock.urlEqualTo;
-import static com.github.tomakehurst.wiremock.core.WireMockConfiguration.options;
 import static io.canaryproxy.admin.AdminCalls.json;
 import static org.assertj.core.api.Assertions.assertThat;
 import static org.awaitility.Awaitility.await;
 
 import ch.qos.logback.classic.Level;
-import ch.qos.logback.classic.spi.ILoggingEvent;
-import ch.qos.logback.core.read.ListAppender;
 import com.fasterxml.jackson.databind.JsonNode;
 import com.github.tomakehurst.wiremock.WireMockServer;
 import com.github.tomakehurst.wiremock.client.WireMock;
 import io.canaryproxy.CanaryProxy;
 import io.canaryproxy.routing.RouteTable;
-import io.canaryproxy.testing.TestConfigs;
 import java.net.http.HttpResponse;
 import java.time.Duration;
 import org.junit.jupiter.api.AfterAll;
@@ -32,77 +28,43 @@ import org.junit.jupiter.params.provider.CsvSource;
  */
 class CanaryApiTest {
 
-    private static final String TOKEN = "s3cret";
-
+    private static AdminFixture fixture;
     private static WireMockServer blue;
     private static WireMockServer green;
 
     private CanaryProxy proxy;
-    private AdminServer server;
     private AdminCalls calls;
 
     @BeforeAll
     static void startReleases() {
-        blue = new WireMockServer(options().dynamicPort().bindAddress("127.0.0.1").disableRequestJournal());
-        green = new WireMockServer(options().dynamicPort().bindAddress("127.0.0.1").disableRequestJournal());
-        blue.start();
-        green.start();
+        fixture = new AdminFixture();
+        blue = fixture.blue();
+        green = fixture.green();
     }
 
     @AfterAll
     static void stopReleases() {
-        if (blue != null) {
-            blue.stop();
-        }
-        if (green != null) {
-            green.stop();
+        if (fixture != null) {
+            fixture.close();
         }
     }
 
     @BeforeEach
     void start() {
-        stubRelease(blue, "blue");
-        stubRelease(green, "green");
-        proxy = CanaryProxy.start(TestConfigs.parse("""
-                proxy {
-                  admin.token = "%s"
-                  releases.blue.endpoints = ["127.0.0.1:%d"]
-                  releases.green.endpoints = ["127.0.0.1:%d"]
-                  routing.stable = blue
-                  health-check { interval = 100ms, timeout = 100ms, rise = 2, fall = 3 }
-                }
-                """.formatted(TOKEN, blue.port(), green.port())));
-        server = new AdminServer(proxy, proxy.config().admin()).start();
-        calls = new AdminCalls(server, proxy, TOKEN);
+        calls = fixture.start("");
+        proxy = fixture.proxy();
     }
 
     @AfterEach
     void stop() {
-        if (server != null) {
-            server.close();
-        }
-        if (proxy != null) {
-            proxy.stop();
-        }
-    }
-
-    private static void stubRelease(WireMockServer release, String name) {
-        release.resetAll();
-        release.stubFor(WireMock.get(urlEqualTo("/healthz")).willReturn(aResponse().withStatus(200).withBody("ok")));
-        release.stubFor(WireMock.get(urlEqualTo("/")).willReturn(aResponse().withStatus(200)
-                .withHeader("X-Release", name).withBody("Hello from " + name + "\n")));
+        fixture.stop();
     }
 
     @Test
     void canarySetsTheWeightAnswersTheNewTableAndLogsWhoDidIt() throws Exception {
         long version = proxy.routes().version();
-        ListAppender<ILoggingEvent> logged = AdminCalls.captureLog();
-        HttpResponse<String> r;
-        try {
-            r = calls.post("/canary?release=green&weight=12.5");
-        } finally {
-            AdminCalls.releaseLog(logged);
-        }
+        AdminCalls.Logged logged = calls.postLogged("/canary?release=green&weight=12.5");
+        HttpResponse<String> r = logged.response();
         assertThat(r.statusCode()).isEqualTo(200);
         assertThat(r.headers().firstValue("content-type")).hasValue("application/json");
         JsonNode table = json(r);
@@ -121,7 +83,7 @@ class CanaryApiTest {
         assertThat(status.get("canary").asText()).isEqualTo("green");
         assertThat(status.get("weight").asDouble()).isEqualTo(12.5);
 
-        assertThat(logged.list).anySatisfy(e -> {
+        assertThat(logged.log()).anySatisfy(e -> {
             assertThat(e.getLevel()).isEqualTo(Level.INFO);
             assertThat(e.getFormattedMessage()).startsWith("127.0.0.1:")
                     .contains("canary: blue -> blue + canary green at 12.5% (route table v" + (version + 1) + ")");
@@ -227,13 +189,8 @@ class CanaryApiTest {
     @Test
     void promoteMakesTheCanaryStable() throws Exception {
         assertThat(calls.post("/canary?release=green&weight=10").statusCode()).isEqualTo(200);
-        ListAppender<ILoggingEvent> logged = AdminCalls.captureLog();
-        HttpResponse<String> r;
-        try {
-            r = calls.post("/promote");
-        } finally {
-            AdminCalls.releaseLog(logged);
-        }
+        AdminCalls.Logged logged = calls.postLogged("/promote");
+        HttpResponse<String> r = logged.response();
         assertThat(r.statusCode()).isEqualTo(200);
         JsonNode table = json(r);
         assertThat(table.get("stable").asText()).isEqualTo("green");
@@ -244,7 +201,7 @@ class CanaryApiTest {
         assertThat(table.get("previousCanary").asText()).isEqualTo("green");
         assertThat(proxy.routes().stable()).isEqualTo("green");
         assertThat(calls.viaProxy("/").body()).isEqualTo("Hello from green\n");
-        assertThat(logged.list).anySatisfy(e -> assertThat(e.getFormattedMessage()).startsWith("127.0.0.1:")
+        assertThat(logged.log()).anySatisfy(e -> assertThat(e.getFormattedMessage()).startsWith("127.0.0.1:")
                 .endsWith("promote: blue + canary green at 10% -> green (route table v2)"));
     }
 
@@ -252,13 +209,8 @@ class CanaryApiTest {
     void rollbackSendsTheCanaryNoMoreUsers() throws Exception {
         assertThat(calls.post("/canary?release=green&weight=100").statusCode()).isEqualTo(200);
         assertThat(calls.viaProxy("/").body()).isEqualTo("Hello from green\n");
-        ListAppender<ILoggingEvent> logged = AdminCalls.captureLog();
-        HttpResponse<String> r;
-        try {
-            r = calls.post("/rollback");
-        } finally {
-            AdminCalls.releaseLog(logged);
-        }
+        AdminCalls.Logged logged = calls.postLogged("/rollback");
+        HttpResponse<String> r = logged.response();
         assertThat(r.statusCode()).isEqualTo(200);
         JsonNode table = json(r);
         assertThat(table.get("stable").asText()).isEqualTo("blue");
@@ -267,7 +219,7 @@ class CanaryApiTest {
         assertThat(table.get("previousCanary").asText()).isEqualTo("green");
         assertThat(calls.viaProxy("/").body()).isEqualTo("Hello from blue\n");
         assertThat(json(calls.get("/status")).get("canary").isNull()).isTrue();
-        assertThat(logged.list).anySatisfy(e -> assertThat(e.getFormattedMessage())
+        assertThat(logged.log()).anySatisfy(e -> assertThat(e.getFormattedMessage())
                 .endsWith("rollback: blue + canary green at 100% -> blue (route table v2)"));
     }
 

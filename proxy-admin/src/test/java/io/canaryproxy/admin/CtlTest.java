@@ -2,7 +2,6 @@ package io.canaryproxy.admin;
 
 import static com.github.tomakehurst.wiremock.client.WireMock.aResponse;
 import static com.github.tomakehurst.wiremock.client.WireMock.urlEqualTo;
-import static com.github.tomakehurst.wiremock.core.WireMockConfiguration.options;
 import static org.assertj.core.api.Assertions.assertThat;
 import static org.assertj.core.api.Assertions.assertThatThrownBy;
 import static org.awaitility.Awaitility.await;
@@ -41,10 +40,11 @@ import org.junit.jupiter.api.io.TempDir;
  */
 class CtlTest {
 
-    private static final String TOKEN = "s3cret";
+    private static final String TOKEN = AdminFixture.TOKEN;
     private static final Duration SLOW = Duration.ofSeconds(2);
     private static final String NL = System.lineSeparator();
 
+    private static AdminFixture fixture;
     private static WireMockServer blue;
     private static WireMockServer green;
 
@@ -54,36 +54,27 @@ class CtlTest {
     private PrometheusMeterRegistry registry;
     private Path file;
     private CanaryProxy proxy;
-    private AdminServer server;
     private String admin;
     private final HttpClient client = HttpClient.newBuilder().version(HttpClient.Version.HTTP_1_1).build();
 
     @BeforeAll
     static void startReleases() {
-        blue = new WireMockServer(options().dynamicPort().bindAddress("127.0.0.1").disableRequestJournal());
-        green = new WireMockServer(options().dynamicPort().bindAddress("127.0.0.1").disableRequestJournal());
-        blue.start();
-        green.start();
+        fixture = new AdminFixture();
+        blue = fixture.blue();
+        green = fixture.green();
     }
 
     @AfterAll
     static void stopReleases() {
-        if (blue != null) {
-            blue.stop();
-        }
-        if (green != null) {
-            green.stop();
+        if (fixture != null) {
+            fixture.close();
         }
     }
 
     @BeforeEach
     void start() throws Exception {
+        fixture.stubReleases();
         for (WireMockServer release : new WireMockServer[] {blue, green}) {
-            String name = release == blue ? "blue" : "green";
-            release.resetAll();
-            release.stubFor(WireMock.get(urlEqualTo("/healthz")).willReturn(aResponse().withStatus(200)));
-            release.stubFor(WireMock.get(urlEqualTo("/")).willReturn(aResponse().withStatus(200)
-                    .withBody("Hello from " + name + "\n")));
             release.stubFor(WireMock.get(urlEqualTo("/boom")).willReturn(aResponse().withStatus(500)));
         }
         blue.stubFor(WireMock.get(urlEqualTo("/slow")).willReturn(aResponse().withStatus(200)
@@ -104,18 +95,12 @@ class CtlTest {
                 }
                 """.formatted(TOKEN, blue.port(), green.port()));
         proxy = CanaryProxy.start(Main.loadConfig(file), registry);
-        server = new AdminServer(proxy, proxy.config().admin(), ConfigReloader.fromFile(proxy, file)).start();
-        admin = "http://127.0.0.1:" + server.address().getPort();
+        admin = fixture.serve(proxy, ConfigReloader.fromFile(proxy, file)).adminUrl();
     }
 
     @AfterEach
     void stop() {
-        if (server != null) {
-            server.close();
-        }
-        if (proxy != null) {
-            proxy.stop();
-        }
+        fixture.stop();
         if (registry != null) {
             registry.close();
         }

@@ -1,10 +1,10 @@
 package io.canaryproxy.admin;
 
+import static io.canaryproxy.admin.AdminCalls.json;
 import static org.assertj.core.api.Assertions.assertThat;
 import static org.awaitility.Awaitility.await;
 
 import com.fasterxml.jackson.databind.JsonNode;
-import com.fasterxml.jackson.databind.ObjectMapper;
 import io.canaryproxy.CanaryProxy;
 import io.canaryproxy.config.ProxyConfig;
 import io.canaryproxy.routing.RouteTable;
@@ -12,7 +12,6 @@ import io.canaryproxy.testing.Gunicorn;
 import io.canaryproxy.testing.LoadGenerator;
 import io.canaryproxy.testing.RawHttpClient;
 import io.canaryproxy.testing.TestConfigs;
-import java.io.IOException;
 import java.net.URI;
 import java.net.http.HttpClient;
 import java.net.http.HttpRequest;
@@ -33,7 +32,6 @@ import org.junit.jupiter.api.io.TempDir;
 class DeployRunbookTest {
 
     private static final String TOKEN = "deploy-t0ken";
-    private static final ObjectMapper JSON = new ObjectMapper();
 
     @TempDir
     Path sockets;
@@ -44,8 +42,9 @@ class DeployRunbookTest {
             .build();
     private Gunicorn blue;
     private Gunicorn green;
+    private final RunningAdmin running = new RunningAdmin();
     private CanaryProxy proxy;
-    private AdminServer admin;
+    private String admin;
 
     @BeforeEach
     void startReleasesProxyAndAdmin() {
@@ -63,17 +62,12 @@ class DeployRunbookTest {
         // as Main.serve: refuse an exposed admin listener first, then the proxy, then its admin API
         AdminServer.checkExposure(config.admin());
         proxy = CanaryProxy.start(config);
-        admin = new AdminServer(proxy, config.admin()).start();
+        admin = running.serve(proxy, null, TOKEN).adminUrl();
     }
 
     @AfterEach
     void stopEverything() {
-        if (admin != null) {
-            admin.close();
-        }
-        if (proxy != null) {
-            proxy.stop();
-        }
+        running.stop();
         if (blue != null) {
             blue.close();
         }
@@ -163,7 +157,7 @@ class DeployRunbookTest {
     }
 
     private URI uri(String pathAndQuery) {
-        return URI.create("http://127.0.0.1:" + admin.address().getPort() + pathAndQuery);
+        return URI.create(admin + pathAndQuery);
     }
 
     private HttpResponse<String> get(String pathAndQuery) throws Exception {
@@ -178,9 +172,5 @@ class DeployRunbookTest {
 
     private HttpResponse<String> send(HttpRequest.Builder request, Duration timeout) throws Exception {
         return http.send(request.timeout(timeout).build(), HttpResponse.BodyHandlers.ofString());
-    }
-
-    private static JsonNode json(HttpResponse<String> response) throws IOException {
-        return JSON.readTree(response.body());
     }
 }

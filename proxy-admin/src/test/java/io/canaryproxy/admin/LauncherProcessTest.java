@@ -81,9 +81,7 @@ class LauncherProcessTest {
         await().atMost(Duration.ofSeconds(10)).untilAsserted(() ->
                 assertThat(get("http://127.0.0.1:" + proxyPort + "/").body()).isEqualTo("Hello from green\n"));
 
-        l.signal("TERM");
-        assertThat(l.process.waitFor(60, TimeUnit.SECONDS)).isTrue();
-        assertThat(l.process.exitValue()).isZero();
+        l.stopsOn("TERM");
         l.awaitLine("SIGTERM received: stopping");
         l.awaitLine("exiting");
         assertThat(l.stderr).isEmpty();
@@ -159,9 +157,7 @@ class LauncherProcessTest {
         assertThat(reload.body()).contains("\"reloaded\" : true").contains("\"changes\" : [ ]");
         l.awaitLine("127\\.0\\.0\\.1:\\d+: reload of " + shown + ": nothing changed");
 
-        l.signal("TERM");
-        assertThat(l.process.waitFor(60, TimeUnit.SECONDS)).isTrue();
-        assertThat(l.process.exitValue()).isZero();
+        l.stopsOn("TERM");
         assertThat(l.stderr).isEmpty();
     }
 
@@ -186,9 +182,7 @@ class LauncherProcessTest {
         l.awaitLine("SIGHUP: reload: nothing to reload: the demo runs without a config file");
         assertThat(l.process.isAlive()).isTrue();
 
-        l.signal("TERM");
-        assertThat(l.process.waitFor(60, TimeUnit.SECONDS)).isTrue();
-        assertThat(l.process.exitValue()).isZero();
+        l.stopsOn("TERM");
         l.awaitLine("SIGTERM received: stopping");
     }
 
@@ -199,9 +193,7 @@ class LauncherProcessTest {
         // A process started in the background by a non-interactive shell inherits SIGINT as ignored, and a JVM
         // cannot catch an ignored signal; then this says nothing about the launcher.
         Assumptions.assumeFalse(l.ignores(2), "SIGINT is ignored in this process tree");
-        l.signal("INT");
-        assertThat(l.process.waitFor(60, TimeUnit.SECONDS)).isTrue();
-        assertThat(l.process.exitValue()).isZero();
+        l.stopsOn("INT");
         l.awaitLine("SIGINT received: stopping");
     }
 
@@ -334,6 +326,13 @@ class LauncherProcessTest {
             Process kill = new ProcessBuilder("kill", "-" + name, Long.toString(process.pid())).start();
             assertThat(kill.waitFor(10, TimeUnit.SECONDS)).isTrue();
             assertThat(kill.exitValue()).isZero();
+        }
+
+        /** Sends signal {@code name} and checks that the process exits with status 0 within a minute. */
+        void stopsOn(String name) throws IOException, InterruptedException {
+            signal(name);
+            assertThat(process.waitFor(60, TimeUnit.SECONDS)).isTrue();
+            assertThat(process.exitValue()).isZero();
         }
 
         /** Whether the process ignores signal {@code number}, from the SigIgn mask in /proc/PID/status. */

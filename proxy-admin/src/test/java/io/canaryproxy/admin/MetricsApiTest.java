@@ -29,8 +29,8 @@ class MetricsApiTest {
     private CountingBackend blue;
     private CountingBackend green;
     private PrometheusMeterRegistry registry;
+    private final RunningAdmin running = new RunningAdmin();
     private CanaryProxy proxy;
-    private AdminServer server;
     private AdminCalls calls;
 
     @BeforeEach
@@ -46,18 +46,12 @@ class MetricsApiTest {
                   health-check.interval = 0
                 }
                 """.formatted(blue.endpoint(), green.endpoint())), registry);
-        server = new AdminServer(proxy, proxy.config().admin()).start();
-        calls = new AdminCalls(server, proxy, null);
+        calls = running.serve(proxy, null, null);
     }
 
     @AfterEach
     void stop() throws Exception {
-        if (server != null) {
-            server.close();
-        }
-        if (proxy != null) {
-            proxy.stop();
-        }
+        running.stop();
         if (registry != null) {
             registry.close();
         }

@@ -4,8 +4,6 @@ import static io.canaryproxy.admin.AdminCalls.json;
 import static org.assertj.core.api.Assertions.assertThat;
 
 import ch.qos.logback.classic.Level;
-import ch.qos.logback.classic.spi.ILoggingEvent;
-import ch.qos.logback.core.read.ListAppender;
 import com.fasterxml.jackson.databind.JsonNode;
 import io.canaryproxy.CanaryProxy;
 import io.canaryproxy.config.ConfigLoader;
@@ -37,8 +35,8 @@ class ReloadApiTest {
     private CountingBackend green;
     private CountingBackend green2;
     private Path file;
+    private final RunningAdmin running = new RunningAdmin();
     private CanaryProxy proxy;
-    private AdminServer server;
     private AdminCalls calls;
 
     @BeforeEach
@@ -49,18 +47,12 @@ class ReloadApiTest {
         file = dir.resolve("canary-proxy.conf");
         Files.writeString(file, config(green.endpoint()));
         proxy = CanaryProxy.start(Main.loadConfig(file));
-        server = new AdminServer(proxy, proxy.config().admin(), ConfigReloader.fromFile(proxy, file)).start();
-        calls = new AdminCalls(server, proxy, TOKEN);
+        calls = running.serve(proxy, ConfigReloader.fromFile(proxy, file), TOKEN);
     }
 
     @AfterEach
     void stop() throws Exception {
-        if (server != null) {
-            server.close();
-        }
-        if (proxy != null) {
-            proxy.stop();
-        }
+        running.stop();
         for (CountingBackend b : new CountingBackend[] {blue, green, green2}) {
             if (b != null) {
                 b.close();
@@ -92,13 +84,8 @@ class ReloadApiTest {
     @Test
     void aChangedEndpointListIsReloaded() throws Exception {
         Files.writeString(file, config(green.endpoint(), green2.endpoint()));
-        ListAppender<ILoggingEvent> logged = AdminCalls.captureLog();
-        HttpResponse<String> r;
-        try {
-            r = calls.post("/reload");
-        } finally {
-            AdminCalls.releaseLog(logged);
-        }
+        AdminCalls.Logged logged = calls.postLogged("/reload");
+        HttpResponse<String> r = logged.response();
         assertThat(r.statusCode()).isEqualTo(200);
         assertThat(r.headers().firstValue("content-type")).hasValue("application/json");
         JsonNode body = json(r);
@@ -111,7 +98,7 @@ class ReloadApiTest {
                 .extracting(e -> e.get("address").asText())
                 .containsExactly(green.endpoint(), green2.endpoint());
         assertThat(proxy.config().release("green").endpoints()).hasSize(2);
-        assertThat(logged.list).singleElement().satisfies(e -> {
+        assertThat(logged.log()).singleElement().satisfies(e -> {
             assertThat(e.getLevel()).isEqualTo(Level.INFO);
             assertThat(e.getFormattedMessage()).startsWith("127.0.0.1:").contains(": reload of "
                     + file.toAbsolutePath().normalize() + ": 1 change: release green: endpoints ");
@@ -123,19 +110,14 @@ class ReloadApiTest {
 
     @Test
     void anUnchangedFileIsReloadedWithNoChange() throws Exception {
-        ListAppender<ILoggingEvent> logged = AdminCalls.captureLog();
-        HttpResponse<String> r;
-        try {
-            r = calls.post("/reload");
-        } finally {
-            AdminCalls.releaseLog(logged);
-        }
+        AdminCalls.Logged logged = calls.postLogged("/reload");
+        HttpResponse<String> r = logged.response();
         assertThat(r.statusCode()).isEqualTo(200);
         JsonNode body = json(r);
         assertThat(body.get("reloaded").asBoolean()).isTrue();
         assertThat(body.get("changes").isArray()).isTrue();
         assertThat(body.get("changes")).isEmpty();
-        assertThat(logged.list).singleElement().satisfies(e -> assertThat(e.getFormattedMessage())
+        assertThat(logged.log()).singleElement().satisfies(e -> assertThat(e.getFormattedMessage())
                 .endsWith(": reload of " + file.toAbsolutePath().normalize() + ": nothing changed"));
     }
 
@@ -145,13 +127,8 @@ class ReloadApiTest {
         ProxyConfig before = proxy.config();
         Files.writeString(file, config(green.endpoint(), green2.endpoint())
                 .replace("listen = \"127.0.0.1:0\"\n  threads", "listen = \"127.0.0.1:1\"\n  threads"));
-        ListAppender<ILoggingEvent> logged = AdminCalls.captureLog();
-        HttpResponse<String> r;
-        try {
-            r = calls.post("/reload");
-        } finally {
-            AdminCalls.releaseLog(logged);
-        }
+        AdminCalls.Logged logged = calls.postLogged("/reload");
+        HttpResponse<String> r = logged.response();
         assertThat(r.statusCode()).isEqualTo(400);
         JsonNode body = json(r);
         assertThat(body.get("reloaded").asBoolean()).isFalse();
@@ -162,7 +139,7 @@ class ReloadApiTest {
         assertThat(json(calls.get("/status")).get("releases").get("green").get("endpoints"))
                 .extracting(e -> e.get("address").asText()).containsExactly(green.endpoint());
         assertThat(calls.viaProxy("/").statusCode()).isEqualTo(200);
-        assertThat(logged.list).singleElement().satisfies(e -> {
+        assertThat(logged.log()).singleElement().satisfies(e -> {
             assertThat(e.getLevel()).isEqualTo(Level.WARN);
             assertThat(e.getFormattedMessage()).startsWith("127.0.0.1:").endsWith(": reload of "
                     + file.toAbsolutePath().normalize() + " refused, the running configuration stays: proxy.listen"
@@ -224,7 +201,7 @@ class ReloadApiTest {
 
     @Test
     void requestsPipelinedBehindAReloadAreAnsweredInOrder() throws Exception {
-        try (java.net.Socket socket = new java.net.Socket("127.0.0.1", server.address().getPort())) {
+        try (java.net.Socket socket = new java.net.Socket("127.0.0.1", running.server().address().getPort())) {
             socket.setSoTimeout(10_000);
             socket.getOutputStream().write(("POST /reload HTTP/1.1\r\nHost: admin\r\nAuthorization: Bearer " + TOKEN
                     + "\r\nContent-Length: 0\r\n\r\n"
