@@ -6,6 +6,7 @@ import io.canaryproxy.config.ProxyConfig;
 import io.canaryproxy.listener.Transport;
 import io.micrometer.core.instrument.composite.CompositeMeterRegistry;
 import io.netty.bootstrap.ServerBootstrap;
+import io.netty.buffer.ByteBuf;
 import io.netty.channel.Channel;
 import io.netty.channel.ChannelInboundHandlerAdapter;
 import io.netty.channel.EventLoop;
@@ -63,7 +64,20 @@ public class PoolBenchmark {
         }
 
         @Override
-        public void onUpstreamRead(UpstreamConnection c, Object msg) {
+        public void onResponseHead(UpstreamConnection c, ResponseHead head) {
+        }
+
+        @Override
+        public void onResponseBody(UpstreamConnection c, ByteBuf data) {
+            data.release();
+        }
+
+        @Override
+        public void onResponseEnd(UpstreamConnection c, ByteBuf trailers) {
+        }
+
+        @Override
+        public void onResponseMalformed(UpstreamConnection c, String reason) {
         }
 
         @Override

@@ -4,7 +4,6 @@ import io.netty.handler.codec.http.HttpHeaderNames;
 import io.netty.handler.codec.http.HttpHeaderValues;
 import io.netty.handler.codec.http.HttpHeaders;
 import io.netty.handler.codec.http.HttpRequest;
-import io.netty.handler.codec.http.HttpResponse;
 import io.netty.util.AsciiString;
 import java.util.Iterator;
 import java.util.Map;
@@ -14,7 +13,7 @@ import java.util.concurrent.ThreadLocalRandom;
  * Rewrites headers in place as they cross the proxy. Request: hop-by-hop headers go (RFC 9110 7.6.1), underscore
  * names go (gunicorn maps {@code X_Forwarded_For} and {@code X-Forwarded-For} to the same WSGI key), the
  * {@code X-Forwarded-*} set is the proxy's own unless the client is a trusted proxy, a request id is added when
- * absent, and the upstream learns which release it runs as. Response: hop-by-hop headers go.
+ * absent, and the upstream learns which release it runs as. (Responses: see {@link ResponseHeadWriter}.)
  */
 final class HeaderRewriter {
 
@@ -74,11 +73,6 @@ final class HeaderRewriter {
             h.set(HttpHeaderNames.UPGRADE, upgradeTo);
             h.set(HttpHeaderNames.CONNECTION, HttpHeaderValues.UPGRADE);
         }
-    }
-
-    /** Strips hop-by-hop headers of an upstream response; framing headers stay, the listener re-frames. */
-    static void rewriteResponse(HttpResponse response) {
-        removeHopByHop(response.headers());
     }
 
     private static void setForwardedHost(HttpHeaders h) {

@@ -7,6 +7,7 @@ import io.canaryproxy.staticfiles.StaticFiles;
 import io.canaryproxy.upstream.Endpoint;
 import io.canaryproxy.upstream.EndpointPool;
 import io.canaryproxy.upstream.Release;
+import io.canaryproxy.upstream.ResponseHead;
 import io.canaryproxy.upstream.UpstreamConnection;
 import io.canaryproxy.upstream.UpstreamListener;
 import io.netty.buffer.ByteBuf;
@@ -14,10 +15,8 @@ import io.netty.buffer.Unpooled;
 import io.netty.channel.ChannelFutureListener;
 import io.netty.channel.ChannelHandlerContext;
 import io.netty.channel.ChannelInboundHandlerAdapter;
-import io.netty.channel.ChannelPipeline;
 import io.netty.channel.socket.DuplexChannel;
 import io.netty.handler.codec.DecoderResult;
-import io.netty.handler.codec.http.DefaultFullHttpResponse;
 import io.netty.handler.codec.http.FullHttpResponse;
 import io.netty.handler.codec.http.HttpContent;
 import io.netty.handler.codec.http.HttpHeaderNames;
@@ -25,7 +24,6 @@ import io.netty.handler.codec.http.HttpHeaderValues;
 import io.netty.handler.codec.http.HttpHeaders;
 import io.netty.handler.codec.http.HttpMethod;
 import io.netty.handler.codec.http.HttpRequest;
-import io.netty.handler.codec.http.HttpResponse;
 import io.netty.handler.codec.http.HttpResponseStatus;
 import io.netty.handler.codec.http.HttpUtil;
 import io.netty.handler.codec.http.HttpVersion;
@@ -67,6 +65,8 @@ final class ProxyHandler extends ChannelInboundHandlerAdapter implements Upstrea
     private final StrictRequestDecoder decoder;
     private final ResponseEncoder encoder;
     private ChannelHandlerContext ctx;
+    /** Writes from here skip the HTTP encoder: proxied responses are written as bytes. */
+    private ChannelHandlerContext wire;
     private int loopIndex;
     private String clientIp;
     private boolean trustedClient;
@@ -109,6 +109,8 @@ final class ProxyHandler extends ChannelInboundHandlerAdapter implements Upstrea
     private boolean requestComplete;
     private boolean responseStarted;
     private boolean upstreamReusable;
+    /** The upstream's body framing cannot be passed on: the body goes to the client in chunks of its own. */
+    private boolean rechunk;
     /** The upstream cannot take more body: body chunks wait until it can. */
     private boolean bodyPaused;
     private long bodyBytes;
@@ -131,6 +133,7 @@ final class ProxyHandler extends ChannelInboundHandlerAdapter implements Upstrea
     @Override
     public void handlerAdded(ChannelHandlerContext ctx) {
         this.ctx = ctx;
+        this.wire = ctx.pipeline().context(decoder);
     }
 
     @Override
@@ -475,6 +478,7 @@ final class ProxyHandler extends ChannelInboundHandlerAdapter implements Upstrea
         }
         upstream = connection;
         io.netty.channel.Channel up = connection.channel();
+        connection.expectResponseTo(headRequest);
         up.write(request, up.voidPromise());
         if (replay != null && !replay.isEmpty()) {
             for (HttpContent c : replay) {
@@ -517,64 +521,15 @@ final class ProxyHandler extends ChannelInboundHandlerAdapter implements Upstrea
     }
 
     @Override
-    public void onUpstreamRead(UpstreamConnection connection, Object msg) {
-        if (connection != upstream) {
-            ReferenceCountUtil.release(msg);
+    public void onResponseHead(UpstreamConnection connection, ResponseHead head) {
+        if (connection != upstream || request == null || responseStarted) {
             return;
         }
         lastUpstreamNanos = System.nanoTime();
-        if (tunnel) {
-            if (msg instanceof ByteBuf) {
-                ctx.write(msg, ctx.voidPromise());
-            } else {
-                ReferenceCountUtil.release(msg);
-            }
-            return;
-        }
-        if (msg instanceof HttpResponse) {
-            onResponseHead(connection, (HttpResponse) msg);
-            if (!(msg instanceof HttpContent)) {
-                return;
-            }
-        }
-        if (msg instanceof HttpContent) {
-            if (!responseStarted || request == null) {
-                // The body of an interim (1xx) response, or of a response already given up on.
-                ReferenceCountUtil.release(msg);
-                return;
-            }
-            HttpContent content = (HttpContent) msg;
-            if (content.decoderResult().isFailure()) {
-                content.release();
-                breakResponse("malformed response body from " + endpoint);
-                return;
-            }
-            if (content instanceof LastHttpContent) {
-                ctx.write(content, ctx.voidPromise());
-                finishResponse();
-            } else {
-                ctx.write(content, ctx.voidPromise());
-            }
-        } else {
-            ReferenceCountUtil.release(msg);
-        }
-    }
-
-    private void onResponseHead(UpstreamConnection connection, HttpResponse response) {
-        if (request == null || responseStarted) {
-            return;
-        }
-        if (response.decoderResult().isFailure()) {
-            upstream = null;
-            connection.abandon();
-            fail(HttpResponseStatus.BAD_GATEWAY, UpstreamError.MALFORMED, "malformed response from " + endpoint + ": "
-                    + response.decoderResult().cause());
-            return;
-        }
-        int code = response.status().code();
+        int code = head.status();
         if (code == 101) {
             if (upgradeRequested) {
-                startTunnel(response);
+                startTunnel(head);
             } else {
                 upstream = null;
                 connection.abandon();
@@ -589,24 +544,15 @@ final class ProxyHandler extends ChannelInboundHandlerAdapter implements Upstrea
         responseStarted = true;
         responseStatus = code;
         releaseReplay();
-        upstreamReusable = HttpUtil.isKeepAlive(response);
-        HeaderRewriter.rewriteResponse(response);
-        HttpHeaders h = response.headers();
-        boolean bodyless = headRequest || code == 204 || code == 304;
-        boolean framed = bodyless || h.contains(HttpHeaderNames.CONTENT_LENGTH) || HttpUtil.isTransferEncodingChunked(response);
-        if (!framed) {
-            // The upstream delimits this body by closing the connection.
-            upstreamReusable = false;
-            if (http10) {
-                closing = true;
-            } else {
-                HttpUtil.setTransferEncodingChunked(response, true);
-            }
-        } else if (http10 && HttpUtil.isTransferEncodingChunked(response)) {
-            // An HTTP/1.0 client cannot read chunked encoding: send the body raw and close to end it.
-            HttpUtil.setTransferEncodingChunked(response, false);
+        upstreamReusable = head.keepAlive();
+        ResponseHead.Framing framing = head.framing();
+        boolean delimitedByUpstream = framing == ResponseHead.Framing.CHUNKED
+                || framing == ResponseHead.Framing.UNTIL_CLOSE;
+        if (delimitedByUpstream && http10) {
+            // An HTTP/1.0 client cannot read chunked encoding: it gets the body raw, and the close ends it.
             closing = true;
         }
+        rechunk = delimitedByUpstream && !http10;
         if (!requestComplete) {
             // Answered before the whole body arrived: the rest cannot be told apart from the next request.
             closing = true;
@@ -614,18 +560,68 @@ final class ProxyHandler extends ChannelInboundHandlerAdapter implements Upstrea
         }
         if (closing || !keepAlive || listener.shuttingDown()) {
             closing = true;
-            h.set(HttpHeaderNames.CONNECTION, HttpHeaderValues.CLOSE);
-        } else if (http10) {
-            h.set(HttpHeaderNames.CONNECTION, HttpHeaderValues.KEEP_ALIVE);
         }
+        ByteBuf out = ctx.alloc().buffer(head.size() + 128);
+        ResponseHeadWriter.write(out, head, http10 && delimitedByUpstream,
+                rechunk && framing == ResponseHead.Framing.UNTIL_CLOSE, closing, http10, lc.servedByHeader);
         if (decision.setBucketCookie()) {
-            h.add(HttpHeaderNames.SET_COOKIE, lc.bucketCookiePrefix + decision.bucket() + lc.bucketCookieAttributes
-                    + (secureClient ? "; Secure" : ""));
+            ResponseHeadWriter.setCookie(out, lc.bucketCookiePrefix, decision.bucket(), lc.bucketCookieAttributes,
+                    secureClient);
         }
         if (lc.servedByHeader) {
-            h.set(HeaderRewriter.X_SERVED_BY, release.name());
+            ResponseHeadWriter.servedBy(out, release.name());
         }
-        ctx.write(response, ctx.voidPromise());
+        ResponseHeadWriter.end(out);
+        wire.write(out, wire.voidPromise());
+    }
+
+    @Override
+    public void onResponseBody(UpstreamConnection connection, ByteBuf data) {
+        if (connection != upstream) {
+            data.release();
+            return;
+        }
+        lastUpstreamNanos = System.nanoTime();
+        if (tunnel) {
+            wire.write(data, wire.voidPromise());
+        } else if (!responseStarted || request == null) {
+            // The body of a response already given up on.
+            data.release();
+        } else if (rechunk) {
+            if (!data.isReadable()) {
+                data.release(); // an empty chunk would end the body
+                return;
+            }
+            wire.write(ResponseHeadWriter.chunkSize(ctx.alloc(), data.readableBytes()), wire.voidPromise());
+            wire.write(data, wire.voidPromise());
+            wire.write(ResponseHeadWriter.crlf(), wire.voidPromise());
+        } else {
+            wire.write(data, wire.voidPromise());
+        }
+    }
+
+    @Override
+    public void onResponseEnd(UpstreamConnection connection, ByteBuf trailers) {
+        if (connection != upstream || !responseStarted || request == null) {
+            ReferenceCountUtil.release(trailers);
+            return;
+        }
+        if (rechunk) {
+            wire.write(ResponseHeadWriter.lastChunk(ctx.alloc(), trailers), wire.voidPromise());
+        }
+        ReferenceCountUtil.release(trailers);
+        finishResponse();
+    }
+
+    @Override
+    public void onResponseMalformed(UpstreamConnection connection, String reason) {
+        if (connection != upstream) {
+            return;
+        }
+        upstream = null;
+        connection.abandon();
+        fail(HttpResponseStatus.BAD_GATEWAY, UpstreamError.MALFORMED, "malformed response from " + endpoint + ": "
+                + reason);
     }
 
     @Override
@@ -799,29 +795,22 @@ final class ProxyHandler extends ChannelInboundHandlerAdapter implements Upstrea
 
     // ---------------------------------------------------------------- upgraded connections
 
-    private void startTunnel(HttpResponse response) {
+    private void startTunnel(ResponseHead head) {
         UpstreamConnection up = upstream;
-        FullHttpResponse switching = new DefaultFullHttpResponse(HttpVersion.HTTP_1_1, response.status(),
-                Unpooled.EMPTY_BUFFER);
-        switching.headers().set(response.headers());
-        switching.headers().remove(HttpHeaderNames.CONTENT_LENGTH);
-        switching.headers().remove(HttpHeaderNames.TRANSFER_ENCODING);
+        ByteBuf switching = ctx.alloc().buffer(head.size() + 16);
+        ResponseHeadWriter.switchingProtocols(switching, head);
         tunnel = true;
         responseStarted = true;
         releaseReplay();
-        ctx.writeAndFlush(switching, ctx.voidPromise());
+        wire.writeAndFlush(switching, wire.voidPromise());
 
-        // From here on both connections carry raw bytes. The upstream codec passes them through once told so;
-        // the client side drops its HTTP encoder and its decoder passes bytes on as they come.
+        // From here on both connections carry raw bytes. The upstream's decoder passes them on by itself after a
+        // 101 and its encoder steps aside; the client side drops its HTTP encoder and its decoder passes bytes on
+        // as they come.
         releasePending();
-        ChannelPipeline p = ctx.pipeline();
-        p.remove(encoder);
+        ctx.pipeline().remove(encoder);
         decoder.switchToRaw();
-        io.netty.handler.codec.http.HttpClientCodec codec =
-                up.channel().pipeline().get(io.netty.handler.codec.http.HttpClientCodec.class);
-        if (codec != null) {
-            codec.prepareUpgradeFrom(null);
-        }
+        up.upgrade();
         Release r = release;
         r.upgraded(ctx.channel());
         endExchange();

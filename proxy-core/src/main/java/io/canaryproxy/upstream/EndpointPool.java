@@ -6,8 +6,7 @@ import io.netty.channel.ChannelFuture;
 import io.netty.channel.ChannelInitializer;
 import io.netty.channel.ChannelOption;
 import io.netty.channel.EventLoop;
-import io.netty.handler.codec.http.HttpClientCodec;
-import io.netty.handler.codec.http.HttpDecoderConfig;
+import io.netty.handler.codec.http.HttpRequestEncoder;
 import java.util.ArrayDeque;
 import java.util.Iterator;
 import java.util.concurrent.TimeUnit;
@@ -30,6 +29,8 @@ public final class EndpointPool {
         }
     }
 
+    static final String REQUEST_ENCODER = "request-encoder";
+
     private final Endpoint endpoint;
     private final EventLoop loop;
     private final Bootstrap bootstrap;
@@ -46,10 +47,6 @@ public final class EndpointPool {
         this.maxConnections = maxConnections;
         this.idleTimeoutNanos = idleTimeoutNanos;
         EndpointPool pool = this;
-        HttpDecoderConfig decoderConfig = new HttpDecoderConfig()
-                .setMaxHeaderSize(maxResponseHeaderSize)
-                .setMaxInitialLineLength(8192)
-                .setMaxChunkSize(64 * 1024);
         this.bootstrap = new Bootstrap()
                 .group(loop)
                 .channel(endpoint.channelType())
@@ -57,8 +54,10 @@ public final class EndpointPool {
                 .handler(new ChannelInitializer<Channel>() {
                     @Override
                     protected void initChannel(Channel ch) {
-                        ch.pipeline().addLast("http", new HttpClientCodec(decoderConfig, false, false));
-                        ch.pipeline().addLast("upstream", new UpstreamConnection(pool));
+                        ResponseDecoder decoder = new ResponseDecoder(maxResponseHeaderSize);
+                        ch.pipeline().addLast("response-decoder", decoder);
+                        ch.pipeline().addLast(REQUEST_ENCODER, new HttpRequestEncoder());
+                        ch.pipeline().addLast("upstream", new UpstreamConnection(pool, decoder));
                     }
                 });
         if (!endpoint.address().isUnix()) {

@@ -1,5 +1,6 @@
 package io.canaryproxy.upstream;
 
+import io.netty.buffer.ByteBuf;
 import io.netty.channel.Channel;
 import io.netty.channel.ChannelHandlerContext;
 import io.netty.channel.ChannelInboundHandlerAdapter;
@@ -12,13 +13,15 @@ import io.netty.util.ReferenceCountUtil;
 public final class UpstreamConnection extends ChannelInboundHandlerAdapter {
 
     private final EndpointPool pool;
+    private final ResponseDecoder decoder;
     private Channel channel;
     private UpstreamListener owner;
     private long idleSinceNanos;
     private boolean reused;
 
-    UpstreamConnection(EndpointPool pool) {
+    UpstreamConnection(EndpointPool pool, ResponseDecoder decoder) {
         this.pool = pool;
+        this.decoder = decoder;
     }
 
     public Channel channel() {
@@ -34,10 +37,28 @@ public final class UpstreamConnection extends ChannelInboundHandlerAdapter {
         return reused;
     }
 
-    /** Gives the connection back: into the pool when {@code reusable}, closed otherwise. */
+    /**
+     * Says whether the request about to be sent is a HEAD request, whose response has no body whatever its headers
+     * say. To be called before every request.
+     */
+    public void expectResponseTo(boolean headRequest) {
+        decoder.expectBodyless(headRequest);
+    }
+
+    /** Gives the connection back: into the pool when {@code reusable} and nothing is left over, closed otherwise. */
     public void release(boolean reusable) {
         owner = null;
-        pool.release(this, reusable);
+        pool.release(this, reusable && decoder.clean());
+    }
+
+    /**
+     * The upstream switched protocols (101): from now on bytes go both ways as they are. The response decoder has
+     * switched by itself; the request encoder steps aside.
+     */
+    public void upgrade() {
+        if (channel.pipeline().get(EndpointPool.REQUEST_ENCODER) != null) {
+            channel.pipeline().remove(EndpointPool.REQUEST_ENCODER);
+        }
     }
 
     /** Closes the connection without notifying its holder, which has already given up on it. */
@@ -68,9 +89,22 @@ public final class UpstreamConnection extends ChannelInboundHandlerAdapter {
     public void channelRead(ChannelHandlerContext ctx, Object msg) {
         UpstreamListener o = owner;
         if (o != null) {
-            o.onUpstreamRead(this, msg);
+            if (msg instanceof ByteBuf) {
+                o.onResponseBody(this, (ByteBuf) msg);
+            } else if (msg instanceof ResponseHead) {
+                o.onResponseHead(this, (ResponseHead) msg);
+            } else if (msg instanceof ResponseEnd) {
+                o.onResponseEnd(this, ((ResponseEnd) msg).trailers);
+            } else if (msg instanceof ResponseDecoder.Malformed) {
+                o.onResponseMalformed(this, ((ResponseDecoder.Malformed) msg).reason);
+            } else {
+                ReferenceCountUtil.release(msg);
+            }
         } else {
             // An idle connection has nothing to say; bytes here mean the peer is confused.
+            if (msg instanceof ResponseEnd) {
+                ReferenceCountUtil.release(((ResponseEnd) msg).trailers);
+            }
             ReferenceCountUtil.release(msg);
             ctx.close();
         }

@@ -1,5 +1,7 @@
 package io.canaryproxy.upstream;
 
+import io.netty.buffer.ByteBuf;
+
 /**
  * What a pooled upstream connection reports to the client-side exchange that holds it. Every call happens on the
  * event loop that both connections share, so implementations need no synchronization.
@@ -16,8 +18,25 @@ public interface UpstreamListener {
      */
     void onAcquireFailed(int ticket, Throwable cause, boolean connectFailed);
 
-    /** A message (or, once upgraded, a raw buffer) from the upstream; the listener owns it. */
-    void onUpstreamRead(UpstreamConnection connection, Object msg);
+    /**
+     * The head of a response, interim (1xx) ones included. It is valid only during this call: its lines point into
+     * a buffer the decoder reuses.
+     */
+    void onResponseHead(UpstreamConnection connection, ResponseHead head);
+
+    /** Body bytes (the data of a chunked body), or once the connection is upgraded, any bytes; the listener owns them. */
+    void onResponseBody(UpstreamConnection connection, ByteBuf data);
+
+    /**
+     * The response is complete.
+     *
+     * @param trailers the trailer fields of a chunked body as {@code name: value\r\n} lines, owned by the listener,
+     *                 or null
+     */
+    void onResponseEnd(UpstreamConnection connection, ByteBuf trailers);
+
+    /** The upstream sent something that is not a well-framed response; the connection must not be used again. */
+    void onResponseMalformed(UpstreamConnection connection, String reason);
 
     void onUpstreamReadComplete(UpstreamConnection connection);
 

@@ -1,0 +1,140 @@
+package io.canaryproxy.listener;
+
+import io.canaryproxy.upstream.ResponseHead;
+import io.netty.buffer.ByteBuf;
+import io.netty.buffer.ByteBufAllocator;
+import io.netty.buffer.ByteBufUtil;
+import io.netty.buffer.Unpooled;
+import java.nio.charset.StandardCharsets;
+
+/**
+ * Writes an upstream response head for the client as bytes: the status line as HTTP/1.1 with the upstream's code
+ * and reason, every header line the client should see copied as it came, then the proxy's own headers. Hop-by-hop
+ * headers (RFC 9110 7.6.1) are left out; so are the framing headers when the body is re-framed for this hop. Also
+ * the chunk framing the proxy adds when it re-chunks a body.
+ */
+final class ResponseHeadWriter {
+
+    private static final byte[] HTTP_11 = ascii("HTTP/1.1 ");
+    private static final byte[] CHUNKED = ascii("Transfer-Encoding: chunked\r\n");
+    private static final byte[] CONNECTION_CLOSE = ascii("Connection: close\r\n");
+    private static final byte[] CONNECTION_KEEP_ALIVE = ascii("Connection: keep-alive\r\n");
+    private static final byte[] SET_COOKIE = ascii("Set-Cookie: ");
+    private static final byte[] SECURE = ascii("; Secure");
+    private static final byte[] SERVED_BY = ascii("X-Served-By: ");
+    private static final byte[] LAST_CHUNK = ascii("0\r\n");
+    private static final ByteBuf CRLF = Unpooled.unreleasableBuffer(
+            Unpooled.directBuffer(2, 2).writeByte('\r').writeByte('\n')).asReadOnly();
+    private static final short CRLF_SHORT = '\r' << 8 | '\n';
+
+    private ResponseHeadWriter() {
+    }
+
+    /**
+     * Writes the status line and the upstream's header lines, and the proxy's Transfer-Encoding and Connection
+     * headers; {@link #end} finishes the head.
+     *
+     * @param dropFraming  leave out Content-Length and Transfer-Encoding: the body goes to an HTTP/1.0 client raw
+     * @param addChunked   add Transfer-Encoding: chunked: the proxy chunks a body the upstream ends by closing
+     * @param close        the client connection closes after this response
+     * @param http10Client the client speaks HTTP/1.0, which needs keep-alive said explicitly
+     * @param dropServedBy leave out the upstream's X-Served-By: the proxy sets its own
+     */
+    static void write(ByteBuf out, ResponseHead head, boolean dropFraming, boolean addChunked, boolean close,
+                      boolean http10Client, boolean dropServedBy) {
+        out.writeBytes(HTTP_11);
+        head.writeStatus(out);
+        out.writeShort(CRLF_SHORT);
+        for (int i = 0, n = head.headerCount(); i < n; i++) {
+            if (head.isHopByHop(i)
+                    || dropFraming && head.isFraming(i)
+                    || dropServedBy && head.nameIs(i, HeaderRewriter.X_SERVED_BY)) {
+                continue;
+            }
+            head.writeHeader(i, out);
+        }
+        if (addChunked) {
+            out.writeBytes(CHUNKED);
+        }
+        if (close) {
+            out.writeBytes(CONNECTION_CLOSE);
+        } else if (http10Client) {
+            out.writeBytes(CONNECTION_KEEP_ALIVE);
+        }
+    }
+
+    /** A 101 response: every header but the framing ones, Connection and Upgrade included, since they say what the switch is to. */
+    static void switchingProtocols(ByteBuf out, ResponseHead head) {
+        out.writeBytes(HTTP_11);
+        head.writeStatus(out);
+        out.writeShort(CRLF_SHORT);
+        for (int i = 0, n = head.headerCount(); i < n; i++) {
+            if (!head.isFraming(i)) {
+                head.writeHeader(i, out);
+            }
+        }
+        end(out);
+    }
+
+    /** The bucket cookie of a new user. */
+    static void setCookie(ByteBuf out, String prefix, int bucket, String attributes, boolean secure) {
+        out.writeBytes(SET_COOKIE);
+        ByteBufUtil.writeAscii(out, prefix);
+        writeDecimal(out, bucket);
+        ByteBufUtil.writeAscii(out, attributes);
+        if (secure) {
+            out.writeBytes(SECURE);
+        }
+        out.writeShort(CRLF_SHORT);
+    }
+
+    static void servedBy(ByteBuf out, String release) {
+        out.writeBytes(SERVED_BY);
+        ByteBufUtil.writeAscii(out, release);
+        out.writeShort(CRLF_SHORT);
+    }
+
+    /** Ends the head with its empty line. */
+    static void end(ByteBuf out) {
+        out.writeShort(CRLF_SHORT);
+    }
+
+    /** The size line of a chunk the proxy makes. */
+    static ByteBuf chunkSize(ByteBufAllocator alloc, int size) {
+        ByteBuf line = alloc.buffer(10);
+        int shift = (31 - Integer.numberOfLeadingZeros(size)) & ~3;
+        for (; shift >= 0; shift -= 4) {
+            line.writeByte(Character.forDigit((size >>> shift) & 0xf, 16));
+        }
+        line.writeShort(CRLF_SHORT);
+        return line;
+    }
+
+    /** The CRLF after a chunk's data. */
+    static ByteBuf crlf() {
+        return CRLF.duplicate();
+    }
+
+    /** The last chunk, with the upstream's trailer fields if there were any, and the end of the body. */
+    static ByteBuf lastChunk(ByteBufAllocator alloc, ByteBuf trailers) {
+        int size = trailers == null ? 0 : trailers.readableBytes();
+        ByteBuf out = alloc.buffer(5 + size);
+        out.writeBytes(LAST_CHUNK);
+        if (trailers != null) {
+            out.writeBytes(trailers, trailers.readerIndex(), size);
+        }
+        out.writeShort(CRLF_SHORT);
+        return out;
+    }
+
+    private static void writeDecimal(ByteBuf out, int value) {
+        if (value >= 10) {
+            writeDecimal(out, value / 10);
+        }
+        out.writeByte('0' + value % 10);
+    }
+
+    private static byte[] ascii(String s) {
+        return s.getBytes(StandardCharsets.US_ASCII);
+    }
+}

@@ -1,0 +1,705 @@
+package io.canaryproxy.upstream;
+
+import io.canaryproxy.upstream.ResponseHead.Framing;
+import io.netty.buffer.ByteBuf;
+import io.netty.channel.ChannelHandlerContext;
+import io.netty.channel.ChannelInboundHandlerAdapter;
+import io.netty.handler.codec.ByteToMessageDecoder;
+import io.netty.util.AsciiString;
+
+/**
+ * Reads HTTP/1.1 responses from an upstream connection without building header objects: a response comes out as
+ * one {@link ResponseHead} (located, classified header lines over the received bytes), the body as slices of the
+ * received buffers (chunk data only, for a chunked body) and a {@link ResponseEnd}. What cannot be framed without
+ * doubt (RFC 9112: bad status line, conflicting Content-Length, obs-fold, whitespace before a colon, control bytes,
+ * a bad chunk size) comes out as a {@link Malformed} and every byte after it is dropped: the connection cannot be
+ * trusted again. After a 101 response every byte is passed on as it is.
+ *
+ * <p>The upstream answers one request at a time, so a byte that follows a complete response in the same read cannot
+ * belong to anything: the connection is then not {@linkplain #clean() clean} and is not pooled again.
+ */
+final class ResponseDecoder extends ChannelInboundHandlerAdapter {
+
+    /** A response the decoder refuses; the reason is for the log and the client-facing 502. */
+    static final class Malformed {
+        final String reason;
+
+        Malformed(String reason) {
+            this.reason = reason;
+        }
+    }
+
+    private static final byte CR = '\r';
+    private static final byte LF = '\n';
+    private static final int MAX_CHUNK_LINE = 4096;
+
+    private static final int HEAD = 0;
+    private static final int LENGTH = 1;
+    private static final int CHUNK_SIZE = 2;
+    private static final int CHUNK_DATA = 3;
+    private static final int CHUNK_END = 4;
+    private static final int TRAILERS = 5;
+    private static final int UNTIL_CLOSE = 6;
+    private static final int RAW = 7;
+    private static final int BROKEN = 8;
+
+    private static final AsciiString CONTENT_LENGTH = AsciiString.cached("content-length");
+    private static final AsciiString TRANSFER_ENCODING = AsciiString.cached("transfer-encoding");
+    private static final AsciiString CONNECTION = AsciiString.cached("connection");
+    private static final AsciiString KEEP_ALIVE = AsciiString.cached("keep-alive");
+    private static final AsciiString PROXY_CONNECTION = AsciiString.cached("proxy-connection");
+    private static final AsciiString TE = AsciiString.cached("te");
+    private static final AsciiString UPGRADE = AsciiString.cached("upgrade");
+    private static final AsciiString PROXY_AUTHORIZATION = AsciiString.cached("proxy-authorization");
+    private static final AsciiString CLOSE = AsciiString.cached("close");
+    private static final AsciiString CHUNKED = AsciiString.cached("chunked");
+
+    /** RFC 9110 5.6.2 tchar. */
+    private static final boolean[] TOKEN = new boolean[256];
+
+    static {
+        for (int c = '0'; c <= '9'; c++) {
+            TOKEN[c] = true;
+        }
+        for (int c = 'a'; c <= 'z'; c++) {
+            TOKEN[c] = true;
+            TOKEN[c - 32] = true;
+        }
+        for (char c : "!#$%&'*+-.^_`|~".toCharArray()) {
+            TOKEN[c] = true;
+        }
+    }
+
+    private final int maxHeadSize;
+    private final ResponseHead head = new ResponseHead();
+    private ByteBuf cumulation;
+    private int state = HEAD;
+    private long remaining;
+    private boolean bodyless;
+    private boolean garbage;
+
+    ResponseDecoder(int maxHeadSize) {
+        this.maxHeadSize = maxHeadSize;
+    }
+
+    /** The response to come answers a HEAD request: whatever its headers say, it has no body. */
+    void expectBodyless(boolean value) {
+        bodyless = value;
+    }
+
+    /** Between two responses, with nothing left over: the connection can carry another request. */
+    boolean clean() {
+        return state == HEAD && cumulation == null && !garbage;
+    }
+
+    @Override
+    public void channelRead(ChannelHandlerContext ctx, Object msg) {
+        if (!(msg instanceof ByteBuf)) {
+            ctx.fireChannelRead(msg);
+            return;
+        }
+        ByteBuf in = (ByteBuf) msg;
+        if (state == RAW) {
+            ctx.fireChannelRead(in);
+            return;
+        }
+        if (cumulation != null) {
+            in = ByteToMessageDecoder.MERGE_CUMULATOR.cumulate(ctx.alloc(), cumulation, in);
+            cumulation = null;
+        }
+        try {
+            decode(ctx, in);
+        } finally {
+            if (in.isReadable() && ctx.channel().isOpen()) {
+                cumulation = in;
+            } else {
+                in.release();
+            }
+        }
+    }
+
+    @Override
+    public void channelInactive(ChannelHandlerContext ctx) {
+        releaseCumulation();
+        if (state == UNTIL_CLOSE) {
+            // The close is the end of this body (RFC 9112 6.3, item 8).
+            state = HEAD;
+            ctx.fireChannelRead(ResponseEnd.NO_TRAILERS);
+        }
+        ctx.fireChannelInactive();
+    }
+
+    @Override
+    public void handlerRemoved(ChannelHandlerContext ctx) {
+        releaseCumulation();
+    }
+
+    private void releaseCumulation() {
+        if (cumulation != null) {
+            cumulation.release();
+            cumulation = null;
+        }
+    }
+
+    private void decode(ChannelHandlerContext ctx, ByteBuf in) {
+        while (in.isReadable()) {
+            if (!ctx.channel().isOpen()) {
+                // Given up on by its holder: nothing here is wanted any more.
+                in.skipBytes(in.readableBytes());
+                return;
+            }
+            switch (state) {
+                case HEAD:
+                    if (!readHead(ctx, in)) {
+                        return;
+                    }
+                    break;
+                case LENGTH: {
+                    int n = (int) Math.min(remaining, in.readableBytes());
+                    remaining -= n;
+                    ctx.fireChannelRead(in.readRetainedSlice(n));
+                    if (remaining == 0) {
+                        end(ctx, in, null);
+                    }
+                    break;
+                }
+                case CHUNK_SIZE:
+                    if (!readChunkSize(ctx, in)) {
+                        return;
+                    }
+                    break;
+                case CHUNK_DATA: {
+                    int n = (int) Math.min(remaining, in.readableBytes());
+                    remaining -= n;
+                    ctx.fireChannelRead(in.readRetainedSlice(n));
+                    if (remaining == 0) {
+                        state = CHUNK_END;
+                    }
+                    break;
+                }
+                case CHUNK_END:
+                    if (!readChunkEnd(ctx, in)) {
+                        return;
+                    }
+                    break;
+                case TRAILERS:
+                    if (!readTrailers(ctx, in)) {
+                        return;
+                    }
+                    break;
+                case UNTIL_CLOSE:
+                case RAW:
+                    ctx.fireChannelRead(in.readRetainedSlice(in.readableBytes()));
+                    break;
+                default:
+                    in.skipBytes(in.readableBytes());
+                    return;
+            }
+        }
+    }
+
+    /** Reads a whole response head if it is there; false when more bytes are needed. */
+    private boolean readHead(ChannelHandlerContext ctx, ByteBuf in) {
+        int start = in.readerIndex();
+        int limit = Math.min(in.writerIndex(), start + maxHeadSize);
+        ResponseHead h = head;
+        h.reset(in);
+
+        int lf = in.indexOf(start, limit, LF);
+        if (lf < 0) {
+            return needMore(ctx, in, limit);
+        }
+        int lineEnd = lineEnd(in, start, lf);
+        String problem = statusLine(in, start, lineEnd);
+        if (problem != null) {
+            return malformed(ctx, in, problem);
+        }
+        boolean close = false;
+        boolean keepAliveOption = false;
+        boolean otherOptions = false;
+        boolean hasTransferEncoding = false;
+        boolean chunked = false;
+        long contentLength = -1;
+        int pos = lf + 1;
+        while (true) {
+            lf = in.indexOf(pos, limit, LF);
+            if (lf < 0) {
+                return needMore(ctx, in, limit);
+            }
+            lineEnd = lineEnd(in, pos, lf);
+            if (lineEnd == pos) {
+                pos = lf + 1;
+                break;
+            }
+            if (in.getByte(lineEnd - 1) == CR) {
+                return malformed(ctx, in, "bare CR in the response head");
+            }
+            byte first = in.getByte(pos);
+            if (first == ' ' || first == '\t') {
+                // RFC 9112 5.2: a proxy may answer obs-fold in a response with a 502.
+                return malformed(ctx, in, "obs-fold line in the response head");
+            }
+            int colon = pos;
+            while (colon < lineEnd && TOKEN[in.getByte(colon) & 0xff]) {
+                colon++;
+            }
+            if (colon == lineEnd || in.getByte(colon) != ':' || colon == pos) {
+                return malformed(ctx, in, "bad header line in the response head");
+            }
+            int vs = colon + 1;
+            int ve = lineEnd;
+            for (int i = vs; i < ve; i++) {
+                int b = in.getByte(i) & 0xff;
+                if (b < 0x20 && b != '\t' || b == 0x7f) {
+                    return malformed(ctx, in, "control byte in a response header value");
+                }
+            }
+            while (vs < ve && isWhitespace(in.getByte(vs))) {
+                vs++;
+            }
+            while (ve > vs && isWhitespace(in.getByte(ve - 1))) {
+                ve--;
+            }
+            int i = h.addLine(pos, colon, vs, ve);
+            int nameLength = colon - pos;
+            if (nameLength == 14 && equalsIgnoreCase(in, pos, CONTENT_LENGTH)) {
+                long value = contentLength(in, vs, ve);
+                if (value < 0) {
+                    return malformed(ctx, in, "bad Content-Length in the response");
+                }
+                if (contentLength < 0) {
+                    contentLength = value;
+                    h.kinds[i] = ResponseHead.CONTENT_LENGTH;
+                } else if (contentLength == value) {
+                    h.kinds[i] = ResponseHead.DUPLICATE;
+                } else {
+                    return malformed(ctx, in, "conflicting Content-Length values in the response");
+                }
+            } else if (nameLength == 17 && equalsIgnoreCase(in, pos, TRANSFER_ENCODING)) {
+                hasTransferEncoding = true;
+                chunked = lastTokenIs(in, vs, ve, CHUNKED);
+                h.kinds[i] = ResponseHead.TRANSFER_ENCODING;
+            } else if (nameLength == 10 && equalsIgnoreCase(in, pos, CONNECTION)) {
+                h.kinds[i] = ResponseHead.HOP_BY_HOP;
+                int options = connectionOptions(in, vs, ve);
+                close |= (options & OPTION_CLOSE) != 0;
+                keepAliveOption |= (options & OPTION_KEEP_ALIVE) != 0;
+                otherOptions |= (options & OPTION_OTHER) != 0;
+            } else if (isHopByHopName(in, pos, nameLength)) {
+                h.kinds[i] = ResponseHead.HOP_BY_HOP;
+            }
+            pos = lf + 1;
+        }
+        if (otherOptions) {
+            markConnectionOptions(h);
+        }
+
+        int status = h.status;
+        if (bodyless || status < 200 || status == 204 || status == 304) {
+            h.framing = Framing.NONE;
+            h.contentLength = contentLength;
+        } else if (hasTransferEncoding) {
+            // RFC 9112 6.1: Transfer-Encoding overrides Content-Length, which must not be passed on.
+            h.framing = chunked ? Framing.CHUNKED : Framing.UNTIL_CLOSE;
+            for (int k = 0; k < h.count; k++) {
+                if (h.kinds[k] == ResponseHead.CONTENT_LENGTH) {
+                    h.kinds[k] = ResponseHead.DUPLICATE;
+                }
+            }
+        } else if (contentLength >= 0) {
+            h.framing = Framing.LENGTH;
+            h.contentLength = contentLength;
+        } else {
+            h.framing = Framing.UNTIL_CLOSE;
+        }
+        h.keepAlive = (h.http11 ? !close : keepAliveOption) && h.framing != Framing.UNTIL_CLOSE;
+
+        ctx.fireChannelRead(h);
+        in.readerIndex(pos);
+        if (status == 101) {
+            state = RAW;
+        } else if (status < 200) {
+            state = HEAD; // an interim response: the final one follows
+        } else {
+            switch (h.framing) {
+                case LENGTH:
+                    remaining = contentLength;
+                    if (remaining == 0) {
+                        end(ctx, in, null);
+                    } else {
+                        state = LENGTH;
+                    }
+                    break;
+                case CHUNKED:
+                    state = CHUNK_SIZE;
+                    break;
+                case UNTIL_CLOSE:
+                    state = UNTIL_CLOSE;
+                    break;
+                default:
+                    end(ctx, in, null);
+            }
+        }
+        return true;
+    }
+
+    private boolean needMore(ChannelHandlerContext ctx, ByteBuf in, int limit) {
+        if (limit - in.readerIndex() >= maxHeadSize) {
+            return malformed(ctx, in, "response head over " + maxHeadSize + " bytes");
+        }
+        return false;
+    }
+
+    /** Parses {@code HTTP/1.x SP 3DIGIT [SP reason]}; null when fine, else what is wrong. */
+    private String statusLine(ByteBuf in, int start, int end) {
+        if (end - start < 12 || in.getByte(start) != 'H' || in.getByte(start + 1) != 'T'
+                || in.getByte(start + 2) != 'T' || in.getByte(start + 3) != 'P' || in.getByte(start + 4) != '/'
+                || in.getByte(start + 5) != '1' || in.getByte(start + 6) != '.' || in.getByte(start + 8) != ' ') {
+            return "bad status line from the upstream";
+        }
+        byte minor = in.getByte(start + 7);
+        if (minor < '0' || minor > '9') {
+            return "bad HTTP version from the upstream";
+        }
+        int status = 0;
+        for (int i = start + 9; i < start + 12; i++) {
+            byte d = in.getByte(i);
+            if (d < '0' || d > '9') {
+                return "bad status code from the upstream";
+            }
+            status = status * 10 + d - '0';
+        }
+        if (status < 100 || end > start + 12 && in.getByte(start + 12) != ' ') {
+            return "bad status code from the upstream";
+        }
+        for (int i = start + 13; i < end; i++) {
+            int b = in.getByte(i) & 0xff;
+            if (b < 0x20 && b != '\t' || b == 0x7f) {
+                return "control byte in the status line";
+            }
+        }
+        head.status = status;
+        head.http11 = minor != '0';
+        head.statusStart = start + 9;
+        head.statusEnd = end;
+        return null;
+    }
+
+    private boolean readChunkSize(ChannelHandlerContext ctx, ByteBuf in) {
+        int start = in.readerIndex();
+        int limit = Math.min(in.writerIndex(), start + MAX_CHUNK_LINE);
+        int lf = in.indexOf(start, limit, LF);
+        if (lf < 0) {
+            return in.readableBytes() >= MAX_CHUNK_LINE ? malformed(ctx, in, "chunk size line too long") : false;
+        }
+        int end = lineEnd(in, start, lf);
+        long size = 0;
+        int i = start;
+        for (; i < end; i++) {
+            int digit = Character.digit(in.getByte(i), 16);
+            if (digit < 0) {
+                break;
+            }
+            if (i - start >= 15) {
+                return malformed(ctx, in, "chunk size too large");
+            }
+            size = size << 4 | digit;
+        }
+        if (i == start) {
+            return malformed(ctx, in, "bad chunk size");
+        }
+        while (i < end && (in.getByte(i) == ' ' || in.getByte(i) == '\t')) {
+            i++;
+        }
+        if (i < end && in.getByte(i) != ';') {
+            return malformed(ctx, in, "bad chunk size");
+        }
+        for (; i < end; i++) {
+            int b = in.getByte(i) & 0xff;
+            if (b < 0x20 && b != '\t' || b == 0x7f) {
+                return malformed(ctx, in, "control byte in a chunk extension");
+            }
+        }
+        in.readerIndex(lf + 1);
+        if (size == 0) {
+            state = TRAILERS;
+        } else {
+            remaining = size;
+            state = CHUNK_DATA;
+        }
+        return true;
+    }
+
+    private boolean readChunkEnd(ChannelHandlerContext ctx, ByteBuf in) {
+        int start = in.readerIndex();
+        byte b = in.getByte(start);
+        if (b == LF) {
+            in.skipBytes(1);
+        } else if (b == CR) {
+            if (in.readableBytes() < 2) {
+                return false;
+            }
+            if (in.getByte(start + 1) != LF) {
+                return malformed(ctx, in, "chunk data not followed by CRLF");
+            }
+            in.skipBytes(2);
+        } else {
+            return malformed(ctx, in, "chunk data not followed by CRLF");
+        }
+        state = CHUNK_SIZE;
+        return true;
+    }
+
+    /** Reads the trailer section after the last chunk; the fields are passed on as {@code name: value} lines. */
+    private boolean readTrailers(ChannelHandlerContext ctx, ByteBuf in) {
+        int start = in.readerIndex();
+        int limit = Math.min(in.writerIndex(), start + maxHeadSize);
+        int pos = start;
+        int fields = 0;
+        // First find the end, so that a section split over reads is parsed once.
+        while (true) {
+            int lf = in.indexOf(pos, limit, LF);
+            if (lf < 0) {
+                return needMore(ctx, in, limit);
+            }
+            boolean empty = lineEnd(in, pos, lf) == pos;
+            pos = lf + 1;
+            if (empty) {
+                break;
+            }
+            fields++;
+        }
+        int sectionEnd = pos;
+        ByteBuf trailers = null;
+        if (fields > 0) {
+            trailers = ctx.alloc().buffer(sectionEnd - start + 2 * fields);
+            int p = start;
+            while (p < sectionEnd) {
+                int lf = in.indexOf(p, sectionEnd, LF);
+                int end = lineEnd(in, p, lf);
+                if (end == p) {
+                    break;
+                }
+                String problem = trailerLine(in, p, end, trailers);
+                if (problem != null) {
+                    trailers.release();
+                    return malformed(ctx, in, problem);
+                }
+                p = lf + 1;
+            }
+            if (!trailers.isReadable()) {
+                trailers.release();
+                trailers = null;
+            }
+        }
+        in.readerIndex(sectionEnd);
+        end(ctx, in, trailers);
+        return true;
+    }
+
+    /** Checks one trailer field line and appends it, unless it is one that must not come in a trailer. */
+    private static String trailerLine(ByteBuf in, int start, int end, ByteBuf out) {
+        byte first = in.getByte(start);
+        if (first == ' ' || first == '\t') {
+            return "obs-fold line in the trailers";
+        }
+        int colon = start;
+        while (colon < end && TOKEN[in.getByte(colon) & 0xff]) {
+            colon++;
+        }
+        if (colon == end || colon == start || in.getByte(colon) != ':') {
+            return "bad trailer line";
+        }
+        int vs = colon + 1;
+        int ve = end;
+        for (int i = vs; i < ve; i++) {
+            int b = in.getByte(i) & 0xff;
+            if (b < 0x20 && b != '\t' || b == 0x7f) {
+                return "control byte in a trailer";
+            }
+        }
+        while (vs < ve && isWhitespace(in.getByte(vs))) {
+            vs++;
+        }
+        while (ve > vs && isWhitespace(in.getByte(ve - 1))) {
+            ve--;
+        }
+        int n = colon - start;
+        if (n == 14 && equalsIgnoreCase(in, start, CONTENT_LENGTH)
+                || n == 17 && equalsIgnoreCase(in, start, TRANSFER_ENCODING)
+                || n == 10 && equalsIgnoreCase(in, start, CONNECTION)
+                || isHopByHopName(in, start, n)) {
+            return null; // framing and hop-by-hop fields have no place in a trailer (RFC 9110 6.5.1)
+        }
+        out.writeBytes(in, start, n);
+        out.writeShort(':' << 8 | ' ');
+        out.writeBytes(in, vs, ve - vs);
+        out.writeShort(CR << 8 | LF);
+        return null;
+    }
+
+    private void end(ChannelHandlerContext ctx, ByteBuf in, ByteBuf trailers) {
+        bodyless = false;
+        if (in.isReadable()) {
+            garbage = true;
+            state = BROKEN;
+            in.skipBytes(in.readableBytes());
+        } else {
+            state = HEAD;
+        }
+        ctx.fireChannelRead(trailers == null ? ResponseEnd.NO_TRAILERS : new ResponseEnd(trailers));
+    }
+
+    private boolean malformed(ChannelHandlerContext ctx, ByteBuf in, String reason) {
+        state = BROKEN;
+        in.skipBytes(in.readableBytes());
+        ctx.fireChannelRead(new Malformed(reason));
+        return false;
+    }
+
+    /** The end of the line whose LF is at {@code lf}: before its CR if there is one. */
+    private static int lineEnd(ByteBuf in, int start, int lf) {
+        return lf > start && in.getByte(lf - 1) == CR ? lf - 1 : lf;
+    }
+
+    private static boolean isWhitespace(byte b) {
+        return b == ' ' || b == '\t';
+    }
+
+    private static boolean isHopByHopName(ByteBuf in, int start, int length) {
+        switch (length) {
+            case 2:
+                return equalsIgnoreCase(in, start, TE);
+            case 7:
+                return equalsIgnoreCase(in, start, UPGRADE);
+            case 10:
+                return equalsIgnoreCase(in, start, KEEP_ALIVE);
+            case 16:
+                return equalsIgnoreCase(in, start, PROXY_CONNECTION);
+            case 19:
+                return equalsIgnoreCase(in, start, PROXY_AUTHORIZATION);
+            default:
+                return false;
+        }
+    }
+
+    /** Whether the bytes at {@code start} spell {@code lower} (lower-case ASCII), ignoring case. */
+    static boolean equalsIgnoreCase(ByteBuf in, int start, AsciiString lower) {
+        int n = lower.length();
+        for (int i = 0; i < n; i++) {
+            if (lower(in.getByte(start + i)) != lower.byteAt(i)) {
+                return false;
+            }
+        }
+        return true;
+    }
+
+    /** A 1*DIGIT value, or -1; a list of equal values ("5, 5") counts as one (RFC 9110 8.6). */
+    private static long contentLength(ByteBuf in, int start, int end) {
+        long value = -1;
+        long current = -1;
+        for (int i = start; i <= end; i++) {
+            byte b = i < end ? in.getByte(i) : (byte) ',';
+            if (b >= '0' && b <= '9') {
+                current = current < 0 ? b - '0' : current * 10 + b - '0';
+                if (current > 1L << 50) {
+                    return -1;
+                }
+            } else if (b == ',') {
+                if (current < 0 || value >= 0 && value != current) {
+                    return -1;
+                }
+                value = current;
+                current = -1;
+                while (i + 1 < end && isWhitespace(in.getByte(i + 1))) {
+                    i++;
+                }
+            } else {
+                return -1;
+            }
+        }
+        return value;
+    }
+
+    private static boolean lastTokenIs(ByteBuf in, int start, int end, AsciiString lower) {
+        int n = lower.length();
+        return end - start >= n && equalsIgnoreCase(in, end - n, lower)
+                && (end - start == n || in.getByte(end - n - 1) == ',' || isWhitespace(in.getByte(end - n - 1)));
+    }
+
+    private static final int OPTION_CLOSE = 1;
+    private static final int OPTION_KEEP_ALIVE = 2;
+    private static final int OPTION_OTHER = 4;
+
+    private static int connectionOptions(ByteBuf in, int start, int end) {
+        int options = 0;
+        int p = start;
+        while (p < end) {
+            int comma = in.indexOf(p, end, (byte) ',');
+            int e = comma < 0 ? end : comma;
+            int a = p;
+            int b = e;
+            while (a < b && isWhitespace(in.getByte(a))) {
+                a++;
+            }
+            while (b > a && isWhitespace(in.getByte(b - 1))) {
+                b--;
+            }
+            int n = b - a;
+            if (n == 5 && equalsIgnoreCase(in, a, CLOSE)) {
+                options |= OPTION_CLOSE;
+            } else if (n == 10 && equalsIgnoreCase(in, a, KEEP_ALIVE)) {
+                options |= OPTION_KEEP_ALIVE;
+            } else if (n > 0 && !(n == 7 && equalsIgnoreCase(in, a, UPGRADE))) {
+                options |= OPTION_OTHER;
+            }
+            p = e + 1;
+        }
+        return options;
+    }
+
+    /** RFC 9110 7.6.1: the headers a Connection header names are hop-by-hop as well (framing ones excepted). */
+    private static void markConnectionOptions(ResponseHead h) {
+        ByteBuf in = h.buf;
+        for (int c = 0; c < h.count; c++) {
+            if (h.kinds[c] != ResponseHead.HOP_BY_HOP || !h.nameIs(c, CONNECTION)) {
+                continue;
+            }
+            int p = h.lines[4 * c + 2];
+            int end = h.lines[4 * c + 3];
+            while (p < end) {
+                int comma = in.indexOf(p, end, (byte) ',');
+                int e = comma < 0 ? end : comma;
+                int a = p;
+                int b = e;
+                while (a < b && isWhitespace(in.getByte(a))) {
+                    a++;
+                }
+                while (b > a && isWhitespace(in.getByte(b - 1))) {
+                    b--;
+                }
+                for (int i = 0; i < h.count; i++) {
+                    int ns = h.lines[4 * i];
+                    if (h.kinds[i] == ResponseHead.OTHER && h.lines[4 * i + 1] - ns == b - a
+                            && regionEqualsIgnoreCase(in, ns, a, b - a)) {
+                        h.kinds[i] = ResponseHead.HOP_BY_HOP;
+                    }
+                }
+                p = e + 1;
+            }
+        }
+    }
+
+    private static int lower(byte b) {
+        return b >= 'A' && b <= 'Z' ? b + 32 : b;
+    }
+
+    private static boolean regionEqualsIgnoreCase(ByteBuf in, int x, int y, int n) {
+        for (int i = 0; i < n; i++) {
+            if (lower(in.getByte(x + i)) != lower(in.getByte(y + i))) {
+                return false;
+            }
+        }
+        return true;
+    }
+}

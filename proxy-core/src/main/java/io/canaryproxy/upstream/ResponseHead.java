@@ -1,0 +1,160 @@
+package io.canaryproxy.upstream;
+
+import io.netty.buffer.ByteBuf;
+import io.netty.util.AsciiString;
+import java.util.Arrays;
+
+/**
+ * The head of an upstream response as the bytes that came in: the status line and the header lines are not turned
+ * into strings and header objects, only located and classified, so that the listener can copy the lines a client
+ * should see straight into its output buffer. Built by {@link ResponseDecoder}, which fills one instance per
+ * connection again for every response: a head is valid only during the {@link UpstreamListener#onResponseHead} call
+ * that hands it over.
+ */
+public final class ResponseHead {
+
+    /** How the body of the response is delimited (RFC 9112 6.3). */
+    public enum Framing {
+        /** No body: a 1xx, 204 or 304 status, or the answer to a HEAD request. */
+        NONE,
+        /** Content-Length bytes. */
+        LENGTH,
+        /** Transfer-Encoding: chunked; the body parts handed on are the chunks' data. */
+        CHUNKED,
+        /** The upstream closes the connection after the body. */
+        UNTIL_CLOSE
+    }
+
+    // Header line kinds: what a proxy has to know about a header without reading its value again.
+    static final byte OTHER = 0;
+    /** Hop-by-hop (RFC 9110 7.6.1): Connection, Keep-Alive, Proxy-Connection, TE, Upgrade, or named in Connection. */
+    static final byte HOP_BY_HOP = 1;
+    static final byte CONTENT_LENGTH = 2;
+    static final byte TRANSFER_ENCODING = 3;
+    /** A repeated Content-Length with the same value: dropped, the first one stands for both. */
+    static final byte DUPLICATE = 4;
+
+    ByteBuf buf;
+    int statusStart;
+    int statusEnd;
+    int status;
+    boolean http11;
+    boolean keepAlive;
+    Framing framing;
+    long contentLength;
+    int count;
+    int[] lines = new int[4 * 16];
+    byte[] kinds = new byte[16];
+
+    ResponseHead() {
+    }
+
+    void reset(ByteBuf buf) {
+        this.buf = buf;
+        count = 0;
+        status = 0;
+        contentLength = -1;
+        keepAlive = false;
+        framing = Framing.NONE;
+    }
+
+    /** Adds a header line; the offsets are absolute indexes into the buffer, value without surrounding whitespace. */
+    int addLine(int nameStart, int nameEnd, int valueStart, int valueEnd) {
+        int i = count++;
+        if (4 * count > lines.length) {
+            lines = Arrays.copyOf(lines, lines.length * 2);
+            kinds = Arrays.copyOf(kinds, kinds.length * 2);
+        }
+        int o = 4 * i;
+        lines[o] = nameStart;
+        lines[o + 1] = nameEnd;
+        lines[o + 2] = valueStart;
+        lines[o + 3] = valueEnd;
+        kinds[i] = OTHER;
+        return i;
+    }
+
+    /** The status code. */
+    public int status() {
+        return status;
+    }
+
+    /** Whether the upstream answered with HTTP/1.1 (or a later 1.x) rather than HTTP/1.0. */
+    public boolean http11() {
+        return http11;
+    }
+
+    /** Whether the upstream keeps the connection open after this response (RFC 9112 9.3). */
+    public boolean keepAlive() {
+        return keepAlive;
+    }
+
+    public Framing framing() {
+        return framing;
+    }
+
+    /** The Content-Length value, or -1 when there is none or Transfer-Encoding overrides it. */
+    public long contentLength() {
+        return contentLength;
+    }
+
+    /** How many header lines the head has. */
+    public int headerCount() {
+        return count;
+    }
+
+    /** Whether header {@code i} is hop-by-hop and so never forwarded as it is. */
+    public boolean isHopByHop(int i) {
+        return kinds[i] == HOP_BY_HOP || kinds[i] == DUPLICATE;
+    }
+
+    /** Whether header {@code i} is Content-Length or Transfer-Encoding: how the body is framed on this hop. */
+    public boolean isFraming(int i) {
+        return kinds[i] == CONTENT_LENGTH || kinds[i] == TRANSFER_ENCODING || kinds[i] == DUPLICATE;
+    }
+
+    /** Whether the name of header {@code i} is {@code name}, ignoring case. */
+    public boolean nameIs(int i, AsciiString name) {
+        int start = lines[4 * i];
+        int end = lines[4 * i + 1];
+        return end - start == name.length() && ResponseDecoder.equalsIgnoreCase(buf, start, name);
+    }
+
+    /** The value of the first header named {@code name}, or null. For tests and the rare path, not per request. */
+    public String header(AsciiString name) {
+        for (int i = 0; i < count; i++) {
+            if (nameIs(i, name)) {
+                int start = lines[4 * i + 2];
+                return buf.toString(start, lines[4 * i + 3] - start, java.nio.charset.StandardCharsets.ISO_8859_1);
+            }
+        }
+        return null;
+    }
+
+    /**
+     * Writes the status code and reason phrase as received, e.g. {@code 200 OK}, without the line end; with the
+     * space after the code that RFC 9112 4 requires even when the reason is empty.
+     */
+    public void writeStatus(ByteBuf out) {
+        out.writeBytes(buf, statusStart, statusEnd - statusStart);
+        if (statusEnd - statusStart == 3) {
+            out.writeByte(' ');
+        }
+    }
+
+    /** Writes header {@code i} as {@code name: value\r\n}, name and value as received. */
+    public void writeHeader(int i, ByteBuf out) {
+        int o = 4 * i;
+        int nameStart = lines[o];
+        out.writeBytes(buf, nameStart, lines[o + 1] - nameStart);
+        out.writeShort(':' << 8 | ' ');
+        int valueStart = lines[o + 2];
+        out.writeBytes(buf, valueStart, lines[o + 3] - valueStart);
+        out.writeShort('\r' << 8 | '\n');
+    }
+
+    /** The size of the head as received: an upper bound of what writing it again takes, short of added headers. */
+    public int size() {
+        return count == 0 ? statusEnd - statusStart + 16 : lines[4 * count - 1] - statusStart + 16 + 2 * count;
+    }
+}
