@@ -1,19 +1,23 @@
 package io.canaryproxy.listener;
 
+import io.netty.buffer.ByteBuf;
+import io.netty.buffer.ByteBufUtil;
 import io.netty.handler.codec.http.HttpHeaderNames;
-import io.netty.handler.codec.http.HttpHeaderValues;
 import io.netty.handler.codec.http.HttpHeaders;
 import io.netty.handler.codec.http.HttpRequest;
 import io.netty.util.AsciiString;
+import io.netty.util.CharsetUtil;
+import java.nio.charset.StandardCharsets;
 import java.util.Iterator;
 import java.util.Map;
-import java.util.concurrent.ThreadLocalRandom;
 
 /**
- * Rewrites headers in place as they cross the proxy. Request: hop-by-hop headers go (RFC 9110 7.6.1), underscore
- * names go (gunicorn maps {@code X_Forwarded_For} and {@code X-Forwarded-For} to the same WSGI key), the
- * {@code X-Forwarded-*} set is the proxy's own unless the client is a trusted proxy, a request id is added when
- * absent, and the upstream learns which release it runs as. (Responses: see {@link ResponseHeadWriter}.)
+ * Writes the head of a request as its upstream gets it, straight into the output buffer: the client's headers are
+ * filtered as they are copied and the proxy's own are appended, so nothing is added to or removed from the decoded
+ * headers. Hop-by-hop headers go (RFC 9110 7.6.1), underscore names go (gunicorn maps {@code X_Forwarded_For} and
+ * {@code X-Forwarded-For} to the same WSGI key), the {@code X-Forwarded-*} set is the proxy's own unless the client
+ * is a trusted proxy, a request id is added when absent, and the upstream learns which release it runs as. The
+ * request line always says HTTP/1.1. (Responses: see {@link ResponseHeadWriter}.)
  */
 final class HeaderRewriter {
 
@@ -25,99 +29,269 @@ final class HeaderRewriter {
     static final AsciiString X_SERVED_BY = AsciiString.cached("x-served-by");
     static final AsciiString FORWARDED = AsciiString.cached("forwarded");
     static final AsciiString PROXY_CONNECTION = AsciiString.cached("proxy-connection");
-    private static final AsciiString HTTP = AsciiString.cached("http");
-    private static final AsciiString LOCALHOST = AsciiString.cached("localhost");
 
-    private static final byte[] HEX = "0123456789abcdef".getBytes(java.nio.charset.StandardCharsets.US_ASCII);
+    private static final byte[] HTTP_11 = ascii(" HTTP/1.1\r\n");
+    private static final byte[] HOST_LOCALHOST = ascii("Host: localhost\r\n");
+    private static final byte[] XFF = ascii("X-Forwarded-For: ");
+    private static final byte[] XFP_HTTP = ascii("X-Forwarded-Proto: http\r\n");
+    private static final byte[] XFH = ascii("X-Forwarded-Host: ");
+    private static final byte[] REQUEST_ID = ascii("X-Request-Id: ");
+    private static final byte[] RELEASE = ascii("X-Canary-Release: ");
+    private static final byte[] UPGRADE = ascii("Upgrade: ");
+    private static final byte[] CONNECTION_UPGRADE = ascii("Connection: upgrade\r\n");
+    private static final byte[] COMMA_SPACE = ascii(", ");
+    private static final byte[] HEX = ascii("0123456789abcdef");
+    private static final String LOCALHOST = "localhost";
+    private static final short CRLF = '\r' << 8 | '\n';
 
     private HeaderRewriter() {
     }
 
     /**
-     * @param clientIp the client's address, already formatted
-     * @param trusted  whether the client is a trusted proxy whose forwarding headers are kept
-     * @param upgrade  whether the request asks for a protocol upgrade the proxy will tunnel
+     * Writes the request line and headers for the upstream, ending with the empty line.
+     *
+     * @param clientIp  the client's address, already formatted
+     * @param trusted   whether the client is a trusted proxy whose forwarding headers are kept
+     * @param upgrade   whether the request asks for a protocol upgrade the proxy will tunnel
+     * @param idHigh    with {@code idLow}: the request id to add when the request has none; the same on every attempt
      */
-    static void rewriteRequest(HttpRequest request, String clientIp, boolean trusted, boolean upgrade,
-                               String release) {
+    static void writeRequestHead(ByteBuf out, HttpRequest request, String clientIp, boolean trusted, boolean upgrade,
+                                 String release, long idHigh, long idLow) {
         HttpHeaders h = request.headers();
-        if (!h.contains(HttpHeaderNames.HOST)) {
-            // Only an HTTP/1.0 request may come without Host; it is forwarded as HTTP/1.1, which needs one.
-            h.set(HttpHeaderNames.HOST, LOCALHOST);
-        }
-        CharSequence upgradeTo = upgrade ? h.get(HttpHeaderNames.UPGRADE) : null;
-        removeHopByHop(h);
-        removeUnderscoreNames(h);
-        h.remove(HttpHeaderNames.EXPECT); // answered by the proxy itself
+        ByteBufUtil.writeAscii(out, request.method().asciiName());
+        out.writeByte(' ');
+        out.writeCharSequence(request.uri(), CharsetUtil.ISO_8859_1);
+        out.writeBytes(HTTP_11);
 
-        if (trusted) {
-            String prior = h.get(X_FORWARDED_FOR);
-            h.set(X_FORWARDED_FOR, prior == null || prior.isEmpty() ? clientIp : prior + ", " + clientIp);
-            if (!h.contains(X_FORWARDED_PROTO)) {
-                h.set(X_FORWARDED_PROTO, HTTP);
-            }
-            if (!h.contains(X_FORWARDED_HOST)) {
-                setForwardedHost(h);
-            }
-        } else {
-            h.set(X_FORWARDED_FOR, clientIp);
-            h.set(X_FORWARDED_PROTO, HTTP);
-            setForwardedHost(h);
-            h.remove(FORWARDED);
-        }
-        if (!h.contains(X_REQUEST_ID)) {
-            h.set(X_REQUEST_ID, newRequestId());
-        }
-        h.set(X_CANARY_RELEASE, release);
-        if (upgradeTo != null) {
-            h.set(HttpHeaderNames.UPGRADE, upgradeTo);
-            h.set(HttpHeaderNames.CONNECTION, HttpHeaderValues.UPGRADE);
-        }
-    }
+        String connectionOptions = h.get(HttpHeaderNames.CONNECTION);
+        boolean namesHeaders = connectionOptions != null && namesOtherHeaders(connectionOptions);
+        String host = null;
+        String priorForwardedFor = null;
+        boolean hasProto = false;
+        boolean hasForwardedHost = false;
+        boolean hasRequestId = false;
+        CharSequence upgradeTo = null;
 
-    private static void setForwardedHost(HttpHeaders h) {
-        String host = h.get(HttpHeaderNames.HOST);
-        if (host != null) {
-            h.set(X_FORWARDED_HOST, host);
-        } else {
-            h.remove(X_FORWARDED_HOST);
-        }
-    }
-
-    private static void removeHopByHop(HttpHeaders h) {
-        String connection = h.get(HttpHeaderNames.CONNECTION);
-        if (connection != null) {
-            // RFC 9110 7.6.1: every header named in Connection is hop-by-hop too. Scanned in place: the usual
-            // values (keep-alive, close, upgrade) name no header left to remove, and cost no allocation.
-            int n = connection.length();
-            int start = 0;
-            while (start < n) {
-                int comma = connection.indexOf(',', start);
-                int end = comma < 0 ? n : comma;
-                int a = start;
-                int b = end;
-                while (a < b && connection.charAt(a) == ' ') {
-                    a++;
-                }
-                while (b > a && connection.charAt(b - 1) == ' ') {
-                    b--;
-                }
-                if (b > a && !isPlainConnectionOption(connection, a, b)) {
-                    String name = connection.substring(a, b);
-                    if (!HttpHeaderNames.TRANSFER_ENCODING.contentEqualsIgnoreCase(name)
-                            && !HttpHeaderNames.CONTENT_LENGTH.contentEqualsIgnoreCase(name)) {
-                        h.remove(name);
+        Iterator<Map.Entry<CharSequence, CharSequence>> it = h.iteratorCharSequence();
+        while (it.hasNext()) {
+            Map.Entry<CharSequence, CharSequence> e = it.next();
+            CharSequence name = e.getKey();
+            CharSequence value = e.getValue();
+            switch (classify(name)) {
+                case HOP_BY_HOP:
+                    continue;
+                case UPGRADE_HEADER:
+                    if (upgrade && upgradeTo == null) {
+                        upgradeTo = value;
                     }
-                }
-                start = end + 1;
+                    continue;
+                case HOST:
+                    if (host == null) {
+                        host = value.toString();
+                    }
+                    break;
+                case FORWARDED_FOR:
+                    if (trusted && priorForwardedFor == null) {
+                        priorForwardedFor = value.toString();
+                    }
+                    continue;
+                case FORWARDED_PROTO:
+                    if (!trusted) {
+                        continue;
+                    }
+                    hasProto = true;
+                    break;
+                case FORWARDED_HOST:
+                    if (!trusted) {
+                        continue;
+                    }
+                    hasForwardedHost = true;
+                    break;
+                case FORWARDED_OTHER:
+                    if (!trusted) {
+                        continue;
+                    }
+                    break;
+                case REQUEST_ID_HEADER:
+                    hasRequestId = true;
+                    break;
+                default:
+                    if (namesHeaders && isNamedIn(connectionOptions, name)) {
+                        continue;
+                    }
             }
-            h.remove(HttpHeaderNames.CONNECTION);
+            writeHeader(out, name, value);
         }
-        h.remove(HttpHeaderNames.KEEP_ALIVE);
-        h.remove(PROXY_CONNECTION);
-        h.remove(HttpHeaderNames.TE);
-        h.remove(HttpHeaderNames.UPGRADE);
-        h.remove(HttpHeaderNames.PROXY_AUTHORIZATION);
+
+        if (host == null) {
+            // Only an HTTP/1.0 request may come without Host; it is forwarded as HTTP/1.1, which needs one.
+            out.writeBytes(HOST_LOCALHOST);
+            host = LOCALHOST;
+        }
+        out.writeBytes(XFF);
+        if (priorForwardedFor != null && !priorForwardedFor.isEmpty()) {
+            out.writeCharSequence(priorForwardedFor, CharsetUtil.ISO_8859_1);
+            out.writeBytes(COMMA_SPACE);
+        }
+        ByteBufUtil.writeAscii(out, clientIp);
+        out.writeShort(CRLF);
+        if (!hasProto) {
+            out.writeBytes(XFP_HTTP);
+        }
+        if (!hasForwardedHost) {
+            out.writeBytes(XFH);
+            out.writeCharSequence(host, CharsetUtil.ISO_8859_1);
+            out.writeShort(CRLF);
+        }
+        if (!hasRequestId) {
+            out.writeBytes(REQUEST_ID);
+            writeHex(out, idHigh);
+            writeHex(out, idLow);
+            out.writeShort(CRLF);
+        }
+        out.writeBytes(RELEASE);
+        ByteBufUtil.writeAscii(out, release);
+        out.writeShort(CRLF);
+        if (upgradeTo != null) {
+            out.writeBytes(UPGRADE);
+            out.writeCharSequence(upgradeTo, CharsetUtil.ISO_8859_1);
+            out.writeShort(CRLF);
+            out.writeBytes(CONNECTION_UPGRADE);
+        }
+        out.writeShort(CRLF);
+    }
+
+    /** A size to allocate for the head, so that writing it rarely has to grow the buffer. */
+    static int estimateSize(HttpRequest request) {
+        return request.uri().length() + 32 * request.headers().size() + 256;
+    }
+
+    private static final int OTHER = 0;
+    private static final int HOP_BY_HOP = 1;
+    private static final int UPGRADE_HEADER = 2;
+    private static final int HOST = 3;
+    private static final int FORWARDED_FOR = 4;
+    private static final int FORWARDED_PROTO = 5;
+    private static final int FORWARDED_HOST = 6;
+    private static final int FORWARDED_OTHER = 7;
+    private static final int REQUEST_ID_HEADER = 8;
+
+    /** What a client header is to the rewrite; names are compared by length first, so most cost one switch. */
+    private static int classify(CharSequence name) {
+        switch (name.length()) {
+            case 2:
+                return is(name, HttpHeaderNames.TE) ? HOP_BY_HOP : other(name);
+            case 4:
+                return is(name, HttpHeaderNames.HOST) ? HOST : other(name);
+            case 6:
+                // Expect is answered by the proxy itself.
+                return is(name, HttpHeaderNames.EXPECT) ? HOP_BY_HOP : other(name);
+            case 7:
+                return is(name, HttpHeaderNames.UPGRADE) ? UPGRADE_HEADER : other(name);
+            case 9:
+                return is(name, FORWARDED) ? FORWARDED_OTHER : other(name);
+            case 10:
+                return is(name, HttpHeaderNames.CONNECTION) || is(name, HttpHeaderNames.KEEP_ALIVE)
+                        ? HOP_BY_HOP : other(name);
+            case 12:
+                return is(name, X_REQUEST_ID) ? REQUEST_ID_HEADER : other(name);
+            case 15:
+                return is(name, X_FORWARDED_FOR) ? FORWARDED_FOR : other(name);
+            case 16:
+                if (is(name, X_FORWARDED_HOST)) {
+                    return FORWARDED_HOST;
+                }
+                return is(name, PROXY_CONNECTION) || is(name, X_CANARY_RELEASE) ? HOP_BY_HOP : other(name);
+            case 17:
+                return is(name, X_FORWARDED_PROTO) ? FORWARDED_PROTO : other(name);
+            case 19:
+                return is(name, HttpHeaderNames.PROXY_AUTHORIZATION) ? HOP_BY_HOP : other(name);
+            default:
+                return other(name);
+        }
+    }
+
+    /** Underscore names are dropped: gunicorn would read them as their dashed twins. */
+    private static int other(CharSequence name) {
+        for (int i = 0, n = name.length(); i < n; i++) {
+            if (name.charAt(i) == '_') {
+                return HOP_BY_HOP;
+            }
+        }
+        return OTHER;
+    }
+
+    private static boolean is(CharSequence name, AsciiString known) {
+        return known.contentEqualsIgnoreCase(name);
+    }
+
+    private static void writeHeader(ByteBuf out, CharSequence name, CharSequence value) {
+        if (name instanceof AsciiString) {
+            ByteBufUtil.copy((AsciiString) name, out);
+        } else {
+            out.writeCharSequence(name, CharsetUtil.ISO_8859_1);
+        }
+        out.writeByte(':');
+        out.writeByte(' ');
+        if (value instanceof AsciiString) {
+            ByteBufUtil.copy((AsciiString) value, out);
+        } else {
+            out.writeCharSequence(value, CharsetUtil.ISO_8859_1);
+        }
+        out.writeShort(CRLF);
+    }
+
+    /** Whether Connection names a header other than the plain options (keep-alive, close, upgrade). */
+    private static boolean namesOtherHeaders(String connection) {
+        int n = connection.length();
+        int start = 0;
+        while (start < n) {
+            int comma = connection.indexOf(',', start);
+            int end = comma < 0 ? n : comma;
+            int a = start;
+            int b = end;
+            while (a < b && connection.charAt(a) == ' ') {
+                a++;
+            }
+            while (b > a && connection.charAt(b - 1) == ' ') {
+                b--;
+            }
+            if (b > a && !isPlainConnectionOption(connection, a, b)) {
+                return true;
+            }
+            start = end + 1;
+        }
+        return false;
+    }
+
+    /**
+     * RFC 9110 7.6.1: a header named in Connection is hop-by-hop too; the framing headers are not removed this
+     * way, the decoder already checked them.
+     */
+    private static boolean isNamedIn(String connection, CharSequence name) {
+        if (HttpHeaderNames.TRANSFER_ENCODING.contentEqualsIgnoreCase(name)
+                || HttpHeaderNames.CONTENT_LENGTH.contentEqualsIgnoreCase(name)) {
+            return false;
+        }
+        int n = connection.length();
+        int start = 0;
+        while (start < n) {
+            int comma = connection.indexOf(',', start);
+            int end = comma < 0 ? n : comma;
+            int a = start;
+            int b = end;
+            while (a < b && connection.charAt(a) == ' ') {
+                a++;
+            }
+            while (b > a && connection.charAt(b - 1) == ' ') {
+                b--;
+            }
+            if (b - a == name.length() && connection.regionMatches(true, a, name.toString(), 0, b - a)) {
+                return true;
+            }
+            start = end + 1;
+        }
+        return false;
     }
 
     private static boolean isPlainConnectionOption(String s, int from, int to) {
@@ -127,43 +301,14 @@ final class HeaderRewriter {
                 || len == 7 && s.regionMatches(true, from, "upgrade", 0, 7);
     }
 
-    private static void removeUnderscoreNames(HttpHeaders h) {
-        Iterator<Map.Entry<CharSequence, CharSequence>> it = h.iteratorCharSequence();
-        while (it.hasNext()) {
-            if (indexOf(it.next().getKey(), '_') >= 0) {
-                removeUnderscoreNamesSlow(h);
-                return;
-            }
-        }
-    }
-
-    private static void removeUnderscoreNamesSlow(HttpHeaders h) {
-        for (String name : h.names()) {
-            if (name.indexOf('_') >= 0) {
-                h.remove(name);
-            }
-        }
-    }
-
-    private static int indexOf(CharSequence s, char c) {
-        for (int i = 0; i < s.length(); i++) {
-            if (s.charAt(i) == c) {
-                return i;
-            }
-        }
-        return -1;
-    }
-
-    /** 128 random bits as 32 hex digits; an AsciiString over its own bytes, so no char[] or String copy. */
-    static AsciiString newRequestId() {
-        ThreadLocalRandom random = ThreadLocalRandom.current();
-        byte[] out = new byte[32];
-        long hi = random.nextLong();
-        long lo = random.nextLong();
+    /** 64 random bits as 16 hex digits, written in place: half of a 128-bit request id. */
+    private static void writeHex(ByteBuf out, long bits) {
         for (int i = 0; i < 16; i++) {
-            out[i] = HEX[(int) (hi >>> (60 - 4 * i)) & 0xf];
-            out[16 + i] = HEX[(int) (lo >>> (60 - 4 * i)) & 0xf];
+            out.writeByte(HEX[(int) (bits >>> (60 - 4 * i)) & 0xf]);
         }
-        return new AsciiString(out, false);
+    }
+
+    private static byte[] ascii(String s) {
+        return s.getBytes(StandardCharsets.US_ASCII);
     }
 }

@@ -34,6 +34,7 @@ import io.netty.util.ReferenceCountUtil;
 import java.net.InetSocketAddress;
 import java.net.SocketAddress;
 import java.util.ArrayDeque;
+import java.util.concurrent.ThreadLocalRandom;
 import java.util.concurrent.TimeUnit;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
@@ -109,6 +110,11 @@ final class ProxyHandler extends ChannelInboundHandlerAdapter implements Upstrea
     private boolean requestComplete;
     private boolean responseStarted;
     private boolean upstreamReusable;
+    /** The request body is chunked: it goes to the upstream chunked again. */
+    private boolean requestChunked;
+    /** The request id the upstream gets when the client sent none: the same on every attempt. */
+    private long requestIdHigh;
+    private long requestIdLow;
     /** The upstream's body framing cannot be passed on: the body goes to the client in chunks of its own. */
     private boolean rechunk;
     /** The upstream cannot take more body: body chunks wait until it can. */
@@ -343,8 +349,10 @@ final class ProxyHandler extends ChannelInboundHandlerAdapter implements Upstrea
             reject(HttpResponseStatus.SERVICE_UNAVAILABLE, "release " + target.name() + " has no usable endpoint");
             return;
         }
-        HeaderRewriter.rewriteRequest(req, clientIp, trustedClient, upgradeRequested, target.name());
-        req.setProtocolVersion(HttpVersion.HTTP_1_1);
+        requestChunked = HttpUtil.isTransferEncodingChunked(req);
+        ThreadLocalRandom random = ThreadLocalRandom.current();
+        requestIdHigh = random.nextLong();
+        requestIdLow = random.nextLong();
 
         request = req;
         release = target;
@@ -386,8 +394,11 @@ final class ProxyHandler extends ChannelInboundHandlerAdapter implements Upstrea
     }
 
     private void onRequestContent(HttpContent content) {
-        lastClientNanos = System.nanoTime();
         boolean last = content instanceof LastHttpContent;
+        if (!last || content.content().isReadable()) {
+            // The empty end of a body-less request comes with its head, whose time stands for it.
+            lastClientNanos = System.nanoTime();
+        }
         if (request == null) {
             // The end of a request answered without an upstream (static files, an early error): what is left of
             // its body goes nowhere, and after its last part comes the next request.
@@ -411,7 +422,7 @@ final class ProxyHandler extends ChannelInboundHandlerAdapter implements Upstrea
         }
         if (last) {
             requestComplete = true;
-            lastUpstreamNanos = System.nanoTime();
+            lastUpstreamNanos = lastClientNanos;
             scheduleTick(lc.responseTimeoutNanos);
         }
         UpstreamConnection up = upstream;
@@ -420,10 +431,55 @@ final class ProxyHandler extends ChannelInboundHandlerAdapter implements Upstrea
             content.release();
             return;
         }
-        up.channel().write(content, up.channel().voidPromise());
+        writeBody(up.channel(), content);
         flushUpstreamSoon();
         if (!last && !up.channel().isWritable()) {
             pauseBody();
+        }
+    }
+
+    /**
+     * Writes a part of the request body to the upstream, and releases it. A chunked body is decoded by the
+     * client-side decoder, so it is chunked again here; any other body goes as it came.
+     */
+    private void writeBody(io.netty.channel.Channel up, HttpContent content) {
+        ByteBuf data = content.content();
+        if (!requestChunked) {
+            if (data.isReadable()) {
+                up.write(data, up.voidPromise());
+            } else {
+                content.release();
+            }
+            return;
+        }
+        if (data.isReadable()) {
+            up.write(Chunks.size(up.alloc(), data.readableBytes()), up.voidPromise());
+            up.write(data.retain(), up.voidPromise());
+            up.write(Chunks.crlf(), up.voidPromise());
+        }
+        if (content instanceof LastHttpContent) {
+            up.write(lastChunk(up, ((LastHttpContent) content).trailingHeaders()), up.voidPromise());
+        }
+        content.release();
+    }
+
+    private static ByteBuf lastChunk(io.netty.channel.Channel up, HttpHeaders trailers) {
+        if (trailers.isEmpty()) {
+            return Chunks.last(up.alloc(), null);
+        }
+        ByteBuf fields = up.alloc().buffer();
+        try {
+            java.util.Iterator<java.util.Map.Entry<CharSequence, CharSequence>> it = trailers.iteratorCharSequence();
+            while (it.hasNext()) {
+                java.util.Map.Entry<CharSequence, CharSequence> e = it.next();
+                fields.writeCharSequence(e.getKey(), io.netty.util.CharsetUtil.ISO_8859_1);
+                fields.writeByte(':').writeByte(' ');
+                fields.writeCharSequence(e.getValue(), io.netty.util.CharsetUtil.ISO_8859_1);
+                fields.writeByte('\r').writeByte('\n');
+            }
+            return Chunks.last(up.alloc(), fields);
+        } finally {
+            fields.release();
         }
     }
 
@@ -479,13 +535,16 @@ final class ProxyHandler extends ChannelInboundHandlerAdapter implements Upstrea
         upstream = connection;
         io.netty.channel.Channel up = connection.channel();
         connection.expectResponseTo(headRequest);
-        up.write(request, up.voidPromise());
+        ByteBuf head = up.alloc().buffer(HeaderRewriter.estimateSize(request));
+        HeaderRewriter.writeRequestHead(head, request, clientIp, trustedClient, upgradeRequested, release.name(),
+                requestIdHigh, requestIdLow);
+        up.write(head, up.voidPromise());
         if (replay != null && !replay.isEmpty()) {
             for (HttpContent c : replay) {
-                up.write(c.retainedDuplicate(), up.voidPromise());
+                writeBody(up, c.retainedDuplicate());
             }
         } else if (requestComplete && bodyBytes == 0) {
-            up.write(LastHttpContent.EMPTY_LAST_CONTENT, up.voidPromise());
+            writeBody(up, LastHttpContent.EMPTY_LAST_CONTENT);
         }
         flushUpstreamSoon();
         lastUpstreamNanos = System.nanoTime();
@@ -525,7 +584,6 @@ final class ProxyHandler extends ChannelInboundHandlerAdapter implements Upstrea
         if (connection != upstream || request == null || responseStarted) {
             return;
         }
-        lastUpstreamNanos = System.nanoTime();
         int code = head.status();
         if (code == 101) {
             if (upgradeRequested) {
@@ -581,7 +639,6 @@ final class ProxyHandler extends ChannelInboundHandlerAdapter implements Upstrea
             data.release();
             return;
         }
-        lastUpstreamNanos = System.nanoTime();
         if (tunnel) {
             wire.write(data, wire.voidPromise());
         } else if (!responseStarted || request == null) {
@@ -592,9 +649,9 @@ final class ProxyHandler extends ChannelInboundHandlerAdapter implements Upstrea
                 data.release(); // an empty chunk would end the body
                 return;
             }
-            wire.write(ResponseHeadWriter.chunkSize(ctx.alloc(), data.readableBytes()), wire.voidPromise());
+            wire.write(Chunks.size(ctx.alloc(), data.readableBytes()), wire.voidPromise());
             wire.write(data, wire.voidPromise());
-            wire.write(ResponseHeadWriter.crlf(), wire.voidPromise());
+            wire.write(Chunks.crlf(), wire.voidPromise());
         } else {
             wire.write(data, wire.voidPromise());
         }
@@ -607,7 +664,7 @@ final class ProxyHandler extends ChannelInboundHandlerAdapter implements Upstrea
             return;
         }
         if (rechunk) {
-            wire.write(ResponseHeadWriter.lastChunk(ctx.alloc(), trailers), wire.voidPromise());
+            wire.write(Chunks.last(ctx.alloc(), trailers), wire.voidPromise());
         }
         ReferenceCountUtil.release(trailers);
         finishResponse();
@@ -629,6 +686,9 @@ final class ProxyHandler extends ChannelInboundHandlerAdapter implements Upstrea
         if (connection != upstream) {
             return;
         }
+        // Once per read batch rather than per message: what the response timeout needs is that the upstream
+        // is still sending.
+        lastUpstreamNanos = System.nanoTime();
         ctx.flush();
     }
 
@@ -681,13 +741,14 @@ final class ProxyHandler extends ChannelInboundHandlerAdapter implements Upstrea
         if (up != null) {
             up.release(reusable);
         }
-        release.responded(responseStatus, System.nanoTime() - startNanos);
+        long now = System.nanoTime();
+        release.responded(responseStatus, now - startNanos);
         endExchange();
         if (closing) {
             ctx.writeAndFlush(Unpooled.EMPTY_BUFFER).addListener(ChannelFutureListener.CLOSE);
         } else {
             ctx.flush();
-            idleSinceNanos = System.nanoTime();
+            idleSinceNanos = now;
             drain();
         }
     }
@@ -805,12 +866,10 @@ final class ProxyHandler extends ChannelInboundHandlerAdapter implements Upstrea
         wire.writeAndFlush(switching, wire.voidPromise());
 
         // From here on both connections carry raw bytes. The upstream's decoder passes them on by itself after a
-        // 101 and its encoder steps aside; the client side drops its HTTP encoder and its decoder passes bytes on
-        // as they come.
+        // 101; the client side drops its HTTP encoder and its decoder passes bytes on as they come.
         releasePending();
         ctx.pipeline().remove(encoder);
         decoder.switchToRaw();
-        up.upgrade();
         Release r = release;
         r.upgraded(ctx.channel());
         endExchange();

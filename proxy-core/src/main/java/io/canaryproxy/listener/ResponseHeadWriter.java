@@ -2,16 +2,13 @@ package io.canaryproxy.listener;
 
 import io.canaryproxy.upstream.ResponseHead;
 import io.netty.buffer.ByteBuf;
-import io.netty.buffer.ByteBufAllocator;
 import io.netty.buffer.ByteBufUtil;
-import io.netty.buffer.Unpooled;
 import java.nio.charset.StandardCharsets;
 
 /**
  * Writes an upstream response head for the client as bytes: the status line as HTTP/1.1 with the upstream's code
  * and reason, every header line the client should see copied as it came, then the proxy's own headers. Hop-by-hop
- * headers (RFC 9110 7.6.1) are left out; so are the framing headers when the body is re-framed for this hop. Also
- * the chunk framing the proxy adds when it re-chunks a body.
+ * headers (RFC 9110 7.6.1) are left out; so are the framing headers when the body is re-framed for this hop.
  */
 final class ResponseHeadWriter {
 
@@ -22,9 +19,6 @@ final class ResponseHeadWriter {
     private static final byte[] SET_COOKIE = ascii("Set-Cookie: ");
     private static final byte[] SECURE = ascii("; Secure");
     private static final byte[] SERVED_BY = ascii("X-Served-By: ");
-    private static final byte[] LAST_CHUNK = ascii("0\r\n");
-    private static final ByteBuf CRLF = Unpooled.unreleasableBuffer(
-            Unpooled.directBuffer(2, 2).writeByte('\r').writeByte('\n')).asReadOnly();
     private static final short CRLF_SHORT = '\r' << 8 | '\n';
 
     private ResponseHeadWriter() {
@@ -97,34 +91,6 @@ final class ResponseHeadWriter {
     /** Ends the head with its empty line. */
     static void end(ByteBuf out) {
         out.writeShort(CRLF_SHORT);
-    }
-
-    /** The size line of a chunk the proxy makes. */
-    static ByteBuf chunkSize(ByteBufAllocator alloc, int size) {
-        ByteBuf line = alloc.buffer(10);
-        int shift = (31 - Integer.numberOfLeadingZeros(size)) & ~3;
-        for (; shift >= 0; shift -= 4) {
-            line.writeByte(Character.forDigit((size >>> shift) & 0xf, 16));
-        }
-        line.writeShort(CRLF_SHORT);
-        return line;
-    }
-
-    /** The CRLF after a chunk's data. */
-    static ByteBuf crlf() {
-        return CRLF.duplicate();
-    }
-
-    /** The last chunk, with the upstream's trailer fields if there were any, and the end of the body. */
-    static ByteBuf lastChunk(ByteBufAllocator alloc, ByteBuf trailers) {
-        int size = trailers == null ? 0 : trailers.readableBytes();
-        ByteBuf out = alloc.buffer(5 + size);
-        out.writeBytes(LAST_CHUNK);
-        if (trailers != null) {
-            out.writeBytes(trailers, trailers.readerIndex(), size);
-        }
-        out.writeShort(CRLF_SHORT);
-        return out;
     }
 
     private static void writeDecimal(ByteBuf out, int value) {

@@ -3,6 +3,7 @@ package io.canaryproxy.listener;
 import io.netty.buffer.ByteBuf;
 import io.netty.channel.ChannelHandlerContext;
 import io.netty.handler.codec.DecoderResult;
+import io.netty.handler.codec.http.DefaultHttpHeadersFactory;
 import io.netty.handler.codec.http.DefaultHttpRequest;
 import io.netty.handler.codec.http.HttpDecoderConfig;
 import io.netty.handler.codec.http.HttpMessage;
@@ -60,7 +61,10 @@ final class StrictRequestDecoder extends HttpRequestDecoder {
                 .setMaxInitialLineLength(maxInitialLine)
                 .setMaxHeaderSize(maxHeaderSize)
                 .setMaxChunkSize(64 * 1024)
-                .setValidateHeaders(true)
+                // The head's bytes are checked by scanHead before Netty parses them, so the header objects need
+                // not check every name and value again; trailers are not scanned and stay checked.
+                .setHeadersFactory(DefaultHttpHeadersFactory.headersFactory().withValidation(false))
+                .setTrailersFactory(DefaultHttpHeadersFactory.trailersFactory().withValidation(true))
                 .setStrictLineParsing(true)
                 .setAllowDuplicateContentLengths(false)
                 .setUseRfc9112TransferEncoding(true);

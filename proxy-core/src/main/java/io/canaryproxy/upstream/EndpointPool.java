@@ -6,7 +6,6 @@ import io.netty.channel.ChannelFuture;
 import io.netty.channel.ChannelInitializer;
 import io.netty.channel.ChannelOption;
 import io.netty.channel.EventLoop;
-import io.netty.handler.codec.http.HttpRequestEncoder;
 import java.util.ArrayDeque;
 import java.util.Iterator;
 import java.util.concurrent.TimeUnit;
@@ -28,8 +27,6 @@ public final class EndpointPool {
             super("connection limit reached for " + endpoint, null, false, false);
         }
     }
-
-    static final String REQUEST_ENCODER = "request-encoder";
 
     private final Endpoint endpoint;
     private final EventLoop loop;
@@ -56,7 +53,6 @@ public final class EndpointPool {
                     protected void initChannel(Channel ch) {
                         ResponseDecoder decoder = new ResponseDecoder(maxResponseHeaderSize);
                         ch.pipeline().addLast("response-decoder", decoder);
-                        ch.pipeline().addLast(REQUEST_ENCODER, new HttpRequestEncoder());
                         ch.pipeline().addLast("upstream", new UpstreamConnection(pool, decoder));
                     }
                 });

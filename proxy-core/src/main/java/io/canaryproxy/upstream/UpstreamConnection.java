@@ -51,16 +51,6 @@ public final class UpstreamConnection extends ChannelInboundHandlerAdapter {
         pool.release(this, reusable && decoder.clean());
     }
 
-    /**
-     * The upstream switched protocols (101): from now on bytes go both ways as they are. The response decoder has
-     * switched by itself; the request encoder steps aside.
-     */
-    public void upgrade() {
-        if (channel.pipeline().get(EndpointPool.REQUEST_ENCODER) != null) {
-            channel.pipeline().remove(EndpointPool.REQUEST_ENCODER);
-        }
-    }
-
     /** Closes the connection without notifying its holder, which has already given up on it. */
     public void abandon() {
         owner = null;
