@@ -369,7 +369,7 @@ final class ResponseDecoder extends ChannelInboundHandlerAdapter {
             }
             status = status * 10 + d - '0';
         }
-        if (status < 100 || end > start + 12 && in.getByte(start + 12) != ' ') {
+        if (status < 100 || status > 599 || end > start + 12 && in.getByte(start + 12) != ' ') {
             return "bad status code from the upstream";
         }
         for (int i = start + 13; i < end; i++) {

@@ -537,6 +537,8 @@ class ResponseFramingTest {
                         "HTTP/1.1 abc OK\r\nContent-Length: 2\r\n\r\nok"),
                 Arguments.of("four-digit status code",
                         "HTTP/1.1 2000 OK\r\nContent-Length: 2\r\n\r\nok"),
+                Arguments.of("status code above 599",
+                        "HTTP/1.1 600 Beyond\r\nContent-Length: 2\r\n\r\nok"),
                 Arguments.of("Content-Length not a number",
                         "HTTP/1.1 200 OK\r\nContent-Length: abc\r\n\r\nhello"),
                 Arguments.of("negative Content-Length",
