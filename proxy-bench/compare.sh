@@ -24,7 +24,7 @@
 #      wrk sends no cookies: to canary-proxy every request is a new user, which
 #      it routes by a hash of the client address (so all of wrk's requests go
 #      to one release, the same each run) and answers with a Set-Cookie of a
-#      new bucket. The optional target canary-50-split (the same proxy, wrk
+#      new bucket. The target canary-50-split (the same proxy, wrk
 #      with compare/random-bucket.lua) sends a bucket cookie instead, spread
 #      over 0..9999, so that both releases get half of the requests. The
 #      configs are proxy-bench/compare/*; the script checks them with
@@ -53,8 +53,8 @@
 # Environment (defaults in brackets):
 #   DURATION [10s]  ROUNDS [3]  WARMUP [20s]  CONNECTIONS [64]
 #   JAVA_OPTS []    options of canary-proxy's JVM, e.g. "-Xmx64m"
-#   TARGETS ["direct nginx haproxy canary canary-50"]; also available:
-#                   canary-50-split (see above) and canary-unix
+#   TARGETS ["direct nginx haproxy canary canary-50 canary-50-split"]; also
+#                   available: canary-unix
 #                   (canary-proxy, blue on the backend's Unix socket, :18085)
 #   NGINX, HAPROXY, WRK, JAVA, CURL, MVN   the binaries [found on PATH, then
 #                   /usr/sbin for nginx and haproxy]
@@ -88,7 +88,7 @@ ROUNDS=${ROUNDS:-3}
 WARMUP=${WARMUP:-20s}
 CONNECTIONS=${CONNECTIONS:-64}
 JAVA_OPTS=${JAVA_OPTS:-}
-TARGETS=${TARGETS:-direct nginx haproxy canary canary-50}
+TARGETS=${TARGETS:-direct nginx haproxy canary canary-50 canary-50-split}
 BACKEND_PORT=${BACKEND_PORT:-18001}
 GREEN_PORT=${GREEN_PORT:-18002}
 NGINX_PORT=${NGINX_PORT:-18081}
