@@ -12,6 +12,7 @@ import io.canaryproxy.upstream.UpstreamConnection;
 import io.canaryproxy.upstream.UpstreamListener;
 import io.netty.buffer.ByteBuf;
 import io.netty.buffer.Unpooled;
+import io.netty.channel.Channel;
 import io.netty.channel.ChannelFutureListener;
 import io.netty.channel.ChannelHandlerContext;
 import io.netty.channel.ChannelInboundHandlerAdapter;
@@ -30,10 +31,13 @@ import io.netty.handler.codec.http.HttpVersion;
 import io.netty.handler.codec.http.LastHttpContent;
 import io.netty.handler.codec.http.TooLongHttpHeaderException;
 import io.netty.handler.codec.http.TooLongHttpLineException;
+import io.netty.util.CharsetUtil;
 import io.netty.util.ReferenceCountUtil;
 import java.net.InetSocketAddress;
 import java.net.SocketAddress;
 import java.util.ArrayDeque;
+import java.util.Iterator;
+import java.util.Map;
 import java.util.concurrent.ThreadLocalRandom;
 import java.util.concurrent.TimeUnit;
 import org.slf4j.Logger;
@@ -442,7 +446,7 @@ final class ProxyHandler extends ChannelInboundHandlerAdapter implements Upstrea
      * Writes a part of the request body to the upstream, and releases it. A chunked body is decoded by the
      * client-side decoder, so it is chunked again here; any other body goes as it came.
      */
-    private void writeBody(io.netty.channel.Channel up, HttpContent content) {
+    private void writeBody(Channel up, HttpContent content) {
         ByteBuf data = content.content();
         if (!requestChunked) {
             if (data.isReadable()) {
@@ -463,18 +467,18 @@ final class ProxyHandler extends ChannelInboundHandlerAdapter implements Upstrea
         content.release();
     }
 
-    private static ByteBuf lastChunk(io.netty.channel.Channel up, HttpHeaders trailers) {
+    private static ByteBuf lastChunk(Channel up, HttpHeaders trailers) {
         if (trailers.isEmpty()) {
             return Chunks.last(up.alloc(), null);
         }
         ByteBuf fields = up.alloc().buffer();
         try {
-            java.util.Iterator<java.util.Map.Entry<CharSequence, CharSequence>> it = trailers.iteratorCharSequence();
+            Iterator<Map.Entry<CharSequence, CharSequence>> it = trailers.iteratorCharSequence();
             while (it.hasNext()) {
-                java.util.Map.Entry<CharSequence, CharSequence> e = it.next();
-                fields.writeCharSequence(e.getKey(), io.netty.util.CharsetUtil.ISO_8859_1);
+                Map.Entry<CharSequence, CharSequence> e = it.next();
+                fields.writeCharSequence(e.getKey(), CharsetUtil.ISO_8859_1);
                 fields.writeByte(':').writeByte(' ');
-                fields.writeCharSequence(e.getValue(), io.netty.util.CharsetUtil.ISO_8859_1);
+                fields.writeCharSequence(e.getValue(), CharsetUtil.ISO_8859_1);
                 fields.writeByte('\r').writeByte('\n');
             }
             return Chunks.last(up.alloc(), fields);
@@ -533,7 +537,7 @@ final class ProxyHandler extends ChannelInboundHandlerAdapter implements Upstrea
             return;
         }
         upstream = connection;
-        io.netty.channel.Channel up = connection.channel();
+        Channel up = connection.channel();
         connection.expectResponseTo(headRequest);
         ByteBuf head = up.alloc().buffer(HeaderRewriter.estimateSize(request));
         HeaderRewriter.writeRequestHead(head, request, clientIp, trustedClient, upgradeRequested, release.name(),
