@@ -8,7 +8,9 @@ import io.netty.handler.codec.http.HttpRequest;
 import io.netty.util.AsciiString;
 import io.netty.util.CharsetUtil;
 import java.nio.charset.StandardCharsets;
+import java.util.ArrayList;
 import java.util.Iterator;
+import java.util.List;
 import java.util.Map;
 
 /**
@@ -63,8 +65,7 @@ final class HeaderRewriter {
         out.writeCharSequence(request.uri(), CharsetUtil.ISO_8859_1);
         out.writeBytes(HTTP_11);
 
-        String connectionOptions = h.get(HttpHeaderNames.CONNECTION);
-        boolean namesHeaders = connectionOptions != null && namesOtherHeaders(connectionOptions);
+        List<String> namedInConnection = namedHeaders(h.get(HttpHeaderNames.CONNECTION));
         String host = null;
         String priorForwardedFor = null;
         boolean hasProto = false;
@@ -116,7 +117,7 @@ final class HeaderRewriter {
                     hasRequestId = true;
                     break;
                 default:
-                    if (namesHeaders && isNamedIn(connectionOptions, name)) {
+                    if (namedInConnection != null && isNamedIn(namedInConnection, name)) {
                         continue;
                     }
             }
@@ -241,8 +242,16 @@ final class HeaderRewriter {
         out.writeShort(CRLF);
     }
 
-    /** Whether Connection names a header other than the plain options (keep-alive, close, upgrade). */
-    private static boolean namesOtherHeaders(String connection) {
+    /**
+     * RFC 9110 7.6.1: the headers a Connection header names, besides its plain options (keep-alive, close,
+     * upgrade), are hop-by-hop too; null when it names none, as it nearly always does. The framing headers are
+     * not removed this way: the decoder has already checked them.
+     */
+    private static List<String> namedHeaders(String connection) {
+        if (connection == null) {
+            return null;
+        }
+        List<String> named = null;
         int n = connection.length();
         int start = 0;
         while (start < n) {
@@ -257,39 +266,25 @@ final class HeaderRewriter {
                 b--;
             }
             if (b > a && !isPlainConnectionOption(connection, a, b)) {
-                return true;
+                String name = connection.substring(a, b);
+                if (!HttpHeaderNames.TRANSFER_ENCODING.contentEqualsIgnoreCase(name)
+                        && !HttpHeaderNames.CONTENT_LENGTH.contentEqualsIgnoreCase(name)) {
+                    if (named == null) {
+                        named = new ArrayList<>(2);
+                    }
+                    named.add(name);
+                }
             }
             start = end + 1;
         }
-        return false;
+        return named;
     }
 
-    /**
-     * RFC 9110 7.6.1: a header named in Connection is hop-by-hop too; the framing headers are not removed this
-     * way, the decoder already checked them.
-     */
-    private static boolean isNamedIn(String connection, CharSequence name) {
-        if (HttpHeaderNames.TRANSFER_ENCODING.contentEqualsIgnoreCase(name)
-                || HttpHeaderNames.CONTENT_LENGTH.contentEqualsIgnoreCase(name)) {
-            return false;
-        }
-        int n = connection.length();
-        int start = 0;
-        while (start < n) {
-            int comma = connection.indexOf(',', start);
-            int end = comma < 0 ? n : comma;
-            int a = start;
-            int b = end;
-            while (a < b && connection.charAt(a) == ' ') {
-                a++;
-            }
-            while (b > a && connection.charAt(b - 1) == ' ') {
-                b--;
-            }
-            if (b - a == name.length() && connection.regionMatches(true, a, name.toString(), 0, b - a)) {
+    private static boolean isNamedIn(List<String> named, CharSequence name) {
+        for (String n : named) {
+            if (AsciiString.contentEqualsIgnoreCase(n, name)) {
                 return true;
             }
-            start = end + 1;
         }
         return false;
     }

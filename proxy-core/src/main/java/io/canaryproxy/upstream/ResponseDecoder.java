@@ -154,29 +154,21 @@ final class ResponseDecoder extends ChannelInboundHandlerAdapter {
                         return;
                     }
                     break;
-                case LENGTH: {
-                    int n = (int) Math.min(remaining, in.readableBytes());
-                    remaining -= n;
-                    ctx.fireChannelRead(in.readRetainedSlice(n));
-                    if (remaining == 0) {
+                case LENGTH:
+                    if (passBody(ctx, in)) {
                         end(ctx, in, null);
                     }
                     break;
-                }
                 case CHUNK_SIZE:
                     if (!readChunkSize(ctx, in)) {
                         return;
                     }
                     break;
-                case CHUNK_DATA: {
-                    int n = (int) Math.min(remaining, in.readableBytes());
-                    remaining -= n;
-                    ctx.fireChannelRead(in.readRetainedSlice(n));
-                    if (remaining == 0) {
+                case CHUNK_DATA:
+                    if (passBody(ctx, in)) {
                         state = CHUNK_END;
                     }
                     break;
-                }
                 case CHUNK_END:
                     if (!readChunkEnd(ctx, in)) {
                         return;
@@ -196,6 +188,14 @@ final class ResponseDecoder extends ChannelInboundHandlerAdapter {
                     return;
             }
         }
+    }
+
+    /** Passes on as much of the remaining body (or chunk) as is here; true once all of it has gone. */
+    private boolean passBody(ChannelHandlerContext ctx, ByteBuf in) {
+        int n = (int) Math.min(remaining, in.readableBytes());
+        remaining -= n;
+        ctx.fireChannelRead(in.readRetainedSlice(n));
+        return remaining == 0;
     }
 
     /** Reads a whole response head if it is there; false when more bytes are needed. */
@@ -231,35 +231,13 @@ final class ResponseDecoder extends ChannelInboundHandlerAdapter {
                 pos = lf + 1;
                 break;
             }
-            if (in.getByte(lineEnd - 1) == CR) {
-                return malformed(ctx, in, "bare CR in the response head");
+            problem = fieldLine(in, pos, lineEnd);
+            if (problem != null) {
+                return malformed(ctx, in, problem + " in the response head");
             }
-            byte first = in.getByte(pos);
-            if (first == ' ' || first == '\t') {
-                // RFC 9112 5.2: a proxy may answer obs-fold in a response with a 502.
-                return malformed(ctx, in, "obs-fold line in the response head");
-            }
-            int colon = pos;
-            while (colon < lineEnd && TOKEN[in.getByte(colon) & 0xff]) {
-                colon++;
-            }
-            if (colon == lineEnd || in.getByte(colon) != ':' || colon == pos) {
-                return malformed(ctx, in, "bad header line in the response head");
-            }
-            int vs = colon + 1;
-            int ve = lineEnd;
-            for (int i = vs; i < ve; i++) {
-                int b = in.getByte(i) & 0xff;
-                if (b < 0x20 && b != '\t' || b == 0x7f) {
-                    return malformed(ctx, in, "control byte in a response header value");
-                }
-            }
-            while (vs < ve && isWhitespace(in.getByte(vs))) {
-                vs++;
-            }
-            while (ve > vs && isWhitespace(in.getByte(ve - 1))) {
-                ve--;
-            }
+            int colon = fieldColon;
+            int vs = fieldValueStart;
+            int ve = fieldValueEnd;
             int i = h.addLine(pos, colon, vs, ve);
             int nameLength = colon - pos;
             if (nameLength == 14 && equalsIgnoreCase(in, pos, CONTENT_LENGTH)) {
@@ -372,11 +350,8 @@ final class ResponseDecoder extends ChannelInboundHandlerAdapter {
         if (status < 100 || status > 599 || end > start + 12 && in.getByte(start + 12) != ' ') {
             return "bad status code from the upstream";
         }
-        for (int i = start + 13; i < end; i++) {
-            int b = in.getByte(i) & 0xff;
-            if (b < 0x20 && b != '\t' || b == 0x7f) {
-                return "control byte in the status line";
-            }
+        if (hasControlByte(in, start + 13, end)) {
+            return "control byte in the status line";
         }
         head.status = status;
         head.http11 = minor != '0';
@@ -414,11 +389,8 @@ final class ResponseDecoder extends ChannelInboundHandlerAdapter {
         if (i < end && in.getByte(i) != ';') {
             return malformed(ctx, in, "bad chunk size");
         }
-        for (; i < end; i++) {
-            int b = in.getByte(i) & 0xff;
-            if (b < 0x20 && b != '\t' || b == 0x7f) {
-                return malformed(ctx, in, "control byte in a chunk extension");
-            }
+        if (hasControlByte(in, i, end)) {
+            return malformed(ctx, in, "control byte in a chunk extension");
         }
         in.readerIndex(lf + 1);
         if (size == 0) {
@@ -498,33 +470,12 @@ final class ResponseDecoder extends ChannelInboundHandlerAdapter {
     }
 
     /** Checks one trailer field line and appends it, unless it is one that must not come in a trailer. */
-    private static String trailerLine(ByteBuf in, int start, int end, ByteBuf out) {
-        byte first = in.getByte(start);
-        if (first == ' ' || first == '\t') {
-            return "obs-fold line in the trailers";
+    private String trailerLine(ByteBuf in, int start, int end, ByteBuf out) {
+        String problem = fieldLine(in, start, end);
+        if (problem != null) {
+            return problem + " in the trailers";
         }
-        int colon = start;
-        while (colon < end && TOKEN[in.getByte(colon) & 0xff]) {
-            colon++;
-        }
-        if (colon == end || colon == start || in.getByte(colon) != ':') {
-            return "bad trailer line";
-        }
-        int vs = colon + 1;
-        int ve = end;
-        for (int i = vs; i < ve; i++) {
-            int b = in.getByte(i) & 0xff;
-            if (b < 0x20 && b != '\t' || b == 0x7f) {
-                return "control byte in a trailer";
-            }
-        }
-        while (vs < ve && isWhitespace(in.getByte(vs))) {
-            vs++;
-        }
-        while (ve > vs && isWhitespace(in.getByte(ve - 1))) {
-            ve--;
-        }
-        int n = colon - start;
+        int n = fieldColon - start;
         if (n == 14 && equalsIgnoreCase(in, start, CONTENT_LENGTH)
                 || n == 17 && equalsIgnoreCase(in, start, TRANSFER_ENCODING)
                 || n == 10 && equalsIgnoreCase(in, start, CONNECTION)
@@ -533,9 +484,62 @@ final class ResponseDecoder extends ChannelInboundHandlerAdapter {
         }
         out.writeBytes(in, start, n);
         out.writeShort(':' << 8 | ' ');
-        out.writeBytes(in, vs, ve - vs);
+        out.writeBytes(in, fieldValueStart, fieldValueEnd - fieldValueStart);
         out.writeShort(CR << 8 | LF);
         return null;
+    }
+
+    // Where the field line last checked by fieldLine has its colon and its value, without surrounding whitespace.
+    private int fieldColon;
+    private int fieldValueStart;
+    private int fieldValueEnd;
+
+    /**
+     * Checks one field line of a head or a trailer section (RFC 9112 5) and locates its parts; null when it is
+     * fine, else what is wrong with it.
+     */
+    private String fieldLine(ByteBuf in, int start, int end) {
+        if (in.getByte(end - 1) == CR) {
+            return "bare CR";
+        }
+        byte first = in.getByte(start);
+        if (first == ' ' || first == '\t') {
+            // RFC 9112 5.2: a proxy may answer obs-fold in a response with a 502.
+            return "obs-fold line";
+        }
+        int colon = start;
+        while (colon < end && TOKEN[in.getByte(colon) & 0xff]) {
+            colon++;
+        }
+        if (colon == end || colon == start || in.getByte(colon) != ':') {
+            return "bad field line";
+        }
+        int vs = colon + 1;
+        int ve = end;
+        if (hasControlByte(in, vs, ve)) {
+            return "control byte in a field value";
+        }
+        while (vs < ve && isWhitespace(in.getByte(vs))) {
+            vs++;
+        }
+        while (ve > vs && isWhitespace(in.getByte(ve - 1))) {
+            ve--;
+        }
+        fieldColon = colon;
+        fieldValueStart = vs;
+        fieldValueEnd = ve;
+        return null;
+    }
+
+    /** Whether a control byte other than HTAB (or DEL) lies in [from, to): RFC 9110 5.5 allows none in a value. */
+    private static boolean hasControlByte(ByteBuf in, int from, int to) {
+        for (int i = from; i < to; i++) {
+            int b = in.getByte(i) & 0xff;
+            if (b < 0x20 && b != '\t' || b == 0x7f) {
+                return true;
+            }
+        }
+        return false;
     }
 
     private void end(ChannelHandlerContext ctx, ByteBuf in, ByteBuf trailers) {
@@ -631,21 +635,13 @@ final class ResponseDecoder extends ChannelInboundHandlerAdapter {
     private static final int OPTION_KEEP_ALIVE = 2;
     private static final int OPTION_OTHER = 4;
 
-    private static int connectionOptions(ByteBuf in, int start, int end) {
+    private int connectionOptions(ByteBuf in, int start, int end) {
         int options = 0;
         int p = start;
         while (p < end) {
-            int comma = in.indexOf(p, end, (byte) ',');
-            int e = comma < 0 ? end : comma;
-            int a = p;
-            int b = e;
-            while (a < b && isWhitespace(in.getByte(a))) {
-                a++;
-            }
-            while (b > a && isWhitespace(in.getByte(b - 1))) {
-                b--;
-            }
-            int n = b - a;
+            p = nextElement(in, p, end);
+            int a = elementStart;
+            int n = elementEnd - a;
             if (n == 5 && equalsIgnoreCase(in, a, CLOSE)) {
                 options |= OPTION_CLOSE;
             } else if (n == 10 && equalsIgnoreCase(in, a, KEEP_ALIVE)) {
@@ -653,13 +649,12 @@ final class ResponseDecoder extends ChannelInboundHandlerAdapter {
             } else if (n > 0 && !(n == 7 && equalsIgnoreCase(in, a, UPGRADE))) {
                 options |= OPTION_OTHER;
             }
-            p = e + 1;
         }
         return options;
     }
 
     /** RFC 9110 7.6.1: the headers a Connection header names are hop-by-hop as well (framing ones excepted). */
-    private static void markConnectionOptions(ResponseHead h) {
+    private void markConnectionOptions(ResponseHead h) {
         ByteBuf in = h.buf;
         for (int c = 0; c < h.count; c++) {
             if (h.kinds[c] != ResponseHead.HOP_BY_HOP || !h.nameIs(c, CONNECTION)) {
@@ -668,26 +663,39 @@ final class ResponseDecoder extends ChannelInboundHandlerAdapter {
             int p = h.lines[4 * c + 2];
             int end = h.lines[4 * c + 3];
             while (p < end) {
-                int comma = in.indexOf(p, end, (byte) ',');
-                int e = comma < 0 ? end : comma;
-                int a = p;
-                int b = e;
-                while (a < b && isWhitespace(in.getByte(a))) {
-                    a++;
-                }
-                while (b > a && isWhitespace(in.getByte(b - 1))) {
-                    b--;
-                }
+                p = nextElement(in, p, end);
+                int a = elementStart;
+                int n = elementEnd - a;
                 for (int i = 0; i < h.count; i++) {
                     int ns = h.lines[4 * i];
-                    if (h.kinds[i] == ResponseHead.OTHER && h.lines[4 * i + 1] - ns == b - a
-                            && regionEqualsIgnoreCase(in, ns, a, b - a)) {
+                    if (h.kinds[i] == ResponseHead.OTHER && h.lines[4 * i + 1] - ns == n
+                            && regionEqualsIgnoreCase(in, ns, a, n)) {
                         h.kinds[i] = ResponseHead.HOP_BY_HOP;
                     }
                 }
-                p = e + 1;
             }
         }
+    }
+
+    // The element of a comma-separated list last found by nextElement, without surrounding whitespace.
+    private int elementStart;
+    private int elementEnd;
+
+    /** Finds the list element that starts at {@code p}; returns where the next one starts. */
+    private int nextElement(ByteBuf in, int p, int end) {
+        int comma = in.indexOf(p, end, (byte) ',');
+        int e = comma < 0 ? end : comma;
+        int a = p;
+        int b = e;
+        while (a < b && isWhitespace(in.getByte(a))) {
+            a++;
+        }
+        while (b > a && isWhitespace(in.getByte(b - 1))) {
+            b--;
+        }
+        elementStart = a;
+        elementEnd = b;
+        return e + 1;
     }
 
     private static int lower(byte b) {

@@ -120,17 +120,6 @@ public final class ResponseHead {
         return end - start == name.length() && ResponseDecoder.equalsIgnoreCase(buf, start, name);
     }
 
-    /** The value of the first header named {@code name}, or null. For tests and the rare path, not per request. */
-    public String header(AsciiString name) {
-        for (int i = 0; i < count; i++) {
-            if (nameIs(i, name)) {
-                int start = lines[4 * i + 2];
-                return buf.toString(start, lines[4 * i + 3] - start, java.nio.charset.StandardCharsets.ISO_8859_1);
-            }
-        }
-        return null;
-    }
-
     /**
      * Writes the status code and reason phrase as received, e.g. {@code 200 OK}, without the line end; with the
      * space after the code that RFC 9112 4 requires even when the reason is empty.
