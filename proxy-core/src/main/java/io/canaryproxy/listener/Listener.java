@@ -9,6 +9,8 @@ import io.netty.channel.ChannelInitializer;
 import io.netty.channel.ChannelOption;
 import io.netty.channel.EventLoop;
 import io.netty.channel.EventLoopGroup;
+import io.netty.channel.RecvByteBufAllocator;
+import io.netty.channel.ServerChannelRecvByteBufAllocator;
 import io.netty.channel.WriteBufferWaterMark;
 import io.netty.channel.group.ChannelGroup;
 import io.netty.channel.group.DefaultChannelGroup;
@@ -17,6 +19,9 @@ import java.net.InetSocketAddress;
 
 /** The public HTTP listener: binds the port and builds each client connection's pipeline. */
 public final class Listener {
+
+    /** The most connections taken from the accept queue in one loop turn: a burst waits one turn, not one each. */
+    static final int ACCEPTS_PER_TURN = 64;
 
     /** Fired at every client connection when the proxy stops: close when idle, or after the current response. */
     static final Object SHUTDOWN = new Object() {
@@ -47,6 +52,17 @@ public final class Listener {
     }
 
     /**
+     * How the listening socket is read. Netty's default accepts one connection per wakeup of the loop: its "maybe
+     * more" test compares the accepted descriptor with the one byte it expected to read, which never match. With
+     * 64 clients connecting at once that made the 64th wait 64 loop turns, each a full pass over the busy
+     * connections, tens of milliseconds in all. Here the loop accepts until the queue is empty, at most
+     * {@link #ACCEPTS_PER_TURN} at a time so that a connection storm cannot starve the established connections.
+     */
+    static RecvByteBufAllocator acceptAllocator() {
+        return new ServerChannelRecvByteBufAllocator().respectMaybeMoreData(false).maxMessagesPerRead(ACCEPTS_PER_TURN);
+    }
+
+    /**
      * Binds the listener.
      *
      * @throws java.io.UncheckedIOException when the address cannot be bound, with the address in the message
@@ -58,6 +74,7 @@ public final class Listener {
                 .channel(transport.serverChannel())
                 .option(ChannelOption.SO_BACKLOG, 1024)
                 .option(ChannelOption.SO_REUSEADDR, true)
+                .option(ChannelOption.RCVBUF_ALLOCATOR, acceptAllocator())
                 .childOption(ChannelOption.TCP_NODELAY, true)
                 .childOption(ChannelOption.WRITE_BUFFER_WATER_MARK, new WriteBufferWaterMark(32 * 1024, 64 * 1024))
                 .childHandler(new ChannelInitializer<Channel>() {

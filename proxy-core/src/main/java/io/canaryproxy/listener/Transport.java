@@ -22,8 +22,8 @@ import java.net.SocketAddress;
 import java.net.UnixDomainSocketAddress;
 
 /**
- * The I/O transport: native epoll on Linux when it loads (edge-triggered, SO_REUSEPORT, domain sockets), Java NIO
- * otherwise. Listener, upstream and health-check channels all come from here so that they match the event loops.
+ * The I/O transport: native epoll on Linux when it loads (level-triggered, the only mode Netty 4.2 offers; domain
+ * sockets), Java NIO otherwise. Listener, upstream and health-check channels all come from here so that they match the event loops.
  */
 public enum Transport {
     EPOLL, NIO;
