@@ -3,12 +3,14 @@ package io.canaryproxy.listener;
 import io.canaryproxy.upstream.ResponseHead;
 import io.netty.buffer.ByteBuf;
 import io.netty.buffer.ByteBufUtil;
+import io.netty.util.AsciiString;
 import java.nio.charset.StandardCharsets;
 
 /**
  * Writes an upstream response head for the client as bytes: the status line as HTTP/1.1 with the upstream's code
  * and reason, every header line the client should see copied as it came, then the proxy's own headers. Hop-by-hop
- * headers (RFC 9110 7.6.1) are left out; so are the framing headers when the body is re-framed for this hop.
+ * headers (RFC 9110 7.6.1) are left out; so are the framing headers when the body is re-framed for this hop, and
+ * with them Trailer, which announces fields that only a chunked body can carry.
  */
 final class ResponseHeadWriter {
 
@@ -20,6 +22,7 @@ final class ResponseHeadWriter {
     private static final byte[] SECURE = ascii("; Secure");
     private static final byte[] SERVED_BY = ascii("X-Served-By: ");
     private static final short CRLF_SHORT = '\r' << 8 | '\n';
+    private static final AsciiString TRAILER = AsciiString.cached("trailer");
 
     private ResponseHeadWriter() {
     }
@@ -28,7 +31,8 @@ final class ResponseHeadWriter {
      * Writes the status line and the upstream's header lines, and the proxy's Transfer-Encoding and Connection
      * headers; {@link #end} finishes the head.
      *
-     * @param dropFraming  leave out Content-Length and Transfer-Encoding: the body goes to an HTTP/1.0 client raw
+     * @param dropFraming  leave out Content-Length, Transfer-Encoding and Trailer: the body goes to an HTTP/1.0
+     *                     client raw, and its trailer fields, if any, are dropped
      * @param addChunked   add Transfer-Encoding: chunked: the proxy chunks a body the upstream ends by closing
      * @param close        the client connection closes after this response
      * @param http10Client the client speaks HTTP/1.0, which needs keep-alive said explicitly
@@ -41,7 +45,7 @@ final class ResponseHeadWriter {
         out.writeShort(CRLF_SHORT);
         for (int i = 0, n = head.headerCount(); i < n; i++) {
             if (head.isHopByHop(i)
-                    || dropFraming && head.isFraming(i)
+                    || dropFraming && (head.isFraming(i) || head.nameIs(i, TRAILER))
                     || dropServedBy && head.nameIs(i, HeaderRewriter.X_SERVED_BY)) {
                 continue;
             }

@@ -233,6 +233,21 @@ class ResponseFramingTest {
         }
     }
 
+    @Test
+    void trailersAnnouncedToAnHttp10ClientAreNotPromised() throws Exception {
+        backend.on("/", "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\nTrailer: X-Checksum\r\n\r\n"
+                + "5\r\nhello\r\n0\r\nX-Checksum: 5d41\r\n\r\n");
+
+        try (Client client = client()) {
+            client.send("GET / HTTP/1.0\r\n\r\n");
+            Response r = client.read();
+            assertThat(r.status()).isEqualTo(200);
+            assertThat(r.headers("Trailer")).as("an HTTP/1.0 body cannot carry trailers").isEmpty();
+            assertThat(r.headers("X-Checksum")).isEmpty();
+            assertThat(r.bodyText()).isEqualTo("hello");
+        }
+    }
+
     // ---------------------------------------------------------------- 4. close-delimited body
 
     @ParameterizedTest
