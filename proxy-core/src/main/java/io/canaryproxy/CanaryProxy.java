@@ -491,6 +491,11 @@ public final class CanaryProxy implements AutoCloseable {
         for (Release r : draining) {
             r.closeUpgraded();
         }
+        List<Release> all = new ArrayList<>(upstreams.releases());
+        all.addAll(draining);
+        for (Release r : all) {
+            r.closeUpstreamChannels().awaitUninterruptibly(2, TimeUnit.SECONDS);
+        }
         group.shutdownGracefully(0, 2, TimeUnit.SECONDS).syncUninterruptibly();
         control.shutdownNow();
         log.info("stopped");

@@ -51,6 +51,7 @@ public final class EndpointPool {
                 .handler(new ChannelInitializer<Channel>() {
                     @Override
                     protected void initChannel(Channel ch) {
+                        endpoint.release().track(ch);
                         ResponseDecoder decoder = new ResponseDecoder(maxResponseHeaderSize);
                         ch.pipeline().addLast("response-decoder", decoder);
                         ch.pipeline().addLast("upstream", new UpstreamConnection(pool, decoder));

@@ -47,6 +47,7 @@ final class HealthChecker {
                 .handler(new ChannelInitializer<Channel>() {
                     @Override
                     protected void initChannel(Channel ch) {
+                        endpoint.release().track(ch);
                         ch.pipeline().addLast(new HttpClientCodec(), new Probe());
                     }
                 });

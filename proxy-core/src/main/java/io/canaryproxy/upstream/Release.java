@@ -7,6 +7,7 @@ import io.canaryproxy.analysis.ReleaseWindow;
 import io.canaryproxy.metrics.ReleaseMetrics;
 import io.netty.channel.Channel;
 import io.netty.channel.group.ChannelGroup;
+import io.netty.channel.group.ChannelGroupFuture;
 import io.netty.channel.group.DefaultChannelGroup;
 import io.netty.util.concurrent.GlobalEventExecutor;
 import java.util.List;
@@ -27,6 +28,7 @@ public final class Release {
     private final int[] nextByLoop;
     private final LongAdder inflight = new LongAdder();
     private final ChannelGroup upgraded;
+    private final ChannelGroup upstreamChannels;
     private volatile boolean routed;
     private final ReleaseMetrics metrics;
     private final ReleaseWindow window = new ReleaseWindow();
@@ -40,6 +42,7 @@ public final class Release {
         this.metrics = metrics;
         this.nextByLoop = new int[loops];
         this.upgraded = new DefaultChannelGroup(name + "-upgraded", GlobalEventExecutor.INSTANCE);
+        this.upstreamChannels = new DefaultChannelGroup(name + "-upstream", GlobalEventExecutor.INSTANCE);
     }
 
     void endpoints(Endpoint[] endpoints, List<HealthChecker> checkers) {
@@ -184,6 +187,20 @@ public final class Release {
                 e.closeIdle();
             }
         }
+    }
+
+    /** Registers a channel to one of this release's endpoints, pooled or health check, as it is created. */
+    void track(Channel upstreamChannel) {
+        upstreamChannels.add(upstreamChannel);
+    }
+
+    /**
+     * Closes every connection to this release's endpoints, idle, busy or probing, for a shutdown. The future
+     * completes once all are closed: the event loops must not stop before that, because with io_uring a channel
+     * still open at the loop's end leaves its pending receive buffer unreleased.
+     */
+    public ChannelGroupFuture closeUpstreamChannels() {
+        return upstreamChannels.close();
     }
 
     /** Closes every upgraded connection of this release. */
