@@ -75,7 +75,7 @@ public final class CanaryProxy implements AutoCloseable {
     private CanaryProxy(ProxyConfig config, MeterRegistry registry) {
         this.config = config;
         this.registry = registry;
-        this.transport = Transport.best();
+        this.transport = Transport.select(config.transport());
         this.group = transport.newGroup(config.threads(), "canary-proxy");
         List<EventLoop> loopList = new ArrayList<>();
         for (EventExecutor e : group) {
@@ -140,6 +140,11 @@ public final class CanaryProxy implements AutoCloseable {
     /** The configuration this proxy runs with. */
     public ProxyConfig config() {
         return config;
+    }
+
+    /** The I/O transport the event loops run on, as {@code proxy.transport} chose it. */
+    public Transport transport() {
+        return transport;
     }
 
     /** The address the listener is bound to (the real port when the config asked for port 0). */
@@ -251,6 +256,7 @@ public final class CanaryProxy implements AutoCloseable {
         List<String> refused = new ArrayList<>();
         refuseChange(refused, "proxy.listen", now.listen(), next.listen());
         refuseChange(refused, "proxy.threads", now.threads(), next.threads());
+        refuseChange(refused, "proxy.transport", now.transport(), next.transport());
         refuseChange(refused, "proxy.state-file", now.stateFile(), next.stateFile());
         refuseChange(refused, "proxy.admin", now.admin(), next.admin());
         RouteTable table = routes.table();

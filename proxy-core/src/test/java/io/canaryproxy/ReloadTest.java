@@ -106,6 +106,11 @@ class ReloadTest {
                     "proxy { listen = \"127.0.0.1:1\", routing.served-by-header = on }")))
                     .isInstanceOf(ConfigException.class)
                     .hasMessageContaining("proxy.listen").hasMessageContaining("restart");
+            assertThatThrownBy(() -> proxy.reload(config(blue.endpoint(), green.endpoint(),
+                    "proxy { transport = nio, routing.served-by-header = on }")))
+                    .isInstanceOf(ConfigException.class)
+                    .hasMessageContaining("proxy.transport changed from " + before.transport() + " to nio")
+                    .hasMessageContaining("restart");
 
             ProxyConfig withoutGreen = TestConfigs.parse("""
                     proxy {

@@ -3,6 +3,7 @@ package io.canaryproxy.upstream;
 import com.typesafe.config.ConfigFactory;
 import io.canaryproxy.config.ConfigLoader;
 import io.canaryproxy.config.ProxyConfig;
+import io.canaryproxy.config.TransportChoice;
 import io.canaryproxy.listener.Transport;
 import io.micrometer.core.instrument.composite.CompositeMeterRegistry;
 import io.netty.bootstrap.ServerBootstrap;
@@ -95,7 +96,7 @@ public class PoolBenchmark {
 
     @Setup(Level.Trial)
     public void setUp() throws Exception {
-        Transport transport = Transport.best();
+        Transport transport = Transport.select(TransportChoice.AUTO);
         backendGroup = transport.newGroup(1, "bench-backend");
         backend = new ServerBootstrap().group(backendGroup).channel(transport.serverChannel())
                 .childHandler(new ChannelInboundHandlerAdapter())

@@ -71,6 +71,7 @@ final class ConfigBinder {
 
         HostPort listen = hostPort(path("listen"));
         Long threads = wholeNumber(path("threads"), 0, Integer.MAX_VALUE, " (0 = one per core)");
+        TransportChoice transport = transport(path("transport"));
         List<String> trustedProxies = trustedProxies(path("trusted-proxies"));
         AdminConfig admin = admin(listen);
         Path stateFile = stateFile(path("state-file"));
@@ -88,8 +89,8 @@ final class ConfigBinder {
                     : problems.size() + " problems in the configuration:\n  " + String.join("\n  ", problems));
         }
         int eventLoops = threads == 0 ? Runtime.getRuntime().availableProcessors() : threads.intValue();
-        return new ProxyConfig(listen, eventLoops, trustedProxies, admin, stateFile, releases, routing, healthCheck,
-                upstream, limits, new DrainConfig(drainTimeout), merged.getConfig(ROOT), staticFiles);
+        return new ProxyConfig(listen, eventLoops, transport, trustedProxies, admin, stateFile, releases, routing,
+                healthCheck, upstream, limits, new DrainConfig(drainTimeout), merged.getConfig(ROOT), staticFiles);
     }
 
     // ---------------------------------------------------------------------------------------------- sections
@@ -111,6 +112,17 @@ final class ConfigBinder {
             bad(listenPath, "an address other than proxy.listen = \"" + listen + "\"");
         }
         return adminListen == null || token == null ? null : new AdminConfig(adminListen, token);
+    }
+
+    private TransportChoice transport(List<String> path) {
+        ConfigValue value = lookup(path);
+        TransportChoice choice = value != null && value.valueType() == ConfigValueType.STRING
+                ? TransportChoice.parse((String) value.unwrapped())
+                : null;
+        if (choice == null) {
+            bad(path, value, "one of auto, epoll, io_uring, nio");
+        }
+        return choice;
     }
 
     private Path stateFile(List<String> path) {

@@ -12,6 +12,7 @@ import java.util.Map;
  *
  * @param listen         the public listener address ({@code proxy.listen})
  * @param threads        event-loop threads, already resolved: never 0 ({@code proxy.threads}, 0 = one per core)
+ * @param transport      the I/O transport asked for ({@code proxy.transport})
  * @param trustedProxies client addresses whose {@code X-Forwarded-*} headers are kept ({@code proxy.trusted-proxies})
  * @param admin          the admin listener
  * @param stateFile      where the route table is persisted, or {@code null} when persistence is off
@@ -23,6 +24,7 @@ import java.util.Map;
 public record ProxyConfig(
         HostPort listen,
         int threads,
+        TransportChoice transport,
         List<String> trustedProxies,
         AdminConfig admin,
         Path stateFile,

@@ -1,6 +1,8 @@
 package io.canaryproxy.listener;
 
+import io.canaryproxy.config.ConfigException;
 import io.canaryproxy.config.EndpointAddress;
+import io.canaryproxy.config.TransportChoice;
 import io.netty.channel.Channel;
 import io.netty.channel.EventLoopGroup;
 import io.netty.channel.IoHandlerFactory;
@@ -16,56 +18,100 @@ import io.netty.channel.socket.nio.NioDomainSocketChannel;
 import io.netty.channel.socket.nio.NioServerSocketChannel;
 import io.netty.channel.socket.nio.NioSocketChannel;
 import io.netty.channel.unix.DomainSocketAddress;
+import io.netty.channel.uring.IoUring;
+import io.netty.channel.uring.IoUringDomainSocketChannel;
+import io.netty.channel.uring.IoUringIoHandler;
+import io.netty.channel.uring.IoUringServerSocketChannel;
+import io.netty.channel.uring.IoUringSocketChannel;
 import io.netty.util.concurrent.DefaultThreadFactory;
 import java.net.InetSocketAddress;
 import java.net.SocketAddress;
 import java.net.UnixDomainSocketAddress;
+import java.util.Locale;
 
 /**
- * The I/O transport: native epoll on Linux when it loads (level-triggered, the only mode Netty 4.2 offers; domain
- * sockets), Java NIO otherwise. Listener, upstream and health-check channels all come from here so that they match the event loops.
+ * The I/O transport. Listener, upstream and health-check channels all come from here so that they match the event
+ * loops.
+ * <ul>
+ *   <li>{@link #EPOLL}: native epoll, level-triggered (the only mode Netty 4.2 offers); the default on Linux.
+ *   <li>{@link #IO_URING}: native io_uring, opt-in ({@code proxy.transport = io_uring}). Reads and writes of a loop
+ *       turn go to the kernel in one {@code io_uring_enter} instead of one system call each, which saves CPU per
+ *       request; but many hosts and container runtimes disable io_uring, so it is never picked unasked.
+ *   <li>{@link #NIO}: Java NIO, everywhere else.
+ * </ul>
+ * All three reach Unix-socket upstreams.
  */
 public enum Transport {
-    EPOLL, NIO;
+    EPOLL, IO_URING, NIO;
 
-    /** System property that forces a transport: {@code epoll} or {@code nio}. */
-    public static final String PROPERTY = "canary-proxy.transport";
+    /** The transport {@code proxy.transport} asks for; {@code auto} is epoll where it loads, NIO otherwise. */
+    public static Transport select(TransportChoice choice) {
+        return switch (choice) {
+            case AUTO -> EPOLL.isAvailable() ? EPOLL : NIO;
+            case EPOLL -> available(EPOLL);
+            case IO_URING -> available(IO_URING);
+            case NIO -> NIO;
+        };
+    }
 
-    /** The best transport this machine offers, unless {@value #PROPERTY} names one. */
-    public static Transport best() {
-        String forced = System.getProperty(PROPERTY, "");
-        if (forced.equalsIgnoreCase("nio")) {
-            return NIO;
+    private static Transport available(Transport transport) {
+        if (!transport.isAvailable()) {
+            throw ConfigException.invalid("proxy.transport", transport.configName(), "native " + transport.configName()
+                    + " is not available on this machine (" + transport.unavailabilityCause().getMessage()
+                    + "); use auto or nio");
         }
-        if (forced.equalsIgnoreCase("epoll") && !Epoll.isAvailable()) {
-            throw new IllegalStateException("-D" + PROPERTY + "=epoll, but native epoll is not available: "
-                    + Epoll.unavailabilityCause());
-        }
-        return Epoll.isAvailable() ? EPOLL : NIO;
+        return transport;
+    }
+
+    /** Whether this transport can run here: its native library loads and the kernel allows it. */
+    public boolean isAvailable() {
+        return switch (this) {
+            case EPOLL -> Epoll.isAvailable();
+            case IO_URING -> IoUring.isAvailable();
+            case NIO -> true;
+        };
+    }
+
+    private Throwable unavailabilityCause() {
+        return this == EPOLL ? Epoll.unavailabilityCause() : IoUring.unavailabilityCause();
+    }
+
+    private String configName() {
+        return name().toLowerCase(Locale.ROOT);
     }
 
     public EventLoopGroup newGroup(int threads, String name) {
-        IoHandlerFactory factory = this == EPOLL ? EpollIoHandler.newFactory() : NioIoHandler.newFactory();
+        IoHandlerFactory factory = switch (this) {
+            case EPOLL -> EpollIoHandler.newFactory();
+            case IO_URING -> IoUringIoHandler.newFactory();
+            case NIO -> NioIoHandler.newFactory();
+        };
         return new MultiThreadIoEventLoopGroup(threads, new DefaultThreadFactory(name, true), factory);
     }
 
     public Class<? extends ServerChannel> serverChannel() {
-        return this == EPOLL ? EpollServerSocketChannel.class : NioServerSocketChannel.class;
+        return switch (this) {
+            case EPOLL -> EpollServerSocketChannel.class;
+            case IO_URING -> IoUringServerSocketChannel.class;
+            case NIO -> NioServerSocketChannel.class;
+        };
     }
 
     /** The client channel type able to connect to {@code address}. */
     public Class<? extends Channel> clientChannel(EndpointAddress address) {
-        if (address.isUnix()) {
-            return this == EPOLL ? EpollDomainSocketChannel.class : NioDomainSocketChannel.class;
-        }
-        return this == EPOLL ? EpollSocketChannel.class : NioSocketChannel.class;
+        boolean unix = address.isUnix();
+        return switch (this) {
+            case EPOLL -> unix ? EpollDomainSocketChannel.class : EpollSocketChannel.class;
+            case IO_URING -> unix ? IoUringDomainSocketChannel.class : IoUringSocketChannel.class;
+            case NIO -> unix ? NioDomainSocketChannel.class : NioSocketChannel.class;
+        };
     }
 
     /** The socket address this transport's channels connect to; resolved once, at configuration time. */
     public SocketAddress socketAddress(EndpointAddress address) {
         if (address.isUnix()) {
             String path = address.unixPath().toString();
-            return this == EPOLL ? new DomainSocketAddress(path) : UnixDomainSocketAddress.of(path);
+            return this == NIO ? UnixDomainSocketAddress.of(path) : new DomainSocketAddress(path);
         }
         return new InetSocketAddress(address.tcp().host(), address.tcp().port());
     }

@@ -48,6 +48,7 @@ class ConfigLoaderTest {
 
         assertThat(config.listen()).isEqualTo(new HostPort("0.0.0.0", 8080));
         assertThat(config.threads()).isEqualTo(Runtime.getRuntime().availableProcessors()).isPositive();
+        assertThat(config.transport()).isEqualTo(TransportChoice.AUTO);
         assertThat(config.trustedProxies()).isEmpty();
         assertThat(config.admin()).isEqualTo(new AdminConfig(new HostPort("127.0.0.1", 9901), ""));
         assertThat(config.stateFile()).isEqualTo(Path.of("var/canary-proxy.state.json"));
@@ -92,6 +93,7 @@ class ConfigLoaderTest {
                 proxy {
                   listen = "[::]:80"
                   threads = 3
+                  transport = IO_URING
                   trusted-proxies = ["10.0.0.1", "192.168.0.0/16", "::1"]
                   admin { listen = "10.0.0.5:9901", token = s3cret }
                   state-file = ""
@@ -106,6 +108,7 @@ class ConfigLoaderTest {
 
         assertThat(config.listen()).isEqualTo(new HostPort("::", 80));
         assertThat(config.threads()).isEqualTo(3);
+        assertThat(config.transport()).isEqualTo(TransportChoice.IO_URING);
         assertThat(config.trustedProxies()).containsExactly("10.0.0.1", "192.168.0.0/16", "::1");
         assertThat(config.admin()).isEqualTo(new AdminConfig(new HostPort("10.0.0.5", 9901), "s3cret"));
         assertThat(config.stateFile()).isNull();

@@ -37,6 +37,8 @@ class ConfigValidationTest {
             proxy.threads                   | null      | null       | a whole number
             proxy.threads                   | [1]       | [1]        | a whole number
             proxy.threads                   | 3000000000 | 3000000000 | a whole number
+            proxy.transport                 | iouring   | "iouring"  | one of auto, epoll, io_uring, nio
+            proxy.transport                 | 1         | 1          | one of auto, epoll, io_uring, nio
             proxy.health-check.rise         | 0         | 0          | a whole number, at least 1
             proxy.health-check.fall         | -3        | -3         | a whole number, at least 1
             proxy.upstream.max-connections  | 0         | 0          | a whole number, at least 1

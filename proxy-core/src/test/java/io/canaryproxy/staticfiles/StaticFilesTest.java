@@ -4,9 +4,9 @@ import static org.assertj.core.api.Assertions.assertThat;
 import static org.awaitility.Awaitility.await;
 import static org.junit.jupiter.api.Assumptions.assumeTrue;
 
+import io.canaryproxy.config.TransportChoice;
 import io.canaryproxy.listener.Transport;
 import io.canaryproxy.testing.RawHttpClient;
-import io.netty.channel.epoll.Epoll;
 import io.netty.handler.codec.DateFormatter;
 import java.io.IOException;
 import java.net.Socket;
@@ -273,7 +273,7 @@ class StaticFilesTest {
     @ParameterizedTest
     @EnumSource(Transport.class)
     void aLargeFileGoesFromDiskToSocketIntact(Transport transport) throws Exception {
-        assumeTrue(transport != Transport.EPOLL || Epoll.isAvailable(), "native epoll is not available");
+        assumeTrue(transport.isAvailable(), transport + " is not available here");
         byte[] content = new byte[5 * 1024 * 1024 + 7];
         new Random(42).nextBytes(content);
         Files.write(root.resolve("video.bin"), content);
@@ -418,7 +418,7 @@ class StaticFilesTest {
         Files.writeString(v2.resolve("app.css"), "v2");
         Path current = Files.createSymbolicLink(base.resolve("current"), Path.of("releases/v1"));
 
-        try (StaticServer deployed = StaticServer.start(Transport.best(), current.resolve("static"),
+        try (StaticServer deployed = StaticServer.start(Transport.select(TransportChoice.AUTO), current.resolve("static"),
                 StaticServer.SETTINGS)) {
             HttpRequest request = HttpRequest.newBuilder(deployed.uri("/static/app.css")).timeout(TIMEOUT).build();
             assertThat(http.send(request, HttpResponse.BodyHandlers.ofString()).body()).isEqualTo("v1");

@@ -4,6 +4,7 @@ import io.canaryproxy.config.EndpointAddress;
 import io.canaryproxy.config.ReleaseConfig;
 import io.canaryproxy.config.StaticFilesConfig;
 import io.canaryproxy.config.StaticFilesSettings;
+import io.canaryproxy.config.TransportChoice;
 import io.canaryproxy.listener.Transport;
 import io.netty.bootstrap.ServerBootstrap;
 import io.netty.buffer.Unpooled;
@@ -70,7 +71,7 @@ final class StaticServer implements AutoCloseable {
 
     /** A server for release "blue" with {@code root} under {@link #PREFIX}, on the best transport. */
     static StaticServer start(Path root) throws InterruptedException {
-        return start(Transport.best(), root, SETTINGS);
+        return start(Transport.select(TransportChoice.AUTO), root, SETTINGS);
     }
 
     static StaticServer start(Transport transport, Path root, StaticFilesSettings settings)
