@@ -55,6 +55,11 @@ public class PoolBenchmark {
         UpstreamConnection connection;
 
         @Override
+        public boolean isWaitingFor(int ticket) {
+            return connection == null;
+        }
+
+        @Override
         public void onAcquired(UpstreamConnection c, int ticket) {
             connection = c;
         }

@@ -531,6 +531,11 @@ final class ProxyHandler extends ChannelInboundHandlerAdapter implements Upstrea
     }
 
     @Override
+    public boolean isWaitingFor(int ticket) {
+        return ticket == this.ticket && request != null;
+    }
+
+    @Override
     public void onAcquired(UpstreamConnection connection, int ticket) {
         if (ticket != this.ticket || request == null) {
             connection.release(true);

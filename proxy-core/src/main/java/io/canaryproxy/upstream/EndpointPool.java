@@ -16,10 +16,14 @@ import java.util.concurrent.TimeUnit;
  * {@code pool-idle-timeout}, which defaults below gunicorn's keep-alive so that the proxy, not the upstream, closes
  * an idle connection; that avoids most of the race where a request is written to a connection the upstream is
  * closing.
+ *
+ * <p>At {@code max-connections} a request waits, first come first served, for a connection to come back or to
+ * close, for at most {@code connect-timeout}: a burst of new clients must not turn into 503s while the upstream
+ * answers quickly, and a wait longer than a connect would take means the upstream is not keeping up.
  */
 public final class EndpointPool {
 
-    /** The pool is at {@code max-connections}. */
+    /** The pool stayed at {@code max-connections} for as long as a request may wait. */
     public static final class ExhaustedException extends RuntimeException {
         private static final long serialVersionUID = 1L;
 
@@ -28,14 +32,21 @@ public final class EndpointPool {
         }
     }
 
+    /** A request waiting for a connection; deadlines grow from head to tail, as waiters join in time order. */
+    private record Waiter(UpstreamListener listener, int ticket, boolean fresh, long deadlineNanos) {
+    }
+
     private final Endpoint endpoint;
     private final EventLoop loop;
     private final Bootstrap bootstrap;
     private final ArrayDeque<UpstreamConnection> idle = new ArrayDeque<>();
+    private final ArrayDeque<Waiter> waiters = new ArrayDeque<>();
     private final int maxConnections;
     private final long idleTimeoutNanos;
+    private final long maxWaitNanos;
     private int open;
     private boolean sweepScheduled;
+    private boolean waitCheckScheduled;
 
     EndpointPool(Endpoint endpoint, EventLoop loop, int maxConnections, long idleTimeoutNanos, int connectTimeoutMillis,
                  int maxResponseHeaderSize) {
@@ -43,6 +54,7 @@ public final class EndpointPool {
         this.loop = loop;
         this.maxConnections = maxConnections;
         this.idleTimeoutNanos = idleTimeoutNanos;
+        this.maxWaitNanos = TimeUnit.MILLISECONDS.toNanos(connectTimeoutMillis);
         EndpointPool pool = this;
         this.bootstrap = new Bootstrap()
                 .group(loop)
@@ -76,21 +88,36 @@ public final class EndpointPool {
     public void acquire(UpstreamListener listener, int ticket, boolean fresh) {
         assert loop.inEventLoop();
         if (!fresh) {
-            long now = System.nanoTime();
-            UpstreamConnection c;
-            while ((c = idle.pollFirst()) != null) {
-                if (c.channel().isActive() && now - c.idleSinceNanos() < idleTimeoutNanos) {
-                    c.attach(listener, true);
-                    listener.onAcquired(c, ticket);
-                    return;
-                }
-                c.channel().close();
+            UpstreamConnection c = pollIdle();
+            if (c != null) {
+                c.attach(listener, true);
+                listener.onAcquired(c, ticket);
+                return;
             }
         }
-        if (open >= maxConnections) {
-            listener.onAcquireFailed(ticket, new ExhaustedException(endpoint.toString()), false);
+        if (open < maxConnections && waiters.isEmpty()) {
+            connect(listener, ticket);
             return;
         }
+        waiters.addLast(new Waiter(listener, ticket, fresh, System.nanoTime() + maxWaitNanos));
+        scheduleWaitCheck();
+        serveWaiters();
+    }
+
+    /** The most recently used idle connection that is still open and fresh enough, or null. */
+    private UpstreamConnection pollIdle() {
+        long now = System.nanoTime();
+        UpstreamConnection c;
+        while ((c = idle.pollFirst()) != null) {
+            if (c.channel().isActive() && now - c.idleSinceNanos() < idleTimeoutNanos) {
+                return c;
+            }
+            c.channel().close();
+        }
+        return null;
+    }
+
+    private void connect(UpstreamListener listener, int ticket) {
         open++;
         ChannelFuture connect = bootstrap.connect(endpoint.socketAddress());
         connect.addListener(f -> {
@@ -104,6 +131,7 @@ public final class EndpointPool {
                 open--;
                 endpoint.connectFailed(f.cause());
                 listener.onAcquireFailed(ticket, f.cause(), true);
+                serveWaiters();
             }
         });
     }
@@ -116,8 +144,62 @@ public final class EndpointPool {
             c.markIdle(System.nanoTime());
             idle.addFirst(c);
             scheduleSweep();
+            serveWaiters();
         } else {
             c.channel().close();
+        }
+    }
+
+    /**
+     * Hands idle connections, or room for new ones, to waiting requests in their order. A waiter that needs a
+     * fresh connection blocks those behind it until one may be opened, so that nobody is overtaken.
+     */
+    private void serveWaiters() {
+        Waiter w;
+        while ((w = waiters.peekFirst()) != null) {
+            if (!w.listener().isWaitingFor(w.ticket())) {
+                waiters.pollFirst(); // its client left or its request failed otherwise
+                continue;
+            }
+            UpstreamConnection c = w.fresh() ? null : pollIdle();
+            if (c != null) {
+                waiters.pollFirst();
+                c.attach(w.listener(), true);
+                w.listener().onAcquired(c, w.ticket());
+            } else if (open < maxConnections) {
+                waiters.pollFirst();
+                connect(w.listener(), w.ticket());
+            } else {
+                UpstreamConnection oldest = w.fresh() ? idle.pollLast() : null;
+                if (oldest != null) {
+                    // Make room for the new connection this waiter needs; closed() comes back here.
+                    oldest.channel().close();
+                }
+                return;
+            }
+        }
+    }
+
+    private void scheduleWaitCheck() {
+        if (!waitCheckScheduled) {
+            waitCheckScheduled = true;
+            long delay = waiters.peekFirst().deadlineNanos() - System.nanoTime();
+            loop.schedule(this::expireWaiters, Math.max(0, delay), TimeUnit.NANOSECONDS);
+        }
+    }
+
+    private void expireWaiters() {
+        waitCheckScheduled = false;
+        long now = System.nanoTime();
+        Waiter w;
+        while ((w = waiters.peekFirst()) != null && now - w.deadlineNanos() >= 0) {
+            waiters.pollFirst();
+            if (w.listener().isWaitingFor(w.ticket())) {
+                w.listener().onAcquireFailed(w.ticket(), new ExhaustedException(endpoint.toString()), false);
+            }
+        }
+        if (!waiters.isEmpty()) {
+            scheduleWaitCheck();
         }
     }
 
@@ -125,6 +207,7 @@ public final class EndpointPool {
     void closed(UpstreamConnection c) {
         open--;
         idle.remove(c);
+        serveWaiters();
     }
 
     /** Closes every idle connection; busy ones close when their exchange gives them back. */

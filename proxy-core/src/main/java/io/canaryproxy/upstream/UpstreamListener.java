@@ -12,6 +12,12 @@ public interface UpstreamListener {
     void onAcquired(UpstreamConnection connection, int ticket);
 
     /**
+     * Whether the request that asked for a connection under {@code ticket} still wants it: false once its client
+     * has gone or it has been answered otherwise. Asked of requests waiting for a pool at its limit.
+     */
+    boolean isWaitingFor(int ticket);
+
+    /**
      * No connection could be had for {@code ticket}.
      *
      * @param connectFailed true when connecting failed, so nothing reached the upstream and any request may retry
