@@ -20,6 +20,9 @@
 #        canary     canary-proxy, threads = 1, blue only                :18083
 #        canary-50  canary-proxy, threads = 1, 50 % canary: blue on
 #                   :18001, green on :18002                             :18084
+#        canary-uring  canary-proxy as "canary", but on io_uring
+#                   (proxy.transport = io_uring; left out, with a note,
+#                   where io_uring cannot run)                          :18086
 #      and measures "direct" (wrk straight at the backend) as well.
 #      wrk sends no cookies: to canary-proxy every request is a new user, which
 #      it routes by a hash of the client address (so all of wrk's requests go
@@ -53,7 +56,7 @@
 # Environment (defaults in brackets):
 #   DURATION [10s]  ROUNDS [3]  WARMUP [20s]  CONNECTIONS [64]
 #   JAVA_OPTS []    options of canary-proxy's JVM, e.g. "-Xmx64m"
-#   TARGETS ["direct nginx haproxy canary canary-50 canary-50-split"]; also
+#   TARGETS ["direct nginx haproxy canary canary-uring canary-50 canary-50-split"]; also
 #                   available: canary-unix
 #                   (canary-proxy, blue on the backend's Unix socket, :18085)
 #   NGINX, HAPROXY, WRK, JAVA, CURL, MVN   the binaries [found on PATH, then
@@ -61,8 +64,8 @@
 #   JAR [proxy-admin/target/canary-proxy.jar]
 #   BACKEND_PORT [18001] GREEN_PORT [18002] NGINX_PORT [18081]
 #   HAPROXY_PORT [18082] CANARY_PORT [18083] CANARY50_PORT [18084]
-#   CANARY_UNIX_PORT [18085] ADMIN_PORT_BASE [19903]: admin APIs on
-#                   ADMIN_PORT_BASE, +1 and +2
+#   CANARY_UNIX_PORT [18085] CANARY_URING_PORT [18086]
+#   ADMIN_PORT_BASE [19903]: admin APIs on ADMIN_PORT_BASE, +1, +2 and +3
 #
 # The machine is described at the top of the output (cores, CPU, load, versions):
 # wrk, the backend and the proxy share its cores, so numbers from a small or
@@ -88,7 +91,7 @@ ROUNDS=${ROUNDS:-3}
 WARMUP=${WARMUP:-20s}
 CONNECTIONS=${CONNECTIONS:-64}
 JAVA_OPTS=${JAVA_OPTS:-}
-TARGETS=${TARGETS:-direct nginx haproxy canary canary-50 canary-50-split}
+TARGETS=${TARGETS:-direct nginx haproxy canary canary-uring canary-50 canary-50-split}
 BACKEND_PORT=${BACKEND_PORT:-18001}
 GREEN_PORT=${GREEN_PORT:-18002}
 NGINX_PORT=${NGINX_PORT:-18081}
@@ -96,6 +99,7 @@ HAPROXY_PORT=${HAPROXY_PORT:-18082}
 CANARY_PORT=${CANARY_PORT:-18083}
 CANARY50_PORT=${CANARY50_PORT:-18084}
 CANARY_UNIX_PORT=${CANARY_UNIX_PORT:-18085}
+CANARY_URING_PORT=${CANARY_URING_PORT:-18086}
 ADMIN_PORT_BASE=${ADMIN_PORT_BASE:-19903}
 
 SCRIPT_DIR=$(cd "$(dirname "$0")" && pwd)
@@ -175,8 +179,8 @@ runs() { has_target "$1" || { [ "$1" = canary-50 ] && has_target canary-50-split
 
 for t in $TARGETS; do
     case "$t" in
-        direct|nginx|haproxy|canary|canary-50|canary-50-split|canary-unix) ;;
-        *) die "unknown target in TARGETS: $t (known: direct nginx haproxy canary canary-50 canary-50-split canary-unix)" ;;
+        direct|nginx|haproxy|canary|canary-uring|canary-50|canary-50-split|canary-unix) ;;
+        *) die "unknown target in TARGETS: $t (known: direct nginx haproxy canary canary-uring canary-50 canary-50-split canary-unix)" ;;
     esac
 done
 [[ "$ROUNDS" =~ ^[1-9][0-9]*$ ]] || die "ROUNDS must be a positive integer, not '$ROUNDS'"
@@ -188,7 +192,7 @@ find_bin CURL curl
 find_bin JAVA java
 has_target haproxy && find_bin HAPROXY haproxy /usr/sbin
 USES_JAVA=0
-for t in canary canary-50 canary-unix; do runs "$t" && USES_JAVA=1; done
+for t in canary canary-uring canary-50 canary-unix; do runs "$t" && USES_JAVA=1; done
 
 if [ "$USES_JAVA" = 1 ] && [ ! -f "$JAR" ]; then
     find_bin MVN mvn
@@ -208,12 +212,14 @@ port_taken() { # port
 ADMIN_CANARY=$ADMIN_PORT_BASE
 ADMIN_CANARY50=$((ADMIN_PORT_BASE + 1))
 ADMIN_CANARY_UNIX=$((ADMIN_PORT_BASE + 2))
+ADMIN_CANARY_URING=$((ADMIN_PORT_BASE + 3))
 NEEDED_PORTS="$BACKEND_PORT $GREEN_PORT"
 has_target nginx && NEEDED_PORTS+=" $NGINX_PORT"
 has_target haproxy && NEEDED_PORTS+=" $HAPROXY_PORT"
 has_target canary && NEEDED_PORTS+=" $CANARY_PORT $ADMIN_CANARY"
 runs canary-50 && NEEDED_PORTS+=" $CANARY50_PORT $ADMIN_CANARY50"
 has_target canary-unix && NEEDED_PORTS+=" $CANARY_UNIX_PORT $ADMIN_CANARY_UNIX"
+has_target canary-uring && NEEDED_PORTS+=" $CANARY_URING_PORT $ADMIN_CANARY_URING"
 for p in $NEEDED_PORTS; do
     port_taken "$p" && die "port 127.0.0.1:$p is already taken (by: $(ss -Hltnp "sport = :$p" 2>/dev/null | sed -n 's/.*users:((\(.*\)))/\1/p' | head -1)); stop that process or choose other ports (see --help)"
 done
@@ -226,7 +232,7 @@ chmod 755 "$WORK"   # nginx workers may run as another user
 mkdir -p "$WORK/wrk" "$WORK/backend-nginx.tmp" "$WORK/front-nginx.tmp"
 SOCKET=$WORK/backend.sock
 
-render() { # template output [LISTEN_PORT ADMIN_PORT BLUE_ENDPOINT]
+render() { # template output [LISTEN_PORT ADMIN_PORT BLUE_ENDPOINT [TRANSPORT]]
     sed -e "s#@DIR@#$WORK#g" \
         -e "s#@BACKEND_PORT@#$BACKEND_PORT#g" \
         -e "s#@GREEN_PORT@#$GREEN_PORT#g" \
@@ -235,6 +241,7 @@ render() { # template output [LISTEN_PORT ADMIN_PORT BLUE_ENDPOINT]
         -e "s#@LISTEN_PORT@#${3:-}#g" \
         -e "s#@ADMIN_PORT@#${4:-}#g" \
         -e "s#@BLUE_ENDPOINT@#${5:-}#g" \
+        -e "s#@TRANSPORT@#${6:-auto}#g" \
         "$TEMPLATES/$1" > "$WORK/$2"
     if grep -q '@[A-Z_]*@' "$WORK/$2"; then
         die "placeholder left in $WORK/$2: $(grep -o '@[A-Z_]*@' "$WORK/$2" | sort -u | tr '\n' ' ')"
@@ -246,6 +253,7 @@ has_target nginx && render front-nginx.conf front-nginx.conf
 has_target haproxy && render haproxy.cfg haproxy.cfg
 has_target canary && render canary-proxy.conf canary.conf "$CANARY_PORT" "$ADMIN_CANARY" "127.0.0.1:$BACKEND_PORT"
 runs canary-50 && render canary-proxy-50.conf canary-50.conf "$CANARY50_PORT" "$ADMIN_CANARY50" "127.0.0.1:$BACKEND_PORT"
+has_target canary-uring && render canary-proxy.conf canary-uring.conf "$CANARY_URING_PORT" "$ADMIN_CANARY_URING" "127.0.0.1:$BACKEND_PORT" io_uring
 has_target canary-unix && render canary-proxy.conf canary-unix.conf "$CANARY_UNIX_PORT" "$ADMIN_CANARY_UNIX" "unix:$SOCKET"
 
 # Smoke check of the config files before anything is started.
@@ -277,7 +285,8 @@ echo
 
 declare -A PID_OF URL_OF LOG_OF PORT_OF
 PORT_OF=([direct]=$BACKEND_PORT [nginx]=$NGINX_PORT [haproxy]=$HAPROXY_PORT [canary]=$CANARY_PORT
-         [canary-50]=$CANARY50_PORT [canary-50-split]=$CANARY50_PORT [canary-unix]=$CANARY_UNIX_PORT)
+         [canary-50]=$CANARY50_PORT [canary-50-split]=$CANARY50_PORT [canary-unix]=$CANARY_UNIX_PORT
+         [canary-uring]=$CANARY_URING_PORT)
 for t in $TARGETS canary-50; do URL_OF[$t]="http://127.0.0.1:${PORT_OF[$t]}/"; done
 
 # Starts a server in the background, in a session of its own: a Ctrl-C in the
@@ -329,13 +338,28 @@ if has_target haproxy; then
     start haproxy "$WORK/haproxy.log" "$HAPROXY" -db -f "$WORK/haproxy.cfg"
     wait_up haproxy "${URL_OF[haproxy]}"
 fi
-for t in canary canary-50 canary-unix; do
+for t in canary canary-uring canary-50 canary-unix; do
     runs "$t" || continue
     log "starting canary-proxy ($t) on :${PORT_OF[$t]}${JAVA_OPTS:+ with JAVA_OPTS=$JAVA_OPTS}"
     # shellcheck disable=SC2086 # JAVA_OPTS is a list of options
     start "$t" "$WORK/$t.log" "$JAVA" $JAVA_OPTS -jar "$JAR" --config "$WORK/$t.conf"
 done
-for t in canary canary-50 canary-unix; do
+URING_NOTE=""
+if has_target canary-uring; then
+    # Many kernels and container runtimes do not allow io_uring; the proxy then refuses to start, saying so.
+    for ((i = 0; i < 100; i++)); do
+        kill -0 "${PID_OF[canary-uring]}" 2>/dev/null || break
+        grep -q 'listening on' "${LOG_OF[canary-uring]}" 2>/dev/null && break
+        sleep 0.2
+    done
+    if ! kill -0 "${PID_OF[canary-uring]}" 2>/dev/null \
+            && grep -q 'io_uring is not available' "${LOG_OF[canary-uring]}" 2>/dev/null; then
+        URING_NOTE=$(grep -m1 -o 'native io_uring is not available.*' "${LOG_OF[canary-uring]}")
+        log "canary-uring left out: $URING_NOTE"
+        TARGETS=$(printf '%s\n' $TARGETS | grep -vx canary-uring | tr '\n' ' ')
+    fi
+fi
+for t in canary canary-uring canary-50 canary-unix; do
     runs "$t" && wait_up "$t" "${URL_OF[$t]}" 60
 done
 if runs canary-50; then
@@ -423,7 +447,7 @@ check_split() {
 $(tail -n 20 "${LOG_OF[canary-50]}")"
 }
 
-for t in canary canary-50 canary-50-split canary-unix; do
+for t in canary canary-uring canary-50 canary-50-split canary-unix; do
     has_target "$t" || continue
     log "warm-up of $t: wrk for $WARMUP"
     run_wrk "$t" "$WARMUP" "warmup-$t"
@@ -502,8 +526,9 @@ for t in $TARGETS; do
 done
 echo
 [ -n "$SPLIT" ] && echo "- canary-50, checked before measuring: $SPLIT"
+[ -n "$URING_NOTE" ] && echo "- canary-uring left out: $URING_NOTE"
 
-for t in canary canary-50 canary-unix; do
+for t in canary canary-uring canary-50 canary-unix; do
     runs "$t" || continue
     pid=${PID_OF[$t]}
     if [ -r "/proc/$pid/status" ]; then
@@ -521,7 +546,7 @@ if [ "$USES_JAVA" = 1 ]; then
         echo "- canary-proxy JVM options: none (JAVA_OPTS empty: the JVM's default heap and GC)"
     fi
     JCMD=${JCMD:-$(command -v jcmd 2>/dev/null || echo "$(dirname "$(readlink -f "$JAVA")")/jcmd")}
-    for t in canary canary-50 canary-unix; do
+    for t in canary canary-uring canary-50 canary-unix; do
         runs "$t" || continue
         flags=$("$JCMD" "${PID_OF[$t]}" VM.flags 2>/dev/null | tail -n +2 | tr -s ' ' | tr ' ' '\n' \
             | grep -E '^-XX:(InitialHeapSize|MaxHeapSize|\+Use[A-Za-z0-9]*GC)' \
