@@ -537,7 +537,7 @@ final class ProxyHandler extends ChannelInboundHandlerAdapter implements Upstrea
 
     @Override
     public void onAcquired(UpstreamConnection connection, int ticket) {
-        if (ticket != this.ticket || request == null) {
+        if (!isWaitingFor(ticket)) {
             connection.release(true);
             return;
         }
@@ -574,7 +574,7 @@ final class ProxyHandler extends ChannelInboundHandlerAdapter implements Upstrea
 
     @Override
     public void onAcquireFailed(int ticket, Throwable cause, boolean connectFailed) {
-        if (ticket != this.ticket || request == null) {
+        if (!isWaitingFor(ticket)) {
             return;
         }
         if (cause instanceof EndpointPool.ExhaustedException) {

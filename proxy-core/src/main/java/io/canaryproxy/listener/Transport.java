@@ -27,7 +27,6 @@ import io.netty.util.concurrent.DefaultThreadFactory;
 import java.net.InetSocketAddress;
 import java.net.SocketAddress;
 import java.net.UnixDomainSocketAddress;
-import java.util.Locale;
 
 /**
  * The I/O transport. Listener, upstream and health-check channels all come from here so that they match the event
@@ -48,15 +47,15 @@ public enum Transport {
     public static Transport select(TransportChoice choice) {
         return switch (choice) {
             case AUTO -> EPOLL.isAvailable() ? EPOLL : NIO;
-            case EPOLL -> available(EPOLL);
-            case IO_URING -> available(IO_URING);
+            case EPOLL -> available(EPOLL, choice);
+            case IO_URING -> available(IO_URING, choice);
             case NIO -> NIO;
         };
     }
 
-    private static Transport available(Transport transport) {
+    private static Transport available(Transport transport, TransportChoice choice) {
         if (!transport.isAvailable()) {
-            throw ConfigException.invalid("proxy.transport", transport.configName(), "native " + transport.configName()
+            throw ConfigException.invalid("proxy.transport", choice.toString(), "native " + choice
                     + " is not available on this machine (" + transport.unavailabilityCause().getMessage()
                     + "); use auto or nio");
         }
@@ -74,10 +73,6 @@ public enum Transport {
 
     private Throwable unavailabilityCause() {
         return this == EPOLL ? Epoll.unavailabilityCause() : IoUring.unavailabilityCause();
-    }
-
-    private String configName() {
-        return name().toLowerCase(Locale.ROOT);
     }
 
     public EventLoopGroup newGroup(int threads, String name) {
