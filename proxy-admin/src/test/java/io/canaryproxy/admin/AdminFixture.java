@@ -63,7 +63,12 @@ final class AdminFixture implements AutoCloseable {
                 .withHeader("X-Release", name).withBody("Hello from " + name + "\n")));
     }
 
-    /** Blue stable, green idle, health checks every 100 ms, mutations need {@link #TOKEN}; plus {@code extra}. */
+    /**
+     * Blue stable, green idle, health checks every 100 ms, mutations need {@link #TOKEN}; plus {@code extra}. An
+     * endpoint goes down after 10 failed checks, about a second: a shared machine can stall the JVM for a few
+     * hundred milliseconds, which must not take a working release down mid-test; the tests that want an endpoint
+     * down make it answer 503 and wait up to 5 s.
+     */
     ProxyConfig config(String extra) {
         return TestConfigs.parse("""
                 proxy {
@@ -71,7 +76,7 @@ final class AdminFixture implements AutoCloseable {
                   releases.blue.endpoints = ["127.0.0.1:%d"]
                   releases.green.endpoints = ["127.0.0.1:%d"]
                   routing.stable = blue
-                  health-check { interval = 100ms, timeout = 100ms, rise = 2, fall = 3 }
+                  health-check { interval = 100ms, timeout = 100ms, rise = 2, fall = 10 }
                 }
                 %s
                 """.formatted(TOKEN, blue.port(), green.port(), extra));
