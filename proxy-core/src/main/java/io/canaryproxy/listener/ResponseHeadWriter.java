@@ -14,7 +14,6 @@ import java.nio.charset.StandardCharsets;
  */
 final class ResponseHeadWriter {
 
-    private static final byte[] HTTP_11 = ascii("HTTP/1.1 ");
     private static final byte[] CHUNKED = ascii("Transfer-Encoding: chunked\r\n");
     private static final byte[] CONNECTION_CLOSE = ascii("Connection: close\r\n");
     private static final byte[] CONNECTION_KEEP_ALIVE = ascii("Connection: keep-alive\r\n");
@@ -23,6 +22,16 @@ final class ResponseHeadWriter {
     private static final byte[] SERVED_BY = ascii("X-Served-By: ");
     private static final short CRLF_SHORT = '\r' << 8 | '\n';
     private static final AsciiString TRAILER = AsciiString.cached("trailer");
+
+    // What a copy of the upstream's head leaves out, in each case; constants, so that choosing one allocates nothing.
+    private static final ResponseHead.Omit HOP_BY_HOP = ResponseHead::isHopByHop;
+    private static final ResponseHead.Omit HOP_BY_HOP_SERVED_BY =
+            (h, i) -> h.isHopByHop(i) || h.nameIs(i, HeaderRewriter.X_SERVED_BY);
+    private static final ResponseHead.Omit HOP_BY_HOP_FRAMING =
+            (h, i) -> h.isHopByHop(i) || h.isFraming(i) || h.nameIs(i, TRAILER);
+    private static final ResponseHead.Omit HOP_BY_HOP_FRAMING_SERVED_BY =
+            (h, i) -> HOP_BY_HOP_FRAMING.test(h, i) || h.nameIs(i, HeaderRewriter.X_SERVED_BY);
+    private static final ResponseHead.Omit FRAMING = ResponseHead::isFraming;
 
     private ResponseHeadWriter() {
     }
@@ -40,17 +49,9 @@ final class ResponseHeadWriter {
      */
     static void write(ByteBuf out, ResponseHead head, boolean dropFraming, boolean addChunked, boolean close,
                       boolean http10Client, boolean dropServedBy) {
-        out.writeBytes(HTTP_11);
-        head.writeStatus(out);
-        out.writeShort(CRLF_SHORT);
-        for (int i = 0, n = head.headerCount(); i < n; i++) {
-            if (head.isHopByHop(i)
-                    || dropFraming && (head.isFraming(i) || head.nameIs(i, TRAILER))
-                    || dropServedBy && head.nameIs(i, HeaderRewriter.X_SERVED_BY)) {
-                continue;
-            }
-            head.writeHeader(i, out);
-        }
+        head.writeHead(out, dropFraming
+                ? dropServedBy ? HOP_BY_HOP_FRAMING_SERVED_BY : HOP_BY_HOP_FRAMING
+                : dropServedBy ? HOP_BY_HOP_SERVED_BY : HOP_BY_HOP);
         if (addChunked) {
             out.writeBytes(CHUNKED);
         }
@@ -63,14 +64,7 @@ final class ResponseHeadWriter {
 
     /** A 101 response: every header but the framing ones, Connection and Upgrade included, since they say what the switch is to. */
     static void switchingProtocols(ByteBuf out, ResponseHead head) {
-        out.writeBytes(HTTP_11);
-        head.writeStatus(out);
-        out.writeShort(CRLF_SHORT);
-        for (int i = 0, n = head.headerCount(); i < n; i++) {
-            if (!head.isFraming(i)) {
-                head.writeHeader(i, out);
-            }
-        }
+        head.writeHead(out, FRAMING);
         end(out);
     }
 

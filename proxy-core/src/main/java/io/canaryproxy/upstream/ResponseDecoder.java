@@ -6,6 +6,7 @@ import io.netty.channel.ChannelHandlerContext;
 import io.netty.channel.ChannelInboundHandlerAdapter;
 import io.netty.handler.codec.ByteToMessageDecoder;
 import io.netty.util.AsciiString;
+import java.util.Arrays;
 
 /**
  * Reads HTTP/1.1 responses from an upstream connection without building header objects: a response comes out as
@@ -32,6 +33,8 @@ final class ResponseDecoder extends ChannelInboundHandlerAdapter {
     private static final byte CR = '\r';
     private static final byte LF = '\n';
     private static final int MAX_CHUNK_LINE = 4096;
+    /** How much of a read is copied to look for a head at first: most response heads are shorter. */
+    private static final int FIRST_COPY = 1024;
 
     private static final int HEAD = 0;
     private static final int LENGTH = 1;
@@ -72,6 +75,8 @@ final class ResponseDecoder extends ChannelInboundHandlerAdapter {
 
     private final int maxHeadSize;
     private final ResponseHead head = new ResponseHead();
+    /** The head being parsed, copied out of the buffer (see {@link #readHead}); grows up to the head size limit. */
+    private byte[] bytes = new byte[FIRST_COPY];
     private ByteBuf cumulation;
     private int state = HEAD;
     private long remaining;
@@ -198,19 +203,31 @@ final class ResponseDecoder extends ChannelInboundHandlerAdapter {
         return remaining == 0;
     }
 
-    /** Reads a whole response head if it is there; false when more bytes are needed. */
+    /**
+     * Reads a whole response head if it is there; false when more bytes are needed. The head is parsed from a copy
+     * in {@link #bytes}: one bulk copy costs less than a bounds and reference-count check on every byte read from
+     * the buffer, and the lines the client gets are then copied out of the array in runs.
+     */
     private boolean readHead(ChannelHandlerContext ctx, ByteBuf in) {
-        int start = in.readerIndex();
-        int limit = Math.min(in.writerIndex(), start + maxHeadSize);
+        int readable = Math.min(in.readableBytes(), maxHeadSize);
+        int copied = copyHead(in, 0, Math.min(readable, FIRST_COPY));
+        byte[] b = bytes;
         ResponseHead h = head;
-        h.reset(in);
+        h.reset(b);
 
-        int lf = in.indexOf(start, limit, LF);
-        if (lf < 0) {
-            return needMore(ctx, in, limit);
+        int lf = indexOfLf(b, 0, copied);
+        while (lf < 0 && copied < readable) {
+            int from = copied;
+            copied = copyHead(in, copied, Math.min(readable, copied * 2));
+            b = bytes;
+            lf = indexOfLf(b, from, copied);
         }
-        int lineEnd = lineEnd(in, start, lf);
-        String problem = statusLine(in, start, lineEnd);
+        if (lf < 0) {
+            return needMore(ctx, in, readable);
+        }
+        h.bytes = b;
+        int lineEnd = lineEnd(b, 0, lf);
+        String problem = statusLine(b, lineEnd);
         if (problem != null) {
             return malformed(ctx, in, problem);
         }
@@ -222,26 +239,33 @@ final class ResponseDecoder extends ChannelInboundHandlerAdapter {
         long contentLength = -1;
         int pos = lf + 1;
         while (true) {
-            lf = in.indexOf(pos, limit, LF);
-            if (lf < 0) {
-                return needMore(ctx, in, limit);
+            lf = indexOfLf(b, pos, copied);
+            while (lf < 0 && copied < readable) {
+                int from = copied;
+                copied = copyHead(in, copied, Math.min(readable, copied * 2));
+                b = bytes;
+                h.bytes = b;
+                lf = indexOfLf(b, from, copied);
             }
-            lineEnd = lineEnd(in, pos, lf);
+            if (lf < 0) {
+                return needMore(ctx, in, readable);
+            }
+            lineEnd = lineEnd(b, pos, lf);
             if (lineEnd == pos) {
                 pos = lf + 1;
                 break;
             }
-            problem = fieldLine(in, pos, lineEnd);
+            problem = fieldLine(b, pos, lineEnd);
             if (problem != null) {
                 return malformed(ctx, in, problem + " in the response head");
             }
             int colon = fieldColon;
             int vs = fieldValueStart;
             int ve = fieldValueEnd;
-            int i = h.addLine(pos, colon, vs, ve);
+            int i = h.addLine(pos, colon, vs, ve, lf + 1);
             int nameLength = colon - pos;
-            if (nameLength == 14 && equalsIgnoreCase(in, pos, CONTENT_LENGTH)) {
-                long value = contentLength(in, vs, ve);
+            if (nameLength == 14 && equalsIgnoreCase(b, pos, CONTENT_LENGTH)) {
+                long value = contentLength(b, vs, ve);
                 if (value < 0) {
                     return malformed(ctx, in, "bad Content-Length in the response");
                 }
@@ -253,17 +277,17 @@ final class ResponseDecoder extends ChannelInboundHandlerAdapter {
                 } else {
                     return malformed(ctx, in, "conflicting Content-Length values in the response");
                 }
-            } else if (nameLength == 17 && equalsIgnoreCase(in, pos, TRANSFER_ENCODING)) {
+            } else if (nameLength == 17 && equalsIgnoreCase(b, pos, TRANSFER_ENCODING)) {
                 hasTransferEncoding = true;
-                chunked = lastTokenIs(in, vs, ve, CHUNKED);
+                chunked = lastTokenIs(b, vs, ve, CHUNKED);
                 h.kinds[i] = ResponseHead.TRANSFER_ENCODING;
-            } else if (nameLength == 10 && equalsIgnoreCase(in, pos, CONNECTION)) {
+            } else if (nameLength == 10 && equalsIgnoreCase(b, pos, CONNECTION)) {
                 h.kinds[i] = ResponseHead.HOP_BY_HOP;
-                int options = connectionOptions(in, vs, ve);
+                int options = connectionOptions(b, vs, ve);
                 close |= (options & OPTION_CLOSE) != 0;
                 keepAliveOption |= (options & OPTION_KEEP_ALIVE) != 0;
                 otherOptions |= (options & OPTION_OTHER) != 0;
-            } else if (isHopByHopName(in, pos, nameLength)) {
+            } else if (isHopByHopName(b, pos, nameLength)) {
                 h.kinds[i] = ResponseHead.HOP_BY_HOP;
             }
             pos = lf + 1;
@@ -293,7 +317,7 @@ final class ResponseDecoder extends ChannelInboundHandlerAdapter {
         h.keepAlive = (h.http11 ? !close : keepAliveOption) && h.framing != Framing.UNTIL_CLOSE;
 
         ctx.fireChannelRead(h);
-        in.readerIndex(pos);
+        in.skipBytes(pos);
         if (status == 101) {
             state = RAW;
         } else if (status < 200) {
@@ -321,41 +345,62 @@ final class ResponseDecoder extends ChannelInboundHandlerAdapter {
         return true;
     }
 
-    private boolean needMore(ChannelHandlerContext ctx, ByteBuf in, int limit) {
-        if (limit - in.readerIndex() >= maxHeadSize) {
+    /**
+     * Copies the readable bytes of {@code in} from offset {@code from} up to {@code to} into {@link #bytes} at the
+     * same offsets, growing the array when needed; returns {@code to}.
+     */
+    private int copyHead(ByteBuf in, int from, int to) {
+        if (bytes.length < to) {
+            bytes = Arrays.copyOf(bytes, Math.max(to, Math.min(bytes.length * 2, maxHeadSize)));
+        }
+        in.getBytes(in.readerIndex() + from, bytes, from, to - from);
+        return to;
+    }
+
+    private static int indexOfLf(byte[] b, int from, int to) {
+        for (int i = from; i < to; i++) {
+            if (b[i] == LF) {
+                return i;
+            }
+        }
+        return -1;
+    }
+
+    /** Not all of a head or trailer section is here: waits for more, unless {@code examined} bytes are too many. */
+    private boolean needMore(ChannelHandlerContext ctx, ByteBuf in, int examined) {
+        if (examined >= maxHeadSize) {
             return malformed(ctx, in, "response head over " + maxHeadSize + " bytes");
         }
         return false;
     }
 
-    /** Parses {@code HTTP/1.x SP 3DIGIT [SP reason]}; null when fine, else what is wrong. */
-    private String statusLine(ByteBuf in, int start, int end) {
-        if (end - start < 12 || in.getByte(start) != 'H' || in.getByte(start + 1) != 'T'
-                || in.getByte(start + 2) != 'T' || in.getByte(start + 3) != 'P' || in.getByte(start + 4) != '/'
-                || in.getByte(start + 5) != '1' || in.getByte(start + 6) != '.' || in.getByte(start + 8) != ' ') {
+    /** Parses {@code HTTP/1.x SP 3DIGIT [SP reason]} at the start of the head; null when fine, else what is wrong. */
+    private String statusLine(byte[] b, int end) {
+        if (end < 12 || b[0] != 'H' || b[1] != 'T' || b[2] != 'T' || b[3] != 'P' || b[4] != '/' || b[5] != '1'
+                || b[6] != '.' || b[8] != ' ') {
             return "bad status line from the upstream";
         }
-        byte minor = in.getByte(start + 7);
+        byte minor = b[7];
         if (minor < '0' || minor > '9') {
             return "bad HTTP version from the upstream";
         }
         int status = 0;
-        for (int i = start + 9; i < start + 12; i++) {
-            byte d = in.getByte(i);
+        for (int i = 9; i < 12; i++) {
+            byte d = b[i];
             if (d < '0' || d > '9') {
                 return "bad status code from the upstream";
             }
             status = status * 10 + d - '0';
         }
-        if (status < 100 || status > 599 || end > start + 12 && in.getByte(start + 12) != ' ') {
+        if (status < 100 || status > 599 || end > 12 && b[12] != ' ') {
             return "bad status code from the upstream";
         }
-        if (hasControlByte(in, start + 13, end)) {
+        if (hasControlByte(b, 13, end)) {
             return "control byte in the status line";
         }
         head.status = status;
         head.http11 = minor != '0';
-        head.statusStart = start + 9;
+        head.statusStart = 9;
         head.statusEnd = end;
         return null;
     }
@@ -424,17 +469,22 @@ final class ResponseDecoder extends ChannelInboundHandlerAdapter {
 
     /** Reads the trailer section after the last chunk; the fields are passed on as {@code name: value} lines. */
     private boolean readTrailers(ChannelHandlerContext ctx, ByteBuf in) {
-        int start = in.readerIndex();
-        int limit = Math.min(in.writerIndex(), start + maxHeadSize);
-        int pos = start;
+        // Trailers are rare: the section is simply copied whole, up to the head size limit, and parsed there.
+        int readable = Math.min(in.readableBytes(), maxHeadSize);
+        byte[] b = bytes;
+        if (b.length < readable) {
+            b = bytes = new byte[Math.max(readable, Math.min(b.length * 2, maxHeadSize))];
+        }
+        in.getBytes(in.readerIndex(), b, 0, readable);
+        int pos = 0;
         int fields = 0;
         // First find the end, so that a section split over reads is parsed once.
         while (true) {
-            int lf = in.indexOf(pos, limit, LF);
+            int lf = indexOfLf(b, pos, readable);
             if (lf < 0) {
-                return needMore(ctx, in, limit);
+                return needMore(ctx, in, readable);
             }
-            boolean empty = lineEnd(in, pos, lf) == pos;
+            boolean empty = lineEnd(b, pos, lf) == pos;
             pos = lf + 1;
             if (empty) {
                 break;
@@ -444,15 +494,15 @@ final class ResponseDecoder extends ChannelInboundHandlerAdapter {
         int sectionEnd = pos;
         ByteBuf trailers = null;
         if (fields > 0) {
-            trailers = ctx.alloc().buffer(sectionEnd - start + 2 * fields);
-            int p = start;
+            trailers = ctx.alloc().buffer(sectionEnd + 2 * fields);
+            int p = 0;
             while (p < sectionEnd) {
-                int lf = in.indexOf(p, sectionEnd, LF);
-                int end = lineEnd(in, p, lf);
+                int lf = indexOfLf(b, p, sectionEnd);
+                int end = lineEnd(b, p, lf);
                 if (end == p) {
                     break;
                 }
-                String problem = trailerLine(in, p, end, trailers);
+                String problem = trailerLine(b, p, end, trailers);
                 if (problem != null) {
                     trailers.release();
                     return malformed(ctx, in, problem);
@@ -464,27 +514,27 @@ final class ResponseDecoder extends ChannelInboundHandlerAdapter {
                 trailers = null;
             }
         }
-        in.readerIndex(sectionEnd);
+        in.skipBytes(sectionEnd);
         end(ctx, in, trailers);
         return true;
     }
 
     /** Checks one trailer field line and appends it, unless it is one that must not come in a trailer. */
-    private String trailerLine(ByteBuf in, int start, int end, ByteBuf out) {
-        String problem = fieldLine(in, start, end);
+    private String trailerLine(byte[] b, int start, int end, ByteBuf out) {
+        String problem = fieldLine(b, start, end);
         if (problem != null) {
             return problem + " in the trailers";
         }
         int n = fieldColon - start;
-        if (n == 14 && equalsIgnoreCase(in, start, CONTENT_LENGTH)
-                || n == 17 && equalsIgnoreCase(in, start, TRANSFER_ENCODING)
-                || n == 10 && equalsIgnoreCase(in, start, CONNECTION)
-                || isHopByHopName(in, start, n)) {
+        if (n == 14 && equalsIgnoreCase(b, start, CONTENT_LENGTH)
+                || n == 17 && equalsIgnoreCase(b, start, TRANSFER_ENCODING)
+                || n == 10 && equalsIgnoreCase(b, start, CONNECTION)
+                || isHopByHopName(b, start, n)) {
             return null; // framing and hop-by-hop fields have no place in a trailer (RFC 9110 6.5.1)
         }
-        out.writeBytes(in, start, n);
+        out.writeBytes(b, start, n);
         out.writeShort(':' << 8 | ' ');
-        out.writeBytes(in, fieldValueStart, fieldValueEnd - fieldValueStart);
+        out.writeBytes(b, fieldValueStart, fieldValueEnd - fieldValueStart);
         out.writeShort(CR << 8 | LF);
         return null;
     }
@@ -498,31 +548,31 @@ final class ResponseDecoder extends ChannelInboundHandlerAdapter {
      * Checks one field line of a head or a trailer section (RFC 9112 5) and locates its parts; null when it is
      * fine, else what is wrong with it.
      */
-    private String fieldLine(ByteBuf in, int start, int end) {
-        if (in.getByte(end - 1) == CR) {
+    private String fieldLine(byte[] b, int start, int end) {
+        if (b[end - 1] == CR) {
             return "bare CR";
         }
-        byte first = in.getByte(start);
+        byte first = b[start];
         if (first == ' ' || first == '\t') {
             // RFC 9112 5.2: a proxy may answer obs-fold in a response with a 502.
             return "obs-fold line";
         }
         int colon = start;
-        while (colon < end && TOKEN[in.getByte(colon) & 0xff]) {
+        while (colon < end && TOKEN[b[colon] & 0xff]) {
             colon++;
         }
-        if (colon == end || colon == start || in.getByte(colon) != ':') {
+        if (colon == end || colon == start || b[colon] != ':') {
             return "bad field line";
         }
         int vs = colon + 1;
         int ve = end;
-        if (hasControlByte(in, vs, ve)) {
+        if (hasControlByte(b, vs, ve)) {
             return "control byte in a field value";
         }
-        while (vs < ve && isWhitespace(in.getByte(vs))) {
+        while (vs < ve && isWhitespace(b[vs])) {
             vs++;
         }
-        while (ve > vs && isWhitespace(in.getByte(ve - 1))) {
+        while (ve > vs && isWhitespace(b[ve - 1])) {
             ve--;
         }
         fieldColon = colon;
@@ -532,10 +582,21 @@ final class ResponseDecoder extends ChannelInboundHandlerAdapter {
     }
 
     /** Whether a control byte other than HTAB (or DEL) lies in [from, to): RFC 9110 5.5 allows none in a value. */
+    private static boolean hasControlByte(byte[] b, int from, int to) {
+        for (int i = from; i < to; i++) {
+            int c = b[i] & 0xff;
+            if (c < 0x20 && c != '\t' || c == 0x7f) {
+                return true;
+            }
+        }
+        return false;
+    }
+
+    /** {@link #hasControlByte(byte[], int, int)} over a buffer: for chunk extensions, read where they are. */
     private static boolean hasControlByte(ByteBuf in, int from, int to) {
         for (int i = from; i < to; i++) {
-            int b = in.getByte(i) & 0xff;
-            if (b < 0x20 && b != '\t' || b == 0x7f) {
+            int c = in.getByte(i) & 0xff;
+            if (c < 0x20 && c != '\t' || c == 0x7f) {
                 return true;
             }
         }
@@ -566,32 +627,38 @@ final class ResponseDecoder extends ChannelInboundHandlerAdapter {
         return lf > start && in.getByte(lf - 1) == CR ? lf - 1 : lf;
     }
 
+    private static int lineEnd(byte[] b, int start, int lf) {
+        return lf > start && b[lf - 1] == CR ? lf - 1 : lf;
+    }
+
     private static boolean isWhitespace(byte b) {
         return b == ' ' || b == '\t';
     }
 
-    private static boolean isHopByHopName(ByteBuf in, int start, int length) {
+    private static boolean isHopByHopName(byte[] b, int start, int length) {
         switch (length) {
             case 2:
-                return equalsIgnoreCase(in, start, TE);
+                return equalsIgnoreCase(b, start, TE);
             case 7:
-                return equalsIgnoreCase(in, start, UPGRADE);
+                return equalsIgnoreCase(b, start, UPGRADE);
             case 10:
-                return equalsIgnoreCase(in, start, KEEP_ALIVE);
+                return equalsIgnoreCase(b, start, KEEP_ALIVE);
             case 16:
-                return equalsIgnoreCase(in, start, PROXY_CONNECTION);
+                return equalsIgnoreCase(b, start, PROXY_CONNECTION);
             case 19:
-                return equalsIgnoreCase(in, start, PROXY_AUTHORIZATION);
+                return equalsIgnoreCase(b, start, PROXY_AUTHORIZATION);
             default:
                 return false;
         }
     }
 
     /** Whether the bytes at {@code start} spell {@code lower} (lower-case ASCII), ignoring case. */
-    static boolean equalsIgnoreCase(ByteBuf in, int start, AsciiString lower) {
+    static boolean equalsIgnoreCase(byte[] b, int start, AsciiString lower) {
         int n = lower.length();
+        byte[] l = lower.array();
+        int o = lower.arrayOffset();
         for (int i = 0; i < n; i++) {
-            if (lower(in.getByte(start + i)) != lower.byteAt(i)) {
+            if (lower(b[start + i]) != l[o + i]) {
                 return false;
             }
         }
@@ -599,23 +666,23 @@ final class ResponseDecoder extends ChannelInboundHandlerAdapter {
     }
 
     /** A 1*DIGIT value, or -1; a list of equal values ("5, 5") counts as one (RFC 9110 8.6). */
-    private static long contentLength(ByteBuf in, int start, int end) {
+    private static long contentLength(byte[] b, int start, int end) {
         long value = -1;
         long current = -1;
         for (int i = start; i <= end; i++) {
-            byte b = i < end ? in.getByte(i) : (byte) ',';
-            if (b >= '0' && b <= '9') {
-                current = current < 0 ? b - '0' : current * 10 + b - '0';
+            byte c = i < end ? b[i] : (byte) ',';
+            if (c >= '0' && c <= '9') {
+                current = current < 0 ? c - '0' : current * 10 + c - '0';
                 if (current > 1L << 50) {
                     return -1;
                 }
-            } else if (b == ',') {
+            } else if (c == ',') {
                 if (current < 0 || value >= 0 && value != current) {
                     return -1;
                 }
                 value = current;
                 current = -1;
-                while (i + 1 < end && isWhitespace(in.getByte(i + 1))) {
+                while (i + 1 < end && isWhitespace(b[i + 1])) {
                     i++;
                 }
             } else {
@@ -625,28 +692,28 @@ final class ResponseDecoder extends ChannelInboundHandlerAdapter {
         return value;
     }
 
-    private static boolean lastTokenIs(ByteBuf in, int start, int end, AsciiString lower) {
+    private static boolean lastTokenIs(byte[] b, int start, int end, AsciiString lower) {
         int n = lower.length();
-        return end - start >= n && equalsIgnoreCase(in, end - n, lower)
-                && (end - start == n || in.getByte(end - n - 1) == ',' || isWhitespace(in.getByte(end - n - 1)));
+        return end - start >= n && equalsIgnoreCase(b, end - n, lower)
+                && (end - start == n || b[end - n - 1] == ',' || isWhitespace(b[end - n - 1]));
     }
 
     private static final int OPTION_CLOSE = 1;
     private static final int OPTION_KEEP_ALIVE = 2;
     private static final int OPTION_OTHER = 4;
 
-    private int connectionOptions(ByteBuf in, int start, int end) {
+    private int connectionOptions(byte[] b, int start, int end) {
         int options = 0;
         int p = start;
         while (p < end) {
-            p = nextElement(in, p, end);
+            p = nextElement(b, p, end);
             int a = elementStart;
             int n = elementEnd - a;
-            if (n == 5 && equalsIgnoreCase(in, a, CLOSE)) {
+            if (n == 5 && equalsIgnoreCase(b, a, CLOSE)) {
                 options |= OPTION_CLOSE;
-            } else if (n == 10 && equalsIgnoreCase(in, a, KEEP_ALIVE)) {
+            } else if (n == 10 && equalsIgnoreCase(b, a, KEEP_ALIVE)) {
                 options |= OPTION_KEEP_ALIVE;
-            } else if (n > 0 && !(n == 7 && equalsIgnoreCase(in, a, UPGRADE))) {
+            } else if (n > 0 && !(n == 7 && equalsIgnoreCase(b, a, UPGRADE))) {
                 options |= OPTION_OTHER;
             }
         }
@@ -655,21 +722,21 @@ final class ResponseDecoder extends ChannelInboundHandlerAdapter {
 
     /** RFC 9110 7.6.1: the headers a Connection header names are hop-by-hop as well (framing ones excepted). */
     private void markConnectionOptions(ResponseHead h) {
-        ByteBuf in = h.buf;
+        byte[] b = h.bytes;
         for (int c = 0; c < h.count; c++) {
             if (h.kinds[c] != ResponseHead.HOP_BY_HOP || !h.nameIs(c, CONNECTION)) {
                 continue;
             }
-            int p = h.lines[4 * c + 2];
-            int end = h.lines[4 * c + 3];
+            int p = h.lines[ResponseHead.LINE * c + 2];
+            int end = h.lines[ResponseHead.LINE * c + 3];
             while (p < end) {
-                p = nextElement(in, p, end);
+                p = nextElement(b, p, end);
                 int a = elementStart;
                 int n = elementEnd - a;
                 for (int i = 0; i < h.count; i++) {
-                    int ns = h.lines[4 * i];
-                    if (h.kinds[i] == ResponseHead.OTHER && h.lines[4 * i + 1] - ns == n
-                            && regionEqualsIgnoreCase(in, ns, a, n)) {
+                    int ns = h.lines[ResponseHead.LINE * i];
+                    if (h.kinds[i] == ResponseHead.OTHER && h.lines[ResponseHead.LINE * i + 1] - ns == n
+                            && regionEqualsIgnoreCase(b, ns, a, n)) {
                         h.kinds[i] = ResponseHead.HOP_BY_HOP;
                     }
                 }
@@ -682,19 +749,21 @@ final class ResponseDecoder extends ChannelInboundHandlerAdapter {
     private int elementEnd;
 
     /** Finds the list element that starts at {@code p}; returns where the next one starts. */
-    private int nextElement(ByteBuf in, int p, int end) {
-        int comma = in.indexOf(p, end, (byte) ',');
-        int e = comma < 0 ? end : comma;
-        int a = p;
-        int b = e;
-        while (a < b && isWhitespace(in.getByte(a))) {
-            a++;
+    private int nextElement(byte[] b, int p, int end) {
+        int e = p;
+        while (e < end && b[e] != ',') {
+            e++;
         }
-        while (b > a && isWhitespace(in.getByte(b - 1))) {
-            b--;
+        int x = p;
+        int y = e;
+        while (x < y && isWhitespace(b[x])) {
+            x++;
         }
-        elementStart = a;
-        elementEnd = b;
+        while (y > x && isWhitespace(b[y - 1])) {
+            y--;
+        }
+        elementStart = x;
+        elementEnd = y;
         return e + 1;
     }
 
@@ -702,9 +771,9 @@ final class ResponseDecoder extends ChannelInboundHandlerAdapter {
         return b >= 'A' && b <= 'Z' ? b + 32 : b;
     }
 
-    private static boolean regionEqualsIgnoreCase(ByteBuf in, int x, int y, int n) {
+    private static boolean regionEqualsIgnoreCase(byte[] b, int x, int y, int n) {
         for (int i = 0; i < n; i++) {
-            if (lower(in.getByte(x + i)) != lower(in.getByte(y + i))) {
+            if (lower(b[x + i]) != lower(b[y + i])) {
                 return false;
             }
         }

@@ -2,6 +2,7 @@ package io.canaryproxy.upstream;
 
 import io.netty.buffer.ByteBuf;
 import io.netty.util.AsciiString;
+import java.nio.charset.StandardCharsets;
 import java.util.Arrays;
 
 /**
@@ -34,7 +35,14 @@ public final class ResponseHead {
     /** A repeated Content-Length with the same value: dropped, the first one stands for both. */
     static final byte DUPLICATE = 4;
 
-    ByteBuf buf;
+    private static final byte[] HTTP_11 = "HTTP/1.1 ".getBytes(StandardCharsets.US_ASCII);
+    private static final short CRLF = '\r' << 8 | '\n';
+
+    /** Per header line: name start, name end (the colon), value start, value end, line end (after its LF). */
+    static final int LINE = 5;
+
+    /** The head as received, from the first byte of the status line; owned by the decoder and reused. */
+    byte[] bytes;
     int statusStart;
     int statusEnd;
     int status;
@@ -43,14 +51,14 @@ public final class ResponseHead {
     Framing framing;
     long contentLength;
     int count;
-    int[] lines = new int[4 * 16];
+    int[] lines = new int[LINE * 16];
     byte[] kinds = new byte[16];
 
     ResponseHead() {
     }
 
-    void reset(ByteBuf buf) {
-        this.buf = buf;
+    void reset(byte[] bytes) {
+        this.bytes = bytes;
         count = 0;
         status = 0;
         contentLength = -1;
@@ -58,22 +66,22 @@ public final class ResponseHead {
         framing = Framing.NONE;
     }
 
-    /** Adds a header line; the offsets are absolute indexes into the buffer, value without surrounding whitespace. */
-    int addLine(int nameStart, int nameEnd, int valueStart, int valueEnd) {
+    /** Adds a header line; the offsets index {@link #bytes}, the value is without surrounding whitespace. */
+    int addLine(int nameStart, int nameEnd, int valueStart, int valueEnd, int lineEnd) {
         int i = count++;
-        if (4 * count > lines.length) {
+        if (LINE * count > lines.length) {
             lines = Arrays.copyOf(lines, lines.length * 2);
             kinds = Arrays.copyOf(kinds, kinds.length * 2);
         }
-        int o = 4 * i;
+        int o = LINE * i;
         lines[o] = nameStart;
         lines[o + 1] = nameEnd;
         lines[o + 2] = valueStart;
         lines[o + 3] = valueEnd;
+        lines[o + 4] = lineEnd;
         kinds[i] = OTHER;
         return i;
     }
-
     /** The status code. */
     public int status() {
         return status;
@@ -115,35 +123,82 @@ public final class ResponseHead {
 
     /** Whether the name of header {@code i} is {@code name}, ignoring case. */
     public boolean nameIs(int i, AsciiString name) {
-        int start = lines[4 * i];
-        int end = lines[4 * i + 1];
-        return end - start == name.length() && ResponseDecoder.equalsIgnoreCase(buf, start, name);
+        int start = lines[LINE * i];
+        int end = lines[LINE * i + 1];
+        return end - start == name.length() && ResponseDecoder.equalsIgnoreCase(bytes, start, name);
+    }
+
+    /** Which header lines a copy of the head leaves out. */
+    @FunctionalInterface
+    public interface Omit {
+        /** Whether header {@code i} of {@code head} is left out. */
+        boolean test(ResponseHead head, int i);
+    }
+
+    /**
+     * Writes {@code HTTP/1.1}, the status code and reason phrase as received, and the header lines {@code omit}
+     * keeps, each as {@code name: value\r\n} with name and value as received. Lines already in that form, as
+     * nearly all are, go out in runs: one copy for the status line and every kept line that follows it untouched.
+     */
+    public void writeHead(ByteBuf out, Omit omit) {
+        byte[] b = bytes;
+        int runStart;
+        int runEnd;
+        if (b[7] == '1' && statusEnd - statusStart > 4 && b[statusEnd] == '\r') {
+            // "HTTP/1.1 200 OK\r\n" as received is the status line the client gets.
+            runStart = 0;
+            runEnd = statusEnd + 2;
+        } else {
+            out.writeBytes(HTTP_11);
+            writeStatus(out);
+            out.writeShort(CRLF);
+            runStart = runEnd = 0;
+        }
+        int[] l = lines;
+        for (int i = 0, n = count; i < n; i++) {
+            if (omit.test(this, i)) {
+                continue;
+            }
+            int o = LINE * i;
+            int nameStart = l[o];
+            int colon = l[o + 1];
+            int valueStart = l[o + 2];
+            int valueEnd = l[o + 3];
+            int lineEnd = l[o + 4];
+            boolean asReceived = valueStart == colon + 2 && b[colon + 1] == ' ' && valueEnd + 2 == lineEnd
+                    && b[valueEnd] == '\r';
+            if (asReceived && nameStart == runEnd) {
+                runEnd = lineEnd;
+                continue;
+            }
+            out.writeBytes(b, runStart, runEnd - runStart);
+            if (asReceived) {
+                runStart = nameStart;
+                runEnd = lineEnd;
+            } else {
+                runStart = runEnd = 0;
+                out.writeBytes(b, nameStart, colon - nameStart);
+                out.writeShort(':' << 8 | ' ');
+                out.writeBytes(b, valueStart, valueEnd - valueStart);
+                out.writeShort(CRLF);
+            }
+        }
+        out.writeBytes(b, runStart, runEnd - runStart);
     }
 
     /**
      * Writes the status code and reason phrase as received, e.g. {@code 200 OK}, without the line end; with the
      * space after the code that RFC 9112 4 requires even when the reason is empty.
      */
-    public void writeStatus(ByteBuf out) {
-        out.writeBytes(buf, statusStart, statusEnd - statusStart);
+    private void writeStatus(ByteBuf out) {
+        out.writeBytes(bytes, statusStart, statusEnd - statusStart);
         if (statusEnd - statusStart == 3) {
             out.writeByte(' ');
         }
     }
 
-    /** Writes header {@code i} as {@code name: value\r\n}, name and value as received. */
-    public void writeHeader(int i, ByteBuf out) {
-        int o = 4 * i;
-        int nameStart = lines[o];
-        out.writeBytes(buf, nameStart, lines[o + 1] - nameStart);
-        out.writeShort(':' << 8 | ' ');
-        int valueStart = lines[o + 2];
-        out.writeBytes(buf, valueStart, lines[o + 3] - valueStart);
-        out.writeShort('\r' << 8 | '\n');
-    }
-
     /** The size of the head as received: an upper bound of what writing it again takes, short of added headers. */
     public int size() {
-        return count == 0 ? statusEnd - statusStart + 16 : lines[4 * count - 1] - statusStart + 16 + 2 * count;
+        return count == 0 ? statusEnd + 16 : lines[LINE * count - 1] + 16 + 2 * count;
     }
 }
