@@ -466,6 +466,44 @@ class ResponseFramingTest {
         assertNotReused("/hop", "/next");
     }
 
+    @ParameterizedTest
+    @EnumSource(Delivery.class)
+    void headerLinesGoOutAsReceivedAndOddlySpacedOnesAreWrittenAfresh(Delivery delivery) throws Exception {
+        // Lines in "Name: value CRLF" form are copied in runs; a hop-by-hop line in between splits a run, and a
+        // line in any other form (no space, extra whitespace, empty value, bare LF) is written as "Name: value".
+        backend.on("/lines", delivery.apply(Reply.of("HTTP/1.1 200 OK\r\n"
+                + "X-A: 1\r\n"
+                + "Connection: keep-alive\r\n"
+                + "X-B:2\r\n"
+                + "X-C:   3 \t\r\n"
+                + "X-D: 4\r\n"
+                + "X-Empty:\r\n"
+                + "X-E: 5\n"
+                + "X-F: 6\r\n"
+                + "Content-Length: 2\r\n"
+                + "\r\n"
+                + "ok")));
+        backend.on("/bare-lf", delivery.apply(Reply.of("HTTP/1.1 201 Made\nX-G: 7\r\nContent-Length: 2\r\n\r\nok")));
+
+        try (Client client = client()) {
+            Response r = client.exchange("/lines");
+            assertThat(r.head()).startsWith("HTTP/1.1 200 OK\r\n"
+                    + "X-A: 1\r\n"
+                    + "X-B: 2\r\n"
+                    + "X-C: 3\r\n"
+                    + "X-D: 4\r\n"
+                    + "X-Empty: \r\n"
+                    + "X-E: 5\r\n"
+                    + "X-F: 6\r\n"
+                    + "Content-Length: 2\r\n");
+            assertThat(r.bodyText()).isEqualTo("ok");
+
+            Response bare = client.exchange("/bare-lf");
+            assertThat(bare.head()).startsWith("HTTP/1.1 201 Made\r\nX-G: 7\r\nContent-Length: 2\r\n");
+            assertThat(bare.bodyText()).isEqualTo("ok");
+        }
+    }
+
     @Test
     void aHeaderNamedInConnectionIsRemovedWhileTheUpstreamStaysReusable() throws Exception {
         backend.on("/hop", "HTTP/1.1 200 OK\r\nConnection: X-Hop\r\nX-Hop: 1\r\nX-End: 1\r\n"
@@ -641,6 +679,25 @@ class ResponseFramingTest {
             assertThat(r.status()).isEqualTo(200);
             assertThat(r.header("X-Big")).isEqualTo(big);
             assertThat(r.bodyText()).isEqualTo("ok");
+        }
+    }
+
+    @Test
+    void aSmallBodyCutShortClosesTheClientConnectionWithTheHeadAndWhatCame() throws Exception {
+        // A small body is copied in after its head, so that both go out as one buffer; when the upstream closes
+        // before the body is complete, what came still goes out and the close tells the client the rest is lost.
+        backend.on("/short", Reply.of("HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\n" + "x".repeat(10)).thenClose());
+        backend.on("/next", ok("next"));
+
+        try (Client client = client()) {
+            client.get("/short");
+            Rest rest = client.readUntilClose();
+            assertThat(rest.closed()).as("the proxy closed the client connection").isTrue();
+            assertThat(rest.text()).startsWith("HTTP/1.1 200 OK\r\n").contains("Content-Length: 100\r\n")
+                    .endsWith("\r\n\r\n" + "x".repeat(10));
+        }
+        try (Client client = client()) {
+            assertThat(client.exchange("/next").bodyText()).isEqualTo("next");
         }
     }
 
