@@ -29,10 +29,12 @@ final class RequestRules {
         if (hosts.size() > 1 || (hosts.isEmpty() && version.minorVersion() == 1)) {
             return HttpResponseStatus.BAD_REQUEST;
         }
-        List<String> te = h.getAll(HttpHeaderNames.TRANSFER_ENCODING);
-        if (!te.isEmpty() && (te.size() > 1 || !HttpHeaderValues.CHUNKED.contentEqualsIgnoreCase(te.get(0).trim()))) {
-            // The decoder accepts any coding list ending in chunked; upstreams only understand plain chunked.
-            return HttpResponseStatus.BAD_REQUEST;
+        if (h.contains(HttpHeaderNames.TRANSFER_ENCODING)) {
+            List<String> te = h.getAll(HttpHeaderNames.TRANSFER_ENCODING);
+            if (te.size() > 1 || !HttpHeaderValues.CHUNKED.contentEqualsIgnoreCase(te.get(0).trim())) {
+                // The decoder accepts any coding list ending in chunked; upstreams only understand plain chunked.
+                return HttpResponseStatus.BAD_REQUEST;
+            }
         }
         String uri = request.uri();
         if (uri.isEmpty()) {
