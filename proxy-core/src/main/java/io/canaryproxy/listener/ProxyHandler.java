@@ -63,6 +63,8 @@ final class ProxyHandler extends ChannelInboundHandlerAdapter implements Upstrea
 
     private static final Logger log = LoggerFactory.getLogger(ProxyHandler.class);
     private static final long LINGER_MILLIS = 2000;
+    /** The largest body copied in after its response head (see {@link #heldHead}). */
+    private static final int SMALL_BODY = 2048;
 
     private final Listener listener;
     /** The listener's settings, taken afresh at every request head so that a reload reaches open connections. */
@@ -119,6 +121,11 @@ final class ProxyHandler extends ChannelInboundHandlerAdapter implements Upstrea
     /** The request id the upstream gets when the client sent none: the same on every attempt. */
     private long requestIdHigh;
     private long requestIdLow;
+    /**
+     * The head of a response whose body is small, not written yet: the body, which nearly always comes in the same
+     * read, is copied in after it, so that head and body go to the client as one buffer rather than two.
+     */
+    private ByteBuf heldHead;
     /** The upstream's body framing cannot be passed on: the body goes to the client in chunks of its own. */
     private boolean rechunk;
     /** The upstream cannot take more body: body chunks wait until it can. */
@@ -421,13 +428,15 @@ final class ProxyHandler extends ChannelInboundHandlerAdapter implements Upstrea
             abortRequest(HttpResponseStatus.REQUEST_ENTITY_TOO_LARGE, "body over " + lc.maxBodySize + " bytes");
             return;
         }
-        if (idempotent && !replayLost && !responseStarted) {
+        if (idempotent && !replayLost && !responseStarted
+                && (content != LastHttpContent.EMPTY_LAST_CONTENT || replay != null && !replay.isEmpty())) {
+            // The end of a body-less request needs no copy: a retry sends it anew (see onAcquired).
             keepForReplay(content, size);
         }
         if (last) {
             requestComplete = true;
             lastUpstreamNanos = lastClientNanos;
-            scheduleTick(lc.responseTimeoutNanos);
+            scheduleTick(lastClientNanos, lc.responseTimeoutNanos);
         }
         UpstreamConnection up = upstream;
         if (up == null) {
@@ -556,7 +565,10 @@ final class ProxyHandler extends ChannelInboundHandlerAdapter implements Upstrea
             writeBody(up, LastHttpContent.EMPTY_LAST_CONTENT);
         }
         flushUpstreamSoon();
-        lastUpstreamNanos = System.nanoTime();
+        if (requestComplete) {
+            // A retry: the response timeout starts again. (A first attempt starts it when the request is complete.)
+            lastUpstreamNanos = System.nanoTime();
+        }
         if (expectContinue && !requestComplete) {
             expectContinue = false;
             ctx.writeAndFlush(ErrorResponses.continue100(), ctx.voidPromise());
@@ -628,7 +640,9 @@ final class ProxyHandler extends ChannelInboundHandlerAdapter implements Upstrea
         if (closing || !keepAlive || listener.shuttingDown()) {
             closing = true;
         }
-        ByteBuf out = ctx.alloc().buffer(head.size() + 128);
+        boolean holdHead = framing == ResponseHead.Framing.LENGTH && !rechunk
+                && head.contentLength() <= SMALL_BODY;
+        ByteBuf out = ctx.alloc().buffer(head.size() + 128 + (holdHead ? (int) head.contentLength() : 0));
         ResponseHeadWriter.write(out, head, http10 && delimitedByUpstream,
                 rechunk && framing == ResponseHead.Framing.UNTIL_CLOSE, closing, http10, lc.servedByHeader);
         if (decision.setBucketCookie()) {
@@ -639,7 +653,20 @@ final class ProxyHandler extends ChannelInboundHandlerAdapter implements Upstrea
             ResponseHeadWriter.servedBy(out, release.name());
         }
         ResponseHeadWriter.end(out);
-        wire.write(out, wire.voidPromise());
+        if (holdHead) {
+            heldHead = out;
+        } else {
+            wire.write(out, wire.voidPromise());
+        }
+    }
+
+    /** Writes the response head held for its small body (see {@link #heldHead}), if it is still held. */
+    private void writeHeldHead() {
+        ByteBuf h = heldHead;
+        if (h != null) {
+            heldHead = null;
+            wire.write(h, wire.voidPromise());
+        }
     }
 
     @Override
@@ -661,7 +688,11 @@ final class ProxyHandler extends ChannelInboundHandlerAdapter implements Upstrea
             wire.write(Chunks.size(ctx.alloc(), data.readableBytes()), wire.voidPromise());
             wire.write(data, wire.voidPromise());
             wire.write(Chunks.crlf(), wire.voidPromise());
+        } else if (heldHead != null && data.readableBytes() <= heldHead.writableBytes()) {
+            data.readBytes(heldHead, data.readableBytes()); // this way round the copy needs no temporary buffer
+            data.release();
         } else {
+            writeHeldHead();
             wire.write(data, wire.voidPromise());
         }
     }
@@ -698,6 +729,7 @@ final class ProxyHandler extends ChannelInboundHandlerAdapter implements Upstrea
         // Once per read batch rather than per message: what the response timeout needs is that the upstream
         // is still sending.
         lastUpstreamNanos = System.nanoTime();
+        writeHeldHead();
         ctx.flush();
     }
 
@@ -744,6 +776,7 @@ final class ProxyHandler extends ChannelInboundHandlerAdapter implements Upstrea
     // ---------------------------------------------------------------- endings
 
     private void finishResponse() {
+        writeHeldHead();
         UpstreamConnection up = upstream;
         upstream = null;
         boolean reusable = upstreamReusable && requestComplete;
@@ -796,6 +829,7 @@ final class ProxyHandler extends ChannelInboundHandlerAdapter implements Upstrea
     /** A response that has begun cannot be finished: closing is the only honest signal left. */
     private void breakResponse(String why) {
         log.debug("response broken: {}", why);
+        writeHeldHead(); // what came of the response goes out; the close then tells the client the rest is lost
         if (upstream != null) {
             UpstreamConnection up = upstream;
             upstream = null;
@@ -855,6 +889,11 @@ final class ProxyHandler extends ChannelInboundHandlerAdapter implements Upstrea
     }
 
     private void endExchange() {
+        if (heldHead != null) {
+            // The client went away before the response head went out.
+            heldHead.release();
+            heldHead = null;
+        }
         release.requestEnded();
         releaseReplay();
         request = null;
@@ -900,8 +939,13 @@ final class ProxyHandler extends ChannelInboundHandlerAdapter implements Upstrea
 
     /** Makes sure the timer fires within {@code delayNanos}; one timer per connection, moved only when earlier. */
     private void scheduleTick(long delayNanos) {
+        scheduleTick(System.nanoTime(), delayNanos);
+    }
+
+    /** {@link #scheduleTick(long)} from a time already read, {@code now}, which may be a little in the past. */
+    private void scheduleTick(long now, long delayNanos) {
         long delay = Math.max(delayNanos, TimeUnit.MILLISECONDS.toNanos(10));
-        long deadline = System.nanoTime() + delay;
+        long deadline = now + delay;
         if (timer != null) {
             if (deadline - tickDeadline >= 0) {
                 return;
