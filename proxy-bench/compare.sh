@@ -15,8 +15,12 @@
 #      ("green").
 #   2. Starts the front proxies, each with 1 worker/thread and keep-alive
 #      connections to the backend:
-#        nginx      1 worker, upstream keepalive 64, HTTP/1.1 upstream  :18081
-#        haproxy    nbthread 1, mode http, http-reuse always            :18082
+#        nginx      1 worker, upstream keepalive 64, HTTP/1.1 upstream,
+#                   the forwarding headers canary-proxy sends too
+#                   (X-Forwarded-For/-Proto/-Host, X-Request-Id)         :18081
+#        nginx-bare the same nginx without those headers                 :18087
+#        haproxy    nbthread 1, mode http, http-reuse always, the same
+#                   forwarding headers                                  :18082
 #        canary     canary-proxy, threads = 1, blue only                :18083
 #        canary-50  canary-proxy, threads = 1, 50 % canary: blue on
 #                   :18001, green on :18002                             :18084
@@ -56,7 +60,7 @@
 # Environment (defaults in brackets):
 #   DURATION [10s]  ROUNDS [3]  WARMUP [20s]  CONNECTIONS [64]
 #   JAVA_OPTS []    options of canary-proxy's JVM, e.g. "-Xmx64m"
-#   TARGETS ["direct nginx haproxy canary canary-uring canary-50 canary-50-split"]; also
+#   TARGETS ["direct nginx nginx-bare haproxy canary canary-uring canary-50 canary-50-split"]; also
 #                   available: canary-unix
 #                   (canary-proxy, blue on the backend's Unix socket, :18085)
 #   NGINX, HAPROXY, WRK, JAVA, CURL, MVN   the binaries [found on PATH, then
@@ -64,7 +68,7 @@
 #   JAR [proxy-admin/target/canary-proxy.jar]
 #   BACKEND_PORT [18001] GREEN_PORT [18002] NGINX_PORT [18081]
 #   HAPROXY_PORT [18082] CANARY_PORT [18083] CANARY50_PORT [18084]
-#   CANARY_UNIX_PORT [18085] CANARY_URING_PORT [18086]
+#   CANARY_UNIX_PORT [18085] CANARY_URING_PORT [18086] NGINX_BARE_PORT [18087]
 #   ADMIN_PORT_BASE [19903]: admin APIs on ADMIN_PORT_BASE, +1, +2 and +3
 #
 # The machine is described at the top of the output (cores, CPU, load, versions):
@@ -91,10 +95,11 @@ ROUNDS=${ROUNDS:-3}
 WARMUP=${WARMUP:-20s}
 CONNECTIONS=${CONNECTIONS:-64}
 JAVA_OPTS=${JAVA_OPTS:-}
-TARGETS=${TARGETS:-direct nginx haproxy canary canary-uring canary-50 canary-50-split}
+TARGETS=${TARGETS:-direct nginx nginx-bare haproxy canary canary-uring canary-50 canary-50-split}
 BACKEND_PORT=${BACKEND_PORT:-18001}
 GREEN_PORT=${GREEN_PORT:-18002}
 NGINX_PORT=${NGINX_PORT:-18081}
+NGINX_BARE_PORT=${NGINX_BARE_PORT:-18087}
 HAPROXY_PORT=${HAPROXY_PORT:-18082}
 CANARY_PORT=${CANARY_PORT:-18083}
 CANARY50_PORT=${CANARY50_PORT:-18084}
@@ -179,8 +184,8 @@ runs() { has_target "$1" || { [ "$1" = canary-50 ] && has_target canary-50-split
 
 for t in $TARGETS; do
     case "$t" in
-        direct|nginx|haproxy|canary|canary-uring|canary-50|canary-50-split|canary-unix) ;;
-        *) die "unknown target in TARGETS: $t (known: direct nginx haproxy canary canary-uring canary-50 canary-50-split canary-unix)" ;;
+        direct|nginx|nginx-bare|haproxy|canary|canary-uring|canary-50|canary-50-split|canary-unix) ;;
+        *) die "unknown target in TARGETS: $t (known: direct nginx nginx-bare haproxy canary canary-uring canary-50 canary-50-split canary-unix)" ;;
     esac
 done
 [[ "$ROUNDS" =~ ^[1-9][0-9]*$ ]] || die "ROUNDS must be a positive integer, not '$ROUNDS'"
@@ -214,7 +219,7 @@ ADMIN_CANARY50=$((ADMIN_PORT_BASE + 1))
 ADMIN_CANARY_UNIX=$((ADMIN_PORT_BASE + 2))
 ADMIN_CANARY_URING=$((ADMIN_PORT_BASE + 3))
 NEEDED_PORTS="$BACKEND_PORT $GREEN_PORT"
-has_target nginx && NEEDED_PORTS+=" $NGINX_PORT"
+if has_target nginx || has_target nginx-bare; then NEEDED_PORTS+=" $NGINX_PORT $NGINX_BARE_PORT"; fi
 has_target haproxy && NEEDED_PORTS+=" $HAPROXY_PORT"
 has_target canary && NEEDED_PORTS+=" $CANARY_PORT $ADMIN_CANARY"
 runs canary-50 && NEEDED_PORTS+=" $CANARY50_PORT $ADMIN_CANARY50"
@@ -237,6 +242,7 @@ render() { # template output [LISTEN_PORT ADMIN_PORT BLUE_ENDPOINT [TRANSPORT]]
         -e "s#@BACKEND_PORT@#$BACKEND_PORT#g" \
         -e "s#@GREEN_PORT@#$GREEN_PORT#g" \
         -e "s#@NGINX_PORT@#$NGINX_PORT#g" \
+        -e "s#@NGINX_BARE_PORT@#$NGINX_BARE_PORT#g" \
         -e "s#@HAPROXY_PORT@#$HAPROXY_PORT#g" \
         -e "s#@LISTEN_PORT@#${3:-}#g" \
         -e "s#@ADMIN_PORT@#${4:-}#g" \
@@ -249,7 +255,9 @@ render() { # template output [LISTEN_PORT ADMIN_PORT BLUE_ENDPOINT [TRANSPORT]]
 }
 
 render backend-nginx.conf backend-nginx.conf
-has_target nginx && render front-nginx.conf front-nginx.conf
+FRONT_NGINX=0
+if has_target nginx || has_target nginx-bare; then FRONT_NGINX=1; fi
+[ "$FRONT_NGINX" = 1 ] && render front-nginx.conf front-nginx.conf
 has_target haproxy && render haproxy.cfg haproxy.cfg
 has_target canary && render canary-proxy.conf canary.conf "$CANARY_PORT" "$ADMIN_CANARY" "127.0.0.1:$BACKEND_PORT"
 runs canary-50 && render canary-proxy-50.conf canary-50.conf "$CANARY50_PORT" "$ADMIN_CANARY50" "127.0.0.1:$BACKEND_PORT"
@@ -262,7 +270,7 @@ nginx_test() { # config name
         || die "nginx -t rejects $WORK/$1: $(cat "$WORK/$2.test.out" "$WORK/$2.test.log" 2>/dev/null)"
 }
 nginx_test backend-nginx.conf backend-nginx
-has_target nginx && nginx_test front-nginx.conf front-nginx
+[ "$FRONT_NGINX" = 1 ] && nginx_test front-nginx.conf front-nginx
 if has_target haproxy; then
     "$HAPROXY" -c -f "$WORK/haproxy.cfg" > "$WORK/haproxy.test.out" 2>&1 \
         || die "haproxy -c rejects $WORK/haproxy.cfg: $(cat "$WORK/haproxy.test.out")"
@@ -284,7 +292,7 @@ echo
 # ---------------------------------------------------------------- start
 
 declare -A PID_OF URL_OF LOG_OF PORT_OF
-PORT_OF=([direct]=$BACKEND_PORT [nginx]=$NGINX_PORT [haproxy]=$HAPROXY_PORT [canary]=$CANARY_PORT
+PORT_OF=([direct]=$BACKEND_PORT [nginx]=$NGINX_PORT [nginx-bare]=$NGINX_BARE_PORT [haproxy]=$HAPROXY_PORT [canary]=$CANARY_PORT
          [canary-50]=$CANARY50_PORT [canary-50-split]=$CANARY50_PORT [canary-unix]=$CANARY_UNIX_PORT
          [canary-uring]=$CANARY_URING_PORT)
 for t in $TARGETS canary-50; do URL_OF[$t]="http://127.0.0.1:${PORT_OF[$t]}/"; done
@@ -327,11 +335,14 @@ wait_up backend "http://127.0.0.1:$GREEN_PORT/"
 "$CURL" -s -o /dev/null --max-time 2 --unix-socket "$SOCKET" http://localhost/ \
     || die "the backend does not answer on $SOCKET"
 
-if has_target nginx; then
-    log "starting nginx on :$NGINX_PORT"
+if [ "$FRONT_NGINX" = 1 ]; then
+    log "starting nginx on :$NGINX_PORT (nginx) and :$NGINX_BARE_PORT (nginx-bare)"
     start nginx "$WORK/front-nginx.out" "$NGINX" -p "$WORK" -e "$WORK/front-nginx.error.log" -c "$WORK/front-nginx.conf"
     LOG_OF[nginx]=$WORK/front-nginx.error.log
-    wait_up nginx "${URL_OF[nginx]}"
+    PID_OF[nginx-bare]=${PID_OF[nginx]}
+    LOG_OF[nginx-bare]=${LOG_OF[nginx]}
+    wait_up nginx "http://127.0.0.1:$NGINX_PORT/"
+    wait_up nginx-bare "http://127.0.0.1:$NGINX_BARE_PORT/"
 fi
 if has_target haproxy; then
     log "starting haproxy on :$HAPROXY_PORT"
