@@ -82,6 +82,7 @@ public final class ResponseHead {
         kinds[i] = OTHER;
         return i;
     }
+
     /** The status code. */
     public int status() {
         return status;
