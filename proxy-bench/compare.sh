@@ -33,7 +33,10 @@
 #      to one release, the same each run) and answers with a Set-Cookie of a
 #      new bucket. The target canary-50-split (the same proxy, wrk
 #      with compare/random-bucket.lua) sends a bucket cookie instead, spread
-#      over 0..9999, so that both releases get half of the requests. The
+#      over 0..9999, so that both releases get half of the requests; the
+#      target canary-cookies sends the same cookies to "canary" (blue only),
+#      so that the split is compared with stable only under the same client
+#      load (the cookies also spare the proxy its Set-Cookie). The
 #      configs are proxy-bench/compare/*; the script checks them with
 #      `nginx -t` and `haproxy -c` before starting anything. canary-proxy gets
 #      $JAVA_OPTS (default: none, so the JVM's default heap and GC) and a
@@ -60,7 +63,7 @@
 # Environment (defaults in brackets):
 #   DURATION [10s]  ROUNDS [3]  WARMUP [20s]  CONNECTIONS [64]
 #   JAVA_OPTS []    options of canary-proxy's JVM, e.g. "-Xmx64m"
-#   TARGETS ["direct nginx nginx-bare haproxy canary canary-uring canary-50 canary-50-split"]; also
+#   TARGETS ["direct nginx nginx-bare haproxy canary canary-cookies canary-uring canary-50 canary-50-split"]; also
 #                   available: canary-unix
 #                   (canary-proxy, blue on the backend's Unix socket, :18085)
 #   NGINX, HAPROXY, WRK, JAVA, CURL, MVN   the binaries [found on PATH, then
@@ -95,7 +98,7 @@ ROUNDS=${ROUNDS:-3}
 WARMUP=${WARMUP:-20s}
 CONNECTIONS=${CONNECTIONS:-64}
 JAVA_OPTS=${JAVA_OPTS:-}
-TARGETS=${TARGETS:-direct nginx nginx-bare haproxy canary canary-uring canary-50 canary-50-split}
+TARGETS=${TARGETS:-direct nginx nginx-bare haproxy canary canary-cookies canary-uring canary-50 canary-50-split}
 BACKEND_PORT=${BACKEND_PORT:-18001}
 GREEN_PORT=${GREEN_PORT:-18002}
 NGINX_PORT=${NGINX_PORT:-18081}
@@ -179,13 +182,16 @@ find_bin() { # VAR name [extra dir]
 
 has_target() { case " $TARGETS " in *" $1 "*) return 0 ;; *) return 1 ;; esac; }
 
-# Whether the canary-proxy instance NAME runs: canary-50-split measures canary-50's.
-runs() { has_target "$1" || { [ "$1" = canary-50 ] && has_target canary-50-split; }; }
+# Whether the canary-proxy instance NAME runs: canary-50-split measures canary-50's, canary-cookies canary's.
+runs() {
+    has_target "$1" || { [ "$1" = canary-50 ] && has_target canary-50-split; } \
+        || { [ "$1" = canary ] && has_target canary-cookies; }
+}
 
 for t in $TARGETS; do
     case "$t" in
-        direct|nginx|nginx-bare|haproxy|canary|canary-uring|canary-50|canary-50-split|canary-unix) ;;
-        *) die "unknown target in TARGETS: $t (known: direct nginx nginx-bare haproxy canary canary-uring canary-50 canary-50-split canary-unix)" ;;
+        direct|nginx|nginx-bare|haproxy|canary|canary-cookies|canary-uring|canary-50|canary-50-split|canary-unix) ;;
+        *) die "unknown target in TARGETS: $t (known: direct nginx nginx-bare haproxy canary canary-cookies canary-uring canary-50 canary-50-split canary-unix)" ;;
     esac
 done
 [[ "$ROUNDS" =~ ^[1-9][0-9]*$ ]] || die "ROUNDS must be a positive integer, not '$ROUNDS'"
@@ -221,7 +227,7 @@ ADMIN_CANARY_URING=$((ADMIN_PORT_BASE + 3))
 NEEDED_PORTS="$BACKEND_PORT $GREEN_PORT"
 if has_target nginx || has_target nginx-bare; then NEEDED_PORTS+=" $NGINX_PORT $NGINX_BARE_PORT"; fi
 has_target haproxy && NEEDED_PORTS+=" $HAPROXY_PORT"
-has_target canary && NEEDED_PORTS+=" $CANARY_PORT $ADMIN_CANARY"
+runs canary && NEEDED_PORTS+=" $CANARY_PORT $ADMIN_CANARY"
 runs canary-50 && NEEDED_PORTS+=" $CANARY50_PORT $ADMIN_CANARY50"
 has_target canary-unix && NEEDED_PORTS+=" $CANARY_UNIX_PORT $ADMIN_CANARY_UNIX"
 has_target canary-uring && NEEDED_PORTS+=" $CANARY_URING_PORT $ADMIN_CANARY_URING"
@@ -259,7 +265,7 @@ FRONT_NGINX=0
 if has_target nginx || has_target nginx-bare; then FRONT_NGINX=1; fi
 [ "$FRONT_NGINX" = 1 ] && render front-nginx.conf front-nginx.conf
 has_target haproxy && render haproxy.cfg haproxy.cfg
-has_target canary && render canary-proxy.conf canary.conf "$CANARY_PORT" "$ADMIN_CANARY" "127.0.0.1:$BACKEND_PORT"
+runs canary && render canary-proxy.conf canary.conf "$CANARY_PORT" "$ADMIN_CANARY" "127.0.0.1:$BACKEND_PORT"
 runs canary-50 && render canary-proxy-50.conf canary-50.conf "$CANARY50_PORT" "$ADMIN_CANARY50" "127.0.0.1:$BACKEND_PORT"
 has_target canary-uring && render canary-proxy.conf canary-uring.conf "$CANARY_URING_PORT" "$ADMIN_CANARY_URING" "127.0.0.1:$BACKEND_PORT" io_uring
 has_target canary-unix && render canary-proxy.conf canary-unix.conf "$CANARY_UNIX_PORT" "$ADMIN_CANARY_UNIX" "unix:$SOCKET"
@@ -294,8 +300,9 @@ echo
 declare -A PID_OF URL_OF LOG_OF PORT_OF
 PORT_OF=([direct]=$BACKEND_PORT [nginx]=$NGINX_PORT [nginx-bare]=$NGINX_BARE_PORT [haproxy]=$HAPROXY_PORT [canary]=$CANARY_PORT
          [canary-50]=$CANARY50_PORT [canary-50-split]=$CANARY50_PORT [canary-unix]=$CANARY_UNIX_PORT
+         [canary-cookies]=$CANARY_PORT
          [canary-uring]=$CANARY_URING_PORT)
-for t in $TARGETS canary-50; do URL_OF[$t]="http://127.0.0.1:${PORT_OF[$t]}/"; done
+for t in $TARGETS canary canary-50; do URL_OF[$t]="http://127.0.0.1:${PORT_OF[$t]}/"; done
 
 # Starts a server in the background, in a session of its own: a Ctrl-C in the
 # terminal reaches only this script, whose EXIT trap stops the server. (A
@@ -377,6 +384,10 @@ if runs canary-50; then
     PID_OF[canary-50-split]=${PID_OF[canary-50]}
     LOG_OF[canary-50-split]=${LOG_OF[canary-50]}
 fi
+if runs canary; then
+    PID_OF[canary-cookies]=${PID_OF[canary]}
+    LOG_OF[canary-cookies]=${LOG_OF[canary]}
+fi
 
 # Every target must answer 200 with the backend's 200-byte body.
 for t in $TARGETS; do
@@ -394,7 +405,7 @@ done
 WRK_RESULT=""
 run_wrk() { # target duration name
     local out=$WORK/wrk/$3.txt script=() pid
-    [ "$1" = canary-50-split ] && script=(-s "$TEMPLATES/random-bucket.lua")
+    case "$1" in canary-50-split|canary-cookies) script=(-s "$TEMPLATES/random-bucket.lua") ;; esac
     "$WRK" -t1 -c"$CONNECTIONS" -d"$2" --latency "${script[@]}" "${URL_OF[$1]}" > "$out" 2>&1 < /dev/null &
     pid=$!
     PIDS+=("$pid")
@@ -458,7 +469,7 @@ check_split() {
 $(tail -n 20 "${LOG_OF[canary-50]}")"
 }
 
-for t in canary canary-uring canary-50 canary-50-split canary-unix; do
+for t in canary canary-cookies canary-uring canary-50 canary-50-split canary-unix; do
     has_target "$t" || continue
     log "warm-up of $t: wrk for $WARMUP"
     run_wrk "$t" "$WARMUP" "warmup-$t"
