@@ -45,7 +45,7 @@
 #      and canary-50 must send requests with random bucket cookies to both
 #      blue and green (the backend names itself in an X-Backend header).
 #   3. Runs `wrk -t1 -c64 -d$DURATION --latency` against every target in
-#      $ROUNDS interleaved rounds (direct, nginx, haproxy, canary, canary-50,
+#      $ROUNDS interleaved rounds (direct, nginx, nginx-bare, haproxy, canary, ...
 #      direct, ...) and prints a Markdown table: per target the median
 #      requests/s, median p50 and p99 latency, the ratios of its median rps to
 #      nginx's and to direct's, and the errors wrk counted over all rounds
