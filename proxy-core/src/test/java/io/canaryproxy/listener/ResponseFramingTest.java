@@ -191,6 +191,36 @@ class ResponseFramingTest {
         assertThat(backend.connections()).isEqualTo(1);
     }
 
+    @Test
+    void whitespaceBeforeAChunkExtensionAndUpperCaseHexAreAccepted() throws Exception {
+        backend.on("/ws", "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n"
+                + "5 \t;ext=1\r\nhello\r\nA\r\n world 123\r\n0\r\n\r\n");
+
+        try (Client client = client()) {
+            assertThat(client.exchange("/ws").bodyText()).isEqualTo("hello world 123");
+        }
+    }
+
+    @ParameterizedTest(name = "[{0}]")
+    @ValueSource(strings = {"zz", "10000000000000000", "5 x", ";ext", "5;ext=\u0001"})
+    void aBadChunkSizeLineBreaksTheResponse(String line) throws Exception {
+        String head = "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n";
+        CountDownLatch headSeen = new CountDownLatch(1);
+        backend.on("/broken", Reply.of(head + line + "\r\nworld\r\n0\r\n\r\n").holdAt(head.length(), headSeen));
+
+        try (Client client = client()) {
+            client.get("/broken");
+            assertThat(client.readHead().status()).isEqualTo(200);
+            headSeen.countDown();
+
+            Rest rest = client.readUntilClose();
+            assertThat(rest.closed()).as("the proxy closed the client connection").isTrue();
+            assertThatThrownBy(() -> decodeChunked(new ByteArrayInputStream(rest.bytes())))
+                    .as("what came after the head, %s, as a complete chunked body", rest.text())
+                    .isInstanceOf(IOException.class);
+        }
+    }
+
     @ParameterizedTest
     @EnumSource(Delivery.class)
     void chunkedResponseWithTrailersLeavesTheConnectionUsable(Delivery delivery) throws Exception {
