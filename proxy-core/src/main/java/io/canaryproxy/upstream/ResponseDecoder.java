@@ -77,6 +77,8 @@ final class ResponseDecoder extends ChannelInboundHandlerAdapter {
     private final ResponseHead head = new ResponseHead();
     /** The head being parsed, copied out of the buffer (see {@link #readHead}); grows up to the head size limit. */
     private byte[] bytes = new byte[FIRST_COPY];
+    /** How much of the head now being read {@link #bytes} holds, from the reader index on. */
+    private int copied;
     private ByteBuf cumulation;
     private int state = HEAD;
     private long remaining;
@@ -210,22 +212,14 @@ final class ResponseDecoder extends ChannelInboundHandlerAdapter {
      */
     private boolean readHead(ChannelHandlerContext ctx, ByteBuf in) {
         int readable = Math.min(in.readableBytes(), maxHeadSize);
-        int copied = copyHead(in, 0, Math.min(readable, FIRST_COPY));
-        byte[] b = bytes;
-        ResponseHead h = head;
-        h.reset(b);
-
-        int lf = indexOfLf(b, 0, copied);
-        while (lf < 0 && copied < readable) {
-            int from = copied;
-            copied = copyHead(in, copied, Math.min(readable, copied * 2));
-            b = bytes;
-            lf = indexOfLf(b, from, copied);
-        }
+        copied = copyHead(in, 0, Math.min(readable, FIRST_COPY));
+        int lf = nextLf(in, 0, readable);
         if (lf < 0) {
             return needMore(ctx, in, readable);
         }
-        h.bytes = b;
+        byte[] b = bytes;
+        ResponseHead h = head;
+        h.reset(b);
         int lineEnd = lineEnd(b, 0, lf);
         String problem = statusLine(b, lineEnd);
         if (problem != null) {
@@ -239,17 +233,12 @@ final class ResponseDecoder extends ChannelInboundHandlerAdapter {
         long contentLength = -1;
         int pos = lf + 1;
         while (true) {
-            lf = indexOfLf(b, pos, copied);
-            while (lf < 0 && copied < readable) {
-                int from = copied;
-                copied = copyHead(in, copied, Math.min(readable, copied * 2));
-                b = bytes;
-                h.bytes = b;
-                lf = indexOfLf(b, from, copied);
-            }
+            lf = nextLf(in, pos, readable);
             if (lf < 0) {
                 return needMore(ctx, in, readable);
             }
+            b = bytes; // the copy may have grown to reach this line
+            h.bytes = b;
             lineEnd = lineEnd(b, pos, lf);
             if (lineEnd == pos) {
                 pos = lf + 1;
@@ -357,6 +346,20 @@ final class ResponseDecoder extends ChannelInboundHandlerAdapter {
         return to;
     }
 
+    /**
+     * The next LF of the head at or after {@code from}, copying more of {@code in} while none is found, up to
+     * {@code readable} bytes; -1 when there is none yet.
+     */
+    private int nextLf(ByteBuf in, int from, int readable) {
+        int lf = indexOfLf(bytes, from, copied);
+        while (lf < 0 && copied < readable) {
+            int more = copied;
+            copied = copyHead(in, copied, Math.min(readable, copied * 2));
+            lf = indexOfLf(bytes, more, copied);
+        }
+        return lf;
+    }
+
     private static int indexOfLf(byte[] b, int from, int to) {
         for (int i = from; i < to; i++) {
             if (b[i] == LF) {
@@ -412,29 +415,32 @@ final class ResponseDecoder extends ChannelInboundHandlerAdapter {
         if (lf < 0) {
             return in.readableBytes() >= MAX_CHUNK_LINE ? malformed(ctx, in, "chunk size line too long") : false;
         }
-        int end = lineEnd(in, start, lf);
+        // Parsed from a copy, like the head: the line is short and every byte of it is looked at.
+        int n = copyHead(in, 0, lf - start);
+        byte[] b = bytes;
+        int end = lineEnd(b, 0, n);
         long size = 0;
-        int i = start;
+        int i = 0;
         for (; i < end; i++) {
-            int digit = Character.digit(in.getByte(i), 16);
+            int digit = Character.digit(b[i], 16);
             if (digit < 0) {
                 break;
             }
-            if (i - start >= 15) {
+            if (i >= 15) {
                 return malformed(ctx, in, "chunk size too large");
             }
             size = size << 4 | digit;
         }
-        if (i == start) {
+        if (i == 0) {
             return malformed(ctx, in, "bad chunk size");
         }
-        while (i < end && (in.getByte(i) == ' ' || in.getByte(i) == '\t')) {
+        while (i < end && isWhitespace(b[i])) {
             i++;
         }
-        if (i < end && in.getByte(i) != ';') {
+        if (i < end && b[i] != ';') {
             return malformed(ctx, in, "bad chunk size");
         }
-        if (hasControlByte(in, i, end)) {
+        if (hasControlByte(b, i, end)) {
             return malformed(ctx, in, "control byte in a chunk extension");
         }
         in.readerIndex(lf + 1);
@@ -471,11 +477,8 @@ final class ResponseDecoder extends ChannelInboundHandlerAdapter {
     private boolean readTrailers(ChannelHandlerContext ctx, ByteBuf in) {
         // Trailers are rare: the section is simply copied whole, up to the head size limit, and parsed there.
         int readable = Math.min(in.readableBytes(), maxHeadSize);
+        copyHead(in, 0, readable);
         byte[] b = bytes;
-        if (b.length < readable) {
-            b = bytes = new byte[Math.max(readable, Math.min(b.length * 2, maxHeadSize))];
-        }
-        in.getBytes(in.readerIndex(), b, 0, readable);
         int pos = 0;
         int fields = 0;
         // First find the end, so that a section split over reads is parsed once.
@@ -592,17 +595,6 @@ final class ResponseDecoder extends ChannelInboundHandlerAdapter {
         return false;
     }
 
-    /** {@link #hasControlByte(byte[], int, int)} over a buffer: for chunk extensions, read where they are. */
-    private static boolean hasControlByte(ByteBuf in, int from, int to) {
-        for (int i = from; i < to; i++) {
-            int c = in.getByte(i) & 0xff;
-            if (c < 0x20 && c != '\t' || c == 0x7f) {
-                return true;
-            }
-        }
-        return false;
-    }
-
     private void end(ChannelHandlerContext ctx, ByteBuf in, ByteBuf trailers) {
         bodyless = false;
         if (in.isReadable()) {
@@ -623,10 +615,6 @@ final class ResponseDecoder extends ChannelInboundHandlerAdapter {
     }
 
     /** The end of the line whose LF is at {@code lf}: before its CR if there is one. */
-    private static int lineEnd(ByteBuf in, int start, int lf) {
-        return lf > start && in.getByte(lf - 1) == CR ? lf - 1 : lf;
-    }
-
     private static int lineEnd(byte[] b, int start, int lf) {
         return lf > start && b[lf - 1] == CR ? lf - 1 : lf;
     }
