@@ -24,9 +24,8 @@ final class RequestRules {
             return HttpResponseStatus.HTTP_VERSION_NOT_SUPPORTED;
         }
         HttpHeaders h = request.headers();
-        List<String> hosts = h.getAll(HttpHeaderNames.HOST);
-        // RFC 9112 3.2: a 1.1 request without Host, or with more than one, gets a 400.
-        if (hosts.size() > 1 || (hosts.isEmpty() && version.minorVersion() == 1)) {
+        // RFC 9112 3.2: a 1.1 request without Host gets a 400 (one with more than one is refused by the decoder).
+        if (version.minorVersion() == 1 && !h.contains(HttpHeaderNames.HOST)) {
             return HttpResponseStatus.BAD_REQUEST;
         }
         if (h.contains(HttpHeaderNames.TRANSFER_ENCODING)) {

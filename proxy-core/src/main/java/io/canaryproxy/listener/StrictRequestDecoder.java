@@ -24,7 +24,8 @@ import java.util.List;
  *   <li>Content-Length together with Transfer-Encoding (Netty would drop the Content-Length and go on);</li>
  *   <li>obs-fold continuation lines (Netty joins them);</li>
  *   <li>a bare LF or a bare CR as a line end;</li>
- *   <li>control bytes in a header, whitespace or any non-token byte in a header name.</li>
+ *   <li>control bytes in a header, whitespace or any non-token byte in a header name;</li>
+ *   <li>more than one Host header (RFC 9112 3.2: a proxy and its upstream could pick different ones).</li>
  * </ul>
  *
  * <p>A violation produces a request whose decoder result is a {@link ProtocolViolation}; every byte after it is
@@ -38,6 +39,7 @@ final class StrictRequestDecoder extends HttpRequestDecoder {
 
     /** RFC 9110 5.6.2 tchar, by byte value. */
     private static final boolean[] TOKEN = new boolean[256];
+    private static final byte[] HOST = {'h', 'o', 's', 't'};
     /**
      * Where head bytes are copied for checking, a typical request head at a time: one array per event loop rather
      * than per connection, since idle connections are many and a check never spans two of them.
@@ -77,6 +79,9 @@ final class StrictRequestDecoder extends HttpRequestDecoder {
     private int column;
     private boolean afterCr;
     private boolean inName;
+    /** How many bytes of the header name now being read match "host", or -1 once it cannot be Host. */
+    private int hostPrefix;
+    private int hostLines;
     private boolean headEnded;
     /** Bytes of the head now being received have come. */
     private boolean headBegun;
@@ -166,6 +171,7 @@ final class StrictRequestDecoder extends HttpRequestDecoder {
         column = 0;
         afterCr = false;
         inName = false;
+        hostLines = 0;
     }
 
     /**
@@ -226,10 +232,15 @@ final class StrictRequestDecoder extends HttpRequestDecoder {
             } else if (inName) {
                 if (b == ':') {
                     inName = false;
+                    if (hostPrefix == HOST.length && ++hostLines > 1) {
+                        return "more than one Host header";
+                    }
                 } else if (!TOKEN[b & 0xff]) {
                     return b == ' ' || b == '\t'
                             ? "whitespace in or after a header name"
                             : "invalid byte in a header name";
+                } else if (hostPrefix >= 0) {
+                    hostPrefix = hostPrefix < HOST.length && (b | 0x20) == HOST[hostPrefix] ? hostPrefix + 1 : -1;
                 }
             } else if ((b < 0x20 && b != '\t') || b == 0x7f) {
                 return "control byte in a header value";
@@ -253,6 +264,7 @@ final class StrictRequestDecoder extends HttpRequestDecoder {
         }
         column = 0;
         inName = true;
+        hostPrefix = 0;
         return missingColon;
     }
 

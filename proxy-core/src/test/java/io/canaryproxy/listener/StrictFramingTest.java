@@ -88,6 +88,10 @@ class StrictFramingTest {
                         "GET / HTTP/1.1\r\nX-A: 1\r\n\r\n", 400),
                 Arguments.of("two Host headers",
                         "GET / HTTP/1.1\r\nHost: a\r\nHost: b\r\n\r\n", 400),
+                Arguments.of("two Host headers, cased differently, apart",
+                        "GET / HTTP/1.1\r\nhost: a\r\nX-A: 1\r\nHOST: a\r\n\r\n", 400),
+                Arguments.of("a second Host header with an empty value",
+                        "GET / HTTP/1.1\r\nHost: a\r\nHost:\r\n\r\n", 400),
                 Arguments.of("request line too long",
                         "GET /" + "a".repeat(2000) + " HTTP/1.1\r\nHost: x\r\n\r\n", 414),
                 Arguments.of("headers too large",
@@ -138,7 +142,8 @@ class StrictFramingTest {
     private static void assertPipelinedRequestsPass(CountingBackend backend, CanaryProxy proxy) throws Exception {
         int before = backend.requests();
         // Three pipelined requests in one write, the first preceded by an empty line (RFC 9112 2.2).
-        String pipelined = "\r\nGET /1 HTTP/1.1\r\nHost: x\r\n\r\n"
+        // Names that only begin or end like Host are not a second Host.
+        String pipelined = "\r\nGET /1 HTTP/1.1\r\nHost: x\r\nHostname: y\r\nX-Host: z\r\nHos: w\r\n\r\n"
                 + "POST /2 HTTP/1.1\r\nHost: x\r\nContent-Length: 3\r\n\r\nabc"
                 + "GET /3 HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n";
 
