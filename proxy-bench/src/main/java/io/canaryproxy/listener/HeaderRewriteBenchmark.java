@@ -30,7 +30,9 @@ import org.openjdk.jmh.annotations.Warmup;
 public class HeaderRewriteBenchmark {
 
     private static HttpRequest browserRequest() {
-        HttpRequest r = new DefaultHttpRequest(HttpVersion.HTTP_1_1, HttpMethod.GET, "/shop/cart?item=42");
+        // With the headers the listener's decoder makes.
+        HttpRequest r = new DefaultHttpRequest(HttpVersion.HTTP_1_1, HttpMethod.GET, "/shop/cart?item=42",
+                RequestHeaders.FACTORY);
         r.headers()
                 .set("Host", "shop.example")
                 .set("User-Agent", "Mozilla/5.0 (X11; Linux x86_64; rv:140.0) Gecko/20100101 Firefox/140.0")

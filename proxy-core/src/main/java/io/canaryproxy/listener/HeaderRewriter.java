@@ -3,15 +3,12 @@ package io.canaryproxy.listener;
 import io.netty.buffer.ByteBuf;
 import io.netty.buffer.ByteBufUtil;
 import io.netty.handler.codec.http.HttpHeaderNames;
-import io.netty.handler.codec.http.HttpHeaders;
 import io.netty.handler.codec.http.HttpRequest;
 import io.netty.util.AsciiString;
 import io.netty.util.CharsetUtil;
 import java.nio.charset.StandardCharsets;
 import java.util.ArrayList;
-import java.util.Iterator;
 import java.util.List;
-import java.util.Map;
 
 /**
  * Writes the head of a request as its upstream gets it, straight into the output buffer: the client's headers are
@@ -59,7 +56,7 @@ final class HeaderRewriter {
      */
     static void writeRequestHead(ByteBuf out, HttpRequest request, String clientIp, boolean trusted, boolean upgrade,
                                  String release, long idHigh, long idLow) {
-        HttpHeaders h = request.headers();
+        RequestHeaders h = RequestHeaders.of(request.headers());
         ByteBufUtil.writeAscii(out, request.method().asciiName());
         out.writeByte(' ');
         out.writeCharSequence(request.uri(), CharsetUtil.ISO_8859_1);
@@ -73,11 +70,9 @@ final class HeaderRewriter {
         boolean hasRequestId = false;
         CharSequence upgradeTo = null;
 
-        Iterator<Map.Entry<CharSequence, CharSequence>> it = h.iteratorCharSequence();
-        while (it.hasNext()) {
-            Map.Entry<CharSequence, CharSequence> e = it.next();
-            CharSequence name = e.getKey();
-            CharSequence value = e.getValue();
+        for (int i = 0, n = h.size(); i < n; i++) {
+            CharSequence name = h.name(i);
+            CharSequence value = h.value(i);
             switch (classify(name)) {
                 case HOP_BY_HOP:
                     continue;

@@ -97,7 +97,7 @@ final class StrictRequestDecoder extends HttpRequestDecoder {
                 .setMaxChunkSize(64 * 1024)
                 // The head's bytes are checked by scanHead before Netty parses them, so the header objects need
                 // not check every name and value again; trailers are not scanned and stay checked.
-                .setHeadersFactory(DefaultHttpHeadersFactory.headersFactory().withValidation(false))
+                .setHeadersFactory(RequestHeaders.FACTORY)
                 .setTrailersFactory(DefaultHttpHeadersFactory.trailersFactory().withValidation(true))
                 .setStrictLineParsing(true)
                 .setAllowDuplicateContentLengths(false)

@@ -1,0 +1,382 @@
+package io.canaryproxy.listener;
+
+import io.netty.handler.codec.DateFormatter;
+import io.netty.handler.codec.http.HttpHeaders;
+import io.netty.handler.codec.http.HttpHeadersFactory;
+import io.netty.util.AsciiString;
+import java.util.AbstractMap;
+import java.util.ArrayList;
+import java.util.Arrays;
+import java.util.Calendar;
+import java.util.Collections;
+import java.util.Date;
+import java.util.Iterator;
+import java.util.LinkedHashSet;
+import java.util.List;
+import java.util.Map;
+import java.util.Objects;
+import java.util.Set;
+
+/**
+ * The headers of a request the listener decoded: names and values in arrival order in one array, found by a
+ * case-insensitive scan. A request carries a dozen headers or so, and the proxy looks up a handful of them once
+ * each; scanning costs less than hashing every name on the way in, and the whole set is two objects, where Netty's
+ * {@code DefaultHttpHeaders} builds a 16-slot table and an entry per header for every request.
+ *
+ * <p>Values are kept as they were added; lookups that Netty's headers answer by splitting comma-separated values
+ * ({@link #containsValue}) are left to {@link HttpHeaders}' own code, so that both give the same answers. Names and
+ * values are not validated here: the decoder checked the head's bytes before they were parsed. Not thread-safe,
+ * like the request it belongs to.
+ */
+final class RequestHeaders extends HttpHeaders {
+
+    /** Makes the request decoder put its headers here. */
+    static final HttpHeadersFactory FACTORY = new HttpHeadersFactory() {
+        @Override
+        public HttpHeaders newHeaders() {
+            return new RequestHeaders();
+        }
+
+        @Override
+        public HttpHeaders newEmptyHeaders() {
+            return new RequestHeaders();
+        }
+    };
+
+    /** Room for this many headers before the array grows. */
+    private static final int INITIAL_HEADERS = 12;
+
+    /** Name of header i at 2i, its value at 2i + 1. */
+    private CharSequence[] slots = new CharSequence[2 * INITIAL_HEADERS];
+    private int size;
+
+    /** These headers, or a copy of others in their iteration order. */
+    static RequestHeaders of(HttpHeaders headers) {
+        if (headers instanceof RequestHeaders request) {
+            return request;
+        }
+        RequestHeaders copy = new RequestHeaders();
+        Iterator<Map.Entry<CharSequence, CharSequence>> it = headers.iteratorCharSequence();
+        while (it.hasNext()) {
+            Map.Entry<CharSequence, CharSequence> e = it.next();
+            copy.append(e.getKey(), e.getValue());
+        }
+        return copy;
+    }
+
+    /** The name of the {@code i}th header, in arrival order. */
+    CharSequence name(int i) {
+        return slots[2 * i];
+    }
+
+    /** The value of the {@code i}th header. */
+    CharSequence value(int i) {
+        return slots[2 * i + 1];
+    }
+
+    private int indexOf(CharSequence name, int from) {
+        CharSequence[] s = slots;
+        for (int i = from; i < size; i++) {
+            if (AsciiString.contentEqualsIgnoreCase(s[2 * i], name)) {
+                return i;
+            }
+        }
+        return -1;
+    }
+
+    private CharSequence first(CharSequence name) {
+        int i = indexOf(name, 0);
+        return i < 0 ? null : slots[2 * i + 1];
+    }
+
+    private void append(CharSequence name, Object value) {
+        Objects.requireNonNull(name, "name");
+        CharSequence text = asText(Objects.requireNonNull(value, "value"));
+        if (2 * size == slots.length) {
+            slots = Arrays.copyOf(slots, slots.length * 2);
+        }
+        slots[2 * size] = name;
+        slots[2 * size + 1] = text;
+        size++;
+    }
+
+    /** Values other than text are stored the way Netty's headers store them: dates in the HTTP format. */
+    private static CharSequence asText(Object value) {
+        if (value instanceof CharSequence text) {
+            return text;
+        }
+        if (value instanceof Date date) {
+            return DateFormatter.format(date);
+        }
+        if (value instanceof Calendar calendar) {
+            return DateFormatter.format(calendar.getTime());
+        }
+        return value.toString();
+    }
+
+    // ---------------------------------------------------------------- reading
+
+    @Override
+    public String get(String name) {
+        return get((CharSequence) name);
+    }
+
+    @Override
+    public String get(CharSequence name) {
+        CharSequence value = first(name);
+        return value == null ? null : value.toString();
+    }
+
+    @Override
+    public Integer getInt(CharSequence name) {
+        CharSequence value = first(name);
+        if (value == null) {
+            return null;
+        }
+        try {
+            return Integer.parseInt(value.toString());
+        } catch (NumberFormatException e) {
+            return null;
+        }
+    }
+
+    @Override
+    public int getInt(CharSequence name, int defaultValue) {
+        Integer value = getInt(name);
+        return value == null ? defaultValue : value;
+    }
+
+    @Override
+    public Short getShort(CharSequence name) {
+        CharSequence value = first(name);
+        if (value == null) {
+            return null;
+        }
+        try {
+            return Short.parseShort(value.toString());
+        } catch (NumberFormatException e) {
+            return null;
+        }
+    }
+
+    @Override
+    public short getShort(CharSequence name, short defaultValue) {
+        Short value = getShort(name);
+        return value == null ? defaultValue : value;
+    }
+
+    @Override
+    public Long getTimeMillis(CharSequence name) {
+        CharSequence value = first(name);
+        Date date = value == null ? null : DateFormatter.parseHttpDate(value);
+        return date == null ? null : date.getTime();
+    }
+
+    @Override
+    public long getTimeMillis(CharSequence name, long defaultValue) {
+        Long value = getTimeMillis(name);
+        return value == null ? defaultValue : value;
+    }
+
+    @Override
+    public List<String> getAll(String name) {
+        return getAll((CharSequence) name);
+    }
+
+    @Override
+    public List<String> getAll(CharSequence name) {
+        int i = indexOf(name, 0);
+        if (i < 0) {
+            return Collections.emptyList();
+        }
+        List<String> values = new ArrayList<>(2);
+        for (; i >= 0; i = indexOf(name, i + 1)) {
+            values.add(slots[2 * i + 1].toString());
+        }
+        return values;
+    }
+
+    @Override
+    public boolean contains(String name) {
+        return indexOf(name, 0) >= 0;
+    }
+
+    @Override
+    public boolean contains(CharSequence name) {
+        return indexOf(name, 0) >= 0;
+    }
+
+    @Override
+    public boolean contains(String name, String value, boolean ignoreCase) {
+        return contains((CharSequence) name, value, ignoreCase);
+    }
+
+    @Override
+    public boolean contains(CharSequence name, CharSequence value, boolean ignoreCase) {
+        for (int i = indexOf(name, 0); i >= 0; i = indexOf(name, i + 1)) {
+            CharSequence v = slots[2 * i + 1];
+            if (ignoreCase ? AsciiString.contentEqualsIgnoreCase(v, value) : AsciiString.contentEquals(v, value)) {
+                return true;
+            }
+        }
+        return false;
+    }
+
+    @Override
+    public boolean containsValue(CharSequence name, CharSequence value, boolean ignoreCase) {
+        // Asked for every request (keep-alive, upgrade); most have no such header, and then nothing is allocated.
+        return indexOf(name, 0) >= 0 && super.containsValue(name, value, ignoreCase);
+    }
+
+    @Override
+    public boolean isEmpty() {
+        return size == 0;
+    }
+
+    @Override
+    public int size() {
+        return size;
+    }
+
+    @Override
+    public Set<String> names() {
+        Set<String> names = new LinkedHashSet<>();
+        for (int i = 0; i < size; i++) {
+            names.add(slots[2 * i].toString());
+        }
+        return names;
+    }
+
+    @Override
+    public List<Map.Entry<String, String>> entries() {
+        List<Map.Entry<String, String>> entries = new ArrayList<>(size);
+        for (int i = 0; i < size; i++) {
+            entries.add(new AbstractMap.SimpleImmutableEntry<>(slots[2 * i].toString(), slots[2 * i + 1].toString()));
+        }
+        return entries;
+    }
+
+    @Override
+    public Iterator<Map.Entry<String, String>> iterator() {
+        return entries().iterator();
+    }
+
+    @Override
+    public Iterator<Map.Entry<CharSequence, CharSequence>> iteratorCharSequence() {
+        List<Map.Entry<CharSequence, CharSequence>> entries = new ArrayList<>(size);
+        for (int i = 0; i < size; i++) {
+            entries.add(new AbstractMap.SimpleImmutableEntry<>(slots[2 * i], slots[2 * i + 1]));
+        }
+        return entries.iterator();
+    }
+
+    // ---------------------------------------------------------------- changing
+
+    @Override
+    public HttpHeaders add(String name, Object value) {
+        append(name, value);
+        return this;
+    }
+
+    @Override
+    public HttpHeaders add(CharSequence name, Object value) {
+        append(name, value);
+        return this;
+    }
+
+    @Override
+    public HttpHeaders add(String name, Iterable<?> values) {
+        return add((CharSequence) name, values);
+    }
+
+    @Override
+    public HttpHeaders add(CharSequence name, Iterable<?> values) {
+        for (Object value : values) {
+            append(name, value);
+        }
+        return this;
+    }
+
+    @Override
+    public HttpHeaders addInt(CharSequence name, int value) {
+        append(name, Integer.toString(value));
+        return this;
+    }
+
+    @Override
+    public HttpHeaders addShort(CharSequence name, short value) {
+        append(name, Short.toString(value));
+        return this;
+    }
+
+    @Override
+    public HttpHeaders set(String name, Object value) {
+        return set((CharSequence) name, value);
+    }
+
+    @Override
+    public HttpHeaders set(CharSequence name, Object value) {
+        Objects.requireNonNull(value, "value");
+        remove(name);
+        append(name, value);
+        return this;
+    }
+
+    @Override
+    public HttpHeaders set(String name, Iterable<?> values) {
+        return set((CharSequence) name, values);
+    }
+
+    @Override
+    public HttpHeaders set(CharSequence name, Iterable<?> values) {
+        Objects.requireNonNull(values, "values");
+        remove(name);
+        return add(name, values);
+    }
+
+    @Override
+    public HttpHeaders setInt(CharSequence name, int value) {
+        return set(name, Integer.toString(value));
+    }
+
+    @Override
+    public HttpHeaders setShort(CharSequence name, short value) {
+        return set(name, Short.toString(value));
+    }
+
+    @Override
+    public HttpHeaders remove(String name) {
+        return remove((CharSequence) name);
+    }
+
+    @Override
+    public HttpHeaders remove(CharSequence name) {
+        CharSequence[] s = slots;
+        int kept = 0;
+        for (int i = 0; i < size; i++) {
+            if (!AsciiString.contentEqualsIgnoreCase(s[2 * i], name)) {
+                s[2 * kept] = s[2 * i];
+                s[2 * kept + 1] = s[2 * i + 1];
+                kept++;
+            }
+        }
+        Arrays.fill(s, 2 * kept, 2 * size, null);
+        size = kept;
+        return this;
+    }
+
+    @Override
+    public HttpHeaders clear() {
+        Arrays.fill(slots, 0, 2 * size, null);
+        size = 0;
+        return this;
+    }
+
+    @Override
+    public HttpHeaders copy() {
+        RequestHeaders copy = new RequestHeaders();
+        copy.slots = Arrays.copyOf(slots, slots.length);
+        copy.size = size;
+        return copy;
+    }
+}

@@ -1,0 +1,165 @@
+package io.canaryproxy.listener;
+
+import static org.assertj.core.api.Assertions.assertThat;
+
+import io.netty.buffer.Unpooled;
+import io.netty.channel.embedded.EmbeddedChannel;
+import io.netty.handler.codec.http.DefaultHttpHeaders;
+import io.netty.handler.codec.http.DefaultHttpHeadersFactory;
+import io.netty.handler.codec.http.HttpHeaders;
+import io.netty.handler.codec.http.HttpRequest;
+import io.netty.util.AsciiString;
+import io.netty.util.CharsetUtil;
+import java.util.ArrayList;
+import java.util.Date;
+import java.util.Iterator;
+import java.util.List;
+import java.util.Map;
+import java.util.stream.Stream;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.params.ParameterizedTest;
+import org.junit.jupiter.params.provider.Arguments;
+import org.junit.jupiter.params.provider.MethodSource;
+
+/**
+ * The request's headers answer every question the way Netty's {@link DefaultHttpHeaders} (as the decoder made them
+ * before: unvalidated, since the head's bytes are checked first) answers it for the same header lines: the request
+ * decoder, {@code HttpUtil} and the proxy all ask through the {@link HttpHeaders} API.
+ */
+class RequestHeadersTest {
+
+    private static final String[] NAMES = {"Host", "host", "HOST", "Hos", "Hostt", "Connection", "connection",
+        "Cookie", "Upgrade", "Content-Length", "X-N", "X-Short", "Transfer-Encoding", "TE", "X-Empty", "Missing"};
+    private static final String[] VALUES = {"keep-alive", "Keep-Alive", "close", "upgrade", "websocket", "chunked",
+        "gzip", "", "x=1; y=2", "trailers", "12"};
+
+    static Stream<Arguments> headerSets() {
+        return Stream.of(
+                Arguments.of("none", new String[] {}),
+                Arguments.of("a browser's", new String[] {
+                    "Host", "example.com", "Connection", "keep-alive", "Cookie", "x=1; y=2",
+                    "Accept", "text/html", "Accept-Encoding", "gzip, br", "User-Agent", "test"}),
+                Arguments.of("repeated names in other cases", new String[] {
+                    "connection", "Upgrade, Keep-Alive", "Upgrade", "websocket", "CONNECTION", "close",
+                    "Host", "a", "host", "b"}),
+                Arguments.of("numbers", new String[] {
+                    "Content-Length", "12", "content-length", "13", "X-N", "abc", "X-Short", "70000"}),
+                Arguments.of("comma lists and empty values", new String[] {
+                    "Transfer-Encoding", "gzip, chunked", "transfer-encoding", " chunked ,", "TE", "trailers",
+                    "X-Empty", "", "Connection", ",close,"}));
+    }
+
+    @ParameterizedTest(name = "{0} headers")
+    @MethodSource("headerSets")
+    void answersLikeNettysHeaders(String description, String[] lines) {
+        RequestHeaders ours = new RequestHeaders();
+        HttpHeaders netty = nettys();
+        for (int i = 0; i < lines.length; i += 2) {
+            ours.add(lines[i], lines[i + 1]);
+            netty.add(lines[i], lines[i + 1]);
+        }
+
+        assertSameAnswers(ours, netty);
+    }
+
+    @Test
+    void changesLeaveTheSameHeadersAsOnNettysHeaders() {
+        RequestHeaders ours = new RequestHeaders();
+        HttpHeaders netty = nettys();
+        for (HttpHeaders h : List.of(ours, netty)) {
+            h.add("Host", "a").add("X-A", "1").add("x-a", "2").add("Cookie", "c=1").add("X-A", "3");
+            h.set("x-A", "only");
+            h.remove("COOKIE");
+            h.add(AsciiString.of("X-B"), List.of("1", "2"));
+            h.setInt("Content-Length", 42);
+            h.addShort("X-Short", (short) 7);
+            h.set(AsciiString.of("Host"), "b");
+            h.add("Date", new Date(784111777000L));
+        }
+
+        assertSameAnswers(ours, netty);
+        assertThat(ours.get("Date")).isEqualTo("Sun, 06 Nov 1994 08:49:37 GMT");
+        assertThat(ours.getTimeMillis("date")).isEqualTo(784111777000L);
+
+        ours.clear();
+        netty.clear();
+        assertSameAnswers(ours, netty);
+    }
+
+    @Test
+    void keepsArrivalOrderPastItsInitialRoom() {
+        RequestHeaders headers = new RequestHeaders();
+        for (int i = 0; i < 50; i++) {
+            headers.add("X-" + i, Integer.toString(i));
+        }
+
+        assertThat(headers.size()).isEqualTo(50);
+        for (int i = 0; i < 50; i++) {
+            assertThat(headers.name(i).toString()).isEqualTo("X-" + i);
+            assertThat(headers.getInt("x-" + i)).isEqualTo(i);
+        }
+        HttpHeaders copy = headers.copy();
+        headers.remove("X-0");
+        assertThat(copy.size()).as("a copy is independent").isEqualTo(50);
+        assertThat(headers.name(0).toString()).isEqualTo("X-1");
+    }
+
+    @Test
+    void theDecoderPutsARequestsHeadersHere() {
+        EmbeddedChannel channel = new EmbeddedChannel(
+                new StrictRequestDecoder(StrictRequestDecoder.config(4096, 8192)));
+        channel.writeInbound(Unpooled.copiedBuffer(
+                "GET / HTTP/1.1\r\nHost: a\r\nX-Two: 1\r\nx-two: 2\r\nCookie: k=v\r\n\r\n", CharsetUtil.US_ASCII));
+
+        HttpRequest request = channel.readInbound();
+        assertThat(request.headers()).isInstanceOf(RequestHeaders.class);
+        RequestHeaders headers = (RequestHeaders) request.headers();
+        assertThat(headers.size()).isEqualTo(4);
+        assertThat(headers.name(2).toString()).isEqualTo("x-two");
+        assertThat(headers.getAll("X-TWO")).containsExactly("1", "2");
+        assertThat(RequestHeaders.of(headers)).isSameAs(headers);
+        channel.finishAndReleaseAll();
+    }
+
+    private static HttpHeaders nettys() {
+        return DefaultHttpHeadersFactory.headersFactory().withValidation(false).newHeaders();
+    }
+
+    private static void assertSameAnswers(HttpHeaders ours, HttpHeaders netty) {
+        assertThat(ours.size()).isEqualTo(netty.size());
+        assertThat(ours.isEmpty()).isEqualTo(netty.isEmpty());
+        assertThat(ours.names()).containsExactlyElementsOf(netty.names());
+        assertThat(pairs(ours.iteratorCharSequence())).isEqualTo(pairs(netty.iteratorCharSequence()));
+        assertThat(pairs(ours.iterator())).isEqualTo(pairs(netty.iterator()));
+        assertThat(RequestHeaders.of(netty).size()).isEqualTo(netty.size());
+        for (String name : NAMES) {
+            for (CharSequence n : List.of(name, AsciiString.of(name))) {
+                assertThat(ours.get(n)).as("get %s", n).isEqualTo(netty.get(n));
+                assertThat(ours.getAll(n)).as("getAll %s", n).isEqualTo(netty.getAll(n));
+                assertThat(ours.contains(n)).as("contains %s", n).isEqualTo(netty.contains(n));
+                assertThat(ours.getInt(n)).as("getInt %s", n).isEqualTo(netty.getInt(n));
+                assertThat(ours.getInt(n, -1)).as("getInt %s, -1", n).isEqualTo(netty.getInt(n, -1));
+                assertThat(ours.getShort(n)).as("getShort %s", n).isEqualTo(netty.getShort(n));
+                for (String value : VALUES) {
+                    for (boolean ignoreCase : new boolean[] {true, false}) {
+                        assertThat(ours.containsValue(n, value, ignoreCase))
+                                .as("containsValue %s %s %s", n, value, ignoreCase)
+                                .isEqualTo(netty.containsValue(n, value, ignoreCase));
+                        assertThat(ours.contains(n, value, ignoreCase))
+                                .as("contains %s %s %s", n, value, ignoreCase)
+                                .isEqualTo(netty.contains(n, value, ignoreCase));
+                    }
+                }
+            }
+        }
+    }
+
+    private static List<String> pairs(Iterator<? extends Map.Entry<? extends CharSequence, ? extends CharSequence>> it) {
+        List<String> pairs = new ArrayList<>();
+        while (it.hasNext()) {
+            Map.Entry<? extends CharSequence, ? extends CharSequence> e = it.next();
+            pairs.add(e.getKey() + ": " + e.getValue());
+        }
+        return pairs;
+    }
+}
