@@ -3,7 +3,7 @@
 # HAProxy, all in front of the same fixed fast backend, in one go.
 #
 # Usage: proxy-bench/compare.sh [--quick] [--keep]
-#   --quick   smoke run: DURATION=3s, ROUNDS=1, WARMUP=5s
+#   --quick   smoke run: DURATION=3s, ROUNDS=1, WARMUP=5s, WARMUP_RUNS=1
 #   --keep    keep the temporary directory (configs, logs, raw wrk output)
 #
 # What it does:
@@ -40,7 +40,10 @@
 #      configs are proxy-bench/compare/*; the script checks them with
 #      `nginx -t` and `haproxy -c` before starting anything. canary-proxy gets
 #      $JAVA_OPTS (default: none, so the JVM's default heap and GC) and a
-#      warm-up of $WARMUP of wrk before it is measured.
+#      warm-up before it is measured: $WARMUP_RUNS wrk runs of $WARMUP each,
+#      so that opening and closing wrk's connections is warmed up too (after
+#      one long run, the first rounds' new connections still make the JIT
+#      discard and recompile hot methods while they are measured).
 #      Before measuring, every target must answer 200 with the 200-byte body,
 #      and canary-50 must send requests with random bucket cookies to both
 #      blue and green (the backend names itself in an X-Backend header).
@@ -61,7 +64,7 @@
 #      dies. After a failure the temporary directory is kept for its logs.
 #
 # Environment (defaults in brackets):
-#   DURATION [10s]  ROUNDS [3]  WARMUP [20s]  CONNECTIONS [64]
+#   DURATION [10s]  ROUNDS [3]  WARMUP [5s]  WARMUP_RUNS [4]  CONNECTIONS [64]
 #   JAVA_OPTS []    options of canary-proxy's JVM, e.g. "-Xmx64m"
 #   TARGETS ["direct nginx nginx-bare haproxy canary canary-cookies canary-uring canary-50 canary-50-split"]; also
 #                   available: canary-unix
@@ -85,7 +88,7 @@ usage() { sed -n '2,/^$/p' "$0" | sed 's/^# \{0,1\}//'; }
 KEEP=0
 while [ $# -gt 0 ]; do
     case "$1" in
-        --quick) DURATION=3s; ROUNDS=1; WARMUP=${WARMUP:-5s} ;;
+        --quick) DURATION=3s; ROUNDS=1; WARMUP=${WARMUP:-5s}; WARMUP_RUNS=${WARMUP_RUNS:-1} ;;
         --keep) KEEP=1 ;;
         -h|--help) usage; exit 0 ;;
         *) echo "compare.sh: unknown argument: $1 (try --help)" >&2; exit 2 ;;
@@ -95,7 +98,8 @@ done
 
 DURATION=${DURATION:-10s}
 ROUNDS=${ROUNDS:-3}
-WARMUP=${WARMUP:-20s}
+WARMUP=${WARMUP:-5s}
+WARMUP_RUNS=${WARMUP_RUNS:-4}
 CONNECTIONS=${CONNECTIONS:-64}
 JAVA_OPTS=${JAVA_OPTS:-}
 TARGETS=${TARGETS:-direct nginx nginx-bare haproxy canary canary-cookies canary-uring canary-50 canary-50-split}
@@ -195,6 +199,7 @@ for t in $TARGETS; do
     esac
 done
 [[ "$ROUNDS" =~ ^[1-9][0-9]*$ ]] || die "ROUNDS must be a positive integer, not '$ROUNDS'"
+[[ "$WARMUP_RUNS" =~ ^[1-9][0-9]*$ ]] || die "WARMUP_RUNS must be a positive integer, not '$WARMUP_RUNS'"
 [[ "$CONNECTIONS" =~ ^[1-9][0-9]*$ ]] || die "CONNECTIONS must be a positive integer, not '$CONNECTIONS'"
 
 find_bin NGINX nginx /usr/sbin
@@ -292,7 +297,7 @@ echo
 echo "- machine: $(nproc) CPU(s), ${CPU_MODEL:-unknown CPU}, $(awk '/MemTotal/ {printf "%.1f GiB RAM", $2 / 1048576}' /proc/meminfo), load average at start $(cut -d' ' -f1-3 /proc/loadavg)"
 echo "- $("$NGINX" -v 2>&1)${HAPROXY:+; $("$HAPROXY" -v 2>&1 | head -1 | cut -d' ' -f1-3)}; $("$WRK" -v 2>&1 | head -1 | cut -d' ' -f1-2)"
 echo "- java: $JAVA_VERSION"
-echo "- wrk -t1 -c$CONNECTIONS -d$DURATION --latency, $ROUNDS interleaved round(s), canary-proxy warm-up $WARMUP; backend: nginx, 1 worker, 200-byte body"
+echo "- wrk -t1 -c$CONNECTIONS -d$DURATION --latency, $ROUNDS interleaved round(s), canary-proxy warm-up ${WARMUP_RUNS}x $WARMUP; backend: nginx, 1 worker, 200-byte body"
 echo
 
 # ---------------------------------------------------------------- start
@@ -471,10 +476,12 @@ $(tail -n 20 "${LOG_OF[canary-50]}")"
 
 for t in canary canary-cookies canary-uring canary-50 canary-50-split canary-unix; do
     has_target "$t" || continue
-    log "warm-up of $t: wrk for $WARMUP"
-    run_wrk "$t" "$WARMUP" "warmup-$t"
-    read -r rps _ _ _ es ek <<< "$WRK_RESULT"
-    log "  warm-up of $t: $rps req/s, errors: $es status, $ek socket"
+    for w in $(seq "$WARMUP_RUNS"); do
+        log "warm-up of $t ($w/$WARMUP_RUNS): wrk for $WARMUP"
+        run_wrk "$t" "$WARMUP" "warmup-$t-$w"
+        read -r rps _ _ _ es ek <<< "$WRK_RESULT"
+        log "  warm-up of $t ($w/$WARMUP_RUNS): $rps req/s, errors: $es status, $ek socket"
+    done
     kill -0 "${PID_OF[$t]}" 2>/dev/null || die "$t died during its warm-up; end of ${LOG_OF[$t]}:
 $(tail -n 20 "${LOG_OF[$t]}")"
 done
