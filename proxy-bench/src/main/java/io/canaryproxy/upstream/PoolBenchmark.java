@@ -74,8 +74,7 @@ public class PoolBenchmark {
         }
 
         @Override
-        public void onResponseBody(UpstreamConnection c, ByteBuf data) {
-            data.release();
+        public void onResponseBody(UpstreamConnection c, ByteBuf data, int index, int length) {
         }
 
         @Override

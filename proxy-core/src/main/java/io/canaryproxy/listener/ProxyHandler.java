@@ -670,30 +670,27 @@ final class ProxyHandler extends ChannelInboundHandlerAdapter implements Upstrea
     }
 
     @Override
-    public void onResponseBody(UpstreamConnection connection, ByteBuf data) {
+    public void onResponseBody(UpstreamConnection connection, ByteBuf data, int index, int length) {
         if (connection != upstream) {
-            data.release();
             return;
         }
         if (tunnel) {
-            wire.write(data, wire.voidPromise());
+            wire.write(data.retainedSlice(index, length), wire.voidPromise());
         } else if (!responseStarted || request == null) {
             // The body of a response already given up on.
-            data.release();
+            return;
         } else if (rechunk) {
-            if (!data.isReadable()) {
-                data.release(); // an empty chunk would end the body
-                return;
+            if (length == 0) {
+                return; // an empty chunk would end the body
             }
-            wire.write(Chunks.size(ctx.alloc(), data.readableBytes()), wire.voidPromise());
-            wire.write(data, wire.voidPromise());
+            wire.write(Chunks.size(ctx.alloc(), length), wire.voidPromise());
+            wire.write(data.retainedSlice(index, length), wire.voidPromise());
             wire.write(Chunks.crlf(), wire.voidPromise());
-        } else if (heldHead != null && data.readableBytes() <= heldHead.writableBytes()) {
-            data.readBytes(heldHead, data.readableBytes()); // this way round the copy needs no temporary buffer
-            data.release();
+        } else if (heldHead != null && length <= heldHead.writableBytes()) {
+            data.getBytes(index, heldHead, length); // this way round the copy needs no temporary buffer
         } else {
             writeHeldHead();
-            wire.write(data, wire.voidPromise());
+            wire.write(data.retainedSlice(index, length), wire.voidPromise());
         }
     }
 

@@ -10,8 +10,8 @@ import java.util.Arrays;
 
 /**
  * Reads HTTP/1.1 responses from an upstream connection without building header objects: a response comes out as
- * one {@link ResponseHead} (located, classified header lines over the received bytes), the body as slices of the
- * received buffers (chunk data only, for a chunked body) and a {@link ResponseEnd}. What cannot be framed without
+ * one {@link ResponseHead} (located, classified header lines over the received bytes), the body as {@link Body}
+ * ranges of the received buffers (chunk data only, for a chunked body) and a {@link ResponseEnd}. What cannot be framed without
  * doubt (RFC 9112: bad status line, conflicting Content-Length, obs-fold, whitespace before a colon, control bytes,
  * a bad chunk size) comes out as a {@link Malformed} and every byte after it is dropped: the connection cannot be
  * trusted again. After a 101 response every byte is passed on as it is.
@@ -20,6 +20,17 @@ import java.util.Arrays;
  * belong to anything: the connection is then not {@linkplain #clean() clean} and is not pooled again.
  */
 final class ResponseDecoder extends ChannelInboundHandlerAdapter {
+
+    /**
+     * Body bytes as a range of the buffer being decoded, valid only during the call that receives it, like the head:
+     * the decoder reuses it and releases the buffer afterwards. A receiver that keeps the bytes takes a retained
+     * slice; one that copies them (a small body joining its response head) needs no object per piece.
+     */
+    static final class Body {
+        ByteBuf buffer;
+        int index;
+        int length;
+    }
 
     /** A response the decoder refuses; the reason is for the log and the client-facing 502. */
     static final class Malformed {
@@ -75,6 +86,7 @@ final class ResponseDecoder extends ChannelInboundHandlerAdapter {
 
     private final int maxHeadSize;
     private final ResponseHead head = new ResponseHead();
+    private final Body body = new Body();
     /** The head being parsed, copied out of the buffer (see {@link #readHead}); grows up to the head size limit. */
     private byte[] bytes = new byte[FIRST_COPY];
     /** How much of the head now being read {@link #bytes} holds, from the reader index on. */
@@ -188,7 +200,7 @@ final class ResponseDecoder extends ChannelInboundHandlerAdapter {
                     break;
                 case UNTIL_CLOSE:
                 case RAW:
-                    ctx.fireChannelRead(in.readRetainedSlice(in.readableBytes()));
+                    passOn(ctx, in, in.readableBytes());
                     break;
                 default:
                     in.skipBytes(in.readableBytes());
@@ -201,8 +213,22 @@ final class ResponseDecoder extends ChannelInboundHandlerAdapter {
     private boolean passBody(ChannelHandlerContext ctx, ByteBuf in) {
         int n = (int) Math.min(remaining, in.readableBytes());
         remaining -= n;
-        ctx.fireChannelRead(in.readRetainedSlice(n));
+        passOn(ctx, in, n);
         return remaining == 0;
+    }
+
+    /** Passes on the next {@code n} readable bytes as the body range and reads past them. */
+    private void passOn(ChannelHandlerContext ctx, ByteBuf in, int n) {
+        Body b = body;
+        b.buffer = in;
+        b.index = in.readerIndex();
+        b.length = n;
+        try {
+            ctx.fireChannelRead(b);
+        } finally {
+            b.buffer = null;
+        }
+        in.skipBytes(n);
     }
 
     /**

@@ -79,8 +79,17 @@ public final class UpstreamConnection extends ChannelInboundHandlerAdapter {
     public void channelRead(ChannelHandlerContext ctx, Object msg) {
         UpstreamListener o = owner;
         if (o != null) {
-            if (msg instanceof ByteBuf) {
-                o.onResponseBody(this, (ByteBuf) msg);
+            if (msg instanceof ResponseDecoder.Body) {
+                ResponseDecoder.Body b = (ResponseDecoder.Body) msg;
+                o.onResponseBody(this, b.buffer, b.index, b.length);
+            } else if (msg instanceof ByteBuf) {
+                // An upgraded connection's bytes, passed on whole.
+                ByteBuf data = (ByteBuf) msg;
+                try {
+                    o.onResponseBody(this, data, data.readerIndex(), data.readableBytes());
+                } finally {
+                    data.release();
+                }
             } else if (msg instanceof ResponseHead) {
                 o.onResponseHead(this, (ResponseHead) msg);
             } else if (msg instanceof ResponseEnd) {

@@ -30,8 +30,12 @@ public interface UpstreamListener {
      */
     void onResponseHead(UpstreamConnection connection, ResponseHead head);
 
-    /** Body bytes (the data of a chunked body), or once the connection is upgraded, any bytes; the listener owns them. */
-    void onResponseBody(UpstreamConnection connection, ByteBuf data);
+    /**
+     * Body bytes (the data of a chunked body), or once the connection is upgraded, any bytes: the {@code length}
+     * bytes of {@code data} from {@code index} on. They are lent for this call only: the listener copies them or
+     * takes a {@link ByteBuf#retainedSlice(int, int) retained slice}, and leaves {@code data}'s indexes alone.
+     */
+    void onResponseBody(UpstreamConnection connection, ByteBuf data, int index, int length);
 
     /**
      * The response is complete.
