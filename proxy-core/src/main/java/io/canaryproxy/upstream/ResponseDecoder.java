@@ -11,10 +11,10 @@ import java.util.Arrays;
 /**
  * Reads HTTP/1.1 responses from an upstream connection without building header objects: a response comes out as
  * one {@link ResponseHead} (located, classified header lines over the received bytes), the body as {@link Body}
- * ranges of the received buffers (chunk data only, for a chunked body) and a {@link ResponseEnd}. What cannot be framed without
- * doubt (RFC 9112: bad status line, conflicting Content-Length, obs-fold, whitespace before a colon, control bytes,
- * a bad chunk size) comes out as a {@link Malformed} and every byte after it is dropped: the connection cannot be
- * trusted again. After a 101 response every byte is passed on as it is.
+ * ranges of the received buffers (chunk data only, for a chunked body) and a {@link ResponseEnd}. What cannot be
+ * framed without doubt (RFC 9112: bad status line, conflicting Content-Length, obs-fold, whitespace before a colon,
+ * control bytes, a bad chunk size) comes out as a {@link Malformed} and every byte after it is dropped: the
+ * connection cannot be trusted again. After a 101 response every byte is passed on as it is.
  *
  * <p>The upstream answers one request at a time, so a byte that follows a complete response in the same read cannot
  * belong to anything: the connection is then not {@linkplain #clean() clean} and is not pooled again.
@@ -23,8 +23,8 @@ final class ResponseDecoder extends ChannelInboundHandlerAdapter {
 
     /**
      * Body bytes as a range of the buffer being decoded, valid only during the call that receives it, like the head:
-     * the decoder reuses it and releases the buffer afterwards. A receiver that keeps the bytes takes a retained
-     * slice; one that copies them (a small body joining its response head) needs no object per piece.
+     * the decoder reuses it and still owns the buffer. A receiver that keeps the bytes takes a retained slice; one
+     * that copies them (a small body joining its response head) needs no object per piece.
      */
     static final class Body {
         ByteBuf buffer;
