@@ -154,7 +154,8 @@ class RequestHeadersTest {
         }
     }
 
-    private static List<String> pairs(Iterator<? extends Map.Entry<? extends CharSequence, ? extends CharSequence>> it) {
+    private static List<String> pairs(
+            Iterator<? extends Map.Entry<? extends CharSequence, ? extends CharSequence>> it) {
         List<String> pairs = new ArrayList<>();
         while (it.hasNext()) {
             Map.Entry<? extends CharSequence, ? extends CharSequence> e = it.next();
