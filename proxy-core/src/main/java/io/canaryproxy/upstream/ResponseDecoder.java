@@ -118,10 +118,6 @@ final class ResponseDecoder extends ChannelInboundHandlerAdapter {
             return;
         }
         ByteBuf in = (ByteBuf) msg;
-        if (state == RAW) {
-            ctx.fireChannelRead(in);
-            return;
-        }
         if (cumulation != null) {
             in = ByteToMessageDecoder.MERGE_CUMULATOR.cumulate(ctx.alloc(), cumulation, in);
             cumulation = null;

@@ -1,6 +1,5 @@
 package io.canaryproxy.upstream;
 
-import io.netty.buffer.ByteBuf;
 import io.netty.channel.Channel;
 import io.netty.channel.ChannelHandlerContext;
 import io.netty.channel.ChannelInboundHandlerAdapter;
@@ -82,14 +81,6 @@ public final class UpstreamConnection extends ChannelInboundHandlerAdapter {
             if (msg instanceof ResponseDecoder.Body) {
                 ResponseDecoder.Body b = (ResponseDecoder.Body) msg;
                 o.onResponseBody(this, b.buffer, b.index, b.length);
-            } else if (msg instanceof ByteBuf) {
-                // An upgraded connection's bytes, passed on whole.
-                ByteBuf data = (ByteBuf) msg;
-                try {
-                    o.onResponseBody(this, data, data.readerIndex(), data.readableBytes());
-                } finally {
-                    data.release();
-                }
             } else if (msg instanceof ResponseHead) {
                 o.onResponseHead(this, (ResponseHead) msg);
             } else if (msg instanceof ResponseEnd) {
