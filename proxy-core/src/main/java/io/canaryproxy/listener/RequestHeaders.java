@@ -43,11 +43,12 @@ final class RequestHeaders extends HttpHeaders {
         }
     };
 
-    /** Room for this many headers before the array grows. */
-    private static final int INITIAL_HEADERS = 12;
+    /** Room for this many headers when the first is added to headers nobody {@link #reserve sized}. */
+    private static final int DEFAULT_HEADERS = 12;
+    private static final CharSequence[] NONE = {};
 
     /** Name of header i at 2i, its value at 2i + 1. */
-    private CharSequence[] slots = new CharSequence[2 * INITIAL_HEADERS];
+    private CharSequence[] slots = NONE;
     private int size;
 
     /** These headers, or a copy of others in their iteration order. */
@@ -62,6 +63,17 @@ final class RequestHeaders extends HttpHeaders {
             copy.append(e.getKey(), e.getValue());
         }
         return copy;
+    }
+
+    /**
+     * Makes room for {@code headers} headers in all, if there is less. The decoder calls this with the number of
+     * header lines it has seen before the first is added, so that a request's headers take one array of the right
+     * size: most requests are a few headers from a tool or a dozen from a browser, and one guess fits neither.
+     */
+    void reserve(int headers) {
+        if (2 * headers > slots.length) {
+            slots = Arrays.copyOf(slots, 2 * headers);
+        }
     }
 
     /** The name of the {@code i}th header, in arrival order. */
@@ -93,7 +105,7 @@ final class RequestHeaders extends HttpHeaders {
         Objects.requireNonNull(name, "name");
         CharSequence text = asText(Objects.requireNonNull(value, "value"));
         if (2 * size == slots.length) {
-            slots = Arrays.copyOf(slots, slots.length * 2);
+            reserve(size == 0 ? DEFAULT_HEADERS : 2 * size);
         }
         slots[2 * size] = name;
         slots[2 * size + 1] = text;

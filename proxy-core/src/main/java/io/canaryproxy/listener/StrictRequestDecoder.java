@@ -64,6 +64,9 @@ final class StrictRequestDecoder extends HttpRequestDecoder {
         }
     }
 
+    /** Room made for the headers of a head whose end has not arrived yet. */
+    private static final int TYPICAL_HEADERS = 12;
+
     /** No request head is being received. */
     static final long NO_HEAD = 0;
 
@@ -153,6 +156,15 @@ final class StrictRequestDecoder extends HttpRequestDecoder {
             // Only a head still incomplete after this read is timed: most arrive whole and need no clock read.
             headStartedNanos = System.nanoTime();
         }
+    }
+
+    @Override
+    protected HttpMessage createMessage(String[] initialLine) throws Exception {
+        HttpMessage request = super.createMessage(initialLine);
+        // Netty parses the request line before the headers, and the scan has usually seen the whole head by then.
+        int seen = Math.max(line - 1, 0);
+        ((RequestHeaders) request.headers()).reserve(headEnded ? seen : Math.max(seen, TYPICAL_HEADERS));
+        return request;
     }
 
     @Override

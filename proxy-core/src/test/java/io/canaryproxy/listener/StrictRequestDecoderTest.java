@@ -45,6 +45,49 @@ class StrictRequestDecoderTest {
         channel.finishAndReleaseAll();
     }
 
+    @Test
+    void headersSizedFromTheScanKeepEveryHeaderWhateverTheReads() {
+        String small = "GET /small HTTP/1.1\r\nHost: a\r\n\r\n";
+        String large = "GET /large HTTP/1.1\r\nHost: a\r\n" + numberedHeaders(20) + "\r\n";
+        String pipelined = small + large + small;
+        int cut = pipelined.indexOf("X-7:");
+
+        EmbeddedChannel channel = decoderChannel();
+        // The cut leaves the second head unfinished when its request line is parsed: its headers are sized from a
+        // guess and must grow; the first and third are sized exactly.
+        channel.writeInbound(Unpooled.copiedBuffer(pipelined.substring(0, cut), CharsetUtil.US_ASCII));
+        channel.writeInbound(Unpooled.copiedBuffer(pipelined.substring(cut), CharsetUtil.US_ASCII));
+
+        assertHeaders(channel, "/small", 0);
+        assertHeaders(channel, "/large", 20);
+        assertHeaders(channel, "/small", 0);
+        channel.finishAndReleaseAll();
+    }
+
+    private static String numberedHeaders(int count) {
+        StringBuilder headers = new StringBuilder();
+        for (int i = 0; i < count; i++) {
+            headers.append("X-").append(i).append(": v").append(i).append("\r\n");
+        }
+        return headers.toString();
+    }
+
+    private static void assertHeaders(EmbeddedChannel channel, String uri, int numbered) {
+        HttpRequest request = channel.readInbound();
+        assertThat(request.decoderResult().isSuccess()).as(uri).isTrue();
+        assertThat(request.uri()).isEqualTo(uri);
+        RequestHeaders headers = (RequestHeaders) request.headers();
+        assertThat(headers.size()).isEqualTo(1 + numbered);
+        assertThat(headers.name(0).toString()).isEqualToIgnoringCase("Host");
+        for (int i = 0; i < numbered; i++) {
+            assertThat(headers.name(1 + i).toString()).isEqualTo("X-" + i);
+            assertThat(headers.value(1 + i).toString()).isEqualTo("v" + i);
+        }
+        Object end = channel.readInbound();
+        assertThat(end).isInstanceOf(LastHttpContent.class);
+        ReferenceCountUtil.release(end);
+    }
+
     private static EmbeddedChannel decoderChannel() {
         return new EmbeddedChannel(new StrictRequestDecoder(StrictRequestDecoder.config(4096, 8192)));
     }
