@@ -64,9 +64,6 @@ final class StrictRequestDecoder extends HttpRequestDecoder {
         }
     }
 
-    /** Room made for the headers of a head whose end has not arrived yet. */
-    private static final int TYPICAL_HEADERS = 12;
-
     /** No request head is being received. */
     static final long NO_HEAD = 0;
 
@@ -161,9 +158,11 @@ final class StrictRequestDecoder extends HttpRequestDecoder {
     @Override
     protected HttpMessage createMessage(String[] initialLine) throws Exception {
         HttpMessage request = super.createMessage(initialLine);
-        // Netty parses the request line before the headers, and the scan has usually seen the whole head by then.
-        int seen = Math.max(line - 1, 0);
-        ((RequestHeaders) request.headers()).reserve(headEnded ? seen : Math.max(seen, TYPICAL_HEADERS));
+        // Netty parses the request line before the headers, and the scan has usually seen the whole head by then;
+        // the headers of a head still arriving grow as they come.
+        if (headEnded) {
+            ((RequestHeaders) request.headers()).reserve(line - 1);
+        }
         return request;
     }
 

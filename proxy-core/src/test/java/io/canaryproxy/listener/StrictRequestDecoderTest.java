@@ -53,8 +53,8 @@ class StrictRequestDecoderTest {
         int cut = pipelined.indexOf("X-7:");
 
         EmbeddedChannel channel = decoderChannel();
-        // The cut leaves the second head unfinished when its request line is parsed: its headers are sized from a
-        // guess and must grow; the first and third are sized exactly.
+        // The cut leaves the second head unfinished when its request line is parsed: its headers start from the
+        // default room and must grow; the first and third are sized exactly.
         channel.writeInbound(Unpooled.copiedBuffer(pipelined.substring(0, cut), CharsetUtil.US_ASCII));
         channel.writeInbound(Unpooled.copiedBuffer(pipelined.substring(cut), CharsetUtil.US_ASCII));
 
