@@ -533,8 +533,8 @@ ratio() { # rps reference-target
     fi
 }
 
-echo "| target | rps (median) | p50 ms (median) | p99 ms (median) | rps / nginx | rps / direct | status >= 400 | socket errors | requests | rps per round |"
-echo "|---|---:|---:|---:|---:|---:|---:|---:|---:|---|"
+echo "| target | rps (median) | p50 ms (median) | p99 ms (median) | rps / nginx | rps / direct | status >= 400 | socket errors | requests | rps per round | p99 ms per round |"
+echo "|---|---:|---:|---:|---:|---:|---:|---:|---:|---|---|"
 for t in $TARGETS; do
     f=$WORK/wrk/$t.results
     rps=${RPS[$t]}
@@ -544,16 +544,29 @@ for t in $TARGETS; do
     sock=$(awk '$6 < 0 { refused = 1 } { if ($6 > 0) s += $6 } END { print (refused ? "refused, " : "") s + 0 }' "$f")
     reqs=$(awk '{ s += $4 } END { print s + 0 }' "$f")
     per=$(awk '{ printf "%s%.0f", (NR > 1 ? ", " : ""), $1 }' "$f")
+    per99=$(awk '{ printf "%s%s", (NR > 1 ? ", " : ""), ($3 == "-" ? "-" : sprintf("%.2f", $3)) }' "$f")
     name=$t
     [ -n "${DEAD[$t]:-}" ] && name+=" (${DEAD[$t]})"
     [ "$errs" != 0 ] || [ "$sock" != 0 ] && name+=" (ERRORS)"
-    printf '| %s | %s | %s | %s | %s | %s | %s | %s | %s | %s |\n' "$name" \
+    printf '| %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s |\n' "$name" \
         "$(awk -v v="$rps" 'BEGIN { if (v == "-") print v; else printf "%.0f", v }')" \
         "$(awk -v v="$p50" 'BEGIN { if (v == "-") print v; else printf "%.2f", v }')" \
         "$(awk -v v="$p99" 'BEGIN { if (v == "-") print v; else printf "%.2f", v }')" \
-        "$(ratio "$rps" nginx)" "$(ratio "$rps" direct)" "$errs" "$sock" "$reqs" "$per"
+        "$(ratio "$rps" nginx)" "$(ratio "$rps" direct)" "$errs" "$sock" "$reqs" "$per" "$per99"
 done
 echo
+# Medians of p99 can come from different rounds; the host's speed moves between rounds, so the p99 is also held
+# against nginx's in the same round.
+if runs nginx; then
+    same=""
+    for t in $TARGETS; do
+        case "$t" in canary*) ;; *) continue ;; esac
+        runs "$t" || continue
+        same+="${same:+, }$t $(paste -d ' ' "$WORK/wrk/nginx.results" "$WORK/wrk/$t.results" \
+            | awk 'NF == 12 && $3 != "-" && $9 != "-" { n++; if ($9 + 0 <= $3 + 0) k++ } END { printf "%d of %d", k, n }')"
+    done
+    [ -n "$same" ] && echo "- p99 at or below nginx's in the same round: $same"
+fi
 [ -n "$SPLIT" ] && echo "- canary-50, checked before measuring: $SPLIT"
 [ -n "$URING_NOTE" ] && echo "- canary-uring left out: $URING_NOTE"
 
