@@ -1,5 +1,6 @@
 package io.canaryproxy.listener;
 
+import io.canaryproxy.internal.HttpTokens;
 import io.netty.buffer.ByteBuf;
 import io.netty.channel.ChannelHandlerContext;
 import io.netty.handler.codec.DecoderResult;
@@ -37,8 +38,6 @@ import java.util.List;
  */
 final class StrictRequestDecoder extends HttpRequestDecoder {
 
-    /** RFC 9110 5.6.2 tchar, by byte value. */
-    private static final boolean[] TOKEN = new boolean[256];
     private static final byte[] HOST = {'h', 'o', 's', 't'};
     /**
      * Where head bytes are copied for checking, a typical request head at a time: one array per event loop rather
@@ -50,19 +49,6 @@ final class StrictRequestDecoder extends HttpRequestDecoder {
             return new byte[512];
         }
     };
-
-    static {
-        for (int c = '0'; c <= '9'; c++) {
-            TOKEN[c] = true;
-        }
-        for (int c = 'a'; c <= 'z'; c++) {
-            TOKEN[c] = true;
-            TOKEN[c - 32] = true;
-        }
-        for (char c : "!#$%&'*+-.^_`|~".toCharArray()) {
-            TOKEN[c] = true;
-        }
-    }
 
     /** No request head is being received. */
     static final long NO_HEAD = 0;
@@ -246,7 +232,7 @@ final class StrictRequestDecoder extends HttpRequestDecoder {
                     if (hostPrefix == HOST.length && ++hostLines > 1) {
                         return "more than one Host header";
                     }
-                } else if (!TOKEN[b & 0xff]) {
+                } else if (!HttpTokens.isTchar(b)) {
                     return b == ' ' || b == '\t'
                             ? "whitespace in or after a header name"
                             : "invalid byte in a header name";

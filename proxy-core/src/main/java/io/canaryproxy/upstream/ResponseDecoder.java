@@ -1,6 +1,7 @@
 package io.canaryproxy.upstream;
 
 import io.canaryproxy.upstream.ResponseHead.Framing;
+import io.canaryproxy.internal.HttpTokens;
 import io.netty.buffer.ByteBuf;
 import io.netty.channel.ChannelHandlerContext;
 import io.netty.channel.ChannelInboundHandlerAdapter;
@@ -67,22 +68,6 @@ final class ResponseDecoder extends ChannelInboundHandlerAdapter {
     private static final AsciiString PROXY_AUTHORIZATION = AsciiString.cached("proxy-authorization");
     private static final AsciiString CLOSE = AsciiString.cached("close");
     private static final AsciiString CHUNKED = AsciiString.cached("chunked");
-
-    /** RFC 9110 5.6.2 tchar. */
-    private static final boolean[] TOKEN = new boolean[256];
-
-    static {
-        for (int c = '0'; c <= '9'; c++) {
-            TOKEN[c] = true;
-        }
-        for (int c = 'a'; c <= 'z'; c++) {
-            TOKEN[c] = true;
-            TOKEN[c - 32] = true;
-        }
-        for (char c : "!#$%&'*+-.^_`|~".toCharArray()) {
-            TOKEN[c] = true;
-        }
-    }
 
     private final int maxHeadSize;
     private final ResponseHead head = new ResponseHead();
@@ -583,7 +568,7 @@ final class ResponseDecoder extends ChannelInboundHandlerAdapter {
             return "obs-fold line";
         }
         int colon = start;
-        while (colon < end && TOKEN[b[colon] & 0xff]) {
+        while (colon < end && HttpTokens.isTchar(b[colon])) {
             colon++;
         }
         if (colon == end || colon == start || b[colon] != ':') {
