@@ -160,15 +160,9 @@ final class RequestHeaders extends HttpHeaders {
 
     @Override
     public Short getShort(CharSequence name) {
-        CharSequence value = first(name);
-        if (value == null) {
-            return null;
-        }
-        try {
-            return Short.parseShort(value.toString());
-        } catch (NumberFormatException e) {
-            return null;
-        }
+        // Short.parseShort is Integer.parseInt and a range check.
+        Integer value = getInt(name);
+        return value == null || value != (short) value.intValue() ? null : value.shortValue();
     }
 
     @Override
