@@ -441,9 +441,7 @@ final class ResponseDecoder extends ChannelInboundHandlerAdapter {
         if (i == 0) {
             return malformed(ctx, in, "bad chunk size");
         }
-        while (i < end && isWhitespace(b[i])) {
-            i++;
-        }
+        i = skipWhitespace(b, i, end);
         if (i < end && b[i] != ';') {
             return malformed(ctx, in, "bad chunk size");
         }
@@ -579,15 +577,10 @@ final class ResponseDecoder extends ChannelInboundHandlerAdapter {
         if (hasControlByte(b, vs, ve)) {
             return "control byte in a field value";
         }
-        while (vs < ve && isWhitespace(b[vs])) {
-            vs++;
-        }
-        while (ve > vs && isWhitespace(b[ve - 1])) {
-            ve--;
-        }
+        vs = skipWhitespace(b, vs, ve);
         fieldColon = colon;
         fieldValueStart = vs;
-        fieldValueEnd = ve;
+        fieldValueEnd = trimWhitespace(b, vs, ve);
         return null;
     }
 
@@ -628,6 +621,22 @@ final class ResponseDecoder extends ChannelInboundHandlerAdapter {
 
     private static boolean isWhitespace(byte b) {
         return b == ' ' || b == '\t';
+    }
+
+    /** The first index in [from, to) whose byte is not SP or HTAB, or {@code to}. */
+    private static int skipWhitespace(byte[] b, int from, int to) {
+        while (from < to && isWhitespace(b[from])) {
+            from++;
+        }
+        return from;
+    }
+
+    /** Where [from, to) ends without the SP and HTAB bytes at its end. */
+    private static int trimWhitespace(byte[] b, int from, int to) {
+        while (to > from && isWhitespace(b[to - 1])) {
+            to--;
+        }
+        return to;
     }
 
     private static boolean isHopByHopName(byte[] b, int start, int length) {
@@ -749,16 +758,9 @@ final class ResponseDecoder extends ChannelInboundHandlerAdapter {
         while (e < end && b[e] != ',') {
             e++;
         }
-        int x = p;
-        int y = e;
-        while (x < y && isWhitespace(b[x])) {
-            x++;
-        }
-        while (y > x && isWhitespace(b[y - 1])) {
-            y--;
-        }
+        int x = skipWhitespace(b, p, e);
         elementStart = x;
-        elementEnd = y;
+        elementEnd = trimWhitespace(b, x, e);
         return e + 1;
     }
 
