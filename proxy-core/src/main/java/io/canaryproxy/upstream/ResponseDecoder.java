@@ -540,10 +540,7 @@ final class ResponseDecoder extends ChannelInboundHandlerAdapter {
                 || isHopByHopName(b, start, n)) {
             return null; // framing and hop-by-hop fields have no place in a trailer (RFC 9110 6.5.1)
         }
-        out.writeBytes(b, start, n);
-        out.writeShort(':' << 8 | ' ');
-        out.writeBytes(b, fieldValueStart, fieldValueEnd - fieldValueStart);
-        out.writeShort(CR << 8 | LF);
+        ResponseHead.writeField(out, b, start, fieldColon, fieldValueStart, fieldValueEnd);
         return null;
     }
 

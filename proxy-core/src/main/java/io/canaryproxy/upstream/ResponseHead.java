@@ -178,13 +178,18 @@ public final class ResponseHead {
                 runEnd = lineEnd;
             } else {
                 runStart = runEnd = 0;
-                out.writeBytes(b, nameStart, colon - nameStart);
-                out.writeShort(':' << 8 | ' ');
-                out.writeBytes(b, valueStart, valueEnd - valueStart);
-                out.writeShort(CRLF);
+                writeField(out, b, nameStart, colon, valueStart, valueEnd);
             }
         }
         out.writeBytes(b, runStart, runEnd - runStart);
+    }
+
+    /** Writes a field line as {@code name: value\r\n}, from the name in [nameStart, nameEnd) and the value. */
+    static void writeField(ByteBuf out, byte[] b, int nameStart, int nameEnd, int valueStart, int valueEnd) {
+        out.writeBytes(b, nameStart, nameEnd - nameStart);
+        out.writeShort(':' << 8 | ' ');
+        out.writeBytes(b, valueStart, valueEnd - valueStart);
+        out.writeShort(CRLF);
     }
 
     /**
