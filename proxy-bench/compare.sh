@@ -54,8 +54,10 @@
 #      nginx's and to direct's, and the errors wrk counted over all rounds
 #      (responses with status >= 400, and socket errors: connect, read, write,
 #      timeout), so a target that answers errors fast does not look fast: its
-#      name is marked (ERRORS), or (died in round N) if it exited. Then
-#      canary-proxy's resident memory after the run (VmRSS and the peak VmHWM
+#      name is marked (ERRORS), or (died in round N) if it exited; and each
+#      target's rps and p99 round by round. Then, for each canary-proxy
+#      target, the rounds in which its p99 was at or below nginx's in the
+#      same round, and canary-proxy's resident memory after the run (VmRSS and the peak VmHWM
 #      from /proc/PID/status) and its JVM options. The report goes to stdout,
 #      progress (with every round's numbers) to stderr.
 #   4. Stops every process it started on exit, also on Ctrl-C or failure. Uses
