@@ -57,9 +57,9 @@
 #      name is marked (ERRORS), or (died in round N) if it exited; and each
 #      target's rps and p99 round by round. Then, for each canary-proxy
 #      target, the rounds in which its p99 was at or below nginx's in the
-#      same round, and canary-proxy's resident memory after the run (VmRSS and the peak VmHWM
-#      from /proc/PID/status) and its JVM options. The report goes to stdout,
-#      progress (with every round's numbers) to stderr.
+#      same round, and canary-proxy's resident memory after the run (VmRSS
+#      and the peak VmHWM from /proc/PID/status) and its JVM options. The
+#      report goes to stdout, progress (with every round's numbers) to stderr.
 #   4. Stops every process it started on exit, also on Ctrl-C or failure. Uses
 #      only 127.0.0.1 and Unix sockets. Fails with a clear message if a binary
 #      is missing, a port is taken, a server does not come up or the backend

@@ -38,9 +38,7 @@ class StrictRequestDecoderTest {
             assertThat(request.decoderResult().isSuccess()).as(uri).isTrue();
             assertThat(request.uri()).isEqualTo(uri);
             assertThat(request.headers().get("Host")).isEqualTo("a");
-            Object end = channel.readInbound();
-            assertThat(end).isInstanceOf(LastHttpContent.class);
-            ReferenceCountUtil.release(end);
+            assertRequestEnds(channel);
         }
         channel.finishAndReleaseAll();
     }
@@ -83,6 +81,10 @@ class StrictRequestDecoderTest {
             assertThat(headers.name(1 + i).toString()).isEqualTo("X-" + i);
             assertThat(headers.value(1 + i).toString()).isEqualTo("v" + i);
         }
+        assertRequestEnds(channel);
+    }
+
+    private static void assertRequestEnds(EmbeddedChannel channel) {
         Object end = channel.readInbound();
         assertThat(end).isInstanceOf(LastHttpContent.class);
         ReferenceCountUtil.release(end);
