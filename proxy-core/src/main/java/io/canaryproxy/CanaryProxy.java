@@ -436,17 +436,26 @@ public final class CanaryProxy implements AutoCloseable {
                 endpoints.add(new ProxyStatus.Endpoint(e.address().toString(), e.healthy(), e.openConnections()));
             }
         }
-        return new ProxyStatus.Release(name, endpoints, inflight, connections, upgraded);
+        return new ProxyStatus.Release(name, endpoints, inflight, connections, upgraded, routes.table().routes(name));
     }
 
     /**
-     * Completes with the release's state once it is drained (no request in flight, no connection open), or with its
-     * state at the deadline. Never completes exceptionally for a known release.
+     * Completes with the release's state once it is drained (routed nowhere, no request in flight, no connection
+     * open), or with its state at the deadline. Never completes exceptionally for a known release.
      *
      * @throws IllegalArgumentException when no release has that name
+     * @throws IllegalStateException    when the route table sends users to the release: it is the stable one or the
+     *                                  canary, and waiting would only end at the deadline (a deploy script that
+     *                                  drained its live release and then stopped it would take the site down)
      */
     public CompletableFuture<ProxyStatus.Release> awaitDrained(String release, Duration timeout) {
         Release r = requireRelease(release);
+        RouteTable table = routes.table();
+        if (table.routes(release)) {
+            throw new IllegalStateException("release '" + release + "' still gets traffic: it is the "
+                    + (release.equals(table.stable()) ? "stable release" : "canary")
+                    + "; switch away from it before draining it");
+        }
         CompletableFuture<ProxyStatus.Release> result = new CompletableFuture<>();
         long deadline = System.nanoTime() + timeout.toNanos();
         Runnable[] poll = new Runnable[1];

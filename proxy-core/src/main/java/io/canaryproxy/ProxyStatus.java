@@ -18,12 +18,17 @@ public record ProxyStatus(RouteTable routes, Map<String, Release> releases, Anal
      * @param inflight    requests of this release not yet answered completely
      * @param connections open upstream connections (pooled, busy and upgraded) to this release's endpoints
      * @param upgraded    of those, tunnels carrying an upgraded protocol such as WebSocket
+     * @param routed      whether the route table sends users here: the stable release, or the canary above 0 %
      */
-    public record Release(String name, List<Endpoint> endpoints, long inflight, long connections, long upgraded) {
+    public record Release(String name, List<Endpoint> endpoints, long inflight, long connections, long upgraded,
+                          boolean routed) {
 
-        /** No request in flight and no connection open: the release's processes can be stopped. */
+        /**
+         * Routed nowhere, no request in flight and no connection open: the release's processes can be stopped. A
+         * routed release is never drained, however idle it is at the moment: its next user may come any time.
+         */
         public boolean drained() {
-            return inflight == 0 && connections == 0;
+            return !routed && inflight == 0 && connections == 0;
         }
     }
 

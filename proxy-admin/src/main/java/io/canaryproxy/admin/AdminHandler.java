@@ -388,6 +388,10 @@ final class AdminHandler extends SimpleChannelInboundHandler<FullHttpRequest> {
             drained = proxy.awaitDrained(release, timeout);
         } catch (IllegalArgumentException e) {
             throw AdminException.badRequest(unknownRelease(release));
+        } catch (IllegalStateException e) {
+            log.info("{}: drain of {} refused: {}", ex.remote(), release, e.getMessage());
+            respond(ctx, ex, HttpResponseStatus.CONFLICT, error(e.getMessage()));
+            return;
         }
         log.info("{}: waiting up to {} for release {} to drain", ex.remote(), Durations.format(timeout), release);
         later(ctx, ex, drained.copy().orTimeout(timeout.plus(DRAIN_GRACE).toMillis(), TimeUnit.MILLISECONDS),
@@ -597,6 +601,7 @@ final class AdminHandler extends SimpleChannelInboundHandler<FullHttpRequest> {
         body.put("inflight", release.inflight());
         body.put("connections", release.connections());
         body.put("upgraded", release.upgraded());
+        body.put("routed", release.routed());
         body.put("drained", release.drained());
         return body;
     }

@@ -398,7 +398,8 @@ final class Ctl implements Callable<Integer> {
 
     @Command(name = "drain", mixinStandardHelpOptions = true, usageHelpAutoWidth = true,
             description = {"Waits until RELEASE has no request in flight and no connection open, so that its"
-                    + " processes can be stopped.", "Exit status 1 when it is not drained within the timeout."})
+                    + " processes can be stopped.", "Refused while RELEASE is the stable release or the canary."
+                    + " Exit status 1 when it is not drained within the timeout."})
     static final class Drain extends Call {
 
         @Parameters(index = "0", paramLabel = "RELEASE", description = "e.g. blue")
@@ -428,6 +429,10 @@ final class Ctl implements Callable<Integer> {
                     + AdminClient.encode(Durations.format(wait)), wait.plus(DRAIN_ANSWER_SLACK));
             boolean printed = printJson(answer, out);
             JsonNode body = answer.json();
+            if (answer.status() == 503 && body != null && body.path("routed").asBoolean()) {
+                throw new CtlException(EXIT_REFUSED, "release " + release + " is not drained: it was made stable or"
+                        + " canary again while the drain waited");
+            }
             if (answer.status() == 503 && body != null && body.has("drained")) {
                 throw new CtlException(EXIT_REFUSED, "release " + release + " is not drained after "
                         + Durations.format(wait) + ": " + count(body.path("inflight").asLong(), "request")

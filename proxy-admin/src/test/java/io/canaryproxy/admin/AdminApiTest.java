@@ -122,7 +122,11 @@ class AdminApiTest {
         assertThat(blueStatus.get("inflight").asLong()).isZero();
         assertThat(blueStatus.get("connections").asLong()).isZero();
         assertThat(blueStatus.get("upgraded").asLong()).isZero();
-        assertThat(blueStatus.get("drained").asBoolean()).isTrue();
+        // idle, but stable: its next user may come any time
+        assertThat(blueStatus.get("routed").asBoolean()).isTrue();
+        assertThat(blueStatus.get("drained").asBoolean()).isFalse();
+        assertThat(status.get("releases").get("green").get("routed").asBoolean()).isFalse();
+        assertThat(status.get("releases").get("green").get("drained").asBoolean()).isTrue();
         assertThat(status.get("releases").get("green").get("endpoints").get(0).get("address").asText())
                 .isEqualTo("127.0.0.1:" + green.port());
         assertThat(get("/status/").statusCode()).isEqualTo(200);
@@ -326,10 +330,10 @@ class AdminApiTest {
 
         ListAppender<ILoggingEvent> logged = captureLog();
         HttpResponse<String> r;
-        HttpResponse<String> idle;
+        HttpResponse<String> live;
         try {
             r = get("/drain?release=blue&timeout=10s");
-            idle = get("/drain?release=green");
+            live = get("/drain?release=green");
         } finally {
             releaseLog(logged);
         }
@@ -337,16 +341,31 @@ class AdminApiTest {
         JsonNode body = json(r);
         assertThat(body.get("release").asText()).isEqualTo("blue");
         assertThat(body.get("drained").asBoolean()).isTrue();
+        assertThat(body.get("routed").asBoolean()).isFalse();
         assertThat(body.get("inflight").asLong()).isZero();
         assertThat(body.get("connections").asLong()).isZero();
         assertThat(body.get("endpoints").get(0).get("connections").asLong()).isZero();
 
-        // green has carried no request yet: drained at once, whatever the timeout (30 s when none is given)
-        assertThat(idle.statusCode()).isEqualTo(200);
-        assertThat(json(idle).get("drained").asBoolean()).isTrue();
+        // green is stable now: refused at once, however idle it is, so that no script stops the live release
+        assertThat(live.statusCode()).isEqualTo(409);
+        assertThat(json(live).get("error").asText())
+                .isEqualTo("release 'green' still gets traffic: it is the stable release; switch away from it before"
+                        + " draining it");
         assertThat(logged.list).extracting(ILoggingEvent::getFormattedMessage)
-                .anySatisfy(m -> assertThat(m).endsWith("waiting up to 10s for release blue to drain"))
-                .anySatisfy(m -> assertThat(m).endsWith("waiting up to 30s for release green to drain"));
+                .anySatisfy(m -> assertThat(m).endsWith("waiting up to 10s for release blue to drain"));
+    }
+
+    @Test
+    void drainOfTheCanaryIsRefusedUntilItIsRolledBack() throws Exception {
+        assertThat(post("/canary?release=green&weight=10", TOKEN).statusCode()).isEqualTo(200);
+        HttpResponse<String> refused = get("/drain?release=green&timeout=1s");
+        assertThat(refused.statusCode()).isEqualTo(409);
+        assertThat(json(refused).get("error").asText()).contains("it is the canary");
+
+        assertThat(post("/rollback", TOKEN).statusCode()).isEqualTo(200);
+        HttpResponse<String> drained = get("/drain?release=green&timeout=10s");
+        assertThat(drained.statusCode()).isEqualTo(200);
+        assertThat(json(drained).get("drained").asBoolean()).isTrue();
     }
 
     @Test
@@ -358,6 +377,7 @@ class AdminApiTest {
         assertThat(blueStatus.get("connections").asLong()).isEqualTo(1);
         assertThat(blueStatus.get("endpoints").get(0).get("connections").asLong()).isEqualTo(1);
         assertThat(blueStatus.get("drained").asBoolean()).isFalse();
+        assertThat(post("/switch?release=green", TOKEN).statusCode()).isEqualTo(200);
 
         long start = System.nanoTime();
         HttpResponse<String> r = get("/drain?release=blue&timeout=300ms");
@@ -368,6 +388,7 @@ class AdminApiTest {
         JsonNode body = json(r);
         assertThat(body.get("release").asText()).isEqualTo("blue");
         assertThat(body.get("drained").asBoolean()).isFalse();
+        assertThat(body.get("routed").asBoolean()).isFalse();
         assertThat(body.get("inflight").asLong()).isEqualTo(1);
         assertThat(body.get("connections").asLong()).isEqualTo(1);
         assertThat(body.get("endpoints").get(0).get("connections").asLong()).isEqualTo(1);
