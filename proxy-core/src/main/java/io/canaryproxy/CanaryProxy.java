@@ -533,19 +533,24 @@ public final class CanaryProxy implements AutoCloseable {
         return sum;
     }
 
+    /**
+     * Closes, {@code drain.timeout} after a change of the route table, the upgraded connections of the releases
+     * that have been unrouted for that long. A release unrouted by a later change waits for that change's timer.
+     */
     private void scheduleUpgradedClose() {
+        long timeout = config.drain().timeout().toNanos();
         control.schedule(() -> {
-            RouteTable table = routes.table();
+            long now = System.nanoTime();
             List<Release> candidates = new ArrayList<>(upstreams.releases());
             candidates.addAll(draining);
             for (Release r : candidates) {
-                if ((!table.routes(r.name()) || !r.routed()) && r.upgradedCount() > 0) {
+                if (!r.routed() && r.unroutedForNanos(now) >= timeout && r.upgradedCount() > 0) {
                     log.info("closing {} upgraded connections of release {} after the drain timeout",
                             r.upgradedCount(), r.name());
                     r.closeUpgraded();
                 }
             }
-        }, config.drain().timeout().toMillis(), TimeUnit.MILLISECONDS);
+        }, timeout, TimeUnit.NANOSECONDS);
     }
 
     private Release requireRelease(String name) {

@@ -30,6 +30,7 @@ public final class Release {
     private final ChannelGroup upgraded;
     private final ChannelGroup upstreamChannels;
     private volatile boolean routed;
+    private volatile long unroutedSinceNanos = System.nanoTime();
     private final ReleaseMetrics metrics;
     private final ReleaseWindow window = new ReleaseWindow();
 
@@ -179,8 +180,19 @@ public final class Release {
         return routed;
     }
 
+    /**
+     * How long ago, in nanoseconds before {@code now}, the route table last stopped sending requests here; 0 while it
+     * does. Upgraded connections get {@code drain.timeout} from that moment, not from an earlier change.
+     */
+    public long unroutedForNanos(long now) {
+        return routed ? 0 : now - unroutedSinceNanos;
+    }
+
     /** Set by the route table owner only. */
     public void routed(boolean value) {
+        if (routed && !value) {
+            unroutedSinceNanos = System.nanoTime();
+        }
         routed = value;
         if (!value) {
             for (Endpoint e : endpoints) {

@@ -74,6 +74,25 @@ class WebSocketTunnelTest {
                 .until(() -> proxy.status().releases().get("green").upgraded() == 0);
     }
 
+    @Test
+    void aReleaseSwitchedAwayFromGetsTheWholeDrainTimeoutEvenRightAfterAnotherSwitch() throws Exception {
+        proxy.switchTo("green", false);
+        long firstSwitch = System.nanoTime();
+        Client client = Client.connect(proxy);
+        assertThat(client.echo("hello")).isEqualTo("green:hello");
+        // Switch back while the first switch's drain timer (1 s) still runs, late enough that it would cut green's
+        // connection well before green's own second.
+        await().atMost(Duration.ofSeconds(5))
+                .until(() -> System.nanoTime() - firstSwitch >= TimeUnit.MILLISECONDS.toNanos(600));
+        proxy.switchTo("blue", false);
+        long secondSwitch = System.nanoTime();
+
+        client.closed.get(10, TimeUnit.SECONDS);
+        long afterMillis = TimeUnit.NANOSECONDS.toMillis(System.nanoTime() - secondSwitch);
+        assertThat(afterMillis).as("closed a drain timeout after green was switched away from")
+                .isGreaterThanOrEqualTo(900);
+    }
+
     private static final class Client implements WebSocket.Listener {
         final LinkedBlockingQueue<String> messages = new LinkedBlockingQueue<>();
         final CompletableFuture<Void> closed = new CompletableFuture<>();
