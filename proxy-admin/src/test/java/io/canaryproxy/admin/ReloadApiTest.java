@@ -147,6 +147,20 @@ class ReloadApiTest {
         });
     }
 
+    /** The answer and the log say that the admin settings changed, never what the token was or is. */
+    @Test
+    void aChangedAdminTokenIsRefusedWithoutShowingEitherToken() throws Exception {
+        Files.writeString(file, config(green.endpoint()).replace("token = \"" + TOKEN + "\"", "token = \"n3wsecret\""));
+        AdminCalls.Logged logged = calls.postLogged("/reload");
+        HttpResponse<String> r = logged.response();
+        assertThat(r.statusCode()).isEqualTo(400);
+        assertThat(json(r).get("error").asText()).startsWith("proxy.admin changed from AdminConfig[")
+                .contains("token=(set)").endsWith(", which needs a restart")
+                .doesNotContain(TOKEN).doesNotContain("n3wsecret");
+        assertThat(logged.log()).singleElement().satisfies(e -> assertThat(e.getFormattedMessage())
+                .contains("proxy.admin changed").doesNotContain(TOKEN).doesNotContain("n3wsecret"));
+    }
+
     @Test
     void aFileWithASyntaxErrorIsRefusedAndTheRunningConfigurationStays() throws Exception {
         Files.writeString(file, config(green.endpoint()).replace("routing.stable = blue", "routing.stable = {"));
