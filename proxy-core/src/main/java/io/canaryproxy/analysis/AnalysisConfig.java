@@ -35,10 +35,37 @@ public record AnalysisConfig(
 
     /** Where events are posted; {@code events} empty means all. */
     public record Webhook(String name, URI url, List<String> events, Duration timeout) {
+
+        /**
+         * Shows the URL without its path and query: chat webhooks carry their secret there, and this text goes
+         * into the log of a reload.
+         */
+        @Override
+        public String toString() {
+            boolean bare = (url.getRawPath() == null || url.getRawPath().isEmpty() || url.getRawPath().equals("/"))
+                    && url.getRawQuery() == null;
+            String where = url.getScheme() + "://" + url.getHost() + (url.getPort() < 0 ? "" : ":" + url.getPort())
+                    + (bare ? "" : "/…");
+            return "Webhook[name=" + name + ", url=" + where + ", events=" + events + ", timeout=" + timeout + "]";
+        }
     }
 
+    private static final List<String> EVENT_NAMES = List.of("pre-rollout", "step", "promoted", "rolled-back", "paused");
+    private static final String EVENTS = "pre-rollout, step, promoted, rolled-back or paused";
+
+    /**
+     * Reads {@code proxy.analysis} of an already bound configuration.
+     *
+     * @throws ConfigException naming the key, the value and what was expected, for the first bad value found
+     */
     public static AnalysisConfig from(Config proxy) {
-        Config c = proxy.getConfig("analysis");
+        Config c;
+        try {
+            c = proxy.getConfig("analysis");
+        } catch (com.typesafe.config.ConfigException e) {
+            throw ConfigException.badValue("proxy.analysis", proxy.getValue("analysis"),
+                    "an object such as { interval = 30s, steps = [1, 5, 10, 25, 50, 100] }");
+        }
         String p = "proxy.analysis.";
         Duration interval = positive(c, p, "interval");
         List<Double> steps = new ArrayList<>();
@@ -62,8 +89,8 @@ public record AnalysisConfig(
         }
         long minRequests = atLeast(c, p, "min-requests", 1);
         int failureLimit = (int) atLeast(c, p, "failure-limit", 1);
-        double confidence = percent(c, p, "confidence") / 100;
-        if (confidence < 0.5 || confidence >= 1) {
+        double confidence = number(c, p, "confidence") / 100;
+        if (!(confidence >= 0.5 && confidence < 1)) {
             throw ConfigException.badValue(p + "confidence", c.getValue("confidence").unwrapped(),
                     "a percentage from 50 to below 100, such as 99");
         }
@@ -79,39 +106,62 @@ public record AnalysisConfig(
         }
         long minP99 = atLeast(c, p, "min-p99-samples", 1);
         Duration warmup = nonNegative(c, p, "warmup");
-        String onFailure = c.getString("on-failure");
+        String onFailure = string(c, p + "on-failure", "on-failure", "rollback or pause");
         if (!onFailure.equals("rollback") && !onFailure.equals("pause")) {
             throw ConfigException.badValue(p + "on-failure", onFailure, "rollback or pause");
         }
         Duration cooldown = nonNegative(c, p, "cooldown");
         int history = (int) atLeast(c, p, "history", 1);
+        List<? extends Config> entries;
+        try {
+            entries = c.getConfigList("webhooks");
+        } catch (com.typesafe.config.ConfigException e) {
+            throw ConfigException.badValue(p + "webhooks", c.getValue("webhooks"),
+                    "a list of webhooks such as [{ url = \"https://example.com/hook\", events = [step] }]");
+        }
         List<Webhook> hooks = new ArrayList<>();
         int i = 0;
-        for (Config h : c.getConfigList("webhooks")) {
-            String key = p + "webhooks[" + i++ + "]";
-            URI url;
-            try {
-                url = URI.create(h.getString("url"));
-                if (!"http".equals(url.getScheme()) && !"https".equals(url.getScheme())) {
-                    throw new IllegalArgumentException();
-                }
-            } catch (RuntimeException e) {
-                throw ConfigException.badValue(key + ".url", h.hasPath("url") ? h.getString("url") : null,
-                        "an http:// or https:// URL");
-            }
-            List<String> events = h.hasPath("events") ? h.getStringList("events") : List.of();
-            for (String e : events) {
-                if (!List.of("pre-rollout", "step", "promoted", "rolled-back", "paused").contains(e)) {
-                    throw ConfigException.badValue(key + ".events", e,
-                            "pre-rollout, step, promoted, rolled-back or paused");
-                }
-            }
-            Duration timeout = h.hasPath("timeout") ? h.getDuration("timeout") : Duration.ofSeconds(5);
-            hooks.add(new Webhook(h.hasPath("name") ? h.getString("name") : url.getHost(), url, events, timeout));
+        for (Config h : entries) {
+            hooks.add(webhook(h, p + "webhooks[" + i++ + "]."));
         }
         return new AnalysisConfig(interval, List.copyOf(steps), minRequests, failureLimit, confidence, maxErrorRate,
                 ratio, slack, minEffect, minP99, warmup, onFailure.equals("pause"), cooldown, history,
                 List.copyOf(hooks));
+    }
+
+    private static Webhook webhook(Config h, String p) {
+        String text = h.hasPath("url") ? string(h, p + "url", "url", "an http:// or https:// URL") : null;
+        URI url;
+        try {
+            url = URI.create(text);
+            if (!"http".equals(url.getScheme()) && !"https".equals(url.getScheme()) || url.getHost() == null) {
+                throw new IllegalArgumentException();
+            }
+        } catch (RuntimeException e) {
+            throw ConfigException.badValue(p + "url", text, "an http:// or https:// URL");
+        }
+        List<String> events;
+        try {
+            events = h.hasPath("events") ? h.getStringList("events") : List.of();
+        } catch (com.typesafe.config.ConfigException e) {
+            throw ConfigException.badValue(p + "events", h.getValue("events"), "a list of " + EVENTS);
+        }
+        for (String e : events) {
+            if (!EVENT_NAMES.contains(e)) {
+                throw ConfigException.badValue(p + "events", e, EVENTS);
+            }
+        }
+        Duration timeout = h.hasPath("timeout") ? positive(h, p, "timeout") : Duration.ofSeconds(5);
+        String name = h.hasPath("name") ? string(h, p + "name", "name", "a name for the log") : url.getHost();
+        return new Webhook(name, url, events, timeout);
+    }
+
+    private static String string(Config c, String fullKey, String key, String expected) {
+        try {
+            return c.getString(key);
+        } catch (com.typesafe.config.ConfigException e) {
+            throw ConfigException.badValue(fullKey, c.getValue(key), expected);
+        }
     }
 
     private static Duration positive(Config c, String p, String key) {

@@ -32,6 +32,10 @@ final class ConfigBinder {
     private static final String ROOT = ConfigLoader.ROOT;
     private static final String RELEASES = "releases";
     private static final String ANALYSIS = "analysis";
+    private static final String WEBHOOKS = "webhooks";
+    /** Event loops beyond this only cost memory and file descriptors; each needs an eventfd and an epoll set. */
+    private static final int MAX_THREADS = 1024;
+    private static final Set<String> WEBHOOK_KEYS = Set.of("name", "url", "events", "timeout");
     private static final Set<String> RELEASE_KEYS = Set.of("endpoints", "static");
     private static final Set<String> STATIC_KEYS = Set.of("prefix", "root");
 
@@ -70,7 +74,7 @@ final class ConfigBinder {
         checkKeys(root, reference, List.of());
 
         HostPort listen = hostPort(path("listen"));
-        Long threads = wholeNumber(path("threads"), 0, Integer.MAX_VALUE, " (0 = one per core)");
+        Long threads = wholeNumber(path("threads"), 0, MAX_THREADS, " (0 = one per core)");
         TransportChoice transport = transport(path("transport"));
         List<String> trustedProxies = trustedProxies(path("trusted-proxies"));
         AdminConfig admin = admin(listen);
@@ -410,8 +414,12 @@ final class ConfigBinder {
     /** Reports every key of {@code actual} that {@code ref} does not have, recursing into objects. */
     private void checkKeys(ConfigObject actual, ConfigObject ref, List<String> path) {
         for (String name : new TreeSet<>(actual.keySet())) {
-            if (path.isEmpty() && (name.equals(RELEASES) || name.equals(ANALYSIS))) {
+            if (path.isEmpty() && name.equals(RELEASES)) {
                 continue;
+            }
+            if (path.isEmpty() && name.equals(ANALYSIS) && actual.get(name) instanceof ConfigObject analysis
+                    && analysis.get(WEBHOOKS) instanceof ConfigList hooks) {
+                checkWebhookKeys(hooks, append(List.of(ANALYSIS), WEBHOOKS));
             }
             List<String> childPath = append(path, name);
             ConfigValue value = actual.get(name);
@@ -423,6 +431,22 @@ final class ConfigBinder {
                     checkKeys(object, refObject, childPath);
                 } else {
                     bad(childPath, value, "an object with the keys " + String.join(", ", new TreeSet<>(refObject.keySet())));
+                }
+            }
+        }
+    }
+
+    /**
+     * Reports keys of the webhooks' objects that a webhook does not have; their values are the analysis module's to
+     * check. A misspelt {@code events} would otherwise send every event to the hook.
+     */
+    private void checkWebhookKeys(ConfigList hooks, List<String> path) {
+        for (int i = 0; i < hooks.size(); i++) {
+            if (hooks.get(i) instanceof ConfigObject hook) {
+                for (String name : new TreeSet<>(hook.keySet())) {
+                    if (!WEBHOOK_KEYS.contains(name)) {
+                        unknownKey(indexed(path, i), name, hook.get(name), WEBHOOK_KEYS);
+                    }
                 }
             }
         }
@@ -442,7 +466,11 @@ final class ConfigBinder {
 
     /** {@code unknown key proxy.upstream.pool-idle-timout (in /etc/proxy.conf:12); did you mean ...?}. */
     private void unknownKey(List<String> path, ConfigValue value, Set<String> siblings) {
-        String name = path.get(path.size() - 1);
+        unknownKey(key(path.subList(0, path.size() - 1)), path.get(path.size() - 1), value, siblings);
+    }
+
+    /** The same for key {@code name} of the object shown as {@code parent}, e.g. {@code proxy.analysis.webhooks[0]}. */
+    private void unknownKey(String parent, String name, ConfigValue value, Set<String> siblings) {
         String suggestion = null;
         int best = Math.min(2, Math.max(1, name.length() / 3)) + 1;
         for (String sibling : new TreeSet<>(siblings)) {
@@ -452,11 +480,11 @@ final class ConfigBinder {
                 suggestion = sibling;
             }
         }
-        String hint = suggestion == null ? "" : "; did you mean " + key(replaceLast(path, suggestion)) + "?";
-        problems.add("unknown key " + key(path) + where(value) + hint);
+        String hint = suggestion == null ? "" : "; did you mean " + parent + "." + ConfigUtil.joinPath(suggestion) + "?";
+        problems.add("unknown key " + parent + "." + ConfigUtil.joinPath(name) + where(value) + hint);
     }
 
-    private static int editDistance(String a, String b) {
+    static int editDistance(String a, String b) {
         int[] previous = new int[b.length() + 1];
         int[] current = new int[b.length() + 1];
         for (int j = 0; j <= b.length(); j++) {
@@ -672,12 +700,6 @@ final class ConfigBinder {
         List<String> result = new ArrayList<>(path);
         result.add(name);
         return List.copyOf(result);
-    }
-
-    private static List<String> replaceLast(List<String> path, String name) {
-        List<String> result = new ArrayList<>(path);
-        result.set(result.size() - 1, name);
-        return result;
     }
 
     /** The full key as HOCON writes it: {@code proxy.releases."v1.2".endpoints}. */

@@ -5,10 +5,13 @@ import com.typesafe.config.ConfigFactory;
 import com.typesafe.config.ConfigObject;
 import com.typesafe.config.ConfigOrigin;
 import com.typesafe.config.ConfigParseOptions;
+import com.typesafe.config.ConfigUtil;
 import com.typesafe.config.ConfigValue;
 import com.typesafe.config.ConfigValueFactory;
 import java.nio.file.Files;
 import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.List;
 import java.util.Locale;
 import java.util.Map;
 import java.util.Objects;
@@ -37,8 +40,8 @@ import java.util.TreeSet;
  *
  * <p>The result is validated as a whole; a {@link ConfigException} lists every problem found, each naming the key,
  * the value, what was expected and where the value came from. Keys that {@code reference.conf} does not have are
- * errors, except under {@code proxy.releases} (checked separately) and {@code proxy.analysis} (read by the
- * analysis module).
+ * errors, except under {@code proxy.releases} (checked separately); the values under {@code proxy.analysis} are
+ * checked by the analysis module.
  *
  * <p>Substitutions such as {@code ${?HOME}} are resolved after the layers are merged, and may also fall back to the
  * process environment.
@@ -86,6 +89,7 @@ public final class ConfigLoader {
         Objects.requireNonNull(env, "env");
         Objects.requireNonNull(sysProps, "sysProps");
         Config fromFile = parseFile(file);
+        checkRoots(fromFile, file);
         Config layered = systemPropertyOverrides(sysProps)
                 .withFallback(environmentOverrides(env))
                 .withFallback(fromFile);
@@ -130,6 +134,30 @@ public final class ConfigLoader {
             throw new ConfigException("cannot read config file " + file + ": " + e.getMessage(), e);
         } catch (com.typesafe.config.ConfigException e) {
             throw new ConfigException("config file " + file + ": " + e.getMessage(), e);
+        }
+    }
+
+    /**
+     * Refuses a key of the file outside {@code proxy} that looks like a misspelt {@code proxy} ({@code prxy},
+     * {@code Proxy}): every setting under it would otherwise be dropped without a word, an admin token included.
+     * Other keys outside {@code proxy} are allowed, as values for substitutions ({@code timeout = 3s} and
+     * {@code ${timeout}} below).
+     */
+    private static void checkRoots(Config fromFile, Path file) {
+        List<String> unknown = new ArrayList<>();
+        for (Map.Entry<String, ConfigValue> e : new TreeMap<>(fromFile.root()).entrySet()) {
+            String name = e.getKey();
+            if (!name.equals(ROOT) && ConfigBinder.editDistance(name.toLowerCase(Locale.ROOT), ROOT) <= 2) {
+                ConfigOrigin origin = e.getValue().origin();
+                unknown.add("unknown key " + ConfigUtil.joinPath(name) + " (in " + file
+                        + (origin.lineNumber() >= 0 ? ":" + origin.lineNumber() : "") + "); did you mean " + ROOT + "?");
+            }
+        }
+        if (unknown.size() == 1) {
+            throw new ConfigException(unknown.get(0));
+        } else if (!unknown.isEmpty()) {
+            throw new ConfigException(unknown.size() + " problems in the configuration:\n  "
+                    + String.join("\n  ", unknown));
         }
     }
 

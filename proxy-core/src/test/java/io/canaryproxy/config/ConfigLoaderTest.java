@@ -266,7 +266,7 @@ class ConfigLoaderTest {
         Path file = write(MINIMAL + "proxy.threads = many\n");
         assertThatThrownBy(() -> ConfigLoader.load(file, Map.of(), NO_PROPERTIES))
                 .isInstanceOf(ConfigException.class)
-                .hasMessage("proxy.threads = \"many\": expected a whole number, at least 0 (0 = one per core) (in "
+                .hasMessage("proxy.threads = \"many\": expected a whole number from 0 to 1024 (0 = one per core) (in "
                         + file + ":8)");
 
         assertThatThrownBy(() -> ConfigLoader.load(write(MINIMAL), Map.of("CANARY_PROXY_THREADS", "lots"),
@@ -307,6 +307,19 @@ class ConfigLoaderTest {
                 .isInstanceOf(ConfigException.class)
                 .hasMessage("unknown key proxy.upstream.pool-idle-timout (in " + file
                         + ":9); did you mean proxy.upstream.pool-idle-timeout?");
+    }
+
+    /** A misspelt root would drop every setting under it, the admin token included. */
+    @Test
+    void aMisspeltProxyRootIsAnError() throws IOException {
+        Path file = write(MINIMAL + "prxy {\n  admin.token = s3cret\n}\n");
+        assertThatThrownBy(() -> ConfigLoader.load(file, Map.of(), NO_PROPERTIES))
+                .isInstanceOf(ConfigException.class)
+                .hasMessage("unknown key prxy (in " + file + ":8); did you mean proxy?");
+        Path capital = write(MINIMAL + "Proxy.listen = \"127.0.0.1:1\"\n");
+        assertThatThrownBy(() -> ConfigLoader.load(capital, Map.of(), NO_PROPERTIES))
+                .isInstanceOf(ConfigException.class)
+                .hasMessage("unknown key Proxy (in " + capital + ":8); did you mean proxy?");
     }
 
     @Test

@@ -33,7 +33,8 @@ class ConfigValidationTest {
     @CsvSource(delimiter = '|', textBlock = """
             proxy.threads                   | many      | "many"     | a whole number
             proxy.threads                   | 2.5       | 2.5        | a whole number
-            proxy.threads                   | -1        | -1         | a whole number, at least 0
+            proxy.threads                   | -1        | -1         | a whole number from 0 to 1024
+            proxy.threads                   | 100000000 | 100000000  | a whole number from 0 to 1024
             proxy.threads                   | null      | null       | a whole number
             proxy.threads                   | [1]       | [1]        | a whole number
             proxy.threads                   | 3000000000 | 3000000000 | a whole number
@@ -94,7 +95,7 @@ class ConfigValidationTest {
     @Test
     void aWholeNumberMessageMatchesTheDocumentedForm() {
         assertThat(error("proxy.threads = \"many\""))
-                .isEqualTo("proxy.threads = \"many\": expected a whole number, at least 0 (0 = one per core)");
+                .isEqualTo("proxy.threads = \"many\": expected a whole number from 0 to 1024 (0 = one per core)");
     }
 
     @Test
@@ -253,12 +254,24 @@ class ConfigValidationTest {
     }
 
     @Test
-    void unknownKeysAreErrorsExceptUnderAnalysis() {
+    void unknownKeysAreErrors() {
         assertThat(error("proxy.listne = \"0.0.0.0:80\""))
                 .isEqualTo("unknown key proxy.listne; did you mean proxy.listen?");
         assertThat(error("proxy.routing.sticky-cookie.domain = example.com"))
                 .isEqualTo("unknown key proxy.routing.sticky-cookie.domain");
         assertThat(error("proxy.tls { cert = x }")).isEqualTo("unknown key proxy.tls");
+    }
+
+    /** A misspelt on-failure would roll back instead of pausing; a misspelt events would send every event. */
+    @Test
+    void unknownKeysUnderAnalysisAndItsWebhooksAreErrorsToo() {
+        assertThat(error("proxy.analysis.on-falure = pause"))
+                .isEqualTo("unknown key proxy.analysis.on-falure; did you mean proxy.analysis.on-failure?");
+        assertThat(error("proxy.analysis.webhooks = [{ url = \"https://example.com/hook\", evnts = [step] }]"))
+                .isEqualTo("unknown key proxy.analysis.webhooks[0].evnts; did you mean"
+                        + " proxy.analysis.webhooks[0].events?");
+        assertThat(error("proxy.analysis = x")).startsWith("proxy.analysis = \"x\": expected an object with the keys ");
+        // The values are the analysis module's to check (AnalysisConfigTest): the binder passes them through.
         assertThat(load("proxy.analysis { webhooks = [\"http://x\"], steps = [50, 100] }").source()
                 .getIntList("analysis.steps")).containsExactly(50, 100);
     }

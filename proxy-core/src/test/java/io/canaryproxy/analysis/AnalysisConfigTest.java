@@ -1,0 +1,65 @@
+package io.canaryproxy.analysis;
+
+import static org.assertj.core.api.Assertions.assertThat;
+import static org.assertj.core.api.Assertions.catchThrowable;
+
+import com.typesafe.config.ConfigFactory;
+import io.canaryproxy.config.ConfigException;
+import io.canaryproxy.config.ConfigLoader;
+import java.net.URI;
+import java.time.Duration;
+import java.util.List;
+import org.junit.jupiter.params.ParameterizedTest;
+import org.junit.jupiter.params.provider.CsvSource;
+import org.junit.jupiter.api.Test;
+
+/** {@code proxy.analysis}: a bad value is a config error naming the key, never an exception of the parser. */
+class AnalysisConfigTest {
+
+    private static AnalysisConfig read(String analysis) {
+        return AnalysisConfig.from(ConfigFactory.parseString("analysis { " + analysis + " }")
+                .withFallback(ConfigLoader.defaults().getConfig(ConfigLoader.ROOT)));
+    }
+
+    private static String error(String analysis) {
+        Throwable thrown = catchThrowable(() -> read(analysis));
+        assertThat(thrown).as(analysis).isInstanceOf(ConfigException.class);
+        return thrown.getMessage();
+    }
+
+    @Test
+    void theDefaultsAreValid() {
+        AnalysisConfig config = read("");
+        assertThat(config.steps()).containsExactly(1.0, 5.0, 10.0, 25.0, 50.0, 100.0);
+        assertThat(config.webhooks()).isEmpty();
+    }
+
+    @ParameterizedTest(name = "{0}")
+    @CsvSource(delimiter = '|', textBlock = """
+            on-failure = [pause]                          | proxy.analysis.on-failure = ["pause"]: expected rollback or pause
+            webhooks = ["http://x"]                       | proxy.analysis.webhooks = ["http://x"]: expected a list of webhooks
+            webhooks = { url = "http://x" }               | proxy.analysis.webhooks = {"url":"http://x"}: expected a list of webhooks
+            webhooks = [{ url = [x] }]                    | proxy.analysis.webhooks[0].url = ["x"]: expected an http:// or https:// URL
+            webhooks = [{ events = [step] }]              | proxy.analysis.webhooks[0].url = null: expected an http:// or https:// URL
+            webhooks = [{ url = "ftp://x/y" }]            | proxy.analysis.webhooks[0].url = "ftp://x/y": expected an http:// or https:// URL
+            webhooks = [{ url = "http://x", timeout = soon }] | proxy.analysis.webhooks[0].timeout = "soon": expected a duration
+            webhooks = [{ url = "http://x", events = step }]  | proxy.analysis.webhooks[0].events = "step": expected a list of pre-rollout, step
+            webhooks = [{ url = "http://x", events = [stp] }] | proxy.analysis.webhooks[0].events = "stp": expected pre-rollout, step
+            webhooks = [{ url = "http://x", name = {a = 1} }] | proxy.analysis.webhooks[0].name = {"a":1}: expected a name
+            confidence = 150                              | proxy.analysis.confidence = 150: expected a percentage from 50 to below 100
+            confidence = 20                               | proxy.analysis.confidence = 20: expected a percentage from 50 to below 100
+            """)
+    void aBadValueIsAConfigErrorNamingTheKey(String setting, String message) {
+        assertThat(error(setting)).startsWith(message);
+    }
+
+    @Test
+    void aWebhookShowsNeitherThePathNorTheQueryOfItsUrl() {
+        AnalysisConfig.Webhook hook = new AnalysisConfig.Webhook("chat",
+                URI.create("https://hooks.example.com:8443/services/T0/B0/s3cret?token=x"), List.of(), Duration.ofSeconds(5));
+        assertThat(hook.toString()).contains("https://hooks.example.com:8443/…").doesNotContain("s3cret")
+                .doesNotContain("token");
+        assertThat(new AnalysisConfig.Webhook("ci", URI.create("http://ci.internal"), List.of("step"), Duration.ofSeconds(1))
+                .toString()).contains("url=http://ci.internal,");
+    }
+}
