@@ -100,6 +100,14 @@ class MainTest {
     }
 
     @Test
+    void aListenHostThatDoesNotResolveIsAConfigErrorOnOneLine() {
+        Result r = run("demo", "--listen", "no-such-host.invalid:8080", "--admin", "127.0.0.1:0");
+        assertThat(r.status()).isEqualTo(2);
+        assertThat(r.err()).isEqualTo("canary-proxy: proxy.listen = \"no-such-host.invalid:8080\": cannot resolve the"
+                + " host name" + System.lineSeparator());
+    }
+
+    @Test
     void bindFailuresAreRecognisedInTheCauseChain() {
         assertThat(Main.bindFailure(new RuntimeException(new java.net.BindException("Address already in use"))))
                 .isEqualTo("Address already in use");

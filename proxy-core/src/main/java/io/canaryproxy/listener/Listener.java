@@ -1,5 +1,6 @@
 package io.canaryproxy.listener;
 
+import io.canaryproxy.config.ConfigException;
 import io.canaryproxy.config.ProxyConfig;
 import io.canaryproxy.routing.RouteState;
 import io.canaryproxy.routing.Router;
@@ -66,6 +67,7 @@ public final class Listener {
      * Binds the listener.
      *
      * @throws java.io.UncheckedIOException when the address cannot be bound, with the address in the message
+     * @throws ConfigException              when the host name of {@code proxy.listen} does not resolve
      */
     public InetSocketAddress bind() {
         Listener listener = this;
@@ -91,6 +93,9 @@ public final class Listener {
                     }
                 });
         InetSocketAddress address = new InetSocketAddress(config.listen().host(), config.listen().port());
+        if (address.isUnresolved()) {
+            throw ConfigException.invalid("proxy.listen", config.listen().toString(), "cannot resolve the host name");
+        }
         try {
             serverChannel = b.bind(address).syncUninterruptibly().channel();
         } catch (Exception e) {
