@@ -4,6 +4,7 @@ import io.canaryproxy.analysis.Analysis;
 import io.canaryproxy.analysis.AnalysisConfig;
 import io.canaryproxy.analysis.AnalysisStore;
 import io.canaryproxy.analysis.Webhooks;
+import io.canaryproxy.config.ConfigException;
 import io.canaryproxy.config.ProxyConfig;
 import io.canaryproxy.config.RoutingConfig;
 import io.canaryproxy.listener.Listener;
@@ -92,6 +93,15 @@ public final class CanaryProxy implements AutoCloseable {
             this.analysisConfig = AnalysisConfig.from(config.source());
             this.upstreams = new Upstreams(config, transport, loopArray, registry);
             StateFile stateFile = config.stateFile() == null ? null : new StateFile(config.stateFile());
+            if (stateFile != null) {
+                try {
+                    stateFile.checkWritable();
+                } catch (IOException e) {
+                    throw ConfigException.invalid("proxy.state-file", config.stateFile().toString(),
+                            "cannot be written (" + StateFile.reason(e) + "); every switch would fail. Give a"
+                                    + " writable path, or \"\" to keep the route table in memory only");
+                }
+            }
             this.routes = new RouteState(upstreams, initialRoutes(config, stateFile), stateFile);
             this.listener = new Listener(config, transport, group, loopArray, routes,
                     new Router(routes, upstreams, config.routing()));

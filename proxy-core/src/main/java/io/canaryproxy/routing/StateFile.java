@@ -56,6 +56,21 @@ public final class StateFile {
         }
     }
 
+    /**
+     * Makes sure that {@link #write} can work: the directory exists (it is created) and a file can be created and
+     * renamed there, and the path is no directory. Checked at start, so that a path that cannot be written is
+     * found then, not when the first switch of a deploy fails.
+     */
+    public void checkWritable() throws IOException {
+        if (Files.isDirectory(path)) {
+            throw new FileSystemException(path.toString(), null, "Is a directory");
+        }
+        Path dir = path.toAbsolutePath().getParent();
+        Files.createDirectories(dir);
+        Path probe = Files.createTempFile(dir, path.getFileName().toString(), ".tmp");
+        Files.delete(probe);
+    }
+
     public void write(RouteTable table) throws IOException {
         ObjectNode node = JSON.createObjectNode();
         node.put("stable", table.stable());

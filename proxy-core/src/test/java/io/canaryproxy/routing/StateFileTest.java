@@ -4,6 +4,7 @@ import static org.assertj.core.api.Assertions.assertThat;
 import static org.assertj.core.api.Assertions.assertThatThrownBy;
 
 import io.canaryproxy.CanaryProxy;
+import io.canaryproxy.config.ConfigException;
 import io.canaryproxy.config.ProxyConfig;
 import io.canaryproxy.testing.CountingBackend;
 import io.canaryproxy.testing.TestConfigs;
@@ -74,15 +75,35 @@ class StateFileTest {
     }
 
     @Test
-    void aStateFileThatCannotBeWrittenRefusesTheChangeSayingWhy() throws Exception {
+    void aStateFileThatCannotBeWrittenAtStartIsAConfigError() throws Exception {
         // a file where its directory should be: fails for root too, unlike a read-only directory
         Path notADirectory = Files.writeString(dir.resolve("var"), "a file\n");
         Path state = notADirectory.resolve("state.json");
+        try (CountingBackend blue = new CountingBackend(); CountingBackend green = new CountingBackend()) {
+            assertThatThrownBy(() -> CanaryProxy.start(config(state, blue.endpoint(), green.endpoint())))
+                    .isInstanceOf(ConfigException.class)
+                    .hasMessage("proxy.state-file = \"" + state + "\": cannot be written (" + notADirectory
+                            + ": Not a directory); every switch would fail. Give a writable path, or \"\" to keep"
+                            + " the route table in memory only");
+            assertThatThrownBy(() -> CanaryProxy.start(config(dir, blue.endpoint(), green.endpoint())))
+                    .isInstanceOf(ConfigException.class)
+                    .hasMessageStartingWith("proxy.state-file = \"" + dir + "\": cannot be written (" + dir
+                            + ": Is a directory)");
+        }
+    }
+
+    @Test
+    void aStateFileThatCannotBeWrittenLaterRefusesTheChangeSayingWhy() throws Exception {
+        Path var = dir.resolve("var");
+        Path state = var.resolve("state.json");
         try (CountingBackend blue = new CountingBackend(); CountingBackend green = new CountingBackend();
              CanaryProxy proxy = CanaryProxy.start(config(state, blue.endpoint(), green.endpoint()))) {
+            // the directory turns into a file after the start
+            Files.delete(var);
+            Files.writeString(var, "a file\n");
             assertThatThrownBy(() -> proxy.switchTo("green", true))
                     .isInstanceOf(UncheckedIOException.class)
-                    .hasMessage("cannot write state file " + state + ": " + notADirectory + ": Not a directory");
+                    .hasMessage("cannot write state file " + state + ": " + var + ": Not a directory");
             assertThat(proxy.routes().stable()).isEqualTo("blue");
             assertThat(proxy.routes().version()).isZero();
         }
