@@ -25,7 +25,14 @@ final class ReloadSignal implements AutoCloseable {
     static ReloadSignal install(ConfigReloader reloader) {
         try {
             Signal hup = new Signal("HUP");
-            return new ReloadSignal(hup, Signal.handle(hup, s -> reloader.reload("SIGHUP")));
+            SignalHandler previous = Signal.handle(hup, s -> reloader.reload("SIGHUP"));
+            if (previous == SignalHandler.SIG_IGN) {
+                // The JVM leaves a signal alone that the process started with ignored, as nohup does, and says so
+                // only by handing back SIG_IGN: the new handler never runs.
+                log.warn("SIGHUP is ignored by this process (started under nohup or with the signal ignored), so it"
+                        + " cannot reload the configuration: reload with POST /reload or canary-proxy ctl reload");
+            }
+            return new ReloadSignal(hup, previous);
         } catch (IllegalArgumentException e) {
             log.warn("cannot handle SIGHUP ({}): reload with POST /reload instead", e.getMessage());
             return null;

@@ -161,6 +161,26 @@ class LauncherProcessTest {
         assertThat(l.stderr).isEmpty();
     }
 
+    /** nohup starts the JVM with SIGHUP ignored, and the JVM then keeps it so: the log must say that. */
+    @Test
+    void underNohupTheLogSaysThatSighupCannotReload() throws Exception {
+        DemoBackends backends = DemoBackends.start("blue");
+        resources.add(backends);
+        Path conf = config("proxy {\n"
+                + "  listen = \"127.0.0.1:0\"\n"
+                + "  admin { listen = \"127.0.0.1:0\" }\n"
+                + "  state-file = \"\"\n"
+                + "  releases.blue.endpoints = [\"127.0.0.1:" + backends.address("blue").getPort() + "\"]\n"
+                + "  routing.stable = blue\n"
+                + "}\n");
+        Launched l = launchUnder(List.of("nohup"), "--config", conf.toString());
+        l.awaitLine("SIGHUP is ignored by this process \\(started under nohup or with the signal ignored\\), so it"
+                + " cannot reload the configuration: reload with POST /reload or canary-proxy ctl reload");
+        l.awaitLine("stable release: blue");
+        assertThat(l.ignores(1)).isTrue();
+        l.stopsOn("TERM");
+    }
+
     @Test
     void demoModeSwitchesBetweenTheBuiltInBackends() throws Exception {
         Launched l = launch("demo", "--listen", "127.0.0.1:0", "--admin", "127.0.0.1:0");
@@ -274,7 +294,13 @@ class LauncherProcessTest {
 
     /** Starts {@link Main} in a new JVM with this test's class path and the production logging configuration. */
     private Launched launch(String... args) throws IOException {
-        List<String> command = new ArrayList<>(List.of(
+        return launchUnder(List.of(), args);
+    }
+
+    /** {@link #launch} under a wrapper command such as {@code nohup}. */
+    private Launched launchUnder(List<String> wrapper, String... args) throws IOException {
+        List<String> command = new ArrayList<>(wrapper);
+        command.addAll(List.of(
                 Path.of(System.getProperty("java.home"), "bin", "java").toString(),
                 "-Xmx256m",
                 "-Dlogback.configurationFile=logback.xml",
