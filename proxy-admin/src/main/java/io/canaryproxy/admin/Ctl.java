@@ -105,7 +105,8 @@ final class Ctl implements Callable<Integer> {
         }
         String expected = origin + " \"" + value + "\": expected a URL such as " + DEFAULT_ADMIN;
         String text = value.strip();
-        if (!text.contains("://")) {
+        boolean bare = !text.contains("://");
+        if (bare) {
             text = "http://" + text;
         }
         URI uri;
@@ -119,17 +120,38 @@ final class Ctl implements Callable<Integer> {
                 || uri.getRawQuery() != null || uri.getRawFragment() != null) {
             throw new IllegalArgumentException(expected);
         }
+        if (uri.getPort() > 65535) {
+            throw new IllegalArgumentException(origin + " \"" + value + "\": port must be between 0 and 65535");
+        }
+        if (bare && uri.getPort() < 0) {
+            // A URL has its scheme's port; a bare host almost always means the admin port was forgotten.
+            throw new IllegalArgumentException(origin + " \"" + value + "\": expected host:port such as "
+                    + DEFAULT_ADMIN.substring(DEFAULT_ADMIN.indexOf("://") + 3) + ", or a URL");
+        }
         String path = uri.getRawPath() == null ? "" : uri.getRawPath().replaceAll("/+$", "");
         return URI.create(scheme + "://" + uri.getRawAuthority() + path);
     }
 
-    /** The token from {@code option}, else {@link #ENV_TOKEN}, else {@link #ENV_ADMIN_TOKEN}; {@code null} if none. */
+    /**
+     * The token from {@code option}, else {@link #ENV_TOKEN}, else {@link #ENV_ADMIN_TOKEN}; {@code null} if none.
+     *
+     * @throws IllegalArgumentException for a token that cannot go into a header: a line break would add headers
+     */
     static String token(String option, Map<String, String> env) {
-        if (option != null) {
-            return nonBlank(option);
+        String origin = "--token";
+        String token = nonBlank(option);
+        if (option == null) {
+            origin = ENV_TOKEN;
+            token = nonBlank(env.get(ENV_TOKEN));
+            if (token == null) {
+                origin = ENV_ADMIN_TOKEN;
+                token = nonBlank(env.get(ENV_ADMIN_TOKEN));
+            }
         }
-        String fromEnv = nonBlank(env.get(ENV_TOKEN));
-        return fromEnv != null ? fromEnv : nonBlank(env.get(ENV_ADMIN_TOKEN));
+        if (token != null && !token.chars().allMatch(c -> c > ' ' && c < 0x7f)) {
+            throw new IllegalArgumentException(origin + ": expected printable ASCII without spaces or line breaks");
+        }
+        return token;
     }
 
     private static String nonBlank(String value) {
@@ -154,8 +176,14 @@ final class Ctl implements Callable<Integer> {
             } catch (IllegalArgumentException e) {
                 throw new ParameterException(commandLine, e.getMessage());
             }
+            String token;
+            try {
+                token = token(ctl.token, System.getenv());
+            } catch (IllegalArgumentException e) {
+                throw new ParameterException(commandLine, e.getMessage());
+            }
             validate();
-            AdminClient client = new AdminClient(base, token(ctl.token, System.getenv()));
+            AdminClient client = new AdminClient(base, token);
             PrintWriter out = commandLine.getOut();
             PrintWriter err = commandLine.getErr();
             try {

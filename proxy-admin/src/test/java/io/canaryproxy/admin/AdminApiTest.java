@@ -212,12 +212,14 @@ class AdminApiTest {
 
     @Test
     void aStateFileThatCannotBeWrittenIsA500SayingWhyAndNothingChanges() throws Exception {
-        // a regular file where the state file's directory should be: unwritable for root too
-        Path notADirectory = Files.writeString(dir.resolve("var"), "not a directory\n");
+        Path notADirectory = dir.resolve("var");
         Path stateFile = notADirectory.resolve("x.json");
         String expected = "cannot write state file " + stateFile + ": " + notADirectory + ": Not a directory";
         try (CanaryProxy unwritable = CanaryProxy.start(fixture.config("proxy.state-file = \"" + stateFile + "\""));
                 AdminServer admin = new AdminServer(unwritable, unwritable.config().admin()).start()) {
+            // after the start, a regular file where the state file's directory was: unwritable for root too
+            Files.delete(notADirectory);
+            Files.writeString(notADirectory, "not a directory\n");
             String url = "http://127.0.0.1:" + admin.address().getPort();
             ListAppender<ILoggingEvent> logged = captureLog();
             try {

@@ -354,13 +354,16 @@ class CtlTest {
 
     @Test
     void aStateFileThatCannotBeWrittenIsExitStatus1SayingWhy() throws Exception {
-        Path notADirectory = Files.writeString(dir.resolve("var"), "not a directory\n");
+        Path notADirectory = dir.resolve("var");
         Path stateFile = notADirectory.resolve("state.json");
         Path conf = dir.resolve("unwritable.conf");
         Files.writeString(conf, Files.readString(file).replace("state-file = \"\"",
                 "state-file = \"" + stateFile + "\""));
         try (CanaryProxy unwritable = CanaryProxy.start(Main.loadConfig(conf));
                 AdminServer unwritableAdmin = new AdminServer(unwritable, unwritable.config().admin()).start()) {
+            // the state file's directory turns into a file after the start
+            Files.delete(notADirectory);
+            Files.writeString(notADirectory, "not a directory\n");
             MainTest.Result r = MainTest.run("ctl", "switch", "green", "--force", "--admin",
                     "127.0.0.1:" + unwritableAdmin.address().getPort(), "--token", TOKEN);
             assertThat(r.status()).isEqualTo(1);
@@ -501,6 +504,28 @@ class CtlTest {
         assertThat(Ctl.token("a", Map.of(Ctl.ENV_TOKEN, "b"))).isEqualTo("a");
         assertThat(Ctl.token(null, Map.of(Ctl.ENV_TOKEN, "b", Ctl.ENV_ADMIN_TOKEN, "c"))).isEqualTo("b");
         assertThat(Ctl.token(null, Map.of(Ctl.ENV_ADMIN_TOKEN, "c"))).isEqualTo("c");
+    }
+
+    @Test
+    void aBadAdminAddressOrTokenIsAUsageErrorOnOneLine() {
+        assertThatThrownBy(() -> Ctl.adminUri("127.0.0.1:99999", Map.of()))
+                .hasMessage("--admin \"127.0.0.1:99999\": port must be between 0 and 65535");
+        assertThatThrownBy(() -> Ctl.adminUri(null, Map.of(Ctl.ENV_ADMIN_URL, "127.0.0.1")))
+                .hasMessage(Ctl.ENV_ADMIN_URL + " \"127.0.0.1\": expected host:port such as 127.0.0.1:9901, or a URL");
+        assertThat(Ctl.adminUri("http://admin.example", Map.of())).isEqualTo(URI.create("http://admin.example"));
+        assertThatThrownBy(() -> Ctl.token("s3cret\r\nX-Evil: 1", Map.of()))
+                .hasMessage("--token: expected printable ASCII without spaces or line breaks");
+        assertThatThrownBy(() -> Ctl.token(null, Map.of(Ctl.ENV_TOKEN, "a b")))
+                .hasMessage(Ctl.ENV_TOKEN + ": expected printable ASCII without spaces or line breaks");
+
+        MainTest.Result port = MainTest.run("ctl", "status", "--admin", "127.0.0.1:99999");
+        assertThat(port.status()).isEqualTo(2);
+        assertThat(port.err()).startsWith("--admin \"127.0.0.1:99999\": port must be between 0 and 65535")
+                .doesNotContain("Exception");
+        MainTest.Result token = MainTest.run("ctl", "status", "--admin", "127.0.0.1:9", "--token", "a\nb");
+        assertThat(token.status()).isEqualTo(2);
+        assertThat(token.err()).contains("--token: expected printable ASCII without spaces or line breaks")
+                .doesNotContain("Exception");
     }
 
     @Test
