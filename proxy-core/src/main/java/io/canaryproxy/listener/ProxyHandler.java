@@ -135,6 +135,8 @@ final class ProxyHandler extends ChannelInboundHandlerAdapter implements Upstrea
     private int replayBytes;
     private boolean replayLost;
     private long lastUpstreamNanos;
+    /** Since when the client has taken no more of the response and the upstream is not read for it; 0 if it has. */
+    private long clientStalledNanos;
     private long startNanos;
     private int responseStatus;
 
@@ -269,8 +271,16 @@ final class ProxyHandler extends ChannelInboundHandlerAdapter implements Upstrea
                 upstream.channel().config().setAutoRead(writable);
             }
         } else if (upstream != null) {
-            // The upstream is read only while the client can take what it sends.
+            // The upstream is read only while the client can take what it sends. Its silence meanwhile is the
+            // client's doing: the response timeout starts again once the client takes more.
             upstream.channel().config().setAutoRead(writable);
+            if (writable) {
+                clientStalledNanos = 0;
+                lastUpstreamNanos = System.nanoTime();
+            } else if (clientStalledNanos == 0) {
+                clientStalledNanos = System.nanoTime();
+                scheduleTick(lc.clientIdleTimeoutNanos);
+            }
         }
         ctx.fireChannelWritabilityChanged();
     }
@@ -574,7 +584,11 @@ final class ProxyHandler extends ChannelInboundHandlerAdapter implements Upstrea
             ctx.writeAndFlush(ErrorResponses.continue100(), ctx.voidPromise());
         }
         // Read the response only while the client can take it.
-        up.config().setAutoRead(ctx.channel().isWritable());
+        boolean clientWritable = ctx.channel().isWritable();
+        up.config().setAutoRead(clientWritable);
+        if (!clientWritable && clientStalledNanos == 0) {
+            clientStalledNanos = System.nanoTime();
+        }
         if (!requestComplete) {
             if (up.isWritable()) {
                 drain();
@@ -966,7 +980,15 @@ final class ProxyHandler extends ChannelInboundHandlerAdapter implements Upstrea
         long now = System.nanoTime();
         long next;
         if (request != null) {
-            if (upstream != null && requestComplete) {
+            if (upstream != null && clientStalledNanos != 0 && !ctx.channel().isWritable()) {
+                // A client that stops reading a response holds an upstream connection: it gets the idle timeout.
+                if (now - clientStalledNanos >= lc.clientIdleTimeoutNanos) {
+                    log.debug("client {} stopped reading the response", clientIp);
+                    ctx.close();
+                    return;
+                }
+                next = clientStalledNanos + lc.clientIdleTimeoutNanos - now;
+            } else if (upstream != null && requestComplete) {
                 long deadline = lastUpstreamNanos + lc.responseTimeoutNanos;
                 if (now - deadline >= 0) {
                     fail(HttpResponseStatus.GATEWAY_TIMEOUT, UpstreamError.TIMEOUT, "no answer from " + endpoint + " within "

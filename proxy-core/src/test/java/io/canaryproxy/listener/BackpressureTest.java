@@ -152,6 +152,42 @@ class BackpressureTest {
         }
     }
 
+    /** The upstream is silent because the proxy does not read it: that is no upstream timeout. */
+    @Test
+    void aClientPausedLongerThanTheResponseTimeoutStillGetsTheWholeStream() throws Exception {
+        proxy.close();
+        proxy = CanaryProxy.start(TestConfigs.single("127.0.0.1:" + ((InetSocketAddress) backend.localAddress())
+                .getPort(), "proxy.upstream.response-timeout = 1s\nproxy.drain.timeout = 1s\n"));
+        aClientThatStopsReadingStopsTheUpstream();
+    }
+
+    /** A client that takes nothing of a response for the client idle timeout frees its upstream connection. */
+    @Test
+    void aClientThatReadsNothingForTheIdleTimeoutIsDisconnected() throws Exception {
+        proxy.close();
+        proxy = CanaryProxy.start(TestConfigs.single("127.0.0.1:" + ((InetSocketAddress) backend.localAddress())
+                .getPort(), "proxy.limits.client-idle-timeout = 2s\nproxy.drain.timeout = 1s\n"));
+        try (Socket client = new Socket("127.0.0.1", proxy.listenAddress().getPort())) {
+            client.setReceiveBufferSize(64 * 1024);
+            client.getOutputStream().write("GET /download HTTP/1.1\r\nHost: x\r\n\r\n"
+                    .getBytes(StandardCharsets.US_ASCII));
+            await().atMost(Duration.ofSeconds(10))
+                    .until(() -> proxy.status().releases().get("blue").inflight() == 1);
+            await().atMost(Duration.ofSeconds(20))
+                    .until(() -> proxy.status().releases().get("blue").inflight() == 0);
+            // What was on its way is still there to read, then the end of the connection.
+            client.setSoTimeout(10_000);
+            byte[] buf = new byte[64 * 1024];
+            long read = 0;
+            int n;
+            while ((n = client.getInputStream().read(buf)) > 0) {
+                read += n;
+            }
+            assertThat(n).isEqualTo(-1);
+            assertThat(read).isLessThan(32L * 1024 * 1024);
+        }
+    }
+
     @Test
     void anUpstreamThatStopsReadingStopsTheClientsUpload() throws Exception {
         backendReads = false;
