@@ -28,6 +28,8 @@ final class HeaderRewriter {
     static final AsciiString X_SERVED_BY = AsciiString.cached("x-served-by");
     static final AsciiString FORWARDED = AsciiString.cached("forwarded");
     static final AsciiString PROXY_CONNECTION = AsciiString.cached("proxy-connection");
+    static final AsciiString X_REAL_IP = AsciiString.cached("x-real-ip");
+    private static final AsciiString X_FORWARDED_PREFIX = AsciiString.cached("x-forwarded-");
 
     private static final byte[] HTTP_11 = ascii(" HTTP/1.1\r\n");
     private static final byte[] HOST_LOCALHOST = ascii("Host: localhost\r\n");
@@ -62,7 +64,7 @@ final class HeaderRewriter {
         out.writeCharSequence(request.uri(), CharsetUtil.ISO_8859_1);
         out.writeBytes(HTTP_11);
 
-        List<String> namedInConnection = namedHeaders(h.get(HttpHeaderNames.CONNECTION));
+        List<String> namedInConnection = namedHeaders(h);
         String host = null;
         String priorForwardedFor = null;
         boolean hasProto = false;
@@ -87,8 +89,10 @@ final class HeaderRewriter {
                     }
                     break;
                 case FORWARDED_FOR:
-                    if (trusted && priorForwardedFor == null) {
-                        priorForwardedFor = value.toString();
+                    if (trusted) {
+                        // RFC 9110 5.3: repeated lines are one list; a balancer may have added a line of its own.
+                        priorForwardedFor = priorForwardedFor == null ? value.toString()
+                                : priorForwardedFor + ", " + value;
                     }
                     continue;
                 case FORWARDED_PROTO:
@@ -185,7 +189,7 @@ final class HeaderRewriter {
             case 7:
                 return is(name, HttpHeaderNames.UPGRADE) ? UPGRADE_HEADER : other(name);
             case 9:
-                return is(name, FORWARDED) ? FORWARDED_OTHER : other(name);
+                return is(name, FORWARDED) || is(name, X_REAL_IP) ? FORWARDED_OTHER : other(name);
             case 10:
                 return is(name, HttpHeaderNames.CONNECTION) || is(name, HttpHeaderNames.KEEP_ALIVE)
                         ? HOP_BY_HOP : other(name);
@@ -207,14 +211,20 @@ final class HeaderRewriter {
         }
     }
 
-    /** Underscore names are dropped: gunicorn would read them as their dashed twins. */
+    /**
+     * Underscore names are dropped: gunicorn would read them as their dashed twins. The forwarding headers the
+     * proxy does not set itself ({@code X-Forwarded-Port}, {@code -Prefix}, ...) are kept only from a trusted
+     * proxy, like the ones it sets: Django reads {@code X-Forwarded-Port} when told to.
+     */
     private static int other(CharSequence name) {
-        for (int i = 0, n = name.length(); i < n; i++) {
+        int n = name.length();
+        for (int i = 0; i < n; i++) {
             if (name.charAt(i) == '_') {
                 return HOP_BY_HOP;
             }
         }
-        return OTHER;
+        return n > X_FORWARDED_PREFIX.length() && AsciiString.regionMatches(name, true, 0, X_FORWARDED_PREFIX, 0,
+                X_FORWARDED_PREFIX.length()) ? FORWARDED_OTHER : OTHER;
     }
 
     private static boolean is(CharSequence name, AsciiString known) {
@@ -242,11 +252,18 @@ final class HeaderRewriter {
      * upgrade), are hop-by-hop too; null when it names none, as it nearly always does. The framing headers are
      * not removed this way: the decoder has already checked them.
      */
-    private static List<String> namedHeaders(String connection) {
-        if (connection == null) {
-            return null;
-        }
+    private static List<String> namedHeaders(RequestHeaders h) {
         List<String> named = null;
+        for (int i = 0, n = h.size(); i < n; i++) {
+            if (h.name(i).length() == 10 && is(h.name(i), HttpHeaderNames.CONNECTION)) {
+                named = namedHeaders(h.value(i).toString(), named);
+            }
+        }
+        return named;
+    }
+
+    /** Adds to {@code named} (created when needed) the headers one Connection line names. */
+    private static List<String> namedHeaders(String connection, List<String> named) {
         int n = connection.length();
         int start = 0;
         while (start < n) {

@@ -81,6 +81,33 @@ class HeaderRewriteTest {
     }
 
     @Test
+    void otherForwardingHeadersOfAnUntrustedClientAreDropped() throws Exception {
+        LoggedRequest r = send("X-Forwarded-Port: 443\r\nX-Forwarded-Prefix: /admin\r\nX-Real-IP: 6.6.6.6\r\n"
+                + "X-Forwarded-Ssl: on\r\nX-Forwardedness: kept\r\n");
+
+        assertThat(r.containsHeader("X-Forwarded-Port")).isFalse();
+        assertThat(r.containsHeader("X-Forwarded-Prefix")).isFalse();
+        assertThat(r.containsHeader("X-Real-IP")).isFalse();
+        assertThat(r.containsHeader("X-Forwarded-Ssl")).isFalse();
+        assertThat(r.getHeader("X-Forwardedness")).isEqualTo("kept");
+    }
+
+    /** RFC 9110 5.3: repeated lines are one list; a balancer in front may have added a line of its own. */
+    @Test
+    void aTrustedProxysRepeatedForwardedForLinesAreAllKept() throws Exception {
+        try (CanaryProxy behindBalancer = CanaryProxy.start(TestConfigs.single("127.0.0.1:" + upstream.port(),
+                "proxy.trusted-proxies = [\"127.0.0.0/8\"]"))) {
+            RawExchange.Result result = RawExchange.send(behindBalancer.listenAddress(),
+                    "GET /h HTTP/1.1\r\nHost: shop.example\r\nX-Forwarded-For: 203.0.113.9\r\n"
+                            + "X-Forwarded-Port: 443\r\nX-Forwarded-For: 10.0.0.2\r\nConnection: close\r\n\r\n");
+            assertThat(result.status()).isEqualTo(200);
+        }
+        LoggedRequest r = upstream.findAll(anyRequestedFor(urlEqualTo("/h"))).get(0);
+        assertThat(r.getHeader("X-Forwarded-For")).isEqualTo("203.0.113.9, 10.0.0.2, 127.0.0.1");
+        assertThat(r.getHeader("X-Forwarded-Port")).isEqualTo("443");
+    }
+
+    @Test
     void underscoreHeaderNamesAreDropped() throws Exception {
         LoggedRequest r = send("X_Forwarded_For: 6.6.6.6\r\nX_Custom: 1\r\nX-Custom: 2\r\n");
 
@@ -101,6 +128,15 @@ class HeaderRewriteTest {
         assertThat(r.containsHeader("TE")).isFalse();
         assertThat(r.containsHeader("Proxy-Connection")).isFalse();
         assertThat(result.text()).doesNotContainIgnoringCase("keep-alive: timeout=5").contains("X-App: 1");
+    }
+
+    /** RFC 9110 7.6.1: every Connection line counts, not only the first. */
+    @Test
+    void headersNamedInASecondConnectionLineAreStrippedToo() throws Exception {
+        LoggedRequest r = send("Connection: keep-alive\r\nConnection: X-Secret\r\nX-Secret: s\r\nX-Kept: k\r\n");
+
+        assertThat(r.containsHeader("X-Secret")).isFalse();
+        assertThat(r.getHeader("X-Kept")).isEqualTo("k");
     }
 
     @Test
