@@ -221,13 +221,19 @@ final class StrictRequestDecoder extends HttpRequestDecoder {
                 return "bare LF as a line end";
             }
             if (line == 0) {
-                if ((b < 0x20 && b != ' ') || b == 0x7f) {
+                if (b < 0) {
+                    return "byte above 0x7f in the request line (a target is percent-encoded ASCII)";
+                }
+                if (b < 0x20 || b == 0x7f) {
                     return "control byte in the request line";
                 }
             } else if (column == 0 && (b == ' ' || b == '\t')) {
                 return "obs-fold (a header continuation line)";
             } else if (inName) {
                 if (b == ':') {
+                    if (column == 0) {
+                        return "empty header name";
+                    }
                     inName = false;
                     if (hostPrefix == HOST.length && ++hostLines > 1) {
                         return "more than one Host header";
@@ -239,7 +245,8 @@ final class StrictRequestDecoder extends HttpRequestDecoder {
                 } else if (hostPrefix >= 0) {
                     hostPrefix = hostPrefix < HOST.length && (b | 0x20) == HOST[hostPrefix] ? hostPrefix + 1 : -1;
                 }
-            } else if ((b < 0x20 && b != '\t') || b == 0x7f) {
+            } else if ((b >= 0 && b < 0x20 && b != '\t') || b == 0x7f) {
+                // Bytes from 0x80 (negative here) are obs-text, which RFC 9110 5.5 allows in a value.
                 return "control byte in a header value";
             }
             column++;

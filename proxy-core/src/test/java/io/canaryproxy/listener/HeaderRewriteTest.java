@@ -12,6 +12,7 @@ import com.github.tomakehurst.wiremock.verification.LoggedRequest;
 import io.canaryproxy.CanaryProxy;
 import io.canaryproxy.testing.RawExchange;
 import io.canaryproxy.testing.TestConfigs;
+import java.nio.charset.StandardCharsets;
 import java.util.List;
 import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.BeforeAll;
@@ -105,6 +106,15 @@ class HeaderRewriteTest {
         LoggedRequest r = upstream.findAll(anyRequestedFor(urlEqualTo("/h"))).get(0);
         assertThat(r.getHeader("X-Forwarded-For")).isEqualTo("203.0.113.9, 10.0.0.2, 127.0.0.1");
         assertThat(r.getHeader("X-Forwarded-Port")).isEqualTo("443");
+    }
+
+    /** RFC 9110 5.5: obs-text (bytes from 0x80) is allowed in a value, e.g. a cookie a browser sends as UTF-8. */
+    @Test
+    void aValueWithBytesAbove0x7fReachesTheUpstreamByteForByte() throws Exception {
+        LoggedRequest r = send("Cookie: name=caf\u00c3\u00a9\r\n");
+
+        assertThat(r.getHeader("Cookie").getBytes(StandardCharsets.ISO_8859_1))
+                .isEqualTo("name=café".getBytes(StandardCharsets.UTF_8));
     }
 
     @Test
