@@ -25,7 +25,12 @@ final class RequestRules {
         }
         HttpHeaders h = request.headers();
         // RFC 9112 3.2: a 1.1 request without Host gets a 400 (one with more than one is refused by the decoder).
-        if (version.minorVersion() == 1 && !h.contains(HttpHeaderNames.HOST)) {
+        String host = h.get(HttpHeaderNames.HOST);
+        if (version.minorVersion() == 1 && host == null) {
+            return HttpResponseStatus.BAD_REQUEST;
+        }
+        // RFC 9112 3.2: an invalid Host value gets a 400 too; the upstream and X-Forwarded-Host would trust it.
+        if (host != null && !isValidHost(host)) {
             return HttpResponseStatus.BAD_REQUEST;
         }
         if (h.contains(HttpHeaderNames.TRANSFER_ENCODING)) {
@@ -62,11 +67,64 @@ final class RequestRules {
             }
             String path = uri.getRawPath() == null || uri.getRawPath().isEmpty() ? "/" : uri.getRawPath();
             request.setUri(uri.getRawQuery() == null ? path : path + "?" + uri.getRawQuery());
-            request.headers().set(HttpHeaderNames.HOST, uri.getRawAuthority());
+            // RFC 9112 3.2.2: Host becomes the target's host and port; user information is no part of it.
+            String authority = uri.getRawAuthority();
+            String hostAndPort = authority.substring(authority.lastIndexOf('@') + 1);
+            if (!isValidHost(hostAndPort)) {
+                return false;
+            }
+            request.headers().set(HttpHeaderNames.HOST, hostAndPort);
             return true;
         } catch (URISyntaxException e) {
             return false;
         }
+    }
+
+    /**
+     * RFC 9110 7.2 with RFC 3986 3.2.2: {@code uri-host [":" port]}, the host an IP literal in brackets or a
+     * reg-name (unreserved, percent-encoded and sub-delims characters). Empty is valid: a target without one.
+     */
+    static boolean isValidHost(String value) {
+        int n = value.length();
+        int i = 0;
+        if (n > 0 && value.charAt(0) == '[') {
+            int close = value.indexOf(']');
+            if (close < 2) {
+                return false;
+            }
+            for (i = 1; i < close; i++) {
+                char c = value.charAt(i);
+                if (!(isHexDigit(c) || c == ':' || c == '.')) {
+                    return false;
+                }
+            }
+            i = close + 1;
+            if (i < n && value.charAt(i) != ':') {
+                return false;
+            }
+        } else {
+            for (; i < n && value.charAt(i) != ':'; i++) {
+                if (!isRegNameChar(value.charAt(i))) {
+                    return false;
+                }
+            }
+        }
+        for (int k = i + 1; k < n; k++) {
+            char c = value.charAt(k);
+            if (c < '0' || c > '9') {
+                return false;
+            }
+        }
+        return true;
+    }
+
+    private static boolean isHexDigit(char c) {
+        return c >= '0' && c <= '9' || c >= 'a' && c <= 'f' || c >= 'A' && c <= 'F';
+    }
+
+    private static boolean isRegNameChar(char c) {
+        return c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9'
+                || "-._~%!$&'()*+,;=".indexOf(c) >= 0;
     }
 
     /** RFC 9110 9.2.2; the decoder hands out Netty's shared method instances, so identity is enough. */

@@ -1,0 +1,47 @@
+package io.canaryproxy.listener;
+
+import static org.assertj.core.api.Assertions.assertThat;
+
+import io.netty.handler.codec.http.DefaultHttpRequest;
+import io.netty.handler.codec.http.HttpHeaderNames;
+import io.netty.handler.codec.http.HttpMethod;
+import io.netty.handler.codec.http.HttpRequest;
+import io.netty.handler.codec.http.HttpResponseStatus;
+import io.netty.handler.codec.http.HttpVersion;
+import org.junit.jupiter.params.ParameterizedTest;
+import org.junit.jupiter.params.provider.ValueSource;
+import org.junit.jupiter.api.Test;
+
+/** The checks on a decoded request head that the decoder's byte scan does not make. */
+class RequestRulesTest {
+
+    @ParameterizedTest
+    @ValueSource(strings = {"", "shop.example", "shop.example:8080", "127.0.0.1:80", "[::1]", "[::1]:8443",
+            "[::ffff:192.0.2.1]", "xn--caf-dma.example", "a,b", "under_score.example", "%41.example"})
+    void validHostValues(String host) {
+        assertThat(RequestRules.isValidHost(host)).isTrue();
+    }
+
+    @ParameterizedTest
+    @ValueSource(strings = {"a b", "a/b", "user@a", "a:http", "a:80:81", "[::1", "[]", "[::1]x", "a?b", "a#b",
+            "a\\b", "\"a\""})
+    void invalidHostValues(String host) {
+        assertThat(RequestRules.isValidHost(host)).isFalse();
+    }
+
+    /** RFC 9112 3.2.2: the upstream gets the origin form, and Host from the target without user information. */
+    @Test
+    void anAbsoluteTargetBecomesOriginFormAndItsHostWithoutUserInformation() {
+        HttpRequest request = new DefaultHttpRequest(HttpVersion.HTTP_1_1, HttpMethod.GET,
+                "http://user:secret@shop.example:8080/cart?id=1");
+        request.headers().set(HttpHeaderNames.HOST, "other.example");
+
+        assertThat(RequestRules.check(request)).isNull();
+        assertThat(request.uri()).isEqualTo("/cart?id=1");
+        assertThat(request.headers().get(HttpHeaderNames.HOST)).isEqualTo("shop.example:8080");
+
+        HttpRequest badHost = new DefaultHttpRequest(HttpVersion.HTTP_1_1, HttpMethod.GET, "http://user@a:http/");
+        badHost.headers().set(HttpHeaderNames.HOST, "x");
+        assertThat(RequestRules.check(badHost)).isEqualTo(HttpResponseStatus.BAD_REQUEST);
+    }
+}
