@@ -161,6 +161,21 @@ final class HeaderRewriter {
         out.writeShort(CRLF);
     }
 
+    /**
+     * Whether a request trailer field goes to the upstream. The rules of the head apply (no underscore names, no
+     * hop-by-hop or forwarding headers), and RFC 9110 6.5.1 keeps framing and routing fields out of trailers: a
+     * server that merged a trailing Host or Content-Length into the head would act on a value the proxy never
+     * checked.
+     */
+    static boolean isForwardableTrailer(CharSequence name) {
+        int kind = classify(name);
+        return kind == OTHER || kind == REQUEST_ID_HEADER
+                ? !is(name, HttpHeaderNames.CONTENT_LENGTH) && !is(name, HttpHeaderNames.TRANSFER_ENCODING)
+                        && !is(name, HttpHeaderNames.TRAILER) && !is(name, HttpHeaderNames.CONTENT_TYPE)
+                        && !is(name, HttpHeaderNames.AUTHORIZATION) && !is(name, HttpHeaderNames.COOKIE)
+                : false;
+    }
+
     /** A size to allocate for the head, so that writing it rarely has to grow the buffer. */
     static int estimateSize(HttpRequest request) {
         return request.uri().length() + 32 * request.headers().size() + 256;

@@ -495,6 +495,9 @@ final class ProxyHandler extends ChannelInboundHandlerAdapter implements Upstrea
             Iterator<Map.Entry<CharSequence, CharSequence>> it = trailers.iteratorCharSequence();
             while (it.hasNext()) {
                 Map.Entry<CharSequence, CharSequence> e = it.next();
+                if (!HeaderRewriter.isForwardableTrailer(e.getKey())) {
+                    continue;
+                }
                 fields.writeCharSequence(e.getKey(), CharsetUtil.ISO_8859_1);
                 fields.writeByte(':').writeByte(' ');
                 fields.writeCharSequence(e.getValue(), CharsetUtil.ISO_8859_1);

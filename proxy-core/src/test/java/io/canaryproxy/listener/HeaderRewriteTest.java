@@ -12,8 +12,16 @@ import com.github.tomakehurst.wiremock.verification.LoggedRequest;
 import io.canaryproxy.CanaryProxy;
 import io.canaryproxy.testing.RawExchange;
 import io.canaryproxy.testing.TestConfigs;
+import java.io.IOException;
+import java.io.InputStream;
+import java.io.UncheckedIOException;
+import java.net.InetAddress;
+import java.net.ServerSocket;
+import java.net.Socket;
 import java.nio.charset.StandardCharsets;
 import java.util.List;
+import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.TimeUnit;
 import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.BeforeEach;
@@ -115,6 +123,41 @@ class HeaderRewriteTest {
 
         assertThat(r.getHeader("Cookie").getBytes(StandardCharsets.ISO_8859_1))
                 .isEqualTo("name=café".getBytes(StandardCharsets.UTF_8));
+    }
+
+    /** The rules of the head hold for trailer fields too, and framing and routing fields stay out of them. */
+    @Test
+    void requestTrailersKeepOnlyWhatAHeadWouldAndNoFramingOrRouting() throws Exception {
+        try (ServerSocket raw = new ServerSocket(0, 1, InetAddress.getLoopbackAddress());
+             CanaryProxy toRaw = CanaryProxy.start(TestConfigs.single("127.0.0.1:" + raw.getLocalPort(), ""))) {
+            CompletableFuture<String> received = java.util.concurrent.CompletableFuture
+                    .supplyAsync(() -> {
+                        try (Socket s = raw.accept()) {
+                            StringBuilder seen = new StringBuilder();
+                            InputStream in = s.getInputStream();
+                            while (!seen.toString().contains("\r\n0\r\n") || !seen.toString().endsWith("\r\n\r\n")) {
+                                int b = in.read();
+                                if (b < 0) {
+                                    break;
+                                }
+                                seen.append((char) b);
+                            }
+                            s.getOutputStream().write(("HTTP/1.1 200 OK\r\nContent-Length: 0\r\n"
+                                    + "Connection: close\r\n\r\n").getBytes(StandardCharsets.US_ASCII));
+                            return seen.toString();
+                        } catch (IOException e) {
+                            throw new UncheckedIOException(e);
+                        }
+                    });
+            RawExchange.Result r = RawExchange.send(toRaw.listenAddress(),
+                    "POST /t HTTP/1.1\r\nHost: shop.example\r\nTransfer-Encoding: chunked\r\nConnection: close\r\n\r\n"
+                            + "3\r\nabc\r\n0\r\nX-Checksum: 42\r\nX_Forwarded_For: 6.6.6.6\r\nHost: evil.example\r\n"
+                            + "X-Forwarded-For: 6.6.6.6\r\nContent-Length: 9\r\n\r\n");
+            assertThat(r.status()).as(r.text()).isEqualTo(200);
+            String trailers = received.get(10, TimeUnit.SECONDS);
+            trailers = trailers.substring(trailers.indexOf("\r\n0\r\n") + 5);
+            assertThat(trailers).isEqualTo("X-Checksum: 42\r\n\r\n");
+        }
     }
 
     @Test
