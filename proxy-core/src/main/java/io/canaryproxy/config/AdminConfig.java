@@ -6,6 +6,7 @@ public record AdminConfig(HostPort listen, String token) {
     /** Never shows the token: this text goes into logs and into the answer to a refused reload. */
     @Override
     public String toString() {
-        return "AdminConfig[listen=" + listen + ", token=" + (token == null || token.isEmpty() ? "none" : "(set)") + "]";
+        String shown = token == null || token.isEmpty() ? "none" : "(set)";
+        return "AdminConfig[listen=" + listen + ", token=" + shown + "]";
     }
 }

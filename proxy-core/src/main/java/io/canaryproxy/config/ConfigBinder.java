@@ -480,7 +480,8 @@ final class ConfigBinder {
                 suggestion = sibling;
             }
         }
-        String hint = suggestion == null ? "" : "; did you mean " + parent + "." + ConfigUtil.joinPath(suggestion) + "?";
+        String hint = suggestion == null ? ""
+                : "; did you mean " + parent + "." + ConfigUtil.joinPath(suggestion) + "?";
         problems.add("unknown key " + parent + "." + ConfigUtil.joinPath(name) + where(value) + hint);
     }
 

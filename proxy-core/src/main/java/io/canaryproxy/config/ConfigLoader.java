@@ -149,8 +149,9 @@ public final class ConfigLoader {
             String name = e.getKey();
             if (!name.equals(ROOT) && ConfigBinder.editDistance(name.toLowerCase(Locale.ROOT), ROOT) <= 2) {
                 ConfigOrigin origin = e.getValue().origin();
-                unknown.add("unknown key " + ConfigUtil.joinPath(name) + " (in " + file
-                        + (origin.lineNumber() >= 0 ? ":" + origin.lineNumber() : "") + "); did you mean " + ROOT + "?");
+                String line = origin.lineNumber() >= 0 ? ":" + origin.lineNumber() : "";
+                unknown.add("unknown key " + ConfigUtil.joinPath(name) + " (in " + file + line + "); did you mean "
+                        + ROOT + "?");
             }
         }
         if (unknown.size() == 1) {
