@@ -63,13 +63,17 @@ public final class Judge {
             return fail(step, weight, String.format(java.util.Locale.ROOT, "p99 %.1f ms against %.1f ms",
                     c.p99Millis(), s.p99Millis()), c, s, errorP, u);
         }
-        if (stableKnown && u.p() < alpha && u.effect() >= config.minEffect()
-                && c.p50Millis() - s.p50Millis() > slackMillis) {
+        boolean rankSlower = stableKnown && u.p() < alpha && u.effect() >= config.minEffect();
+        if (rankSlower && c.p50Millis() - s.p50Millis() > slackMillis) {
             return fail(step, weight, String.format(java.util.Locale.ROOT,
                     "slower by rank test (p=%.4f, effect %.2f)", u.p(), u.effect()), c, s, errorP, u);
         }
-        return new Check(Instant.now(), step, weight, Verdict.PASS, "no significant difference", c, s, errorP,
-                u.p(), u.effect());
+        // A difference the rank test is sure of can still be too small to matter: say so rather than "none".
+        String reason = rankSlower ? String.format(java.util.Locale.ROOT,
+                "slower by rank test (p=%.4f, effect %.2f), but p50 %.1f ms against %.1f ms is within the %.0f ms"
+                        + " slack", u.p(), u.effect(), c.p50Millis(), s.p50Millis(), slackMillis)
+                : "no significant difference";
+        return new Check(Instant.now(), step, weight, Verdict.PASS, reason, c, s, errorP, u.p(), u.effect());
     }
 
     private static boolean worse(double canary, double stable, double ratio, double slack) {

@@ -78,6 +78,15 @@ class JudgeTest {
         assertThat(caught).as("runs in which a failed check came within 2 intervals").isGreaterThan(runs * 9 / 10);
     }
 
+    /** The rank test is sure that 70 ms is slower than 50, but 20 ms is within the slack: a pass that says why. */
+    @Test
+    void aSmallSureDifferenceWithinTheSlackPassesAndSaysSo() {
+        Check check = judge.judge(window("green", 2000, 0, 70), window("blue", 2000, 0, 50), 2, 10);
+        assertThat(check.verdict()).isEqualTo(Verdict.PASS);
+        assertThat(check.latencyP()).isLessThan(0.01);
+        assertThat(check.reason()).startsWith("slower by rank test (p=").contains("is within the 25 ms slack");
+    }
+
     @Test
     void aCanaryTwiceAsSlowIsCaught() {
         int caught = 0;
