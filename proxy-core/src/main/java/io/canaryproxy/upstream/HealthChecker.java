@@ -82,7 +82,13 @@ final class HealthChecker {
         connect.addListener(f -> {
             if (!f.isSuccess()) {
                 timeout.cancel(false);
-                result(false, "connect failed: " + f.cause());
+                // One result per check: the channel's close, which follows, must not count it again.
+                Probe p = ch.pipeline().get(Probe.class);
+                if (p != null) {
+                    p.finish(false, "connect failed: " + f.cause());
+                } else {
+                    result(false, "connect failed: " + f.cause());
+                }
                 return;
             }
             DefaultFullHttpRequest probe = new DefaultFullHttpRequest(HttpVersion.HTTP_1_1, HttpMethod.GET,

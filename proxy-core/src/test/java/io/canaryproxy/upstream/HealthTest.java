@@ -88,6 +88,27 @@ class HealthTest {
         }
     }
 
+    /** A refused connect closes the probe's channel too: that must not count as a second failed check. */
+    @Test
+    void aRefusedConnectIsOneFailedCheck() throws Exception {
+        int closedPort;
+        try (java.net.ServerSocket s = new java.net.ServerSocket(0)) {
+            closedPort = s.getLocalPort();
+        }
+        try (CanaryProxy oneCheck = CanaryProxy.start(TestConfigs.parse("""
+                proxy {
+                  releases.blue.endpoints = ["127.0.0.1:%d"]
+                  releases.purple.endpoints = ["127.0.0.1:%d"]
+                  routing.stable = blue
+                  health-check { interval = 1h, timeout = 1s, rise = 1, fall = 2 }
+                }
+                """.formatted(blue.port(), closedPort)))) {
+            // Only the check at start runs within the hour: one failure of the two that fall needs.
+            await().during(Duration.ofMillis(700)).atMost(Duration.ofSeconds(3))
+                    .until(() -> oneCheck.status().releases().get("purple").endpoints().get(0).healthy());
+        }
+    }
+
     @Test
     void anEndpointComesBackAfterRisePassingChecks() {
         await().atMost(Duration.ofSeconds(5)).until(() -> !healthy("green"));
