@@ -660,7 +660,9 @@ final class ProxyHandler extends ChannelInboundHandlerAdapter implements Upstrea
         boolean holdHead = framing == ResponseHead.Framing.LENGTH && !rechunk
                 && head.contentLength() <= SMALL_BODY;
         ByteBuf out = ctx.alloc().buffer(head.size() + 128 + (holdHead ? (int) head.contentLength() : 0));
-        ResponseHeadWriter.write(out, head, http10 && delimitedByUpstream,
+        // RFC 9110 8.6, 6.1: a 204 carries no Content-Length or Transfer-Encoding, whatever the upstream sent.
+        boolean dropFraming = http10 && delimitedByUpstream || code == 204;
+        ResponseHeadWriter.write(out, head, dropFraming,
                 rechunk && framing == ResponseHead.Framing.UNTIL_CLOSE, closing, http10, lc.servedByHeader);
         if (decision.setBucketCookie()) {
             ResponseHeadWriter.setCookie(out, lc.bucketCookiePrefix, decision.bucket(), lc.bucketCookieAttributes,

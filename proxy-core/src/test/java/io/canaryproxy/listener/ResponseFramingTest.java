@@ -373,6 +373,8 @@ class ResponseFramingTest {
     static Stream<Arguments> bodylessResponses() {
         return Stream.of(
                 Arguments.of("204", "HTTP/1.1 204 No Content\r\nX-A: 1\r\n\r\n"),
+                Arguments.of("204 with a Content-Length it must not have",
+                        "HTTP/1.1 204 No Content\r\nX-A: 1\r\nContent-Length: 5\r\n\r\n"),
                 Arguments.of("304", "HTTP/1.1 304 Not Modified\r\nETag: \"v1\"\r\nX-A: 1\r\n\r\n"),
                 Arguments.of("304 with the Content-Length a 200 would have",
                         "HTTP/1.1 304 Not Modified\r\nETag: \"v1\"\r\nX-A: 1\r\nContent-Length: 10\r\n\r\n"));
@@ -390,6 +392,10 @@ class ResponseFramingTest {
             assertThat(r.status()).isEqualTo(status);
             assertThat(r.header("X-A")).isEqualTo("1");
             assertThat(r.headers("Transfer-Encoding")).isEmpty();
+            if (status == 204) {
+                // RFC 9110 8.6: never in a 204
+                assertThat(r.headers("Content-Length")).isEmpty();
+            }
             assertThat(r.body()).isEmpty();
             assertThat(client.available()).as("bytes after the %d response", status).isZero();
 
