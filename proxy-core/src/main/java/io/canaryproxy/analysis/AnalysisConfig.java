@@ -82,6 +82,10 @@ public record AnalysisConfig(
             if (!(s > previous && s <= 100)) {
                 throw ConfigException.badValue(p + "steps", steps, "increasing percentages above 0, up to 100");
             }
+            if (Math.abs(s * 100 - Math.rint(s * 100)) > 1e-6) {
+                throw ConfigException.badValue(p + "steps", steps,
+                        "percentages with at most 2 decimals (the route table's resolution is 0.01 %)");
+            }
             previous = s;
         }
         if (steps.isEmpty() || previous != 100) {

@@ -291,6 +291,11 @@ final class ConfigBinder {
         String canaryText = string(canaryPath);
         String canary = canaryText == null || canaryText.isEmpty() ? null : canaryText;
         Double weight = number(weightPath, 0, 100, "a percentage from 0 to 100, such as 12.5");
+        if (weight != null && Math.abs(weight * 100 - Math.rint(weight * 100)) > 1e-6) {
+            // The route table counts in 0.01 %: 12.345 would silently become 12.35, unlike in the admin API.
+            bad(weightPath, "a percentage with at most 2 decimals, such as 12.5 (the resolution is 0.01 %)");
+            weight = null;
+        }
 
         String known = "one of the releases " + String.join(", ", releases.keySet());
         boolean haveReleases = !releases.isEmpty(); // else proxy.releases is already reported

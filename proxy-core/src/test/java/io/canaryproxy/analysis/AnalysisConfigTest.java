@@ -46,6 +46,7 @@ class AnalysisConfigTest {
             webhooks = [{ url = "http://x", events = step }] | proxy.analysis.webhooks[0].events = "step": expected a list of pre-rollout, step
             webhooks = [{ url = "http://x", events = [stp] }] | proxy.analysis.webhooks[0].events = "stp": expected pre-rollout, step
             webhooks = [{ url = "http://x", name = {a = 1} }] | proxy.analysis.webhooks[0].name = {"a":1}: expected a name
+            steps = [0.5, 12.345, 100] | proxy.analysis.steps = [0.5, 12.345, 100.0]: expected percentages with at most 2
             confidence = 150 | proxy.analysis.confidence = 150: expected a percentage from 50
             confidence = 20 | proxy.analysis.confidence = 20: expected a percentage from 50
             """)

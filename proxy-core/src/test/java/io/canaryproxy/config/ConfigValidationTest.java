@@ -68,6 +68,7 @@ class ConfigValidationTest {
             proxy.routing.weight            | 101       | 101        | a percentage from 0 to 100
             proxy.routing.weight            | -1        | -1         | a percentage from 0 to 100
             proxy.routing.weight            | half      | "half"     | a percentage from 0 to 100
+            proxy.routing.weight            | 12.345    | 12.345     | a percentage with at most 2 decimals
             proxy.routing.overrides         | maybe     | "maybe"    | on or off
             proxy.routing.served-by-header  | 1         | 1          | on or off
             proxy.routing.sticky-cookie.name | "cp bucket" | "cp bucket" | a cookie name
