@@ -462,6 +462,19 @@ class AdminApiTest {
                 .noneSatisfy(m -> assertThat(m).contains("waiting up to"));
     }
 
+    /** curl sends Expect: 100-continue before a large body: the refusal is JSON too. */
+    @Test
+    void aTooLargeBodyAnnouncedWithExpectContinueGetsAJson413() throws Exception {
+        try (Socket socket = new Socket("127.0.0.1", server.address().getPort())) {
+            socket.setSoTimeout(5000);
+            socket.getOutputStream().write(("POST /reload HTTP/1.1\r\nHost: admin\r\nContent-Length: 2000000\r\n"
+                    + "Expect: 100-continue\r\n\r\n").getBytes(StandardCharsets.US_ASCII));
+            String all = readAll(socket.getInputStream());
+            assertThat(all).startsWith("HTTP/1.1 413").containsIgnoringCase("content-type: application/json")
+                    .contains("{\"error\": \"request body larger than 64 KiB\"}");
+        }
+    }
+
     @Test
     void malformedRequestGetsAJsonBadRequest() throws Exception {
         try (Socket socket = new Socket("127.0.0.1", server.address().getPort())) {
