@@ -153,6 +153,11 @@ public final class Main implements Callable<Integer> {
     }
 
     int runDemo(DemoOptions options) {
+        CommandLine.ParseResult parsed = spec.commandLine().getParseResult();
+        if (parsed != null && parsed.hasMatchedOption("--config")) {
+            throw new ParameterException(spec.commandLine(), "--config is not for the demo, which runs without a"
+                    + " config file; run the proxy with --config FILE alone");
+        }
         HostPort listen = hostPort("--listen", options.listen, Demo.DEFAULT_LISTEN);
         HostPort admin = hostPort("--admin", options.admin, Demo.DEFAULT_ADMIN);
         PrintWriter out = spec.commandLine().getOut();

@@ -100,6 +100,16 @@ class MainTest {
     }
 
     @Test
+    void configWithTheDemoIsAUsageError() {
+        for (String[] args : new String[][] {{"--config", "/nonexistent.conf", "demo"},
+                {"--demo", "--config", "/nonexistent.conf"}}) {
+            Result r = run(args);
+            assertThat(r.status()).as(String.join(" ", args)).isEqualTo(2);
+            assertThat(r.err()).contains("--config is not for the demo");
+        }
+    }
+
+    @Test
     void aListenHostThatDoesNotResolveIsAConfigErrorOnOneLine() {
         Result r = run("demo", "--listen", "no-such-host.invalid:8080", "--admin", "127.0.0.1:0");
         assertThat(r.status()).isEqualTo(2);
