@@ -97,7 +97,7 @@ class ConfigLoaderTest {
                   trusted-proxies = ["10.0.0.1", "192.168.0.0/16", "::1"]
                   admin { listen = "10.0.0.5:9901", token = s3cret }
                   state-file = ""
-                  routing { canary = green, weight = 12.345, overrides = off, served-by-header = yes }
+                  routing { canary = green, weight = 12.34, overrides = off, served-by-header = yes }
                   routing.sticky-cookie { name = bucket, max-age = 1h }
                   health-check { path = /ready, interval = 0 }
                   upstream { connect-timeout = 500ms, max-retries = 0 }
@@ -113,7 +113,7 @@ class ConfigLoaderTest {
         assertThat(config.admin()).isEqualTo(new AdminConfig(new HostPort("10.0.0.5", 9901), "s3cret"));
         assertThat(config.stateFile()).isNull();
         assertThat(config.routing()).isEqualTo(
-                new RoutingConfig("blue", "green", 1235, "bucket", Duration.ofHours(1), false, true));
+                new RoutingConfig("blue", "green", 1234, "bucket", Duration.ofHours(1), false, true));
         assertThat(config.healthCheck().path()).isEqualTo("/ready");
         assertThat(config.healthCheck().enabled()).isFalse();
         assertThat(config.upstream().connectTimeout()).isEqualTo(Duration.ofMillis(500));
