@@ -19,9 +19,12 @@ import io.netty.handler.codec.http.FullHttpResponse;
 import io.netty.handler.codec.http.HttpHeaderNames;
 import io.netty.handler.codec.http.HttpHeaderValues;
 import io.netty.handler.codec.http.HttpMethod;
+import io.netty.handler.codec.http.HttpObjectDecoder;
 import io.netty.handler.codec.http.HttpResponseStatus;
 import io.netty.handler.codec.http.HttpUtil;
 import io.netty.handler.codec.http.HttpVersion;
+import io.netty.handler.codec.http.TooLongHttpHeaderException;
+import io.netty.handler.codec.http.TooLongHttpLineException;
 import java.io.UncheckedIOException;
 import java.nio.charset.StandardCharsets;
 import java.security.MessageDigest;
@@ -124,7 +127,17 @@ final class AdminHandler extends SimpleChannelInboundHandler<FullHttpRequest> {
         String remote = remote(ctx);
         if (request.decoderResult().isFailure()) {
             Exchange ex = new Exchange(request.method(), "?", false, remote);
-            respond(ctx, ex, HttpResponseStatus.BAD_REQUEST, error("malformed HTTP request"));
+            Throwable cause = request.decoderResult().cause();
+            if (cause instanceof TooLongHttpLineException) {
+                respond(ctx, ex, HttpResponseStatus.REQUEST_URI_TOO_LONG,
+                        error("request line longer than " + HttpObjectDecoder.DEFAULT_MAX_INITIAL_LINE_LENGTH
+                                + " bytes"));
+            } else if (cause instanceof TooLongHttpHeaderException) {
+                respond(ctx, ex, HttpResponseStatus.REQUEST_HEADER_FIELDS_TOO_LARGE,
+                        error("request headers larger than " + HttpObjectDecoder.DEFAULT_MAX_HEADER_SIZE + " bytes"));
+            } else {
+                respond(ctx, ex, HttpResponseStatus.BAD_REQUEST, error("malformed HTTP request"));
+            }
             return;
         }
         Exchange ex = new Exchange(request.method(), "?", HttpUtil.isKeepAlive(request), remote);

@@ -476,6 +476,17 @@ class AdminApiTest {
     }
 
     @Test
+    void aTooLongUrlGetsAJson414SayingTheLimit() throws Exception {
+        try (Socket socket = new Socket("127.0.0.1", server.address().getPort())) {
+            socket.setSoTimeout(5000);
+            socket.getOutputStream().write(("GET /status?x=" + "a".repeat(20_000) + " HTTP/1.1\r\nHost: admin\r\n\r\n")
+                    .getBytes(StandardCharsets.US_ASCII));
+            String all = readAll(socket.getInputStream());
+            assertThat(all).startsWith("HTTP/1.1 414").contains("\"error\" : \"request line longer than 4096 bytes\"");
+        }
+    }
+
+    @Test
     void malformedRequestGetsAJsonBadRequest() throws Exception {
         try (Socket socket = new Socket("127.0.0.1", server.address().getPort())) {
             socket.setSoTimeout(5000);
