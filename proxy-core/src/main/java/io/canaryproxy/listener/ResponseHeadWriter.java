@@ -15,6 +15,7 @@ import java.nio.charset.StandardCharsets;
 final class ResponseHeadWriter {
 
     private static final byte[] CHUNKED = ascii("Transfer-Encoding: chunked\r\n");
+    private static final byte[] CONTENT_LENGTH = ascii("Content-Length: ");
     private static final byte[] CONNECTION_CLOSE = ascii("Connection: close\r\n");
     private static final byte[] CONNECTION_KEEP_ALIVE = ascii("Connection: keep-alive\r\n");
     private static final byte[] SET_COOKIE = ascii("Set-Cookie: ");
@@ -54,6 +55,10 @@ final class ResponseHeadWriter {
                 : dropServedBy ? HOP_BY_HOP_SERVED_BY : HOP_BY_HOP);
         if (addChunked) {
             out.writeBytes(CHUNKED);
+        } else if (!dropFraming && head.lengthAsList()) {
+            out.writeBytes(CONTENT_LENGTH);
+            writeDecimal(out, head.contentLength());
+            out.writeShort(CRLF_SHORT);
         }
         if (close) {
             out.writeBytes(CONNECTION_CLOSE);
@@ -91,11 +96,11 @@ final class ResponseHeadWriter {
         out.writeShort(CRLF_SHORT);
     }
 
-    private static void writeDecimal(ByteBuf out, int value) {
+    private static void writeDecimal(ByteBuf out, long value) {
         if (value >= 10) {
             writeDecimal(out, value / 10);
         }
-        out.writeByte('0' + value % 10);
+        out.writeByte((int) ('0' + value % 10));
     }
 
     private static byte[] ascii(String s) {

@@ -238,6 +238,7 @@ final class ResponseDecoder extends ChannelInboundHandlerAdapter {
         boolean hasTransferEncoding = false;
         boolean chunked = false;
         long contentLength = -1;
+        boolean lengthAsList = false;
         int pos = lf + 1;
         while (true) {
             lf = nextLf(in, pos, readable);
@@ -267,7 +268,16 @@ final class ResponseDecoder extends ChannelInboundHandlerAdapter {
                 }
                 if (contentLength < 0) {
                     contentLength = value;
+                    if (isList(b, vs, ve)) {
+                        h.kinds[i] = ResponseHead.DUPLICATE;
+                        lengthAsList = true;
+                    } else {
+                        h.kinds[i] = ResponseHead.CONTENT_LENGTH;
+                    }
+                } else if (contentLength == value && lengthAsList && !isList(b, vs, ve)) {
+                    // A plain line after the list: it stands for both.
                     h.kinds[i] = ResponseHead.CONTENT_LENGTH;
+                    lengthAsList = false;
                 } else if (contentLength == value) {
                     h.kinds[i] = ResponseHead.DUPLICATE;
                 } else {
@@ -307,6 +317,7 @@ final class ResponseDecoder extends ChannelInboundHandlerAdapter {
         } else if (contentLength >= 0) {
             h.framing = Framing.LENGTH;
             h.contentLength = contentLength;
+            h.lengthAsList = lengthAsList;
         } else {
             h.framing = Framing.UNTIL_CLOSE;
         }
@@ -664,6 +675,15 @@ final class ResponseDecoder extends ChannelInboundHandlerAdapter {
             }
         }
         return true;
+    }
+
+    private static boolean isList(byte[] b, int start, int end) {
+        for (int i = start; i < end; i++) {
+            if (b[i] == ',') {
+                return true;
+            }
+        }
+        return false;
     }
 
     /** A 1*DIGIT value, or -1; a list of equal values ("5, 5") counts as one (RFC 9110 8.6). */

@@ -50,6 +50,8 @@ public final class ResponseHead {
     boolean keepAlive;
     Framing framing;
     long contentLength;
+    /** The length came only as a list of equal values ("42, 42"): the proxy writes the single value itself. */
+    boolean lengthAsList;
     int count;
     int[] lines = new int[LINE * 16];
     byte[] kinds = new byte[16];
@@ -62,6 +64,7 @@ public final class ResponseHead {
         count = 0;
         status = 0;
         contentLength = -1;
+        lengthAsList = false;
         keepAlive = false;
         framing = Framing.NONE;
     }
@@ -105,6 +108,14 @@ public final class ResponseHead {
     /** The Content-Length value, or -1 when there is none or Transfer-Encoding overrides it. */
     public long contentLength() {
         return contentLength;
+    }
+
+    /**
+     * Whether the Content-Length must be written anew: the upstream sent it only as a list of equal values, which
+     * RFC 9110 8.6 requires a recipient to reject or to replace with the single value; that line is left out.
+     */
+    public boolean lengthAsList() {
+        return lengthAsList;
     }
 
     /** How many header lines the head has. */

@@ -688,6 +688,24 @@ class ResponseFramingTest {
         }
     }
 
+    /** RFC 9110 8.6: "42, 42" is either refused or replaced by the single value; it is never passed on. */
+    @Test
+    void aContentLengthListOfEqualValuesReachesTheClientAsOneValue() throws Exception {
+        backend.on("/list", "HTTP/1.1 200 OK\r\nContent-Length: 5, 5\r\nX-A: 1\r\n\r\nhello");
+        backend.on("/list-then-plain", "HTTP/1.1 200 OK\r\nContent-Length: 5,5\r\nContent-Length: 5\r\n\r\nhello");
+        backend.on("/next", ok("next"));
+
+        try (Client client = client()) {
+            for (String path : new String[] {"/list", "/list-then-plain"}) {
+                Response r = client.exchange(path);
+                assertThat(r.status()).isEqualTo(200);
+                assertThat(r.headers("Content-Length")).as(path).containsExactly("5");
+                assertThat(r.bodyText()).isEqualTo("hello");
+            }
+            assertThat(client.exchange("/next").bodyText()).isEqualTo("next");
+        }
+    }
+
     @Test
     void transferEncodingWithContentLengthIsNeverForwardedWithBoth() throws Exception {
         // RFC 9112 6.3: Transfer-Encoding overrides Content-Length; an intermediary either refuses the message or
