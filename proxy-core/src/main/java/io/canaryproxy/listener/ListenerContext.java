@@ -41,7 +41,8 @@ final class ListenerContext {
         this.bucketCookieAttributes = "; Path=/; Max-Age=" + config.routing().stickyCookieMaxAge().toSeconds()
                 + "; HttpOnly; SameSite=Lax";
         this.servedByHeader = config.routing().servedByHeader();
-        this.staticFiles = StaticFiles.forReleases(config.releases().values(), config.staticFiles());
+        this.staticFiles = StaticFiles.forReleases(config.releases().values(), config.staticFiles(),
+                config.routing().servedByHeader());
         this.clients = clients;
         this.trustedProxies = new TrustedProxies(config.trustedProxies());
         this.maxBodySize = config.limits().maxBodySize();

@@ -14,6 +14,7 @@ import io.netty.buffer.ByteBuf;
 import io.netty.buffer.Unpooled;
 import io.netty.channel.Channel;
 import io.netty.channel.ChannelFutureListener;
+import io.netty.channel.ChannelFuture;
 import io.netty.channel.ChannelHandlerContext;
 import io.netty.channel.ChannelInboundHandlerAdapter;
 import io.netty.channel.socket.DuplexChannel;
@@ -400,9 +401,18 @@ final class ProxyHandler extends ChannelInboundHandlerAdapter implements Upstrea
             closing = true;
         }
         encoder.headRequest(headRequest);
+        ChannelFuture served;
+        try {
+            served = files.serve(ctx, req, keep);
+        } catch (RuntimeException e) {
+            // Counted in flight only once it is served: a request left counted would keep its release from draining.
+            log.warn("static file {} of release {}: {}", req.uri(), target.name(), e.toString());
+            reject(HttpResponseStatus.INTERNAL_SERVER_ERROR, "static file failed");
+            return;
+        }
         target.requestStarted();
         servingStatic = true;
-        files.serve(ctx, req, keep).addListener(f -> {
+        served.addListener(f -> {
             target.requestEnded();
             servingStatic = false;
             if (!f.isSuccess() || !keep) {

@@ -36,8 +36,10 @@ final class Conditions {
             return false;
         }
         Date date = DateFormatter.parseHttpDate(since);
-        // An unparseable date is ignored, as the RFC requires, and the file is sent.
-        return date != null && file.modifiedSeconds() <= Math.floorDiv(date.getTime(), 1000);
+        // An unparseable date is ignored, as the RFC requires, and the file is sent; so is a date in the future
+        // (RFC 9110 13.1.3), which a file once dated ahead of the clock may have left with a client.
+        return date != null && date.getTime() <= System.currentTimeMillis()
+                && file.modifiedSeconds() <= Math.floorDiv(date.getTime(), 1000);
     }
 
     /**

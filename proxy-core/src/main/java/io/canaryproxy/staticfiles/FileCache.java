@@ -6,6 +6,7 @@ import java.io.IOException;
 import java.nio.ByteBuffer;
 import java.nio.channels.SeekableByteChannel;
 import java.nio.file.Files;
+import java.nio.file.InvalidPathException;
 import java.nio.file.Path;
 import java.nio.file.attribute.BasicFileAttributes;
 import org.slf4j.Logger;
@@ -55,7 +56,14 @@ final class FileCache {
      */
     FileEntry lookup(String release, Path root, String relative) {
         Key key = new Key(release, relative);
-        Path file = root.resolve(relative);
+        Path file;
+        try {
+            file = root.resolve(relative);
+        } catch (InvalidPathException e) {
+            // A name this JVM's file-name encoding cannot express (any non-ASCII name under a C locale): no such file.
+            log.debug("static file {}: {}", relative, e.getMessage());
+            return null;
+        }
         FileEntry cached = entries.getIfPresent(key);
         if (cached != null) {
             try {

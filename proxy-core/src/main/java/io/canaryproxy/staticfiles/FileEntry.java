@@ -25,7 +25,10 @@ final class FileEntry {
     /** The file's identity (device and inode on Unix), or {@code null} where the file system has none. */
     final Object fileKey;
     final String contentType;
-    /** {@code "size-mtime"} in hex: changes whenever a deploy changes the file, as nginx's does. */
+    /**
+     * {@code "size-mtime-identity"} in hex: changes whenever a deploy changes the file, also one that renames a new
+     * file with the old size and time over it ({@code rsync -a}, {@code tar}), and differs between releases.
+     */
     final String etag;
     /** {@link #modifiedMillis} as an RFC 1123 date. */
     final String lastModified;
@@ -45,8 +48,10 @@ final class FileEntry {
         this.modifiedMillis = modified.toMillis();
         this.fileKey = attributes.fileKey();
         this.contentType = ContentTypes.of(name);
-        this.etag = "\"" + Long.toHexString(size) + "-" + Long.toHexString(modifiedMillis) + "\"";
-        this.lastModified = DateFormatter.format(new Date(modifiedMillis));
+        this.etag = "\"" + Long.toHexString(size) + "-" + Long.toHexString(modifiedMillis)
+                + (fileKey == null ? "" : "-" + Integer.toHexString(fileKey.hashCode())) + "\"";
+        // RFC 9110 8.8.2.1: a Last-Modified later than the response's Date is replaced by that Date.
+        this.lastModified = DateFormatter.format(new Date(Math.min(modifiedMillis, System.currentTimeMillis())));
         this.content = content;
     }
 

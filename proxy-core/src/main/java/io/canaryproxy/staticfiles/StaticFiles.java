@@ -59,6 +59,8 @@ public final class StaticFiles {
     private static final Logger log = LoggerFactory.getLogger(StaticFiles.class);
 
     private static final String ALLOWED_METHODS = "GET, HEAD";
+    private static final String VARY = "Cookie, X-Canary";
+    private static final String X_SERVED_BY = "X-Served-By";
     private static final String BYTES = "bytes";
 
     private final String release;
@@ -66,13 +68,15 @@ public final class StaticFiles {
     private final Path root;
     private final String cacheControl;
     private final FileCache cache;
+    private final boolean servedBy;
 
-    StaticFiles(String release, StaticFilesConfig config, String cacheControl, FileCache cache) {
+    StaticFiles(String release, StaticFilesConfig config, String cacheControl, FileCache cache, boolean servedBy) {
         this.release = release;
         this.prefix = config.prefix();
         this.root = config.root();
         this.cacheControl = cacheControl;
         this.cache = cache;
+        this.servedBy = servedBy;
     }
 
     /**
@@ -84,6 +88,12 @@ public final class StaticFiles {
      */
     public static Map<String, StaticFiles> forReleases(Collection<ReleaseConfig> releases,
                                                        StaticFilesSettings settings) {
+        return forReleases(releases, settings, false);
+    }
+
+    /** {@link #forReleases(Collection, StaticFilesSettings)}, adding {@code X-Served-By} when {@code servedBy}. */
+    public static Map<String, StaticFiles> forReleases(Collection<ReleaseConfig> releases,
+                                                       StaticFilesSettings settings, boolean servedBy) {
         FileCache cache = new FileCache(settings.cacheMaxBytes(), settings.smallFileMax());
         Map<String, StaticFiles> result = new LinkedHashMap<>();
         for (ReleaseConfig release : releases) {
@@ -95,7 +105,8 @@ public final class StaticFiles {
                 log.warn("static root {} of release {} is not a directory (yet): its {} requests get 404",
                         config.root(), release.name(), config.prefix());
             }
-            result.put(release.name(), new StaticFiles(release.name(), config, settings.cacheControl(), cache));
+            result.put(release.name(), new StaticFiles(release.name(), config, settings.cacheControl(), cache,
+                    servedBy));
         }
         return Collections.unmodifiableMap(result);
     }
@@ -241,10 +252,15 @@ public final class StaticFiles {
         validators(headers, file);
     }
 
-    /** What a 200, 206 and 304 have in common (RFC 9110 15.4.5: a 304 repeats the validators and caching). */
+    /**
+     * What a 200, 206 and 304 have in common (RFC 9110 15.4.5: a 304 repeats the validators and caching). Vary
+     * (RFC 9110 12.5.5) names what chose the release, and so the file: during a canary one URL may be two files,
+     * and a shared cache must not give one release's asset to the other's users.
+     */
     private void validators(HttpHeaders headers, FileEntry file) {
         headers.set(HttpHeaderNames.ETAG, file.etag)
-                .set(HttpHeaderNames.LAST_MODIFIED, file.lastModified);
+                .set(HttpHeaderNames.LAST_MODIFIED, file.lastModified)
+                .set(HttpHeaderNames.VARY, VARY);
         if (!cacheControl.isEmpty()) {
             headers.set(HttpHeaderNames.CACHE_CONTROL, cacheControl);
         }
@@ -262,16 +278,19 @@ public final class StaticFiles {
         return response;
     }
 
-    private static ChannelFuture send(ChannelHandlerContext ctx, FullHttpResponse response, HttpRequest request,
-                                      boolean keepAlive) {
+    private ChannelFuture send(ChannelHandlerContext ctx, FullHttpResponse response, HttpRequest request,
+                               boolean keepAlive) {
         connection(response, request, keepAlive);
         return ctx.writeAndFlush(response);
     }
 
     /** Connection and Date, which every response carries (RFC 9110 6.6.1: an origin with a clock sends Date). */
-    private static void connection(HttpResponse response, HttpRequest request, boolean keepAlive) {
+    private void connection(HttpResponse response, HttpRequest request, boolean keepAlive) {
         HttpHeaders headers = response.headers();
         headers.set(HttpHeaderNames.DATE, DateFormatter.format(new Date()));
+        if (servedBy) {
+            headers.set(X_SERVED_BY, release);
+        }
         if (!keepAlive) {
             headers.set(HttpHeaderNames.CONNECTION, HttpHeaderValues.CLOSE);
         } else if (request.protocolVersion().equals(HttpVersion.HTTP_1_0)) {

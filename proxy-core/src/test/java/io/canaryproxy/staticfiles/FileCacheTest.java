@@ -40,6 +40,13 @@ class FileCacheTest {
         assertThat(new String(cache.lookup("green", green, "app.css").content)).isEqualTo("green");
     }
 
+    /** A name the file system's encoding cannot express is no file, not an exception that leaves a request open. */
+    @Test
+    void aNameThatCannotBeAPathIsNoFile() {
+        FileCache cache = new FileCache(100_000, 10_000);
+        assertThat(cache.lookup("blue", root, "a\u0000b.js")).isNull();
+    }
+
     @Test
     void theWeightStaysWithinTheBound() throws Exception {
         FileCache cache = new FileCache(100_000, 10_000);

@@ -76,6 +76,25 @@ class StaticFilesThroughProxyTest {
         assertThat(onGreen).isEqualTo(20);
     }
 
+    /** X-Served-By, when it is on, names the release for static files as for proxied responses. */
+    @Test
+    void servedByNamesTheReleaseOfAStaticFileToo() throws Exception {
+        proxy.close();
+        proxy = CanaryProxy.start(TestConfigs.parse("""
+                proxy {
+                  releases.blue { endpoints = ["%s"], static { prefix = "/static/", root = "%s" } }
+                  releases.green { endpoints = ["%s"], static { prefix = "/static/", root = "%s" } }
+                  routing { stable = blue, served-by-header = on }
+                }
+                """.formatted(blue.endpoint(), dir.resolve("blue/static"), green.endpoint(),
+                dir.resolve("green/static"))));
+        try (RawHttpClient browser = new RawHttpClient(proxy.listenAddress())) {
+            assertThat(browser.get("/static/app.css").header("X-Served-By")).isEqualTo("blue");
+            assertThat(browser.get("/static/app.css", Map.of("Cookie", "cp_release=green")).header("X-Served-By"))
+                    .isEqualTo("green");
+        }
+    }
+
     @Test
     void testersPinnedToAReleaseGetItsAssets() throws Exception {
         proxy.setCanary("green", 1, false);
