@@ -128,16 +128,31 @@ public final class Analysis {
         return status();
     }
 
-    /** Picks up a run a restarted proxy left behind, at its step, if the route table still matches it. */
+    /**
+     * Picks up what a restarted proxy left behind: the cool-downs still running and the last outcome, and a run at
+     * its step with its streak of failed checks, if the route table still matches it. A proxy that restarts more
+     * often than it checks must neither forget a rollback nor lose count of the failures that lead to one.
+     */
     public synchronized void resume(AnalysisStore.Saved saved) {
+        Instant now = Instant.now();
+        saved.cooldowns().forEach((name, until) -> {
+            if (until.isAfter(now)) {
+                cooldownUntil.put(name, until);
+            }
+        });
+        lastOutcome = saved.outcome();
+        if (saved.release() == null) {
+            return;
+        }
         RouteTable t = control.routes();
         if (!saved.release().equals(t.canary()) || saved.step() >= config.steps().size()) {
             log.info("analysis of {} not resumed: the route table no longer has it as canary", saved.release());
-            store.clear();
+            save();
             return;
         }
         release = saved.release();
         step = saved.step();
+        consecutiveFailures = saved.failures();
         state = saved.paused() ? State.PAUSED : State.RUNNING;
         RouteTable table = control.setCanary(release, config.steps().get(step));
         beginStep(table);
@@ -282,7 +297,9 @@ public final class Analysis {
             }
             case FAIL -> {
                 consecutiveFailures++;
-                if (consecutiveFailures >= config.failureLimit()) {
+                if (consecutiveFailures < config.failureLimit()) {
+                    save();
+                } else {
                     if (config.pauseOnFailure()) {
                         state = State.PAUSED;
                         lastOutcome = "paused after " + consecutiveFailures + " failed checks: " + result.reason();
@@ -329,7 +346,11 @@ public final class Analysis {
             tick.cancel(false);
             tick = null;
         }
-        store.clear();
+        if (cooldownUntil.isEmpty() && lastOutcome.isEmpty()) {
+            store.clear();
+        } else {
+            save();
+        }
     }
 
     private Check judgeless(Verdict verdict, String reason) {
@@ -347,6 +368,9 @@ public final class Analysis {
     }
 
     private void save() {
-        store.save(new AnalysisStore.Saved(release, step, state == State.PAUSED));
+        Instant now = Instant.now();
+        cooldownUntil.values().removeIf(until -> !until.isAfter(now));
+        store.save(new AnalysisStore.Saved(state == State.IDLE ? null : release, step, state == State.PAUSED,
+                consecutiveFailures, lastOutcome, Map.copyOf(cooldownUntil)));
     }
 }

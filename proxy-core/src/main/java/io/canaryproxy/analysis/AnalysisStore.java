@@ -7,21 +7,35 @@ import java.io.IOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.nio.file.StandardCopyOption;
+import java.time.Instant;
+import java.util.LinkedHashMap;
+import java.util.Map;
 import java.util.Optional;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
 /**
- * A running analysis on disk, beside the route table's state file, so that a restarted proxy resumes it at its
- * step. Written to a temporary file and renamed over the old one. A store without a path keeps nothing.
+ * The analysis on disk, beside the route table's state file, so that a restarted proxy resumes a run at its step
+ * with its streak of failed checks, and keeps the cool-downs of releases rolled back and the last outcome. Written
+ * to a temporary file and renamed over the old one. A store without a path keeps nothing.
  */
 public final class AnalysisStore {
 
     private static final Logger log = LoggerFactory.getLogger(AnalysisStore.class);
     private static final ObjectMapper JSON = new ObjectMapper();
 
-    /** What is kept: which release, at which step, paused or not. */
-    public record Saved(String release, int step, boolean paused) {
+    /**
+     * What is kept.
+     *
+     * @param release   the release of the run going on, or {@code null} when none is
+     * @param step      its step
+     * @param paused    whether it is paused
+     * @param failures  its failed checks in a row
+     * @param outcome   how the last run ended, or {@code ""}
+     * @param cooldowns releases rolled back, to the end of their cool-down
+     */
+    public record Saved(String release, int step, boolean paused, int failures, String outcome,
+                        Map<String, Instant> cooldowns) {
     }
 
     private final Path path;
@@ -47,8 +61,12 @@ public final class AnalysisStore {
         }
         try {
             JsonNode n = JSON.readTree(path.toFile());
-            return Optional.of(new Saved(n.get("release").asText(), n.get("step").asInt(),
-                    n.path("paused").asBoolean(false)));
+            Map<String, Instant> cooldowns = new LinkedHashMap<>();
+            n.path("cooldowns").fields().forEachRemaining(e -> cooldowns.put(e.getKey(),
+                    Instant.parse(e.getValue().asText())));
+            return Optional.of(new Saved(n.hasNonNull("release") ? n.get("release").asText() : null,
+                    n.path("step").asInt(0), n.path("paused").asBoolean(false), n.path("failures").asInt(0),
+                    n.path("outcome").asText(""), cooldowns));
         } catch (IOException | RuntimeException e) {
             log.warn("cannot read {} ({}); no analysis to resume", path, e.toString());
             return Optional.empty();
@@ -63,6 +81,10 @@ public final class AnalysisStore {
         n.put("release", saved.release());
         n.put("step", saved.step());
         n.put("paused", saved.paused());
+        n.put("failures", saved.failures());
+        n.put("outcome", saved.outcome());
+        ObjectNode cooldowns = n.putObject("cooldowns");
+        saved.cooldowns().forEach((release, until) -> cooldowns.put(release, until.toString()));
         try {
             Path dir = path.toAbsolutePath().getParent();
             Files.createDirectories(dir);

@@ -90,6 +90,26 @@ class AnalysisControlTest {
         }
     }
 
+    /** A restart must not let a release just rolled back start again unforced, nor forget why it was. */
+    @Test
+    void aRollbackAndItsCooldownSurviveARestart() throws Exception {
+        try (CanaryProxy proxy = CanaryProxy.start(config("""
+                proxy.analysis { interval = 200ms }
+                proxy.health-check { interval = 100ms, timeout = 100ms, fall = 1 }
+                """))) {
+            proxy.startAnalysis("green", false);
+            green.close();
+            await().atMost(Duration.ofSeconds(10))
+                    .until(() -> proxy.status().analysis().state() == Analysis.State.IDLE);
+        }
+        try (CanaryProxy restarted = CanaryProxy.start(config(""))) {
+            assertThat(restarted.status().analysis().lastOutcome())
+                    .isEqualTo("rolled back: the canary has no healthy endpoint");
+            assertThatThrownBy(() -> restarted.startAnalysis("green", false))
+                    .isInstanceOf(IllegalStateException.class).hasMessageContaining("cools down until");
+        }
+    }
+
     @Test
     void thePreRolloutWebhookCanRefuseTheStart() {
         hooks.stubFor(post(urlEqualTo("/gate")).willReturn(aResponse().withStatus(412).withBody("migrations pending")));
