@@ -227,7 +227,7 @@ public final class CanaryProxy implements AutoCloseable {
      * @throws IllegalStateException when there is no canary
      */
     public RouteTable promote() {
-        analysis.abort("promoted by an operator");
+        analysis.abort("promoted by an operator", "promoted");
         return promoted();
     }
 
@@ -243,7 +243,7 @@ public final class CanaryProxy implements AutoCloseable {
      * @throws IllegalStateException when there is no canary
      */
     public RouteTable rollback() {
-        analysis.abort("rolled back by an operator");
+        analysis.abort("rolled back by an operator", "rolled-back");
         return rolledBack();
     }
 

@@ -163,9 +163,13 @@ public final class Analysis {
 
     public synchronized Status pause() {
         requireRun();
-        state = State.PAUSED;
-        save();
-        log.info("analysis of {} paused at step {} by an operator", release, step);
+        if (state != State.PAUSED) {
+            state = State.PAUSED;
+            save();
+            log.info("analysis of {} paused at step {} by an operator", release, step);
+            webhooks.send("paused", release, step, config.steps().get(step), history.peekLast(),
+                    "paused by an operator");
+        }
         return status();
     }
 
@@ -180,11 +184,21 @@ public final class Analysis {
         return status();
     }
 
-    /** Ends the run without touching the route table (the operator promoted, rolled back or switched). */
+    /** Ends the run without touching the route table: the operator changed it; webhooks get an {@code ended}. */
     public synchronized void abort(String why) {
+        abort(why, "ended");
+    }
+
+    /**
+     * Ends the run without touching the route table, telling the webhooks {@code event} ({@code promoted},
+     * {@code rolled-back} or {@code ended}) with {@code why} as its reason: a record kept from the webhooks must
+     * see the run end whoever ended it.
+     */
+    public synchronized void abort(String why, String event) {
         if (state != State.IDLE) {
             log.info("analysis of {} ended: {}", release, why);
             lastOutcome = "ended: " + why;
+            webhooks.send(event, release, step, config.steps().get(step), history.peekLast(), why);
             finish();
         }
     }

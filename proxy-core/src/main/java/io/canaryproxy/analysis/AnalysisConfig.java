@@ -50,8 +50,9 @@ public record AnalysisConfig(
         }
     }
 
-    private static final List<String> EVENT_NAMES = List.of("pre-rollout", "step", "promoted", "rolled-back", "paused");
-    private static final String EVENTS = "pre-rollout, step, promoted, rolled-back or paused";
+    private static final List<String> EVENT_NAMES = List.of("pre-rollout", "step", "promoted", "rolled-back", "paused",
+            "ended");
+    private static final String EVENTS = "pre-rollout, step, promoted, rolled-back, paused or ended";
 
     /**
      * Reads {@code proxy.analysis} of an already bound configuration.

@@ -38,7 +38,7 @@ public final class Webhooks {
                 continue;
             }
             try {
-                HttpResponse<String> r = client.send(request(hook, event("pre-rollout", release, 0, 0, null)),
+                HttpResponse<String> r = client.send(request(hook, event("pre-rollout", release, 0, 0, null, null)),
                         HttpResponse.BodyHandlers.ofString());
                 if (r.statusCode() / 100 != 2) {
                     return hook.name() + " answered " + r.statusCode()
@@ -55,11 +55,16 @@ public final class Webhooks {
     }
 
     void send(String type, String release, int step, double weight, Check check) {
+        send(type, release, step, weight, check, null);
+    }
+
+    /** The same with the reason an operator's action gave, as {@code "reason"}; {@code null} for none. */
+    void send(String type, String release, int step, double weight, Check check, String reason) {
         for (AnalysisConfig.Webhook hook : hooks) {
             if (!wants(hook, type)) {
                 continue;
             }
-            client.sendAsync(request(hook, event(type, release, step, weight, check)),
+            client.sendAsync(request(hook, event(type, release, step, weight, check, reason)),
                             HttpResponse.BodyHandlers.discarding())
                     .whenComplete((r, e) -> {
                         if (e != null) {
@@ -81,13 +86,16 @@ public final class Webhooks {
                 .POST(HttpRequest.BodyPublishers.ofString(body)).build();
     }
 
-    private static String event(String type, String release, int step, double weight, Check check) {
+    private static String event(String type, String release, int step, double weight, Check check, String reason) {
         ObjectNode n = JSON.createObjectNode();
         n.put("event", type);
         n.put("release", release);
         n.put("step", step);
         n.put("weight", weight);
         n.put("at", Instant.now().toString());
+        if (reason != null) {
+            n.put("reason", reason);
+        }
         if (check != null) {
             n.set("check", JSON.valueToTree(check.toMap()));
         }

@@ -110,6 +110,18 @@ class AnalysisControlTest {
         }
     }
 
+    /** A record kept from the webhooks sees a run end whoever ends it. */
+    @Test
+    void anOperatorsRollbackOfARunIsAWebhookEventWithItsReason() {
+        try (CanaryProxy proxy = CanaryProxy.start(config(""))) {
+            proxy.startAnalysis("green", false);
+            proxy.rollback();
+            await().atMost(Duration.ofSeconds(5)).untilAsserted(() -> hooks.verify(postRequestedFor(
+                    urlEqualTo("/events")).withRequestBody(matchingJsonPath("$.event", equalTo("rolled-back")))
+                    .withRequestBody(matchingJsonPath("$.reason", equalTo("rolled back by an operator")))));
+        }
+    }
+
     @Test
     void thePreRolloutWebhookCanRefuseTheStart() {
         hooks.stubFor(post(urlEqualTo("/gate")).willReturn(aResponse().withStatus(412).withBody("migrations pending")));
