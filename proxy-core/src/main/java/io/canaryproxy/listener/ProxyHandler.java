@@ -617,7 +617,7 @@ final class ProxyHandler extends ChannelInboundHandlerAdapter implements Upstrea
             return;
         }
         if (cause instanceof EndpointPool.ExhaustedException) {
-            fail(HttpResponseStatus.SERVICE_UNAVAILABLE, UpstreamError.REFUSED_NO_ENDPOINT, cause.getMessage());
+            fail(HttpResponseStatus.SERVICE_UNAVAILABLE, UpstreamError.POOL_FULL, cause.getMessage());
         } else if (connectFailed && attempts < release.endpoints().size() + lc.maxRetries) {
             log.debug("connect to {} failed ({}), trying again", endpoint, cause.toString());
             release.metrics().retry();
@@ -788,7 +788,7 @@ final class ProxyHandler extends ChannelInboundHandlerAdapter implements Upstrea
         }
         String why = cause == null ? "connection closed" : cause.toString();
         if (responseStarted) {
-            breakResponse("upstream " + endpoint + " broke off the response: " + why);
+            breakResponse("upstream " + endpoint + " broke off the response: " + why, UpstreamError.RESET);
         } else if (idempotent && !replayLost && attempts <= lc.maxRetries) {
             log.debug("{} {} on {} got no response ({}), sending it again", request.method(), request.uri(),
                     endpoint, why);
@@ -831,7 +831,7 @@ final class ProxyHandler extends ChannelInboundHandlerAdapter implements Upstrea
             up.abandon();
         }
         if (responseStarted) {
-            breakResponse(why);
+            breakResponse(why, kind);
             return;
         }
         boolean close = closing || !keepAlive || !requestComplete || listener.shuttingDown();
@@ -852,8 +852,12 @@ final class ProxyHandler extends ChannelInboundHandlerAdapter implements Upstrea
         }
     }
 
-    /** A response that has begun cannot be finished: closing is the only honest signal left. */
-    private void breakResponse(String why) {
+    /**
+     * A response that has begun cannot be finished: closing is the only honest signal left. It counts under the
+     * status it began with and as an upstream error of {@code kind} (or {@code null}: the client's doing, not the
+     * upstream's), and as an error in the analysis window, which the status alone would not show.
+     */
+    private void breakResponse(String why, UpstreamError kind) {
         log.debug("response broken: {}", why);
         writeHeldHead(); // what came of the response goes out; the close then tells the client the rest is lost
         if (upstream != null) {
@@ -862,9 +866,11 @@ final class ProxyHandler extends ChannelInboundHandlerAdapter implements Upstrea
             up.abandon();
         }
         if (request != null) {
-            release.metrics().error(UpstreamError.RESET);
+            if (kind != null) {
+                release.metrics().error(kind);
+            }
             release.responded(responseStatus, System.nanoTime() - startNanos);
-            if (responseStatus < 500) {
+            if (kind != null && responseStatus < 500) {
                 release.window().broken();
             }
             endExchange();
@@ -907,7 +913,7 @@ final class ProxyHandler extends ChannelInboundHandlerAdapter implements Upstrea
         }
         closing = true;
         if (responseStarted) {
-            breakResponse(why);
+            breakResponse(why, null);
         } else {
             endExchange();
             reject(status, why);

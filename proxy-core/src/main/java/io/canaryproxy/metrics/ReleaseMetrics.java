@@ -13,9 +13,13 @@ import java.util.concurrent.TimeUnit;
  */
 public final class ReleaseMetrics {
 
-    /** Why a request to an upstream failed. */
+    /**
+     * Why a request to an upstream failed: {@code pool-full} is a request that waited {@code connect-timeout} for
+     * a connection of an endpoint at {@code max-connections}, {@code refused-no-endpoint} one for a release with no
+     * usable endpoint.
+     */
     public enum UpstreamError {
-        CONNECT, RESET, TIMEOUT, MALFORMED, REFUSED_NO_ENDPOINT;
+        CONNECT, RESET, TIMEOUT, MALFORMED, REFUSED_NO_ENDPOINT, POOL_FULL;
 
         final String tag = name().toLowerCase().replace('_', '-');
     }

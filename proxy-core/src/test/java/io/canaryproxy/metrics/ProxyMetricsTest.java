@@ -5,14 +5,20 @@ import static com.github.tomakehurst.wiremock.client.WireMock.get;
 import static com.github.tomakehurst.wiremock.client.WireMock.urlEqualTo;
 import static com.github.tomakehurst.wiremock.core.WireMockConfiguration.options;
 import static org.assertj.core.api.Assertions.assertThat;
+import static org.awaitility.Awaitility.await;
 
 import com.github.tomakehurst.wiremock.WireMockServer;
 import com.github.tomakehurst.wiremock.http.Fault;
 import io.canaryproxy.CanaryProxy;
 import io.canaryproxy.testing.RawHttpClient;
+import io.canaryproxy.testing.ScriptedBackend;
 import io.canaryproxy.testing.TestConfigs;
 import io.micrometer.core.instrument.MeterRegistry;
 import io.micrometer.core.instrument.simple.SimpleMeterRegistry;
+import java.time.Duration;
+import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.CountDownLatch;
+import java.util.concurrent.TimeUnit;
 import org.junit.jupiter.api.Test;
 
 /** What the proxy records matches what was sent through it. */
@@ -48,6 +54,67 @@ class ProxyMetricsTest {
             assertThat(registry.get("canary.proxy.canary.weight.percent").gauge().value()).isZero();
         } finally {
             upstream.stop();
+        }
+    }
+
+    /** A response that breaks after its head counts as the upstream error that broke it, not always as a reset. */
+    @Test
+    void aResponseBrokenAfterItsHeadCountsAsTheErrorThatBrokeIt() throws Exception {
+        CountDownLatch never = new CountDownLatch(1);
+        String stalled = "HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\n0123456789";
+        MeterRegistry registry = new SimpleMeterRegistry();
+        try (ScriptedBackend backend = new ScriptedBackend()
+                     .on("/badchunk", "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\nZZ\r\n\r\n")
+                     .on("/stall", ScriptedBackend.Reply.of(stalled + "x".repeat(90)).holdAt(stalled.length(), never));
+             CanaryProxy proxy = CanaryProxy.start(TestConfigs.single(backend.endpoint(),
+                     "proxy.upstream.response-timeout = 1s"), registry)) {
+            for (String path : new String[] {"/badchunk", "/stall"}) {
+                try (RawHttpClient client = new RawHttpClient(proxy.listenAddress())) {
+                    client.get(path);
+                } catch (Exception e) {
+                    // the client sees the connection close in the middle of the body
+                }
+            }
+            await().atMost(Duration.ofSeconds(10)).untilAsserted(() -> {
+                assertThat(count(registry, "canary.proxy.upstream.errors", "kind", "malformed")).isEqualTo(1);
+                assertThat(count(registry, "canary.proxy.upstream.errors", "kind", "timeout")).isEqualTo(1);
+            });
+            assertThat(count(registry, "canary.proxy.upstream.errors", "kind", "reset")).isZero();
+        } finally {
+            never.countDown();
+        }
+    }
+
+    /** A request that waits in vain for a connection of a busy endpoint is no request to a missing endpoint. */
+    @Test
+    void aRequestThatFindsThePoolFullCountsAsPoolFull() throws Exception {
+        CountDownLatch release = new CountDownLatch(1);
+        String ok = "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok";
+        MeterRegistry registry = new SimpleMeterRegistry();
+        try (ScriptedBackend backend = new ScriptedBackend()
+                     .on("/busy", ScriptedBackend.Reply.of(ok).holdAt(ok.length() - 1, release));
+             CanaryProxy proxy = CanaryProxy.start(TestConfigs.single(backend.endpoint(), """
+                     proxy.threads = 1
+                     proxy.upstream { max-connections = 1, connect-timeout = 300ms }
+                     """), registry);
+             RawHttpClient first = new RawHttpClient(proxy.listenAddress());
+             RawHttpClient second = new RawHttpClient(proxy.listenAddress())) {
+            CompletableFuture<Integer> held = CompletableFuture.supplyAsync(
+                    () -> {
+                        try {
+                            return first.get("/busy").status();
+                        } catch (Exception e) {
+                            throw new IllegalStateException(e);
+                        }
+                    });
+            await().atMost(Duration.ofSeconds(5)).until(() -> backend.requests() == 1);
+            assertThat(second.get("/busy").status()).isEqualTo(503);
+            release.countDown();
+            assertThat(held.get(10, TimeUnit.SECONDS)).isEqualTo(200);
+            assertThat(count(registry, "canary.proxy.upstream.errors", "kind", "pool-full")).isEqualTo(1);
+            assertThat(count(registry, "canary.proxy.upstream.errors", "kind", "refused-no-endpoint")).isZero();
+        } finally {
+            release.countDown();
         }
     }
 
