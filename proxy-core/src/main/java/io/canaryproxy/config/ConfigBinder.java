@@ -368,15 +368,16 @@ final class ConfigBinder {
         Duration response = duration(path("upstream.response-timeout"), false, POSITIVE);
         Duration poolIdle = duration(path("upstream.pool-idle-timeout"), false, POSITIVE);
         Long maxConnections = wholeNumber(path("upstream.max-connections"), 1, Integer.MAX_VALUE, "");
+        Long maxIdle = wholeNumber(path("upstream.max-idle-connections"), 1, Integer.MAX_VALUE, "");
         Long maxRetries = wholeNumber(path("upstream.max-retries"), 0, Integer.MAX_VALUE, "");
         Long ejectAfter = wholeNumber(path("upstream.eject-after"), 1, Integer.MAX_VALUE, "");
         Duration ejectDuration = duration(path("upstream.eject-duration"), false, POSITIVE);
-        if (connect == null || response == null || poolIdle == null || maxConnections == null || maxRetries == null
-                || ejectAfter == null || ejectDuration == null) {
+        if (connect == null || response == null || poolIdle == null || maxConnections == null || maxIdle == null
+                || maxRetries == null || ejectAfter == null || ejectDuration == null) {
             return null;
         }
-        return new UpstreamConfig(connect, response, poolIdle, maxConnections.intValue(), maxRetries.intValue(),
-                ejectAfter.intValue(), ejectDuration);
+        return new UpstreamConfig(connect, response, poolIdle, maxConnections.intValue(), maxIdle.intValue(),
+                maxRetries.intValue(), ejectAfter.intValue(), ejectDuration);
     }
 
     private LimitsConfig limits() {

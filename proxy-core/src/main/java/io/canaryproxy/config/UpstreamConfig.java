@@ -6,6 +6,8 @@ import java.time.Duration;
  * How the proxy talks to endpoints.
  *
  * @param maxConnections  per endpoint, shared evenly among event loops
+ * @param maxIdleConnections idle ones kept per endpoint, shared evenly among event loops; beyond it the least
+ *                        recently used is closed
  * @param maxRetries      extra attempts for a request that may be retried
  * @param ejectAfter      consecutive connect failures after which an endpoint is taken out of rotation
  * @param ejectDuration   how long an ejected endpoint stays out when active health checks are off
@@ -15,6 +17,7 @@ public record UpstreamConfig(
         Duration responseTimeout,
         Duration poolIdleTimeout,
         int maxConnections,
+        int maxIdleConnections,
         int maxRetries,
         int ejectAfter,
         Duration ejectDuration) {

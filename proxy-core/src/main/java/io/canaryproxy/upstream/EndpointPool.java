@@ -42,17 +42,19 @@ public final class EndpointPool {
     private final ArrayDeque<UpstreamConnection> idle = new ArrayDeque<>();
     private final ArrayDeque<Waiter> waiters = new ArrayDeque<>();
     private final int maxConnections;
+    private final int maxIdle;
     private final long idleTimeoutNanos;
     private final long maxWaitNanos;
     private int open;
     private boolean sweepScheduled;
     private boolean waitCheckScheduled;
 
-    EndpointPool(Endpoint endpoint, EventLoop loop, int maxConnections, long idleTimeoutNanos, int connectTimeoutMillis,
-                 int maxResponseHeaderSize) {
+    EndpointPool(Endpoint endpoint, EventLoop loop, int maxConnections, int maxIdle, long idleTimeoutNanos,
+                 int connectTimeoutMillis, int maxResponseHeaderSize) {
         this.endpoint = endpoint;
         this.loop = loop;
         this.maxConnections = maxConnections;
+        this.maxIdle = maxIdle;
         this.idleTimeoutNanos = idleTimeoutNanos;
         this.maxWaitNanos = TimeUnit.MILLISECONDS.toNanos(connectTimeoutMillis);
         EndpointPool pool = this;
@@ -145,6 +147,11 @@ public final class EndpointPool {
             idle.addFirst(c);
             scheduleSweep();
             serveWaiters();
+            // Beyond the idle limit the least recently used goes: a burst of POSTs, each on a fresh connection,
+            // must not leave the upstream holding that many idle ones.
+            while (idle.size() > maxIdle) {
+                idle.pollLast().channel().close();
+            }
         } else {
             c.channel().close();
         }

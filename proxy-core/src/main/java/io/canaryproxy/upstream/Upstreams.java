@@ -72,8 +72,9 @@ public final class Upstreams {
                         release, up.ejectAfter(), up.ejectDuration().toNanos());
                 EndpointPool[] pools = new EndpointPool[loops.length];
                 int perLoop = Math.max(1, up.maxConnections() / loops.length);
+                int idlePerLoop = Math.max(1, up.maxIdleConnections() / loops.length);
                 for (int l = 0; l < loops.length; l++) {
-                    pools[l] = new EndpointPool(e, loops[l], perLoop, up.poolIdleTimeout().toNanos(),
+                    pools[l] = new EndpointPool(e, loops[l], perLoop, idlePerLoop, up.poolIdleTimeout().toNanos(),
                             (int) Math.min(Integer.MAX_VALUE, up.connectTimeout().toMillis()),
                             64 * 1024);
                 }

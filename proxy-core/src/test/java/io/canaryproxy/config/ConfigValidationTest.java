@@ -43,6 +43,7 @@ class ConfigValidationTest {
             proxy.health-check.rise         | 0         | 0          | a whole number, at least 1
             proxy.health-check.fall         | -3        | -3         | a whole number, at least 1
             proxy.upstream.max-connections  | 0         | 0          | a whole number, at least 1
+            proxy.upstream.max-idle-connections | 0     | 0          | a whole number, at least 1
             proxy.upstream.max-retries      | -1        | -1         | a whole number, at least 0
             proxy.upstream.eject-after      | 0         | 0          | a whole number, at least 1
             proxy.upstream.connect-timeout  | soon      | "soon"     | a duration such as 2s or 500ms
@@ -249,7 +250,8 @@ class ConfigValidationTest {
     void aSectionThatIsNotAnObjectIsRefused() {
         assertThat(error("proxy.upstream = 5"))
                 .isEqualTo("proxy.upstream = 5: expected an object with the keys connect-timeout, eject-after, "
-                        + "eject-duration, max-connections, max-retries, pool-idle-timeout, response-timeout");
+                        + "eject-duration, max-connections, max-idle-connections, max-retries, pool-idle-timeout,"
+                        + " response-timeout");
         assertThat(error("proxy.releases = [blue]"))
                 .startsWith("proxy.releases = [\"blue\"]: expected an object holding releases");
     }

@@ -5,8 +5,8 @@ import static org.awaitility.Awaitility.await;
 
 import io.canaryproxy.CanaryProxy;
 import io.canaryproxy.testing.RawHttpClient;
-import io.canaryproxy.testing.ScriptedBackend;
 import io.canaryproxy.testing.ScriptedBackend.Reply;
+import io.canaryproxy.testing.ScriptedBackend;
 import io.canaryproxy.testing.TestConfigs;
 import java.io.OutputStream;
 import java.net.InetSocketAddress;
@@ -19,6 +19,7 @@ import java.util.concurrent.CountDownLatch;
 import java.util.concurrent.ExecutorService;
 import java.util.concurrent.Executors;
 import java.util.concurrent.Future;
+import java.util.concurrent.TimeUnit;
 import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.BeforeEach;
 import org.junit.jupiter.api.Test;
@@ -54,15 +55,20 @@ class PoolLimitTest {
     }
 
     private void startProxy(int maxConnections, String connectTimeout) {
+        startProxy(maxConnections, connectTimeout, 64);
+    }
+
+    private void startProxy(int maxConnections, String connectTimeout, int maxIdle) {
         proxy = CanaryProxy.start(TestConfigs.parse("""
                 proxy {
                   threads = 1
                   releases.blue.endpoints = ["%s"]
                   routing.stable = blue
                   health-check.interval = 0
-                  upstream { max-connections = %d, connect-timeout = %s, pool-idle-timeout = 60s }
+                  upstream { max-connections = %d, connect-timeout = %s, pool-idle-timeout = 60s
+                             max-idle-connections = %d }
                 }
-                """.formatted(backend.endpoint(), maxConnections, connectTimeout)));
+                """.formatted(backend.endpoint(), maxConnections, connectTimeout, maxIdle)));
     }
 
     private Future<RawHttpClient.Response> get(String path) {
@@ -132,6 +138,23 @@ class PoolLimitTest {
         assertThat(first.get().status()).isEqualTo(200);
         assertThat(third.get().status()).isEqualTo(200);
         assertThat(backend.requests()).as("the request of the client that left was never sent").isEqualTo(2);
+    }
+
+    /** Five requests at once need five connections; once answered, only max-idle-connections of them stay. */
+    @Test
+    void connectionsGivenBackBeyondTheIdleLimitAreClosed() throws Exception {
+        startProxy(10, "10s", 2);
+        List<Future<RawHttpClient.Response>> held = new ArrayList<>();
+        for (int i = 0; i < 5; i++) {
+            held.add(get("/held"));
+        }
+        await().atMost(Duration.ofSeconds(10)).until(() -> inflight() == 5 && backend.connections() == 5);
+        gate.countDown();
+        for (Future<RawHttpClient.Response> r : held) {
+            assertThat(r.get(10, TimeUnit.SECONDS).status()).isEqualTo(200);
+        }
+        await().atMost(Duration.ofSeconds(10))
+                .until(() -> proxy.status().releases().get("blue").connections() == 2);
     }
 
     @Test
