@@ -9,9 +9,9 @@ import io.canaryproxy.config.ConfigLoader;
 import java.net.URI;
 import java.time.Duration;
 import java.util.List;
+import org.junit.jupiter.api.Test;
 import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.CsvSource;
-import org.junit.jupiter.api.Test;
 
 /** {@code proxy.analysis}: a bad value is a config error naming the key, never an exception of the parser. */
 class AnalysisConfigTest {
