@@ -2,6 +2,7 @@ package io.canaryproxy.analysis;
 
 import com.typesafe.config.Config;
 import io.canaryproxy.config.ConfigException;
+import io.canaryproxy.config.RoutingConfig;
 import java.net.URI;
 import java.time.Duration;
 import java.util.ArrayList;
@@ -83,7 +84,7 @@ public record AnalysisConfig(
             if (!(s > previous && s <= 100)) {
                 throw ConfigException.badValue(p + "steps", steps, "increasing percentages above 0, up to 100");
             }
-            if (Math.abs(s * 100 - Math.rint(s * 100)) > 1e-6) {
+            if (!RoutingConfig.inBasisPoints(s)) {
                 throw ConfigException.badValue(p + "steps", steps,
                         "percentages with at most 2 decimals (the route table's resolution is 0.01 %)");
             }

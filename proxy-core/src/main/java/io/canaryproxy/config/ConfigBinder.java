@@ -88,9 +88,7 @@ final class ConfigBinder {
         StaticFilesSettings staticFiles = staticFilesSettings();
 
         if (!problems.isEmpty()) {
-            throw new ConfigException(problems.size() == 1
-                    ? problems.get(0)
-                    : problems.size() + " problems in the configuration:\n  " + String.join("\n  ", problems));
+            throw ConfigException.of(problems);
         }
         int eventLoops = threads == 0 ? Runtime.getRuntime().availableProcessors() : threads.intValue();
         return new ProxyConfig(listen, eventLoops, transport, trustedProxies, admin, stateFile, releases, routing,
@@ -291,8 +289,7 @@ final class ConfigBinder {
         String canaryText = string(canaryPath);
         String canary = canaryText == null || canaryText.isEmpty() ? null : canaryText;
         Double weight = number(weightPath, 0, 100, "a percentage from 0 to 100, such as 12.5");
-        if (weight != null && Math.abs(weight * 100 - Math.rint(weight * 100)) > 1e-6) {
-            // The route table counts in 0.01 %: 12.345 would silently become 12.35, unlike in the admin API.
+        if (weight != null && !RoutingConfig.inBasisPoints(weight)) {
             bad(weightPath, "a percentage with at most 2 decimals, such as 12.5 (the resolution is 0.01 %)");
             weight = null;
         }

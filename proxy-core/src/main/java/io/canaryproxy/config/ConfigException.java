@@ -2,6 +2,7 @@ package io.canaryproxy.config;
 
 import com.typesafe.config.ConfigRenderOptions;
 import com.typesafe.config.ConfigValue;
+import java.util.List;
 
 /**
  * A configuration that cannot be used. The message names the key, the value and what was expected, and is meant
@@ -17,6 +18,13 @@ public final class ConfigException extends RuntimeException {
 
     public ConfigException(String message, Throwable cause) {
         super(message, cause);
+    }
+
+    /** One problem as it is, several as {@code N problems in the configuration:} and one per indented line. */
+    static ConfigException of(List<String> problems) {
+        return new ConfigException(problems.size() == 1
+                ? problems.get(0)
+                : problems.size() + " problems in the configuration:\n  " + String.join("\n  ", problems));
     }
 
     /** {@code proxy.upstream.connect-timeout = "soon": expected a duration such as 2s or 500ms}. */

@@ -154,11 +154,8 @@ public final class ConfigLoader {
                         + ROOT + "?");
             }
         }
-        if (unknown.size() == 1) {
-            throw new ConfigException(unknown.get(0));
-        } else if (!unknown.isEmpty()) {
-            throw new ConfigException(unknown.size() + " problems in the configuration:\n  "
-                    + String.join("\n  ", unknown));
+        if (!unknown.isEmpty()) {
+            throw ConfigException.of(unknown);
         }
     }
 

@@ -17,4 +17,12 @@ public record RoutingConfig(
         Duration stickyCookieMaxAge,
         boolean overrides,
         boolean servedByHeader) {
+
+    /**
+     * Whether {@code percent} is a whole number of hundredths, the route table's resolution: 12.5 is, 12.345 is
+     * not (it would silently become 12.35).
+     */
+    public static boolean inBasisPoints(double percent) {
+        return Math.abs(percent * 100 - Math.rint(percent * 100)) <= 1e-6;
+    }
 }

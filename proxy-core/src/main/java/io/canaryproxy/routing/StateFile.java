@@ -65,10 +65,14 @@ public final class StateFile {
         if (Files.isDirectory(path)) {
             throw new FileSystemException(path.toString(), null, "Is a directory");
         }
+        Files.delete(newTempFile());
+    }
+
+    /** A new temporary file beside the state file, its directory created if need be: what a write renames. */
+    private Path newTempFile() throws IOException {
         Path dir = path.toAbsolutePath().getParent();
         Files.createDirectories(dir);
-        Path probe = Files.createTempFile(dir, path.getFileName().toString(), ".tmp");
-        Files.delete(probe);
+        return Files.createTempFile(dir, path.getFileName().toString(), ".tmp");
     }
 
     public void write(RouteTable table) throws IOException {
@@ -84,9 +88,7 @@ public final class StateFile {
         node.put("changedAt", table.changedAt().toString());
         byte[] bytes = JSON.writerWithDefaultPrettyPrinter().writeValueAsBytes(node);
 
-        Path dir = path.toAbsolutePath().getParent();
-        Files.createDirectories(dir);
-        Path tmp = Files.createTempFile(dir, path.getFileName().toString(), ".tmp");
+        Path tmp = newTempFile();
         try {
             try (FileChannel ch = FileChannel.open(tmp, StandardOpenOption.WRITE, StandardOpenOption.TRUNCATE_EXISTING)) {
                 ch.write(java.nio.ByteBuffer.wrap(bytes));
