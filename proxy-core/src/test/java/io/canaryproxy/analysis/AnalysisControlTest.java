@@ -50,6 +50,18 @@ class AnalysisControlTest {
         hooks.stop();
     }
 
+    /** Checks and health checks a few times a second, so that a canary that loses its endpoint goes quickly. */
+    private static final String QUICK_CHECKS = """
+            proxy.analysis { interval = 200ms }
+            proxy.health-check { interval = 100ms, timeout = 100ms, fall = 1 }
+            """;
+
+    /** Stops green's backend and waits for the run to end: the canary has no healthy endpoint. */
+    private void loseTheCanary(CanaryProxy proxy) throws Exception {
+        green.close();
+        await().atMost(Duration.ofSeconds(10)).until(() -> proxy.status().analysis().state() == Analysis.State.IDLE);
+    }
+
     private ProxyConfig config(String extra) {
         return TestConfigs.parse("""
                 proxy {
@@ -93,14 +105,9 @@ class AnalysisControlTest {
     /** A restart must not let a release just rolled back start again unforced, nor forget why it was. */
     @Test
     void aRollbackAndItsCooldownSurviveARestart() throws Exception {
-        try (CanaryProxy proxy = CanaryProxy.start(config("""
-                proxy.analysis { interval = 200ms }
-                proxy.health-check { interval = 100ms, timeout = 100ms, fall = 1 }
-                """))) {
+        try (CanaryProxy proxy = CanaryProxy.start(config(QUICK_CHECKS))) {
             proxy.startAnalysis("green", false);
-            green.close();
-            await().atMost(Duration.ofSeconds(10))
-                    .until(() -> proxy.status().analysis().state() == Analysis.State.IDLE);
+            loseTheCanary(proxy);
         }
         try (CanaryProxy restarted = CanaryProxy.start(config(""))) {
             assertThat(restarted.status().analysis().lastOutcome())
@@ -138,10 +145,7 @@ class AnalysisControlTest {
 
     @Test
     void anOperatorsRollbackEndsTheRunAndACanaryThatLosesItsEndpointIsRolledBackAtOnce() throws Exception {
-        try (CanaryProxy proxy = CanaryProxy.start(config("""
-                proxy.analysis { interval = 200ms }
-                proxy.health-check { interval = 100ms, timeout = 100ms, fall = 1 }
-                """))) {
+        try (CanaryProxy proxy = CanaryProxy.start(config(QUICK_CHECKS))) {
             proxy.startAnalysis("green", false);
             assertThatThrownBy(() -> proxy.startAnalysis("green", false)).isInstanceOf(IllegalStateException.class);
 
@@ -150,9 +154,7 @@ class AnalysisControlTest {
             assertThat(proxy.status().analysis().lastOutcome()).contains("rolled back by an operator");
 
             proxy.startAnalysis("green", false);
-            green.close();
-            await().atMost(Duration.ofSeconds(10))
-                    .until(() -> proxy.status().analysis().state() == Analysis.State.IDLE);
+            loseTheCanary(proxy);
             assertThat(proxy.status().analysis().lastOutcome())
                     .isEqualTo("rolled back: the canary has no healthy endpoint");
             assertThat(proxy.routes().canary()).isNull();

@@ -74,16 +74,21 @@ class HeaderRewriteTest {
         assertThat(r.getHeader("Host")).isEqualTo("shop.example");
     }
 
-    @Test
-    void aTrustedProxysForwardingHeadersAreKeptAndAppendedTo() throws Exception {
+    /** Sends GET /h with {@code headers} through a proxy that trusts the client, as one behind a balancer. */
+    private LoggedRequest sendFromTrustedProxy(String headers) throws Exception {
         try (CanaryProxy behindBalancer = CanaryProxy.start(TestConfigs.single("127.0.0.1:" + upstream.port(),
                 "proxy.trusted-proxies = [\"127.0.0.0/8\"]"))) {
             RawExchange.Result result = RawExchange.send(behindBalancer.listenAddress(),
-                    "GET /h HTTP/1.1\r\nHost: internal\r\nX-Forwarded-For: 203.0.113.9\r\n"
-                            + "X-Forwarded-Proto: https\r\nX-Forwarded-Host: shop.example\r\nConnection: close\r\n\r\n");
+                    "GET /h HTTP/1.1\r\n" + headers + "Connection: close\r\n\r\n");
             assertThat(result.status()).isEqualTo(200);
         }
-        LoggedRequest r = upstream.findAll(anyRequestedFor(urlEqualTo("/h"))).get(0);
+        return upstream.findAll(anyRequestedFor(urlEqualTo("/h"))).get(0);
+    }
+
+    @Test
+    void aTrustedProxysForwardingHeadersAreKeptAndAppendedTo() throws Exception {
+        LoggedRequest r = sendFromTrustedProxy("Host: internal\r\nX-Forwarded-For: 203.0.113.9\r\n"
+                + "X-Forwarded-Proto: https\r\nX-Forwarded-Host: shop.example\r\n");
         assertThat(r.getHeader("X-Forwarded-For")).isEqualTo("203.0.113.9, 127.0.0.1");
         assertThat(r.getHeader("X-Forwarded-Proto")).isEqualTo("https");
         assertThat(r.getHeader("X-Forwarded-Host")).isEqualTo("shop.example");
@@ -104,14 +109,8 @@ class HeaderRewriteTest {
     /** RFC 9110 5.3: repeated lines are one list; a balancer in front may have added a line of its own. */
     @Test
     void aTrustedProxysRepeatedForwardedForLinesAreAllKept() throws Exception {
-        try (CanaryProxy behindBalancer = CanaryProxy.start(TestConfigs.single("127.0.0.1:" + upstream.port(),
-                "proxy.trusted-proxies = [\"127.0.0.0/8\"]"))) {
-            RawExchange.Result result = RawExchange.send(behindBalancer.listenAddress(),
-                    "GET /h HTTP/1.1\r\nHost: shop.example\r\nX-Forwarded-For: 203.0.113.9\r\n"
-                            + "X-Forwarded-Port: 443\r\nX-Forwarded-For: 10.0.0.2\r\nConnection: close\r\n\r\n");
-            assertThat(result.status()).isEqualTo(200);
-        }
-        LoggedRequest r = upstream.findAll(anyRequestedFor(urlEqualTo("/h"))).get(0);
+        LoggedRequest r = sendFromTrustedProxy("Host: shop.example\r\nX-Forwarded-For: 203.0.113.9\r\n"
+                + "X-Forwarded-Port: 443\r\nX-Forwarded-For: 10.0.0.2\r\n");
         assertThat(r.getHeader("X-Forwarded-For")).isEqualTo("203.0.113.9, 10.0.0.2, 127.0.0.1");
         assertThat(r.getHeader("X-Forwarded-Port")).isEqualTo("443");
     }

@@ -43,7 +43,7 @@ class ProxyMetricsTest {
             assertThat(count(registry, "canary.proxy.requests", "status", "2xx")).isEqualTo(7);
             assertThat(count(registry, "canary.proxy.requests", "status", "4xx")).isEqualTo(1);
             assertThat(count(registry, "canary.proxy.requests", "status", "5xx")).isEqualTo(1);
-            assertThat(count(registry, "canary.proxy.upstream.errors", "kind", "reset")).isEqualTo(1);
+            assertThat(errors(registry, "reset")).isEqualTo(1);
             assertThat(registry.get("canary.proxy.retries").tag("release", "blue").counter().count()).isEqualTo(2);
             assertThat(registry.get("canary.proxy.upstream.latency").tag("release", "blue").timer().count())
                     .isEqualTo(9);
@@ -76,10 +76,10 @@ class ProxyMetricsTest {
                 }
             }
             await().atMost(Duration.ofSeconds(10)).untilAsserted(() -> {
-                assertThat(count(registry, "canary.proxy.upstream.errors", "kind", "malformed")).isEqualTo(1);
-                assertThat(count(registry, "canary.proxy.upstream.errors", "kind", "timeout")).isEqualTo(1);
+                assertThat(errors(registry, "malformed")).isEqualTo(1);
+                assertThat(errors(registry, "timeout")).isEqualTo(1);
             });
-            assertThat(count(registry, "canary.proxy.upstream.errors", "kind", "reset")).isZero();
+            assertThat(errors(registry, "reset")).isZero();
         } finally {
             never.countDown();
         }
@@ -111,11 +111,15 @@ class ProxyMetricsTest {
             assertThat(second.get("/busy").status()).isEqualTo(503);
             release.countDown();
             assertThat(held.get(10, TimeUnit.SECONDS)).isEqualTo(200);
-            assertThat(count(registry, "canary.proxy.upstream.errors", "kind", "pool-full")).isEqualTo(1);
-            assertThat(count(registry, "canary.proxy.upstream.errors", "kind", "refused-no-endpoint")).isZero();
+            assertThat(errors(registry, "pool-full")).isEqualTo(1);
+            assertThat(errors(registry, "refused-no-endpoint")).isZero();
         } finally {
             release.countDown();
         }
+    }
+
+    private static double errors(MeterRegistry registry, String kind) {
+        return count(registry, "canary.proxy.upstream.errors", "kind", kind);
     }
 
     private static double count(MeterRegistry registry, String name, String tag, String value) {
