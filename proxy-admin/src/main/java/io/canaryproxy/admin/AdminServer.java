@@ -34,9 +34,11 @@ import io.netty.handler.codec.http.HttpUtil;
 import io.netty.handler.codec.http.HttpVersion;
 import io.netty.util.ReferenceCountUtil;
 import io.netty.util.concurrent.DefaultThreadFactory;
+import java.io.IOException;
 import java.net.BindException;
 import java.net.InetAddress;
 import java.net.InetSocketAddress;
+import java.net.ServerSocket;
 import java.net.UnknownHostException;
 import java.nio.channels.UnresolvedAddressException;
 import java.nio.charset.StandardCharsets;
@@ -126,6 +128,30 @@ public final class AdminServer implements AutoCloseable {
         throw new IllegalStateException("refusing to start the admin API on " + config.listen()
                 + " without a token: it is not a loopback address, so anyone who reaches it could switch releases;"
                 + " set proxy.admin.token, or listen on 127.0.0.1:" + config.listen().port());
+    }
+
+    /**
+     * Fails when the admin address is taken, before the proxy opens its public port. The admin API is bound after
+     * the proxy (it serves the proxy's state), so without this check a taken admin port would let the public port
+     * accept clients for the moment before the launcher gives up. Another process may still take the port in
+     * between; {@link #start()} then fails as before.
+     *
+     * @throws StartupException naming the address, e.g. {@code Address already in use}
+     */
+    public static void checkBindable(AdminConfig config) {
+        if (config.listen().port() == 0) {
+            return;
+        }
+        InetSocketAddress address = new InetSocketAddress(config.listen().host(), config.listen().port());
+        if (address.isUnresolved()) {
+            return; // start() names the problem
+        }
+        try (ServerSocket probe = new ServerSocket()) {
+            probe.setReuseAddress(true);
+            probe.bind(address, 1);
+        } catch (IOException e) {
+            throw new StartupException("cannot listen for the admin API on " + config.listen() + ": " + reason(e), e);
+        }
     }
 
     private static boolean hasToken(AdminConfig config) {

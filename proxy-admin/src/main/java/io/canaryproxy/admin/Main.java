@@ -222,6 +222,11 @@ public final class Main implements Callable<Integer> {
             throw new StartupException(e.getMessage(), e);
         }
         try (ShutdownSignals signals = ShutdownSignals.install(); ExportedMetrics metrics = ExportedMetrics.create()) {
+            try {
+                AdminServer.checkBindable(config.admin());
+            } catch (StartupException e) {
+                throw new StartupException(e.getMessage() + bindHint, e);
+            }
             CanaryProxy proxy = startProxy(config, metrics, bindHint);
             ConfigReloader reloader = configFile == null
                     ? ConfigReloader.withoutFile(proxy, "the demo runs without a config file, so there is none to"
