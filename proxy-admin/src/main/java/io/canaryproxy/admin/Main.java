@@ -108,7 +108,7 @@ public final class Main implements Callable<Integer> {
     @Override
     public Integer call() {
         if (demo) {
-            return runDemo(demoOptions);
+            return runDemo(demoOptions, spec.commandLine());
         }
         if (demoOptions.listen != null || demoOptions.admin != null) {
             throw new ParameterException(spec.commandLine(), "--listen and --admin are for the demo;"
@@ -134,9 +134,12 @@ public final class Main implements Callable<Integer> {
         @CommandLine.ParentCommand
         Main parent;
 
+        @Spec
+        CommandSpec spec;
+
         @Override
         public Integer call() {
-            return parent.runDemo(options);
+            return parent.runDemo(options, spec.commandLine());
         }
     }
 
@@ -152,14 +155,15 @@ public final class Main implements Callable<Integer> {
         String admin;
     }
 
-    int runDemo(DemoOptions options) {
+    /** Runs the demo; {@code command} is the command line it was asked for by, whose usage a mistake prints. */
+    int runDemo(DemoOptions options, CommandLine command) {
         CommandLine.ParseResult parsed = spec.commandLine().getParseResult();
         if (parsed != null && parsed.hasMatchedOption("--config")) {
             throw new ParameterException(spec.commandLine(), "--config is not for the demo, which runs without a"
                     + " config file; run the proxy with --config FILE alone");
         }
-        HostPort listen = hostPort("--listen", options.listen, Demo.DEFAULT_LISTEN);
-        HostPort admin = hostPort("--admin", options.admin, Demo.DEFAULT_ADMIN);
+        HostPort listen = hostPort(command, "--listen", options.listen, Demo.DEFAULT_LISTEN);
+        HostPort admin = hostPort(command, "--admin", options.admin, Demo.DEFAULT_ADMIN);
         PrintWriter out = spec.commandLine().getOut();
         try (DemoBackends backends = DemoBackends.start(Demo.RELEASES)) {
             ProxyConfig demoConfig = Demo.config(listen, admin, backends.addresses());
@@ -172,15 +176,14 @@ public final class Main implements Callable<Integer> {
         }
     }
 
-    private HostPort hostPort(String option, String value, HostPort defaultValue) {
+    private static HostPort hostPort(CommandLine command, String option, String value, HostPort defaultValue) {
         if (value == null) {
             return defaultValue;
         }
         try {
             return HostPort.parse(value);
         } catch (IllegalArgumentException e) {
-            throw new ParameterException(spec.commandLine(),
-                    option + " \"" + value + "\": " + e.getMessage());
+            throw new ParameterException(command, option + " \"" + value + "\": " + e.getMessage());
         }
     }
 

@@ -92,7 +92,8 @@ class MainTest {
     void badDemoAddressIsAUsageErrorBeforeAnythingStarts() {
         Result r = run("demo", "--listen", "nonsense");
         assertThat(r.status()).isEqualTo(2);
-        assertThat(r.err()).contains("--listen \"nonsense\": expected host:port");
+        assertThat(r.err()).contains("--listen \"nonsense\": expected host:port")
+                .as("the usage of the command that was run").contains("Usage: canary-proxy demo");
 
         Result alias = run("--demo", "--admin", "127.0.0.1:99999");
         assertThat(alias.status()).isEqualTo(2);
