@@ -3,10 +3,10 @@ package io.canaryproxy.analysis;
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import com.fasterxml.jackson.databind.node.ObjectNode;
+import io.canaryproxy.internal.AtomicFile;
 import java.io.IOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
-import java.nio.file.StandardCopyOption;
 import java.time.Instant;
 import java.util.LinkedHashMap;
 import java.util.Map;
@@ -16,8 +16,8 @@ import org.slf4j.LoggerFactory;
 
 /**
  * The analysis on disk, beside the route table's state file, so that a restarted proxy resumes a run at its step
- * with its streak of failed checks, and keeps the cool-downs of releases rolled back and the last outcome. Written
- * to a temporary file and renamed over the old one. A store without a path keeps nothing.
+ * with its streak of failed checks, and keeps the cool-downs of releases rolled back and the last outcome. Replaced
+ * whole, as the state file is ({@link AtomicFile}). A store without a path keeps nothing.
  */
 public final class AnalysisStore {
 
@@ -86,11 +86,7 @@ public final class AnalysisStore {
         ObjectNode cooldowns = n.putObject("cooldowns");
         saved.cooldowns().forEach((release, until) -> cooldowns.put(release, until.toString()));
         try {
-            Path dir = path.toAbsolutePath().getParent();
-            Files.createDirectories(dir);
-            Path tmp = Files.createTempFile(dir, path.getFileName().toString(), ".tmp");
-            Files.write(tmp, JSON.writeValueAsBytes(n));
-            Files.move(tmp, path, StandardCopyOption.ATOMIC_MOVE, StandardCopyOption.REPLACE_EXISTING);
+            AtomicFile.write(path, JSON.writeValueAsBytes(n));
         } catch (IOException e) {
             log.warn("cannot save the analysis state to {}: {}", path, e.toString());
         }

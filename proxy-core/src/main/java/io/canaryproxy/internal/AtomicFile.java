@@ -1,0 +1,62 @@
+package io.canaryproxy.internal;
+
+import java.io.IOException;
+import java.nio.ByteBuffer;
+import java.nio.channels.FileChannel;
+import java.nio.file.AtomicMoveNotSupportedException;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.nio.file.StandardCopyOption;
+import java.nio.file.StandardOpenOption;
+
+/**
+ * A small file replaced whole: the route table's state file and the analysis beside it. The bytes go to a temporary
+ * file in the same directory, are forced to disk, and the temporary file is renamed over the old one, so that a
+ * crash or a full disk leaves either the old content or the new, never part of one.
+ */
+public final class AtomicFile {
+
+    private AtomicFile() {
+    }
+
+    /** Replaces {@code path} with {@code bytes}, creating its directory if need be. */
+    public static void write(Path path, byte[] bytes) throws IOException {
+        Path tmp = newTempFile(path);
+        try {
+            try (FileChannel ch = FileChannel.open(tmp, StandardOpenOption.WRITE, StandardOpenOption.TRUNCATE_EXISTING)) {
+                ByteBuffer buffer = ByteBuffer.wrap(bytes);
+                while (buffer.hasRemaining()) {
+                    ch.write(buffer);
+                }
+                ch.force(true);
+            }
+            try {
+                Files.move(tmp, path, StandardCopyOption.ATOMIC_MOVE, StandardCopyOption.REPLACE_EXISTING);
+            } catch (AtomicMoveNotSupportedException e) {
+                Files.move(tmp, path, StandardCopyOption.REPLACE_EXISTING);
+            }
+            syncDirectory(tmp.getParent());
+        } finally {
+            Files.deleteIfExists(tmp);
+        }
+    }
+
+    /**
+     * A new empty temporary file beside {@code path}, its directory created if need be: what {@link #write} renames.
+     * Creating and deleting one tells whether {@code path} can be written at all.
+     */
+    public static Path newTempFile(Path path) throws IOException {
+        Path dir = path.toAbsolutePath().getParent();
+        Files.createDirectories(dir);
+        return Files.createTempFile(dir, path.getFileName().toString(), ".tmp");
+    }
+
+    /** The rename itself is on disk only once the directory is: best effort, not every file system allows it. */
+    private static void syncDirectory(Path dir) {
+        try (FileChannel ch = FileChannel.open(dir, StandardOpenOption.READ)) {
+            ch.force(true);
+        } catch (IOException | UnsupportedOperationException e) {
+            // The file itself is on disk; only the rename may be lost to a power failure.
+        }
+    }
+}
