@@ -440,13 +440,25 @@ public final class CanaryProxy implements AutoCloseable {
             connections += g.connections();
             upgraded += g.upgradedCount();
         }
-        List<ProxyStatus.Endpoint> endpoints = new ArrayList<>();
-        if (current != null) {
-            for (Endpoint e : current.endpoints()) {
-                endpoints.add(new ProxyStatus.Endpoint(e.address().toString(), e.healthy(), e.openConnections()));
+        // One entry per address: an endpoint kept across a reload counts the connections of every generation,
+        // and one the reload removed stays listed while it has any.
+        Map<String, ProxyStatus.Endpoint> endpoints = new LinkedHashMap<>();
+        for (Release g : generations) {
+            boolean removed = g != current;
+            for (Endpoint e : g.endpoints()) {
+                String address = e.address().toString();
+                long open = e.openConnections();
+                ProxyStatus.Endpoint known = endpoints.get(address);
+                if (known != null) {
+                    endpoints.put(address, new ProxyStatus.Endpoint(address, known.healthy(),
+                            known.connections() + open, known.removed()));
+                } else if (!removed || open > 0) {
+                    endpoints.put(address, new ProxyStatus.Endpoint(address, e.healthy(), open, removed));
+                }
             }
         }
-        return new ProxyStatus.Release(name, endpoints, inflight, connections, upgraded, routes.table().routes(name));
+        return new ProxyStatus.Release(name, List.copyOf(endpoints.values()), inflight, connections, upgraded,
+                routes.table().routes(name));
     }
 
     /**

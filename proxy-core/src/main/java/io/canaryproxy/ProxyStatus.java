@@ -32,7 +32,13 @@ public record ProxyStatus(RouteTable routes, Map<String, Release> releases, Anal
         }
     }
 
-    /** One endpoint: its address as configured, its health and its open connections. */
-    public record Endpoint(String address, boolean healthy, long connections) {
+    /**
+     * One endpoint: its address as configured, its health and its open connections.
+     *
+     * @param removed whether a reload took it out of the release: it is listed while connections to it are open
+     *                (requests that began before the reload), with its health as last checked, so that a deploy
+     *                script can tell when the process behind it may be stopped
+     */
+    public record Endpoint(String address, boolean healthy, long connections, boolean removed) {
     }
 }

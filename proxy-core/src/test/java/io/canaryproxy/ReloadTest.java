@@ -11,8 +11,12 @@ import io.canaryproxy.testing.Gunicorn;
 import io.canaryproxy.testing.LoadGenerator;
 import io.canaryproxy.testing.RawHttpClient;
 import io.canaryproxy.testing.TestConfigs;
+import java.io.IOException;
+import java.io.UncheckedIOException;
 import java.time.Duration;
 import java.util.List;
+import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.TimeUnit;
 import org.junit.jupiter.api.Test;
 
 /** A new configuration applied to a running proxy, without losing a request or a connection. */
@@ -36,29 +40,49 @@ class ReloadTest {
         try (Gunicorn blue = Gunicorn.tcp("blue").start();
              Gunicorn oldGreen = Gunicorn.tcp("green").start();
              Gunicorn newGreen = Gunicorn.tcp("green-v2").start();
-             CanaryProxy proxy = CanaryProxy.start(config(blue.endpoint(), oldGreen.endpoint(), ""));
-             LoadGenerator load = LoadGenerator.start(proxy.listenAddress(), 8, 2)) {
-            load.awaitMoreSuccesses(300, Duration.ofSeconds(30));
-
-            List<String> changes = proxy.reload(config(blue.endpoint(), newGreen.endpoint(), ""));
-            long reloadedAt = System.nanoTime();
-
-            assertThat(changes).singleElement().asString().startsWith("release green: endpoints");
-            load.awaitMoreSuccesses(300, Duration.ofSeconds(30));
-            // The replaced generation drains: its last requests finish and its connections close.
-            await().atMost(Duration.ofSeconds(10)).until(() -> {
-                ProxyStatus.Release green = proxy.status().releases().get("green");
-                return green.connections() == green.endpoints().get(0).connections();
+             CanaryProxy proxy = CanaryProxy.start(config(blue.endpoint(), oldGreen.endpoint(), ""))) {
+            // A slow request keeps a connection to the old gunicorn busy across the reload.
+            CompletableFuture<RawHttpClient.Response> slow = CompletableFuture.supplyAsync(() -> {
+                try (RawHttpClient client = new RawHttpClient(proxy.listenAddress())) {
+                    return client.get("/slow?ms=4000");
+                } catch (IOException e) {
+                    throw new UncheckedIOException(e);
+                }
             });
-            oldGreen.stop();
-            load.awaitMoreSuccesses(300, Duration.ofSeconds(30));
+            await().atMost(Duration.ofSeconds(10))
+                    .until(() -> proxy.status().releases().get("green").inflight() == 1);
+            try (LoadGenerator load = LoadGenerator.start(proxy.listenAddress(), 8, 2)) {
+                load.awaitMoreSuccesses(300, Duration.ofSeconds(30));
 
-            LoadGenerator.Stats stats = load.stop();
-            assertThat(stats.failures()).as("%s", stats.failureSamples()).isZero();
-            assertThat(stats.countsByRelease()).containsKeys("green", "green-v2");
-            assertThat(load.lastRequestAnsweredBy("green").orElse(0)).isLessThan(reloadedAt);
-            assertThat(proxy.status().releases().get("green").endpoints())
-                    .extracting(ProxyStatus.Endpoint::address).containsExactly(newGreen.endpoint());
+                List<String> changes = proxy.reload(config(blue.endpoint(), newGreen.endpoint(), ""));
+                long reloadedAt = System.nanoTime();
+
+                assertThat(changes).singleElement().asString().startsWith("release green: endpoints");
+                // The old gunicorn stays listed, marked removed, while the proxy has a connection to it.
+                assertThat(proxy.status().releases().get("green").endpoints())
+                        .filteredOn(ProxyStatus.Endpoint::removed).singleElement().satisfies(old -> {
+                            assertThat(old.address()).isEqualTo(oldGreen.endpoint());
+                            assertThat(old.connections()).isPositive();
+                        });
+                load.awaitMoreSuccesses(300, Duration.ofSeconds(30));
+                assertThat(slow.get(20, TimeUnit.SECONDS).bodyText()).startsWith("slept 4000 ms");
+                // The replaced generation drains: its last requests finish, its connections close, and the old
+                // gunicorn leaves the list: it may be stopped.
+                await().atMost(Duration.ofSeconds(10)).until(() -> {
+                    ProxyStatus.Release green = proxy.status().releases().get("green");
+                    return green.endpoints().size() == 1
+                            && green.connections() == green.endpoints().get(0).connections();
+                });
+                oldGreen.stop();
+                load.awaitMoreSuccesses(300, Duration.ofSeconds(30));
+
+                LoadGenerator.Stats stats = load.stop();
+                assertThat(stats.failures()).as("%s", stats.failureSamples()).isZero();
+                assertThat(stats.countsByRelease()).containsKeys("green", "green-v2");
+                assertThat(load.lastRequestAnsweredBy("green").orElse(0)).isLessThan(reloadedAt);
+                assertThat(proxy.status().releases().get("green").endpoints())
+                        .extracting(ProxyStatus.Endpoint::address).containsExactly(newGreen.endpoint());
+            }
         }
     }
 

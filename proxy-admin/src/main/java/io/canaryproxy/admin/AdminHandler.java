@@ -607,6 +607,7 @@ final class AdminHandler extends SimpleChannelInboundHandler<FullHttpRequest> {
             endpoint.put("address", e.address());
             endpoint.put("healthy", e.healthy());
             endpoint.put("connections", e.connections());
+            endpoint.put("removed", e.removed());
             endpoints.add(endpoint);
         }
         Map<String, Object> body = new LinkedHashMap<>();

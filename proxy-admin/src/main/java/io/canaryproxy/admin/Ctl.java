@@ -568,8 +568,10 @@ final class Ctl implements Callable<Integer> {
                 }
                 releases.add(row);
                 for (JsonNode endpoint : r.path("endpoints")) {
-                    endpoints.add(List.of(name, endpoint.path("address").asText(),
-                            endpoint.path("healthy").asBoolean() ? "healthy" : "UNHEALTHY",
+                    // A removed endpoint's health is no longer checked: what matters is its connections.
+                    String health = endpoint.path("removed").asBoolean() ? "removed"
+                            : endpoint.path("healthy").asBoolean() ? "healthy" : "UNHEALTHY";
+                    endpoints.add(List.of(name, endpoint.path("address").asText(), health,
                             endpoint.path("connections").asText()));
                 }
             }

@@ -119,6 +119,8 @@ class AdminApiTest {
         assertThat(endpoint.get("address").asText()).isEqualTo("127.0.0.1:" + blue.port());
         assertThat(endpoint.get("healthy").asBoolean()).isTrue();
         assertThat(endpoint.get("connections").asLong()).isZero();
+        assertThat(endpoint.get("removed").isBoolean()).isTrue();
+        assertThat(endpoint.get("removed").asBoolean()).isFalse();
         assertThat(blueStatus.get("inflight").asLong()).isZero();
         assertThat(blueStatus.get("connections").asLong()).isZero();
         assertThat(blueStatus.get("upgraded").asLong()).isZero();

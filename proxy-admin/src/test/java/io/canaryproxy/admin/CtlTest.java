@@ -319,6 +319,19 @@ class CtlTest {
     }
 
     @Test
+    void statusMarksAnEndpointAReloadRemovedWhileItHasConnections() throws Exception {
+        JsonNode status = new ObjectMapper().readTree("""
+                {"stable":"blue","canary":null,"weight":0,"version":3,"releases":{"blue":{
+                  "endpoints":[{"address":"127.0.0.1:8002","healthy":true,"connections":4,"removed":false},
+                               {"address":"127.0.0.1:8001","healthy":true,"connections":2,"removed":true}],
+                  "inflight":1,"connections":6,"upgraded":0,"routed":true,"drained":false}}}
+                """);
+        String out = Ctl.StatusTable.render(status, null);
+        assertThat(out).containsPattern("(?m)^blue +127\\.0\\.0\\.1:8002 +healthy +4$")
+                .containsPattern("(?m)^blue +127\\.0\\.0\\.1:8001 +removed +2$");
+    }
+
+    @Test
     void analysisRefusalsAreExitStatus1WithTheProxysReason() throws Exception {
         MainTest.Result pause = ctl("pause");
         assertThat(pause.status()).isEqualTo(1);
