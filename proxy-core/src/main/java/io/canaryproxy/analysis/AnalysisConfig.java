@@ -1,12 +1,15 @@
 package io.canaryproxy.analysis;
 
 import com.typesafe.config.Config;
+import com.typesafe.config.ConfigValue;
 import io.canaryproxy.config.ConfigException;
 import io.canaryproxy.config.RoutingConfig;
 import java.net.URI;
 import java.time.Duration;
 import java.util.ArrayList;
 import java.util.List;
+import java.util.function.DoublePredicate;
+import java.util.function.Predicate;
 
 /**
  * {@code proxy.analysis}: how an automated canary run steps and judges.
@@ -58,168 +61,232 @@ public record AnalysisConfig(
     /**
      * Reads {@code proxy.analysis} of an already bound configuration.
      *
-     * @throws ConfigException naming the key, the value and what was expected, for the first bad value found
+     * @throws ConfigException naming, for every bad value, the key, the value, what was expected and where it was
+     *                         set (file and line)
      */
     public static AnalysisConfig from(Config proxy) {
         Config c;
         try {
             c = proxy.getConfig("analysis");
         } catch (com.typesafe.config.ConfigException e) {
-            throw ConfigException.badValue("proxy.analysis", proxy.getValue("analysis"),
-                    "an object such as { interval = 30s, steps = [1, 5, 10, 25, 50, 100] }");
+            ConfigValue value = proxy.getValue("analysis");
+            throw new ConfigException(ConfigException.badValue("proxy.analysis", value,
+                    "an object such as { interval = 30s, steps = [1, 5, 10, 25, 50, 100] }").getMessage()
+                    + ConfigException.where(value));
         }
-        String p = "proxy.analysis.";
-        Duration interval = positive(c, p, "interval");
-        List<Double> steps = new ArrayList<>();
-        try {
-            for (Number n : c.getDoubleList("steps")) {
-                steps.add(n.doubleValue());
-            }
-        } catch (com.typesafe.config.ConfigException e) {
-            throw ConfigException.badValue(p + "steps", c.getValue("steps").unwrapped(),
-                    "a list of percentages such as [1, 5, 10, 25, 50, 100]");
-        }
-        double previous = 0;
-        for (double s : steps) {
-            if (!(s > previous && s <= 100)) {
-                throw ConfigException.badValue(p + "steps", steps, "increasing percentages above 0, up to 100");
-            }
-            if (!RoutingConfig.inBasisPoints(s)) {
-                throw ConfigException.badValue(p + "steps", steps,
-                        "percentages with at most 2 decimals (the route table's resolution is 0.01 %)");
-            }
-            previous = s;
-        }
-        if (steps.isEmpty() || previous != 100) {
-            throw ConfigException.badValue(p + "steps", steps, "a list that ends with 100");
-        }
-        long minRequests = atLeast(c, p, "min-requests", 1);
-        int failureLimit = (int) atLeast(c, p, "failure-limit", 1);
-        double confidence = number(c, p, "confidence") / 100;
-        if (!(confidence >= 0.5 && confidence < 1)) {
-            throw ConfigException.badValue(p + "confidence", c.getValue("confidence").unwrapped(),
-                    "a percentage from 50 to below 100, such as 99");
-        }
-        double maxErrorRate = percent(c, p, "max-error-rate") / 100;
-        double ratio = number(c, p, "max-latency-ratio");
-        if (ratio < 1) {
-            throw ConfigException.badValue(p + "max-latency-ratio", ratio, "a ratio of at least 1, such as 1.5");
-        }
-        Duration slack = nonNegative(c, p, "latency-slack");
-        double minEffect = number(c, p, "min-effect-size");
-        if (minEffect <= 0.5 || minEffect > 1) {
-            throw ConfigException.badValue(p + "min-effect-size", minEffect, "a probability above 0.5 and up to 1");
-        }
-        long minP99 = atLeast(c, p, "min-p99-samples", 1);
-        Duration warmup = nonNegative(c, p, "warmup");
-        String onFailure = string(c, p + "on-failure", "on-failure", "rollback or pause");
-        if (!onFailure.equals("rollback") && !onFailure.equals("pause")) {
-            throw ConfigException.badValue(p + "on-failure", onFailure, "rollback or pause");
-        }
-        Duration cooldown = nonNegative(c, p, "cooldown");
-        int history = (int) atLeast(c, p, "history", 1);
-        List<? extends Config> entries;
-        try {
-            entries = c.getConfigList("webhooks");
-        } catch (com.typesafe.config.ConfigException e) {
-            throw ConfigException.badValue(p + "webhooks", c.getValue("webhooks"),
-                    "a list of webhooks such as [{ url = \"https://example.com/hook\", events = [step] }]");
-        }
+        Reader r = new Reader(c, "proxy.analysis.");
+        Duration interval = r.positive("interval");
+        List<Double> steps = r.steps();
+        long minRequests = r.atLeast("min-requests", 1);
+        int failureLimit = (int) r.atLeast("failure-limit", 1);
+        double confidence = r.number("confidence", v -> v >= 50 && v < 100,
+                "a percentage from 50 to below 100, such as 99") / 100;
+        double maxErrorRate = r.number("max-error-rate", v -> v >= 0 && v <= 100, "a percentage from 0 to 100") / 100;
+        double ratio = r.number("max-latency-ratio", v -> v >= 1, "a ratio of at least 1, such as 1.5");
+        Duration slack = r.nonNegative("latency-slack");
+        double minEffect = r.number("min-effect-size", v -> v > 0.5 && v <= 1, "a probability above 0.5 and up to 1");
+        long minP99 = r.atLeast("min-p99-samples", 1);
+        Duration warmup = r.nonNegative("warmup");
+        String onFailure = r.string("on-failure", v -> v.equals("rollback") || v.equals("pause"), "rollback or pause");
+        Duration cooldown = r.nonNegative("cooldown");
+        int history = (int) r.atLeast("history", 1);
         List<Webhook> hooks = new ArrayList<>();
-        int i = 0;
-        for (Config h : entries) {
-            hooks.add(webhook(h, p + "webhooks[" + i++ + "]."));
+        List<? extends Config> entries = r.webhooks();
+        for (int i = 0; i < entries.size(); i++) {
+            Webhook hook = webhook(new Reader(entries.get(i), "proxy.analysis.webhooks[" + i + "].", r.problems));
+            if (hook != null) {
+                hooks.add(hook);
+            }
+        }
+        if (!r.problems.isEmpty()) {
+            throw ConfigException.of(r.problems);
         }
         return new AnalysisConfig(interval, List.copyOf(steps), minRequests, failureLimit, confidence, maxErrorRate,
-                ratio, slack, minEffect, minP99, warmup, onFailure.equals("pause"), cooldown, history,
+                ratio, slack, minEffect, minP99, warmup, "pause".equals(onFailure), cooldown, history,
                 List.copyOf(hooks));
     }
 
-    private static Webhook webhook(Config h, String p) {
-        String text = h.hasPath("url") ? string(h, p + "url", "url", "an http:// or https:// URL") : null;
-        URI url;
-        try {
-            url = URI.create(text);
-            if (!"http".equals(url.getScheme()) && !"https".equals(url.getScheme()) || url.getHost() == null) {
-                throw new IllegalArgumentException();
+    /** A webhook, or {@code null} when it has a problem (recorded in {@code r}). */
+    private static Webhook webhook(Reader r) {
+        int before = r.problems.size();
+        URI url = r.url("url");
+        List<String> events = r.events("events");
+        Duration timeout = r.c.hasPath("timeout") ? r.positive("timeout") : Duration.ofSeconds(5);
+        String name = r.c.hasPath("name") ? r.string("name", v -> true, "a name for the log")
+                : url == null ? null : url.getHost();
+        return r.problems.size() > before ? null : new Webhook(name, url, events, timeout);
+    }
+
+    /**
+     * Reads the values of one object, recording a problem for each bad one instead of stopping at the first, so
+     * that an operator sees every mistake of a config file in one go. What a bad value returns stands in for it
+     * only until the problems are thrown.
+     */
+    private static final class Reader {
+
+        final Config c;
+        final String prefix;
+        final List<String> problems;
+
+        Reader(Config c, String prefix) {
+            this(c, prefix, new ArrayList<>());
+        }
+
+        Reader(Config c, String prefix, List<String> problems) {
+            this.c = c;
+            this.prefix = prefix;
+            this.problems = problems;
+        }
+
+        /** Records that {@code key} holds {@code shown} where {@code expected} was: with the file and line. */
+        void bad(String key, Object shown, String expected) {
+            problems.add(ConfigException.badValue(prefix + key, shown, expected).getMessage()
+                    + (c.hasPath(key) ? ConfigException.where(c.getValue(key)) : ""));
+        }
+
+        private Object raw(String key) {
+            return c.hasPath(key) ? c.getValue(key).unwrapped() : null;
+        }
+
+        Duration duration(String key) {
+            try {
+                return c.getDuration(key);
+            } catch (com.typesafe.config.ConfigException e) {
+                bad(key, raw(key), "a duration such as 30s or 500ms");
+                return null;
             }
-        } catch (RuntimeException e) {
-            throw ConfigException.badValue(p + "url", text, "an http:// or https:// URL");
         }
-        List<String> events;
-        try {
-            events = h.hasPath("events") ? h.getStringList("events") : List.of();
-        } catch (com.typesafe.config.ConfigException e) {
-            throw ConfigException.badValue(p + "events", h.getValue("events"), "a list of " + EVENTS);
+
+        Duration positive(String key) {
+            Duration d = duration(key);
+            if (d != null && (d.isZero() || d.isNegative())) {
+                bad(key, raw(key), "a positive duration such as 30s");
+            }
+            return d;
         }
-        for (String e : events) {
-            if (!EVENT_NAMES.contains(e)) {
-                throw ConfigException.badValue(p + "events", e, EVENTS);
+
+        Duration nonNegative(String key) {
+            Duration d = duration(key);
+            if (d != null && d.isNegative()) {
+                bad(key, raw(key), "a duration such as 30s, or 0");
+            }
+            return d;
+        }
+
+        long atLeast(String key, long min) {
+            long v;
+            try {
+                v = c.getLong(key);
+            } catch (com.typesafe.config.ConfigException e) {
+                bad(key, raw(key), "a whole number");
+                return min;
+            }
+            if (v < min) {
+                bad(key, raw(key), "a whole number of at least " + min);
+            }
+            return v;
+        }
+
+        double number(String key, DoublePredicate valid, String expected) {
+            double v;
+            try {
+                v = c.getDouble(key);
+            } catch (com.typesafe.config.ConfigException e) {
+                bad(key, raw(key), "a number");
+                return Double.NaN;
+            }
+            if (!valid.test(v)) {
+                bad(key, raw(key), expected);
+            }
+            return v;
+        }
+
+        String string(String key, Predicate<String> valid, String expected) {
+            String v;
+            try {
+                v = c.getString(key);
+            } catch (com.typesafe.config.ConfigException e) {
+                bad(key, c.hasPath(key) ? c.getValue(key) : null, expected);
+                return null;
+            }
+            if (!valid.test(v)) {
+                bad(key, v, expected);
+            }
+            return v;
+        }
+
+        List<Double> steps() {
+            List<Double> steps = new ArrayList<>();
+            try {
+                for (Number n : c.getDoubleList("steps")) {
+                    steps.add(n.doubleValue());
+                }
+            } catch (com.typesafe.config.ConfigException e) {
+                bad("steps", raw("steps"), "a list of percentages such as [1, 5, 10, 25, 50, 100]");
+                return steps;
+            }
+            double previous = 0;
+            for (double s : steps) {
+                if (!(s > previous && s <= 100)) {
+                    bad("steps", steps, "increasing percentages above 0, up to 100");
+                    return steps;
+                }
+                if (!RoutingConfig.inBasisPoints(s)) {
+                    bad("steps", steps, "percentages with at most 2 decimals (the route table's resolution is 0.01 %)");
+                    return steps;
+                }
+                previous = s;
+            }
+            if (steps.isEmpty() || previous != 100) {
+                bad("steps", steps, "a list that ends with 100");
+            }
+            return steps;
+        }
+
+        List<? extends Config> webhooks() {
+            try {
+                return c.getConfigList("webhooks");
+            } catch (com.typesafe.config.ConfigException e) {
+                bad("webhooks", c.hasPath("webhooks") ? c.getValue("webhooks") : null,
+                        "a list of webhooks such as [{ url = \"https://example.com/hook\", events = [step] }]");
+                return List.of();
             }
         }
-        Duration timeout = h.hasPath("timeout") ? positive(h, p, "timeout") : Duration.ofSeconds(5);
-        String name = h.hasPath("name") ? string(h, p + "name", "name", "a name for the log") : url.getHost();
-        return new Webhook(name, url, events, timeout);
-    }
 
-    private static String string(Config c, String fullKey, String key, String expected) {
-        try {
-            return c.getString(key);
-        } catch (com.typesafe.config.ConfigException e) {
-            throw ConfigException.badValue(fullKey, c.getValue(key), expected);
+        URI url(String key) {
+            String text = c.hasPath(key) ? string(key, v -> true, "an http:// or https:// URL") : null;
+            if (text == null && c.hasPath(key)) {
+                return null; // not a string: recorded
+            }
+            try {
+                URI url = URI.create(text);
+                if (("http".equals(url.getScheme()) || "https".equals(url.getScheme())) && url.getHost() != null) {
+                    return url;
+                }
+            } catch (RuntimeException e) {
+                // recorded below
+            }
+            bad(key, text, "an http:// or https:// URL");
+            return null;
         }
-    }
 
-    private static Duration positive(Config c, String p, String key) {
-        Duration d = duration(c, p, key);
-        if (d.isZero() || d.isNegative()) {
-            throw ConfigException.badValue(p + key, c.getValue(key).unwrapped(), "a positive duration such as 30s");
+        List<String> events(String key) {
+            if (!c.hasPath(key)) {
+                return List.of();
+            }
+            List<String> events;
+            try {
+                events = c.getStringList(key);
+            } catch (com.typesafe.config.ConfigException e) {
+                bad(key, c.getValue(key), "a list of " + EVENTS);
+                return List.of();
+            }
+            for (String e : events) {
+                if (!EVENT_NAMES.contains(e)) {
+                    bad(key, e, EVENTS);
+                }
+            }
+            return events;
         }
-        return d;
-    }
-
-    private static Duration nonNegative(Config c, String p, String key) {
-        Duration d = duration(c, p, key);
-        if (d.isNegative()) {
-            throw ConfigException.badValue(p + key, c.getValue(key).unwrapped(), "a duration such as 30s, or 0");
-        }
-        return d;
-    }
-
-    private static Duration duration(Config c, String p, String key) {
-        try {
-            return c.getDuration(key);
-        } catch (com.typesafe.config.ConfigException e) {
-            throw ConfigException.badValue(p + key, c.getValue(key).unwrapped(), "a duration such as 30s or 500ms");
-        }
-    }
-
-    private static long atLeast(Config c, String p, String key, long min) {
-        long v;
-        try {
-            v = c.getLong(key);
-        } catch (com.typesafe.config.ConfigException e) {
-            throw ConfigException.badValue(p + key, c.getValue(key).unwrapped(), "a whole number");
-        }
-        if (v < min) {
-            throw ConfigException.badValue(p + key, v, "a whole number of at least " + min);
-        }
-        return v;
-    }
-
-    private static double number(Config c, String p, String key) {
-        try {
-            return c.getDouble(key);
-        } catch (com.typesafe.config.ConfigException e) {
-            throw ConfigException.badValue(p + key, c.getValue(key).unwrapped(), "a number");
-        }
-    }
-
-    private static double percent(Config c, String p, String key) {
-        double v = number(c, p, key);
-        if (v < 0 || v > 100) {
-            throw ConfigException.badValue(p + key, v, "a percentage from 0 to 100");
-        }
-        return v;
     }
 }

@@ -21,7 +21,7 @@ public final class ConfigException extends RuntimeException {
     }
 
     /** One problem as it is, several as {@code N problems in the configuration:} and one per indented line. */
-    static ConfigException of(List<String> problems) {
+    public static ConfigException of(List<String> problems) {
         return new ConfigException(problems.size() == 1
                 ? problems.get(0)
                 : problems.size() + " problems in the configuration:\n  " + String.join("\n  ", problems));
@@ -38,6 +38,14 @@ public final class ConfigException extends RuntimeException {
      */
     public static ConfigException invalid(String key, Object value, String problem) {
         return new ConfigException(key + " = " + render(value) + ": " + problem);
+    }
+
+    /**
+     * Where a value was set, to append to a problem: {@code " (in /etc/proxy.conf:12)"}, {@code " (from environment
+     * variable X)"}, or {@code ""} for a default.
+     */
+    public static String where(ConfigValue value) {
+        return ConfigBinder.where(value);
     }
 
     /** A string in quotes, a {@link ConfigValue} as HOCON ({@code "many"}, {@code 5}, {@code ["a","b"]}). */

@@ -6,10 +6,14 @@ import static org.assertj.core.api.Assertions.catchThrowable;
 import com.typesafe.config.ConfigFactory;
 import io.canaryproxy.config.ConfigException;
 import io.canaryproxy.config.ConfigLoader;
+import java.io.IOException;
 import java.net.URI;
+import java.nio.file.Files;
+import java.nio.file.Path;
 import java.time.Duration;
 import java.util.List;
 import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
 import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.CsvSource;
 
@@ -52,6 +56,29 @@ class AnalysisConfigTest {
             """)
     void aBadValueIsAConfigErrorNamingTheKey(String setting, String message) {
         assertThat(error(setting)).startsWith(message);
+    }
+
+    @Test
+    void everyBadValueIsNamedWithItsFileAndLine(@TempDir Path dir) throws IOException {
+        Path file = dir.resolve("proxy.conf");
+        Files.writeString(file, """
+                analysis {
+                  interval = soon
+                  confidence = 20
+                  webhooks = [{ url = "ftp://x/y" }, { url = "http://ok", events = [stp] }]
+                }
+                """);
+        Throwable thrown = catchThrowable(() -> AnalysisConfig.from(ConfigFactory.parseFile(file.toFile())
+                .withFallback(ConfigLoader.defaults().getConfig(ConfigLoader.ROOT))));
+
+        assertThat(thrown).isInstanceOf(ConfigException.class).hasMessage("4 problems in the configuration:\n"
+                + "  proxy.analysis.interval = \"soon\": expected a duration such as 30s or 500ms (in " + file + ":2)\n"
+                + "  proxy.analysis.confidence = 20: expected a percentage from 50 to below 100, such as 99 (in "
+                + file + ":3)\n"
+                + "  proxy.analysis.webhooks[0].url = \"ftp://x/y\": expected an http:// or https:// URL (in "
+                + file + ":4)\n"
+                + "  proxy.analysis.webhooks[1].events = \"stp\": expected pre-rollout, step, promoted, rolled-back,"
+                + " paused or ended (in " + file + ":4)");
     }
 
     @Test
