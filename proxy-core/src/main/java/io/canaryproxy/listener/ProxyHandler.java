@@ -358,7 +358,8 @@ final class ProxyHandler extends ChannelInboundHandlerAdapter implements Upstrea
 
         // Only a trusted proxy in front can tell that the client came over TLS.
         secureClient = trustedClient && "https".equalsIgnoreCase(h.get(HeaderRewriter.X_FORWARDED_PROTO));
-        lc.router.route(h, addressBucket, decision);
+        lc.router.route(h, trustedClient ? ForwardedClient.addressBucket(h, lc.trustedProxies, addressBucket)
+                : addressBucket, decision);
         Release target = decision.release();
         StaticFiles files = lc.staticFiles.isEmpty() ? null : lc.staticFiles.get(target.name());
         if (files != null && files.matches(req.uri())) {

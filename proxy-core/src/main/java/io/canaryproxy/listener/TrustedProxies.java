@@ -46,10 +46,11 @@ final class TrustedProxies {
     }
 
     boolean contains(InetAddress address) {
-        if (ranges.isEmpty() || address == null) {
-            return false;
-        }
-        byte[] bytes = address.getAddress();
+        return address != null && contains(address.getAddress());
+    }
+
+    /** {@link #contains(InetAddress)} for the bytes of an IPv4 (4) or IPv6 (16) address. */
+    boolean contains(byte[] bytes) {
         for (Range r : ranges) {
             if (r.contains(bytes)) {
                 return true;
