@@ -7,6 +7,7 @@ import io.netty.handler.codec.http.HttpHeaderNames;
 import io.netty.handler.codec.http.HttpHeaders;
 import io.netty.util.AsciiString;
 import java.net.InetAddress;
+import java.util.List;
 import java.util.concurrent.ThreadLocalRandom;
 
 /**
@@ -94,6 +95,9 @@ public final class Router {
             return;
         }
         int bucket = out.cookieBucket;
+        if (bucket == NO_BUCKET && cookies != null) {
+            bucket = bucketInOtherCookieHeaders(headers, out);
+        }
         if (bucket == NO_BUCKET) {
             boolean toCanary = addressBucket < weight;
             out.release = toCanary ? canary : r.stable();
@@ -103,6 +107,26 @@ public final class Router {
         }
         out.bucket = bucket;
         out.release = bucket < weight ? canary : r.stable();
+    }
+
+    /**
+     * The bucket in a {@code Cookie} header after the first. RFC 6265 5.4 allows one, but a front end that passes
+     * HTTP/2 cookie crumbs on as they came sends several, and replacing the bucket of a user who has one would
+     * move them to the other side. Only asked for a request whose first header holds no bucket while a canary runs.
+     */
+    private int bucketInOtherCookieHeaders(HttpHeaders headers, Decision out) {
+        List<String> all = headers.getAll(HttpHeaderNames.COOKIE);
+        for (int i = 1; i < all.size(); i++) {
+            int at = valueIndex(all.get(i), bucketCookieEq);
+            if (at >= 0) {
+                int bucket = parseBucket(all.get(i), at, valueEnd(all.get(i), at));
+                if (bucket != NO_BUCKET) {
+                    out.cookieBucket = bucket;
+                    return bucket;
+                }
+            }
+        }
+        return NO_BUCKET;
     }
 
     private Release override(HttpHeaders headers, String cookies, Decision scan, RouteState.Routes r) {
@@ -185,6 +209,10 @@ public final class Router {
     }
 
     private static int parseBucket(String s, int start, int end) {
+        if (end - start >= 2 && s.charAt(start) == '"' && s.charAt(end - 1) == '"') {
+            start++; // RFC 6265 4.1.1 lets a cookie value be quoted
+            end--;
+        }
         int len = end - start;
         if (len < 1 || len > 4) {
             return NO_BUCKET;
@@ -213,10 +241,11 @@ public final class Router {
 
     /** A well-mixed hash of the address bytes (the 64-bit finalizer of MurmurHash3), reduced to a bucket. */
     public static int addressBucket(InetAddress address) {
-        if (address == null) {
-            return 0;
-        }
-        byte[] b = address.getAddress();
+        return address == null ? 0 : addressBucket(address.getAddress());
+    }
+
+    /** {@link #addressBucket(InetAddress)} of the address with these bytes (4 for IPv4, 16 for IPv6). */
+    public static int addressBucket(byte[] b) {
         long h = 0x9E3779B97F4A7C15L;
         for (byte x : b) {
             h = (h ^ (x & 0xff)) * 0xff51afd7ed558ccdL;

@@ -7,6 +7,8 @@ import io.canaryproxy.CanaryProxy;
 import io.canaryproxy.testing.CountingBackend;
 import io.canaryproxy.testing.RawHttpClient;
 import io.canaryproxy.testing.TestConfigs;
+import java.nio.charset.StandardCharsets;
+import java.util.HashMap;
 import java.util.Map;
 import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.BeforeEach;
@@ -62,6 +64,44 @@ class CanaryRoutingTest {
         try (RawHttpClient client = new RawHttpClient(proxy.listenAddress())) {
             String cookie = client.get("/", Map.of("X-Forwarded-Proto", "https")).header("Set-Cookie");
             assertThat(cookie).endsWith("; Secure");
+        }
+    }
+
+    @Test
+    void behindATrustedProxyNewUsersAreRoutedByTheForwardedAddress() throws Exception {
+        proxy.setCanary("green", 50, false);
+        Map<String, String> servedBy = new HashMap<>();
+        try (RawHttpClient client = new RawHttpClient(proxy.listenAddress())) {
+            for (int i = 1; i <= 40; i++) {
+                String user = "203.0.113." + i;
+                RawHttpClient.Response r = client.get("/", Map.of("X-Forwarded-For", user));
+                servedBy.put(user, r.header("X-Served-By"));
+                int bucket = Integer.parseInt(r.header("Set-Cookie").replaceAll("cp_bucket=(\\d+);.*", "$1"));
+                assertThat(bucket < 5000).as("%s's cookie keeps its side", user).isEqualTo(r.header("X-Served-By")
+                        .equals("green"));
+            }
+            // The connection's peer is the balancer for all of them; their own addresses spread them.
+            assertThat(servedBy.values()).contains("blue", "green");
+            // Entries of trusted proxies on the right are skipped; a port, as some balancers add, is ignored.
+            for (String user : new String[] {"203.0.113.1", "203.0.113.2", "203.0.113.3"}) {
+                assertThat(client.get("/", Map.of("X-Forwarded-For", "198.51.100.9, " + user + ", 127.0.0.1"))
+                        .header("X-Served-By")).isEqualTo(servedBy.get(user));
+                assertThat(client.get("/", Map.of("X-Forwarded-For", user + ":51234")).header("X-Served-By"))
+                        .isEqualTo(servedBy.get(user));
+            }
+        }
+    }
+
+    @Test
+    void aBucketInASecondCookieHeaderIsFoundAndKept() throws Exception {
+        proxy.setCanary("green", 50, false);
+        try (RawHttpClient client = new RawHttpClient(proxy.listenAddress())) {
+            for (String bucket : new String[] {"0", "9999"}) {
+                RawHttpClient.Response r = client.sendRaw(("GET / HTTP/1.1\r\nHost: test\r\nCookie: a=1\r\n"
+                        + "Cookie: cp_bucket=" + bucket + "; b=2\r\n\r\n").getBytes(StandardCharsets.US_ASCII));
+                assertThat(r.header("X-Served-By")).isEqualTo(bucket.equals("0") ? "green" : "blue");
+                assertThat(r.header("Set-Cookie")).as("the user's bucket is not replaced").isNull();
+            }
         }
     }
 

@@ -192,6 +192,8 @@ class RouterTest {
         assertThat(Router.bucketOf("xcp_bucket=5", "cp_bucket")).isEqualTo(Router.NO_BUCKET);
         assertThat(Router.bucketOf("a=cp_bucket=5", "cp_bucket")).isEqualTo(Router.NO_BUCKET);
         assertThat(Router.bucketOf("noequals; cp_bucket=9999", "cp_bucket")).isEqualTo(9999);
+        assertThat(Router.bucketOf("cp_bucket=\"5\"", "cp_bucket")).as("quoted, RFC 6265 4.1.1").isEqualTo(5);
+        assertThat(Router.bucketOf("cp_bucket=\"5", "cp_bucket")).isEqualTo(Router.NO_BUCKET);
     }
 
     @Test
