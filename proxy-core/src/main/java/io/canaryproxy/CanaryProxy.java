@@ -591,22 +591,30 @@ public final class CanaryProxy implements AutoCloseable {
         if (stateFile == null) {
             return fromConfig;
         }
+        // A state file that is there but unusable stops the start: falling back to routing.stable could send every
+        // user to a release whose processes were stopped after the last switch, and say so only in a warning.
+        Optional<RouteTable> stored;
         try {
-            Optional<RouteTable> stored = stateFile.read();
-            if (stored.isEmpty()) {
-                return fromConfig;
-            }
-            RouteTable t = stored.get();
-            if (config.release(t.stable()) == null || (t.canary() != null && config.release(t.canary()) == null)) {
-                log.warn("state file {} names a release the config does not have ({}); using the config's routes",
-                        stateFile.path(), t);
-                return fromConfig;
-            }
-            log.info("route table restored from {}: stable {}", stateFile.path(), t.stable());
-            return t;
-        } catch (IOException | RuntimeException e) {
-            log.warn("cannot read state file {} ({}); using the config's routes", stateFile.path(), e.getMessage());
+            stored = stateFile.read();
+        } catch (IOException e) {
+            throw ConfigException.invalid("proxy.state-file", stateFile.path().toString(), "cannot be read: "
+                    + StateFile.reason(e) + ". Fix it, or remove it to start with routing.stable = "
+                    + routing.stable() + " from the configuration");
+        }
+        if (stored.isEmpty()) {
             return fromConfig;
         }
+        RouteTable t = stored.get();
+        for (String name : new String[] {t.stable(), t.canary()}) {
+            if (name != null && config.release(name) == null) {
+                throw ConfigException.invalid("proxy.state-file", stateFile.path().toString(), "routes users to"
+                        + " release '" + name + "', which proxy.releases does not have (known: "
+                        + String.join(", ", config.releases().keySet()) + "). Add it back, or remove the state file"
+                        + " to start with routing.stable = " + routing.stable() + " from the configuration");
+            }
+        }
+        log.info("route table restored from {}: stable {}{}", stateFile.path(), t.stable(),
+                t.canary() == null ? "" : ", canary " + t.canary() + " at " + t.weightPercent() + "%");
+        return t;
     }
 }

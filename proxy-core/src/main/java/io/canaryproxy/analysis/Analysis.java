@@ -145,7 +145,13 @@ public final class Analysis {
             return;
         }
         RouteTable t = control.routes();
-        if (!saved.release().equals(t.canary()) || saved.step() >= config.steps().size()) {
+        if (saved.step() < 0 || saved.step() >= config.steps().size()) {
+            log.warn("analysis of {} not resumed: it was at step {}, and proxy.analysis.steps has {} (0 to {})",
+                    saved.release(), saved.step(), config.steps().size(), config.steps().size() - 1);
+            save();
+            return;
+        }
+        if (!saved.release().equals(t.canary())) {
             log.info("analysis of {} not resumed: the route table no longer has it as canary", saved.release());
             save();
             return;

@@ -1,8 +1,10 @@
 package io.canaryproxy.routing;
 
+import com.fasterxml.jackson.core.JsonProcessingException;
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import com.fasterxml.jackson.databind.node.ObjectNode;
+import io.canaryproxy.config.RoutingConfig;
 import io.canaryproxy.internal.AtomicFile;
 import java.io.IOException;
 import java.nio.file.AccessDeniedException;
@@ -12,6 +14,7 @@ import java.nio.file.Files;
 import java.nio.file.NoSuchFileException;
 import java.nio.file.Path;
 import java.time.Instant;
+import java.time.format.DateTimeParseException;
 import java.util.Optional;
 
 /**
@@ -33,24 +36,66 @@ public final class StateFile {
         return path;
     }
 
-    /** The stored table, or empty when there is no file yet. */
+    /**
+     * The stored table, or empty when there is no file yet.
+     *
+     * @throws IOException when the file cannot be read or does not hold a route table exactly as {@link #write}
+     *                     writes it: values of another type are not guessed at, since a table the proxy did not
+     *                     write could send users anywhere
+     */
     public Optional<RouteTable> read() throws IOException {
         if (!Files.exists(path)) {
             return Optional.empty();
         }
-        JsonNode node = JSON.readTree(path.toFile());
-        if (node == null || !node.hasNonNull("stable")) {
-            throw new IOException("no \"stable\" release in " + path);
-        }
-        String canary = node.hasNonNull("canary") ? node.get("canary").asText() : null;
-        int weight = (int) Math.round(node.path("weight").asDouble(0) * 100);
-        Instant changedAt = node.hasNonNull("changedAt") ? Instant.parse(node.get("changedAt").asText()) : Instant.now();
+        JsonNode node;
         try {
-            return Optional.of(new RouteTable(node.get("stable").asText(), canary, weight,
-                    node.path("version").asLong(0), changedAt));
-        } catch (IllegalArgumentException e) {
-            throw new IOException("invalid route table in " + path + ": " + e.getMessage(), e);
+            node = JSON.readTree(path.toFile());
+        } catch (JsonProcessingException e) {
+            throw new IOException("not valid JSON (" + e.getOriginalMessage() + ")", e);
         }
+        if (node == null || !node.isObject()) {
+            throw new IOException(node == null || node.isMissingNode() ? "the file is empty" : "not a JSON object");
+        }
+        String stable = text(node, "stable", false);
+        String canary = text(node, "canary", true);
+        JsonNode weight = node.path("weight");
+        if (!weight.isNumber() || !(weight.asDouble() >= 0 && weight.asDouble() <= 100)
+                || !RoutingConfig.inBasisPoints(weight.asDouble())) {
+            throw new IOException("\"weight\" is " + weight + ", not a percentage from 0 to 100 with at most 2"
+                    + " decimals");
+        }
+        JsonNode version = node.path("version");
+        if (!version.canConvertToLong() || !version.isIntegralNumber() || version.asLong() < 0) {
+            throw new IOException("\"version\" is " + version + ", not a whole number of at least 0");
+        }
+        Instant changedAt;
+        try {
+            changedAt = node.hasNonNull("changedAt") ? Instant.parse(text(node, "changedAt", false)) : Instant.now();
+        } catch (DateTimeParseException e) {
+            throw new IOException("\"changedAt\" is " + node.get("changedAt") + ", not a time such as "
+                    + "2026-01-31T12:00:00Z", e);
+        }
+        try {
+            return Optional.of(new RouteTable(stable, canary, (int) Math.round(weight.asDouble() * 100),
+                    version.asLong(), changedAt));
+        } catch (IllegalArgumentException e) {
+            throw new IOException(e.getMessage(), e);
+        }
+    }
+
+    private static String text(JsonNode node, String field, boolean nullable) throws IOException {
+        JsonNode value = node.get(field);
+        if (value == null || value.isNull()) {
+            if (nullable) {
+                return null;
+            }
+            throw new IOException("no \"" + field + "\"");
+        }
+        if (!value.isTextual() || value.asText().isEmpty()) {
+            throw new IOException("\"" + field + "\" is " + value + ", not a " + (nullable ? "release name or null"
+                    : field.equals("changedAt") ? "time" : "release name"));
+        }
+        return value.asText();
     }
 
     /**

@@ -16,6 +16,7 @@ import io.canaryproxy.CanaryProxy;
 import io.canaryproxy.config.ProxyConfig;
 import io.canaryproxy.testing.CountingBackend;
 import io.canaryproxy.testing.TestConfigs;
+import java.nio.file.Files;
 import java.nio.file.Path;
 import java.time.Duration;
 import org.junit.jupiter.api.AfterEach;
@@ -99,6 +100,23 @@ class AnalysisControlTest {
             assertThat(status.release()).isEqualTo("green");
             assertThat(restarted.routes().canary()).isEqualTo("green");
             assertThat(restarted.resumeAnalysis().state()).isEqualTo(Analysis.State.RUNNING);
+        }
+    }
+
+    /** A step the configured steps do not have (edited by hand, or steps shortened since) leaves the run behind. */
+    @Test
+    void aSavedStepOutOfRangeIsNotResumedAndDoesNotStopTheStart() throws Exception {
+        try (CanaryProxy proxy = CanaryProxy.start(config(""))) {
+            proxy.startAnalysis("green", false);
+        }
+        Path saved = dir.resolve("state.analysis.json");
+        for (int step : new int[] {-1, 3}) {
+            Files.writeString(saved, Files.readString(saved).replaceAll("\"step\":-?\\d+", "\"step\":" + step));
+            try (CanaryProxy restarted = CanaryProxy.start(config(""))) {
+                assertThat(restarted.status().analysis().state()).as("step %d", step).isEqualTo(Analysis.State.IDLE);
+                assertThat(restarted.routes().canary()).isEqualTo("green");
+            }
+            Files.writeString(saved, Files.readString(saved).replace("\"release\":null", "\"release\":\"green\""));
         }
     }
 

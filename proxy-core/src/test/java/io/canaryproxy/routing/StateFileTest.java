@@ -14,6 +14,8 @@ import java.nio.file.Path;
 import java.time.Instant;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
+import org.junit.jupiter.params.ParameterizedTest;
+import org.junit.jupiter.params.provider.CsvSource;
 
 /** The route table survives a restart of the proxy. */
 class StateFileTest {
@@ -52,12 +54,42 @@ class StateFileTest {
     }
 
     @Test
-    void aStateFileNamingAnUnknownReleaseFallsBackToTheConfig() throws Exception {
+    void aStateFileNamingAReleaseTheConfigLacksStopsTheStart() throws Exception {
         Path state = dir.resolve("state.json");
-        new StateFile(state).write(new RouteTable("purple", null, 0, 7, Instant.now()));
-        try (CountingBackend blue = new CountingBackend(); CountingBackend green = new CountingBackend();
-             CanaryProxy proxy = CanaryProxy.start(config(state, blue.endpoint(), green.endpoint()))) {
-            assertThat(proxy.routes().stable()).isEqualTo("blue");
+        new StateFile(state).write(new RouteTable("blue", "purple", 1000, 7, Instant.now()));
+        try (CountingBackend blue = new CountingBackend(); CountingBackend green = new CountingBackend()) {
+            assertThatThrownBy(() -> CanaryProxy.start(config(state, blue.endpoint(), green.endpoint())))
+                    .isInstanceOf(ConfigException.class)
+                    .hasMessage("proxy.state-file = \"" + state + "\": routes users to release 'purple', which"
+                            + " proxy.releases does not have (known: blue, green). Add it back, or remove the state"
+                            + " file to start with routing.stable = blue from the configuration");
+        }
+    }
+
+    /** Falling back to routing.stable would send users to a release that may have been stopped since. */
+    @ParameterizedTest(name = "{0}")
+    @CsvSource(delimiter = '|', quoteCharacter = '`', textBlock = """
+            empty                  | ``                                                  | the file is empty
+            cut short              | `{"stable" : "gre`                                  | not valid JSON
+            an array               | `["green"]`                                         | not a JSON object
+            no stable              | `{"canary" : null, "weight" : 0, "version" : 3}`    | no "stable"
+            stable not a name      | `{"stable" : 5, "weight" : 0, "version" : 3}`       | "stable" is 5, not a release name
+            weight out of range    | `{"stable" : "green", "canary" : "blue", "weight" : 200, "version" : 3}` | "weight" is 200
+            weight not a number    | `{"stable" : "green", "canary" : "blue", "weight" : "ten", "version" : 3}` | "weight" is "ten"
+            weight too precise     | `{"stable" : "green", "canary" : "blue", "weight" : 12.345, "version" : 3}` | "weight" is 12.345
+            negative version       | `{"stable" : "green", "weight" : 0, "version" : -7}` | "version" is -7
+            canary is stable       | `{"stable" : "green", "canary" : "green", "weight" : 5, "version" : 3}` | the canary cannot be the stable release
+            """)
+    void aStateFileThatIsThereButUnusableStopsTheStart(String name, String content, String problem)
+            throws Exception {
+        Path state = dir.resolve("state.json");
+        Files.writeString(state, content == null ? "" : content);
+        try (CountingBackend blue = new CountingBackend(); CountingBackend green = new CountingBackend()) {
+            assertThatThrownBy(() -> CanaryProxy.start(config(state, blue.endpoint(), green.endpoint())))
+                    .isInstanceOf(ConfigException.class)
+                    .hasMessageStartingWith("proxy.state-file = \"" + state + "\": cannot be read: " + problem)
+                    .hasMessageEndingWith(". Fix it, or remove it to start with routing.stable = blue from the"
+                            + " configuration");
         }
     }
 
