@@ -62,6 +62,9 @@ public final class Analysis {
     private int consecutiveFailures;
     private long expectedVersion;
     private Instant stepStartedAt;
+    /** What the checks that held this step saw: the next check judges it together with its own window. */
+    private Sample heldCanary;
+    private Sample heldStable;
     private String lastOutcome = "";
     private ScheduledFuture<?> tick;
 
@@ -253,9 +256,16 @@ public final class Analysis {
         stepStartedAt = Instant.now();
         Release canary = control.release(release);
         Release stable = control.release(table.stable());
+        resetWindows(canary, stable);
+        save();
+    }
+
+    /** A new window for both releases: what they did before does not count for the step from now on. */
+    private void resetWindows(Release canary, Release stable) {
         canary.window().reset();
         stable.window().reset();
-        save();
+        heldCanary = null;
+        heldStable = null;
     }
 
     private void scheduleTick() {
@@ -293,23 +303,27 @@ public final class Analysis {
             return;
         }
         if (state == State.PAUSED) {
-            canary.window().reset();
-            stable.window().reset();
+            resetWindows(canary, stable);
             return;
         }
         if (Duration.between(stepStartedAt, Instant.now()).compareTo(config.warmup()) < 0) {
-            canary.window().reset();
-            stable.window().reset();
+            resetWindows(canary, stable);
             return;
         }
         // Both windows at the same moment: the comparison is over the same time.
-        Sample c = canary.window().take(canary.name());
-        Sample s = stable.window().take(stable.name());
+        Sample c = Sample.sum(heldCanary, canary.window().take(canary.name()));
+        Sample s = Sample.sum(heldStable, stable.window().take(stable.name()));
+        heldCanary = null;
+        heldStable = null;
         Check result = judge.judge(c, s, step, config.steps().get(step));
         record(result);
         switch (result.verdict()) {
             case HOLD -> {
-                // The step is extended; the failure streak is neither broken nor extended by missing data.
+                // The step is extended, and what was seen so far counts at the next check: a canary too small
+                // for min-requests in one interval is judged over several. The failure streak is neither broken
+                // nor extended by missing data.
+                heldCanary = c;
+                heldStable = s;
             }
             case PASS -> {
                 consecutiveFailures = 0;
@@ -362,6 +376,8 @@ public final class Analysis {
 
     private void finish() {
         state = State.IDLE;
+        heldCanary = null;
+        heldStable = null;
         if (tick != null) {
             tick.cancel(false);
             tick = null;

@@ -145,4 +145,24 @@ class AnalysisRunbookTest {
         assertThat(status.history().get(0).reason()).contains("min-requests");
         assertThat(proxy.routes().canary()).isEqualTo("green");
     }
+
+    /** A canary whose traffic is under min-requests per interval is judged over as many intervals as it takes. */
+    @Test
+    void aQuietFailingCanaryIsJudgedOverSeveralIntervalsAndRolledBack() throws Exception {
+        start(Gunicorn.tcp("green").env("FAIL_RATE", "0.5"), "");
+        proxy.startAnalysis("green", false);
+        try (RawHttpClient client = new RawHttpClient(proxy.listenAddress())) {
+            // About ten requests per one-second interval, a third of min-requests.
+            await().atMost(Duration.ofSeconds(40)).pollInterval(Duration.ofMillis(100)).until(() -> {
+                client.get("/", java.util.Map.of("X-Canary", "always"));
+                return proxy.status().analysis().state() == Analysis.State.IDLE;
+            });
+        }
+        Analysis.Status end = proxy.status().analysis();
+        assertThat(end.lastOutcome()).startsWith("rolled back: 2 failed checks in a row").contains("error rate");
+        assertThat(end.history()).extracting(Check::verdict).contains(Check.Verdict.HOLD);
+        assertThat(end.history()).filteredOn(c -> c.verdict() == Check.Verdict.FAIL)
+                .allSatisfy(c -> assertThat(c.canary().requests()).isGreaterThanOrEqualTo(30));
+        assertThat(proxy.routes().canary()).isNull();
+    }
 }
