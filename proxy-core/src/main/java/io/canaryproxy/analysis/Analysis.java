@@ -25,6 +25,8 @@ import org.slf4j.LoggerFactory;
 public final class Analysis {
 
     private static final Logger log = LoggerFactory.getLogger(Analysis.class);
+    /** How soon a canary that lost every endpoint is rolled back, whatever the interval. */
+    private static final long HEALTH_WATCH_MILLIS = 500;
 
     /** idle: no run; running; paused: holding the weight for an operator. */
     public enum State { IDLE, RUNNING, PAUSED }
@@ -67,6 +69,7 @@ public final class Analysis {
     private Sample heldStable;
     private String lastOutcome = "";
     private ScheduledFuture<?> tick;
+    private ScheduledFuture<?> healthWatch;
 
     public Analysis(AnalysisConfig config, Control control, ScheduledExecutorService executor, Webhooks webhooks,
                     AnalysisStore store) {
@@ -240,9 +243,7 @@ public final class Analysis {
 
     /** Stops the timer; the saved state stays, so a restarted proxy resumes. */
     public synchronized void close() {
-        if (tick != null) {
-            tick.cancel(false);
-        }
+        cancelTimers();
     }
 
     private void requireRun() {
@@ -269,11 +270,49 @@ public final class Analysis {
     }
 
     private void scheduleTick() {
-        if (tick != null) {
-            tick.cancel(false);
-        }
+        cancelTimers();
         long millis = config.interval().toMillis();
         tick = executor.scheduleWithFixedDelay(this::onInterval, millis, millis, TimeUnit.MILLISECONDS);
+        long watch = Math.min(millis, HEALTH_WATCH_MILLIS);
+        healthWatch = executor.scheduleWithFixedDelay(this::watchHealth, watch, watch, TimeUnit.MILLISECONDS);
+    }
+
+    private void cancelTimers() {
+        if (tick != null) {
+            tick.cancel(false);
+            tick = null;
+        }
+        if (healthWatch != null) {
+            healthWatch.cancel(false);
+            healthWatch = null;
+        }
+    }
+
+    /** A canary that has lost every endpoint is rolled back at once, not at the end of the interval. */
+    private synchronized void watchHealth() {
+        if (state == State.IDLE) {
+            return;
+        }
+        RouteTable table = control.routes();
+        if (table.version() != expectedVersion || !release.equals(table.canary())) {
+            return; // the interval's check ends the run, saying why
+        }
+        try {
+            rolledBackIfUnhealthy(control.release(release));
+        } catch (RuntimeException e) {
+            log.error("analysis of {} failed unexpectedly; pausing it", release, e);
+            state = State.PAUSED;
+            save();
+        }
+    }
+
+    private boolean rolledBackIfUnhealthy(Release canary) {
+        if (canary.hasHealthyEndpoint()) {
+            return false;
+        }
+        record(judgeless(Verdict.FAIL, "canary has no healthy endpoint"));
+        rollBack("the canary has no healthy endpoint");
+        return true;
     }
 
     private synchronized void onInterval() {
@@ -297,9 +336,7 @@ public final class Analysis {
         }
         Release canary = control.release(release);
         Release stable = control.release(table.stable());
-        if (!canary.hasHealthyEndpoint()) {
-            record(judgeless(Verdict.FAIL, "canary has no healthy endpoint"));
-            rollBack("the canary has no healthy endpoint");
+        if (rolledBackIfUnhealthy(canary)) {
             return;
         }
         if (state == State.PAUSED) {
@@ -378,10 +415,7 @@ public final class Analysis {
         state = State.IDLE;
         heldCanary = null;
         heldStable = null;
-        if (tick != null) {
-            tick.cancel(false);
-            tick = null;
-        }
+        cancelTimers();
         if (cooldownUntil.isEmpty() && lastOutcome.isEmpty()) {
             store.clear();
         } else {
@@ -390,8 +424,9 @@ public final class Analysis {
     }
 
     private Check judgeless(Verdict verdict, String reason) {
-        Check.Figures none = new Check.Figures(release, 0, 0, 0, 0, 0);
-        return new Check(Instant.now(), step, config.steps().get(step), verdict, reason, none, none, Double.NaN,
+        Check.Figures canary = new Check.Figures(release, 0, 0, 0, 0, 0);
+        Check.Figures stable = new Check.Figures(control.routes().stable(), 0, 0, 0, 0, 0);
+        return new Check(Instant.now(), step, config.steps().get(step), verdict, reason, canary, stable, Double.NaN,
                 Double.NaN, Double.NaN);
     }
 

@@ -103,6 +103,25 @@ class AnalysisControlTest {
         }
     }
 
+    /** README: "an unhealthy canary (no healthy endpoint) is rolled back at once", not at the end of the interval. */
+    @Test
+    void aCanaryThatLosesEveryEndpointIsRolledBackBeforeTheIntervalEnds() throws Exception {
+        try (CanaryProxy proxy = CanaryProxy.start(config(
+                "proxy.health-check { interval = 100ms, timeout = 100ms, fall = 1 }"))) {
+            proxy.startAnalysis("green", false); // interval = 1h
+            green.close();
+            await().atMost(Duration.ofSeconds(10))
+                    .until(() -> proxy.status().analysis().state() == Analysis.State.IDLE);
+            assertThat(proxy.status().analysis().lastOutcome())
+                    .isEqualTo("rolled back: the canary has no healthy endpoint");
+            assertThat(proxy.status().analysis().history()).last().satisfies(check -> {
+                assertThat(check.canary().release()).isEqualTo("green");
+                assertThat(check.stable().release()).isEqualTo("blue");
+            });
+            assertThat(proxy.routes().canary()).isNull();
+        }
+    }
+
     /** A step the configured steps do not have (edited by hand, or steps shortened since) leaves the run behind. */
     @Test
     void aSavedStepOutOfRangeIsNotResumedAndDoesNotStopTheStart() throws Exception {
