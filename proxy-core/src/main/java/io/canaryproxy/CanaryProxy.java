@@ -253,6 +253,13 @@ public final class CanaryProxy implements AutoCloseable {
         return table;
     }
 
+    /** The analysis's rollback: it happens even if the state file cannot be written (no operator is watching). */
+    private RouteTable rolledBackEvenIfUnsaved() {
+        RouteTable table = routes.updateEvenIfUnsaved(RouteTable::rollback);
+        scheduleUpgradedClose();
+        return table;
+    }
+
     /**
      * Applies a new configuration without dropping a connection: what can change at run time changes, the rest
      * is refused as a whole and the running configuration stays.
@@ -397,7 +404,7 @@ public final class CanaryProxy implements AutoCloseable {
 
         @Override
         public RouteTable rollback() {
-            return rolledBack();
+            return rolledBackEvenIfUnsaved();
         }
 
         @Override

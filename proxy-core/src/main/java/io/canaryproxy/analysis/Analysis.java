@@ -300,9 +300,7 @@ public final class Analysis {
         try {
             rolledBackIfUnhealthy(control.release(release));
         } catch (RuntimeException e) {
-            log.error("analysis of {} failed unexpectedly; pausing it", release, e);
-            state = State.PAUSED;
-            save();
+            pauseAfter(e);
         }
     }
 
@@ -319,10 +317,20 @@ public final class Analysis {
         try {
             check();
         } catch (RuntimeException e) {
-            log.error("analysis of {} failed unexpectedly; pausing it", release, e);
-            state = State.PAUSED;
-            save();
+            pauseAfter(e);
         }
+    }
+
+    /**
+     * A step the run could not take (the state file cannot be written for a new weight, say): the run holds its
+     * weight for an operator, and says so where operators look, the outcome and the {@code paused} webhook.
+     */
+    private void pauseAfter(RuntimeException e) {
+        log.error("analysis of {} failed unexpectedly; pausing it", release, e);
+        state = State.PAUSED;
+        lastOutcome = "paused: " + e.getMessage();
+        webhooks.send("paused", release, step, config.steps().get(step), history.peekLast(), lastOutcome);
+        save();
     }
 
     private void check() {

@@ -45,7 +45,20 @@ public final class RouteState {
      * @throws IllegalArgumentException when the new table names an unknown release
      * @throws UncheckedIOException     when the state file cannot be written; the old table stays in force
      */
-    public synchronized RouteTable update(UnaryOperator<RouteTable> change) {
+    public RouteTable update(UnaryOperator<RouteTable> change) {
+        return update(change, false);
+    }
+
+    /**
+     * {@link #update(UnaryOperator)} for a change that must happen even when the state file cannot be written: the
+     * automatic rollback of a failing canary. Keeping the canary because the disk is full would leave users on it
+     * with nobody watching; the table then holds in memory only, and the log says that a restart would undo it.
+     */
+    public RouteTable updateEvenIfUnsaved(UnaryOperator<RouteTable> change) {
+        return update(change, true);
+    }
+
+    private synchronized RouteTable update(UnaryOperator<RouteTable> change, boolean evenIfUnsaved) {
         RouteTable before = current.table();
         RouteTable after = change.apply(before);
         resolve(after);
@@ -53,8 +66,12 @@ public final class RouteState {
             try {
                 stateFile.write(after);
             } catch (IOException e) {
-                throw new UncheckedIOException("cannot write state file " + stateFile.path() + ": "
-                        + StateFile.reason(e), e);
+                String why = "cannot write state file " + stateFile.path() + ": " + StateFile.reason(e);
+                if (!evenIfUnsaved) {
+                    throw new UncheckedIOException(why, e);
+                }
+                log.error("{}; route table v{} is in force in memory only, and a restart would go back to v{}",
+                        why, after.version(), before.version());
             }
         }
         apply(after);

@@ -122,6 +122,30 @@ class AnalysisControlTest {
         }
     }
 
+    /** With the disk full or the directory gone, keeping a failing canary would leave its users on it unwatched. */
+    @Test
+    void theAutomaticRollbackHappensEvenWhenTheStateFileCannotBeWritten() throws Exception {
+        Path var = dir.resolve("var");
+        try (CanaryProxy proxy = CanaryProxy.start(config("proxy.state-file = \"" + var.resolve("state.json") + "\"\n"
+                + "proxy.health-check { interval = 100ms, timeout = 100ms, fall = 1 }"))) {
+            proxy.startAnalysis("green", false);
+            try (var files = Files.list(var)) {
+                for (Path f : files.toList()) {
+                    Files.delete(f);
+                }
+            }
+            Files.delete(var);
+            Files.writeString(var, "a file where the state directory was\n");
+
+            green.close();
+            await().atMost(Duration.ofSeconds(10))
+                    .until(() -> proxy.status().analysis().state() == Analysis.State.IDLE);
+            assertThat(proxy.routes().canary()).as("rolled back in memory").isNull();
+            assertThat(proxy.status().analysis().lastOutcome())
+                    .isEqualTo("rolled back: the canary has no healthy endpoint");
+        }
+    }
+
     /** A step the configured steps do not have (edited by hand, or steps shortened since) leaves the run behind. */
     @Test
     void aSavedStepOutOfRangeIsNotResumedAndDoesNotStopTheStart() throws Exception {
