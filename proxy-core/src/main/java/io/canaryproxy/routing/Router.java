@@ -100,13 +100,26 @@ public final class Router {
         }
         if (bucket == NO_BUCKET) {
             boolean toCanary = addressBucket < weight;
-            out.release = toCanary ? canary : r.stable();
+            out.release = toCanary ? canaryOrStable(canary, r.stable()) : r.stable();
             out.bucket = newBucket(toCanary, weight);
             out.setBucketCookie = true;
             return;
         }
         out.bucket = bucket;
-        out.release = bucket < weight ? canary : r.stable();
+        out.release = bucket < weight ? canaryOrStable(canary, r.stable()) : r.stable();
+    }
+
+    /**
+     * The canary, unless none of its endpoints can serve while the stable release can: its users then get the
+     * stable release rather than errors, and keep their bucket, so they are back on the canary once it recovers.
+     * (A pinned request still goes to the canary: a tester asked for it.) The stable release has nowhere to send
+     * its users, so it is always tried.
+     */
+    private static Release canaryOrStable(Release canary, Release stable) {
+        if (canary.hasHealthyEndpoint() && canary.hasUsableEndpoint()) {
+            return canary;
+        }
+        return stable.hasUsableEndpoint() ? stable : canary;
     }
 
     /**

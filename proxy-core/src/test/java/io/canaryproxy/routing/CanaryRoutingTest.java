@@ -105,6 +105,24 @@ class CanaryRoutingTest {
         }
     }
 
+    /** DESIGN: "a release with no healthy endpoint gets no new traffic". */
+    @Test
+    void usersOfACanaryThatCannotServeGetTheStableReleaseAndKeepTheirBucket() throws Exception {
+        proxy.setCanary("green", 50, false);
+        green.close();
+        try (RawHttpClient client = new RawHttpClient(proxy.listenAddress())) {
+            // The first request to try green finds it gone, and its endpoint is ejected.
+            client.get("/", Map.of("Cookie", "cp_bucket=0"));
+
+            RawHttpClient.Response r = client.get("/", Map.of("Cookie", "cp_bucket=0"));
+            assertThat(r.status()).isEqualTo(200);
+            assertThat(r.header("X-Served-By")).isEqualTo("blue");
+            assertThat(r.header("Set-Cookie")).as("the user keeps the bucket").isNull();
+            assertThat(client.get("/", Map.of("X-Canary", "always")).status()).as("a tester asked for green")
+                    .isEqualTo(503);
+        }
+    }
+
     @Test
     void promoteAndRollbackEndTheCanary() throws Exception {
         proxy.setCanary("green", 0.01, false);
