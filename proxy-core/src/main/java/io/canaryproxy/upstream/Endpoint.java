@@ -2,7 +2,10 @@ package io.canaryproxy.upstream;
 
 import io.canaryproxy.config.EndpointAddress;
 import io.netty.channel.Channel;
+import io.netty.channel.ConnectTimeoutException;
+import java.io.FileNotFoundException;
 import java.net.SocketAddress;
+import java.nio.file.NoSuchFileException;
 import java.util.concurrent.atomic.AtomicInteger;
 import java.util.concurrent.atomic.AtomicLong;
 import org.slf4j.Logger;
@@ -99,12 +102,48 @@ public final class Endpoint {
     }
 
     void connectFailed(Throwable cause) {
+        if (isBusy(cause)) {
+            // A Unix socket's listen backlog is full: the process is busy, not gone. Ejecting it would turn a
+            // moment of overload into 503s for everyone until the next health check.
+            return;
+        }
         int failures = connectFailures.incrementAndGet();
         if (failures >= ejectAfter && !ejected()) {
             ejectedUntilNanos = System.nanoTime() + ejectNanos;
             log.warn("endpoint {} of release {} ejected for {} ms: {} connect failures in a row ({})", address,
-                    release.name(), ejectNanos / 1_000_000, failures, cause.toString());
+                    release.name(), ejectNanos / 1_000_000, failures, describe(cause));
         }
+    }
+
+    /**
+     * EAGAIN from connect: over a Unix socket, the listener's backlog is full (over TCP the kernel queues). The
+     * native transports report it only in the message ({@code connect(..) failed with error(-11): Resource
+     * temporarily unavailable}), Java's own sockets with the system's text.
+     */
+    static boolean isBusy(Throwable cause) {
+        for (Throwable c = cause; c != null; c = c.getCause()) {
+            String message = c.getMessage();
+            if (message != null && (message.contains("error(-11)")
+                    || message.contains("Resource temporarily unavailable"))) {
+                return true;
+            }
+        }
+        return false;
+    }
+
+    /**
+     * A connect or check failure as an operator reads it: the system's message ({@code connect(..) failed with
+     * error(-111): Connection refused}), or for the exceptions that carry none, what they mean.
+     */
+    static String describe(Throwable cause) {
+        if (cause instanceof FileNotFoundException || cause instanceof NoSuchFileException) {
+            return "no such socket file";
+        }
+        if (cause instanceof ConnectTimeoutException) {
+            return "connect timed out";
+        }
+        String message = cause.getMessage();
+        return message == null || message.isBlank() ? cause.getClass().getSimpleName() : message;
     }
 
     /** Called by active health checks; a passing check also ends an ejection. */
