@@ -23,8 +23,9 @@ git fetch --quiet origin && git checkout --quiet --force "$REF"
 ./venv/bin/python manage.py collectstatic --noinput --clear >/dev/null
 supervisorctl restart "gunicorn-$next"
 
-# The switch refuses (409) a release with no healthy endpoint, so a gunicorn
-# that did not come up is never given traffic.
+# The switch refuses (409) a release none of whose endpoints answers its
+# health check when asked, so a gunicorn that did not come up (or is still
+# starting) is never given traffic; the loop waits for it.
 for _ in $(seq 1 30); do
   if curl -fsS "${AUTH[@]}" -X POST "$ADMIN/switch?release=$next" >/dev/null; then break; fi
   sleep 1

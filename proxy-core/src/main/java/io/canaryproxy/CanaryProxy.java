@@ -173,13 +173,14 @@ public final class CanaryProxy implements AutoCloseable {
      *
      * @return the new route table
      * @throws IllegalArgumentException when no release has that name
-     * @throws IllegalStateException    when the release has no healthy endpoint and {@code force} is false
+     * @throws IllegalStateException    when {@code force} is false and none of the release's endpoints answers its
+     *                                  health check now (asked at once, which may take up to
+     *                                  {@code health-check.timeout})
      */
     public RouteTable switchTo(String release, boolean force) {
         Release target = requireRelease(release);
-        if (!force && !target.hasHealthyEndpoint()) {
-            throw new IllegalStateException("release '" + release + "' has no healthy endpoint; "
-                    + "start it first, or force the switch");
+        if (!force) {
+            requireServing(target, "switch");
         }
         analysis.abort("switched to " + release + " by an operator");
         RouteTable table = routes.update(t -> t.switchTo(release));
@@ -201,12 +202,25 @@ public final class CanaryProxy implements AutoCloseable {
         if (!(weightPercent >= 0 && weightPercent <= 100)) {
             throw new IllegalArgumentException("weight must be a percentage from 0 to 100, not " + weightPercent);
         }
-        if (!force && weightPercent > 0 && !target.hasHealthyEndpoint()) {
-            throw new IllegalStateException("release '" + release + "' has no healthy endpoint; "
-                    + "start it first, or force the change");
+        if (!force && weightPercent > 0) {
+            requireServing(target, "change");
         }
         analysis.abort("canary weight set to " + weightPercent + "% by an operator");
         return canaryAt(release, weightPercent);
+    }
+
+    /**
+     * The gate of switch, canary and analysis: one of the release's endpoints answers its health check now. Waits
+     * for the answer, up to {@code health-check.timeout}.
+     *
+     * @throws IllegalStateException naming every endpoint's reason when none answers
+     */
+    private void requireServing(Release target, String action) {
+        String problem = target.probe().join();
+        if (problem != null) {
+            throw new IllegalStateException("release '" + target.name() + "' has no healthy endpoint (" + problem
+                    + "); start it first, or force the " + action);
+        }
     }
 
     private RouteTable canaryAt(String release, double weightPercent) {
@@ -369,9 +383,8 @@ public final class CanaryProxy implements AutoCloseable {
         if (release.equals(routes.table().stable())) {
             throw new IllegalArgumentException("'" + release + "' is the stable release; a canary must be another");
         }
-        if (!force && !target.hasHealthyEndpoint()) {
-            throw new IllegalStateException("release '" + release + "' has no healthy endpoint; "
-                    + "start it first, or force the analysis");
+        if (!force) {
+            requireServing(target, "analysis");
         }
         return analysis.start(release, force);
     }

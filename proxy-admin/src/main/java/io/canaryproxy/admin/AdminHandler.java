@@ -227,19 +227,23 @@ final class AdminHandler extends SimpleChannelInboundHandler<FullHttpRequest> {
         boolean force = query.bool("force", false);
         requireKnown(release);
         RouteTable before = proxy.routes();
-        RouteTable after;
-        try {
-            after = proxy.switchTo(release, force);
-        } catch (IllegalArgumentException e) {
-            throw AdminException.badRequest(unknownRelease(release));
-        } catch (IllegalStateException e) {
-            log.info("{}: switch to {} refused: {}", ex.remote(), release, e.getMessage());
-            respond(ctx, ex, HttpResponseStatus.CONFLICT, error(e.getMessage()));
-            return;
-        }
-        log.info("{}: switch{}: {} -> {} (route table v{})", ex.remote(), force ? " (forced)" : "",
-                describe(before), describe(after), after.version());
-        respond(ctx, ex, HttpResponseStatus.OK, changeJson(before, after));
+        // Off the admin loop: the release is asked whether it serves, which may take up to the check's timeout.
+        later(ctx, ex, offLoop("switch", () -> proxy.switchTo(release, force)), (after, failure) -> {
+            if (failure == null) {
+                log.info("{}: switch{}: {} -> {} (route table v{})", ex.remote(), force ? " (forced)" : "",
+                        describe(before), describe(after), after.version());
+                respond(ctx, ex, HttpResponseStatus.OK, changeJson(before, after));
+            } else if (failure instanceof IllegalArgumentException) {
+                respond(ctx, ex, HttpResponseStatus.BAD_REQUEST, error(unknownRelease(release)));
+            } else if (failure instanceof IllegalStateException) {
+                log.info("{}: switch to {} refused: {}", ex.remote(), release, failure.getMessage());
+                respond(ctx, ex, HttpResponseStatus.CONFLICT, error(failure.getMessage()));
+            } else if (failure instanceof UncheckedIOException e) {
+                cannotPersist(ctx, ex, e);
+            } else {
+                throw new IllegalStateException("switching to " + release + " failed", failure);
+            }
+        });
     }
 
     private void canary(ChannelHandlerContext ctx, QueryParams query, Exchange ex) {
@@ -254,21 +258,25 @@ final class AdminHandler extends SimpleChannelInboundHandler<FullHttpRequest> {
         }
         requireKnown(release);
         RouteTable before = proxy.routes();
-        RouteTable after;
-        try {
-            after = proxy.setCanary(release, basisPoints / 100.0, force);
-        } catch (IllegalArgumentException e) {
-            // the stable release itself; unknown releases and bad weights were refused above
-            throw AdminException.badRequest(e.getMessage());
-        } catch (IllegalStateException e) {
-            log.info("{}: canary {} at {}% refused: {}", ex.remote(), release, weightPercent(basisPoints),
-                    e.getMessage());
-            respond(ctx, ex, HttpResponseStatus.CONFLICT, error(e.getMessage()));
-            return;
-        }
-        log.info("{}: canary{}: {} -> {} (route table v{})", ex.remote(), force ? " (forced)" : "",
-                describe(before), describe(after), after.version());
-        respond(ctx, ex, HttpResponseStatus.OK, changeJson(before, after));
+        later(ctx, ex, offLoop("canary", () -> proxy.setCanary(release, basisPoints / 100.0, force)),
+                (after, failure) -> {
+                    if (failure == null) {
+                        log.info("{}: canary{}: {} -> {} (route table v{})", ex.remote(), force ? " (forced)" : "",
+                                describe(before), describe(after), after.version());
+                        respond(ctx, ex, HttpResponseStatus.OK, changeJson(before, after));
+                    } else if (failure instanceof IllegalArgumentException) {
+                        // the stable release itself; unknown releases and bad weights were refused above
+                        respond(ctx, ex, HttpResponseStatus.BAD_REQUEST, error(failure.getMessage()));
+                    } else if (failure instanceof IllegalStateException) {
+                        log.info("{}: canary {} at {}% refused: {}", ex.remote(), release,
+                                weightPercent(basisPoints), failure.getMessage());
+                        respond(ctx, ex, HttpResponseStatus.CONFLICT, error(failure.getMessage()));
+                    } else if (failure instanceof UncheckedIOException e) {
+                        cannotPersist(ctx, ex, e);
+                    } else {
+                        throw new IllegalStateException("setting canary " + release + " failed", failure);
+                    }
+                });
     }
 
     /** {@code /promote} and {@code /rollback}: 409 when there is no canary. */

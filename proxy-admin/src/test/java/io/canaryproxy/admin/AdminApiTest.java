@@ -281,7 +281,8 @@ class AdminApiTest {
         HttpResponse<String> refused = post("/switch?release=green", TOKEN);
         assertThat(refused.statusCode()).isEqualTo(409);
         assertThat(json(refused).get("error").asText())
-                .isEqualTo("release 'green' has no healthy endpoint; start it first, or force the switch");
+                .isEqualTo("release 'green' has no healthy endpoint (127.0.0.1:" + green.port()
+                        + ": GET /healthz answered 500); start it first, or force the switch");
         assertThat(proxy.routes().stable()).isEqualTo("blue");
         assertThat(proxy.routes().version()).isEqualTo(version);
         assertThat(viaProxy("/").body()).isEqualTo("Hello from blue\n");

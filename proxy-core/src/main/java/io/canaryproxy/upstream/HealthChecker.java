@@ -18,6 +18,7 @@ import io.netty.handler.codec.http.HttpResponse;
 import io.netty.handler.codec.http.HttpVersion;
 import io.netty.util.ReferenceCountUtil;
 import io.netty.util.concurrent.ScheduledFuture;
+import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.TimeUnit;
 
 /**
@@ -36,6 +37,11 @@ final class HealthChecker {
     private boolean stopped;
     private ScheduledFuture<?> next;
 
+    /** Where a probe's one result goes: whether the endpoint answered in time, and why not. */
+    private interface Result {
+        void accept(boolean ok, String why);
+    }
+
     HealthChecker(Endpoint endpoint, EventLoop loop, HealthCheckConfig config) {
         this.endpoint = endpoint;
         this.loop = loop;
@@ -43,14 +49,11 @@ final class HealthChecker {
         this.bootstrap = new Bootstrap()
                 .group(loop)
                 .channel(endpoint.channelType())
-                .option(ChannelOption.CONNECT_TIMEOUT_MILLIS, (int) config.timeout().toMillis())
-                .handler(new ChannelInitializer<Channel>() {
-                    @Override
-                    protected void initChannel(Channel ch) {
-                        endpoint.release().track(ch);
-                        ch.pipeline().addLast(new HttpClientCodec(), new Probe());
-                    }
-                });
+                .option(ChannelOption.CONNECT_TIMEOUT_MILLIS, (int) config.timeout().toMillis());
+    }
+
+    Endpoint endpoint() {
+        return endpoint;
     }
 
     void start() {
@@ -66,47 +69,59 @@ final class HealthChecker {
         });
     }
 
+    /**
+     * One check now, outside the schedule and without counting towards rise or fall: completes with {@code null}
+     * when the endpoint answers, or with the reason it did not.
+     */
+    CompletableFuture<String> probeNow() {
+        CompletableFuture<String> answer = new CompletableFuture<>();
+        loop.execute(() -> probe((ok, why) -> answer.complete(ok ? null : why)));
+        return answer;
+    }
+
     private void check() {
         if (stopped) {
             return;
         }
         long startedAt = System.nanoTime();
-        ChannelFuture connect = bootstrap.connect(endpoint.socketAddress());
-        Channel ch = connect.channel();
-        ScheduledFuture<?> timeout = loop.schedule(() -> {
-            Probe p = ch.pipeline().get(Probe.class);
-            if (p != null) {
-                p.finish(false, "no answer within " + config.timeout().toMillis() + " ms");
-            }
-        }, config.timeout().toNanos(), TimeUnit.NANOSECONDS);
-        connect.addListener(f -> {
-            if (!f.isSuccess()) {
-                timeout.cancel(false);
-                // One result per check: the channel's close, which follows, must not count it again.
-                Probe p = ch.pipeline().get(Probe.class);
-                if (p != null) {
-                    p.finish(false, "connect failed: " + f.cause());
-                } else {
-                    result(false, "connect failed: " + f.cause());
-                }
-                return;
-            }
-            DefaultFullHttpRequest probe = new DefaultFullHttpRequest(HttpVersion.HTTP_1_1, HttpMethod.GET,
-                    config.path());
-            probe.headers().set(HttpHeaderNames.HOST, "localhost");
-            probe.headers().set(HttpHeaderNames.CONNECTION, HttpHeaderValues.CLOSE);
-            probe.headers().set(HttpHeaderNames.USER_AGENT, "canary-proxy-health-check");
-            ch.writeAndFlush(probe);
-        });
-        ch.closeFuture().addListener(f -> {
-            timeout.cancel(false);
-            Probe p = ch.pipeline().get(Probe.class);
-            if (p != null) {
-                p.finish(false, "connection closed without an answer");
-            }
-        });
+        probe(this::result);
         next = loop.schedule(this::check, Math.max(0, config.interval().toNanos() - (System.nanoTime() - startedAt)),
                 TimeUnit.NANOSECONDS);
+    }
+
+    /** {@code GET path} on a fresh connection; {@code done} gets exactly one result. */
+    private void probe(Result done) {
+        Probe probe = new Probe(done);
+        ChannelFuture connect = bootstrap.clone().handler(new ChannelInitializer<Channel>() {
+            @Override
+            protected void initChannel(Channel ch) {
+                endpoint.release().track(ch);
+                ch.pipeline().addLast(new HttpClientCodec(), probe);
+            }
+        }).connect(endpoint.socketAddress());
+        Channel ch = connect.channel();
+        probe.channel = ch;
+        probe.timeout = loop.schedule(() -> probe.finish(false, "no answer within " + config.timeout().toMillis()
+                + " ms"), config.timeout().toNanos(), TimeUnit.NANOSECONDS);
+        connect.addListener(f -> {
+            if (!f.isSuccess()) {
+                probe.finish(false, "connect failed: " + Endpoint.describe(f.cause()));
+                return;
+            }
+            DefaultFullHttpRequest request = new DefaultFullHttpRequest(HttpVersion.HTTP_1_1, HttpMethod.GET,
+                    config.path());
+            request.headers().set(HttpHeaderNames.HOST, "localhost");
+            request.headers().set(HttpHeaderNames.CONNECTION, HttpHeaderValues.CLOSE);
+            request.headers().set(HttpHeaderNames.USER_AGENT, "canary-proxy-health-check");
+            ch.writeAndFlush(request);
+        });
+        // A failed connect may close the channel before it fails the connect: the connect's listener then gives the
+        // reason (a pending connect always fails when its channel closes).
+        ch.closeFuture().addListener(f -> {
+            if (connect.isSuccess()) {
+                probe.finish(false, "connection closed without an answer");
+            }
+        });
     }
 
     private void result(boolean ok, String why) {
@@ -124,12 +139,13 @@ final class HealthChecker {
     }
 
     private final class Probe extends ChannelInboundHandlerAdapter {
-        private boolean done;
-        private Channel channel;
+        private final Result done;
+        private boolean finished;
+        Channel channel;
+        ScheduledFuture<?> timeout;
 
-        @Override
-        public void handlerAdded(ChannelHandlerContext ctx) {
-            channel = ctx.channel();
+        Probe(Result done) {
+            this.done = done;
         }
 
         @Override
@@ -147,14 +163,19 @@ final class HealthChecker {
 
         @Override
         public void exceptionCaught(ChannelHandlerContext ctx, Throwable cause) {
-            finish(false, "health check failed: " + cause);
+            finish(false, "health check failed: " + Endpoint.describe(cause));
         }
 
         void finish(boolean ok, String why) {
-            if (!done) {
-                done = true;
-                result(ok, why);
-                channel.close();
+            if (!finished) {
+                finished = true;
+                if (timeout != null) {
+                    timeout.cancel(false);
+                }
+                done.accept(ok, why);
+                if (channel != null) {
+                    channel.close();
+                }
             }
         }
     }

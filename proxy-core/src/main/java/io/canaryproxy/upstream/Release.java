@@ -11,6 +11,8 @@ import io.netty.channel.group.ChannelGroupFuture;
 import io.netty.channel.group.DefaultChannelGroup;
 import io.netty.util.concurrent.GlobalEventExecutor;
 import java.util.List;
+import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.atomic.AtomicInteger;
 import java.util.concurrent.atomic.LongAdder;
 
 /**
@@ -132,6 +134,37 @@ public final class Release {
             }
         }
         return false;
+    }
+
+    /**
+     * Asks every endpoint now, with the release's health check: completes with {@code null} as soon as one answers,
+     * or, when none does, with each endpoint's reason ({@code "unix:/run/green.sock: connect failed: no such socket
+     * file"}). The last scheduled check can be an interval or more old: a gunicorn stopped since still counts as
+     * healthy there, and a switch that trusted it would send every user to a dead release. Without health checks,
+     * the endpoints' state is all there is to go by.
+     */
+    public CompletableFuture<String> probe() {
+        if (checkers.isEmpty()) {
+            return CompletableFuture.completedFuture(hasHealthyEndpoint() ? null : "no healthy endpoint");
+        }
+        CompletableFuture<String> answer = new CompletableFuture<>();
+        String[] reasons = new String[checkers.size()];
+        AtomicInteger pending = new AtomicInteger(checkers.size());
+        for (int i = 0; i < checkers.size(); i++) {
+            int index = i;
+            HealthChecker checker = checkers.get(i);
+            checker.probeNow().whenComplete((problem, failure) -> {
+                if (failure == null && problem == null) {
+                    answer.complete(null);
+                    return;
+                }
+                reasons[index] = checker.endpoint() + ": " + (failure != null ? failure.toString() : problem);
+                if (pending.decrementAndGet() == 0) {
+                    answer.complete(String.join("; ", reasons));
+                }
+            });
+        }
+        return answer;
     }
 
     /** Whether a request could be sent at all: some endpoint is not ejected. */
