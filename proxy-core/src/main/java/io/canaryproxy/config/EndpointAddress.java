@@ -1,5 +1,6 @@
 package io.canaryproxy.config;
 
+import java.nio.charset.StandardCharsets;
 import java.nio.file.Path;
 
 /**
@@ -7,6 +8,9 @@ import java.nio.file.Path;
  * Exactly one of {@link #tcp()} and {@link #unixPath()} is non-null.
  */
 public record EndpointAddress(HostPort tcp, Path unixPath) {
+
+    /** {@code sun_path} holds 108 bytes on Linux, the last of them the terminating zero. */
+    static final int MAX_SOCKET_PATH_BYTES = 107;
 
     public EndpointAddress {
         if ((tcp == null) == (unixPath == null)) {
@@ -25,6 +29,15 @@ public record EndpointAddress(HostPort tcp, Path unixPath) {
             String path = s.substring("unix:".length());
             if (path.isEmpty()) {
                 throw new IllegalArgumentException("expected unix:/path/to/socket");
+            }
+            if (!path.startsWith("/")) {
+                throw new IllegalArgumentException("expected an absolute path such as unix:/run/app/" + path
+                        + " (a relative one would depend on the directory the proxy was started in)");
+            }
+            int bytes = path.getBytes(StandardCharsets.UTF_8).length;
+            if (bytes > MAX_SOCKET_PATH_BYTES) {
+                throw new IllegalArgumentException("a socket path of at most " + MAX_SOCKET_PATH_BYTES
+                        + " bytes (the kernel's limit for a Unix socket address), not " + bytes);
             }
             return new EndpointAddress(null, Path.of(path));
         }

@@ -119,6 +119,13 @@ class ConfigValidationTest {
                         + "expected host:port without a scheme, e.g. 127.0.0.1:8080");
         assertThat(error("proxy.releases.green.endpoints = [\"unix:\"]"))
                 .isEqualTo("proxy.releases.green.endpoints[0] = \"unix:\": expected unix:/path/to/socket");
+        assertThat(error("proxy.releases.green.endpoints = [\"unix:run/green.sock\"]"))
+                .startsWith("proxy.releases.green.endpoints[0] = \"unix:run/green.sock\": expected an absolute path"
+                        + " such as unix:/run/app/run/green.sock");
+        String longPath = "/run/" + "x".repeat(100) + ".sock";
+        assertThat(error("proxy.releases.green.endpoints = [\"unix:" + longPath + "\"]"))
+                .isEqualTo("proxy.releases.green.endpoints[0] = \"unix:" + longPath + "\": a socket path of at most"
+                        + " 107 bytes (the kernel's limit for a Unix socket address), not 110");
         assertThat(error("proxy.releases.green.endpoints = [\"/run/green.sock\"]"))
                 .contains("proxy.releases.green.endpoints[0] = \"/run/green.sock\"", "unix:/run/green.sock");
         assertThat(error("proxy.releases.green.endpoints = [\"127.0.0.1:0\"]"))
