@@ -119,6 +119,8 @@ final class ProxyHandler extends ChannelInboundHandlerAdapter implements Upstrea
     private boolean upstreamReusable;
     /** The request body is chunked: it goes to the upstream chunked again. */
     private boolean requestChunked;
+    /** The request has a body, so an answer before its end must close the connection. */
+    private boolean bodyExpected;
     /** The request id the upstream gets when the client sent none: the same on every attempt. */
     private long requestIdHigh;
     private long requestIdLow;
@@ -369,10 +371,12 @@ final class ProxyHandler extends ChannelInboundHandlerAdapter implements Upstrea
         if (!target.hasUsableEndpoint()) {
             target.metrics().error(UpstreamError.REFUSED_NO_ENDPOINT);
             target.responded(503, System.nanoTime() - startNanos);
-            reject(HttpResponseStatus.SERVICE_UNAVAILABLE, "release " + target.name() + " has no usable endpoint");
+            answerAtOnce(req, HttpResponseStatus.SERVICE_UNAVAILABLE,
+                    "release " + target.name() + " has no usable endpoint");
             return;
         }
         requestChunked = HttpUtil.isTransferEncodingChunked(req);
+        bodyExpected = requestChunked || contentLength > 0;
         ThreadLocalRandom random = ThreadLocalRandom.current();
         requestIdHigh = random.nextLong();
         requestIdLow = random.nextLong();
@@ -835,7 +839,9 @@ final class ProxyHandler extends ChannelInboundHandlerAdapter implements Upstrea
             breakResponse(why, kind);
             return;
         }
-        boolean close = closing || !keepAlive || !requestComplete || listener.shuttingDown();
+        // Unread body bytes could not be told apart from the next request; a body-less request's end is only its
+        // head, so a failure that came before the decoder passed that end on need not cost the connection.
+        boolean close = closing || !keepAlive || (!requestComplete && bodyExpected) || listener.shuttingDown();
         boolean head = headRequest;
         if (release != null) {
             release.metrics().error(kind);
@@ -903,6 +909,23 @@ final class ProxyHandler extends ChannelInboundHandlerAdapter implements Upstrea
                 ctx.close();
             }
         });
+    }
+
+    /**
+     * Answers a sound request that no upstream will see. Without a body to read past, the connection stays open:
+     * during an outage every keep-alive client would otherwise reconnect for each request. With one, the answer
+     * closes the connection as {@link #reject} does.
+     */
+    private void answerAtOnce(HttpRequest req, HttpResponseStatus status, String why) {
+        boolean hasBody = HttpUtil.getContentLength(req, 0L) > 0 || HttpUtil.isTransferEncodingChunked(req);
+        if (hasBody || !keepAlive || listener.shuttingDown()) {
+            reject(status, why);
+            return;
+        }
+        log.debug("client {}: {} -> {}", clientIp, why, status.code());
+        encoder.headRequest(headRequest);
+        ctx.writeAndFlush(ErrorResponses.of(status, false, headRequest), ctx.voidPromise());
+        idleSinceNanos = System.nanoTime();
     }
 
     /** The request body turned out bad or too large after forwarding began. */

@@ -1,0 +1,40 @@
+package io.canaryproxy.listener;
+
+import static org.assertj.core.api.Assertions.assertThat;
+
+import io.canaryproxy.CanaryProxy;
+import io.canaryproxy.testing.RawHttpClient;
+import io.canaryproxy.testing.TestConfigs;
+import java.net.ServerSocket;
+import java.util.Map;
+import org.junit.jupiter.api.Test;
+
+/** A release whose only endpoint is gone: small, fast answers, and keep-alive clients keep their connection. */
+class NoEndpointTest {
+
+    @Test
+    void theAnswersOfAnOutageKeepTheConnectionOpen() throws Exception {
+        int closedPort;
+        try (ServerSocket s = new ServerSocket(0)) {
+            closedPort = s.getLocalPort();
+        }
+        try (CanaryProxy proxy = CanaryProxy.start(TestConfigs.single("127.0.0.1:" + closedPort,
+                "proxy.health-check.interval = 0"));
+             RawHttpClient client = new RawHttpClient(proxy.listenAddress())) {
+            // The first request tries, and its connect failures (one, then max-retries) eject the endpoint.
+            RawHttpClient.Response first = client.get("/");
+            assertThat(first.status()).isEqualTo(502);
+            assertThat(first.header("Connection")).isNull();
+
+            for (int i = 0; i < 3; i++) {
+                RawHttpClient.Response r = client.get("/");
+                assertThat(r.status()).isEqualTo(503);
+                assertThat(r.header("Connection")).isNull();
+            }
+            RawHttpClient.Response head = client.send("HEAD", "/", Map.of(), null);
+            assertThat(head.status()).isEqualTo(503);
+            assertThat(head.body()).isEmpty();
+            assertThat(client.connectionsOpened()).as("one connection for all of them").isEqualTo(1);
+        }
+    }
+}
