@@ -5,20 +5,17 @@ import static org.assertj.core.api.Assertions.assertThat;
 import io.canaryproxy.CanaryProxy;
 import io.canaryproxy.testing.RawHttpClient;
 import io.canaryproxy.testing.TestConfigs;
-import java.net.ServerSocket;
+import java.nio.file.Path;
 import java.util.Map;
 import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
 
 /** A release whose only endpoint is gone: small, fast answers, and keep-alive clients keep their connection. */
 class NoEndpointTest {
 
     @Test
-    void theAnswersOfAnOutageKeepTheConnectionOpen() throws Exception {
-        int closedPort;
-        try (ServerSocket s = new ServerSocket(0)) {
-            closedPort = s.getLocalPort();
-        }
-        try (CanaryProxy proxy = CanaryProxy.start(TestConfigs.single("127.0.0.1:" + closedPort,
+    void theAnswersOfAnOutageKeepTheConnectionOpen(@TempDir Path dir) throws Exception {
+        try (CanaryProxy proxy = CanaryProxy.start(TestConfigs.single("unix:" + dir.resolve("gone.sock"),
                 "proxy.health-check.interval = 0"));
              RawHttpClient client = new RawHttpClient(proxy.listenAddress())) {
             // The first request tries, and its connect failures (one, then max-retries) eject the endpoint.

@@ -8,11 +8,13 @@ import io.canaryproxy.testing.CountingBackend;
 import io.canaryproxy.testing.RawHttpClient;
 import io.canaryproxy.testing.TestConfigs;
 import java.nio.charset.StandardCharsets;
+import java.nio.file.Path;
 import java.util.HashMap;
 import java.util.Map;
 import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.BeforeEach;
 import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
 
 /** A manual canary through the real listener: cookies, release headers, promote and rollback. */
 class CanaryRoutingTest {
@@ -107,12 +109,20 @@ class CanaryRoutingTest {
 
     /** DESIGN: "a release with no healthy endpoint gets no new traffic". */
     @Test
-    void usersOfACanaryThatCannotServeGetTheStableReleaseAndKeepTheirBucket() throws Exception {
-        proxy.setCanary("green", 50, false);
-        green.close();
-        try (RawHttpClient client = new RawHttpClient(proxy.listenAddress())) {
+    void usersOfACanaryThatCannotServeGetTheStableReleaseAndKeepTheirBucket(@TempDir Path dir) throws Exception {
+        // A socket file that is not there: no other process can answer in its place, as one could on a freed port.
+        try (CanaryProxy gone = CanaryProxy.start(TestConfigs.parse("""
+                proxy {
+                  releases.blue.endpoints = ["%s"]
+                  releases.green.endpoints = ["unix:%s"]
+                  routing { stable = blue, served-by-header = on }
+                  health-check.interval = 0
+                }
+                """.formatted(blue.endpoint(), dir.resolve("green.sock"))));
+             RawHttpClient client = new RawHttpClient(gone.listenAddress())) {
+            gone.setCanary("green", 50, false);
             // The first request to try green finds it gone, and its endpoint is ejected.
-            client.get("/", Map.of("Cookie", "cp_bucket=0"));
+            assertThat(client.get("/", Map.of("Cookie", "cp_bucket=0")).status()).isEqualTo(502);
 
             RawHttpClient.Response r = client.get("/", Map.of("Cookie", "cp_bucket=0"));
             assertThat(r.status()).isEqualTo(200);
