@@ -324,9 +324,13 @@ final class ConfigBinder {
             bad(path("routing.sticky-cookie.name"), "a cookie name of letters, digits and !#$%&'*+-.^_`|~ such as \"cp_bucket\"");
             cookie = null;
         }
-        Duration maxAge = duration(path("routing.sticky-cookie.max-age"), false, ", at least 1s");
-        if (maxAge != null && maxAge.compareTo(Duration.ofSeconds(1)) < 0) {
-            bad(path("routing.sticky-cookie.max-age"), DURATION + ", at least 1s");
+        // Max-Age is whole seconds, and browsers cap it at 400 days (RFC 6265bis 5.5): a longer one would only
+        // look longer.
+        String maxAgeExpected = "whole seconds from 1s to 400d, such as 30d";
+        Duration maxAge = duration(path("routing.sticky-cookie.max-age"), false, "; here " + maxAgeExpected);
+        if (maxAge != null && (maxAge.compareTo(Duration.ofSeconds(1)) < 0 || maxAge.toNanos() % 1_000_000_000L != 0
+                || maxAge.compareTo(Duration.ofDays(400)) > 0)) {
+            bad(path("routing.sticky-cookie.max-age"), maxAgeExpected);
             maxAge = null;
         }
         Boolean overrides = bool(path("routing.overrides"));

@@ -359,7 +359,7 @@ final class ProxyHandler extends ChannelInboundHandlerAdapter implements Upstrea
         idempotent = RequestRules.isIdempotent(req.method());
 
         // Only a trusted proxy in front can tell that the client came over TLS.
-        secureClient = trustedClient && "https".equalsIgnoreCase(h.get(HeaderRewriter.X_FORWARDED_PROTO));
+        secureClient = trustedClient && firstIsHttps(h.get(HeaderRewriter.X_FORWARDED_PROTO));
         lc.router.route(h, trustedClient ? ForwardedClient.addressBucket(h, lc.trustedProxies, addressBucket)
                 : addressBucket, decision);
         Release target = decision.release();
@@ -393,6 +393,15 @@ final class ProxyHandler extends ChannelInboundHandlerAdapter implements Upstrea
         replayBytes = 0;
         replayLost = false;
         connect(!idempotent);
+    }
+
+    /** {@code https}, or a list whose first entry, the one the client's side wrote, is {@code https}. */
+    private static boolean firstIsHttps(String proto) {
+        if (proto == null) {
+            return false;
+        }
+        int comma = proto.indexOf(',');
+        return (comma < 0 ? proto : proto.substring(0, comma)).trim().equalsIgnoreCase("https");
     }
 
     /**

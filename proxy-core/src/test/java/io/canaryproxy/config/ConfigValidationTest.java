@@ -59,7 +59,10 @@ class ConfigValidationTest {
             proxy.limits.header-read-timeout | 0        | 0          | a duration such as 2s or 500ms
             proxy.limits.client-idle-timeout | forever  | "forever"  | a duration such as 2s or 500ms
             proxy.drain.timeout             | -1s       | "-1s"      | a duration such as 2s or 500ms, 0 or more
-            proxy.routing.sticky-cookie.max-age | 500ms | "500ms"    | a duration such as 2s or 500ms, at least 1s
+            proxy.routing.sticky-cookie.max-age | 500ms | "500ms"    | whole seconds from 1s to 400d, such as 30d
+            proxy.routing.sticky-cookie.max-age | 1500ms | "1500ms"  | whole seconds from 1s to 400d, such as 30d
+            proxy.routing.sticky-cookie.max-age | 1000d | "1000d"    | whole seconds from 1s to 400d, such as 30d
+            proxy.routing.sticky-cookie.max-age | soon  | "soon"     | a duration such as 2s or 500ms; here whole seconds
             proxy.limits.max-header-size    | lots      | "lots"     | a size such as 16k or 50m
             proxy.limits.max-header-size    | 0         | 0          | a size such as 16k or 50m, greater than 0
             proxy.limits.max-header-size    | 3g        | "3g"       | at most 2147483647 bytes

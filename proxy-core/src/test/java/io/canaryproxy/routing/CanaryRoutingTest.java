@@ -66,6 +66,11 @@ class CanaryRoutingTest {
         try (RawHttpClient client = new RawHttpClient(proxy.listenAddress())) {
             String cookie = client.get("/", Map.of("X-Forwarded-Proto", "https")).header("Set-Cookie");
             assertThat(cookie).endsWith("; Secure");
+            // A list: the first entry was written on the client's side.
+            assertThat(client.get("/", Map.of("X-Forwarded-Proto", "https, http")).header("Set-Cookie"))
+                    .endsWith("; Secure");
+            assertThat(client.get("/", Map.of("X-Forwarded-Proto", "http, https")).header("Set-Cookie"))
+                    .doesNotContain("Secure");
         }
     }
 
