@@ -69,6 +69,20 @@ final class AdminHandler extends SimpleChannelInboundHandler<FullHttpRequest> {
     /** The Prometheus text exposition format, version 0.0.4: what {@link PrometheusMeterRegistry#scrape()} writes. */
     static final String PROMETHEUS_TEXT = "text/plain; version=0.0.4; charset=utf-8";
     private static final String CANARY_EXAMPLE = "/canary?release=green&weight=10";
+    /**
+     * The query parameters of the calls that change something or wait: any other is refused, so that a misspelt
+     * {@code forse=true} or {@code timout=60s} is not quietly ignored. Reads (/status, /metrics) take any.
+     */
+    private static final Map<String, List<String>> PARAMETERS = Map.of(
+            "/switch", List.of("release", "force"),
+            "/canary", List.of("release", "weight", "force"),
+            "/canary/start", List.of("release", "force"),
+            "/canary/pause", List.of(),
+            "/canary/resume", List.of(),
+            "/promote", List.of(),
+            "/rollback", List.of(),
+            "/drain", List.of("release", "timeout"),
+            "/reload", List.of());
 
     private final CanaryProxy proxy;
     private final byte[] token;
@@ -156,6 +170,10 @@ final class AdminHandler extends SimpleChannelInboundHandler<FullHttpRequest> {
     }
 
     private void dispatch(ChannelHandlerContext ctx, FullHttpRequest request, QueryParams query, Exchange ex) {
+        List<String> known = PARAMETERS.get(ex.path());
+        if (known != null) {
+            query.requireOnly(known, ex.path());
+        }
         switch (ex.path()) {
             case "/healthz" -> {
                 if (allowed(ctx, ex, GET)) {

@@ -35,6 +35,16 @@ final class QueryParams {
         return path;
     }
 
+    /** 400 naming the first parameter that is not one of {@code known}. */
+    void requireOnly(List<String> known, String path) {
+        for (String name : params.keySet()) {
+            if (!known.contains(name)) {
+                throw AdminException.badRequest("unknown query parameter '" + name + "' for " + path
+                        + (known.isEmpty() ? ", which takes none" : " (known: " + String.join(", ", known) + ")"));
+            }
+        }
+    }
+
     /** The parameter's value; 400 when it is missing, empty or given twice with different values. */
     String required(String name, String example) {
         String value = optional(name);

@@ -267,6 +267,18 @@ class AdminApiTest {
         assertThat(badForce.statusCode()).isEqualTo(400);
         assertThat(json(badForce).get("error").asText()).contains("'force'");
         assertThat(proxy.routes().stable()).isEqualTo("blue");
+
+        // A misspelt parameter is not ignored: the operator meant something by it.
+        HttpResponse<String> misspelt = post("/switch?release=green&forse=true", TOKEN);
+        assertThat(misspelt.statusCode()).isEqualTo(400);
+        assertThat(json(misspelt).get("error").asText())
+                .isEqualTo("unknown query parameter 'forse' for /switch (known: release, force)");
+        HttpResponse<String> none = post("/promote?release=green", TOKEN);
+        assertThat(none.statusCode()).isEqualTo(400);
+        assertThat(json(none).get("error").asText())
+                .isEqualTo("unknown query parameter 'release' for /promote, which takes none");
+        assertThat(proxy.routes().stable()).isEqualTo("blue");
+        assertThat(get("/status?nocache=1").statusCode()).as("reads take any").isEqualTo(200);
     }
 
     @Test
