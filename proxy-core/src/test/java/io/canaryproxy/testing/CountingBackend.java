@@ -55,6 +55,11 @@ public final class CountingBackend implements AutoCloseable {
         while (!server.isClosed()) {
             try {
                 Socket s = server.accept();
+                if (server.isClosed()) {
+                    // Accepted while close() ran: a closed backend answers nothing.
+                    s.close();
+                    return;
+                }
                 connections.incrementAndGet();
                 sockets.add(s);
                 Thread t = new Thread(() -> serve(s), "counting-backend-conn");
@@ -93,6 +98,13 @@ public final class CountingBackend implements AutoCloseable {
     @Override
     public void close() throws IOException {
         server.close();
+        // A thread blocked in accept() keeps the listening socket open in the kernel until accept() returns: until
+        // then connections still complete. Once the acceptor is gone, a connect is refused.
+        try {
+            acceptor.join(5000);
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+        }
         for (Socket s : sockets) {
             s.close();
         }

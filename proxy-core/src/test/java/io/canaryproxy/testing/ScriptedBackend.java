@@ -331,6 +331,15 @@ public final class ScriptedBackend implements AutoCloseable {
             } catch (IOException e) {
                 return;
             }
+            if (server.isClosed()) {
+                // Accepted while close() ran: a closed backend answers nothing.
+                try {
+                    s.close();
+                } catch (IOException ignored) {
+                    // closing anyway
+                }
+                return;
+            }
             int id = connections.incrementAndGet();
             open.incrementAndGet();
             sockets.add(s);
