@@ -33,10 +33,12 @@ import java.util.List;
 import java.util.Map;
 import java.util.Optional;
 import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.ExecutionException;
 import java.util.concurrent.Executors;
 import java.util.concurrent.ForkJoinPool;
 import java.util.concurrent.ScheduledExecutorService;
 import java.util.concurrent.TimeUnit;
+import java.util.concurrent.TimeoutException;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
@@ -56,6 +58,8 @@ public final class CanaryProxy implements AutoCloseable {
 
     private static final Logger log = LoggerFactory.getLogger(CanaryProxy.class);
     private static final long DRAIN_POLL_MILLIS = 20;
+    /** How much longer than a health check's timeout a switch waits for the release's answer. */
+    private static final long PROBE_GRACE_MILLIS = 1000;
 
     private volatile ProxyConfig config;
     private final MeterRegistry registry;
@@ -175,7 +179,8 @@ public final class CanaryProxy implements AutoCloseable {
      * @throws IllegalArgumentException when no release has that name
      * @throws IllegalStateException    when {@code force} is false and none of the release's endpoints answers its
      *                                  health check now (asked at once, which may take up to
-     *                                  {@code health-check.timeout})
+     *                                  {@code health-check.timeout}: unless forced, not to be called on one of
+     *                                  the proxy's event loops)
      */
     public RouteTable switchTo(String release, boolean force) {
         Release target = requireRelease(release);
@@ -216,7 +221,25 @@ public final class CanaryProxy implements AutoCloseable {
      * @throws IllegalStateException naming every endpoint's reason when none answers
      */
     private void requireServing(Release target, String action) {
-        String problem = target.probe().join();
+        for (EventLoop loop : loops) {
+            if (loop.inEventLoop()) {
+                // The probes run on these loops: waiting here for one of them would wait for ever.
+                throw new IllegalStateException("a switch or canary change that asks the release must not be"
+                        + " called on an event loop of the proxy; force it, or call it from another thread");
+            }
+        }
+        String problem;
+        try {
+            problem = target.probe().get(config.healthCheck().timeout().toMillis() + PROBE_GRACE_MILLIS,
+                    TimeUnit.MILLISECONDS);
+        } catch (TimeoutException e) {
+            problem = "no endpoint answered within " + config.healthCheck().timeout().toMillis() + " ms";
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+            throw new IllegalStateException("interrupted while asking release '" + target.name() + "'", e);
+        } catch (ExecutionException e) {
+            problem = e.getCause().toString();
+        }
         if (problem != null) {
             throw new IllegalStateException("release '" + target.name() + "' has no healthy endpoint (" + problem
                     + "); start it first, or force the " + action);

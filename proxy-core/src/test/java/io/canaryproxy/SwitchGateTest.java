@@ -3,9 +3,19 @@ package io.canaryproxy;
 import static org.assertj.core.api.Assertions.assertThat;
 import static org.assertj.core.api.Assertions.assertThatThrownBy;
 
+import static com.github.tomakehurst.wiremock.client.WireMock.aResponse;
+import static com.github.tomakehurst.wiremock.client.WireMock.get;
+import static com.github.tomakehurst.wiremock.client.WireMock.urlEqualTo;
+import static com.github.tomakehurst.wiremock.core.WireMockConfiguration.options;
+import static org.awaitility.Awaitility.await;
+
+import com.github.tomakehurst.wiremock.WireMockServer;
 import io.canaryproxy.testing.CountingBackend;
+import io.canaryproxy.testing.RawHttpClient;
 import io.canaryproxy.testing.TestConfigs;
 import java.nio.file.Path;
+import java.time.Duration;
+import java.util.Map;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 
@@ -73,5 +83,41 @@ class SwitchGateTest {
                     .hasMessageContaining("(unix:" + missing + ": connect failed: ")
                     .hasMessageNotContaining("connection closed");
         }
+    }
+
+    /**
+     * A release let through because it answers now counts as healthy at once, whatever its last scheduled checks
+     * said: otherwise its users would be sent elsewhere, and a canary run would roll it back straight away.
+     */
+    @Test
+    void aReleaseLetThroughIsHealthyAtOnce() throws Exception {
+        WireMockServer green = new WireMockServer(options().dynamicPort().bindAddress("127.0.0.1"));
+        green.start();
+        try (CountingBackend blue = new CountingBackend();
+             CanaryProxy proxy = CanaryProxy.start(TestConfigs.parse("""
+                     proxy {
+                       releases.blue.endpoints = ["%s"]
+                       releases.green.endpoints = ["127.0.0.1:%d"]
+                       routing { stable = blue, served-by-header = on }
+                       health-check { interval = 200ms, timeout = 200ms, rise = 5, fall = 1 }
+                     }
+                     """.formatted(blue.endpoint(), green.port())));
+             RawHttpClient client = new RawHttpClient(proxy.listenAddress())) {
+            green.stubFor(get(urlEqualTo("/healthz")).willReturn(aResponse().withStatus(503)));
+            green.stubFor(get(urlEqualTo("/")).willReturn(aResponse().withStatus(200).withBody("green")));
+            await().atMost(Duration.ofSeconds(5)).until(() -> !healthy(proxy, "green"));
+
+            green.stubFor(get(urlEqualTo("/healthz")).willReturn(aResponse().withStatus(200)));
+            proxy.setCanary("green", 50, false);
+
+            assertThat(healthy(proxy, "green")).as("before rise = 5 scheduled checks could pass").isTrue();
+            assertThat(client.get("/", Map.of("Cookie", "cp_bucket=0")).header("X-Served-By")).isEqualTo("green");
+        } finally {
+            green.stop();
+        }
+    }
+
+    private static boolean healthy(CanaryProxy proxy, String release) {
+        return proxy.status().releases().get(release).endpoints().get(0).healthy();
     }
 }

@@ -70,12 +70,22 @@ final class HealthChecker {
     }
 
     /**
-     * One check now, outside the schedule and without counting towards rise or fall: completes with {@code null}
-     * when the endpoint answers, or with the reason it did not.
+     * One check now, outside the schedule: completes with {@code null} when the endpoint answers, or with the reason
+     * it did not. An answer makes the endpoint healthy at once (and ends an ejection): a release that was just let
+     * through a switch must not be taken for unhealthy by what its last scheduled checks said, or its users would go
+     * elsewhere and a canary run would roll it back at once. A failure changes nothing; the scheduled checks
+     * decide that.
      */
     CompletableFuture<String> probeNow() {
         CompletableFuture<String> answer = new CompletableFuture<>();
-        loop.execute(() -> probe((ok, why) -> answer.complete(ok ? null : why)));
+        loop.execute(() -> probe((ok, why) -> {
+            if (ok) {
+                failures = 0;
+                successes = config.rise();
+                endpoint.setHealthy(true, why + " when asked");
+            }
+            answer.complete(ok ? null : why);
+        }));
         return answer;
     }
 
