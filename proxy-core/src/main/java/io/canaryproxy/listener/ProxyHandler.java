@@ -82,6 +82,10 @@ final class ProxyHandler extends ChannelInboundHandlerAdapter implements Upstrea
     private ListenerContext trustedFor;
     private int addressBucket;
     private final Router.Decision decision = new Router.Decision();
+    private HttpHeaders routedHeaders;
+    /** Behind trusted proxies: the client's address bucket from the headers being routed, if routing asks. */
+    private final Router.ClientAddress forwardedClient =
+            () -> ForwardedClient.addressBucket(routedHeaders, lc.trustedProxies, addressBucket);
     private boolean secureClient;
 
     // Connection state.
@@ -360,8 +364,13 @@ final class ProxyHandler extends ChannelInboundHandlerAdapter implements Upstrea
 
         // Only a trusted proxy in front can tell that the client came over TLS.
         secureClient = trustedClient && firstIsHttps(h.get(HeaderRewriter.X_FORWARDED_PROTO));
-        lc.router.route(h, trustedClient ? ForwardedClient.addressBucket(h, lc.trustedProxies, addressBucket)
-                : addressBucket, decision);
+        if (trustedClient) {
+            routedHeaders = h;
+            lc.router.route(h, forwardedClient, decision);
+            routedHeaders = null;
+        } else {
+            lc.router.route(h, addressBucket, decision);
+        }
         Release target = decision.release();
         StaticFiles files = lc.staticFiles.isEmpty() ? null : lc.staticFiles.get(target.name());
         if (files != null && files.matches(req.uri())) {

@@ -70,12 +70,29 @@ public final class Router {
         }
     }
 
+    /** The client's {@link #addressBucket}, worked out only for a request routed by it (no bucket cookie). */
+    public interface ClientAddress {
+        int addressBucket();
+    }
+
     /**
      * Fills {@code out} with the release for a request with these headers.
      *
      * @param addressBucket the client's {@link #addressBucket(InetAddress)}, computed once per connection
      */
     public void route(HttpHeaders headers, int addressBucket, Decision out) {
+        route(headers, addressBucket, null, out);
+    }
+
+    /**
+     * {@link #route(HttpHeaders, int, Decision)} for a client whose address is costly to find (behind trusted
+     * proxies, in {@code X-Forwarded-For}): asked for only when a canary runs and the request has no bucket.
+     */
+    public void route(HttpHeaders headers, ClientAddress client, Decision out) {
+        route(headers, 0, client, out);
+    }
+
+    private void route(HttpHeaders headers, int addressBucket, ClientAddress client, Decision out) {
         RouteState.Routes r = routes.current();
         out.setBucketCookie = false;
         out.bucket = NO_BUCKET;
@@ -99,7 +116,7 @@ public final class Router {
             bucket = bucketInOtherCookieHeaders(headers, out);
         }
         if (bucket == NO_BUCKET) {
-            boolean toCanary = addressBucket < weight;
+            boolean toCanary = (client == null ? addressBucket : client.addressBucket()) < weight;
             out.release = toCanary ? canaryOrStable(canary, r.stable()) : r.stable();
             out.bucket = newBucket(toCanary, weight);
             out.setBucketCookie = true;
