@@ -402,9 +402,11 @@ public final class Analysis {
             finish();
             return;
         }
-        step++;
-        double weight = config.steps().get(step);
+        double weight = config.steps().get(step + 1);
+        // The weight first: if it cannot be set (the state file cannot be written), the run pauses at the step
+        // whose weight is in force, and resumes from there.
         RouteTable table = control.setCanary(release, weight);
+        step++;
         log.info("analysis of {}: step {} at {}%", release, step, weight);
         webhooks.send("step", release, step, weight, history.peekLast());
         beginStep(table);

@@ -15,6 +15,7 @@ import com.github.tomakehurst.wiremock.WireMockServer;
 import io.canaryproxy.CanaryProxy;
 import io.canaryproxy.config.ProxyConfig;
 import io.canaryproxy.testing.CountingBackend;
+import io.canaryproxy.testing.RawHttpClient;
 import io.canaryproxy.testing.TestConfigs;
 import java.nio.file.Files;
 import java.nio.file.Path;
@@ -143,6 +144,35 @@ class AnalysisControlTest {
             assertThat(proxy.routes().canary()).as("rolled back in memory").isNull();
             assertThat(proxy.status().analysis().lastOutcome())
                     .isEqualTo("rolled back: the canary has no healthy endpoint");
+        }
+    }
+
+    /** A step whose weight cannot be set pauses the run at the step whose weight is in force, saying why. */
+    @Test
+    void aStepThatCannotBeTakenPausesTheRunWhereItIs() throws Exception {
+        Path var = dir.resolve("var");
+        try (CanaryProxy proxy = CanaryProxy.start(config("proxy.state-file = \"" + var.resolve("state.json") + "\"\n"
+                + "proxy.analysis { interval = 300ms, min-requests = 5 }"));
+             RawHttpClient client = new RawHttpClient(proxy.listenAddress())) {
+            proxy.startAnalysis("green", false);
+            try (var files = Files.list(var)) {
+                for (Path f : files.toList()) {
+                    Files.delete(f);
+                }
+            }
+            Files.delete(var);
+            Files.writeString(var, "a file where the state directory was\n");
+
+            await().atMost(Duration.ofSeconds(20)).pollInterval(Duration.ofMillis(20)).until(() -> {
+                client.get("/", java.util.Map.of("X-Canary", "always"));
+                client.get("/", java.util.Map.of("X-Canary", "never"));
+                return proxy.status().analysis().state() == Analysis.State.PAUSED;
+            });
+            Analysis.Status status = proxy.status().analysis();
+            assertThat(status.lastOutcome()).startsWith("paused: cannot write state file");
+            assertThat(status.step()).isZero();
+            assertThat(status.weight()).isEqualTo(5.0);
+            assertThat(proxy.routes().weightPercent()).isEqualTo(5.0);
         }
     }
 
