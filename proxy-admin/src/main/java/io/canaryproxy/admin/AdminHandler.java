@@ -170,10 +170,6 @@ final class AdminHandler extends SimpleChannelInboundHandler<FullHttpRequest> {
     }
 
     private void dispatch(ChannelHandlerContext ctx, FullHttpRequest request, QueryParams query, Exchange ex) {
-        List<String> known = PARAMETERS.get(ex.path());
-        if (known != null) {
-            query.requireOnly(known, ex.path());
-        }
         switch (ex.path()) {
             case "/healthz" -> {
                 if (allowed(ctx, ex, GET)) {
@@ -191,53 +187,59 @@ final class AdminHandler extends SimpleChannelInboundHandler<FullHttpRequest> {
                 }
             }
             case "/switch" -> {
-                if (allowed(ctx, ex, POST) && authorized(ctx, request, ex)) {
+                if (allowed(ctx, ex, POST) && authorized(ctx, request, ex) && takes(query, ex)) {
                     doSwitch(ctx, query, ex);
                 }
             }
             case "/canary" -> {
-                if (allowed(ctx, ex, POST) && authorized(ctx, request, ex)) {
+                if (allowed(ctx, ex, POST) && authorized(ctx, request, ex) && takes(query, ex)) {
                     canary(ctx, query, ex);
                 }
             }
             case "/canary/start" -> {
-                if (allowed(ctx, ex, POST) && authorized(ctx, request, ex)) {
+                if (allowed(ctx, ex, POST) && authorized(ctx, request, ex) && takes(query, ex)) {
                     startAnalysis(ctx, query, ex);
                 }
             }
             case "/canary/pause" -> {
-                if (allowed(ctx, ex, POST) && authorized(ctx, request, ex)) {
+                if (allowed(ctx, ex, POST) && authorized(ctx, request, ex) && takes(query, ex)) {
                     controlAnalysis(ctx, ex, "pause", proxy::pauseAnalysis);
                 }
             }
             case "/canary/resume" -> {
-                if (allowed(ctx, ex, POST) && authorized(ctx, request, ex)) {
+                if (allowed(ctx, ex, POST) && authorized(ctx, request, ex) && takes(query, ex)) {
                     controlAnalysis(ctx, ex, "resume", proxy::resumeAnalysis);
                 }
             }
             case "/promote" -> {
-                if (allowed(ctx, ex, POST) && authorized(ctx, request, ex)) {
+                if (allowed(ctx, ex, POST) && authorized(ctx, request, ex) && takes(query, ex)) {
                     endCanary(ctx, ex, "promote", proxy::promote);
                 }
             }
             case "/rollback" -> {
-                if (allowed(ctx, ex, POST) && authorized(ctx, request, ex)) {
+                if (allowed(ctx, ex, POST) && authorized(ctx, request, ex) && takes(query, ex)) {
                     endCanary(ctx, ex, "rollback", proxy::rollback);
                 }
             }
             case "/drain" -> {
-                if (allowed(ctx, ex, GET)) {
+                if (allowed(ctx, ex, GET) && takes(query, ex)) {
                     drain(ctx, query, ex);
                 }
             }
             case "/reload" -> {
-                if (allowed(ctx, ex, POST) && authorized(ctx, request, ex)) {
+                if (allowed(ctx, ex, POST) && authorized(ctx, request, ex) && takes(query, ex)) {
                     reload(ctx, ex);
                 }
             }
             default -> respond(ctx, ex, HttpResponseStatus.NOT_FOUND,
                     error("no such endpoint: " + clean(ex.path()) + " (endpoints: " + ENDPOINTS + ")"));
         }
+    }
+
+    /** Whether the call takes every query parameter it was given: a 400 otherwise (see {@link #PARAMETERS}). */
+    private static boolean takes(QueryParams query, Exchange ex) {
+        query.requireOnly(PARAMETERS.get(ex.path()), ex.path());
+        return true;
     }
 
     private void doSwitch(ChannelHandlerContext ctx, QueryParams query, Exchange ex) {
