@@ -7,9 +7,7 @@ import java.io.BufferedReader;
 import java.io.IOException;
 import java.io.InputStreamReader;
 import java.net.InetAddress;
-import java.net.InetSocketAddress;
 import java.net.ServerSocket;
-import java.net.Socket;
 import java.net.URI;
 import java.net.http.HttpClient;
 import java.net.http.HttpRequest;
@@ -24,7 +22,6 @@ import java.util.List;
 import java.util.Map;
 import java.util.concurrent.CopyOnWriteArrayList;
 import java.util.concurrent.TimeUnit;
-import java.util.concurrent.locks.LockSupport;
 import java.util.regex.Matcher;
 import java.util.regex.Pattern;
 import org.junit.jupiter.api.AfterEach;
@@ -246,30 +243,16 @@ class LauncherProcessTest {
 
     @Test
     void anAdminPortInUseIsOneLineAndExitStatus2() throws Exception {
-        int publicPort;
-        try (ServerSocket free = new ServerSocket(0, 1, InetAddress.getLoopbackAddress())) {
-            publicPort = free.getLocalPort();
-        }
         try (ServerSocket taken = new ServerSocket(0, 1, InetAddress.getLoopbackAddress())) {
-            Path conf = minimalConfig("127.0.0.1:" + publicPort, "127.0.0.1:" + taken.getLocalPort(), "");
+            Path conf = minimalConfig("127.0.0.1:0", "127.0.0.1:" + taken.getLocalPort(), "");
             Launched l = launch("--config", conf.toString());
-            // The taken admin port is found before the public port opens: no client is let in and then dropped.
-            int accepted = 0;
-            long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(60);
-            while (l.process.isAlive() && System.nanoTime() - deadline < 0) {
-                try (Socket client = new Socket()) {
-                    client.connect(new InetSocketAddress(InetAddress.getLoopbackAddress(), publicPort), 1000);
-                    accepted++;
-                } catch (IOException refused) {
-                    LockSupport.parkNanos(200_000);
-                }
-            }
-            assertThat(accepted).as("connections accepted on the public port").isZero();
             assertThat(l.process.waitFor(60, TimeUnit.SECONDS)).isTrue();
             assertThat(l.process.exitValue()).isEqualTo(2);
             l.drained();
             assertThat(l.stderr).containsExactly("canary-proxy: cannot listen for the admin API on 127.0.0.1:"
                     + taken.getLocalPort() + ": Address already in use");
+            // Found before the public port opened: no client was let in and then dropped.
+            assertThat(l.stdout).noneMatch(line -> line.contains("listening on"));
         }
     }
 
