@@ -216,7 +216,7 @@ public final class CanaryProxy implements AutoCloseable {
 
     /**
      * The gate of switch, canary and analysis: one of the release's endpoints answers its health check now. Waits
-     * for the answer, up to {@code health-check.timeout}.
+     * for the answer, up to {@link io.canaryproxy.config.HealthCheckConfig#probeTimeout()}.
      *
      * @throws IllegalStateException naming every endpoint's reason when none answers
      */
@@ -230,10 +230,10 @@ public final class CanaryProxy implements AutoCloseable {
         }
         String problem;
         try {
-            problem = target.probe().get(config.healthCheck().timeout().toMillis() + PROBE_GRACE_MILLIS,
+            problem = target.probe().get(config.healthCheck().probeTimeout().toMillis() + PROBE_GRACE_MILLIS,
                     TimeUnit.MILLISECONDS);
         } catch (TimeoutException e) {
-            problem = "no endpoint answered within " + config.healthCheck().timeout().toMillis() + " ms";
+            problem = "no endpoint answered within " + config.healthCheck().probeTimeout().toMillis() + " ms";
         } catch (InterruptedException e) {
             Thread.currentThread().interrupt();
             throw new IllegalStateException("interrupted while asking release '" + target.name() + "'", e);

@@ -9,7 +9,19 @@ import java.time.Duration;
  */
 public record HealthCheckConfig(String path, Duration interval, Duration timeout, int rise, int fall) {
 
+    /** The least time a check asked for by a switch is given, whatever {@code timeout} says. */
+    private static final Duration PROBE_MIN_TIMEOUT = Duration.ofSeconds(2);
+
     public boolean enabled() {
         return !interval.isZero();
+    }
+
+    /**
+     * How long a check asked for by a switch or canary change may take: {@code timeout}, but at least 2 s. The
+     * scheduled checks keep a tight timeout to notice a stuck process; an operator's switch should not be refused
+     * because one answer was slow.
+     */
+    public Duration probeTimeout() {
+        return timeout.compareTo(PROBE_MIN_TIMEOUT) < 0 ? PROBE_MIN_TIMEOUT : timeout;
     }
 }

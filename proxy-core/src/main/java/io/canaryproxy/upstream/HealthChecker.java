@@ -18,6 +18,7 @@ import io.netty.handler.codec.http.HttpResponse;
 import io.netty.handler.codec.http.HttpVersion;
 import io.netty.util.ReferenceCountUtil;
 import io.netty.util.concurrent.ScheduledFuture;
+import java.time.Duration;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.TimeUnit;
 
@@ -78,7 +79,7 @@ final class HealthChecker {
      */
     CompletableFuture<String> probeNow() {
         CompletableFuture<String> answer = new CompletableFuture<>();
-        loop.execute(() -> probe((ok, why) -> {
+        loop.execute(() -> probe(config.probeTimeout(), (ok, why) -> {
             if (ok) {
                 failures = 0;
                 successes = config.rise();
@@ -94,25 +95,27 @@ final class HealthChecker {
             return;
         }
         long startedAt = System.nanoTime();
-        probe(this::result);
+        probe(config.timeout(), this::result);
         next = loop.schedule(this::check, Math.max(0, config.interval().toNanos() - (System.nanoTime() - startedAt)),
                 TimeUnit.NANOSECONDS);
     }
 
-    /** {@code GET path} on a fresh connection; {@code done} gets exactly one result. */
-    private void probe(Result done) {
+    /** {@code GET path} on a fresh connection, within {@code timeout}; {@code done} gets exactly one result. */
+    private void probe(Duration timeout, Result done) {
         Probe probe = new Probe(done);
-        ChannelFuture connect = bootstrap.clone().handler(new ChannelInitializer<Channel>() {
-            @Override
-            protected void initChannel(Channel ch) {
-                endpoint.release().track(ch);
-                ch.pipeline().addLast(new HttpClientCodec(), probe);
-            }
-        }).connect(endpoint.socketAddress());
+        ChannelFuture connect = bootstrap.clone()
+                .option(ChannelOption.CONNECT_TIMEOUT_MILLIS, (int) timeout.toMillis())
+                .handler(new ChannelInitializer<Channel>() {
+                    @Override
+                    protected void initChannel(Channel ch) {
+                        endpoint.release().track(ch);
+                        ch.pipeline().addLast(new HttpClientCodec(), probe);
+                    }
+                }).connect(endpoint.socketAddress());
         Channel ch = connect.channel();
         probe.channel = ch;
-        probe.timeout = loop.schedule(() -> probe.finish(false, "no answer within " + config.timeout().toMillis()
-                + " ms"), config.timeout().toNanos(), TimeUnit.NANOSECONDS);
+        probe.timeout = loop.schedule(() -> probe.finish(false, "no answer within " + timeout.toMillis() + " ms"),
+                timeout.toNanos(), TimeUnit.NANOSECONDS);
         connect.addListener(f -> {
             if (!f.isSuccess()) {
                 probe.finish(false, "connect failed: " + Endpoint.describe(f.cause()));
