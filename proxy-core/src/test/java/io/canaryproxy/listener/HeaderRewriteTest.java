@@ -74,6 +74,18 @@ class HeaderRewriteTest {
         assertThat(r.getHeader("Host")).isEqualTo("shop.example");
     }
 
+    /** RFC 6265 5.4: one Cookie header; gunicorn would join two with ", ", which Django reads into a value. */
+    @Test
+    void severalCookieHeadersReachTheUpstreamAsOne() throws Exception {
+        LoggedRequest r = send("Cookie: a=1\r\nX-App-Id: 7\r\nCookie: cp_bucket=5; b=2\r\nCookie: c=3\r\n");
+
+        assertThat(r.getHeaders().getHeader("Cookie").values()).containsExactly("a=1; cp_bucket=5; b=2; c=3");
+        assertThat(r.getHeader("X-App-Id")).as("what came after the first stays intact").isEqualTo("7");
+        upstream.resetRequests();
+        assertThat(send("Cookie: only=1\r\n").getHeaders().getHeader("Cookie").values())
+                .containsExactly("only=1");
+    }
+
     /** Sends GET /h with {@code headers} through a proxy that trusts the client, as one behind a balancer. */
     private LoggedRequest sendFromTrustedProxy(String headers) throws Exception {
         try (CanaryProxy behindBalancer = CanaryProxy.start(TestConfigs.single("127.0.0.1:" + upstream.port(),
