@@ -108,6 +108,8 @@ final class ProxyHandler extends ChannelInboundHandlerAdapter implements Upstrea
     // The exchange in progress; request == null when there is none.
     private HttpRequest request;
     private Release release;
+    /** Where the request goes if it reaches no endpoint of {@link #release} (see Router.Decision#fallback). */
+    private Release fallback;
     private Endpoint endpoint;
     private UpstreamConnection upstream;
     private int ticket;
@@ -392,6 +394,7 @@ final class ProxyHandler extends ChannelInboundHandlerAdapter implements Upstrea
 
         request = req;
         release = target;
+        fallback = decision.fallback();
         release.requestStarted();
         encoder.headRequest(headRequest);
         attempts = 0;
@@ -577,12 +580,36 @@ final class ProxyHandler extends ChannelInboundHandlerAdapter implements Upstrea
         attempts++;
         Endpoint next = release.pick(loopIndex, endpoint);
         if (next == null) {
+            if (rerouted()) {
+                return;
+            }
             fail(HttpResponseStatus.SERVICE_UNAVAILABLE, UpstreamError.REFUSED_NO_ENDPOINT, "every endpoint of release " + release.name() + " is ejected");
             return;
         }
         endpoint = next;
         EndpointPool pool = next.pool(loopIndex);
         pool.acquire(this, ++ticket, fresh);
+    }
+
+    /**
+     * A request the weight sent to the canary that reached none of its endpoints goes to the stable release:
+     * nothing of it was sent, so it may go anywhere (RFC 9110 9.2.2), and a user should not see a canary that
+     * just died while stable is there. Counted as a connect failure of the canary.
+     */
+    private boolean rerouted() {
+        Release to = fallback;
+        fallback = null;
+        if (to == null || to == release || !to.hasUsableEndpoint()) {
+            return false;
+        }
+        release.metrics().error(UpstreamError.CONNECT);
+        release.requestEnded();
+        release = to;
+        release.requestStarted();
+        endpoint = null;
+        attempts = 0;
+        connect(!idempotent);
+        return true;
     }
 
     @Override
@@ -645,6 +672,9 @@ final class ProxyHandler extends ChannelInboundHandlerAdapter implements Upstrea
             log.debug("connect to {} failed ({}), trying again", endpoint, cause.toString());
             release.metrics().retry();
             connect(true);
+        } else if (connectFailed && rerouted()) {
+            log.debug("no endpoint of the canary {} could be reached ({}); the stable release takes the request",
+                    endpoint, cause.toString());
         } else {
             fail(HttpResponseStatus.BAD_GATEWAY, UpstreamError.CONNECT, "connect to " + endpoint + " failed: " + cause);
         }
@@ -972,6 +1002,7 @@ final class ProxyHandler extends ChannelInboundHandlerAdapter implements Upstrea
         releaseReplay();
         request = null;
         release = null;
+        fallback = null;
         endpoint = null;
         bodyPaused = false;
     }

@@ -47,6 +47,7 @@ public final class Router {
     /** What the router decided for one request; reused per connection so that routing allocates nothing. */
     public static final class Decision {
         Release release;
+        Release fallback;
         int bucket;
         boolean setBucketCookie;
         // Scratch space of the cookie scan.
@@ -57,6 +58,14 @@ public final class Router {
         /** The release that serves the request. */
         public Release release() {
             return release;
+        }
+
+        /**
+         * For a request the weight sends to the canary, the stable release, which may take it if it reaches no
+         * canary endpoint at all; {@code null} otherwise (a pinned request stays where it was pinned).
+         */
+        public Release fallback() {
+            return fallback;
         }
 
         /** The user's bucket, to be sent in a Set-Cookie when {@link #setBucketCookie()}. */
@@ -96,6 +105,7 @@ public final class Router {
         RouteState.Routes r = routes.current();
         out.setBucketCookie = false;
         out.bucket = NO_BUCKET;
+        out.fallback = null;
         String cookies = headers.get(HttpHeaderNames.COOKIE);
         scanCookies(cookies, bucketCookieEq, overrides, out);
         if (overrides) {
@@ -118,12 +128,14 @@ public final class Router {
         if (bucket == NO_BUCKET) {
             boolean toCanary = (client == null ? addressBucket : client.addressBucket()) < weight;
             out.release = toCanary ? canaryOrStable(canary, r.stable()) : r.stable();
+            out.fallback = out.release == canary ? r.stable() : null;
             out.bucket = newBucket(toCanary, weight);
             out.setBucketCookie = true;
             return;
         }
         out.bucket = bucket;
         out.release = bucket < weight ? canaryOrStable(canary, r.stable()) : r.stable();
+        out.fallback = out.release == canary ? r.stable() : null;
     }
 
     /**
