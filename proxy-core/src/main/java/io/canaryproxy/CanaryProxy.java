@@ -93,6 +93,8 @@ public final class CanaryProxy implements AutoCloseable {
             t.setDaemon(true);
             return t;
         });
+        AnalysisStore store;
+        Optional<AnalysisStore.Saved> saved;
         try {
             this.analysisConfig = AnalysisConfig.from(config.source());
             this.upstreams = new Upstreams(config, transport, loopArray, registry);
@@ -107,6 +109,8 @@ public final class CanaryProxy implements AutoCloseable {
                 }
             }
             this.routes = new RouteState(upstreams, initialRoutes(config, stateFile), stateFile);
+            store = AnalysisStore.besideStateFile(config.stateFile());
+            saved = savedAnalysis(store, config);
             this.listener = new Listener(config, transport, group, loopArray, routes,
                     new Router(routes, upstreams, config.routing()));
             this.address = listener.bind();
@@ -116,14 +120,13 @@ public final class CanaryProxy implements AutoCloseable {
             throw e;
         }
         gauges = ProxyMeters.bind(registry, upstreams, routes);
-        AnalysisStore store = AnalysisStore.besideStateFile(config.stateFile());
         this.analysis = new Analysis(analysisConfig, new AnalysisControl(), control,
                 new Webhooks(analysisConfig.webhooks(), ForkJoinPool.commonPool()), store);
         Gauge.builder("canary.proxy.analysis.state", analysis, a -> a.status().state().ordinal())
                 .description("Automated analysis: 0 idle, 1 running, 2 paused").register(registry);
         Gauge.builder("canary.proxy.analysis.step", analysis, a -> a.status().step())
                 .description("Step of the running analysis, from 0").register(registry);
-        store.read().ifPresent(analysis::resume);
+        saved.ifPresent(analysis::resume);
         upstreams.startHealthChecks();
         log.info("listening on {} ({} event loops, {} transport); stable release {}", address, loopArray.length,
                 transport.name().toLowerCase(), routes.table().stable());
@@ -625,6 +628,17 @@ public final class CanaryProxy implements AutoCloseable {
                     + String.join(", ", config.releases().keySet()) + ")");
         }
         return r;
+    }
+
+    /** The analysis saved beside the state file: a file that is there but unusable stops the start, as that one. */
+    private static Optional<AnalysisStore.Saved> savedAnalysis(AnalysisStore store, ProxyConfig config) {
+        try {
+            return store.read();
+        } catch (IOException e) {
+            throw ConfigException.invalid("proxy.state-file", config.stateFile().toString(), "the analysis saved"
+                    + " beside it, " + store.path() + ", cannot be read: " + StateFile.reason(e) + ". Fix it, or"
+                    + " remove it to start without the analysis it held (a run, cool-downs, the last outcome)");
+        }
     }
 
     private static RouteTable initialRoutes(ProxyConfig config, StateFile stateFile) {

@@ -1,5 +1,6 @@
 package io.canaryproxy.analysis;
 
+import com.fasterxml.jackson.core.JsonProcessingException;
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import com.fasterxml.jackson.databind.node.ObjectNode;
@@ -8,6 +9,7 @@ import java.io.IOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.time.Instant;
+import java.time.format.DateTimeParseException;
 import java.util.LinkedHashMap;
 import java.util.Map;
 import java.util.Optional;
@@ -55,22 +57,70 @@ public final class AnalysisStore {
         return new AnalysisStore(stateFile.resolveSibling(base + ".analysis.json"));
     }
 
-    public Optional<Saved> read() {
+    /**
+     * What was saved, or empty when there is no file (or no path).
+     *
+     * @throws IOException when the file cannot be read or does not hold what {@link #save} writes; fields an
+     *                     earlier form of the file lacks take their defaults
+     */
+    public Optional<Saved> read() throws IOException {
         if (path == null || !Files.exists(path)) {
             return Optional.empty();
         }
+        JsonNode n;
         try {
-            JsonNode n = JSON.readTree(path.toFile());
-            Map<String, Instant> cooldowns = new LinkedHashMap<>();
-            n.path("cooldowns").fields().forEachRemaining(e -> cooldowns.put(e.getKey(),
-                    Instant.parse(e.getValue().asText())));
-            return Optional.of(new Saved(n.hasNonNull("release") ? n.get("release").asText() : null,
-                    n.path("step").asInt(0), n.path("paused").asBoolean(false), n.path("failures").asInt(0),
-                    n.path("outcome").asText(""), cooldowns));
-        } catch (IOException | RuntimeException e) {
-            log.warn("cannot read {} ({}); no analysis to resume", path, e.toString());
-            return Optional.empty();
+            n = JSON.readTree(path.toFile());
+        } catch (JsonProcessingException e) {
+            throw new IOException("not valid JSON (" + e.getOriginalMessage() + ")", e);
         }
+        if (n == null || !n.isObject()) {
+            throw new IOException(n == null || n.isMissingNode() ? "the file is empty" : "not a JSON object");
+        }
+        JsonNode release = n.path("release");
+        if (!release.isMissingNode() && !release.isNull() && !release.isTextual()) {
+            throw new IOException("\"release\" is " + release + ", not a release name or null");
+        }
+        Map<String, Instant> cooldowns = new LinkedHashMap<>();
+        JsonNode saved = n.path("cooldowns");
+        if (!saved.isMissingNode() && !saved.isObject()) {
+            throw new IOException("\"cooldowns\" is " + saved + ", not an object");
+        }
+        for (Map.Entry<String, JsonNode> e : saved.properties()) {
+            try {
+                cooldowns.put(e.getKey(), Instant.parse(e.getValue().asText()));
+            } catch (DateTimeParseException ex) {
+                throw new IOException("the cool-down of " + e.getKey() + " is " + e.getValue() + ", not a time", ex);
+            }
+        }
+        return Optional.of(new Saved(release.isTextual() ? release.asText() : null, count(n, "step"),
+                flag(n, "paused"), count(n, "failures"), n.path("outcome").asText(""), cooldowns));
+    }
+
+    private static int count(JsonNode n, String field) throws IOException {
+        JsonNode v = n.path(field);
+        if (v.isMissingNode()) {
+            return 0;
+        }
+        if (!v.isInt() || v.asInt() < 0) {
+            throw new IOException("\"" + field + "\" is " + v + ", not a whole number of at least 0");
+        }
+        return v.asInt();
+    }
+
+    private static boolean flag(JsonNode n, String field) throws IOException {
+        JsonNode v = n.path(field);
+        if (v.isMissingNode()) {
+            return false;
+        }
+        if (!v.isBoolean()) {
+            throw new IOException("\"" + field + "\" is " + v + ", not true or false");
+        }
+        return v.asBoolean();
+    }
+
+    /** The file, or {@code null} for a store that keeps nothing. */
+    public Path path() {
+        return path;
     }
 
     void save(Saved saved) {

@@ -176,20 +176,33 @@ class AnalysisControlTest {
         }
     }
 
-    /** A step the configured steps do not have (edited by hand, or steps shortened since) leaves the run behind. */
+    /** As with the state file: a run, its cool-downs and its streak are not dropped with a warning. */
     @Test
-    void aSavedStepOutOfRangeIsNotResumedAndDoesNotStopTheStart() throws Exception {
+    void anAnalysisFileThatIsThereButUnusableStopsTheStart() throws Exception {
+        Path saved = dir.resolve("state.analysis.json");
+        for (String content : new String[] {"{\"release\":\"gre", "{\"release\":\"green\",\"step\":\"one\"}",
+                "{\"release\":\"green\",\"step\":-1}"}) {
+            Files.writeString(saved, content);
+            assertThatThrownBy(() -> CanaryProxy.start(config("")))
+                    .isInstanceOf(io.canaryproxy.config.ConfigException.class)
+                    .hasMessageStartingWith("proxy.state-file = \"" + dir.resolve("state.json")
+                            + "\": the analysis saved beside it, " + saved + ", cannot be read: ")
+                    .hasMessageEndingWith(". Fix it, or remove it to start without the analysis it held (a run,"
+                            + " cool-downs, the last outcome)");
+        }
+    }
+
+    /** A step the configured steps no longer have (steps shortened since) leaves the run behind. */
+    @Test
+    void aSavedStepBeyondTheStepsIsNotResumedAndDoesNotStopTheStart() throws Exception {
         try (CanaryProxy proxy = CanaryProxy.start(config(""))) {
             proxy.startAnalysis("green", false);
         }
         Path saved = dir.resolve("state.analysis.json");
-        for (int step : new int[] {-1, 3}) {
-            Files.writeString(saved, Files.readString(saved).replaceAll("\"step\":-?\\d+", "\"step\":" + step));
-            try (CanaryProxy restarted = CanaryProxy.start(config(""))) {
-                assertThat(restarted.status().analysis().state()).as("step %d", step).isEqualTo(Analysis.State.IDLE);
-                assertThat(restarted.routes().canary()).isEqualTo("green");
-            }
-            Files.writeString(saved, Files.readString(saved).replace("\"release\":null", "\"release\":\"green\""));
+        Files.writeString(saved, Files.readString(saved).replaceAll("\"step\":\\d+", "\"step\":3"));
+        try (CanaryProxy restarted = CanaryProxy.start(config(""))) {
+            assertThat(restarted.status().analysis().state()).isEqualTo(Analysis.State.IDLE);
+            assertThat(restarted.routes().canary()).isEqualTo("green");
         }
     }
 

@@ -16,7 +16,7 @@ class AnalysisStoreTest {
     Path dir;
 
     @Test
-    void aRunItsStreakTheLastOutcomeAndTheCooldownsComeBack() {
+    void aRunItsStreakTheLastOutcomeAndTheCooldownsComeBack() throws Exception {
         AnalysisStore store = AnalysisStore.besideStateFile(dir.resolve("state.json"));
         Instant until = Instant.parse("2030-01-01T00:00:00Z");
         store.save(new AnalysisStore.Saved("green", 1, false, 1, "rolled back: 2 failed checks in a row",
@@ -28,7 +28,7 @@ class AnalysisStoreTest {
     }
 
     @Test
-    void noRunIsKeptAsNoRelease() {
+    void noRunIsKeptAsNoRelease() throws Exception {
         AnalysisStore store = AnalysisStore.besideStateFile(dir.resolve("state.json"));
         store.save(new AnalysisStore.Saved(null, 0, false, 0, "promoted after 3 steps", Map.of()));
 
