@@ -11,6 +11,7 @@ ADMIN=${ADMIN:-http://127.0.0.1:9901}
 REF=${1:-main}
 AUTH=()
 if [ -n "${CANARY_PROXY_TOKEN:-}" ]; then AUTH=(-H "Authorization: Bearer $CANARY_PROXY_TOKEN"); fi
+# ${AUTH[@]+"${AUTH[@]}"}: an empty array under set -u, also with bash before 4.4
 
 stable=$(curl -fsS "$ADMIN/status" | python3 -c 'import json,sys; print(json.load(sys.stdin)["stable"])')
 if [ "$stable" = blue ]; then next=green; else next=blue; fi
@@ -26,11 +27,17 @@ supervisorctl restart "gunicorn-$next"
 # The switch refuses (409) a release none of whose endpoints answers its
 # health check when asked, so a gunicorn that did not come up (or is still
 # starting) is never given traffic; the loop waits for it.
+switched=no
 for _ in $(seq 1 30); do
-  if curl -fsS "${AUTH[@]}" -X POST "$ADMIN/switch?release=$next" >/dev/null; then break; fi
+  answer=$(curl -sS ${AUTH[@]+"${AUTH[@]}"} -X POST -w '\n%{http_code}' "$ADMIN/switch?release=$next")
+  if [ "${answer##*$'\n'}" = 200 ]; then switched=yes; break; fi
   sleep 1
 done
-curl -fsS "$ADMIN/status" | python3 -c 'import json,sys; s=json.load(sys.stdin); sys.exit(s["stable"] != "'"$next"'")'
+if [ "$switched" != yes ]; then
+  # The proxy's answer says why, e.g. {"error":"release 'green' has no healthy endpoint (...)"}.
+  echo "not switched to $next, $stable still serves: ${answer%$'\n'*}" >&2
+  exit 1
+fi
 
 # 200 once no request is in flight and no connection is open to the old release.
 curl -fsS "$ADMIN/drain?release=$stable&timeout=60s"
