@@ -310,12 +310,7 @@ public final class CanaryProxy implements AutoCloseable {
      */
     public synchronized List<String> reload(ProxyConfig next) {
         ProxyConfig now = config;
-        List<String> refused = new ArrayList<>();
-        refuseChange(refused, "proxy.listen", now.listen(), next.listen());
-        refuseChange(refused, "proxy.threads", now.threads(), next.threads());
-        refuseChange(refused, "proxy.transport", now.transport(), next.transport());
-        refuseChange(refused, "proxy.state-file", now.stateFile(), next.stateFile());
-        refuseChange(refused, "proxy.admin", now.admin(), next.admin());
+        List<String> refused = new ArrayList<>(ConfigChanges.needingRestart(now, next));
         RouteTable table = routes.table();
         for (String name : new String[] {table.stable(), table.canary()}) {
             if (name != null && next.release(name) == null) {
@@ -328,10 +323,8 @@ public final class CanaryProxy implements AutoCloseable {
                     + String.join("; ", refused));
         }
         AnalysisConfig nextAnalysis = AnalysisConfig.from(next.source());
-        List<String> changes = describeChanges(now, next);
-        if (!analysisConfig.equals(nextAnalysis)) {
-            changes.add("proxy.analysis: " + analysisConfig + " -> " + nextAnalysis);
-        }
+        List<String> changes = ConfigChanges.applied(now, next);
+        changes.addAll(ConfigChanges.between("proxy.analysis", analysisConfig, nextAnalysis));
         if (changes.isEmpty()) {
             log.info("reload: nothing changed");
             return changes;
@@ -356,43 +349,6 @@ public final class CanaryProxy implements AutoCloseable {
         scheduleUpgradedClose();
         changes.forEach(c -> log.info("reload: {}", c));
         return changes;
-    }
-
-    private static void refuseChange(List<String> refused, String key, Object before, Object after) {
-        if (!java.util.Objects.equals(before, after)) {
-            refused.add(key + " changed from " + before + " to " + after + ", which needs a restart");
-        }
-    }
-
-    private static List<String> describeChanges(ProxyConfig a, ProxyConfig b) {
-        List<String> changes = new ArrayList<>();
-        for (var rc : b.releases().values()) {
-            var old = a.release(rc.name());
-            if (old == null) {
-                changes.add("release " + rc.name() + " added: " + rc.endpoints());
-            } else if (!old.equals(rc)) {
-                changes.add("release " + rc.name() + ": endpoints " + old.endpoints() + " -> " + rc.endpoints()
-                        + (java.util.Objects.equals(old.staticFiles(), rc.staticFiles()) ? "" : ", static files"));
-            }
-        }
-        for (String name : a.releases().keySet()) {
-            if (b.release(name) == null) {
-                changes.add("release " + name + " removed");
-            }
-        }
-        describe(changes, "proxy.routing", a.routing(), b.routing());
-        describe(changes, "proxy.health-check", a.healthCheck(), b.healthCheck());
-        describe(changes, "proxy.upstream", a.upstream(), b.upstream());
-        describe(changes, "proxy.limits", a.limits(), b.limits());
-        describe(changes, "proxy.drain", a.drain(), b.drain());
-        describe(changes, "proxy.trusted-proxies", a.trustedProxies(), b.trustedProxies());
-        return changes;
-    }
-
-    private static void describe(List<String> changes, String key, Object before, Object after) {
-        if (!before.equals(after)) {
-            changes.add(key + ": " + before + " -> " + after);
-        }
     }
 
     /**
