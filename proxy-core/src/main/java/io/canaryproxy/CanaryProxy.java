@@ -569,9 +569,11 @@ public final class CanaryProxy implements AutoCloseable {
             candidates.addAll(draining);
             for (Release r : candidates) {
                 if (!r.routed() && r.unroutedForNanos(now) >= timeout && r.upgradedCount() > 0) {
-                    log.info("closing {} upgraded connections of release {} after the drain timeout",
-                            r.upgradedCount(), r.name());
-                    r.closeUpgraded();
+                    int closed = r.closeUpgradedFromBeforeUnrouted();
+                    if (closed > 0) {
+                        log.info("closed {} upgraded connections of release {} after the drain timeout", closed,
+                                r.name());
+                    }
                 }
             }
         }, timeout, TimeUnit.NANOSECONDS);

@@ -9,6 +9,7 @@ import io.netty.channel.Channel;
 import io.netty.channel.group.ChannelGroup;
 import io.netty.channel.group.ChannelGroupFuture;
 import io.netty.channel.group.DefaultChannelGroup;
+import io.netty.util.AttributeKey;
 import io.netty.util.concurrent.GlobalEventExecutor;
 import java.util.List;
 import java.util.concurrent.CompletableFuture;
@@ -30,6 +31,10 @@ public final class Release {
     private final int[] nextByLoop;
     private final LongAdder inflight = new LongAdder();
     private final ChannelGroup upgraded;
+    /** When a client connection was upgraded: a drain closes only the tunnels older than the switch. */
+    private static final AttributeKey<Long> UPGRADED_AT = AttributeKey.valueOf(Release.class, "upgradedAt");
+    /** The route table has sent requests here and stopped since; false for a release only testers pin. */
+    private volatile boolean everUnrouted;
     private final ChannelGroup upstreamChannels;
     private volatile boolean routed;
     private volatile long unroutedSinceNanos = System.nanoTime();
@@ -192,6 +197,7 @@ public final class Release {
 
     /** Registers the client side of an upgraded connection, so that a drain can close it. */
     public void upgraded(Channel clientChannel) {
+        clientChannel.attr(UPGRADED_AT).set(System.nanoTime());
         upgraded.add(clientChannel);
     }
 
@@ -225,6 +231,7 @@ public final class Release {
     public void routed(boolean value) {
         if (routed && !value) {
             unroutedSinceNanos = System.nanoTime();
+            everUnrouted = true;
         }
         routed = value;
         if (!value) {
@@ -251,5 +258,27 @@ public final class Release {
     /** Closes every upgraded connection of this release. */
     public void closeUpgraded() {
         upgraded.close();
+    }
+
+    /**
+     * Closes the upgraded connections that were open when the route table last stopped sending requests here: the
+     * ones a switch or rollback drains. A tunnel opened since, by a tester who pinned this release with
+     * {@code cp_release}, is the tester's to end; so are all tunnels of a release the route table never used.
+     *
+     * @return how many were closed
+     */
+    public int closeUpgradedFromBeforeUnrouted() {
+        if (!everUnrouted) {
+            return 0;
+        }
+        int closed = 0;
+        for (Channel ch : upgraded) {
+            Long at = ch.attr(UPGRADED_AT).get();
+            if (at == null || at - unroutedSinceNanos < 0) {
+                ch.close();
+                closed++;
+            }
+        }
+        return closed;
     }
 }

@@ -93,6 +93,20 @@ class WebSocketTunnelTest {
                 .isGreaterThanOrEqualTo(900);
     }
 
+    /** A tester's tunnel to a release pinned with cp_release, opened after it was switched away from, is theirs. */
+    @Test
+    void aTunnelPinnedToAnUnroutedReleaseOutlivesLaterDrains() throws Exception {
+        proxy.switchTo("green", false);
+        proxy.switchTo("blue", false);
+        Client tester = Client.connect(proxy, "cp_release=green");
+        assertThat(tester.echo("hello")).isEqualTo("green:hello");
+
+        proxy.switchTo("blue", false); // any change of the route table schedules the drain of unrouted releases
+        await().during(Duration.ofMillis(1500)).atMost(Duration.ofSeconds(5))
+                .until(() -> !tester.closed.isDone() && proxy.status().releases().get("green").upgraded() == 1);
+        assertThat(tester.echo("still here")).isEqualTo("green:still here");
+    }
+
     private static final class Client implements WebSocket.Listener {
         final LinkedBlockingQueue<String> messages = new LinkedBlockingQueue<>();
         final CompletableFuture<Void> closed = new CompletableFuture<>();
@@ -100,9 +114,17 @@ class WebSocketTunnelTest {
         WebSocket socket;
 
         static Client connect(CanaryProxy proxy) throws Exception {
+            return connect(proxy, null);
+        }
+
+        static Client connect(CanaryProxy proxy, String cookie) throws Exception {
             Client c = new Client();
             URI uri = URI.create("ws://127.0.0.1:" + proxy.listenAddress().getPort() + "/ws");
-            c.socket = HttpClient.newHttpClient().newWebSocketBuilder().buildAsync(uri, c).get(5, TimeUnit.SECONDS);
+            WebSocket.Builder builder = HttpClient.newHttpClient().newWebSocketBuilder();
+            if (cookie != null) {
+                builder.header("Cookie", cookie);
+            }
+            c.socket = builder.buildAsync(uri, c).get(5, TimeUnit.SECONDS);
             return c;
         }
 
