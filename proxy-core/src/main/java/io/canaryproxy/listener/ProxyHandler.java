@@ -703,7 +703,9 @@ final class ProxyHandler extends ChannelInboundHandlerAdapter implements Upstrea
         responseStarted = true;
         responseStatus = code;
         releaseReplay();
-        upstreamReusable = head.keepAlive();
+        // Not after a HEAD: gunicorn (20.1) sends a StreamingHttpResponse's body after its HEAD answer, and bytes
+        // that arrive once the connection is back in the pool would be read as the next request's response.
+        upstreamReusable = head.keepAlive() && !headRequest;
         ResponseHead.Framing framing = head.framing();
         boolean delimitedByUpstream = framing == ResponseHead.Framing.CHUNKED
                 || framing == ResponseHead.Framing.UNTIL_CLOSE;

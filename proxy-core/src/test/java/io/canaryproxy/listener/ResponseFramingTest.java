@@ -365,7 +365,9 @@ class ResponseFramingTest {
             assertThat(g.statusLine()).isEqualTo("HTTP/1.1 200 OK");
             assertThat(g.bodyText()).isEqualTo("the get");
         }
-        assertThat(backend.connections()).as("the HEAD response ended with its head").isEqualTo(1);
+        // Its head ended the HEAD response (or the GET's answer would be late or garbled); the connection is then
+        // not reused, since gunicorn may send a body after a HEAD answer.
+        assertThat(backend.connections()).isEqualTo(2);
     }
 
     // ---------------------------------------------------------------- 6. 204 and 304
@@ -431,6 +433,23 @@ class ResponseFramingTest {
         assertOnlyTheFinalResponseArrives();
     }
 
+    /** Gunicorn 20.1 sends a StreamingHttpResponse's body after its HEAD answer, a moment later. */
+    @Test
+    void aBodyAnUpstreamSendsAfterAHeadAnswerNeverReachesAnotherRequest() throws Exception {
+        String head = "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n";
+        backend.on("/stream", Reply.of(head + "5\r\nhello\r\n0\r\n\r\n").splitAt(head.length())
+                .pauseBetweenPieces(Duration.ofMillis(200)));
+        backend.on("/g", ok("the get"));
+
+        try (Client client = client()) {
+            client.send("HEAD /stream HTTP/1.1\r\nHost: test\r\n\r\n");
+            assertThat(client.read("HEAD").status()).isEqualTo(200);
+            Response g = client.exchange("/g");
+            assertThat(g.status()).isEqualTo(200);
+            assertThat(g.bodyText()).isEqualTo("the get");
+        }
+    }
+
     @Test
     void headAnsweredAfterAnInterimResponseHasNoBody() throws Exception {
         backend.on("/h", EARLY_HINTS + "HTTP/1.1 200 OK\r\nContent-Length: 10\r\n\r\n");
@@ -445,7 +464,9 @@ class ResponseFramingTest {
             Response g = client.exchange("/g");
             assertThat(g.bodyText()).isEqualTo("the get");
         }
-        assertThat(backend.connections()).as("the HEAD response ended with its head").isEqualTo(1);
+        // Its head ended the HEAD response (or the GET's answer would be late or garbled); the connection is then
+        // not reused, since gunicorn may send a body after a HEAD answer.
+        assertThat(backend.connections()).isEqualTo(2);
     }
 
     private void assertOnlyTheFinalResponseArrives() throws Exception {
