@@ -7,13 +7,45 @@ import java.util.Date;
 import java.util.List;
 
 /**
- * Conditional requests on a static file (RFC 9110 13): {@code If-None-Match}, {@code If-Modified-Since} and
- * {@code If-Range}. {@code If-Match} and {@code If-Unmodified-Since} guard state-changing requests and are not
- * evaluated for these read-only files.
+ * Conditional requests on a static file (RFC 9110 13), evaluated in the RFC's order: {@code If-Match} and
+ * {@code If-Unmodified-Since} (a download manager resuming with Range asks that the file has not changed),
+ * {@code If-None-Match} and {@code If-Modified-Since}, {@code If-Range}.
  */
 final class Conditions {
 
     private Conditions() {
+    }
+
+    /**
+     * Whether the answer is 412 (RFC 9110 13.2.2, steps 1 and 2): {@code If-Match} names neither this file's entity
+     * tag by strong comparison nor {@code *}; without an If-Match, {@code If-Unmodified-Since} is a valid date older
+     * than the file's Last-Modified.
+     */
+    static boolean preconditionFailed(HttpHeaders headers, FileEntry file) {
+        List<String> match = headers.getAll(HttpHeaderNames.IF_MATCH);
+        if (!match.isEmpty()) {
+            for (String value : match) {
+                if (value.trim().equals("*") || strongTagMatches(value, file.etag)) {
+                    return false;
+                }
+            }
+            return true;
+        }
+        String since = headers.get(HttpHeaderNames.IF_UNMODIFIED_SINCE);
+        if (since == null) {
+            return false;
+        }
+        Date date = DateFormatter.parseHttpDate(since);
+        return date != null && file.modifiedSeconds() > Math.floorDiv(date.getTime(), 1000);
+    }
+
+    private static boolean strongTagMatches(String list, String etag) {
+        for (String tag : list.split(",")) {
+            if (tag.trim().equals(etag)) {
+                return true;
+            }
+        }
+        return false;
     }
 
     /**

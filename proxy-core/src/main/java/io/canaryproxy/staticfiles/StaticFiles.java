@@ -164,6 +164,13 @@ public final class StaticFiles {
         }
 
         HttpHeaders requestHeaders = request.headers();
+        if (Conditions.preconditionFailed(requestHeaders, file)) {
+            FullHttpResponse response = new DefaultFullHttpResponse(HttpVersion.HTTP_1_1,
+                    HttpResponseStatus.PRECONDITION_FAILED, Unpooled.EMPTY_BUFFER);
+            validators(response.headers(), file);
+            response.headers().setInt(HttpHeaderNames.CONTENT_LENGTH, 0);
+            return send(ctx, response, request, keepAlive);
+        }
         if (Conditions.notModified(requestHeaders, file)) {
             FullHttpResponse response = new DefaultFullHttpResponse(HttpVersion.HTTP_1_1,
                     HttpResponseStatus.NOT_MODIFIED, Unpooled.EMPTY_BUFFER);

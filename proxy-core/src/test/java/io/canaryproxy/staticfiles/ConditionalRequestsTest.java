@@ -111,6 +111,28 @@ class ConditionalRequestsTest {
         assertThat(response.bodyText()).isEqualTo(status == 304 ? "" : CONTENT);
     }
 
+    /** RFC 9110 13.1.1, 13.1.4: a client resuming a download asks that the file be the one it began with. */
+    @ParameterizedTest(name = "{0}: {1} -> {2}")
+    @CsvSource(delimiter = '|', textBlock = """
+            If-Match            | ETAG                          | 200
+            If-Match            | "other", ETAG                 | 200
+            If-Match            | *                             | 200
+            If-Match            | W/ETAG                        | 412
+            If-Match            | "zzz"                         | 412
+            If-Unmodified-Since | Mon, 06 May 2024 07:08:09 GMT | 200
+            If-Unmodified-Since | Tue, 07 May 2024 00:00:00 GMT | 200
+            If-Unmodified-Since | Mon, 01 Jan 2001 00:00:00 GMT | 412
+            If-Unmodified-Since | not a date                    | 200
+            """)
+    void ifMatchAndIfUnmodifiedSinceGuardTheVersion(String header, String value, int status) throws Exception {
+        RawHttpClient.Response response = get("/static/app.js", header, value.replace("ETAG", ETAG));
+        assertThat(response.status()).isEqualTo(status);
+        assertThat(response.bodyText()).isEqualTo(status == 412 ? "" : CONTENT);
+        if (status == 412) {
+            assertThat(response.header("ETag")).isEqualTo(ETAG);
+        }
+    }
+
     @Test
     void ifNoneMatchWinsOverIfModifiedSince() throws Exception {
         assertThat(get("/static/app.js", "If-None-Match", "\"old\"", "If-Modified-Since", LAST_MODIFIED).status())
