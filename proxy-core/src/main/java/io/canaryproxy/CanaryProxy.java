@@ -119,7 +119,7 @@ public final class CanaryProxy implements AutoCloseable {
             control.shutdownNow();
             throw e;
         }
-        gauges = ProxyMeters.bind(registry, upstreams, routes);
+        gauges = ProxyMeters.bind(registry, upstreams, routes, totals);
         this.analysis = new Analysis(analysisConfig, new AnalysisControl(), control,
                 new Webhooks(analysisConfig.webhooks(), ForkJoinPool.commonPool()), store);
         Gauge.builder("canary.proxy.analysis.state", analysis, a -> a.status().state().ordinal())
@@ -344,7 +344,7 @@ public final class CanaryProxy implements AutoCloseable {
             draining.add(r);
         }
         gauges.forEach(registry::remove);
-        gauges = ProxyMeters.bind(registry, after, routes);
+        gauges = ProxyMeters.bind(registry, after, routes, totals);
         after.startHealthChecks();
         scheduleUpgradedClose();
         changes.forEach(c -> log.info("reload: {}", c));
@@ -421,6 +421,24 @@ public final class CanaryProxy implements AutoCloseable {
      * A release's state, counting what is still open on the generations of it that a reload replaced: the
      * processes behind them may be the same ones a deploy script is about to stop.
      */
+    /** What the gauges report per release: the same sums as {@link #releaseStatus}. */
+    private final ProxyMeters.Totals totals = new ProxyMeters.Totals() {
+        @Override
+        public long inflight(String release) {
+            return releaseStatus(release).inflight();
+        }
+
+        @Override
+        public long connections(String release) {
+            return releaseStatus(release).connections();
+        }
+
+        @Override
+        public long upgraded(String release) {
+            return releaseStatus(release).upgraded();
+        }
+    };
+
     private ProxyStatus.Release releaseStatus(String name) {
         Release current = upstreams.release(name);
         long inflight = 0;

@@ -16,19 +16,33 @@ public final class ProxyMeters {
     private ProxyMeters() {
     }
 
+    /**
+     * A release's requests and connections, counting the generations of it that a reload replaced and that still
+     * drain, as {@code /status} and {@code /drain} count them: the processes behind an old generation may be the
+     * ones a deploy is about to stop, so a gauge that forgot them would say "nothing open" too early.
+     */
+    public interface Totals {
+        long inflight(String release);
+
+        long connections(String release);
+
+        long upgraded(String release);
+    }
+
     /** Registers the gauges and returns them, so that a reload can replace them. */
-    public static List<Meter> bind(MeterRegistry registry, Upstreams upstreams, RouteState routes) {
+    public static List<Meter> bind(MeterRegistry registry, Upstreams upstreams, RouteState routes, Totals totals) {
         List<Meter> meters = new ArrayList<>();
         for (Release r : upstreams.releases()) {
-            meters.add(Gauge.builder("canary.proxy.inflight.requests", r, Release::inflight)
+            String name = r.name();
+            meters.add(Gauge.builder("canary.proxy.inflight.requests", totals, t -> t.inflight(name))
                     .description("Requests not yet answered completely")
-                    .tag("release", r.name()).register(registry));
-            meters.add(Gauge.builder("canary.proxy.upstream.connections", r, Release::connections)
+                    .tag("release", name).register(registry));
+            meters.add(Gauge.builder("canary.proxy.upstream.connections", totals, t -> t.connections(name))
                     .description("Open connections to the release's endpoints: pooled, busy and upgraded")
-                    .tag("release", r.name()).register(registry));
-            meters.add(Gauge.builder("canary.proxy.upgraded.connections", r, Release::upgradedCount)
+                    .tag("release", name).register(registry));
+            meters.add(Gauge.builder("canary.proxy.upgraded.connections", totals, t -> t.upgraded(name))
                     .description("Upgraded (WebSocket) connections")
-                    .tag("release", r.name()).register(registry));
+                    .tag("release", name).register(registry));
             meters.add(Gauge.builder("canary.proxy.release.routed", r, x -> x.routed() ? 1 : 0)
                     .description("1 when the route table sends new requests to the release")
                     .tag("release", r.name()).register(registry));

@@ -57,6 +57,39 @@ class ProxyMetricsTest {
         }
     }
 
+    /** As /status and /drain count them: a gauge that forgot the old endpoint would say "nothing open" too early. */
+    @Test
+    void aReleasesGaugesCountTheGenerationAReloadLeftDraining() throws Exception {
+        CountDownLatch release = new CountDownLatch(1);
+        String ok = "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok";
+        MeterRegistry registry = new SimpleMeterRegistry();
+        try (ScriptedBackend before = new ScriptedBackend()
+                     .on("/held", ScriptedBackend.Reply.of(ok).holdAt(ok.length() - 1, release));
+             ScriptedBackend after = new ScriptedBackend().otherwise(ScriptedBackend.Reply.of(ok));
+             CanaryProxy proxy = CanaryProxy.start(TestConfigs.single(before.endpoint(), ""), registry);
+             RawHttpClient client = new RawHttpClient(proxy.listenAddress())) {
+            CompletableFuture<Integer> held = CompletableFuture.supplyAsync(() -> {
+                try {
+                    return client.get("/held").status();
+                } catch (Exception e) {
+                    throw new IllegalStateException(e);
+                }
+            });
+            await().atMost(Duration.ofSeconds(5)).until(() -> before.requests() == 1);
+
+            proxy.reload(TestConfigs.single(after.endpoint(), ""));
+
+            assertThat(registry.get("canary.proxy.inflight.requests").tag("release", "blue").gauge().value())
+                    .isEqualTo(1);
+            assertThat(registry.get("canary.proxy.upstream.connections").tag("release", "blue").gauge().value())
+                    .isEqualTo(1);
+            release.countDown();
+            assertThat(held.get(10, TimeUnit.SECONDS)).isEqualTo(200);
+            await().atMost(Duration.ofSeconds(5)).until(() -> registry.get("canary.proxy.inflight.requests")
+                    .tag("release", "blue").gauge().value() == 0);
+        }
+    }
+
     /** A response that breaks after its head counts as the upstream error that broke it, not always as a reset. */
     @Test
     void aResponseBrokenAfterItsHeadCountsAsTheErrorThatBrokeIt() throws Exception {
