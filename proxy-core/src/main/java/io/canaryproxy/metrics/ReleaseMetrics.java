@@ -38,7 +38,8 @@ public final class ReleaseMetrics {
         }
         for (UpstreamError e : UpstreamError.values()) {
             errors[e.ordinal()] = Counter.builder("canary.proxy.upstream.errors")
-                    .description("Requests that failed at the upstream, by kind")
+                    .description("Upstream failures by kind; the request may still have been answered, after a"
+                            + " retry or, for a canary request that reached no canary endpoint, by the stable release")
                     .tag("release", release).tag("kind", e.tag)
                     .register(registry);
         }
@@ -47,7 +48,8 @@ public final class ReleaseMetrics {
                 .tag("release", release)
                 .register(registry);
         latency = Timer.builder("canary.proxy.upstream.latency")
-                .description("Time from a request's head to the end of its response")
+                .description("Time from a request's head to the end of its response, answers of the proxy's own"
+                        + " (such as a 503 for a release without a usable endpoint) included")
                 .tag("release", release)
                 .publishPercentileHistogram()
                 .minimumExpectedValue(Duration.ofMillis(1))
