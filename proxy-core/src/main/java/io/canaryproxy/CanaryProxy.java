@@ -9,6 +9,7 @@ import io.canaryproxy.config.ProxyConfig;
 import io.canaryproxy.config.RoutingConfig;
 import io.canaryproxy.listener.Listener;
 import io.canaryproxy.listener.Transport;
+import io.canaryproxy.metrics.ClientMetrics;
 import io.canaryproxy.metrics.ProxyMeters;
 import io.canaryproxy.routing.RouteState;
 import io.canaryproxy.routing.RouteTable;
@@ -112,7 +113,7 @@ public final class CanaryProxy implements AutoCloseable {
             store = AnalysisStore.besideStateFile(config.stateFile());
             saved = savedAnalysis(store, config);
             this.listener = new Listener(config, transport, group, loopArray, routes,
-                    new Router(routes, upstreams, config.routing()));
+                    new Router(routes, upstreams, config.routing()), new ClientMetrics(registry));
             this.address = listener.bind();
         } catch (RuntimeException e) {
             group.shutdownGracefully(0, 0, TimeUnit.MILLISECONDS);

@@ -2,6 +2,7 @@ package io.canaryproxy.listener;
 
 import io.canaryproxy.config.ConfigException;
 import io.canaryproxy.config.ProxyConfig;
+import io.canaryproxy.metrics.ClientMetrics;
 import io.canaryproxy.routing.RouteState;
 import io.canaryproxy.routing.Router;
 import io.netty.bootstrap.ServerBootstrap;
@@ -38,18 +39,20 @@ public final class Listener {
     private final ChannelGroup clients = new DefaultChannelGroup("clients", GlobalEventExecutor.INSTANCE);
     private final EventLoop[] loops;
     private final RouteState routes;
+    private final ClientMetrics clientMetrics;
     private volatile ListenerContext context;
     private Channel serverChannel;
     private volatile boolean shuttingDown;
 
     public Listener(ProxyConfig config, Transport transport, EventLoopGroup group, EventLoop[] loops,
-                    RouteState routes, Router router) {
+                    RouteState routes, Router router, ClientMetrics clientMetrics) {
         this.config = config;
         this.transport = transport;
         this.group = group;
         this.loops = loops;
         this.routes = routes;
-        this.context = new ListenerContext(config, routes, router, clients, loops);
+        this.clientMetrics = clientMetrics;
+        this.context = new ListenerContext(config, routes, router, clients, loops, clientMetrics);
     }
 
     /**
@@ -110,7 +113,7 @@ public final class Listener {
      * open connection use them; requests already running finish with what they started with.
      */
     public void reconfigure(ProxyConfig next, Router router) {
-        ListenerContext fresh = new ListenerContext(next, routes, router, clients, loops);
+        ListenerContext fresh = new ListenerContext(next, routes, router, clients, loops, clientMetrics);
         context = fresh;
     }
 

@@ -1,6 +1,7 @@
 package io.canaryproxy.listener;
 
 import io.canaryproxy.config.ProxyConfig;
+import io.canaryproxy.metrics.ClientMetrics;
 import io.canaryproxy.routing.RouteState;
 import io.canaryproxy.routing.Router;
 import io.canaryproxy.staticfiles.StaticFiles;
@@ -13,6 +14,7 @@ import java.util.Map;
 final class ListenerContext {
 
     final RouteState routes;
+    final ClientMetrics clientMetrics;
     final Router router;
     /** {@code ; Path=/; Max-Age=...; HttpOnly; SameSite=Lax}: the fixed tail of the bucket cookie. */
     final String bucketCookieAttributes;
@@ -34,7 +36,9 @@ final class ListenerContext {
     final int replayLimit = 64 * 1024;
     private final Map<EventLoop, Integer> loopIndex;
 
-    ListenerContext(ProxyConfig config, RouteState routes, Router router, ChannelGroup clients, EventLoop[] loops) {
+    ListenerContext(ProxyConfig config, RouteState routes, Router router, ChannelGroup clients, EventLoop[] loops,
+                    ClientMetrics clientMetrics) {
+        this.clientMetrics = clientMetrics;
         this.routes = routes;
         this.router = router;
         this.bucketCookiePrefix = config.routing().stickyCookieName() + "=";

@@ -945,6 +945,9 @@ final class ProxyHandler extends ChannelInboundHandlerAdapter implements Upstrea
      */
     private void reject(HttpResponseStatus status, String why) {
         log.debug("client {}: {} -> {}", clientIp, why, status.code());
+        if (status.code() < 500) {
+            lc.clientMetrics.rejected(status.code()); // a 5xx here was counted as its release's answer
+        }
         closing = true;
         lingering = true;
         releasePending();

@@ -15,6 +15,7 @@ import io.canaryproxy.testing.ScriptedBackend;
 import io.canaryproxy.testing.TestConfigs;
 import io.micrometer.core.instrument.MeterRegistry;
 import io.micrometer.core.instrument.simple.SimpleMeterRegistry;
+import java.nio.charset.StandardCharsets;
 import java.time.Duration;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.CountDownLatch;
@@ -54,6 +55,27 @@ class ProxyMetricsTest {
             assertThat(registry.get("canary.proxy.canary.weight.percent").gauge().value()).isZero();
         } finally {
             upstream.stop();
+        }
+    }
+
+    /** A request the proxy refuses itself reaches no release, but an operator should see such clients. */
+    @Test
+    void requestsRefusedBeforeRoutingAreCountedByStatus() throws Exception {
+        MeterRegistry registry = new SimpleMeterRegistry();
+        try (ScriptedBackend backend = new ScriptedBackend();
+             CanaryProxy proxy = CanaryProxy.start(TestConfigs.single(backend.endpoint(), ""), registry);
+             RawHttpClient client = new RawHttpClient(proxy.listenAddress())) {
+            RawHttpClient.Response twoHosts = client.sendRaw(
+                    "GET / HTTP/1.1\r\nHost: a\r\nHost: b\r\n\r\n".getBytes(StandardCharsets.US_ASCII));
+            assertThat(twoHosts.status()).isEqualTo(400);
+
+            await().atMost(Duration.ofSeconds(5)).until(() -> registry.find("canary.proxy.client.rejected")
+                    .tag("status", "400").counter() != null);
+            assertThat(registry.get("canary.proxy.client.rejected").tag("status", "400").counter().count())
+                    .isEqualTo(1);
+            assertThat(registry.find("canary.proxy.requests").counters()).allSatisfy(c ->
+                    assertThat(c.count()).isZero());
+            assertThat(backend.requests()).isZero();
         }
     }
 
