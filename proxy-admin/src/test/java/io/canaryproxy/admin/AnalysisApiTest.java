@@ -184,11 +184,12 @@ class AnalysisApiTest {
         // traffic enough to pass the step, but the run holds
         LoadGenerator load = traffic();
         load.awaitSuccesses(300, RUN);
-        Thread.sleep(600);
-        JsonNode held = analysis();
-        assertThat(held.get("state").asText()).isEqualTo("paused");
-        assertThat(held.get("step").asInt()).isZero();
-        assertThat(held.get("history")).isEmpty();
+        // Three intervals of it: a running step would have been judged.
+        await().during(Duration.ofMillis(600)).atMost(Duration.ofSeconds(5)).until(() -> {
+            JsonNode held = analysis();
+            return held.get("state").asText().equals("paused") && held.get("step").asInt() == 0
+                    && held.get("history").isEmpty();
+        });
         assertThat(proxy.routes().weightBasisPoints()).isEqualTo(1000);
 
         HttpResponse<String> resumed = calls.post("/canary/resume");

@@ -191,6 +191,9 @@ public final class Analysis {
             state = State.RUNNING;
             consecutiveFailures = 0;
             beginStep(control.routes());
+            // The next check a whole interval from now: the timer kept its beat through the pause, and a check a
+            // moment after the resume would judge a step on a moment of traffic.
+            scheduleTick();
             log.info("analysis of {} resumed at step {}", release, step);
         }
         return status();

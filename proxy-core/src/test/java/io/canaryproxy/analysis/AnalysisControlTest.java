@@ -20,6 +20,7 @@ import io.canaryproxy.testing.TestConfigs;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.time.Duration;
+import java.util.concurrent.TimeUnit;
 import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.BeforeEach;
 import org.junit.jupiter.api.Test;
@@ -189,6 +190,24 @@ class AnalysisControlTest {
                             + "\": the analysis saved beside it, " + saved + ", cannot be read: ")
                     .hasMessageEndingWith(". Fix it, or remove it to start without the analysis it held (a run,"
                             + " cool-downs, the last outcome)");
+        }
+    }
+
+    /** The first check after a resume judges a whole interval of traffic, not the moment since the timer's beat. */
+    @Test
+    void theFirstCheckAfterAResumeComesAWholeIntervalLater() throws Exception {
+        try (CanaryProxy proxy = CanaryProxy.start(config("proxy.analysis.interval = 2s"))) {
+            long started = System.nanoTime();
+            proxy.startAnalysis("green", false);
+            proxy.pauseAnalysis();
+            await().atMost(Duration.ofSeconds(5))
+                    .until(() -> System.nanoTime() - started >= TimeUnit.MILLISECONDS.toNanos(1500));
+            proxy.resumeAnalysis();
+
+            // The timer's beat since the start would check half a second from now.
+            await().during(Duration.ofMillis(1200)).atMost(Duration.ofSeconds(3))
+                    .until(() -> proxy.status().analysis().history().isEmpty());
+            await().atMost(Duration.ofSeconds(5)).until(() -> !proxy.status().analysis().history().isEmpty());
         }
     }
 
