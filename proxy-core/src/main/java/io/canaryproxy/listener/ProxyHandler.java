@@ -350,6 +350,8 @@ final class ProxyHandler extends ChannelInboundHandlerAdapter implements Upstrea
         headRequest = HttpMethod.HEAD.equals(req.method());
         keepAlive = HttpUtil.isKeepAlive(req) && !closing;
         long contentLength = HttpUtil.getContentLength(req, -1L);
+        requestChunked = HttpUtil.isTransferEncodingChunked(req);
+        bodyExpected = requestChunked || contentLength > 0;
         if (contentLength > lc.maxBodySize) {
             reject(HttpResponseStatus.REQUEST_ENTITY_TOO_LARGE, "body of " + contentLength + " bytes");
             return;
@@ -382,12 +384,10 @@ final class ProxyHandler extends ChannelInboundHandlerAdapter implements Upstrea
         if (!target.hasUsableEndpoint()) {
             target.metrics().error(UpstreamError.REFUSED_NO_ENDPOINT);
             target.responded(503, System.nanoTime() - startNanos);
-            answerAtOnce(req, HttpResponseStatus.SERVICE_UNAVAILABLE,
+            answerAtOnce(HttpResponseStatus.SERVICE_UNAVAILABLE,
                     "release " + target.name() + " has no usable endpoint");
             return;
         }
-        requestChunked = HttpUtil.isTransferEncodingChunked(req);
-        bodyExpected = requestChunked || contentLength > 0;
         ThreadLocalRandom random = ThreadLocalRandom.current();
         requestIdHigh = random.nextLong();
         requestIdLow = random.nextLong();
@@ -421,8 +421,7 @@ final class ProxyHandler extends ChannelInboundHandlerAdapter implements Upstrea
      * sent with such a request is not read; the connection then closes after the answer.
      */
     private void serveStatic(StaticFiles files, HttpRequest req, Release target) {
-        boolean hasBody = HttpUtil.getContentLength(req, 0L) > 0 || HttpUtil.isTransferEncodingChunked(req);
-        boolean keep = keepAlive && !hasBody && !listener.shuttingDown();
+        boolean keep = keepAlive && !bodyExpected && !listener.shuttingDown();
         if (!keep) {
             closing = true;
         }
@@ -969,9 +968,8 @@ final class ProxyHandler extends ChannelInboundHandlerAdapter implements Upstrea
      * during an outage every keep-alive client would otherwise reconnect for each request. With one, the answer
      * closes the connection as {@link #reject} does.
      */
-    private void answerAtOnce(HttpRequest req, HttpResponseStatus status, String why) {
-        boolean hasBody = HttpUtil.getContentLength(req, 0L) > 0 || HttpUtil.isTransferEncodingChunked(req);
-        if (hasBody || !keepAlive || listener.shuttingDown()) {
+    private void answerAtOnce(HttpResponseStatus status, String why) {
+        if (bodyExpected || !keepAlive || listener.shuttingDown()) {
             reject(status, why);
             return;
         }
