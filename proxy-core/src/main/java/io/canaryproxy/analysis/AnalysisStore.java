@@ -1,6 +1,5 @@
 package io.canaryproxy.analysis;
 
-import com.fasterxml.jackson.core.JsonProcessingException;
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import com.fasterxml.jackson.databind.node.ObjectNode;
@@ -67,15 +66,7 @@ public final class AnalysisStore {
         if (path == null || !Files.exists(path)) {
             return Optional.empty();
         }
-        JsonNode n;
-        try {
-            n = JSON.readTree(path.toFile());
-        } catch (JsonProcessingException e) {
-            throw new IOException("not valid JSON (" + e.getOriginalMessage() + ")", e);
-        }
-        if (n == null || !n.isObject()) {
-            throw new IOException(n == null || n.isMissingNode() ? "the file is empty" : "not a JSON object");
-        }
+        JsonNode n = AtomicFile.readObject(path, JSON);
         JsonNode release = n.path("release");
         if (!release.isMissingNode() && !release.isNull() && !release.isTextual()) {
             throw new IOException("\"release\" is " + release + ", not a release name or null");

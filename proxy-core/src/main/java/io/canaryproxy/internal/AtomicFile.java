@@ -1,5 +1,8 @@
 package io.canaryproxy.internal;
 
+import com.fasterxml.jackson.core.JsonProcessingException;
+import com.fasterxml.jackson.databind.JsonNode;
+import com.fasterxml.jackson.databind.ObjectMapper;
 import java.io.IOException;
 import java.nio.ByteBuffer;
 import java.nio.channels.FileChannel;
@@ -10,13 +13,32 @@ import java.nio.file.StandardCopyOption;
 import java.nio.file.StandardOpenOption;
 
 /**
- * A small file replaced whole: the route table's state file and the analysis beside it. The bytes go to a temporary
- * file in the same directory, are forced to disk, and the temporary file is renamed over the old one, so that a
+ * A small file replaced whole, and read back as one JSON object: the route table's state file and the analysis
+ * beside it. The bytes go to a temporary file in the same directory, are forced to disk, and the temporary file is renamed over the old one, so that a
  * crash or a full disk leaves either the old content or the new, never part of one.
  */
 public final class AtomicFile {
 
     private AtomicFile() {
+    }
+
+    /**
+     * The JSON object such a file holds, read back.
+     *
+     * @throws IOException when it cannot be read, is empty, is not JSON or holds something other than an object,
+     *                     with a message fit for an operator
+     */
+    public static JsonNode readObject(Path path, ObjectMapper json) throws IOException {
+        JsonNode node;
+        try {
+            node = json.readTree(path.toFile());
+        } catch (JsonProcessingException e) {
+            throw new IOException("not valid JSON (" + e.getOriginalMessage() + ")", e);
+        }
+        if (node == null || !node.isObject()) {
+            throw new IOException(node == null || node.isMissingNode() ? "the file is empty" : "not a JSON object");
+        }
+        return node;
     }
 
     /** Replaces {@code path} with {@code bytes}, creating its directory if need be. */

@@ -1,6 +1,5 @@
 package io.canaryproxy.routing;
 
-import com.fasterxml.jackson.core.JsonProcessingException;
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import com.fasterxml.jackson.databind.node.ObjectNode;
@@ -47,15 +46,7 @@ public final class StateFile {
         if (!Files.exists(path)) {
             return Optional.empty();
         }
-        JsonNode node;
-        try {
-            node = JSON.readTree(path.toFile());
-        } catch (JsonProcessingException e) {
-            throw new IOException("not valid JSON (" + e.getOriginalMessage() + ")", e);
-        }
-        if (node == null || !node.isObject()) {
-            throw new IOException(node == null || node.isMissingNode() ? "the file is empty" : "not a JSON object");
-        }
+        JsonNode node = AtomicFile.readObject(path, JSON);
         String stable = text(node, "stable", false);
         String canary = text(node, "canary", true);
         JsonNode weight = node.path("weight");
