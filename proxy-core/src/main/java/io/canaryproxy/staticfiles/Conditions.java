@@ -24,12 +24,7 @@ final class Conditions {
     static boolean preconditionFailed(HttpHeaders headers, FileEntry file) {
         List<String> match = headers.getAll(HttpHeaderNames.IF_MATCH);
         if (!match.isEmpty()) {
-            for (String value : match) {
-                if (value.trim().equals("*") || strongTagMatches(value, file.etag)) {
-                    return false;
-                }
-            }
-            return true;
+            return !anyTagMatches(match, file.etag, false);
         }
         String since = headers.get(HttpHeaderNames.IF_UNMODIFIED_SINCE);
         if (since == null) {
@@ -37,15 +32,6 @@ final class Conditions {
         }
         Date date = DateFormatter.parseHttpDate(since);
         return date != null && file.modifiedSeconds() > Math.floorDiv(date.getTime(), 1000);
-    }
-
-    private static boolean strongTagMatches(String list, String etag) {
-        for (String tag : list.split(",")) {
-            if (tag.trim().equals(etag)) {
-                return true;
-            }
-        }
-        return false;
     }
 
     /**
@@ -56,12 +42,7 @@ final class Conditions {
     static boolean notModified(HttpHeaders headers, FileEntry file) {
         List<String> noneMatch = headers.getAll(HttpHeaderNames.IF_NONE_MATCH);
         if (!noneMatch.isEmpty()) {
-            for (String value : noneMatch) {
-                if (anyTagMatches(value, file.etag)) {
-                    return true;
-                }
-            }
-            return false;
+            return anyTagMatches(noneMatch, file.etag, true);
         }
         String since = headers.get(HttpHeaderNames.IF_MODIFIED_SINCE);
         if (since == null) {
@@ -92,21 +73,24 @@ final class Conditions {
     }
 
     /**
-     * Whether a comma-separated list of entity tags contains {@code etag} by weak comparison ({@code W/} prefixes
-     * ignored), or is {@code *}. Splitting at commas is enough here although a tag may contain a comma: the
-     * proxy's own tags never do, so a tag that a comma splits can never be equal to one of them.
+     * Whether header lines of comma-separated entity tags contain {@code etag}, or one of them is {@code *}: by weak
+     * comparison ({@code W/} prefixes ignored) for If-None-Match, by strong comparison (a weak tag never matches) for
+     * If-Match. Splitting at commas is enough here although a tag may contain a comma: the proxy's own tags never
+     * do, so a tag that a comma splits can never be equal to one of them.
      */
-    private static boolean anyTagMatches(String list, String etag) {
-        if (list.trim().equals("*")) {
-            return true;
-        }
-        for (String tag : list.split(",")) {
-            String t = tag.trim();
-            if (t.startsWith("W/")) {
-                t = t.substring(2);
-            }
-            if (t.equals(etag)) {
+    private static boolean anyTagMatches(List<String> lines, String etag, boolean weak) {
+        for (String line : lines) {
+            if (line.trim().equals("*")) {
                 return true;
+            }
+            for (String tag : line.split(",")) {
+                String t = tag.trim();
+                if (weak && t.startsWith("W/")) {
+                    t = t.substring(2);
+                }
+                if (t.equals(etag)) {
+                    return true;
+                }
             }
         }
         return false;
