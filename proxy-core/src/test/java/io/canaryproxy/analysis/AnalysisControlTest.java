@@ -17,6 +17,7 @@ import io.canaryproxy.config.ProxyConfig;
 import io.canaryproxy.testing.CountingBackend;
 import io.canaryproxy.testing.RawHttpClient;
 import io.canaryproxy.testing.TestConfigs;
+import java.io.IOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.time.Duration;
@@ -63,6 +64,17 @@ class AnalysisControlTest {
     private void loseTheCanary(CanaryProxy proxy) throws Exception {
         green.close();
         await().atMost(Duration.ofSeconds(10)).until(() -> proxy.status().analysis().state() == Analysis.State.IDLE);
+    }
+
+    /** Turns the state directory into a file, so that no state file can be written there (root included). */
+    private static void makeUnwritable(Path var) throws IOException {
+        try (var files = Files.list(var)) {
+            for (Path f : files.toList()) {
+                Files.delete(f);
+            }
+        }
+        Files.delete(var);
+        Files.writeString(var, "a file where the state directory was\n");
     }
 
     private ProxyConfig config(String extra) {
@@ -131,13 +143,7 @@ class AnalysisControlTest {
         try (CanaryProxy proxy = CanaryProxy.start(config("proxy.state-file = \"" + var.resolve("state.json") + "\"\n"
                 + "proxy.health-check { interval = 100ms, timeout = 100ms, fall = 1 }"))) {
             proxy.startAnalysis("green", false);
-            try (var files = Files.list(var)) {
-                for (Path f : files.toList()) {
-                    Files.delete(f);
-                }
-            }
-            Files.delete(var);
-            Files.writeString(var, "a file where the state directory was\n");
+            makeUnwritable(var);
 
             green.close();
             await().atMost(Duration.ofSeconds(10))
@@ -156,13 +162,7 @@ class AnalysisControlTest {
                 + "proxy.analysis { interval = 300ms, min-requests = 5 }"));
              RawHttpClient client = new RawHttpClient(proxy.listenAddress())) {
             proxy.startAnalysis("green", false);
-            try (var files = Files.list(var)) {
-                for (Path f : files.toList()) {
-                    Files.delete(f);
-                }
-            }
-            Files.delete(var);
-            Files.writeString(var, "a file where the state directory was\n");
+            makeUnwritable(var);
 
             await().atMost(Duration.ofSeconds(20)).pollInterval(Duration.ofMillis(20)).until(() -> {
                 client.get("/", java.util.Map.of("X-Canary", "always"));

@@ -90,13 +90,7 @@ class ProxyMetricsTest {
              ScriptedBackend after = new ScriptedBackend().otherwise(ScriptedBackend.Reply.of(ok));
              CanaryProxy proxy = CanaryProxy.start(TestConfigs.single(before.endpoint(), ""), registry);
              RawHttpClient client = new RawHttpClient(proxy.listenAddress())) {
-            CompletableFuture<Integer> held = CompletableFuture.supplyAsync(() -> {
-                try {
-                    return client.get("/held").status();
-                } catch (Exception e) {
-                    throw new IllegalStateException(e);
-                }
-            });
+            CompletableFuture<Integer> held = statusLater(client, "/held");
             await().atMost(Duration.ofSeconds(5)).until(() -> before.requests() == 1);
 
             proxy.reload(TestConfigs.single(after.endpoint(), ""));
@@ -154,14 +148,7 @@ class ProxyMetricsTest {
                      """), registry);
              RawHttpClient first = new RawHttpClient(proxy.listenAddress());
              RawHttpClient second = new RawHttpClient(proxy.listenAddress())) {
-            CompletableFuture<Integer> held = CompletableFuture.supplyAsync(
-                    () -> {
-                        try {
-                            return first.get("/busy").status();
-                        } catch (Exception e) {
-                            throw new IllegalStateException(e);
-                        }
-                    });
+            CompletableFuture<Integer> held = statusLater(first, "/busy");
             await().atMost(Duration.ofSeconds(5)).until(() -> backend.requests() == 1);
             assertThat(second.get("/busy").status()).isEqualTo(503);
             release.countDown();
@@ -179,5 +166,16 @@ class ProxyMetricsTest {
 
     private static double count(MeterRegistry registry, String name, String tag, String value) {
         return registry.get(name).tag("release", "blue").tag(tag, value).counter().count();
+    }
+
+    /** The status of a GET sent on another thread, for a request the test holds at the backend. */
+    private static CompletableFuture<Integer> statusLater(RawHttpClient client, String path) {
+        return CompletableFuture.supplyAsync(() -> {
+            try {
+                return client.get(path).status();
+            } catch (Exception e) {
+                throw new IllegalStateException(e);
+            }
+        });
     }
 }
