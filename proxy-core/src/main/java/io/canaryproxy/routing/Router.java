@@ -127,28 +127,27 @@ public final class Router {
         }
         if (bucket == NO_BUCKET) {
             boolean toCanary = (client == null ? addressBucket : client.addressBucket()) < weight;
-            out.release = toCanary ? canaryOrStable(canary, r.stable()) : r.stable();
-            out.fallback = out.release == canary ? r.stable() : null;
+            choose(out, toCanary, canary, r.stable());
             out.bucket = newBucket(toCanary, weight);
             out.setBucketCookie = true;
             return;
         }
         out.bucket = bucket;
-        out.release = bucket < weight ? canaryOrStable(canary, r.stable()) : r.stable();
-        out.fallback = out.release == canary ? r.stable() : null;
+        choose(out, bucket < weight, canary, r.stable());
     }
 
     /**
-     * The canary, unless none of its endpoints can serve while the stable release can: its users then get the
-     * stable release rather than errors, and keep their bucket, so they are back on the canary once it recovers.
-     * (A pinned request still goes to the canary: a tester asked for it.) The stable release has nowhere to send
-     * its users, so it is always tried.
+     * The release for a request the weight sends to the canary or not. The canary, unless none of its endpoints can
+     * serve while the stable release can: its users then get the stable release rather than errors, and keep their
+     * bucket, so they are back on the canary once it recovers. (A pinned request still goes to the canary: a tester
+     * asked for it.) The stable release has nowhere to send its users, so it is always tried; it is also the
+     * fallback of a request that goes to the canary.
      */
-    private static Release canaryOrStable(Release canary, Release stable) {
-        if (canary.hasHealthyEndpoint() && canary.hasUsableEndpoint()) {
-            return canary;
-        }
-        return stable.hasUsableEndpoint() ? stable : canary;
+    private static void choose(Decision out, boolean toCanary, Release canary, Release stable) {
+        boolean canaryServes = toCanary && (canary.hasHealthyEndpoint() && canary.hasUsableEndpoint()
+                || !stable.hasUsableEndpoint());
+        out.release = canaryServes ? canary : stable;
+        out.fallback = canaryServes ? stable : null;
     }
 
     /**
