@@ -40,6 +40,7 @@ public final class Listener {
     private final EventLoop[] loops;
     private final RouteState routes;
     private final ClientMetrics clientMetrics;
+    private final UpstreamFailureLog failureLog = new UpstreamFailureLog();
     private volatile ListenerContext context;
     private Channel serverChannel;
     private volatile boolean shuttingDown;
@@ -115,6 +116,10 @@ public final class Listener {
     public void reconfigure(ProxyConfig next, Router router) {
         ListenerContext fresh = new ListenerContext(next, routes, router, clients, loops, clientMetrics);
         context = fresh;
+    }
+
+    UpstreamFailureLog failureLog() {
+        return failureLog;
     }
 
     ListenerContext context() {

@@ -675,7 +675,8 @@ final class ProxyHandler extends ChannelInboundHandlerAdapter implements Upstrea
             log.debug("no endpoint of the canary {} could be reached ({}); the stable release takes the request",
                     endpoint, cause.toString());
         } else {
-            fail(HttpResponseStatus.BAD_GATEWAY, UpstreamError.CONNECT, "connect to " + endpoint + " failed: " + cause);
+            fail(HttpResponseStatus.BAD_GATEWAY, UpstreamError.CONNECT, "connect to " + endpoint + " failed: "
+                    + Endpoint.describe(cause));
         }
     }
 
@@ -840,7 +841,7 @@ final class ProxyHandler extends ChannelInboundHandlerAdapter implements Upstrea
         if (request == null) {
             return;
         }
-        String why = cause == null ? "connection closed" : cause.toString();
+        String why = cause == null ? "connection closed" : Endpoint.describe(cause);
         if (responseStarted) {
             breakResponse("upstream " + endpoint + " broke off the response: " + why, UpstreamError.RESET);
         } else if (idempotent && !replayLost && attempts <= lc.maxRetries) {
@@ -877,15 +878,16 @@ final class ProxyHandler extends ChannelInboundHandlerAdapter implements Upstrea
 
     /** Answers the current exchange with a proxy error, or closes the connection if the response has begun. */
     private void fail(HttpResponseStatus status, UpstreamError kind, String why) {
-        log.debug("{} {} -> {}: {}", request == null ? "-" : request.method(),
-                request == null ? "-" : request.uri(), status.code(), why);
+        if (!responseStarted) {
+            listener.failureLog().failed(status.code(), request, clientIp, release == null ? "-" : release.name(), why);
+        }
         if (upstream != null) {
             UpstreamConnection up = upstream;
             upstream = null;
             up.abandon();
         }
         if (responseStarted) {
-            breakResponse(why, kind);
+            breakResponse(why + ", after the response had begun", kind);
             return;
         }
         // Unread body bytes could not be told apart from the next request; a body-less request's end is only its
@@ -914,7 +916,11 @@ final class ProxyHandler extends ChannelInboundHandlerAdapter implements Upstrea
      * upstream's), and as an error in the analysis window, which the status alone would not show.
      */
     private void breakResponse(String why, UpstreamError kind) {
-        log.debug("response broken: {}", why);
+        if (kind != null && request != null) {
+            listener.failureLog().failed(responseStatus, request, clientIp, release.name(), why);
+        } else {
+            log.debug("response broken: {}", why);
+        }
         writeHeldHead(); // what came of the response goes out; the close then tells the client the rest is lost
         if (upstream != null) {
             UpstreamConnection up = upstream;

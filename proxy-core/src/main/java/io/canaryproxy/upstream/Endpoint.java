@@ -135,7 +135,7 @@ public final class Endpoint {
      * A connect or check failure as an operator reads it: the system's message ({@code connect(..) failed with
      * error(-111): Connection refused}), or for the exceptions that carry none, what they mean.
      */
-    static String describe(Throwable cause) {
+    public static String describe(Throwable cause) {
         if (cause instanceof FileNotFoundException || cause instanceof NoSuchFileException) {
             return "no such socket file";
         }

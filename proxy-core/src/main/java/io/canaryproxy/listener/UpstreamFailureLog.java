@@ -1,0 +1,73 @@
+package io.canaryproxy.listener;
+
+import io.netty.handler.codec.http.HttpRequest;
+import java.util.concurrent.TimeUnit;
+import java.util.concurrent.atomic.AtomicInteger;
+import java.util.concurrent.atomic.AtomicLong;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+
+/**
+ * One WARN line per request the proxy could not serve from its upstream (a {@code 502}, {@code 503} or {@code 504},
+ * or a response cut off), like nginx's error log: what failed, for whom, and why. A release that goes down takes
+ * every request with it, so at most {@value #PER_SECOND} lines are written a second, across the event loops; the
+ * next line written says how many were left out. The counts per kind are in {@code /metrics} either way.
+ */
+final class UpstreamFailureLog {
+
+    static final int PER_SECOND = 20;
+    private static final int MAX_TARGET_CHARS = 200;
+    private static final long SECOND = TimeUnit.SECONDS.toNanos(1);
+    private static final Logger log = LoggerFactory.getLogger(UpstreamFailureLog.class);
+
+    private final AtomicLong windowStart;
+    private final AtomicInteger inWindow = new AtomicInteger();
+    private final AtomicInteger leftOut = new AtomicInteger();
+
+    UpstreamFailureLog() {
+        this(System.nanoTime());
+    }
+
+    UpstreamFailureLog(long startNanos) {
+        windowStart = new AtomicLong(startNanos);
+    }
+
+    /**
+     * {@code status} is what the client got: the proxy's own error status, or, for a response cut off, the status
+     * it had begun with.
+     */
+    void failed(int status, HttpRequest request, String client, String release, String why) {
+        failed(status, request, client, release, why, System.nanoTime());
+    }
+
+    void failed(int status, HttpRequest request, String client, String release, String why, long nowNanos) {
+        if (!log.isWarnEnabled() || !admit(nowNanos)) {
+            return;
+        }
+        int skipped = leftOut.getAndSet(0);
+        String line = request == null ? "-" : request.method() + " " + shortTarget(request.uri());
+        if (skipped == 0) {
+            log.warn("{} {} from {} (release {}): {}", status, line, client, release, why);
+        } else {
+            log.warn("{} {} from {} (release {}): {} ({} more upstream failures not logged)", status, line, client,
+                    release, why, skipped);
+        }
+    }
+
+    /** Counts in windows of a second; a race at a window's edge lets a line or two more through, which is fine. */
+    private boolean admit(long now) {
+        long start = windowStart.get();
+        if (now - start >= SECOND && windowStart.compareAndSet(start, now)) {
+            inWindow.set(0);
+        }
+        if (inWindow.incrementAndGet() <= PER_SECOND) {
+            return true;
+        }
+        leftOut.incrementAndGet();
+        return false;
+    }
+
+    private static String shortTarget(String uri) {
+        return uri.length() <= MAX_TARGET_CHARS ? uri : uri.substring(0, MAX_TARGET_CHARS) + "…";
+    }
+}
