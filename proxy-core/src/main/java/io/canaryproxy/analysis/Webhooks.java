@@ -2,12 +2,18 @@ package io.canaryproxy.analysis;
 
 import com.fasterxml.jackson.databind.ObjectMapper;
 import com.fasterxml.jackson.databind.node.ObjectNode;
+import java.net.ConnectException;
+import java.net.URI;
 import java.net.http.HttpClient;
+import java.net.http.HttpConnectTimeoutException;
 import java.net.http.HttpRequest;
 import java.net.http.HttpResponse;
+import java.net.http.HttpTimeoutException;
+import java.nio.channels.UnresolvedAddressException;
 import java.time.Duration;
 import java.time.Instant;
 import java.util.List;
+import java.util.concurrent.CompletionException;
 import java.util.concurrent.Executor;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
@@ -48,7 +54,7 @@ public final class Webhooks {
                 if (e instanceof InterruptedException) {
                     Thread.currentThread().interrupt();
                 }
-                return hook.name() + " failed: " + e;
+                return hook.name() + " failed: " + describe(e, hook);
             }
         }
         return null;
@@ -68,12 +74,44 @@ public final class Webhooks {
                             HttpResponse.BodyHandlers.discarding())
                     .whenComplete((r, e) -> {
                         if (e != null) {
-                            log.warn("webhook {} ({}) failed: {}", hook.name(), type, e.toString());
+                            log.warn("webhook {} ({}) failed: {}", hook.name(), type, describe(e, hook));
                         } else if (r.statusCode() / 100 != 2) {
                             log.warn("webhook {} ({}) answered {}", hook.name(), type, r.statusCode());
                         }
                     });
         }
+    }
+
+    /**
+     * A failed call as an operator reads it. The JDK's client wraps its causes and often leaves them without a
+     * message: a refused connection is a bare {@code ConnectException}. The URL is not shown, as chat webhooks
+     * carry their secret in it.
+     */
+    static String describe(Throwable e, AnalysisConfig.Webhook hook) {
+        Throwable t = e;
+        while (t instanceof CompletionException && t.getCause() != null) {
+            t = t.getCause();
+        }
+        if (t instanceof HttpConnectTimeoutException) {
+            return "connect timed out";
+        }
+        if (t instanceof HttpTimeoutException) {
+            return "no answer within " + hook.timeout().toMillis() + " ms";
+        }
+        if (t instanceof ConnectException) {
+            return t.getCause() instanceof UnresolvedAddressException
+                    ? "cannot resolve the host " + hook.url().getHost()
+                    : "cannot connect to " + hook.url().getHost() + ":" + port(hook.url());
+        }
+        if (t instanceof InterruptedException) {
+            return "interrupted";
+        }
+        String message = t.getMessage();
+        return message == null || message.isBlank() ? t.getClass().getSimpleName() : message;
+    }
+
+    private static int port(URI url) {
+        return url.getPort() != -1 ? url.getPort() : "https".equalsIgnoreCase(url.getScheme()) ? 443 : 80;
     }
 
     private static boolean wants(AnalysisConfig.Webhook hook, String type) {
