@@ -3,10 +3,12 @@ package io.canaryproxy;
 import io.canaryproxy.config.ProxyConfig;
 import io.canaryproxy.config.ReleaseConfig;
 import java.lang.reflect.InvocationTargetException;
+import java.math.BigDecimal;
 import java.lang.reflect.RecordComponent;
 import java.time.Duration;
 import java.util.ArrayList;
 import java.util.List;
+import java.util.Locale;
 import java.util.Objects;
 
 /**
@@ -20,7 +22,7 @@ final class ConfigChanges {
 
     /**
      * The settings a reload cannot apply: {@code "proxy.listen changed from 127.0.0.1:8080 to 0.0.0.0:8080, which
-     * needs a restart"}, {@code "proxy.admin changed (token changed), which needs a restart"}.
+     * needs a restart"}, {@code "proxy.admin.token changed, which needs a restart"}.
      */
     static List<String> needingRestart(ProxyConfig now, ProxyConfig next) {
         List<String> refused = new ArrayList<>();
@@ -36,8 +38,19 @@ final class ConfigChanges {
         if (Objects.equals(before, after)) {
             return;
         }
-        refused.add(key + (isSettings(before) ? " changed (" + parts(before, after) + ")"
-                : " changed from " + show(before) + " to " + show(after)) + ", which needs a restart");
+        if (!isSettings(before) || after == null || before.getClass() != after.getClass()) {
+            refused.add(key + " changed from " + show(before) + " to " + show(after) + ", which needs a restart");
+            return;
+        }
+        for (RecordComponent c : before.getClass().getRecordComponents()) {
+            Object x = read(c, before);
+            Object y = read(c, after);
+            if (!Objects.equals(x, y)) {
+                String setting = key + "." + key(c);
+                refused.add(setting + (isSecret(c) ? " changed" : " changed from " + show(c, x) + " to " + show(c, y))
+                        + ", which needs a restart");
+            }
+        }
     }
 
     /** One line per change a reload applies, e.g. {@code "release green: endpoints [127.0.0.1:8001] -> [...]"}. */
@@ -79,17 +92,26 @@ final class ConfigChanges {
     }
 
     /**
-     * {@code "proxy.listen: 127.0.0.1:8080 -> 0.0.0.0:8080"}; for a settings record, the parts that differ:
-     * {@code "proxy.routing: servedByHeader false -> true, stickyCookieMaxAge 30d -> 1d"}. Empty when equal.
+     * {@code "proxy.listen: 127.0.0.1:8080 -> 0.0.0.0:8080"}; for a settings record, a line per setting that differs,
+     * named by its config key: {@code "proxy.routing.served-by-header: false -> true"}. Empty when equal.
      */
     static List<String> between(String key, Object before, Object after) {
         if (Objects.equals(before, after)) {
             return List.of();
         }
-        if (isSettings(before)) {
-            return List.of(key + ": " + parts(before, after));
+        if (!isSettings(before) || after == null || before.getClass() != after.getClass()) {
+            return List.of(key + ": " + show(before) + " -> " + show(after));
         }
-        return List.of(key + ": " + show(before) + " -> " + show(after));
+        List<String> lines = new ArrayList<>();
+        for (RecordComponent c : before.getClass().getRecordComponents()) {
+            Object x = read(c, before);
+            Object y = read(c, after);
+            if (!Objects.equals(x, y)) {
+                String setting = key + "." + key(c);
+                lines.add(isSecret(c) ? setting + " changed" : setting + ": " + show(c, x) + " -> " + show(c, y));
+            }
+        }
+        return lines;
     }
 
     /** A group of settings ({@code RoutingConfig}, {@code AdminConfig}...), told part by part; a value is told whole. */
@@ -97,20 +119,30 @@ final class ConfigChanges {
         return value instanceof Record && value.getClass().getSimpleName().endsWith("Config");
     }
 
-    /** The parts of two records of one type that differ; a token is said to have changed, never shown. */
-    private static String parts(Object before, Object after) {
-        if (after == null || before.getClass() != after.getClass()) {
-            return show(before) + " -> " + show(after);
+    private static boolean isSecret(RecordComponent c) {
+        return c.getName().equals("token");
+    }
+
+    /**
+     * The config key of a settings record's component, below its group: the component's name in kebab case
+     * ({@code maxIdleConnections} is {@code max-idle-connections}), except where the file nests it or says it
+     * in other units.
+     */
+    private static String key(RecordComponent c) {
+        return switch (c.getName()) {
+            case "stickyCookieName" -> "sticky-cookie.name";
+            case "stickyCookieMaxAge" -> "sticky-cookie.max-age";
+            case "weightBasisPoints" -> "weight";
+            default -> c.getName().replaceAll("([a-z0-9])([A-Z])", "$1-$2").toLowerCase(Locale.ROOT);
+        };
+    }
+
+    /** A setting's value as the config file would say it. */
+    private static String show(RecordComponent c, Object value) {
+        if (c.getName().equals("weightBasisPoints") && value instanceof Integer basisPoints) {
+            return BigDecimal.valueOf(basisPoints, 2).stripTrailingZeros().toPlainString();
         }
-        List<String> parts = new ArrayList<>();
-        for (RecordComponent c : before.getClass().getRecordComponents()) {
-            Object x = read(c, before);
-            Object y = read(c, after);
-            if (!Objects.equals(x, y)) {
-                parts.add(c.getName().equals("token") ? "token changed" : c.getName() + " " + show(x) + " -> " + show(y));
-            }
-        }
-        return String.join(", ", parts);
+        return show(value);
     }
 
     private static Object read(RecordComponent c, Object record) {
@@ -122,6 +154,9 @@ final class ConfigChanges {
     }
 
     private static String show(Object value) {
+        if (value == null) {
+            return "none";
+        }
         if (value instanceof Duration d) {
             long millis = d.toMillis();
             if (millis % 1000 != 0) {

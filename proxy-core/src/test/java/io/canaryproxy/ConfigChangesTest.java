@@ -32,8 +32,27 @@ class ConfigChangesTest {
 
         assertThat(ConfigChanges.applied(before, after)).containsExactly(
                 "release green: static files added",
-                "proxy.routing: stickyCookieMaxAge 30d -> 1d, servedByHeader false -> true",
-                "proxy.upstream: responseTimeout 60s -> 1500ms");
+                "proxy.routing.sticky-cookie.max-age: 30d -> 1d",
+                "proxy.routing.served-by-header: false -> true",
+                "proxy.upstream.response-timeout: 60s -> 1500ms");
+    }
+
+    @Test
+    void settingsAreNamedByTheirKeysInTheFile() {
+        ProxyConfig before = config("");
+        ProxyConfig after = config("""
+                proxy.routing { canary = green, weight = 12.5, sticky-cookie.name = "bucket" }
+                proxy.upstream.max-idle-connections = 3
+                proxy.health-check.fall = 5
+                """);
+
+        assertThat(ConfigChanges.applied(before, after)).containsExactly(
+                "proxy.routing.canary: none -> green",
+                "proxy.routing.weight: 0 -> 12.5",
+                "proxy.routing.sticky-cookie.name: cp_bucket -> bucket",
+                "proxy.health-check.fall: 3 -> 5",
+                "proxy.upstream.max-idle-connections: "
+                        + before.upstream().maxIdleConnections() + " -> 3");
     }
 
     @Test
@@ -43,6 +62,6 @@ class ConfigChangesTest {
 
         assertThat(ConfigChanges.needingRestart(before, after)).containsExactly(
                 "proxy.listen changed from " + before.listen() + " to 127.0.0.1:9, which needs a restart",
-                "proxy.admin changed (token changed), which needs a restart");
+                "proxy.admin.token changed, which needs a restart");
     }
 }

@@ -155,10 +155,10 @@ class ReloadApiTest {
         HttpResponse<String> r = logged.response();
         assertThat(r.statusCode()).isEqualTo(400);
         assertThat(json(r).get("error").asText())
-                .endsWith("proxy.admin changed (token changed), which needs a restart")
+                .endsWith("proxy.admin.token changed, which needs a restart")
                 .doesNotContain(TOKEN).doesNotContain("n3wsecret");
         assertThat(logged.log()).singleElement().satisfies(e -> assertThat(e.getFormattedMessage())
-                .contains("proxy.admin changed").doesNotContain(TOKEN).doesNotContain("n3wsecret"));
+                .contains("proxy.admin.token changed").doesNotContain(TOKEN).doesNotContain("n3wsecret"));
     }
 
     @Test
