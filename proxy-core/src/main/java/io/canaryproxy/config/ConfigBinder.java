@@ -345,8 +345,9 @@ final class ConfigBinder {
     private HealthCheckConfig healthCheck() {
         List<String> pathKey = path("health-check.path");
         String checkPath = string(pathKey);
-        if (checkPath != null && (!checkPath.startsWith("/") || checkPath.chars().anyMatch(Character::isWhitespace))) {
-            bad(pathKey, "a URL path starting with /, such as \"/healthz\"");
+        if (checkPath != null && (!checkPath.startsWith("/") || checkPath.chars().anyMatch(c -> c <= ' ' || c >= 0x7f))) {
+            bad(pathKey, "a URL path starting with /, in printable ASCII without spaces (percent-encode the rest),"
+                    + " such as \"/healthz\"");
             checkPath = null;
         }
         Duration interval = duration(path("health-check.interval"), true, ", or 0 to turn active checks off");

@@ -2,6 +2,7 @@ package io.canaryproxy.upstream;
 
 import io.canaryproxy.config.HealthCheckConfig;
 import io.netty.bootstrap.Bootstrap;
+import io.netty.buffer.Unpooled;
 import io.netty.channel.Channel;
 import io.netty.channel.ChannelFuture;
 import io.netty.channel.ChannelHandlerContext;
@@ -9,15 +10,9 @@ import io.netty.channel.ChannelInboundHandlerAdapter;
 import io.netty.channel.ChannelInitializer;
 import io.netty.channel.ChannelOption;
 import io.netty.channel.EventLoop;
-import io.netty.handler.codec.http.DefaultFullHttpRequest;
-import io.netty.handler.codec.http.HttpClientCodec;
-import io.netty.handler.codec.http.HttpHeaderNames;
-import io.netty.handler.codec.http.HttpHeaderValues;
-import io.netty.handler.codec.http.HttpMethod;
-import io.netty.handler.codec.http.HttpResponse;
-import io.netty.handler.codec.http.HttpVersion;
 import io.netty.util.ReferenceCountUtil;
 import io.netty.util.concurrent.ScheduledFuture;
+import java.nio.charset.StandardCharsets;
 import java.time.Duration;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.TimeUnit;
@@ -109,7 +104,7 @@ final class HealthChecker {
                     @Override
                     protected void initChannel(Channel ch) {
                         endpoint.release().track(ch);
-                        ch.pipeline().addLast(new HttpClientCodec(), probe);
+                        ch.pipeline().addLast(new ResponseDecoder(ResponseDecoder.MAX_HEAD_SIZE), probe);
                     }
                 }).connect(endpoint.socketAddress());
         Channel ch = connect.channel();
@@ -121,19 +116,8 @@ final class HealthChecker {
                 probe.finish(false, "connect failed: " + Endpoint.describe(f.cause()));
                 return;
             }
-            DefaultFullHttpRequest request = new DefaultFullHttpRequest(HttpVersion.HTTP_1_1, HttpMethod.GET,
-                    config.path());
-            request.headers().set(HttpHeaderNames.HOST, "localhost");
-            request.headers().set(HttpHeaderNames.CONNECTION, HttpHeaderValues.CLOSE);
-            request.headers().set(HttpHeaderNames.USER_AGENT, "canary-proxy-health-check");
-            ch.writeAndFlush(request);
-        });
-        // A failed connect may close the channel before it fails the connect: the connect's listener then gives the
-        // reason (a pending connect always fails when its channel closes).
-        ch.closeFuture().addListener(f -> {
-            if (connect.isSuccess()) {
-                probe.finish(false, "connection closed without an answer");
-            }
+            ch.writeAndFlush(Unpooled.copiedBuffer("GET " + config.path() + " HTTP/1.1\r\nHost: localhost\r\n"
+                    + "Connection: close\r\nUser-Agent: canary-proxy-health-check\r\n\r\n", StandardCharsets.US_ASCII));
         });
     }
 
@@ -154,6 +138,7 @@ final class HealthChecker {
     private final class Probe extends ChannelInboundHandlerAdapter {
         private final Result done;
         private boolean finished;
+        private int status;
         Channel channel;
         ScheduledFuture<?> timeout;
 
@@ -161,17 +146,29 @@ final class HealthChecker {
             this.done = done;
         }
 
+        /**
+         * The answer is read whole, by the decoder requests go through: an endpoint whose answers the proxy
+         * refuses (two Content-Length values, a bad chunk) would fail every request while its check passed.
+         */
         @Override
         public void channelRead(ChannelHandlerContext ctx, Object msg) {
-            try {
-                if (msg instanceof HttpResponse) {
-                    int code = ((HttpResponse) msg).status().code();
-                    boolean ok = code >= 200 && code < 400;
-                    finish(ok, "GET " + config.path() + " answered " + code);
-                }
-            } finally {
-                ReferenceCountUtil.release(msg);
+            if (msg instanceof ResponseHead head) {
+                status = head.status();
+            } else if (msg instanceof ResponseEnd end) {
+                ReferenceCountUtil.release(end.trailers);
+                finish(status >= 200 && status < 400, "GET " + config.path() + " answered " + status);
+            } else if (msg instanceof ResponseDecoder.Malformed malformed) {
+                finish(false, "GET " + config.path() + " got a malformed answer: " + malformed.reason);
             }
+        }
+
+        /**
+         * After the decoder has ended a body delimited by the close. Only a connected channel goes inactive: a
+         * failed connect is told by the connect's listener, with its reason.
+         */
+        @Override
+        public void channelInactive(ChannelHandlerContext ctx) {
+            finish(false, "connection closed without an answer");
         }
 
         @Override

@@ -42,6 +42,9 @@ final class ResponseDecoder extends ChannelInboundHandlerAdapter {
         }
     }
 
+    /** How long a response head may be, status line and headers (nginx's proxy_buffer_size is 4 or 8 KiB). */
+    static final int MAX_HEAD_SIZE = 64 * 1024;
+
     private static final byte CR = '\r';
     private static final byte LF = '\n';
     private static final int MAX_CHUNK_LINE = 4096;

@@ -76,7 +76,7 @@ public final class Upstreams {
                 for (int l = 0; l < loops.length; l++) {
                     pools[l] = new EndpointPool(e, loops[l], perLoop, idlePerLoop, up.poolIdleTimeout().toNanos(),
                             (int) Math.min(Integer.MAX_VALUE, up.connectTimeout().toMillis()),
-                            64 * 1024);
+                            ResponseDecoder.MAX_HEAD_SIZE);
                 }
                 e.pools(pools);
                 endpoints[i] = e;

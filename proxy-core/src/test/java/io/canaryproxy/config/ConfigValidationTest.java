@@ -78,6 +78,7 @@ class ConfigValidationTest {
             proxy.routing.sticky-cookie.name | "cp bucket" | "cp bucket" | a cookie name
             proxy.routing.sticky-cookie.name | "a;b"    | "a;b"      | a cookie name
             proxy.health-check.path         | healthz   | "healthz"  | a URL path starting with /
+            proxy.health-check.path         | "/santé"  | "/santé"   | a URL path starting with /, in printable ASCII
             proxy.admin.token               | {a = 1}   | {"a":1}    | a string
             proxy.trusted-proxies           | 5         | 5          | a list of IP addresses or CIDR ranges
             proxy.trusted-proxies[0]        | ["10.0.0.300"] | "10.0.0.300" | an IP address or CIDR range

@@ -10,6 +10,7 @@ import static org.assertj.core.api.Assertions.assertThatThrownBy;
 import static org.awaitility.Awaitility.await;
 
 import com.github.tomakehurst.wiremock.WireMockServer;
+import io.canaryproxy.testing.ScriptedBackend;
 import io.canaryproxy.CanaryProxy;
 import io.canaryproxy.testing.RawHttpClient;
 import io.canaryproxy.testing.TestConfigs;
@@ -114,5 +115,30 @@ class HealthTest {
         await().atMost(Duration.ofSeconds(5)).until(() -> !healthy("green"));
         green.stubFor(get(urlEqualTo("/healthz")).willReturn(aResponse().withStatus(204)));
         await().atMost(Duration.ofSeconds(5)).until(() -> healthy("green"));
+    }
+
+    /**
+     * A check is read as requests are: an answer the proxy would refuse to relay (two Content-Length values here)
+     * fails the check, though its status is 200, since every request to that endpoint would get a 502.
+     */
+    @Test
+    void anAnswerTheProxyWouldRefuseFailsTheCheck() throws Exception {
+        try (ScriptedBackend purple = new ScriptedBackend()
+                .on("/healthz", "HTTP/1.1 200 OK\r\nContent-Length: 2\r\nContent-Length: 3\r\n\r\nok")
+                .on("/", "HTTP/1.1 200 OK\r\nContent-Length: 2\r\nContent-Length: 3\r\n\r\nok");
+             CanaryProxy checked = CanaryProxy.start(TestConfigs.parse("""
+                     proxy {
+                       releases.blue.endpoints = ["127.0.0.1:%d"]
+                       releases.purple.endpoints = ["%s"]
+                       routing.stable = blue
+                       health-check { interval = 200ms, timeout = 200ms, rise = 1, fall = 1 }
+                     }
+                     """.formatted(blue.port(), purple.endpoint())))) {
+            await().atMost(Duration.ofSeconds(5))
+                    .until(() -> !checked.status().releases().get("purple").endpoints().get(0).healthy());
+
+            assertThatThrownBy(() -> checked.switchTo("purple", false))
+                    .hasMessageContaining("malformed answer").hasMessageContaining("Content-Length");
+        }
     }
 }
