@@ -71,7 +71,6 @@ final class HeaderRewriter {
         boolean hasForwardedHost = false;
         boolean hasRequestId = false;
         CharSequence upgradeTo = null;
-        int cookieEnd = -1;
 
         for (int i = 0, n = h.size(); i < n; i++) {
             CharSequence name = h.name(i);
@@ -116,20 +115,6 @@ final class HeaderRewriter {
                 case REQUEST_ID_HEADER:
                     hasRequestId = true;
                     break;
-                case COOKIE:
-                    if (namedInConnection != null && isNamedIn(namedInConnection, name)) {
-                        continue;
-                    }
-                    if (cookieEnd >= 0) {
-                        // One Cookie header, its pairs joined by "; " (RFC 6265 5.4, RFC 9113 8.2.3): a front end
-                        // passing HTTP/2 cookies on may send several, and gunicorn would join them with ", ",
-                        // which Django reads as part of a value.
-                        cookieEnd = appendCookie(out, cookieEnd, value);
-                        continue;
-                    }
-                    writeHeader(out, name, value);
-                    cookieEnd = out.writerIndex() - 2;
-                    continue;
                 default:
                     if (namedInConnection != null && isNamedIn(namedInConnection, name)) {
                         continue;
@@ -205,7 +190,6 @@ final class HeaderRewriter {
     private static final int FORWARDED_HOST = 6;
     private static final int FORWARDED_OTHER = 7;
     private static final int REQUEST_ID_HEADER = 8;
-    private static final int COOKIE = 9;
 
     /** What a client header is to the rewrite; names are compared by length first, so most cost one switch. */
     private static int classify(CharSequence name) {
@@ -216,8 +200,7 @@ final class HeaderRewriter {
                 return is(name, HttpHeaderNames.HOST) ? HOST : other(name);
             case 6:
                 // Expect is answered by the proxy itself.
-                return is(name, HttpHeaderNames.EXPECT) ? HOP_BY_HOP
-                        : is(name, HttpHeaderNames.COOKIE) ? COOKIE : other(name);
+                return is(name, HttpHeaderNames.EXPECT) ? HOP_BY_HOP : other(name);
             case 7:
                 return is(name, HttpHeaderNames.UPGRADE) ? UPGRADE_HEADER : other(name);
             case 9:
@@ -261,22 +244,6 @@ final class HeaderRewriter {
 
     private static boolean is(CharSequence name, AsciiString known) {
         return known.contentEqualsIgnoreCase(name);
-    }
-
-    /**
-     * Adds {@code "; " + value} to the Cookie header that ends (before its CRLF) at {@code end}, moving what was
-     * written after it; returns the header's new end. Only for a request with more than one Cookie header.
-     */
-    private static int appendCookie(ByteBuf out, int end, CharSequence value) {
-        byte[] after = new byte[out.writerIndex() - end];
-        out.getBytes(end, after);
-        out.writerIndex(end);
-        out.writeByte(';');
-        out.writeByte(' ');
-        out.writeCharSequence(value, CharsetUtil.ISO_8859_1);
-        int newEnd = out.writerIndex();
-        out.writeBytes(after);
-        return newEnd;
     }
 
     private static void writeHeader(ByteBuf out, CharSequence name, CharSequence value) {

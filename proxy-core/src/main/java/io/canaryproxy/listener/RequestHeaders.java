@@ -1,6 +1,7 @@
 package io.canaryproxy.listener;
 
 import io.netty.handler.codec.DateFormatter;
+import io.netty.handler.codec.http.HttpHeaderNames;
 import io.netty.handler.codec.http.HttpHeaders;
 import io.netty.handler.codec.http.HttpHeadersFactory;
 import io.netty.util.AsciiString;
@@ -26,7 +27,7 @@ import java.util.Set;
  * <p>Values are kept as they were added; lookups that Netty's headers answer by splitting comma-separated values
  * ({@link #containsValue}) are left to {@link HttpHeaders}' own code, so that both give the same answers. Names and
  * values are not validated here: the decoder checked the head's bytes before they were parsed. Not thread-safe,
- * like the request it belongs to.
+ * like the request it belongs to. Several {@code Cookie} headers are kept as one (see {@link #joinCookies}).
  */
 final class RequestHeaders extends HttpHeaders {
 
@@ -46,6 +47,8 @@ final class RequestHeaders extends HttpHeaders {
     /** Room for this many headers when the first is added to headers nobody {@link #reserve sized}. */
     private static final int DEFAULT_HEADERS = 12;
     private static final CharSequence[] NONE = {};
+
+    private static final int COOKIE_LENGTH = HttpHeaderNames.COOKIE.length();
 
     /** Name of header i at 2i, its value at 2i + 1. */
     private CharSequence[] slots = NONE;
@@ -104,12 +107,30 @@ final class RequestHeaders extends HttpHeaders {
     private void append(CharSequence name, Object value) {
         Objects.requireNonNull(name, "name");
         CharSequence text = asText(Objects.requireNonNull(value, "value"));
+        if (name.length() == COOKIE_LENGTH && HttpHeaderNames.COOKIE.contentEqualsIgnoreCase(name)) {
+            int first = indexOf(HttpHeaderNames.COOKIE, 0);
+            if (first >= 0) {
+                slots[2 * first + 1] = joinCookies(slots[2 * first + 1], text);
+                return;
+            }
+        }
         if (2 * size == slots.length) {
             reserve(size == 0 ? DEFAULT_HEADERS : 2 * size);
         }
         slots[2 * size] = name;
         slots[2 * size + 1] = text;
         size++;
+    }
+
+    /**
+     * A second {@code Cookie} header joins the first, after {@code "; "} (RFC 9113 8.2.3, RFC 6265 5.4: one Cookie
+     * header). A front end passing HTTP/2 cookie crumbs on sends several; joined, the routing finds a bucket or a
+     * {@code cp_release} pin in any of them with one scan, and the upstream gets one header (gunicorn would join
+     * several with {@code ", "}, which Django reads as part of a value).
+     */
+    private static String joinCookies(CharSequence first, CharSequence more) {
+        return new StringBuilder(first.length() + 2 + more.length()).append(first).append("; ").append(more)
+                .toString();
     }
 
     /** Values other than text are stored the way Netty's headers store them: dates in the HTTP format. */

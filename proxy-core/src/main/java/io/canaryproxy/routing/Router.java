@@ -7,7 +7,6 @@ import io.netty.handler.codec.http.HttpHeaderNames;
 import io.netty.handler.codec.http.HttpHeaders;
 import io.netty.util.AsciiString;
 import java.net.InetAddress;
-import java.util.List;
 import java.util.concurrent.ThreadLocalRandom;
 
 /**
@@ -85,7 +84,8 @@ public final class Router {
     }
 
     /**
-     * Fills {@code out} with the release for a request with these headers.
+     * Fills {@code out} with the release for a request with these headers. They hold one {@code Cookie} header at
+     * most, as RFC 6265 5.4 asks: the listener joins several into one.
      *
      * @param addressBucket the client's {@link #addressBucket(InetAddress)}, computed once per connection
      */
@@ -122,9 +122,6 @@ public final class Router {
             return;
         }
         int bucket = out.cookieBucket;
-        if (bucket == NO_BUCKET && cookies != null) {
-            bucket = bucketInOtherCookieHeaders(headers, out);
-        }
         if (bucket == NO_BUCKET) {
             boolean toCanary = (client == null ? addressBucket : client.addressBucket()) < weight;
             choose(out, toCanary, canary, r.stable());
@@ -148,26 +145,6 @@ public final class Router {
                 || !stable.hasUsableEndpoint());
         out.release = canaryServes ? canary : stable;
         out.fallback = canaryServes ? stable : null;
-    }
-
-    /**
-     * The bucket in a {@code Cookie} header after the first. RFC 6265 5.4 allows one, but a front end that passes
-     * HTTP/2 cookie crumbs on as they came sends several, and replacing the bucket of a user who has one would
-     * move them to the other side. Only asked for a request whose first header holds no bucket while a canary runs.
-     */
-    private int bucketInOtherCookieHeaders(HttpHeaders headers, Decision out) {
-        List<String> all = headers.getAll(HttpHeaderNames.COOKIE);
-        for (int i = 1; i < all.size(); i++) {
-            int at = valueIndex(all.get(i), bucketCookieEq);
-            if (at >= 0) {
-                int bucket = parseBucket(all.get(i), at, valueEnd(all.get(i), at));
-                if (bucket != NO_BUCKET) {
-                    out.cookieBucket = bucket;
-                    return bucket;
-                }
-            }
-        }
-        return NO_BUCKET;
     }
 
     private Release override(HttpHeaders headers, String cookies, Decision scan, RouteState.Routes r) {

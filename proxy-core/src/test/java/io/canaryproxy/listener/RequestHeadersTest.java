@@ -62,6 +62,17 @@ class RequestHeadersTest {
         assertSameAnswers(ours, netty);
     }
 
+    /** The one departure from Netty's headers: RFC 9113 8.2.3 joins cookie crumbs into one Cookie header. */
+    @Test
+    void aSecondCookieHeaderJoinsTheFirst() {
+        RequestHeaders h = new RequestHeaders();
+        h.add("Cookie", "a=1").add("Host", "x").add("cookie", "cp_bucket=5; b=2").add("COOKIE", "c=3");
+
+        assertThat(h.getAll("Cookie")).containsExactly("a=1; cp_bucket=5; b=2; c=3");
+        assertThat(h.size()).isEqualTo(2);
+        assertThat(h.name(0).toString()).isEqualTo("Cookie");
+    }
+
     @Test
     void changesLeaveTheSameHeadersAsOnNettysHeaders() {
         RequestHeaders ours = new RequestHeaders();

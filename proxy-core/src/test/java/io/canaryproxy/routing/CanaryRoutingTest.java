@@ -112,6 +112,15 @@ class CanaryRoutingTest {
         }
     }
 
+    @Test
+    void aPinInASecondCookieHeaderCounts() throws Exception {
+        try (RawHttpClient client = new RawHttpClient(proxy.listenAddress())) {
+            RawHttpClient.Response r = client.sendRaw(("GET / HTTP/1.1\r\nHost: test\r\nCookie: a=1\r\n"
+                    + "Cookie: cp_release=green\r\n\r\n").getBytes(StandardCharsets.US_ASCII));
+            assertThat(r.header("X-Served-By")).isEqualTo("green");
+        }
+    }
+
     /** DESIGN: "a release with no healthy endpoint gets no new traffic". */
     @Test
     void usersOfACanaryThatCannotServeGetTheStableReleaseAndKeepTheirBucket(@TempDir Path dir) throws Exception {
