@@ -1,5 +1,6 @@
 package io.canaryproxy.listener;
 
+import io.canaryproxy.internal.IoFailures;
 import io.canaryproxy.metrics.ReleaseMetrics;
 import io.canaryproxy.metrics.ReleaseMetrics.UpstreamError;
 import io.canaryproxy.routing.Router;
@@ -676,7 +677,7 @@ final class ProxyHandler extends ChannelInboundHandlerAdapter implements Upstrea
                     endpoint, cause.toString());
         } else {
             fail(HttpResponseStatus.BAD_GATEWAY, UpstreamError.CONNECT, "connect to " + endpoint + " failed: "
-                    + Endpoint.describe(cause));
+                    + IoFailures.describe(cause));
         }
     }
 
@@ -841,7 +842,7 @@ final class ProxyHandler extends ChannelInboundHandlerAdapter implements Upstrea
         if (request == null) {
             return;
         }
-        String why = cause == null ? "connection closed" : Endpoint.describe(cause);
+        String why = cause == null ? "connection closed" : IoFailures.describe(cause);
         if (responseStarted) {
             breakResponse("upstream " + endpoint + " broke off the response: " + why, UpstreamError.RESET);
         } else if (idempotent && !replayLost && attempts <= lc.maxRetries) {
@@ -879,7 +880,8 @@ final class ProxyHandler extends ChannelInboundHandlerAdapter implements Upstrea
     /** Answers the current exchange with a proxy error, or closes the connection if the response has begun. */
     private void fail(HttpResponseStatus status, UpstreamError kind, String why) {
         if (!responseStarted) {
-            listener.failureLog().failed(status.code(), request, clientIp, release == null ? "-" : release.name(), why);
+            listener.failureLog().failed(status.code(), request, clientForLog(), release == null ? "-" : release.name(),
+                    why);
         }
         if (upstream != null) {
             UpstreamConnection up = upstream;
@@ -910,6 +912,12 @@ final class ProxyHandler extends ChannelInboundHandlerAdapter implements Upstrea
         }
     }
 
+    /** Behind a trusted proxy, the client it forwards for: the log line is of no use if it names the balancer. */
+    private String clientForLog() {
+        return trustedClient && request != null
+                ? ForwardedClient.describe(request.headers(), lc.trustedProxies, clientIp) : clientIp;
+    }
+
     /**
      * A response that has begun cannot be finished: closing is the only honest signal left. It counts under the
      * status it began with and as an upstream error of {@code kind} (or {@code null}: the client's doing, not the
@@ -917,7 +925,7 @@ final class ProxyHandler extends ChannelInboundHandlerAdapter implements Upstrea
      */
     private void breakResponse(String why, UpstreamError kind) {
         if (kind != null && request != null) {
-            listener.failureLog().failed(responseStatus, request, clientIp, release.name(), why);
+            listener.failureLog().failed(responseStatus, request, clientForLog(), release.name(), why);
         } else {
             log.debug("response broken: {}", why);
         }

@@ -1,6 +1,10 @@
 package io.canaryproxy.listener;
 
 import io.netty.handler.codec.http.HttpRequest;
+import java.time.Instant;
+import java.time.LocalTime;
+import java.time.ZoneId;
+import java.time.temporal.ChronoUnit;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicInteger;
 import java.util.concurrent.atomic.AtomicLong;
@@ -11,7 +15,8 @@ import org.slf4j.LoggerFactory;
  * One WARN line per request the proxy could not serve from its upstream (a {@code 502}, {@code 503} or {@code 504},
  * or a response cut off), like nginx's error log: what failed, for whom, and why. A release that goes down takes
  * every request with it, so at most {@value #PER_SECOND} lines are written a second, across the event loops; the
- * next line written says how many were left out. The counts per kind are in {@code /metrics} either way.
+ * next line written says how many were left out since when. The target is logged without its query. The counts
+ * per kind are in {@code /metrics} either way.
  */
 final class UpstreamFailureLog {
 
@@ -23,6 +28,8 @@ final class UpstreamFailureLog {
     private final AtomicLong windowStart;
     private final AtomicInteger inWindow = new AtomicInteger();
     private final AtomicInteger leftOut = new AtomicInteger();
+    /** When the first of the failures now counted in {@link #leftOut} came; read after that count. */
+    private volatile long firstLeftOutMillis;
 
     UpstreamFailureLog() {
         this(System.nanoTime());
@@ -45,12 +52,13 @@ final class UpstreamFailureLog {
             return;
         }
         int skipped = leftOut.getAndSet(0);
-        String line = request == null ? "-" : request.method() + " " + shortTarget(request.uri());
+        String line = request == null ? "-" : request.method() + " " + pathOf(request.uri());
         if (skipped == 0) {
             log.warn("{} {} from {} (release {}): {}", status, line, client, release, why);
         } else {
-            log.warn("{} {} from {} (release {}): {} ({} more upstream failures not logged)", status, line, client,
-                    release, why, skipped);
+            log.warn("{} {} from {} (release {}): {} ({} more upstream failures since {} not logged)", status, line,
+                    client, release, why, skipped, LocalTime.ofInstant(Instant.ofEpochMilli(firstLeftOutMillis),
+                            ZoneId.systemDefault()).truncatedTo(ChronoUnit.SECONDS));
         }
     }
 
@@ -63,11 +71,20 @@ final class UpstreamFailureLog {
         if (inWindow.incrementAndGet() <= PER_SECOND) {
             return true;
         }
-        leftOut.incrementAndGet();
+        if (leftOut.getAndIncrement() == 0) {
+            firstLeftOutMillis = System.currentTimeMillis();
+        }
         return false;
     }
 
-    private static String shortTarget(String uri) {
-        return uri.length() <= MAX_TARGET_CHARS ? uri : uri.substring(0, MAX_TARGET_CHARS) + "…";
+    /**
+     * The target without its query, cut at {@value #MAX_TARGET_CHARS} characters: a query may carry a token (a
+     * password reset link, an API key), and this log is kept and shipped more widely than an access log.
+     */
+    static String pathOf(String uri) {
+        int query = uri.indexOf('?');
+        String path = query < 0 ? uri : uri.substring(0, query);
+        String cut = path.length() <= MAX_TARGET_CHARS ? path : path.substring(0, MAX_TARGET_CHARS) + "…";
+        return query < 0 ? cut : cut + "?…";
     }
 }

@@ -1,6 +1,7 @@
 package io.canaryproxy.upstream;
 
 import io.canaryproxy.config.EndpointAddress;
+import io.canaryproxy.internal.IoFailures;
 import io.netty.channel.Channel;
 import io.netty.channel.ConnectTimeoutException;
 import java.io.FileNotFoundException;
@@ -111,7 +112,7 @@ public final class Endpoint {
         if (failures >= ejectAfter && !ejected()) {
             ejectedUntilNanos = System.nanoTime() + ejectNanos;
             log.warn("endpoint {} of release {} ejected for {} ms: {} connect failures in a row ({})", address,
-                    release.name(), ejectNanos / 1_000_000, failures, describe(cause));
+                    release.name(), ejectNanos / 1_000_000, failures, IoFailures.describe(cause));
         }
     }
 
@@ -129,21 +130,6 @@ public final class Endpoint {
             }
         }
         return false;
-    }
-
-    /**
-     * A connect or check failure as an operator reads it: the system's message ({@code connect(..) failed with
-     * error(-111): Connection refused}), or for the exceptions that carry none, what they mean.
-     */
-    public static String describe(Throwable cause) {
-        if (cause instanceof FileNotFoundException || cause instanceof NoSuchFileException) {
-            return "no such socket file";
-        }
-        if (cause instanceof ConnectTimeoutException) {
-            return "connect timed out";
-        }
-        String message = cause.getMessage();
-        return message == null || message.isBlank() ? cause.getClass().getSimpleName() : message;
     }
 
     /** Called by active health checks; a passing check also ends an ejection. */

@@ -1,6 +1,7 @@
 package io.canaryproxy.upstream;
 
 import io.canaryproxy.config.HealthCheckConfig;
+import io.canaryproxy.internal.IoFailures;
 import io.netty.bootstrap.Bootstrap;
 import io.netty.buffer.Unpooled;
 import io.netty.channel.Channel;
@@ -19,7 +20,8 @@ import java.util.concurrent.TimeUnit;
 
 /**
  * Active health checks of one endpoint: every {@code interval}, a {@code GET path} on a fresh connection (never a
- * pooled one, and not counted as a proxy connection). A 2xx or 3xx status within {@code timeout} is a success.
+ * pooled one, and not counted as a proxy connection). A 2xx or 3xx answer read whole within {@code timeout}, by
+ * the parser requests go through, is a success.
  * State lives on one event loop; the endpoint's health flag is the only thing other threads read.
  */
 final class HealthChecker {
@@ -113,7 +115,7 @@ final class HealthChecker {
                 timeout.toNanos(), TimeUnit.NANOSECONDS);
         connect.addListener(f -> {
             if (!f.isSuccess()) {
-                probe.finish(false, "connect failed: " + Endpoint.describe(f.cause()));
+                probe.finish(false, "connect failed: " + IoFailures.describe(f.cause()));
                 return;
             }
             ch.writeAndFlush(Unpooled.copiedBuffer("GET " + config.path() + " HTTP/1.1\r\nHost: localhost\r\n"
@@ -168,12 +170,13 @@ final class HealthChecker {
          */
         @Override
         public void channelInactive(ChannelHandlerContext ctx) {
-            finish(false, "connection closed without an answer");
+            finish(false, status == 0 ? "connection closed without an answer"
+                    : "GET " + config.path() + " answered " + status + ", then closed before the end of the body");
         }
 
         @Override
         public void exceptionCaught(ChannelHandlerContext ctx, Throwable cause) {
-            finish(false, "health check failed: " + Endpoint.describe(cause));
+            finish(false, "health check failed: " + IoFailures.describe(cause));
         }
 
         void finish(boolean ok, String why) {
@@ -182,9 +185,12 @@ final class HealthChecker {
                 if (timeout != null) {
                     timeout.cancel(false);
                 }
-                done.accept(ok, why);
-                if (channel != null) {
-                    channel.close();
+                try {
+                    done.accept(ok, why);
+                } finally {
+                    if (channel != null) {
+                        channel.close();
+                    }
                 }
             }
         }

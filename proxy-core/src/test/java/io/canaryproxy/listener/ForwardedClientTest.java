@@ -48,4 +48,13 @@ class ForwardedClientTest {
         assertThat(bucket("10.1.1.1, 10.2.2.2")).as("only trusted proxies: the first of them")
                 .isEqualTo(of("10.1.1.1"));
     }
+
+    @Test
+    void theLogNamesTheForwardedClientAndThePeer() {
+        HttpHeaders h = new DefaultHttpHeaders().add("X-Forwarded-For", "198.51.100.1, 203.0.113.7, 10.1.2.3");
+        assertThat(ForwardedClient.describe(h, TRUSTED, "10.0.0.2")).isEqualTo("203.0.113.7 via 10.0.0.2");
+        assertThat(ForwardedClient.describe(new DefaultHttpHeaders(), TRUSTED, "10.0.0.2")).isEqualTo("10.0.0.2");
+        assertThat(ForwardedClient.describe(new DefaultHttpHeaders().add("X-Forwarded-For", "unknown"), TRUSTED,
+                "10.0.0.2")).isEqualTo("10.0.0.2");
+    }
 }

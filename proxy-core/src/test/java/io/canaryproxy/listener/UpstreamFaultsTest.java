@@ -6,25 +6,20 @@ import static com.github.tomakehurst.wiremock.client.WireMock.anyRequestedFor;
 import static com.github.tomakehurst.wiremock.client.WireMock.urlEqualTo;
 import static com.github.tomakehurst.wiremock.core.WireMockConfiguration.options;
 import static org.assertj.core.api.Assertions.assertThat;
+import static org.awaitility.Awaitility.await;
 
 import ch.qos.logback.classic.Level;
-import ch.qos.logback.classic.Logger;
-import ch.qos.logback.classic.spi.ILoggingEvent;
-import ch.qos.logback.core.read.ListAppender;
 import com.github.tomakehurst.wiremock.WireMockServer;
 import com.github.tomakehurst.wiremock.http.Fault;
 import io.canaryproxy.CanaryProxy;
+import io.canaryproxy.testing.Captured;
 import io.canaryproxy.testing.RawExchange;
 import io.canaryproxy.testing.TestConfigs;
-import static org.awaitility.Awaitility.await;
-
 import java.time.Duration;
-import java.util.List;
 import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.BeforeEach;
 import org.junit.jupiter.api.Test;
-import org.slf4j.LoggerFactory;
 
 /**
  * Faults a real backend does not produce on demand, from WireMock: each ends in a small proxy error or a closed
@@ -141,28 +136,16 @@ class UpstreamFaultsTest {
     void eachFailureIsLoggedWithItsRequestAndReason() throws Exception {
         upstream.stubFor(any(urlEqualTo("/stall?id=1")).willReturn(aResponse().withStatus(200).withFixedDelay(5000)));
         upstream.stubFor(any(urlEqualTo("/broken")).willReturn(aResponse().withFault(Fault.MALFORMED_RESPONSE_CHUNK)));
-        Logger logger = (Logger) LoggerFactory.getLogger(UpstreamFailureLog.class);
-        ListAppender<ILoggingEvent> logged = new ListAppender<>();
-        logged.start();
-        logger.addAppender(logged);
-        try {
+        try (Captured logged = Captured.from(UpstreamFailureLog.class)) {
             RawExchange.send(proxy.listenAddress(), "GET /stall?id=1 HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n");
             RawExchange.send(proxy.listenAddress(), "GET /broken HTTP/1.1\r\nHost: x\r\n\r\n");
 
-            await().atMost(Duration.ofSeconds(5)).until(() -> lines(logged).size() >= 2);
-            assertThat(lines(logged)).satisfiesExactly(
-                    stall -> assertThat(stall).startsWith("504 GET /stall?id=1 from 127.0.0.1 (release blue): no answer from 127.0.0.1:"),
+            await().atMost(Duration.ofSeconds(5)).until(() -> logged.messages().size() >= 2);
+            assertThat(logged.messages()).satisfiesExactly(
+                    stall -> assertThat(stall).startsWith("504 GET /stall?… from 127.0.0.1 (release blue): no answer from 127.0.0.1:"),
                     broken -> assertThat(broken).startsWith("200 GET /broken from 127.0.0.1 (release blue): upstream 127.0.0.1:")
                             .contains("broke off the response"));
-            assertThat(logged.list).allSatisfy(e -> assertThat(e.getLevel()).isEqualTo(Level.WARN));
-        } finally {
-            logger.detachAppender(logged);
-        }
-    }
-
-    private static List<String> lines(ListAppender<ILoggingEvent> appender) {
-        synchronized (appender.list) {
-            return appender.list.stream().map(ILoggingEvent::getFormattedMessage).toList();
+            assertThat(logged.levels()).containsOnly(Level.WARN);
         }
     }
 }

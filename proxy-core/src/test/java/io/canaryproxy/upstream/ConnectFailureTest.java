@@ -2,6 +2,7 @@ package io.canaryproxy.upstream;
 
 import static org.assertj.core.api.Assertions.assertThat;
 
+import io.canaryproxy.internal.IoFailures;
 import io.netty.channel.ConnectTimeoutException;
 import java.io.FileNotFoundException;
 import java.io.IOException;
@@ -24,11 +25,11 @@ class ConnectFailureTest {
 
     @Test
     void exceptionsWithoutAMessageAreNamedForWhatTheyMean() {
-        assertThat(Endpoint.describe(new FileNotFoundException())).isEqualTo("no such socket file");
-        assertThat(Endpoint.describe(new ConnectTimeoutException("connection timed out: /127.0.0.1:9")))
+        assertThat(IoFailures.describe(new FileNotFoundException())).isEqualTo("no such socket file");
+        assertThat(IoFailures.describe(new ConnectTimeoutException("connection timed out: /127.0.0.1:9")))
                 .isEqualTo("connect timed out");
-        assertThat(Endpoint.describe(new ConnectException("connect(..) failed with error(-111): Connection refused")))
+        assertThat(IoFailures.describe(new ConnectException("connect(..) failed with error(-111): Connection refused")))
                 .isEqualTo("connect(..) failed with error(-111): Connection refused");
-        assertThat(Endpoint.describe(new IOException())).isEqualTo("IOException");
+        assertThat(IoFailures.describe(new IOException())).isEqualTo("IOException");
     }
 }

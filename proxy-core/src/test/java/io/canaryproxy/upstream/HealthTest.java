@@ -10,9 +10,9 @@ import static org.assertj.core.api.Assertions.assertThatThrownBy;
 import static org.awaitility.Awaitility.await;
 
 import com.github.tomakehurst.wiremock.WireMockServer;
-import io.canaryproxy.testing.ScriptedBackend;
 import io.canaryproxy.CanaryProxy;
 import io.canaryproxy.testing.RawHttpClient;
+import io.canaryproxy.testing.ScriptedBackend;
 import io.canaryproxy.testing.TestConfigs;
 import java.time.Duration;
 import org.junit.jupiter.api.AfterEach;
