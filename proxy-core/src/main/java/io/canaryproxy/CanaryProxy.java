@@ -5,6 +5,7 @@ import io.canaryproxy.analysis.AnalysisConfig;
 import io.canaryproxy.analysis.AnalysisStore;
 import io.canaryproxy.analysis.Webhooks;
 import io.canaryproxy.config.ConfigException;
+import io.canaryproxy.config.EndpointAddress;
 import io.canaryproxy.config.ProxyConfig;
 import io.canaryproxy.config.RoutingConfig;
 import io.canaryproxy.listener.Listener;
@@ -59,6 +60,7 @@ public final class CanaryProxy implements AutoCloseable {
 
     private static final Logger log = LoggerFactory.getLogger(CanaryProxy.class);
     private static final long DRAIN_POLL_MILLIS = 20;
+    private static final long DRAIN_SWEEP_MILLIS = 500;
     /** How much longer than a health check's timeout a switch waits for the release's answer. */
     private static final long PROBE_GRACE_MILLIS = 1000;
 
@@ -77,6 +79,7 @@ public final class CanaryProxy implements AutoCloseable {
     private final Analysis analysis;
     private AnalysisConfig analysisConfig;
     private boolean stopped;
+    private boolean sweeping;
 
     private CanaryProxy(ProxyConfig config, MeterRegistry registry) {
         this.config = config;
@@ -344,6 +347,11 @@ public final class CanaryProxy implements AutoCloseable {
             r.stopHealthChecks();
             draining.add(r);
         }
+        control.execute(() -> {
+            if (!sweeping) {
+                sweepDrained();
+            }
+        });
         gauges.forEach(registry::remove);
         gauges = ProxyMeters.bind(registry, after, routes, totals);
         after.startHealthChecks();
@@ -450,9 +458,7 @@ public final class CanaryProxy implements AutoCloseable {
             generations.add(current);
         }
         for (Release old : draining) {
-            if (old.inflight() == 0 && old.connections() == 0 && old.upgradedCount() == 0) {
-                draining.remove(old);
-            } else if (old.name().equals(name) && old != current) {
+            if (!drained(old) && old.name().equals(name) && old != current) {
                 generations.add(old);
             }
         }
@@ -574,6 +580,59 @@ public final class CanaryProxy implements AutoCloseable {
             sum += r.inflight();
         }
         return sum;
+    }
+
+    /**
+     * Every half second while a generation a reload replaced still has anything open; one chain at a time, however
+     * many reloads come meanwhile ({@link #sweeping} is read and written on the control thread only).
+     */
+    private void sweepDrained() {
+        sweeping = false;
+        for (Release old : draining) {
+            drained(old);
+        }
+        if (!draining.isEmpty() && !control.isShutdown()) {
+            sweeping = true;
+            control.schedule(this::sweepDrained, DRAIN_SWEEP_MILLIS, TimeUnit.MILLISECONDS);
+        }
+    }
+
+    /**
+     * Whether a generation a reload replaced has nothing open any more; the first to see it so forgets it and
+     * logs the endpoints the reload took out that nothing uses now, which can be stopped. An address an older
+     * generation still has connections to, or that a release lists again, is not named: a reload that only changed
+     * a timeout makes a generation with the same endpoints, and the one before it may still be serving.
+     */
+    private boolean drained(Release old) {
+        if (old.inflight() != 0 || old.connections() != 0 || old.upgradedCount() != 0) {
+            return false;
+        }
+        if (draining.remove(old)) {
+            List<String> gone = new ArrayList<>();
+            for (Endpoint e : old.endpoints()) {
+                if (!listedAnywhere(e.address())) {
+                    gone.add(e.address().toString());
+                }
+            }
+            if (!gone.isEmpty()) {
+                log.info("release {}: no connections left to {}, which a reload took out", old.name(),
+                        String.join(", ", gone));
+            }
+        }
+        return true;
+    }
+
+    private boolean listedAnywhere(EndpointAddress address) {
+        List<Release> all = new ArrayList<>(upstreams.releases());
+        all.addAll(draining);
+        for (Release r : all) {
+            for (Endpoint e : r.endpoints()) {
+                if (e.address().equals(address)) {
+                    return true;
+                }
+            }
+        }
+        return false;
     }
 
     /**

@@ -6,6 +6,7 @@ import static org.awaitility.Awaitility.await;
 
 import io.canaryproxy.config.ConfigException;
 import io.canaryproxy.config.ProxyConfig;
+import io.canaryproxy.testing.Captured;
 import io.canaryproxy.testing.CountingBackend;
 import io.canaryproxy.testing.Gunicorn;
 import io.canaryproxy.testing.LoadGenerator;
@@ -40,7 +41,8 @@ class ReloadTest {
         try (Gunicorn blue = Gunicorn.tcp("blue").start();
              Gunicorn oldGreen = Gunicorn.tcp("green").start();
              Gunicorn newGreen = Gunicorn.tcp("green-v2").start();
-             CanaryProxy proxy = CanaryProxy.start(config(blue.endpoint(), oldGreen.endpoint(), ""))) {
+             CanaryProxy proxy = CanaryProxy.start(config(blue.endpoint(), oldGreen.endpoint(), ""));
+             Captured logged = Captured.from(CanaryProxy.class)) {
             // A slow request keeps a connection to the old gunicorn busy across the reload.
             CompletableFuture<RawHttpClient.Response> slow = CompletableFuture.supplyAsync(() -> {
                 try (RawHttpClient client = new RawHttpClient(proxy.listenAddress())) {
@@ -74,6 +76,11 @@ class ReloadTest {
                     return green.endpoints().size() == 1
                             && green.connections() == green.endpoints().get(0).connections();
                 });
+                // The log says so too, once.
+                String drainedLine = "release green: no connections left to " + oldGreen.endpoint()
+                        + ", which a reload took out";
+                await().atMost(Duration.ofSeconds(5)).until(() -> logged.messages().contains(drainedLine));
+                assertThat(logged.messages()).filteredOn(drainedLine::equals).hasSize(1);
                 oldGreen.stop();
                 load.awaitMoreSuccesses(300, Duration.ofSeconds(30));
 
