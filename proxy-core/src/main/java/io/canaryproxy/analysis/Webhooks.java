@@ -99,9 +99,19 @@ public final class Webhooks {
             return "no answer within " + hook.timeout().toMillis() + " ms";
         }
         if (t instanceof ConnectException) {
-            return t.getCause() instanceof UnresolvedAddressException
-                    ? "cannot resolve the host " + hook.url().getHost()
-                    : "cannot connect to " + hook.url().getHost() + ":" + port(hook.url());
+            // send() wraps the ConnectException of sendAsync() in another: the cause may be two levels down.
+            String detail = null;
+            Throwable c = t;
+            for (int depth = 0; c != null && depth < 8; depth++, c = c.getCause()) {
+                if (c instanceof UnresolvedAddressException) {
+                    return "cannot resolve the host " + hook.url().getHost();
+                }
+                if (detail == null && c.getMessage() != null && !c.getMessage().isBlank()) {
+                    detail = c.getMessage();
+                }
+            }
+            return "cannot connect to " + hook.url().getHost() + ":" + port(hook.url())
+                    + (detail == null ? "" : " (" + detail + ")");
         }
         if (t instanceof InterruptedException) {
             return "interrupted";

@@ -3,18 +3,18 @@ package io.canaryproxy.analysis;
 import static org.assertj.core.api.Assertions.assertThat;
 import static org.awaitility.Awaitility.await;
 
-import ch.qos.logback.classic.Logger;
-import ch.qos.logback.classic.spi.ILoggingEvent;
-import ch.qos.logback.core.read.ListAppender;
+import io.canaryproxy.testing.Captured;
+import java.net.ConnectException;
 import java.net.ServerSocket;
 import java.net.URI;
+import java.nio.channels.UnresolvedAddressException;
 import java.time.Duration;
 import java.util.List;
+import java.util.concurrent.CompletionException;
 import java.util.concurrent.ExecutorService;
 import java.util.concurrent.Executors;
 import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.Test;
-import org.slf4j.LoggerFactory;
 
 /** A webhook that cannot be reached says why, in the log and in a refused start, without its URL's secret. */
 class WebhooksTest {
@@ -54,30 +54,33 @@ class WebhooksTest {
         try (ServerSocket s = new ServerSocket(0)) {
             port = s.getLocalPort();
         }
-        Logger logger = (Logger) LoggerFactory.getLogger(Webhooks.class);
-        ListAppender<ILoggingEvent> logged = new ListAppender<>();
-        logged.start();
-        logger.addAppender(logged);
-        try {
+        try (Captured logged = Captured.from(Webhooks.class)) {
             Webhooks hooks = new Webhooks(List.of(hook("chat", "http://127.0.0.1:" + port + "/T0KEN")), executor);
 
             hooks.send("rollback", "green", 2, 10, null);
 
-            await().atMost(Duration.ofSeconds(10)).until(() -> !messages(logged).isEmpty());
-            assertThat(messages(logged)).containsExactly(
+            await().atMost(Duration.ofSeconds(10)).until(() -> !logged.messages().isEmpty());
+            assertThat(logged.messages()).containsExactly(
                     "webhook chat (rollback) failed: cannot connect to 127.0.0.1:" + port);
-        } finally {
-            logger.detachAppender(logged);
         }
+    }
+
+    /** The shapes the JDK's client gives, synchronous and not, for a host that does not resolve or route. */
+    @Test
+    void theReasonIsFoundWhereverTheClientWrappedIt() {
+        AnalysisConfig.Webhook hook = hook("chat", "https://hooks.example.com/T0KEN");
+        Throwable unresolved = new ConnectException().initCause(new UnresolvedAddressException());
+        Throwable noRoute = new ConnectException().initCause(new ConnectException("No route to host"));
+
+        assertThat(Webhooks.describe(new CompletionException(unresolved), hook))
+                .isEqualTo("cannot resolve the host hooks.example.com");
+        assertThat(Webhooks.describe(new ConnectException().initCause(unresolved), hook))
+                .isEqualTo("cannot resolve the host hooks.example.com");
+        assertThat(Webhooks.describe(new ConnectException().initCause(noRoute), hook))
+                .isEqualTo("cannot connect to hooks.example.com:443 (No route to host)");
     }
 
     private static AnalysisConfig.Webhook hook(String name, String url) {
         return new AnalysisConfig.Webhook(name, URI.create(url), List.of(), Duration.ofMillis(300));
-    }
-
-    private static List<String> messages(ListAppender<ILoggingEvent> appender) {
-        synchronized (appender.list) {
-            return appender.list.stream().map(ILoggingEvent::getFormattedMessage).toList();
-        }
     }
 }
