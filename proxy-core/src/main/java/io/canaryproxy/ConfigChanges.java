@@ -3,8 +3,8 @@ package io.canaryproxy;
 import io.canaryproxy.config.ProxyConfig;
 import io.canaryproxy.config.ReleaseConfig;
 import java.lang.reflect.InvocationTargetException;
-import java.math.BigDecimal;
 import java.lang.reflect.RecordComponent;
+import java.math.BigDecimal;
 import java.time.Duration;
 import java.util.ArrayList;
 import java.util.List;
@@ -42,14 +42,11 @@ final class ConfigChanges {
             refused.add(key + " changed from " + show(before) + " to " + show(after) + ", which needs a restart");
             return;
         }
-        for (RecordComponent c : before.getClass().getRecordComponents()) {
-            Object x = read(c, before);
-            Object y = read(c, after);
-            if (!Objects.equals(x, y)) {
-                String setting = key + "." + key(c);
-                refused.add(setting + (isSecret(c) ? " changed" : " changed from " + show(c, x) + " to " + show(c, y))
-                        + ", which needs a restart");
-            }
+        for (RecordComponent c : differing(before, after)) {
+            String setting = key + "." + key(c);
+            refused.add(setting + (isSecret(c) ? " changed"
+                    : " changed from " + show(c, read(c, before)) + " to " + show(c, read(c, after)))
+                    + ", which needs a restart");
         }
     }
 
@@ -103,15 +100,23 @@ final class ConfigChanges {
             return List.of(key + ": " + show(before) + " -> " + show(after));
         }
         List<String> lines = new ArrayList<>();
-        for (RecordComponent c : before.getClass().getRecordComponents()) {
-            Object x = read(c, before);
-            Object y = read(c, after);
-            if (!Objects.equals(x, y)) {
-                String setting = key + "." + key(c);
-                lines.add(isSecret(c) ? setting + " changed" : setting + ": " + show(c, x) + " -> " + show(c, y));
-            }
+        for (RecordComponent c : differing(before, after)) {
+            String setting = key + "." + key(c);
+            lines.add(isSecret(c) ? setting + " changed"
+                    : setting + ": " + show(c, read(c, before)) + " -> " + show(c, read(c, after)));
         }
         return lines;
+    }
+
+    /** The components of two records of one type whose values differ, in their declared order. */
+    private static List<RecordComponent> differing(Object before, Object after) {
+        List<RecordComponent> differing = new ArrayList<>();
+        for (RecordComponent c : before.getClass().getRecordComponents()) {
+            if (!Objects.equals(read(c, before), read(c, after))) {
+                differing.add(c);
+            }
+        }
+        return differing;
     }
 
     /** A group of settings ({@code RoutingConfig}, {@code AdminConfig}...), told part by part; a value is told whole. */
