@@ -128,7 +128,13 @@ final class RequestHeaders extends HttpHeaders {
      * {@code cp_release} pin in any of them with one scan, and the upstream gets one header (gunicorn would join
      * several with {@code ", "}, which Django reads as part of a value).
      */
-    private static String joinCookies(CharSequence first, CharSequence more) {
+    private static CharSequence joinCookies(CharSequence first, CharSequence more) {
+        if (more.length() == 0) {
+            return first;
+        }
+        if (first.length() == 0) {
+            return more;
+        }
         return new StringBuilder(first.length() + 2 + more.length()).append(first).append("; ").append(more)
                 .toString();
     }

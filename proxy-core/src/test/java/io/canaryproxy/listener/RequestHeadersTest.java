@@ -71,6 +71,10 @@ class RequestHeadersTest {
         assertThat(h.getAll("Cookie")).containsExactly("a=1; cp_bucket=5; b=2; c=3");
         assertThat(h.size()).isEqualTo(2);
         assertThat(h.name(0).toString()).isEqualTo("Cookie");
+
+        RequestHeaders empty = new RequestHeaders();
+        empty.add("Cookie", "").add("Cookie", "a=1").add("Cookie", "");
+        assertThat(empty.getAll("Cookie")).containsExactly("a=1");
     }
 
     @Test
