@@ -68,6 +68,8 @@ final class AdminHandler extends SimpleChannelInboundHandler<FullHttpRequest> {
             + " /canary/pause, /canary/resume, /promote, /rollback, /drain, /reload";
     /** The Prometheus text exposition format, version 0.0.4: what {@link PrometheusMeterRegistry#scrape()} writes. */
     static final String PROMETHEUS_TEXT = "text/plain; version=0.0.4; charset=utf-8";
+    /** The OpenMetrics text format, version 1.0.0. */
+    static final String OPENMETRICS_TEXT = "application/openmetrics-text; version=1.0.0; charset=utf-8";
     private static final String CANARY_EXAMPLE = "/canary?release=green&weight=10";
     /**
      * The query parameters of the calls that change something or wait: any other is refused, so that a misspelt
@@ -183,7 +185,7 @@ final class AdminHandler extends SimpleChannelInboundHandler<FullHttpRequest> {
             }
             case "/metrics" -> {
                 if (allowed(ctx, ex, GET)) {
-                    metrics(ctx, ex);
+                    metrics(ctx, request, ex);
                 }
             }
             case "/switch" -> {
@@ -410,14 +412,24 @@ final class AdminHandler extends SimpleChannelInboundHandler<FullHttpRequest> {
         });
     }
 
-    private void metrics(ChannelHandlerContext ctx, Exchange ex) {
+    private void metrics(ChannelHandlerContext ctx, FullHttpRequest request, Exchange ex) {
         if (prometheus == null) {
             respond(ctx, ex, HttpResponseStatus.NOT_FOUND, error("metrics are not exported: this proxy records"
                     + " its metrics into no Prometheus registry (start it with a PrometheusMeterRegistry)"));
             return;
         }
-        byte[] text = prometheus.scrape().getBytes(StandardCharsets.UTF_8);
-        respondBytes(ctx, ex, HttpResponseStatus.OK, PROMETHEUS_TEXT, text);
+        String format = metricsFormat(request.headers().get(HttpHeaderNames.ACCEPT));
+        byte[] text = prometheus.scrape(format).getBytes(StandardCharsets.UTF_8);
+        respondBytes(ctx, ex, HttpResponseStatus.OK, format, text);
+    }
+
+    /**
+     * OpenMetrics 1.0 when the scraper asks for it (Prometheus does, by default), the 0.0.4 text format otherwise.
+     * Protobuf, which Prometheus would prefer, is not offered: it needs a binary body, and the text formats say the
+     * same.
+     */
+    static String metricsFormat(String accept) {
+        return accept != null && accept.contains("application/openmetrics-text") ? OPENMETRICS_TEXT : PROMETHEUS_TEXT;
     }
 
     private void drain(ChannelHandlerContext ctx, QueryParams query, Exchange ex) {

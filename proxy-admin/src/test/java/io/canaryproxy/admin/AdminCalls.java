@@ -45,6 +45,11 @@ final class AdminCalls {
         return send(HttpRequest.newBuilder(URI.create(admin + pathAndQuery)).GET());
     }
 
+    /** A GET with headers given as name, value pairs. */
+    HttpResponse<String> get(String pathAndQuery, String... headers) throws Exception {
+        return send(HttpRequest.newBuilder(URI.create(admin + pathAndQuery)).headers(headers).GET());
+    }
+
     HttpResponse<String> head(String pathAndQuery) throws Exception {
         return send(HttpRequest.newBuilder(URI.create(admin + pathAndQuery))
                 .method("HEAD", HttpRequest.BodyPublishers.noBody()));

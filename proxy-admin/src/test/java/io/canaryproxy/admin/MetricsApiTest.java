@@ -10,6 +10,7 @@ import io.canaryproxy.testing.RawHttpClient;
 import io.canaryproxy.testing.TestConfigs;
 import io.micrometer.prometheusmetrics.PrometheusConfig;
 import io.micrometer.prometheusmetrics.PrometheusMeterRegistry;
+import io.prometheus.metrics.expositionformats.OpenMetricsTextFormatWriter;
 import io.prometheus.metrics.expositionformats.PrometheusTextFormatWriter;
 import java.net.InetSocketAddress;
 import java.net.http.HttpResponse;
@@ -117,6 +118,22 @@ class MetricsApiTest {
         assertThat(value(samples, "canary_proxy_requests_total", "release", "blue", "status", "2xx")).isZero();
         assertThat(value(samples, "canary_proxy_canary_weight_percent")).isEqualTo(100);
         assertThat(value(samples, "canary_proxy_release_routed", "release", "green")).isEqualTo(1);
+    }
+
+    /** What Prometheus asks for by default (protobuf first, which is not offered, then OpenMetrics). */
+    @Test
+    void aScraperThatAsksForOpenMetricsGetsIt() throws Exception {
+        HttpResponse<String> r = calls.get("/metrics", "Accept", "application/vnd.google.protobuf;"
+                + "proto=io.prometheus.client.MetricFamily;encoding=delimited;q=0.5,"
+                + "application/openmetrics-text;version=1.0.0;q=0.4,text/plain;version=0.0.4;q=0.3,*/*;q=0.1");
+
+        assertThat(r.statusCode()).isEqualTo(200);
+        assertThat(r.headers().firstValue("content-type")).hasValue(OpenMetricsTextFormatWriter.CONTENT_TYPE);
+        assertThat(r.body()).contains("# TYPE canary_proxy_requests counter").endsWith("# EOF\n");
+
+        HttpResponse<String> plain = calls.get("/metrics", "Accept", "text/plain");
+        assertThat(plain.headers().firstValue("content-type")).hasValue(PrometheusTextFormatWriter.CONTENT_TYPE);
+        assertThat(plain.body()).doesNotContain("# EOF");
     }
 
     @Test
