@@ -2,6 +2,8 @@ package io.canaryproxy.analysis;
 
 import com.typesafe.config.Config;
 import com.typesafe.config.ConfigValue;
+import com.typesafe.config.ConfigValueType;
+import io.canaryproxy.config.BareNumbers;
 import io.canaryproxy.config.ConfigException;
 import io.canaryproxy.config.RoutingConfig;
 import java.net.URI;
@@ -148,13 +150,33 @@ public record AnalysisConfig(
             return c.hasPath(key) ? c.getValue(key).unwrapped() : null;
         }
 
+        /**
+         * A duration with its unit. Typesafe Config reads a bare number as milliseconds, so {@code interval = 30}
+         * would judge a canary every 30 ms: refused, as everywhere else in the file (0 needs no unit).
+         */
         Duration duration(String key) {
+            if (c.hasPath(key) && isBareNumber(c.getValue(key))) {
+                bad(key, raw(key), "a duration with its unit, such as 30s or 500ms");
+                return null;
+            }
             try {
                 return c.getDuration(key);
             } catch (com.typesafe.config.ConfigException e) {
                 bad(key, raw(key), "a duration such as 30s or 500ms");
                 return null;
             }
+        }
+
+        private static boolean isBareNumber(ConfigValue value) {
+            Object raw = value.unwrapped();
+            if (value.valueType() == ConfigValueType.NUMBER) {
+                return ((Number) raw).doubleValue() != 0;
+            }
+            if (value.valueType() == ConfigValueType.STRING) {
+                String text = ((String) raw).trim();
+                return BareNumbers.isBareNumber(text) && Double.parseDouble(text) != 0;
+            }
+            return false;
         }
 
         Duration positive(String key) {

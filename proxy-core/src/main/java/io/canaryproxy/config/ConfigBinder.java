@@ -40,7 +40,6 @@ final class ConfigBinder {
     private static final Set<String> STATIC_KEYS = Set.of("prefix", "root");
 
     private static final Pattern RELEASE_NAME = Pattern.compile("[A-Za-z0-9][A-Za-z0-9_.-]*");
-    private static final Pattern BARE_NUMBER = Pattern.compile("[+-]?[0-9]*\\.?[0-9]+([eE][+-]?[0-9]+)?");
     private static final Pattern IPV4 = Pattern.compile("(25[0-5]|2[0-4][0-9]|1[0-9][0-9]|[1-9]?[0-9])(\\.(25[0-5]|2[0-4][0-9]|1[0-9][0-9]|[1-9]?[0-9])){3}");
     private static final Pattern IPV6_CHARS = Pattern.compile("[0-9A-Fa-f:.]+");
     /** RFC 6265 cookie-name: an RFC 7230 token. */
@@ -599,7 +598,7 @@ final class ConfigBinder {
         if (value.valueType() == ConfigValueType.NUMBER) {
             number = ((Number) value.unwrapped()).doubleValue();
         } else if (value.valueType() == ConfigValueType.STRING
-                && BARE_NUMBER.matcher(((String) value.unwrapped()).trim()).matches()) {
+                && BareNumbers.isBareNumber((String) value.unwrapped())) {
             number = Double.parseDouble(((String) value.unwrapped()).trim());
         }
         if (number == null || number.isNaN() || number < min || number > max) {
@@ -625,7 +624,7 @@ final class ConfigBinder {
             }
         } else if (value.valueType() == ConfigValueType.STRING) {
             String text = ((String) value.unwrapped()).trim();
-            boolean bare = BARE_NUMBER.matcher(text).matches();
+            boolean bare = BareNumbers.isBareNumber(text);
             if (!bare || Double.parseDouble(text) == 0) {
                 try {
                     duration = single(value).getDuration("v");

@@ -53,9 +53,18 @@ class AnalysisConfigTest {
             steps = [0.5, 12.345, 100] | proxy.analysis.steps = [0.5, 12.345, 100.0]: expected percentages with at most 2
             confidence = 150 | proxy.analysis.confidence = 150: expected a percentage from 50
             confidence = 20 | proxy.analysis.confidence = 20: expected a percentage from 50
+            interval = 30 | proxy.analysis.interval = 30: expected a duration with its unit, such as 30s
+            cooldown = "600" | proxy.analysis.cooldown = "600": expected a duration with its unit, such as 30s
+            webhooks = [{ url = "http://x", timeout = 5 }] | proxy.analysis.webhooks[0].timeout = 5: expected a duration with its unit
             """)
     void aBadValueIsAConfigErrorNamingTheKey(String setting, String message) {
         assertThat(error(setting)).startsWith(message);
+    }
+
+    /** A bare 0 needs no unit, as elsewhere in the file. */
+    @Test
+    void aBareZeroIsZero() {
+        assertThat(read("warmup = 0, cooldown = 0").warmup()).isZero();
     }
 
     @Test
