@@ -328,7 +328,10 @@ public final class CanaryProxy implements AutoCloseable {
         }
         AnalysisConfig nextAnalysis = AnalysisConfig.from(next.source());
         List<String> changes = ConfigChanges.applied(now, next);
-        changes.addAll(ConfigChanges.between("proxy.analysis", analysisConfig, nextAnalysis));
+        for (String line : ConfigChanges.between("proxy.analysis", analysisConfig, nextAnalysis)) {
+            changes.add(line.startsWith("proxy.analysis.steps:")
+                    ? line + " (from the next run: a running analysis keeps its steps)" : line);
+        }
         if (changes.isEmpty()) {
             log.info("reload: nothing changed");
             return changes;

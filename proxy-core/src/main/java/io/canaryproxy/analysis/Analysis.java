@@ -151,26 +151,46 @@ public final class Analysis {
             return;
         }
         RouteTable t = control.routes();
-        if (saved.step() < 0 || saved.step() >= config.steps().size()) {
-            log.warn("analysis of {} not resumed: it was at step {}, and proxy.analysis.steps has {} (0 to {})",
-                    saved.release(), saved.step(), config.steps().size(), config.steps().size() - 1);
-            save();
-            return;
-        }
         if (!saved.release().equals(t.canary())) {
             log.info("analysis of {} not resumed: the route table no longer has it as canary", saved.release());
             save();
             return;
         }
         release = saved.release();
-        step = saved.step();
         consecutiveFailures = saved.failures();
         state = saved.paused() ? State.PAUSED : State.RUNNING;
-        RouteTable table = control.setCanary(release, config.steps().get(step));
-        beginStep(table);
-        log.info("analysis of {} resumed at step {} ({}%){}", release, step, config.steps().get(step),
+        // The route table's weight is what users have; the saved step is only an index into steps that may have
+        // been edited since. Resuming at the same index of a new list would move users off a canary that a pause
+        // was holding (a migration that cannot be undone, say) without anyone asking.
+        int saveStep = saved.step();
+        double weight = t.weightPercent();
+        boolean sameStep = saveStep >= 0 && saveStep < config.steps().size()
+                && basisPoints(config.steps().get(saveStep)) == t.weightBasisPoints();
+        step = sameStep ? saveStep : firstStepAtLeast(weight);
+        if (!sameStep) {
+            log.warn("analysis of {}: it was saved at step {}, which proxy.analysis.steps {} no longer puts at the"
+                    + " canary's {}% (the steps were edited since); the canary keeps its weight, and the run goes on"
+                    + " at step {} ({}%)", release, saveStep, config.steps(), weight, step, config.steps().get(step));
+        }
+        beginStep(t);
+        log.info("analysis of {} resumed at step {} ({}%){}", release, step, weight,
                 state == State.PAUSED ? ", paused" : "");
         scheduleTick();
+    }
+
+    /** The first step whose weight is at least {@code weight}: going on from there never lowers the canary's. */
+    private int firstStepAtLeast(double weight) {
+        List<Double> steps = config.steps();
+        for (int i = 0; i < steps.size(); i++) {
+            if (basisPoints(steps.get(i)) >= Math.round(weight * 100)) {
+                return i;
+            }
+        }
+        return steps.size() - 1;
+    }
+
+    private static long basisPoints(double percent) {
+        return Math.round(percent * 100);
     }
 
     public synchronized Status pause() {
@@ -301,17 +321,24 @@ public final class Analysis {
             return; // the interval's check ends the run, saying why
         }
         try {
-            rolledBackIfUnhealthy(control.release(release));
+            rolledBackIfUnhealthy(control.release(release), control.release(table.stable()));
         } catch (RuntimeException e) {
             pauseAfter(e);
         }
     }
 
-    private boolean rolledBackIfUnhealthy(Release canary) {
+    private boolean rolledBackIfUnhealthy(Release canary, Release stable) {
         if (canary.hasHealthyEndpoint()) {
             return false;
         }
-        record(judgeless(Verdict.FAIL, "canary has no healthy endpoint"));
+        // What the step saw until its canary fell, not zeros: the history and the webhook are where an operator
+        // looks for what the canary did before it went.
+        Sample c = Sample.sum(heldCanary, canary.window().take(canary.name()));
+        Sample s = Sample.sum(heldStable, stable.window().take(stable.name()));
+        heldCanary = null;
+        heldStable = null;
+        record(new Check(Instant.now(), step, config.steps().get(step), Verdict.FAIL, "canary has no healthy endpoint",
+                Judge.figures(c), Judge.figures(s), Double.NaN, Double.NaN, Double.NaN));
         rollBack("the canary has no healthy endpoint");
         return true;
     }
@@ -347,7 +374,7 @@ public final class Analysis {
         }
         Release canary = control.release(release);
         Release stable = control.release(table.stable());
-        if (rolledBackIfUnhealthy(canary)) {
+        if (rolledBackIfUnhealthy(canary, stable)) {
             return;
         }
         if (state == State.PAUSED) {
@@ -434,13 +461,6 @@ public final class Analysis {
         } else {
             save();
         }
-    }
-
-    private Check judgeless(Verdict verdict, String reason) {
-        Check.Figures canary = new Check.Figures(release, 0, 0, 0, 0, 0);
-        Check.Figures stable = new Check.Figures(control.routes().stable(), 0, 0, 0, 0, 0);
-        return new Check(Instant.now(), step, config.steps().get(step), verdict, reason, canary, stable, Double.NaN,
-                Double.NaN, Double.NaN);
     }
 
     private void record(Check check) {

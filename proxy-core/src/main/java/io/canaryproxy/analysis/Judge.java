@@ -85,7 +85,7 @@ public final class Judge {
         return new Check(Instant.now(), step, weight, Verdict.FAIL, reason, c, s, errorP, u.p(), u.effect());
     }
 
-    private static Figures figures(Sample sample) {
+    static Figures figures(Sample sample) {
         long n = sample.requests();
         boolean any = sample.latencyMicros().getTotalCount() > 0;
         return new Figures(sample.release(), n, sample.errors(), n == 0 ? 0 : sample.errors() / (double) n,

@@ -14,6 +14,7 @@ import static org.awaitility.Awaitility.await;
 import com.github.tomakehurst.wiremock.WireMockServer;
 import io.canaryproxy.CanaryProxy;
 import io.canaryproxy.config.ProxyConfig;
+import io.canaryproxy.testing.Captured;
 import io.canaryproxy.testing.CountingBackend;
 import io.canaryproxy.testing.RawHttpClient;
 import io.canaryproxy.testing.TestConfigs;
@@ -21,6 +22,7 @@ import java.io.IOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.time.Duration;
+import java.util.Map;
 import java.util.concurrent.TimeUnit;
 import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.BeforeEach;
@@ -117,20 +119,57 @@ class AnalysisControlTest {
         }
     }
 
+    /**
+     * Steps edited while a run was paused: the canary keeps the weight its users have, and the run goes on at the
+     * first step that does not lower it. Taking the saved step's index in the new list would have moved 4 % of the
+     * users back to the stable release behind the operator's back.
+     */
+    @Test
+    void aRestartWithEditedStepsKeepsTheCanarysWeight() {
+        long version;
+        try (CanaryProxy proxy = CanaryProxy.start(config(""))) {
+            proxy.startAnalysis("green", false); // steps [5, 50, 100]: 5 %
+            proxy.pauseAnalysis();
+            version = proxy.routes().version();
+        }
+        try (Captured logged = Captured.from(Analysis.class);
+             CanaryProxy restarted = CanaryProxy.start(config("proxy.analysis.steps = [1, 2, 3, 5, 100]"))) {
+            Analysis.Status status = restarted.status().analysis();
+            assertThat(status.state()).isEqualTo(Analysis.State.PAUSED);
+            assertThat(status.step()).isEqualTo(3);
+            assertThat(restarted.routes().weightPercent()).isEqualTo(5.0);
+            assertThat(restarted.routes().version()).as("the route table untouched").isEqualTo(version);
+            assertThat(logged.messages()).anySatisfy(line -> assertThat(line).contains("the steps were edited since"));
+        }
+        try (CanaryProxy again = CanaryProxy.start(config("proxy.analysis.steps = [1, 3, 100]"))) {
+            assertThat(again.status().analysis().step()).as("5 % is no step: the next one up").isEqualTo(2);
+            assertThat(again.routes().weightPercent()).isEqualTo(5.0);
+        }
+    }
+
     /** README: "an unhealthy canary (no healthy endpoint) is rolled back at once", not at the end of the interval. */
     @Test
     void aCanaryThatLosesEveryEndpointIsRolledBackBeforeTheIntervalEnds() throws Exception {
         try (CanaryProxy proxy = CanaryProxy.start(config(
                 "proxy.health-check { interval = 100ms, timeout = 100ms, fall = 1 }"))) {
             proxy.startAnalysis("green", false); // interval = 1h
+            try (RawHttpClient client = new RawHttpClient(proxy.listenAddress())) {
+                for (int i = 0; i < 3; i++) {
+                    assertThat(client.get("/", Map.of("X-Canary", "always")).status()).isEqualTo(200);
+                    assertThat(client.get("/", Map.of("X-Canary", "never")).status()).isEqualTo(200);
+                }
+            }
             green.close();
             await().atMost(Duration.ofSeconds(10))
                     .until(() -> proxy.status().analysis().state() == Analysis.State.IDLE);
             assertThat(proxy.status().analysis().lastOutcome())
                     .isEqualTo("rolled back: the canary has no healthy endpoint");
+            // The check records what the step saw before the canary fell.
             assertThat(proxy.status().analysis().history()).last().satisfies(check -> {
                 assertThat(check.canary().release()).isEqualTo("green");
+                assertThat(check.canary().requests()).isEqualTo(3);
                 assertThat(check.stable().release()).isEqualTo("blue");
+                assertThat(check.stable().requests()).isEqualTo(3);
             });
             assertThat(proxy.routes().canary()).isNull();
         }
@@ -165,8 +204,8 @@ class AnalysisControlTest {
             makeUnwritable(var);
 
             await().atMost(Duration.ofSeconds(20)).pollInterval(Duration.ofMillis(20)).until(() -> {
-                client.get("/", java.util.Map.of("X-Canary", "always"));
-                client.get("/", java.util.Map.of("X-Canary", "never"));
+                client.get("/", Map.of("X-Canary", "always"));
+                client.get("/", Map.of("X-Canary", "never"));
                 return proxy.status().analysis().state() == Analysis.State.PAUSED;
             });
             Analysis.Status status = proxy.status().analysis();
@@ -211,17 +250,22 @@ class AnalysisControlTest {
         }
     }
 
-    /** A step the configured steps no longer have (steps shortened since) leaves the run behind. */
+    /**
+     * A step the configured steps no longer have (steps shortened since) does not stop the start, nor leave the
+     * canary unwatched: the run goes on at the step of the canary's weight.
+     */
     @Test
-    void aSavedStepBeyondTheStepsIsNotResumedAndDoesNotStopTheStart() throws Exception {
+    void aSavedStepBeyondTheStepsResumesAtTheCanarysWeight() throws Exception {
         try (CanaryProxy proxy = CanaryProxy.start(config(""))) {
             proxy.startAnalysis("green", false);
         }
         Path saved = dir.resolve("state.analysis.json");
         Files.writeString(saved, Files.readString(saved).replaceAll("\"step\":\\d+", "\"step\":3"));
         try (CanaryProxy restarted = CanaryProxy.start(config(""))) {
-            assertThat(restarted.status().analysis().state()).isEqualTo(Analysis.State.IDLE);
+            assertThat(restarted.status().analysis().state()).isEqualTo(Analysis.State.RUNNING);
+            assertThat(restarted.status().analysis().step()).isZero();
             assertThat(restarted.routes().canary()).isEqualTo("green");
+            assertThat(restarted.routes().weightPercent()).isEqualTo(5.0);
         }
     }
 
