@@ -383,10 +383,11 @@ final class ProxyHandler extends ChannelInboundHandlerAdapter implements Upstrea
             return;
         }
         if (!target.hasUsableEndpoint()) {
+            String why = "every endpoint of release " + target.name() + " is ejected after failed connects";
             target.metrics().error(UpstreamError.REFUSED_NO_ENDPOINT);
             target.responded(503, System.nanoTime() - startNanos);
-            answerAtOnce(HttpResponseStatus.SERVICE_UNAVAILABLE,
-                    "release " + target.name() + " has no usable endpoint");
+            listener.failureLog().failed(503, req, clientForLog(req), target.name(), why);
+            answerAtOnce(HttpResponseStatus.SERVICE_UNAVAILABLE, why);
             return;
         }
         ThreadLocalRandom random = ThreadLocalRandom.current();
@@ -880,8 +881,8 @@ final class ProxyHandler extends ChannelInboundHandlerAdapter implements Upstrea
     /** Answers the current exchange with a proxy error, or closes the connection if the response has begun. */
     private void fail(HttpResponseStatus status, UpstreamError kind, String why) {
         if (!responseStarted) {
-            listener.failureLog().failed(status.code(), request, clientForLog(), release == null ? "-" : release.name(),
-                    why);
+            listener.failureLog().failed(status.code(), request, clientForLog(request),
+                    release == null ? "-" : release.name(), why);
         }
         if (upstream != null) {
             UpstreamConnection up = upstream;
@@ -913,9 +914,9 @@ final class ProxyHandler extends ChannelInboundHandlerAdapter implements Upstrea
     }
 
     /** Behind a trusted proxy, the client it forwards for: the log line is of no use if it names the balancer. */
-    private String clientForLog() {
-        return trustedClient && request != null
-                ? ForwardedClient.describe(request.headers(), lc.trustedProxies, clientIp) : clientIp;
+    private String clientForLog(HttpRequest req) {
+        return trustedClient && req != null
+                ? ForwardedClient.describe(req.headers(), lc.trustedProxies, clientIp) : clientIp;
     }
 
     /**
@@ -925,7 +926,7 @@ final class ProxyHandler extends ChannelInboundHandlerAdapter implements Upstrea
      */
     private void breakResponse(String why, UpstreamError kind) {
         if (kind != null && request != null) {
-            listener.failureLog().failed(responseStatus, request, clientForLog(), release.name(), why);
+            listener.failureLog().failed(responseStatus, request, clientForLog(request), release.name(), why);
         } else {
             log.debug("response broken: {}", why);
         }

@@ -3,6 +3,7 @@ package io.canaryproxy.listener;
 import static org.assertj.core.api.Assertions.assertThat;
 
 import io.canaryproxy.CanaryProxy;
+import io.canaryproxy.testing.Captured;
 import io.canaryproxy.testing.RawHttpClient;
 import io.canaryproxy.testing.TestConfigs;
 import java.nio.file.Path;
@@ -32,6 +33,25 @@ class NoEndpointTest {
             assertThat(head.status()).isEqualTo(503);
             assertThat(head.body()).isEmpty();
             assertThat(client.connectionsOpened()).as("one connection for all of them").isEqualTo(1);
+        }
+    }
+
+    /** The error log tells an outage as /metrics counts it: each refused request is a line, up to the limit. */
+    @Test
+    void eachRefusedRequestOfAnOutageIsLogged(@TempDir Path dir) throws Exception {
+        try (CanaryProxy proxy = CanaryProxy.start(TestConfigs.single("unix:" + dir.resolve("gone.sock"),
+                "proxy.health-check.interval = 0"));
+             RawHttpClient client = new RawHttpClient(proxy.listenAddress());
+             Captured logged = Captured.from(UpstreamFailureLog.class)) {
+            assertThat(client.get("/").status()).isEqualTo(502); // ejects the endpoint
+            for (int i = 0; i < 3; i++) {
+                assertThat(client.get("/orders?page=" + i).status()).isEqualTo(503);
+            }
+
+            assertThat(logged.messages()).hasSize(4);
+            assertThat(logged.messages().subList(1, 4)).allSatisfy(line -> assertThat(line)
+                    .isEqualTo("503 GET /orders?… from 127.0.0.1 (release blue): every endpoint of release blue"
+                            + " is ejected after failed connects"));
         }
     }
 }
