@@ -176,6 +176,10 @@ public final class ConfigLoader {
                 where += " at line " + origin.lineNumber();
             }
         }
+        if (detail.endsWith("end of file")) {
+            // Typesafe Config asks for a "close parentheses ')'" whatever was left open.
+            detail += " (a { or [ opened earlier is not closed)";
+        }
         return "syntax error in " + where + ": " + detail;
     }
 

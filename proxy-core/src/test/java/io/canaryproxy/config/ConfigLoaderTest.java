@@ -301,6 +301,14 @@ class ConfigLoaderTest {
     }
 
     @Test
+    void anUnclosedBraceIsCalledThat() throws IOException {
+        Path file = write("proxy {\n  threads = 4\n");
+        assertThatThrownBy(() -> ConfigLoader.load(file, Map.of(), NO_PROPERTIES))
+                .isInstanceOf(ConfigException.class)
+                .hasMessageEndingWith("end of file (a { or [ opened earlier is not closed)");
+    }
+
+    @Test
     void anUnknownKeyInTheFileNamesFileLineAndTheLikelyKey() throws IOException {
         Path file = write(MINIMAL + "proxy.upstream {\n  pool-idle-timout = 500ms\n}\n");
         assertThatThrownBy(() -> ConfigLoader.load(file, Map.of(), NO_PROPERTIES))
