@@ -1,7 +1,9 @@
 package io.canaryproxy;
 
+import io.canaryproxy.config.LimitsConfig;
 import io.canaryproxy.config.ProxyConfig;
 import io.canaryproxy.config.ReleaseConfig;
+import io.canaryproxy.internal.DurationText;
 import java.lang.reflect.InvocationTargetException;
 import java.lang.reflect.RecordComponent;
 import java.math.BigDecimal;
@@ -79,7 +81,14 @@ final class ConfigChanges {
                 changes.add("release " + name + " removed");
             }
         }
-        changes.addAll(between("proxy.routing", a.routing(), b.routing()));
+        for (String line : between("proxy.routing", a.routing(), b.routing())) {
+            // The route table is runtime state: a reloaded file that names another stable release moves nobody,
+            // and an operator reading "stable: green -> blue" would think it did.
+            boolean table = line.startsWith("proxy.routing.stable:") || line.startsWith("proxy.routing.canary:")
+                    || line.startsWith("proxy.routing.weight:");
+            changes.add(table ? line + " (not applied to traffic: the route table moves by /switch and /canary only)"
+                    : line);
+        }
         changes.addAll(between("proxy.health-check", a.healthCheck(), b.healthCheck()));
         changes.addAll(between("proxy.upstream", a.upstream(), b.upstream()));
         changes.addAll(between("proxy.limits", a.limits(), b.limits()));
@@ -147,6 +156,9 @@ final class ConfigChanges {
         if (c.getName().equals("weightBasisPoints") && value instanceof Integer basisPoints) {
             return BigDecimal.valueOf(basisPoints, 2).stripTrailingZeros().toPlainString();
         }
+        if (c.getDeclaringRecord() == LimitsConfig.class && value instanceof Number bytes) {
+            return size(bytes.longValue());
+        }
         return show(value);
     }
 
@@ -158,16 +170,23 @@ final class ConfigChanges {
         }
     }
 
+    /** A size as the file says it ({@code 16k} is 16384 bytes): the largest unit that says it exactly. */
+    private static String size(long bytes) {
+        if (bytes != 0 && bytes % (1L << 30) == 0) {
+            return (bytes >> 30) + "g";
+        }
+        if (bytes != 0 && bytes % (1L << 20) == 0) {
+            return (bytes >> 20) + "m";
+        }
+        return bytes != 0 && bytes % 1024 == 0 ? (bytes >> 10) + "k" : Long.toString(bytes);
+    }
+
     private static String show(Object value) {
         if (value == null) {
             return "none";
         }
         if (value instanceof Duration d) {
-            long millis = d.toMillis();
-            if (millis % 1000 != 0) {
-                return millis + "ms";
-            }
-            return millis > 0 && millis % 86_400_000 == 0 ? millis / 86_400_000 + "d" : millis / 1000 + "s";
+            return DurationText.of(d);
         }
         return String.valueOf(value);
     }

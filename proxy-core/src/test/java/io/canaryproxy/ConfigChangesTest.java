@@ -34,7 +34,7 @@ class ConfigChangesTest {
                 "release green: static files added",
                 "proxy.routing.sticky-cookie.max-age: 30d -> 1d",
                 "proxy.routing.served-by-header: false -> true",
-                "proxy.upstream.response-timeout: 60s -> 1500ms");
+                "proxy.upstream.response-timeout: 1m -> 1500ms");
     }
 
     @Test
@@ -44,15 +44,19 @@ class ConfigChangesTest {
                 proxy.routing { canary = green, weight = 12.5, sticky-cookie.name = "bucket" }
                 proxy.upstream.max-idle-connections = 3
                 proxy.health-check.fall = 5
+                proxy.limits.max-body-size = 1m
                 """);
 
         assertThat(ConfigChanges.applied(before, after)).containsExactly(
-                "proxy.routing.canary: none -> green",
-                "proxy.routing.weight: 0 -> 12.5",
+                "proxy.routing.canary: none -> green (not applied to traffic: the route table moves by /switch and"
+                        + " /canary only)",
+                "proxy.routing.weight: 0 -> 12.5 (not applied to traffic: the route table moves by /switch and"
+                        + " /canary only)",
                 "proxy.routing.sticky-cookie.name: cp_bucket -> bucket",
                 "proxy.health-check.fall: 3 -> 5",
                 "proxy.upstream.max-idle-connections: "
-                        + before.upstream().maxIdleConnections() + " -> 3");
+                        + before.upstream().maxIdleConnections() + " -> 3",
+                "proxy.limits.max-body-size: 50m -> 1m");
     }
 
     @Test
