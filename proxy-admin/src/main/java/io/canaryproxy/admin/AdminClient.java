@@ -86,7 +86,9 @@ final class AdminClient {
         if (body.length() > 200) {
             body = body.substring(0, 200) + "...";
         }
-        return new CtlException(Ctl.EXIT_REFUSED, "unexpected answer from " + answer.url() + ": HTTP "
+        // Not the admin API's refusal (it always says why, in JSON): something else answers at that address, and
+        // a deploy script must not take it for the proxy saying no.
+        return new CtlException(Ctl.EXIT_UNREACHABLE, "unexpected answer from " + answer.url() + ": HTTP "
                 + answer.status() + (answer.json() == null ? ", not JSON" : "")
                 + (body.isEmpty() ? "" : ": " + body) + " (is " + base(answer.url()) + " canary-proxy's admin API?)");
     }

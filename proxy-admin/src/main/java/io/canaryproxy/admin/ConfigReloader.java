@@ -88,7 +88,8 @@ final class ConfigReloader {
             return new Result(Outcome.NO_FILE, List.of(), noFile);
         }
         try {
-            ProxyConfig next = Main.loadConfig(file);
+            ProxyConfig next = Main.loadConfig(file, " (the proxy was started with it; put it back, the running"
+                    + " configuration stays meanwhile)");
             List<String> changes = List.copyOf(proxy.reload(next));
             if (changes.isEmpty()) {
                 log.info("{}: reload of {}: nothing changed", who, file);

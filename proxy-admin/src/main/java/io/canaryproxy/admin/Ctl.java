@@ -29,7 +29,7 @@ import picocli.CommandLine.Spec;
  * {@code canary-proxy ctl}: a running proxy's admin API from the command line, for people and deploy scripts.
  *
  * <p>Exit status: 0 done; 1 the proxy refused (its reason on stderr, one line); 2 usage error; 3 the admin API
- * cannot be reached.
+ * cannot be reached, or something else answers at its address.
  */
 @Command(name = "ctl",
         mixinStandardHelpOptions = true,

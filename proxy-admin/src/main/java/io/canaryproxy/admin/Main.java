@@ -193,8 +193,13 @@ public final class Main implements Callable<Integer> {
      * {@link ConfigException} too.
      */
     static ProxyConfig loadConfig(Path file) {
+        return loadConfig(file, " (choose one with --config FILE)");
+    }
+
+    /** {@link #loadConfig(Path)} with what to say when the file is not there: a reload cannot choose another. */
+    static ProxyConfig loadConfig(Path file, String whenMissing) {
         if (!Files.exists(file)) {
-            throw new ConfigException("config file " + show(file) + " not found (choose one with --config FILE)");
+            throw new ConfigException("config file " + show(file) + " not found" + whenMissing);
         }
         if (Files.isDirectory(file)) {
             throw new ConfigException("config file " + show(file) + " is a directory");

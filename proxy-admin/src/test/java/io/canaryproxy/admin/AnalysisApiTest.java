@@ -270,7 +270,7 @@ class AnalysisApiTest {
         HttpResponse<String> cooling = calls.post("/canary/start?release=green&force=false");
         assertThat(cooling.statusCode()).isEqualTo(409);
         assertThat(json(cooling).get("error").asText()).startsWith("release 'green' was rolled back; it cools down"
-                + " until ").endsWith("(start it with force=true to try again now)");
+                + " until ").endsWith("(to try again now, force it: force=true in the admin API, --force with ctl)");
         HttpResponse<String> forced = calls.post("/canary/start?release=green&force=true");
         assertThat(forced.statusCode()).isEqualTo(200);
         assertThat(json(forced).get("state").asText()).isEqualTo("running");

@@ -115,7 +115,7 @@ public final class Analysis {
         Instant until = cooldownUntil.get(name);
         if (!force && until != null && Instant.now().isBefore(until)) {
             throw new IllegalStateException("release '" + name + "' was rolled back; it cools down until " + until
-                    + " (start it with force=true to try again now)");
+                    + " (to try again now, force it: force=true in the admin API, --force with ctl)");
         }
     }
 
