@@ -8,6 +8,7 @@ import io.canaryproxy.config.ConfigException;
 import io.canaryproxy.config.EndpointAddress;
 import io.canaryproxy.config.ProxyConfig;
 import io.canaryproxy.config.RoutingConfig;
+import io.canaryproxy.internal.DurationText;
 import io.canaryproxy.listener.Listener;
 import io.canaryproxy.listener.Transport;
 import io.canaryproxy.metrics.ClientMetrics;
@@ -308,7 +309,8 @@ public final class CanaryProxy implements AutoCloseable {
      * Applies a new configuration without dropping a connection: what can change at run time changes, the rest
      * is refused as a whole and the running configuration stays.
      *
-     * @return one line per change applied, e.g. {@code "release green: endpoints [127.0.0.1:8001] -> [...]"}
+     * @return one line per change applied, e.g. {@code "release green: endpoints [127.0.0.1:8001] -> [...]"}, for
+     *         the caller to log with who asked (the proxy logs them at DEBUG only)
      * @throws io.canaryproxy.config.ConfigException naming what cannot change without a restart; nothing was
      *                                               applied then
      */
@@ -333,7 +335,7 @@ public final class CanaryProxy implements AutoCloseable {
                     ? line + " (from the next run: a running analysis keeps its steps)" : line);
         }
         if (changes.isEmpty()) {
-            log.info("reload: nothing changed");
+            log.debug("reload: nothing changed");
             return changes;
         }
         Upstreams before = upstreams;
@@ -359,7 +361,8 @@ public final class CanaryProxy implements AutoCloseable {
         gauges = ProxyMeters.bind(registry, after, routes, totals);
         after.startHealthChecks();
         scheduleUpgradedClose();
-        changes.forEach(c -> log.info("reload: {}", c));
+        // Returned, not logged at INFO: the caller says who asked for the reload, and logs the changes with that.
+        changes.forEach(c -> log.debug("reload: {}", c));
         return changes;
     }
 
@@ -534,7 +537,8 @@ public final class CanaryProxy implements AutoCloseable {
             }
             stopped = true;
         }
-        log.info("stopping: no new connections, waiting up to {} for requests in flight", config.drain().timeout());
+        log.info("stopping: no new connections, waiting up to {} for requests in flight",
+                DurationText.of(config.drain().timeout()));
         listener.stopAccepting();
         analysis.close();
         upstreams.stopHealthChecks();
@@ -549,7 +553,8 @@ public final class CanaryProxy implements AutoCloseable {
         }
         long left = inflight();
         if (left > 0) {
-            log.warn("stopping with {} requests still in flight after {}", left, config.drain().timeout());
+            log.warn("stopping with {} requests still in flight after {}", left,
+                    DurationText.of(config.drain().timeout()));
         }
         listener.closeClients();
         for (Release r : upstreams.releases()) {

@@ -448,11 +448,11 @@ final class AdminHandler extends SimpleChannelInboundHandler<FullHttpRequest> {
         }
         log.info("{}: waiting up to {} for release {} to drain", ex.remote(), Durations.format(timeout), release);
         later(ctx, ex, drained.copy().orTimeout(timeout.plus(DRAIN_GRACE).toMillis(), TimeUnit.MILLISECONDS),
-                (state, failure) -> drainDone(ctx, ex, release, state, failure));
+                (state, failure) -> drainDone(ctx, ex, release, timeout, state, failure));
     }
 
-    private void drainDone(ChannelHandlerContext ctx, Exchange ex, String release, ProxyStatus.Release state,
-            Throwable failure) {
+    private void drainDone(ChannelHandlerContext ctx, Exchange ex, String release, Duration timeout,
+            ProxyStatus.Release state, Throwable failure) {
         if (failure != null) {
             Throwable cause = failure instanceof CompletionException && failure.getCause() != null
                     ? failure.getCause() : failure;
@@ -464,9 +464,13 @@ final class AdminHandler extends SimpleChannelInboundHandler<FullHttpRequest> {
                 throw new IllegalStateException("release " + release + " is gone from the status");
             }
         }
-        log.info("{}: release {} {} ({} in flight, {} connections, {} upgraded)", ex.remote(), release,
-                state.drained() ? "drained" : "not drained", state.inflight(), state.connections(),
-                state.upgraded());
+        if (state.drained()) {
+            log.info("{}: release {} drained", ex.remote(), release);
+        } else {
+            // A deploy script stops here: the gunicorn it was about to stop still has users.
+            log.warn("{}: release {} not drained within {} ({} in flight, {} connections, {} upgraded)", ex.remote(),
+                    release, Durations.format(timeout), state.inflight(), state.connections(), state.upgraded());
+        }
         Map<String, Object> body = new LinkedHashMap<>();
         body.put("release", release);
         body.put("drained", state.drained());

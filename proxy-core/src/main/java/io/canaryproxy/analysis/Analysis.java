@@ -1,6 +1,7 @@
 package io.canaryproxy.analysis;
 
 import io.canaryproxy.analysis.Check.Verdict;
+import io.canaryproxy.internal.DurationText;
 import io.canaryproxy.routing.RouteTable;
 import io.canaryproxy.upstream.Release;
 import java.time.Duration;
@@ -129,7 +130,7 @@ public final class Analysis {
         state = State.RUNNING;
         beginStep(table);
         log.info("analysis of {} started at {}%, steps {}, interval {}", name, config.steps().get(0), config.steps(),
-                config.interval());
+                DurationText.of(config.interval()));
         scheduleTick();
         return status();
     }

@@ -1,12 +1,11 @@
 package io.canaryproxy.upstream;
 
 import io.canaryproxy.config.EndpointAddress;
+import io.canaryproxy.internal.DurationText;
 import io.canaryproxy.internal.IoFailures;
 import io.netty.channel.Channel;
-import io.netty.channel.ConnectTimeoutException;
-import java.io.FileNotFoundException;
 import java.net.SocketAddress;
-import java.nio.file.NoSuchFileException;
+import java.time.Duration;
 import java.util.concurrent.atomic.AtomicInteger;
 import java.util.concurrent.atomic.AtomicLong;
 import org.slf4j.Logger;
@@ -30,6 +29,8 @@ public final class Endpoint {
     private final Release release;
     private final int ejectAfter;
     private final long ejectNanos;
+    /** Whether active checks run: a passing one ends an ejection before its time. */
+    private final boolean healthChecked;
     private EndpointPool[] pools;
 
     private volatile boolean healthy = true;
@@ -38,13 +39,14 @@ public final class Endpoint {
     private final AtomicLong openConnections = new AtomicLong();
 
     Endpoint(EndpointAddress address, SocketAddress socketAddress, Class<? extends Channel> channelType,
-             Release release, int ejectAfter, long ejectNanos) {
+             Release release, int ejectAfter, long ejectNanos, boolean healthChecked) {
         this.address = address;
         this.socketAddress = socketAddress;
         this.channelType = channelType;
         this.release = release;
         this.ejectAfter = ejectAfter;
         this.ejectNanos = ejectNanos;
+        this.healthChecked = healthChecked;
     }
 
     void pools(EndpointPool[] pools) {
@@ -111,8 +113,9 @@ public final class Endpoint {
         int failures = connectFailures.incrementAndGet();
         if (failures >= ejectAfter && !ejected()) {
             ejectedUntilNanos = System.nanoTime() + ejectNanos;
-            log.warn("endpoint {} of release {} ejected for {} ms: {} connect failures in a row ({})", address,
-                    release.name(), ejectNanos / 1_000_000, failures, IoFailures.describe(cause));
+            log.warn("endpoint {} of release {} ejected for {}{}: {} connect failures in a row ({})", address,
+                    release.name(), DurationText.of(Duration.ofNanos(ejectNanos)),
+                    healthChecked ? " or until a health check passes" : "", failures, IoFailures.describe(cause));
         }
     }
 

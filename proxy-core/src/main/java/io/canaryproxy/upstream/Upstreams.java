@@ -69,7 +69,7 @@ public final class Upstreams {
             for (int i = 0; i < endpoints.length; i++) {
                 EndpointAddress address = rc.endpoints().get(i);
                 Endpoint e = new Endpoint(address, transport.socketAddress(address), transport.clientChannel(address),
-                        release, up.ejectAfter(), up.ejectDuration().toNanos());
+                        release, up.ejectAfter(), up.ejectDuration().toNanos(), hc.enabled());
                 EndpointPool[] pools = new EndpointPool[loops.length];
                 int perLoop = Math.max(1, up.maxConnections() / loops.length);
                 int idlePerLoop = Math.max(1, up.maxIdleConnections() / loops.length);
