@@ -286,10 +286,11 @@ final class HeaderRewriter {
             int end = comma < 0 ? n : comma;
             int a = start;
             int b = end;
-            while (a < b && connection.charAt(a) == ' ') {
+            // RFC 9110 5.6.1: optional whitespace around list elements is spaces or tabs.
+            while (a < b && isOws(connection.charAt(a))) {
                 a++;
             }
-            while (b > a && connection.charAt(b - 1) == ' ') {
+            while (b > a && isOws(connection.charAt(b - 1))) {
                 b--;
             }
             if (b > a && !isPlainConnectionOption(connection, a, b)) {
@@ -305,6 +306,10 @@ final class HeaderRewriter {
             start = end + 1;
         }
         return named;
+    }
+
+    private static boolean isOws(char c) {
+        return c == ' ' || c == '\t';
     }
 
     private static boolean isNamedIn(List<String> named, CharSequence name) {

@@ -203,6 +203,15 @@ class HeaderRewriteTest {
         assertThat(r.getHeader("X-Kept")).isEqualTo("k");
     }
 
+    /** RFC 9110 5.6.1: a tab is whitespace around list elements as much as a space is. */
+    @Test
+    void aHeaderNamedAfterATabIsStrippedToo() throws Exception {
+        LoggedRequest r = send("Connection: keep-alive,\tX-Secret\r\nX-Secret: s\r\nX-Kept: k\r\n");
+
+        assertThat(r.containsHeader("X-Secret")).isFalse();
+        assertThat(r.getHeader("X-Kept")).isEqualTo("k");
+    }
+
     @Test
     void requestIdIsAddedWhenAbsentAndKeptWhenPresent() throws Exception {
         LoggedRequest added = send("");
