@@ -728,7 +728,8 @@ final class ProxyHandler extends ChannelInboundHandlerAdapter implements Upstrea
                 && head.contentLength() <= SMALL_BODY;
         ByteBuf out = ctx.alloc().buffer(head.size() + 128 + (holdHead ? (int) head.contentLength() : 0));
         // RFC 9110 8.6, 6.1: a 204 carries no Content-Length or Transfer-Encoding, whatever the upstream sent.
-        boolean dropFraming = http10 && delimitedByUpstream || code == 204;
+        // RFC 9112 6.1: no Transfer-Encoding to an HTTP/1.0 client, not even in the answer to its HEAD.
+        boolean dropFraming = http10 && (delimitedByUpstream || headRequest) || code == 204;
         ResponseHeadWriter.write(out, head, dropFraming,
                 rechunk && framing == ResponseHead.Framing.UNTIL_CLOSE, closing, http10, lc.servedByHeader);
         if (decision.setBucketCookie()) {

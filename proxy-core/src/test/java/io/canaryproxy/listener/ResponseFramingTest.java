@@ -278,6 +278,20 @@ class ResponseFramingTest {
         }
     }
 
+    /** RFC 9112 6.1: a server must not send Transfer-Encoding to an HTTP/1.0 request, a HEAD's answer included. */
+    @Test
+    void aHeadAnswerToAnHttp10ClientCarriesNoTransferEncoding() throws Exception {
+        backend.on("/", "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\nX-Head: 1\r\n\r\n");
+
+        try (Client client = client()) {
+            client.send("HEAD / HTTP/1.0\r\n\r\n");
+            Response r = client.read("HEAD");
+            assertThat(r.status()).isEqualTo(200);
+            assertThat(r.header("X-Head")).isEqualTo("1");
+            assertThat(r.headers("Transfer-Encoding")).isEmpty();
+        }
+    }
+
     // ---------------------------------------------------------------- 4. close-delimited body
 
     @ParameterizedTest
