@@ -20,13 +20,14 @@ final class RequestRules {
     /** The status to refuse the request with, or {@code null} when it may be forwarded. */
     static HttpResponseStatus check(HttpRequest request) {
         HttpVersion version = request.protocolVersion();
-        if (version.majorVersion() != 1 || version.minorVersion() > 1) {
+        // RFC 9110 2.5: a higher minor version of 1.x is handled as 1.1, the highest this proxy speaks.
+        if (version.majorVersion() != 1) {
             return HttpResponseStatus.HTTP_VERSION_NOT_SUPPORTED;
         }
         HttpHeaders h = request.headers();
         // RFC 9112 3.2: a 1.1 request without Host gets a 400 (one with more than one is refused by the decoder).
         String host = h.get(HttpHeaderNames.HOST);
-        if (version.minorVersion() == 1 && host == null) {
+        if (version.minorVersion() >= 1 && host == null) {
             return HttpResponseStatus.BAD_REQUEST;
         }
         // RFC 9112 3.2: an invalid Host value gets a 400 too; the upstream and X-Forwarded-Host would trust it.

@@ -141,6 +141,23 @@ class StrictFramingTest {
         assertThat(result.closed()).isTrue();
     }
 
+    /** RFC 9110 2.5: a later 1.x minor version is answered as 1.1; it still needs a Host, as 1.1 does. */
+    @Test
+    void aHigherMinorVersionIsHandledAsHttp11() throws Exception {
+        try (CountingBackend own = new CountingBackend();
+             CanaryProxy ownProxy = CanaryProxy.start(TestConfigs.single(own.endpoint(), ""))) {
+            RawExchange.Result ok = RawExchange.send(ownProxy.listenAddress(),
+                    "GET /v HTTP/1.2\r\nHost: x\r\nConnection: close\r\n\r\n");
+            assertThat(ok.status()).isEqualTo(200);
+            assertThat(ok.text()).startsWith("HTTP/1.1 200");
+
+            RawExchange.Result noHost = RawExchange.send(ownProxy.listenAddress(),
+                    "GET /v HTTP/1.2\r\nConnection: close\r\n\r\n");
+            assertThat(noHost.status()).isEqualTo(400);
+            assertThat(own.requests()).isEqualTo(1);
+        }
+    }
+
     @Test
     void wellFormedRequestsPassInOrder() throws Exception {
         // A backend of its own: the one shared by this class may still be counting bytes that an aborted request
