@@ -6,6 +6,7 @@ urlpatterns = [
     path("", views.index),
     path("headers", views.headers),
     path("echo", views.echo),
+    path("form", views.form),
     path("healthz", views.healthz),
     path("slow", views.slow),
     path("fail", views.fail),

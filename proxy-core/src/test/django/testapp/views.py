@@ -43,6 +43,14 @@ def headers(request):
 
 
 @csrf_exempt
+def form(request):
+    """What an ordinary Django view sees of a POST: request.body and request.POST, nothing gunicorn-specific."""
+    if request.method != "POST":
+        return HttpResponseNotAllowed(["POST"])
+    fields = ",".join(f"{k}={v}" for k, v in sorted(request.POST.items()))
+    return HttpResponse(f"{len(request.body)} {fields}", content_type="text/plain")
+
+
 def echo(request):
     if request.method != "POST":
         return HttpResponseNotAllowed(["POST"])

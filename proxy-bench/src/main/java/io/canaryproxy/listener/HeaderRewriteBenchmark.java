@@ -52,7 +52,7 @@ public class HeaderRewriteBenchmark {
     @Benchmark
     public ByteBuf rewriteBrowserRequest() {
         out.clear();
-        HeaderRewriter.writeRequestHead(out, request, "203.0.113.7", false, false, "green", 0x1234L, 0x5678L);
+        HeaderRewriter.writeRequestHead(out, request, "203.0.113.7", false, false, "green", 0x1234L, 0x5678L, -1);
         return out;
     }
 

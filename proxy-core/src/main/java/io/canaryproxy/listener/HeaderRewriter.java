@@ -32,6 +32,7 @@ final class HeaderRewriter {
     private static final AsciiString X_FORWARDED_PREFIX = AsciiString.cached("x-forwarded-");
 
     private static final byte[] HTTP_11 = ascii(" HTTP/1.1\r\n");
+    private static final byte[] CONTENT_LENGTH = ascii("Content-Length: ");
     private static final byte[] HOST_LOCALHOST = ascii("Host: localhost\r\n");
     private static final byte[] XFF = ascii("X-Forwarded-For: ");
     private static final byte[] XFP_HTTP = ascii("X-Forwarded-Proto: http\r\n");
@@ -55,9 +56,11 @@ final class HeaderRewriter {
      * @param trusted   whether the client is a trusted proxy whose forwarding headers are kept
      * @param upgrade   whether the request asks for a protocol upgrade the proxy will tunnel
      * @param idHigh    with {@code idLow}: the request id to add when the request has none; the same on every attempt
+     * @param bodyLength the length of a chunked body the proxy collected, sent as Content-Length in place of the
+     *                   client's Transfer-Encoding; -1 to keep the client's framing
      */
     static void writeRequestHead(ByteBuf out, HttpRequest request, String clientIp, boolean trusted, boolean upgrade,
-                                 String release, long idHigh, long idLow) {
+                                 String release, long idHigh, long idLow, long bodyLength) {
         RequestHeaders h = RequestHeaders.of(request.headers());
         ByteBufUtil.writeAscii(out, request.method().asciiName());
         out.writeByte(' ');
@@ -75,6 +78,9 @@ final class HeaderRewriter {
         for (int i = 0, n = h.size(); i < n; i++) {
             CharSequence name = h.name(i);
             CharSequence value = h.value(i);
+            if (bodyLength >= 0 && is(name, HttpHeaderNames.TRANSFER_ENCODING)) {
+                continue;
+            }
             switch (classify(name)) {
                 case HOP_BY_HOP:
                     continue;
@@ -152,6 +158,11 @@ final class HeaderRewriter {
         out.writeBytes(RELEASE);
         ByteBufUtil.writeAscii(out, release);
         out.writeShort(CRLF);
+        if (bodyLength >= 0) {
+            out.writeBytes(CONTENT_LENGTH);
+            ByteBufUtil.writeAscii(out, Long.toString(bodyLength));
+            out.writeShort(CRLF);
+        }
         if (upgradeTo != null) {
             out.writeBytes(UPGRADE);
             out.writeCharSequence(upgradeTo, CharsetUtil.ISO_8859_1);

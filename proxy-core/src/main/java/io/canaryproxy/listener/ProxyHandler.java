@@ -124,8 +124,16 @@ final class ProxyHandler extends ChannelInboundHandlerAdapter implements Upstrea
     private boolean requestComplete;
     private boolean responseStarted;
     private boolean upstreamReusable;
-    /** The request body is chunked: it goes to the upstream chunked again. */
+    /** The request body is chunked: it goes to the upstream chunked again, unless it was collected whole. */
     private boolean requestChunked;
+    /**
+     * A chunked body is being collected before the request goes upstream: gunicorn passes such a body on without
+     * CONTENT_LENGTH, and Django reads that many bytes, none. Collected whole (up to the replay limit, the memory
+     * a request may hold anyway), it goes with a Content-Length, as nginx sends it; a larger one goes on chunked.
+     */
+    private boolean collecting;
+    /** The length of a chunked body collected whole, sent as its Content-Length; -1 when not. */
+    private long collectedLength = -1;
     /** The request has a body, so an answer before its end must close the connection. */
     private boolean bodyExpected;
     /** The request id the upstream gets when the client sent none: the same on every attempt. */
@@ -231,9 +239,9 @@ final class ProxyHandler extends ChannelInboundHandlerAdapter implements Upstrea
         if (msg instanceof HttpRequest) {
             return request == null && !servingStatic;
         }
-        // A body chunk: the current request's, once its upstream is there and can take it; or the rest of a
-        // request already answered, which is dropped at once.
-        return request == null || (upstream != null && !bodyPaused);
+        // A body chunk: the current request's, once its upstream is there and can take it, or while it is being
+        // collected; or the rest of a request already answered, which is dropped at once.
+        return request == null || collecting || (upstream != null && !bodyPaused);
     }
 
     private void handle(Object msg) {
@@ -406,6 +414,16 @@ final class ProxyHandler extends ChannelInboundHandlerAdapter implements Upstrea
         bodyBytes = 0;
         replayBytes = 0;
         replayLost = false;
+        collectedLength = -1;
+        if (requestChunked) {
+            collecting = true;
+            if (expectContinue) {
+                // The body is wanted before any upstream is asked.
+                expectContinue = false;
+                ctx.writeAndFlush(ErrorResponses.continue100(), ctx.voidPromise());
+            }
+            return;
+        }
         connect(!idempotent);
     }
 
@@ -473,6 +491,10 @@ final class ProxyHandler extends ChannelInboundHandlerAdapter implements Upstrea
         if (bodyBytes > lc.maxBodySize) {
             content.release();
             abortRequest(HttpResponseStatus.REQUEST_ENTITY_TOO_LARGE, "body over " + lc.maxBodySize + " bytes");
+            return;
+        }
+        if (collecting) {
+            collect(content, size, last);
             return;
         }
         if (idempotent && !replayLost && !responseStarted
@@ -543,6 +565,30 @@ final class ProxyHandler extends ChannelInboundHandlerAdapter implements Upstrea
             return Chunks.last(up.alloc(), fields);
         } finally {
             fields.release();
+        }
+    }
+
+    /**
+     * Keeps a piece of a chunked body being collected; the request goes upstream once the body is whole, with its
+     * length, or once it outgrows the limit, chunked. Either way {@link #onAcquired} writes what was kept.
+     */
+    private void collect(HttpContent content, int size, boolean last) {
+        if (replay == null) {
+            replay = new ArrayDeque<>(4);
+        }
+        replay.add(content);
+        replayBytes += size;
+        if (last) {
+            collecting = false;
+            requestChunked = false;
+            collectedLength = replayBytes;
+            requestComplete = true;
+            lastUpstreamNanos = lastClientNanos;
+            scheduleTick(lastClientNanos, lc.responseTimeoutNanos);
+            connect(!idempotent);
+        } else if (replayBytes > lc.replayLimit) {
+            collecting = false;
+            connect(!idempotent);
         }
     }
 
@@ -629,7 +675,7 @@ final class ProxyHandler extends ChannelInboundHandlerAdapter implements Upstrea
         connection.expectResponseTo(headRequest);
         ByteBuf head = up.alloc().buffer(HeaderRewriter.estimateSize(request));
         HeaderRewriter.writeRequestHead(head, request, clientIp, trustedClient, upgradeRequested, release.name(),
-                requestIdHigh, requestIdLow);
+                requestIdHigh, requestIdLow, collectedLength);
         up.write(head, up.voidPromise());
         if (replay != null && !replay.isEmpty()) {
             for (HttpContent c : replay) {
@@ -1024,6 +1070,7 @@ final class ProxyHandler extends ChannelInboundHandlerAdapter implements Upstrea
         fallback = null;
         endpoint = null;
         bodyPaused = false;
+        collecting = false;
     }
 
     // ---------------------------------------------------------------- upgraded connections

@@ -3,6 +3,8 @@ package io.canaryproxy.listener;
 import static com.github.tomakehurst.wiremock.client.WireMock.aResponse;
 import static com.github.tomakehurst.wiremock.client.WireMock.any;
 import static com.github.tomakehurst.wiremock.client.WireMock.anyRequestedFor;
+import static com.github.tomakehurst.wiremock.client.WireMock.post;
+import static com.github.tomakehurst.wiremock.client.WireMock.postRequestedFor;
 import static com.github.tomakehurst.wiremock.client.WireMock.urlEqualTo;
 import static com.github.tomakehurst.wiremock.core.WireMockConfiguration.options;
 import static org.assertj.core.api.Assertions.assertThat;
@@ -136,7 +138,10 @@ class HeaderRewriteTest {
                 .isEqualTo("name=café".getBytes(StandardCharsets.UTF_8));
     }
 
-    /** The rules of the head hold for trailer fields too, and framing and routing fields stay out of them. */
+    /**
+     * The rules of the head hold for trailer fields too, and framing and routing fields stay out of them. (Only a
+     * chunked body too large to collect goes on chunked, with trailers; a smaller one goes with a Content-Length.)
+     */
     @Test
     void requestTrailersKeepOnlyWhatAHeadWouldAndNoFramingOrRouting() throws Exception {
         try (ServerSocket raw = new ServerSocket(0, 1, InetAddress.getLoopbackAddress());
@@ -162,13 +167,35 @@ class HeaderRewriteTest {
                     });
             RawExchange.Result r = RawExchange.send(toRaw.listenAddress(),
                     "POST /t HTTP/1.1\r\nHost: shop.example\r\nTransfer-Encoding: chunked\r\nConnection: close\r\n\r\n"
-                            + "3\r\nabc\r\n0\r\nX-Checksum: 42\r\nX_Forwarded_For: 6.6.6.6\r\nHost: evil.example\r\n"
+                            + "11170\r\n" + "a".repeat(70_000) + "\r\n"
+                            + "0\r\nX-Checksum: 42\r\nX_Forwarded_For: 6.6.6.6\r\nHost: evil.example\r\n"
                             + "X-Forwarded-For: 6.6.6.6\r\nContent-Length: 9\r\n\r\n");
             assertThat(r.status()).as(r.text()).isEqualTo(200);
             String trailers = received.get(10, TimeUnit.SECONDS);
             trailers = trailers.substring(trailers.indexOf("\r\n0\r\n") + 5);
             assertThat(trailers).isEqualTo("X-Checksum: 42\r\n\r\n");
         }
+    }
+
+    /**
+     * gunicorn passes a chunked body on without CONTENT_LENGTH, and Django reads that many bytes: none. A chunked
+     * body the proxy can hold goes with its length instead, as nginx sends it; its trailer fields are dropped.
+     */
+    @Test
+    void aSmallChunkedBodyGoesWithAContentLength() throws Exception {
+        upstream.stubFor(post(urlEqualTo("/c")).willReturn(aResponse().withStatus(200)));
+
+        RawExchange.Result r = RawExchange.send(proxy.listenAddress(),
+                "POST /c HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\nExpect: 100-continue\r\n"
+                        + "Connection: close\r\n\r\n3\r\nabc\r\n4\r\ndefg\r\n0\r\nX-Checksum: 42\r\n\r\n");
+
+        // The 100 comes at once: the body is wanted before any upstream is asked.
+        assertThat(r.text()).startsWith("HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 200 ");
+        LoggedRequest got = upstream.findAll(postRequestedFor(urlEqualTo("/c"))).get(0);
+        assertThat(got.getHeader("Content-Length")).isEqualTo("7");
+        assertThat(got.containsHeader("Transfer-Encoding")).isFalse();
+        assertThat(got.containsHeader("X-Checksum")).isFalse();
+        assertThat(got.getBodyAsString()).isEqualTo("abcdefg");
     }
 
     @Test
