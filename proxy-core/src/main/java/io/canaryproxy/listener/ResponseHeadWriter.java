@@ -1,5 +1,6 @@
 package io.canaryproxy.listener;
 
+import io.canaryproxy.internal.HttpDate;
 import io.canaryproxy.upstream.ResponseHead;
 import io.netty.buffer.ByteBuf;
 import io.netty.buffer.ByteBufUtil;
@@ -53,6 +54,9 @@ final class ResponseHeadWriter {
         head.writeHead(out, dropFraming
                 ? dropServedBy ? HOP_BY_HOP_FRAMING_SERVED_BY : HOP_BY_HOP_FRAMING
                 : dropServedBy ? HOP_BY_HOP_SERVED_BY : HOP_BY_HOP);
+        if (!head.dated()) {
+            out.writeBytes(HttpDate.headerLine());
+        }
         if (addChunked) {
             out.writeBytes(CHUNKED);
         } else if (!dropFraming && head.lengthAsList()) {

@@ -3,13 +3,13 @@ package io.canaryproxy.staticfiles;
 import io.canaryproxy.config.ReleaseConfig;
 import io.canaryproxy.config.StaticFilesConfig;
 import io.canaryproxy.config.StaticFilesSettings;
+import io.canaryproxy.internal.HttpDate;
 import io.netty.buffer.ByteBuf;
 import io.netty.buffer.Unpooled;
 import io.netty.channel.ChannelFuture;
 import io.netty.channel.ChannelFutureListener;
 import io.netty.channel.ChannelHandlerContext;
 import io.netty.channel.DefaultFileRegion;
-import io.netty.handler.codec.DateFormatter;
 import io.netty.handler.codec.http.DefaultFullHttpResponse;
 import io.netty.handler.codec.http.DefaultHttpResponse;
 import io.netty.handler.codec.http.FullHttpResponse;
@@ -29,7 +29,6 @@ import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.Collection;
 import java.util.Collections;
-import java.util.Date;
 import java.util.LinkedHashMap;
 import java.util.Map;
 import org.slf4j.Logger;
@@ -294,7 +293,7 @@ public final class StaticFiles {
     /** Connection and Date, which every response carries (RFC 9110 6.6.1: an origin with a clock sends Date). */
     private void connection(HttpResponse response, HttpRequest request, boolean keepAlive) {
         HttpHeaders headers = response.headers();
-        headers.set(HttpHeaderNames.DATE, DateFormatter.format(new Date()));
+        headers.set(HttpHeaderNames.DATE, HttpDate.value());
         if (servedBy) {
             headers.set(X_SERVED_BY, release);
         }

@@ -71,6 +71,7 @@ final class ResponseDecoder extends ChannelInboundHandlerAdapter {
     private static final AsciiString PROXY_AUTHORIZATION = AsciiString.cached("proxy-authorization");
     private static final AsciiString CLOSE = AsciiString.cached("close");
     private static final AsciiString CHUNKED = AsciiString.cached("chunked");
+    private static final AsciiString DATE = AsciiString.cached("date");
 
     private final int maxHeadSize;
     private final ResponseHead head = new ResponseHead();
@@ -298,6 +299,8 @@ final class ResponseDecoder extends ChannelInboundHandlerAdapter {
                 otherOptions |= (options & OPTION_OTHER) != 0;
             } else if (isHopByHopName(b, pos, nameLength)) {
                 h.kinds[i] = ResponseHead.HOP_BY_HOP;
+            } else if (nameLength == 4 && equalsIgnoreCase(b, pos, DATE)) {
+                h.dated = true;
             }
             pos = lf + 1;
         }

@@ -52,6 +52,7 @@ public final class ResponseHead {
     long contentLength;
     /** The length came only as a list of equal values ("42, 42"): the proxy writes the single value itself. */
     boolean lengthAsList;
+    boolean dated;
     int count;
     int[] lines = new int[LINE * 16];
     byte[] kinds = new byte[16];
@@ -65,6 +66,7 @@ public final class ResponseHead {
         status = 0;
         contentLength = -1;
         lengthAsList = false;
+        dated = false;
         keepAlive = false;
         framing = Framing.NONE;
     }
@@ -116,6 +118,11 @@ public final class ResponseHead {
      */
     public boolean lengthAsList() {
         return lengthAsList;
+    }
+
+    /** Whether the upstream sent a Date header; RFC 9110 6.6.1 has a proxy add one to an answer without. */
+    public boolean dated() {
+        return dated;
     }
 
     /** How many header lines the head has. */

@@ -8,6 +8,7 @@ import io.canaryproxy.testing.ScriptedBackend;
 import io.canaryproxy.testing.ScriptedBackend.Reply;
 import io.canaryproxy.testing.ScriptedBackend.Request;
 import io.canaryproxy.testing.TestConfigs;
+import io.netty.handler.codec.DateFormatter;
 import java.io.BufferedInputStream;
 import java.io.ByteArrayInputStream;
 import java.io.ByteArrayOutputStream;
@@ -24,6 +25,7 @@ import java.security.MessageDigest;
 import java.security.NoSuchAlgorithmException;
 import java.time.Duration;
 import java.util.ArrayList;
+import java.util.Date;
 import java.util.HexFormat;
 import java.util.List;
 import java.util.Locale;
@@ -275,6 +277,23 @@ class ResponseFramingTest {
             assertThat(r.headers("Trailer")).as("an HTTP/1.0 body cannot carry trailers").isEmpty();
             assertThat(r.headers("X-Checksum")).isEmpty();
             assertThat(r.bodyText()).isEqualTo("hello");
+        }
+    }
+
+    /** RFC 9110 6.6.1: a proxy with a clock dates an answer forwarded without a Date; a dated one keeps its own. */
+    @Test
+    void anUndatedAnswerGetsADateAndADatedOneKeepsItsOwn() throws Exception {
+        backend.on("/undated", "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok");
+        backend.on("/dated", "HTTP/1.1 200 OK\r\nDate: Sun, 06 Nov 1994 08:49:37 GMT\r\nContent-Length: 2\r\n\r\nok");
+
+        try (Client client = client()) {
+            client.send("GET /undated HTTP/1.1\r\nHost: test\r\n\r\n");
+            Response undated = client.read();
+            assertThat(undated.headers("Date")).singleElement().satisfies(date -> assertThat(
+                    DateFormatter.parseHttpDate(date)).isCloseTo(new Date(), 5000));
+
+            client.send("GET /dated HTTP/1.1\r\nHost: test\r\n\r\n");
+            assertThat(client.read().headers("Date")).containsExactly("Sun, 06 Nov 1994 08:49:37 GMT");
         }
     }
 
