@@ -2,9 +2,8 @@ package io.canaryproxy.listener;
 
 import io.netty.handler.codec.http.HttpRequest;
 import java.time.Instant;
-import java.time.LocalTime;
 import java.time.ZoneId;
-import java.time.temporal.ChronoUnit;
+import java.time.format.DateTimeFormatter;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicInteger;
 import java.util.concurrent.atomic.AtomicLong;
@@ -24,6 +23,9 @@ final class UpstreamFailureLog {
     private static final int MAX_TARGET_CHARS = 200;
     private static final long SECOND = TimeUnit.SECONDS.toNanos(1);
     private static final Logger log = LoggerFactory.getLogger(UpstreamFailureLog.class);
+    /** Always with its seconds: LocalTime's own text leaves out ":00". */
+    static final DateTimeFormatter CLOCK_TIME = DateTimeFormatter.ofPattern("HH:mm:ss")
+            .withZone(ZoneId.systemDefault());
 
     private final AtomicLong windowStart;
     private final AtomicInteger inWindow = new AtomicInteger();
@@ -57,8 +59,7 @@ final class UpstreamFailureLog {
             log.warn("{} {} from {} (release {}): {}", status, line, client, release, why);
         } else {
             log.warn("{} {} from {} (release {}): {} ({} more upstream failures since {} not logged)", status, line,
-                    client, release, why, skipped, LocalTime.ofInstant(Instant.ofEpochMilli(firstLeftOutMillis),
-                            ZoneId.systemDefault()).truncatedTo(ChronoUnit.SECONDS));
+                    client, release, why, skipped, CLOCK_TIME.format(Instant.ofEpochMilli(firstLeftOutMillis)));
         }
     }
 

@@ -8,6 +8,8 @@ import io.netty.handler.codec.http.DefaultHttpRequest;
 import io.netty.handler.codec.http.HttpMethod;
 import io.netty.handler.codec.http.HttpRequest;
 import io.netty.handler.codec.http.HttpVersion;
+import java.time.Instant;
+import java.time.ZoneOffset;
 import java.util.concurrent.TimeUnit;
 import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.Test;
@@ -51,6 +53,13 @@ class UpstreamFailureLogTest {
         assertThat(logged.messages().get(UpstreamFailureLog.PER_SECOND)).matches(
                 "502 - from 10\\.0\\.0\\.1 \\(release green\\): connect failed"
                         + " \\(480 more upstream failures since \\d\\d:\\d\\d:\\d\\d not logged\\)");
+    }
+
+    /** On the minute, the time still has its seconds, so that the line reads alike every time. */
+    @Test
+    void theTimeSinceWhenAlwaysHasItsSeconds() {
+        assertThat(UpstreamFailureLog.CLOCK_TIME.withZone(ZoneOffset.UTC).format(Instant.parse("2026-12-01T07:34:00Z")))
+                .isEqualTo("07:34:00");
     }
 
     @Test
