@@ -41,6 +41,8 @@ import java.util.concurrent.CompletionException;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.TimeoutException;
 import java.util.function.BiConsumer;
+import java.util.function.Consumer;
+import java.util.function.Function;
 import java.util.function.Supplier;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
@@ -250,22 +252,12 @@ final class AdminHandler extends SimpleChannelInboundHandler<FullHttpRequest> {
         requireKnown(release);
         RouteTable before = proxy.routes();
         // Off the admin loop: the release is asked whether it serves, which may take up to the check's timeout.
-        later(ctx, ex, offLoop("switch", () -> proxy.switchTo(release, force)), (after, failure) -> {
-            if (failure == null) {
-                log.info("{}: switch{}: {} -> {} (route table v{})", ex.remote(), force ? " (forced)" : "",
-                        describe(before), describe(after), after.version());
-                respond(ctx, ex, HttpResponseStatus.OK, changeJson(before, after));
-            } else if (failure instanceof IllegalArgumentException) {
-                respond(ctx, ex, HttpResponseStatus.BAD_REQUEST, error(unknownRelease(release)));
-            } else if (failure instanceof IllegalStateException) {
-                log.info("{}: switch to {} refused: {}", ex.remote(), release, failure.getMessage());
-                respond(ctx, ex, HttpResponseStatus.CONFLICT, error(failure.getMessage()));
-            } else if (failure instanceof UncheckedIOException e) {
-                cannotPersist(ctx, ex, e);
-            } else {
-                throw new IllegalStateException("switching to " + release + " failed", failure);
-            }
-        });
+        answerChange(ctx, ex, offLoop("switch", () -> proxy.switchTo(release, force)), "switch to " + release,
+                failure -> unknownRelease(release), after -> {
+                    log.info("{}: switch{}: {} -> {} (route table v{})", ex.remote(), force ? " (forced)" : "",
+                            describe(before), describe(after), after.version());
+                    respond(ctx, ex, HttpResponseStatus.OK, changeJson(before, after));
+                });
     }
 
     private void canary(ChannelHandlerContext ctx, QueryParams query, Exchange ex) {
@@ -280,24 +272,12 @@ final class AdminHandler extends SimpleChannelInboundHandler<FullHttpRequest> {
         }
         requireKnown(release);
         RouteTable before = proxy.routes();
-        later(ctx, ex, offLoop("canary", () -> proxy.setCanary(release, basisPoints / 100.0, force)),
-                (after, failure) -> {
-                    if (failure == null) {
-                        log.info("{}: canary{}: {} -> {} (route table v{})", ex.remote(), force ? " (forced)" : "",
-                                describe(before), describe(after), after.version());
-                        respond(ctx, ex, HttpResponseStatus.OK, changeJson(before, after));
-                    } else if (failure instanceof IllegalArgumentException) {
-                        // the stable release itself; unknown releases and bad weights were refused above
-                        respond(ctx, ex, HttpResponseStatus.BAD_REQUEST, error(failure.getMessage()));
-                    } else if (failure instanceof IllegalStateException) {
-                        log.info("{}: canary {} at {}% refused: {}", ex.remote(), release,
-                                weightPercent(basisPoints), failure.getMessage());
-                        respond(ctx, ex, HttpResponseStatus.CONFLICT, error(failure.getMessage()));
-                    } else if (failure instanceof UncheckedIOException e) {
-                        cannotPersist(ctx, ex, e);
-                    } else {
-                        throw new IllegalStateException("setting canary " + release + " failed", failure);
-                    }
+        // The stable release itself is the one bad argument left: unknown ones and bad weights were refused above.
+        answerChange(ctx, ex, offLoop("canary", () -> proxy.setCanary(release, basisPoints / 100.0, force)),
+                "canary " + release + " at " + weightPercent(basisPoints) + "%", Throwable::getMessage, after -> {
+                    log.info("{}: canary{}: {} -> {} (route table v{})", ex.remote(), force ? " (forced)" : "",
+                            describe(before), describe(after), after.version());
+                    respond(ctx, ex, HttpResponseStatus.OK, changeJson(before, after));
                 });
     }
 
@@ -327,26 +307,38 @@ final class AdminHandler extends SimpleChannelInboundHandler<FullHttpRequest> {
         boolean force = query.bool("force", false);
         requireKnown(release);
         RouteTable before = proxy.routes();
-        later(ctx, ex, offLoop("canary-analysis-start", () -> proxy.startAnalysis(release, force)),
-                (status, failure) -> {
-                    if (failure == null) {
-                        RouteTable after = proxy.routes();
-                        log.info("{}: analysis of {} started{}: {} -> {} (route table v{})", ex.remote(), release,
-                                force ? " (forced)" : "", describe(before), describe(after), after.version());
-                        respond(ctx, ex, HttpResponseStatus.OK, analysisJson(status));
-                    } else if (failure instanceof IllegalArgumentException) {
-                        // the stable release; unknown ones were refused above
-                        respond(ctx, ex, HttpResponseStatus.BAD_REQUEST, error(Main.oneLine(failure.getMessage())));
-                    } else if (failure instanceof IllegalStateException) {
-                        String why = Main.oneLine(failure.getMessage());
-                        log.info("{}: analysis of {} refused: {}", ex.remote(), release, why);
-                        respond(ctx, ex, HttpResponseStatus.CONFLICT, error(why));
-                    } else if (failure instanceof UncheckedIOException e) {
-                        cannotPersist(ctx, ex, e);
-                    } else {
-                        throw new IllegalStateException("starting the analysis of " + release + " failed", failure);
-                    }
+        // The stable release is the one bad argument left: unknown ones were refused above.
+        answerChange(ctx, ex, offLoop("canary-analysis-start", () -> proxy.startAnalysis(release, force)),
+                "analysis of " + release, failure -> Main.oneLine(failure.getMessage()), status -> {
+                    RouteTable after = proxy.routes();
+                    log.info("{}: analysis of {} started{}: {} -> {} (route table v{})", ex.remote(), release,
+                            force ? " (forced)" : "", describe(before), describe(after), after.version());
+                    respond(ctx, ex, HttpResponseStatus.OK, analysisJson(status));
                 });
+    }
+
+    /**
+     * Answers a change made off the admin loop: {@code done} with its result; otherwise 400 with {@code badRequest}'s
+     * text for a bad argument, 409 (logged) with the proxy's reason when it refuses, 503 when the state file cannot
+     * be written.
+     */
+    private <T> void answerChange(ChannelHandlerContext ctx, Exchange ex, CompletableFuture<T> change, String what,
+            Function<Throwable, String> badRequest, Consumer<T> done) {
+        later(ctx, ex, change, (result, failure) -> {
+            if (failure == null) {
+                done.accept(result);
+            } else if (failure instanceof IllegalArgumentException) {
+                respond(ctx, ex, HttpResponseStatus.BAD_REQUEST, error(badRequest.apply(failure)));
+            } else if (failure instanceof IllegalStateException) {
+                String why = Main.oneLine(failure.getMessage());
+                log.info("{}: {} refused: {}", ex.remote(), what, why);
+                respond(ctx, ex, HttpResponseStatus.CONFLICT, error(why));
+            } else if (failure instanceof UncheckedIOException e) {
+                cannotPersist(ctx, ex, e);
+            } else {
+                throw new IllegalStateException(what + " failed", failure);
+            }
+        });
     }
 
     /** {@code /canary/pause} and {@code /canary/resume}: 409 when no analysis is running. */
