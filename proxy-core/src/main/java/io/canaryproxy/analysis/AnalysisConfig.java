@@ -2,7 +2,6 @@ package io.canaryproxy.analysis;
 
 import com.typesafe.config.Config;
 import com.typesafe.config.ConfigValue;
-import com.typesafe.config.ConfigValueType;
 import io.canaryproxy.config.BareNumbers;
 import io.canaryproxy.config.ConfigException;
 import io.canaryproxy.config.RoutingConfig;
@@ -155,7 +154,7 @@ public record AnalysisConfig(
          * would judge a canary every 30 ms: refused, as everywhere else in the file (0 needs no unit).
          */
         Duration duration(String key) {
-            if (c.hasPath(key) && isBareNumber(c.getValue(key))) {
+            if (c.hasPath(key) && BareNumbers.isNonZeroWithoutUnit(c.getValue(key))) {
                 bad(key, raw(key), "a duration with its unit, such as 30s or 500ms");
                 return null;
             }
@@ -165,18 +164,6 @@ public record AnalysisConfig(
                 bad(key, raw(key), "a duration such as 30s or 500ms");
                 return null;
             }
-        }
-
-        private static boolean isBareNumber(ConfigValue value) {
-            Object raw = value.unwrapped();
-            if (value.valueType() == ConfigValueType.NUMBER) {
-                return ((Number) raw).doubleValue() != 0;
-            }
-            if (value.valueType() == ConfigValueType.STRING) {
-                String text = ((String) raw).trim();
-                return BareNumbers.isBareNumber(text) && Double.parseDouble(text) != 0;
-            }
-            return false;
         }
 
         Duration positive(String key) {

@@ -618,14 +618,10 @@ final class ConfigBinder {
             return null;
         }
         Duration duration = null;
-        if (value.valueType() == ConfigValueType.NUMBER) {
-            if (((Number) value.unwrapped()).doubleValue() == 0) {
-                duration = Duration.ZERO;
-            }
-        } else if (value.valueType() == ConfigValueType.STRING) {
-            String text = ((String) value.unwrapped()).trim();
-            boolean bare = BareNumbers.isBareNumber(text);
-            if (!bare || Double.parseDouble(text) == 0) {
+        if (!BareNumbers.isNonZeroWithoutUnit(value)) {
+            if (value.valueType() == ConfigValueType.NUMBER) {
+                duration = Duration.ZERO; // a bare 0, which needs no unit
+            } else if (value.valueType() == ConfigValueType.STRING) {
                 try {
                     duration = single(value).getDuration("v");
                 } catch (com.typesafe.config.ConfigException e) {
