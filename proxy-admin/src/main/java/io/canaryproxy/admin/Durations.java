@@ -1,5 +1,6 @@
 package io.canaryproxy.admin;
 
+import io.canaryproxy.internal.DurationText;
 import java.math.BigDecimal;
 import java.time.Duration;
 import java.util.Locale;
@@ -48,18 +49,12 @@ public final class Durations {
         }
     }
 
-    /** The shortest way to write {@code d} that {@link #parse} reads back: {@code 30s}, {@code 1500ms}, {@code 2m}. */
+    /**
+     * The shortest way to write {@code d}: {@code 30s}, {@code 1500ms}, {@code 2m}, as the proxy's logs say it. What
+     * the admin API takes is under a day ({@link AdminHandler#MAX_DRAIN_TIMEOUT}), and so {@link #parse} reads it
+     * back.
+     */
     public static String format(Duration d) {
-        long ms = d.toMillis();
-        if (ms % 3_600_000 == 0 && ms != 0) {
-            return ms / 3_600_000 + "h";
-        }
-        if (ms % 60_000 == 0 && ms != 0) {
-            return ms / 60_000 + "m";
-        }
-        if (ms % 1000 == 0) {
-            return ms / 1000 + "s";
-        }
-        return ms + "ms";
+        return DurationText.of(d);
     }
 }

@@ -2,6 +2,7 @@ package io.canaryproxy.analysis;
 
 import com.fasterxml.jackson.databind.ObjectMapper;
 import com.fasterxml.jackson.databind.node.ObjectNode;
+import io.canaryproxy.internal.IoFailures;
 import java.net.ConnectException;
 import java.net.URI;
 import java.net.http.HttpClient;
@@ -116,8 +117,7 @@ public final class Webhooks {
         if (t instanceof InterruptedException) {
             return "interrupted";
         }
-        String message = t.getMessage();
-        return message == null || message.isBlank() ? t.getClass().getSimpleName() : message;
+        return IoFailures.describe(t);
     }
 
     private static int port(URI url) {
