@@ -432,10 +432,6 @@ public final class CanaryProxy implements AutoCloseable {
         return new ProxyStatus(routes.table(), releases, analysis.status());
     }
 
-    /**
-     * A release's state, counting what is still open on the generations of it that a reload replaced: the
-     * processes behind them may be the same ones a deploy script is about to stop.
-     */
     /** What the gauges report per release: the same sums as {@link #releaseStatus}. */
     private final ProxyMeters.Totals totals = new ProxyMeters.Totals() {
         @Override
@@ -454,6 +450,10 @@ public final class CanaryProxy implements AutoCloseable {
         }
     };
 
+    /**
+     * A release's state, counting what is still open on the generations of it that a reload replaced: the
+     * processes behind them may be the same ones a deploy script is about to stop.
+     */
     private ProxyStatus.Release releaseStatus(String name) {
         Release current = upstreams.release(name);
         long inflight = 0;

@@ -167,7 +167,7 @@ public final class Analysis {
         double weight = t.weightPercent();
         boolean sameStep = saveStep >= 0 && saveStep < config.steps().size()
                 && basisPoints(config.steps().get(saveStep)) == t.weightBasisPoints();
-        step = sameStep ? saveStep : firstStepAtLeast(weight);
+        step = sameStep ? saveStep : firstStepAtLeast(t.weightBasisPoints());
         if (!sameStep) {
             log.warn("analysis of {}: it was saved at step {}, which proxy.analysis.steps {} no longer puts at the"
                     + " canary's {}% (the steps were edited since); the canary keeps its weight, and the run goes on"
@@ -179,11 +179,11 @@ public final class Analysis {
         scheduleTick();
     }
 
-    /** The first step whose weight is at least {@code weight}: going on from there never lowers the canary's. */
-    private int firstStepAtLeast(double weight) {
+    /** The first step at least {@code weight} (basis points): going on from there never lowers the canary's. */
+    private int firstStepAtLeast(int weight) {
         List<Double> steps = config.steps();
         for (int i = 0; i < steps.size(); i++) {
-            if (basisPoints(steps.get(i)) >= Math.round(weight * 100)) {
+            if (basisPoints(steps.get(i)) >= weight) {
                 return i;
             }
         }

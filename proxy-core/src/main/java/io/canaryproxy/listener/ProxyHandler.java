@@ -391,7 +391,7 @@ final class ProxyHandler extends ChannelInboundHandlerAdapter implements Upstrea
             return;
         }
         if (!target.hasUsableEndpoint()) {
-            String why = "every endpoint of release " + target.name() + " is ejected after failed connects";
+            String why = allEjected(target);
             target.metrics().error(UpstreamError.REFUSED_NO_ENDPOINT);
             target.responded(503, System.nanoTime() - startNanos);
             listener.failureLog().failed(503, req, clientForLog(req), target.name(), why);
@@ -630,12 +630,16 @@ final class ProxyHandler extends ChannelInboundHandlerAdapter implements Upstrea
             if (rerouted()) {
                 return;
             }
-            fail(HttpResponseStatus.SERVICE_UNAVAILABLE, UpstreamError.REFUSED_NO_ENDPOINT, "every endpoint of release " + release.name() + " is ejected");
+            fail(HttpResponseStatus.SERVICE_UNAVAILABLE, UpstreamError.REFUSED_NO_ENDPOINT, allEjected(release));
             return;
         }
         endpoint = next;
         EndpointPool pool = next.pool(loopIndex);
         pool.acquire(this, ++ticket, fresh);
+    }
+
+    private static String allEjected(Release r) {
+        return "every endpoint of release " + r.name() + " is ejected after failed connects";
     }
 
     /**
