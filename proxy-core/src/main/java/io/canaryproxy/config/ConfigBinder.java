@@ -10,6 +10,7 @@ import com.typesafe.config.ConfigValue;
 import com.typesafe.config.ConfigValueType;
 import java.net.InetAddress;
 import java.net.UnknownHostException;
+import java.nio.file.Files;
 import java.nio.file.InvalidPathException;
 import java.nio.file.Path;
 import java.time.Duration;
@@ -387,10 +388,34 @@ final class ConfigBinder {
         Long body = size(path("limits.max-body-size"), Long.MAX_VALUE);
         Duration headerRead = duration(path("limits.header-read-timeout"), false, POSITIVE);
         Duration clientIdle = duration(path("limits.client-idle-timeout"), false, POSITIVE);
-        if (header == null || initialLine == null || body == null || headerRead == null || clientIdle == null) {
+        Path bodyTempDir = bodyTempDir(path("limits.body-temp-dir"));
+        if (header == null || initialLine == null || body == null || headerRead == null || clientIdle == null
+                || bodyTempDir == null) {
             return null;
         }
-        return new LimitsConfig(header.intValue(), initialLine.intValue(), body, headerRead, clientIdle);
+        return new LimitsConfig(header.intValue(), initialLine.intValue(), body, headerRead, clientIdle,
+                bodyTempDir);
+    }
+
+    /** A directory that exists and the proxy may write; {@code ""} is the system's ({@code java.io.tmpdir}). */
+    private Path bodyTempDir(List<String> path) {
+        String text = string(path);
+        if (text == null) {
+            return null;
+        }
+        Path dir;
+        try {
+            dir = Path.of(text.isEmpty() ? System.getProperty("java.io.tmpdir") : text);
+        } catch (InvalidPathException e) {
+            bad(path, "a directory, or \"\" for the system's temporary directory: " + e.getReason());
+            return null;
+        }
+        if (!Files.isDirectory(dir) || !Files.isWritable(dir)) {
+            bad(path, "a directory that exists and the proxy may write to"
+                    + (text.isEmpty() ? " (\"\" is java.io.tmpdir, " + dir + ")" : ""));
+            return null;
+        }
+        return dir;
     }
 
     private StaticFilesSettings staticFilesSettings() {

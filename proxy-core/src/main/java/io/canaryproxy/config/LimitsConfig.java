@@ -1,5 +1,6 @@
 package io.canaryproxy.config;
 
+import java.nio.file.Path;
 import java.time.Duration;
 
 /**
@@ -10,11 +11,13 @@ import java.time.Duration;
  * @param maxBodySize       bytes of a request body (413 above)
  * @param headerReadTimeout time a client has to send a complete request head once it started one
  * @param clientIdleTimeout time an idle keep-alive client connection is kept open
+ * @param bodyTempDir       where a chunked request body too large to hold in memory is kept until it is whole
  */
 public record LimitsConfig(
         int maxHeaderSize,
         int maxInitialLine,
         long maxBodySize,
         Duration headerReadTimeout,
-        Duration clientIdleTimeout) {
+        Duration clientIdleTimeout,
+        Path bodyTempDir) {
 }

@@ -57,7 +57,7 @@ final class HeaderRewriter {
      * @param upgrade   whether the request asks for a protocol upgrade the proxy will tunnel
      * @param idHigh    with {@code idLow}: the request id to add when the request has none; the same on every attempt
      * @param bodyLength the length of a chunked body the proxy collected, sent as Content-Length in place of the
-     *                   client's Transfer-Encoding; -1 to keep the client's framing
+     *                   client's Transfer-Encoding (and Trailer); -1 to keep the client's framing
      */
     static void writeRequestHead(ByteBuf out, HttpRequest request, String clientIp, boolean trusted, boolean upgrade,
                                  String release, long idHigh, long idLow, long bodyLength) {
@@ -78,7 +78,9 @@ final class HeaderRewriter {
         for (int i = 0, n = h.size(); i < n; i++) {
             CharSequence name = h.name(i);
             CharSequence value = h.value(i);
-            if (bodyLength >= 0 && is(name, HttpHeaderNames.TRANSFER_ENCODING)) {
+            if (bodyLength >= 0
+                    && (is(name, HttpHeaderNames.TRANSFER_ENCODING) || is(name, HttpHeaderNames.TRAILER))) {
+                // The trailer fields a Trailer header announces are dropped with the chunked framing.
                 continue;
             }
             switch (classify(name)) {
@@ -170,21 +172,6 @@ final class HeaderRewriter {
             out.writeBytes(CONNECTION_UPGRADE);
         }
         out.writeShort(CRLF);
-    }
-
-    /**
-     * Whether a request trailer field goes to the upstream. The rules of the head apply (no underscore names, no
-     * hop-by-hop or forwarding headers), and RFC 9110 6.5.1 keeps framing and routing fields out of trailers: a
-     * server that merged a trailing Host or Content-Length into the head would act on a value the proxy never
-     * checked.
-     */
-    static boolean isForwardableTrailer(CharSequence name) {
-        int kind = classify(name);
-        return kind == OTHER || kind == REQUEST_ID_HEADER
-                ? !is(name, HttpHeaderNames.CONTENT_LENGTH) && !is(name, HttpHeaderNames.TRANSFER_ENCODING)
-                        && !is(name, HttpHeaderNames.TRAILER) && !is(name, HttpHeaderNames.CONTENT_TYPE)
-                        && !is(name, HttpHeaderNames.AUTHORIZATION) && !is(name, HttpHeaderNames.COOKIE)
-                : false;
     }
 
     /** A size to allocate for the head, so that writing it rarely has to grow the buffer. */

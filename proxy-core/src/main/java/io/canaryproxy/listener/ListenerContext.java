@@ -32,8 +32,12 @@ final class ListenerContext {
     final int maxRetries;
     final int maxInitialLine;
     final int maxHeaderSize;
-    /** Body bytes kept so that an idempotent request can be sent again after a stale keep-alive connection. */
+    /**
+     * Body bytes kept in memory: so that an idempotent request can be sent again after a stale keep-alive
+     * connection, and of a chunked body before it goes to a {@link BodySpool} in {@link #bodyTempDir}.
+     */
     final int replayLimit = 64 * 1024;
+    final java.nio.file.Path bodyTempDir;
     private final Map<EventLoop, Integer> loopIndex;
 
     ListenerContext(ProxyConfig config, RouteState routes, Router router, ChannelGroup clients, EventLoop[] loops,
@@ -57,6 +61,7 @@ final class ListenerContext {
         this.maxRetries = config.upstream().maxRetries();
         this.maxInitialLine = config.limits().maxInitialLine();
         this.maxHeaderSize = config.limits().maxHeaderSize();
+        this.bodyTempDir = config.limits().bodyTempDir();
         Map<EventLoop, Integer> index = new IdentityHashMap<>();
         for (int i = 0; i < loops.length; i++) {
             index.put(loops[i], i);

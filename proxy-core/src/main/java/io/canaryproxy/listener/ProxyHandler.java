@@ -35,6 +35,7 @@ import io.netty.handler.codec.http.TooLongHttpHeaderException;
 import io.netty.handler.codec.http.TooLongHttpLineException;
 import io.netty.util.CharsetUtil;
 import io.netty.util.ReferenceCountUtil;
+import java.io.IOException;
 import java.net.InetSocketAddress;
 import java.net.SocketAddress;
 import java.util.ArrayDeque;
@@ -124,16 +125,17 @@ final class ProxyHandler extends ChannelInboundHandlerAdapter implements Upstrea
     private boolean requestComplete;
     private boolean responseStarted;
     private boolean upstreamReusable;
-    /** The request body is chunked: it goes to the upstream chunked again, unless it was collected whole. */
-    private boolean requestChunked;
     /**
      * A chunked body is being collected before the request goes upstream: gunicorn passes such a body on without
-     * CONTENT_LENGTH, and Django reads that many bytes, none. Collected whole (up to the replay limit, the memory
-     * a request may hold anyway), it goes with a Content-Length, as nginx sends it; a larger one goes on chunked.
+     * CONTENT_LENGTH, and Django reads that many bytes, none. Collected whole, it goes with a Content-Length, as
+     * nginx sends it: up to the replay limit (the memory a request may hold anyway) in {@link #replay}, beyond it
+     * in {@link #spool}, so that memory does not grow with the body.
      */
     private boolean collecting;
     /** The length of a chunked body collected whole, sent as its Content-Length; -1 when not. */
     private long collectedLength = -1;
+    /** The collected chunked body, once it outgrew the replay limit. */
+    private BodySpool spool;
     /** The request has a body, so an answer before its end must close the connection. */
     private boolean bodyExpected;
     /** The request id the upstream gets when the client sent none: the same on every attempt. */
@@ -359,8 +361,8 @@ final class ProxyHandler extends ChannelInboundHandlerAdapter implements Upstrea
         headRequest = HttpMethod.HEAD.equals(req.method());
         keepAlive = HttpUtil.isKeepAlive(req) && !closing;
         long contentLength = HttpUtil.getContentLength(req, -1L);
-        requestChunked = HttpUtil.isTransferEncodingChunked(req);
-        bodyExpected = requestChunked || contentLength > 0;
+        boolean chunked = HttpUtil.isTransferEncodingChunked(req);
+        bodyExpected = chunked || contentLength > 0;
         if (contentLength > lc.maxBodySize) {
             reject(HttpResponseStatus.REQUEST_ENTITY_TOO_LARGE, "body of " + contentLength + " bytes");
             return;
@@ -415,7 +417,7 @@ final class ProxyHandler extends ChannelInboundHandlerAdapter implements Upstrea
         replayBytes = 0;
         replayLost = false;
         collectedLength = -1;
-        if (requestChunked) {
+        if (chunked) {
             collecting = true;
             if (expectContinue) {
                 // The body is wanted before any upstream is asked.
@@ -521,73 +523,61 @@ final class ProxyHandler extends ChannelInboundHandlerAdapter implements Upstrea
     }
 
     /**
-     * Writes a part of the request body to the upstream, and releases it. A chunked body is decoded by the
-     * client-side decoder, so it is chunked again here; any other body goes as it came.
+     * Writes a part of the request body to the upstream, and releases it. A body comes here as it came from the
+     * client: a chunked one is collected first and goes with its length, so nothing is chunked again.
      */
-    private void writeBody(Channel up, HttpContent content) {
+    private static void writeBody(Channel up, HttpContent content) {
         ByteBuf data = content.content();
-        if (!requestChunked) {
-            if (data.isReadable()) {
-                up.write(data, up.voidPromise());
-            } else {
-                content.release();
-            }
-            return;
-        }
         if (data.isReadable()) {
-            up.write(Chunks.size(up.alloc(), data.readableBytes()), up.voidPromise());
-            up.write(data.retain(), up.voidPromise());
-            up.write(Chunks.crlf(), up.voidPromise());
-        }
-        if (content instanceof LastHttpContent) {
-            up.write(lastChunk(up, ((LastHttpContent) content).trailingHeaders()), up.voidPromise());
-        }
-        content.release();
-    }
-
-    private static ByteBuf lastChunk(Channel up, HttpHeaders trailers) {
-        if (trailers.isEmpty()) {
-            return Chunks.last(up.alloc(), null);
-        }
-        ByteBuf fields = up.alloc().buffer();
-        try {
-            Iterator<Map.Entry<CharSequence, CharSequence>> it = trailers.iteratorCharSequence();
-            while (it.hasNext()) {
-                Map.Entry<CharSequence, CharSequence> e = it.next();
-                if (!HeaderRewriter.isForwardableTrailer(e.getKey())) {
-                    continue;
-                }
-                fields.writeCharSequence(e.getKey(), CharsetUtil.ISO_8859_1);
-                fields.writeByte(':').writeByte(' ');
-                fields.writeCharSequence(e.getValue(), CharsetUtil.ISO_8859_1);
-                fields.writeByte('\r').writeByte('\n');
-            }
-            return Chunks.last(up.alloc(), fields);
-        } finally {
-            fields.release();
+            up.write(data, up.voidPromise());
+        } else {
+            content.release();
         }
     }
 
     /**
-     * Keeps a piece of a chunked body being collected; the request goes upstream once the body is whole, with its
-     * length, or once it outgrows the limit, chunked. Either way {@link #onAcquired} writes what was kept.
+     * Keeps a piece of a chunked body being collected: in memory up to the replay limit, then in a file. Once the
+     * body is whole the request goes upstream, with its length; {@link #onAcquired} writes what was kept. Trailer
+     * fields are dropped, as nginx drops them: a body with a length has no place for them.
      */
     private void collect(HttpContent content, int size, boolean last) {
-        if (replay == null) {
-            replay = new ArrayDeque<>(4);
+        try {
+            if (spool == null && replayBytes + size > lc.replayLimit) {
+                spool = BodySpool.create(lc.bodyTempDir);
+                HttpContent kept;
+                while (replay != null && (kept = replay.poll()) != null) {
+                    try {
+                        spool.append(kept.content());
+                    } finally {
+                        kept.release();
+                    }
+                }
+                replayBytes = 0;
+            }
+            if (spool != null) {
+                spool.append(content.content());
+                content.release();
+            } else {
+                if (replay == null) {
+                    replay = new ArrayDeque<>(4);
+                }
+                replay.add(content);
+                replayBytes += size;
+            }
+        } catch (IOException e) {
+            content.release();
+            String why = "cannot keep the request body in " + lc.bodyTempDir + ": " + IoFailures.describe(e);
+            lc.clientMetrics.rejected(500);
+            listener.failureLog().failed(500, request, clientForLog(request), release.name(), why);
+            abortRequest(HttpResponseStatus.INTERNAL_SERVER_ERROR, why);
+            return;
         }
-        replay.add(content);
-        replayBytes += size;
         if (last) {
             collecting = false;
-            requestChunked = false;
-            collectedLength = replayBytes;
+            collectedLength = bodyBytes;
             requestComplete = true;
             lastUpstreamNanos = lastClientNanos;
             scheduleTick(lastClientNanos, lc.responseTimeoutNanos);
-            connect(!idempotent);
-        } else if (replayBytes > lc.replayLimit) {
-            collecting = false;
             connect(!idempotent);
         }
     }
@@ -681,7 +671,9 @@ final class ProxyHandler extends ChannelInboundHandlerAdapter implements Upstrea
         HeaderRewriter.writeRequestHead(head, request, clientIp, trustedClient, upgradeRequested, release.name(),
                 requestIdHigh, requestIdLow, collectedLength);
         up.write(head, up.voidPromise());
-        if (replay != null && !replay.isEmpty()) {
+        if (spool != null) {
+            up.write(spool.region(), up.voidPromise());
+        } else if (replay != null && !replay.isEmpty()) {
             for (HttpContent c : replay) {
                 writeBody(up, c.retainedDuplicate());
             }
@@ -1069,6 +1061,10 @@ final class ProxyHandler extends ChannelInboundHandlerAdapter implements Upstrea
         }
         release.requestEnded();
         releaseReplay();
+        if (spool != null) {
+            spool.release();
+            spool = null;
+        }
         request = null;
         release = null;
         fallback = null;

@@ -69,7 +69,7 @@ class ConfigLoaderTest {
         assertThat(config.upstream()).isEqualTo(new UpstreamConfig(Duration.ofSeconds(2), Duration.ofSeconds(60),
                 Duration.ofSeconds(1), 1024, 64, 2, 3, Duration.ofSeconds(10)));
         assertThat(config.limits()).isEqualTo(new LimitsConfig(16 * 1024, 8 * 1024, 50L * 1024 * 1024,
-                Duration.ofSeconds(10), Duration.ofSeconds(75)));
+                Duration.ofSeconds(10), Duration.ofSeconds(75), Path.of(System.getProperty("java.io.tmpdir"))));
         assertThat(config.drain()).isEqualTo(new DrainConfig(Duration.ofSeconds(30)));
         assertThat(config.staticFiles())
                 .isEqualTo(new StaticFilesSettings(16L * 1024 * 1024, 64 * 1024, "public, max-age=3600"));
@@ -120,7 +120,7 @@ class ConfigLoaderTest {
         assertThat(config.upstream().maxRetries()).isZero();
         assertThat(config.upstream().responseTimeout()).isEqualTo(Duration.ofSeconds(60));
         assertThat(config.limits()).isEqualTo(new LimitsConfig(32 * 1024, 4096, 1024L * 1024 * 1024,
-                Duration.ofSeconds(10), Duration.ofSeconds(75)));
+                Duration.ofSeconds(10), Duration.ofSeconds(75), Path.of(System.getProperty("java.io.tmpdir"))));
         assertThat(config.drain().timeout()).isZero();
     }
 

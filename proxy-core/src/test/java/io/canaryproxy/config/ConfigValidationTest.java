@@ -69,6 +69,8 @@ class ConfigValidationTest {
             proxy.limits.max-initial-line   | -8k       | "-8k"      | a size such as 16k or 50m
             proxy.limits.max-body-size      | 0         | 0          | a size such as 16k or 50m, greater than 0
             proxy.limits.max-body-size      | 1.5x      | "1.5x"     | a size such as 16k or 50m
+            proxy.limits.body-temp-dir      | /nonexistent/spool | "/nonexistent/spool" | a directory that exists and the proxy may write to
+            proxy.limits.body-temp-dir      | [a]       | ["a"]      | a string
             proxy.routing.weight            | 101       | 101        | a percentage from 0 to 100
             proxy.routing.weight            | -1        | -1         | a percentage from 0 to 100
             proxy.routing.weight            | half      | "half"     | a percentage from 0 to 100
