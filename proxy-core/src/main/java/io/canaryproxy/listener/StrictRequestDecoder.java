@@ -143,6 +143,11 @@ final class StrictRequestDecoder extends HttpRequestDecoder {
 
     @Override
     protected HttpMessage createMessage(String[] initialLine) throws Exception {
+        if (!isHttpVersion(initialLine[2])) {
+            // Netty upper-cases the name and takes any word before the slash: "http/1.1" and "FOO/1.1" would go
+            // upstream as HTTP/1.1 requests that nginx and gunicorn refuse.
+            throw new ProtocolViolation("malformed HTTP version");
+        }
         HttpMessage request = super.createMessage(initialLine);
         // Netty parses the request line before the headers, and the scan has usually seen the whole head by then;
         // the headers of a head still arriving grow as they come.
@@ -150,6 +155,16 @@ final class StrictRequestDecoder extends HttpRequestDecoder {
             ((RequestHeaders) request.headers()).reserve(line - 1);
         }
         return request;
+    }
+
+    /** RFC 9112 2.3: {@code HTTP/} (case-sensitive), a digit, a dot, a digit. */
+    static boolean isHttpVersion(String version) {
+        return version.length() == 8 && version.startsWith("HTTP/") && isDigit(version.charAt(5))
+                && version.charAt(6) == '.' && isDigit(version.charAt(7));
+    }
+
+    private static boolean isDigit(char c) {
+        return c >= '0' && c <= '9';
     }
 
     @Override

@@ -111,7 +111,13 @@ class StrictFramingTest {
                 Arguments.of("declared body over the limit",
                         "POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 5000\r\n\r\n", 413),
                 Arguments.of("HTTP/2.0 request line",
-                        "GET / HTTP/2.0\r\nHost: x\r\n\r\n", 505));
+                        "GET / HTTP/2.0\r\nHost: x\r\n\r\n", 505),
+                Arguments.of("an HTTP version in lower case",
+                        "GET / http/1.1\r\nHost: x\r\n\r\n", 400),
+                Arguments.of("a protocol other than HTTP",
+                        "GET / FOO/1.1\r\nHost: x\r\n\r\n", 400),
+                Arguments.of("a version with two digits",
+                        "GET / HTTP/1.10\r\nHost: x\r\n\r\n", 400));
     }
 
     @ParameterizedTest(name = "{0} -> {2}")
