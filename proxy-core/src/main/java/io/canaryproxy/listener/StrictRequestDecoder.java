@@ -148,6 +148,9 @@ final class StrictRequestDecoder extends HttpRequestDecoder {
             // upstream as HTTP/1.1 requests that nginx and gunicorn refuse.
             throw new ProtocolViolation("malformed HTTP version");
         }
+        if (!isToken(initialLine[0])) {
+            throw new ProtocolViolation("malformed method");
+        }
         HttpMessage request = super.createMessage(initialLine);
         // Netty parses the request line before the headers, and the scan has usually seen the whole head by then;
         // the headers of a head still arriving grow as they come.
@@ -161,6 +164,20 @@ final class StrictRequestDecoder extends HttpRequestDecoder {
     static boolean isHttpVersion(String version) {
         return version.length() == 8 && version.startsWith("HTTP/") && isDigit(version.charAt(5))
                 && version.charAt(6) == '.' && isDigit(version.charAt(7));
+    }
+
+    /** RFC 9110 5.6.2: one or more tchar; the line was read byte by byte into chars from 0 to 0xff. */
+    private static boolean isToken(String word) {
+        if (word.isEmpty()) {
+            return false;
+        }
+        for (int i = 0; i < word.length(); i++) {
+            char c = word.charAt(i);
+            if (c > 0x7f || !HttpTokens.isTchar((byte) c)) {
+                return false;
+            }
+        }
+        return true;
     }
 
     private static boolean isDigit(char c) {
@@ -236,10 +253,10 @@ final class StrictRequestDecoder extends HttpRequestDecoder {
                 return "bare LF as a line end";
             }
             if (line == 0) {
-                if (b < 0) {
-                    return "byte above 0x7f in the request line (a target is percent-encoded ASCII)";
-                }
-                if (b < 0x20 || b == 0x7f) {
+                // Bytes from 0x80 may stand in the target: RFC 9112 3.2 lets a server refuse them, but nginx and
+                // gunicorn pass raw UTF-8 on, and a link that worked behind nginx should work here. The method and
+                // the version are checked as tokens once the line is split (createMessage).
+                if (b >= 0 && b < 0x20 || b == 0x7f) {
                     return "control byte in the request line";
                 }
             } else if (column == 0 && (b == ' ' || b == '\t')) {

@@ -86,6 +86,28 @@ final class UpstreamFailureLog {
         int query = uri.indexOf('?');
         String path = query < 0 ? uri : uri.substring(0, query);
         String cut = path.length() <= MAX_TARGET_CHARS ? path : path.substring(0, MAX_TARGET_CHARS) + "…";
-        return query < 0 ? cut : cut + "?…";
+        return escapeRawBytes(query < 0 ? cut : cut + "?…");
+    }
+
+    /**
+     * Raw bytes from 0x80 in a target (one char each, as the decoder read them) written as {@code %XX}, the form
+     * the application sees them in: printed as they are they would be mojibake, and some terminals take 0x9b for
+     * the start of a control sequence.
+     */
+    private static String escapeRawBytes(String path) {
+        StringBuilder out = null;
+        for (int i = 0; i < path.length(); i++) {
+            char c = path.charAt(i);
+            if (c >= 0x80 && c <= 0xff) {
+                if (out == null) {
+                    out = new StringBuilder(path.length() + 16).append(path, 0, i);
+                }
+                out.append('%').append(Character.toUpperCase(Character.forDigit(c >> 4, 16)))
+                        .append(Character.toUpperCase(Character.forDigit(c & 0xf, 16)));
+            } else if (out != null) {
+                out.append(c);
+            }
+        }
+        return out == null ? path : out.toString();
     }
 }

@@ -19,8 +19,8 @@ final class RequestPath {
 
     /**
      * The decoded path below {@code prefix}, such as {@code css/app.css}, or {@code null} when the request must be
-     * answered 404: an invalid or forbidden escape ({@code %2F}, {@code %5C}, {@code %00}), bytes that are not
-     * UTF-8, a backslash or control character, or an empty, {@code .} or {@code ..} segment (which also refuses
+     * answered 404: an invalid or forbidden escape ({@code %2F}, {@code %5C}, {@code %00}), bytes (escaped or
+     * raw) that are not UTF-8, a backslash or control character, or an empty, {@code .} or {@code ..} segment (which also refuses
      * {@code //etc/passwd}, a path that {@link java.nio.file.Path#resolve} would take as absolute).
      *
      * @param uri    the request target in origin form; it must start with {@code prefix}
@@ -83,10 +83,12 @@ final class RequestPath {
                 }
                 bytes[n++] = (byte) b;
                 i += 2;
-            } else if (c > ' ' && c < 0x7f) {
+            } else if (c > ' ' && c < 0x7f || c >= 0x80 && c <= 0xff) {
+                // A byte from 0x80 came raw (the decoder reads the target byte by byte): it counts as if escaped,
+                // as nginx takes it, so /static/café.css names the same file either way.
                 bytes[n++] = (byte) c;
             } else {
-                // Raw spaces, controls and non-ASCII characters are not allowed in a request target (RFC 3986).
+                // Raw spaces and controls are not allowed in a request target (RFC 3986).
                 return null;
             }
         }

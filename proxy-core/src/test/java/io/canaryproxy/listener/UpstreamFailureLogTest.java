@@ -71,4 +71,13 @@ class UpstreamFailureLogTest {
         assertThat(logged.messages().get(0)).startsWith("502 GET /reset?… from").doesNotContain("s3cret");
         assertThat(logged.messages().get(1)).startsWith("502 GET /a/xxx").contains("x…?… from").hasSizeLessThan(300);
     }
+
+    /** Raw bytes from 0x80 in a target are written as the escapes the application sees, never raw. */
+    @Test
+    void rawBytesInThePathAreEscaped() {
+        UpstreamFailureLog failures = new UpstreamFailureLog(0);
+        failures.failed(502, get("/caf\u00c3\u00a9/\u009b31m"), "10.0.0.1", "blue", "connect failed", 0);
+
+        assertThat(logged.messages().get(0)).startsWith("502 GET /caf%C3%A9/%9B31m from");
+    }
 }

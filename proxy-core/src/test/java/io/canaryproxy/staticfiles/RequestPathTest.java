@@ -17,6 +17,7 @@ class RequestPathTest {
             /static/app.css#frag            | app.css
             /static/a%20b.css               | a b.css
             /static/caf%C3%A9.css           | café.css
+            /static/caf\u00c3\u00a9.css       | café.css
             /static/%252e%252e              | %2e%2e
             /static/a+b.css                 | a+b.css
             /static/.well-known/x.json      | .well-known/x.json
