@@ -397,25 +397,36 @@ final class ConfigBinder {
                 bodyTempDir);
     }
 
-    /** A directory that exists and the proxy may write; {@code ""} is the system's ({@code java.io.tmpdir}). */
+    /**
+     * A directory that exists and the proxy may write. {@code ""} is {@code /var/tmp} (on disk where {@code /tmp}
+     * is often a tmpfs, which would hold the bodies in memory), or {@code java.io.tmpdir} where that is missing;
+     * it is not checked here, since a proxy that never gets a large chunked upload needs no such directory.
+     */
     private Path bodyTempDir(List<String> path) {
         String text = string(path);
         if (text == null) {
             return null;
         }
+        if (text.isEmpty()) {
+            Path varTmp = Path.of("/var/tmp");
+            return isWritableDirectory(varTmp) ? varTmp : Path.of(System.getProperty("java.io.tmpdir"));
+        }
         Path dir;
         try {
-            dir = Path.of(text.isEmpty() ? System.getProperty("java.io.tmpdir") : text);
+            dir = Path.of(text);
         } catch (InvalidPathException e) {
-            bad(path, "a directory, or \"\" for the system's temporary directory: " + e.getReason());
+            bad(path, "a directory, or \"\" for /var/tmp: " + e.getReason());
             return null;
         }
-        if (!Files.isDirectory(dir) || !Files.isWritable(dir)) {
-            bad(path, "a directory that exists and the proxy may write to"
-                    + (text.isEmpty() ? " (\"\" is java.io.tmpdir, " + dir + ")" : ""));
+        if (!isWritableDirectory(dir)) {
+            bad(path, "a directory that exists and the proxy may write to");
             return null;
         }
         return dir;
+    }
+
+    private static boolean isWritableDirectory(Path dir) {
+        return Files.isDirectory(dir) && Files.isWritable(dir) && Files.isExecutable(dir);
     }
 
     private StaticFilesSettings staticFilesSettings() {

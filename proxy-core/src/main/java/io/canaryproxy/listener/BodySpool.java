@@ -61,12 +61,13 @@ final class BodySpool extends AbstractReferenceCounted {
     }
 
     /**
-     * The whole body as a region to write to an upstream: sent with {@code sendfile} (or {@code splice}, or
-     * {@code transferTo}), never through the heap. Each call makes a new region, so a retry sends it anew.
+     * {@code count} bytes from {@code position} as a region to write to an upstream: sent with {@code sendfile}
+     * ({@code splice} on io_uring, {@code transferTo} on NIO), never through the heap. Each call makes a new
+     * region, so a retry sends the body anew.
      */
-    FileRegion region() {
+    FileRegion region(long position, long count) {
         retain();
-        return new DefaultFileRegion(file, 0, length) {
+        return new DefaultFileRegion(file, position, count) {
             @Override
             protected void deallocate() {
                 // The file is shared with the spool and other regions: only the spool closes it.

@@ -18,6 +18,9 @@ import io.netty.channel.ChannelFuture;
 import io.netty.channel.ChannelFutureListener;
 import io.netty.channel.ChannelHandlerContext;
 import io.netty.channel.ChannelInboundHandlerAdapter;
+import io.netty.channel.ChannelProgressiveFuture;
+import io.netty.channel.ChannelProgressiveFutureListener;
+import io.netty.channel.ChannelProgressivePromise;
 import io.netty.channel.socket.DuplexChannel;
 import io.netty.handler.codec.DecoderResult;
 import io.netty.handler.codec.http.FullHttpResponse;
@@ -66,6 +69,8 @@ final class ProxyHandler extends ChannelInboundHandlerAdapter implements Upstrea
 
     private static final Logger log = LoggerFactory.getLogger(ProxyHandler.class);
     private static final long LINGER_MILLIS = 2000;
+    /** The largest region of a spooled body written at once: io_uring's splice takes an int count. */
+    private static final long SPOOL_REGION_MAX = 1L << 30;
     /** The largest body copied in after its response head (see {@link #heldHead}). */
     private static final int SMALL_BODY = 2048;
 
@@ -136,6 +141,11 @@ final class ProxyHandler extends ChannelInboundHandlerAdapter implements Upstrea
     private long collectedLength = -1;
     /** The collected chunked body, once it outgrew the replay limit. */
     private BodySpool spool;
+    /**
+     * The connection the spool is still being written to. It is not given back to the pool before the body is all
+     * out, even if the answer came first: the next request would queue behind the rest of the body.
+     */
+    private UpstreamConnection spoolWriteOn;
     /** The request has a body, so an answer before its end must close the connection. */
     private boolean bodyExpected;
     /** The request id the upstream gets when the client sent none: the same on every attempt. */
@@ -672,7 +682,7 @@ final class ProxyHandler extends ChannelInboundHandlerAdapter implements Upstrea
                 requestIdHigh, requestIdLow, collectedLength);
         up.write(head, up.voidPromise());
         if (spool != null) {
-            up.write(spool.region(), up.voidPromise());
+            writeSpool(connection);
         } else if (replay != null && !replay.isEmpty()) {
             for (HttpContent c : replay) {
                 writeBody(up, c.retainedDuplicate());
@@ -701,6 +711,41 @@ final class ProxyHandler extends ChannelInboundHandlerAdapter implements Upstrea
             } else {
                 pauseBody();
             }
+        }
+    }
+
+    /**
+     * Writes the spooled body, in regions small enough for io_uring's splice (which counts in ints). Progress
+     * counts as the upstream being alive for the response timeout: an upstream still reading a large body is not
+     * silent.
+     */
+    private void writeSpool(UpstreamConnection connection) {
+        Channel up = connection.channel();
+        spoolWriteOn = connection;
+        long length = spool.length();
+        for (long at = 0; at < length; at += SPOOL_REGION_MAX) {
+            long count = Math.min(SPOOL_REGION_MAX, length - at);
+            boolean last = at + count == length;
+            ChannelProgressivePromise sent = up.newProgressivePromise();
+            sent.addListener(new ChannelProgressiveFutureListener() {
+                @Override
+                public void operationProgressed(ChannelProgressiveFuture f, long progress, long total) {
+                    if (upstream == connection) {
+                        lastUpstreamNanos = System.nanoTime();
+                    }
+                }
+
+                @Override
+                public void operationComplete(ChannelProgressiveFuture f) {
+                    if (last && spoolWriteOn == connection) {
+                        spoolWriteOn = null;
+                        if (upstream == connection) {
+                            lastUpstreamNanos = System.nanoTime();
+                        }
+                    }
+                }
+            });
+            up.write(spool.region(at, count), sent);
         }
     }
 
@@ -905,7 +950,7 @@ final class ProxyHandler extends ChannelInboundHandlerAdapter implements Upstrea
         writeHeldHead();
         UpstreamConnection up = upstream;
         upstream = null;
-        boolean reusable = upstreamReusable && requestComplete;
+        boolean reusable = upstreamReusable && requestComplete && spoolWriteOn != up;
         if (up != null) {
             up.release(reusable);
         }
@@ -1065,6 +1110,7 @@ final class ProxyHandler extends ChannelInboundHandlerAdapter implements Upstrea
             spool.release();
             spool = null;
         }
+        spoolWriteOn = null;
         request = null;
         release = null;
         fallback = null;

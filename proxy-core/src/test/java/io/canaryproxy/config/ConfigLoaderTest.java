@@ -69,7 +69,7 @@ class ConfigLoaderTest {
         assertThat(config.upstream()).isEqualTo(new UpstreamConfig(Duration.ofSeconds(2), Duration.ofSeconds(60),
                 Duration.ofSeconds(1), 1024, 64, 2, 3, Duration.ofSeconds(10)));
         assertThat(config.limits()).isEqualTo(new LimitsConfig(16 * 1024, 8 * 1024, 50L * 1024 * 1024,
-                Duration.ofSeconds(10), Duration.ofSeconds(75), Path.of(System.getProperty("java.io.tmpdir"))));
+                Duration.ofSeconds(10), Duration.ofSeconds(75), Path.of("/var/tmp")));
         assertThat(config.drain()).isEqualTo(new DrainConfig(Duration.ofSeconds(30)));
         assertThat(config.staticFiles())
                 .isEqualTo(new StaticFilesSettings(16L * 1024 * 1024, 64 * 1024, "public, max-age=3600"));
@@ -101,10 +101,10 @@ class ConfigLoaderTest {
                   routing.sticky-cookie { name = bucket, max-age = 1h }
                   health-check { path = /ready, interval = 0 }
                   upstream { connect-timeout = 500ms, max-retries = 0 }
-                  limits { max-header-size = 32k, max-initial-line = 4096, max-body-size = 1g }
+                  limits { max-header-size = 32k, max-initial-line = 4096, max-body-size = 1g, body-temp-dir = "%s" }
                   drain.timeout = 0s
                 }
-                """), Map.of(), NO_PROPERTIES);
+                """.formatted(dir)), Map.of(), NO_PROPERTIES);
 
         assertThat(config.listen()).isEqualTo(new HostPort("::", 80));
         assertThat(config.threads()).isEqualTo(3);
@@ -120,7 +120,7 @@ class ConfigLoaderTest {
         assertThat(config.upstream().maxRetries()).isZero();
         assertThat(config.upstream().responseTimeout()).isEqualTo(Duration.ofSeconds(60));
         assertThat(config.limits()).isEqualTo(new LimitsConfig(32 * 1024, 4096, 1024L * 1024 * 1024,
-                Duration.ofSeconds(10), Duration.ofSeconds(75), Path.of(System.getProperty("java.io.tmpdir"))));
+                Duration.ofSeconds(10), Duration.ofSeconds(75), dir));
         assertThat(config.drain().timeout()).isZero();
     }
 

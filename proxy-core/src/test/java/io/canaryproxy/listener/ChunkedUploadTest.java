@@ -17,12 +17,16 @@ import io.canaryproxy.testing.Gunicorn;
 import io.canaryproxy.testing.RawExchange;
 import io.canaryproxy.testing.TestConfigs;
 import java.io.IOException;
+import java.io.InputStream;
 import java.io.OutputStream;
+import java.net.InetAddress;
+import java.net.ServerSocket;
 import java.net.Socket;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.List;
+import java.util.concurrent.CopyOnWriteArrayList;
 import java.util.stream.Stream;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
@@ -155,6 +159,71 @@ class ChunkedUploadTest {
         } finally {
             upstream.stop();
         }
+    }
+
+    /**
+     * An upstream that answers before it has read a large body, and then reads no more, does not get the next
+     * request on that connection: it would wait behind the rest of the body until its response timeout. (A raw
+     * upstream, since gunicorn reads every body to its end before the next request.)
+     */
+    @Test
+    void aConnectionThatAnsweredBeforeTheBodyWasOutIsNotReused(@TempDir Path bodies) throws Exception {
+        List<Socket> accepted = new CopyOnWriteArrayList<>();
+        try (ServerSocket raw = new ServerSocket(0, 8, InetAddress.getLoopbackAddress());
+             CanaryProxy proxy = CanaryProxy.start(TestConfigs.single("127.0.0.1:" + raw.getLocalPort(), """
+                     proxy.limits { body-temp-dir = "%s", max-body-size = 64m }
+                     proxy.upstream.response-timeout = 5s
+                     """.formatted(bodies)));
+             Socket client = new Socket("127.0.0.1", proxy.listenAddress().getPort())) {
+            Thread upstream = new Thread(() -> {
+                try {
+                    Socket first = raw.accept();
+                    accepted.add(first);
+                    readHead(first.getInputStream());
+                    // Answered at once, keep-alive, and then not another byte read.
+                    first.getOutputStream().write(ascii("HTTP/1.1 201 Created\r\nContent-Length: 0\r\n\r\n"));
+                    Socket second = raw.accept();
+                    accepted.add(second);
+                    readHead(second.getInputStream());
+                    second.getOutputStream().write(ascii("HTTP/1.1 200 OK\r\nContent-Length: 1\r\n\r\nb"));
+                } catch (IOException closedByTheTest) {
+                    // the test is over
+                }
+            }, "raw-upstream");
+            upstream.setDaemon(true);
+            upstream.start();
+            client.setSoTimeout(20_000);
+            OutputStream out = client.getOutputStream();
+            out.write(ascii("PUT /big HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n"));
+            // More than the socket buffers of the first upstream connection hold.
+            byte[] body = new byte[32 << 20];
+            writeChunks(out, body, 0, body.length);
+            out.write(ascii("0\r\n\r\nGET /b HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"));
+            out.flush();
+            String answers = new String(client.getInputStream().readAllBytes(), StandardCharsets.ISO_8859_1);
+
+            assertThat(answers).startsWith("HTTP/1.1 201 ").contains("HTTP/1.1 200 OK").endsWith("\r\n\r\nb");
+            assertThat(accepted).hasSize(2);
+        } finally {
+            for (Socket s : accepted) {
+                s.close();
+            }
+        }
+    }
+
+    private static void readHead(InputStream in) throws IOException {
+        int matched = 0;
+        while (matched < 4) {
+            int b = in.read();
+            if (b < 0) {
+                throw new IOException("closed before the end of a head");
+            }
+            matched = b == "\r\n\r\n".charAt(matched) ? matched + 1 : b == '\r' ? 1 : 0;
+        }
+    }
+
+    private static byte[] ascii(String text) {
+        return text.getBytes(StandardCharsets.US_ASCII);
     }
 
     /** Writes {@code data[from, to)} as chunks of at most 16 KiB. */
