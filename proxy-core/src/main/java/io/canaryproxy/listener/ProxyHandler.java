@@ -488,8 +488,9 @@ final class ProxyHandler extends ChannelInboundHandlerAdapter implements Upstrea
             lastClientNanos = System.nanoTime();
         }
         if (request == null) {
-            // The end of a request answered without an upstream (static files, an early error): what is left of
-            // its body goes nowhere, and after its last part comes the next request.
+            // The end of a request already answered (static files, an early error, an upstream that answered
+            // before the body was in): what is left of its body goes nowhere, and after its last part comes the
+            // next request.
             content.release();
             return;
         }
@@ -792,9 +793,10 @@ final class ProxyHandler extends ChannelInboundHandlerAdapter implements Upstrea
         responseStarted = true;
         responseStatus = code;
         releaseReplay();
-        // Not after a HEAD: gunicorn (20.1) sends a StreamingHttpResponse's body after its HEAD answer, and bytes
-        // that arrive once the connection is back in the pool would be read as the next request's response.
-        upstreamReusable = head.keepAlive() && !headRequest;
+        // Not after a HEAD, a 204 or a 304: gunicorn (20.1) sends the body Django gave such a response (a
+        // StreamingHttpResponse answering a HEAD, JsonResponse({}, status=204)) after the head, and bytes that
+        // arrive once the connection is back in the pool would be read as the next request's response.
+        upstreamReusable = head.keepAlive() && !headRequest && code != 204 && code != 304;
         ResponseHead.Framing framing = head.framing();
         boolean delimitedByUpstream = framing == ResponseHead.Framing.CHUNKED
                 || framing == ResponseHead.Framing.UNTIL_CLOSE;
@@ -804,8 +806,10 @@ final class ProxyHandler extends ChannelInboundHandlerAdapter implements Upstrea
         }
         rechunk = delimitedByUpstream && !http10;
         if (!requestComplete) {
-            // Answered before the whole body arrived: the rest cannot be told apart from the next request.
-            closing = true;
+            // Answered before the whole body arrived (a 404 or a 403 to an upload, say): the upstream connection
+            // still expects the rest, so it is not reused. The client's connection is: the rest of the body is
+            // read and dropped once the response is out (see onRequestContent), as nginx does. Closing with
+            // unread bytes would reset the connection, and the client could lose the response to the reset.
             upstreamReusable = false;
         }
         if (closing || !keepAlive || listener.shuttingDown()) {

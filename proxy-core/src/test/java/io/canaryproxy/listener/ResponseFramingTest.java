@@ -406,21 +406,29 @@ class ResponseFramingTest {
     // ---------------------------------------------------------------- 6. 204 and 304
 
     static Stream<Arguments> bodylessResponses() {
+        String late204 = "HTTP/1.1 204 No Content\r\nX-A: 1\r\n\r\n";
         return Stream.of(
-                Arguments.of("204", "HTTP/1.1 204 No Content\r\nX-A: 1\r\n\r\n"),
-                Arguments.of("204 with a Content-Length it must not have",
-                        "HTTP/1.1 204 No Content\r\nX-A: 1\r\nContent-Length: 5\r\n\r\n"),
-                Arguments.of("304", "HTTP/1.1 304 Not Modified\r\nETag: \"v1\"\r\nX-A: 1\r\n\r\n"),
-                Arguments.of("304 with the Content-Length a 200 would have",
-                        "HTTP/1.1 304 Not Modified\r\nETag: \"v1\"\r\nX-A: 1\r\nContent-Length: 10\r\n\r\n"));
+                Arguments.of("204", 204, Reply.of("HTTP/1.1 204 No Content\r\nX-A: 1\r\n\r\n")),
+                Arguments.of("204 with a Content-Length it must not have", 204,
+                        Reply.of("HTTP/1.1 204 No Content\r\nX-A: 1\r\nContent-Length: 5\r\n\r\n")),
+                Arguments.of("304", 304, Reply.of("HTTP/1.1 304 Not Modified\r\nETag: \"v1\"\r\nX-A: 1\r\n\r\n")),
+                Arguments.of("304 with the Content-Length a 200 would have", 304,
+                        Reply.of("HTTP/1.1 304 Not Modified\r\nETag: \"v1\"\r\nX-A: 1\r\nContent-Length: 10\r\n\r\n")),
+                // gunicorn 20.1 writes the body Django gave a 204 (JsonResponse({}, status=204)) after the head.
+                Arguments.of("204 followed a moment later by a body", 204, Reply.of(late204 + "{}")
+                        .splitAt(late204.length()).pauseBetweenPieces(Duration.ofMillis(50))));
     }
 
+    /**
+     * A 204 or a 304 has no body, whatever its head says, and its upstream connection is not used again: bytes a
+     * server sends after such a head would otherwise be read as the next request's response.
+     */
     @ParameterizedTest(name = "{0}")
     @MethodSource("bodylessResponses")
-    void bodylessStatusesHaveNoBodyAndKeepTheConnectionAlive(String name, String reply) throws Exception {
+    void bodylessStatusesHaveNoBodyAndTheNextRequestGetsItsOwnAnswer(String name, int status, Reply reply)
+            throws Exception {
         backend.on("/nobody", reply);
         backend.on("/next", ok("next"));
-        int status = Integer.parseInt(reply.substring(9, 12));
 
         try (Client client = client()) {
             Response r = client.exchange("/nobody");
@@ -438,7 +446,7 @@ class ResponseFramingTest {
             assertThat(next.statusLine()).isEqualTo("HTTP/1.1 200 OK");
             assertThat(next.bodyText()).isEqualTo("next");
         }
-        assertThat(backend.connections()).isEqualTo(1);
+        assertThat(backend.connections()).isEqualTo(2);
     }
 
     // ---------------------------------------------------------------- 7. interim responses
