@@ -60,7 +60,8 @@ class BlueGreenRunbookTest {
 
     @Test
     void switchBlueToGreenUnderLoadLosesNoRequest() {
-        try (LoadGenerator load = LoadGenerator.start(proxyAddress(), 16, 4)) {
+        try (LoadGenerator load = LoadGenerator.builder(proxyAddress()).getClients(16).postClients(4)
+                .chunkedPostClients(2).start()) {
             load.awaitMoreSuccesses(500, Duration.ofSeconds(30));
 
             proxy.switchTo("green", false);
@@ -84,7 +85,8 @@ class BlueGreenRunbookTest {
 
     @Test
     void threeGunicornReloadsUnderLoadLoseNoRequest() {
-        try (LoadGenerator load = LoadGenerator.start(proxyAddress(), 16, 4)) {
+        try (LoadGenerator load = LoadGenerator.builder(proxyAddress()).getClients(16).postClients(4)
+                .chunkedPostClients(2).start()) {
             load.awaitMoreSuccesses(300, Duration.ofSeconds(30));
             for (int i = 0; i < 3; i++) {
                 blue.hup();

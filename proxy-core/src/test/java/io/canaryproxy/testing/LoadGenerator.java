@@ -23,7 +23,8 @@ import org.awaitility.core.ConditionTimeoutException;
  * Concurrent keep-alive load against the proxy, counting every failure.
  *
  * <p>GET clients loop {@code GET /}; POST clients loop {@code POST /echo} with a fresh random body
- * (64 KiB by default) and check that the echo is byte-identical. Each client is one thread with
+ * (64 KiB by default) and check that the echo is byte-identical; chunked POST clients do the same
+ * with a 200 KB body sent chunked (larger than the proxy collects in memory). Each client is one thread with
  * one {@link RawHttpClient} (one connection, no retries). A client reconnects by itself only
  * after a complete response that closed the connection ({@code Connection: close}); after an
  * I/O error it counts a failure and continues on a new connection. Failures are: any status
@@ -72,6 +73,7 @@ public final class LoadGenerator implements AutoCloseable {
     private final InetSocketAddress target;
     private int getClients = 4;
     private int postClients = 1;
+    private int chunkedPostClients;
     private String getPath = "/";
     private String postPath = "/echo";
     private int postBodySize = 64 * 1024;
@@ -91,6 +93,12 @@ public final class LoadGenerator implements AutoCloseable {
 
     public Builder postClients(int n) {
       this.postClients = n;
+      return this;
+    }
+
+    /** Clients that POST a 200 KB body with {@code Transfer-Encoding: chunked} (default none). */
+    public Builder chunkedPostClients(int n) {
+      this.chunkedPostClients = n;
       return this;
     }
 
@@ -159,10 +167,13 @@ public final class LoadGenerator implements AutoCloseable {
   private LoadGenerator(Builder options) {
     this.options = options;
     for (int i = 0; i < options.getClients; i++) {
-      clients.add(new Client("load-get-" + i, false));
+      clients.add(new Client("load-get-" + i, false, false));
     }
     for (int i = 0; i < options.postClients; i++) {
-      clients.add(new Client("load-post-" + i, true));
+      clients.add(new Client("load-post-" + i, true, false));
+    }
+    for (int i = 0; i < options.chunkedPostClients; i++) {
+      clients.add(new Client("load-post-chunked-" + i, true, true));
     }
     clients.forEach(c -> c.thread.start());
   }
@@ -317,13 +328,15 @@ public final class LoadGenerator implements AutoCloseable {
 
   private final class Client implements Runnable {
     final boolean post;
+    final boolean chunked;
     final Thread thread;
     final RawHttpClient http;
     final Map<String, String> cookies = new LinkedHashMap<>();
     volatile boolean abandoned;
 
-    Client(String name, boolean post) {
+    Client(String name, boolean post, boolean chunked) {
       this.post = post;
+      this.chunked = chunked;
       this.http = new RawHttpClient(options.target).readTimeout(options.readTimeout);
       this.thread = new Thread(this, name);
       thread.setDaemon(true);
@@ -353,9 +366,12 @@ public final class LoadGenerator implements AutoCloseable {
       }
       byte[] body = null;
       if (post) {
-        body = new byte[options.postBodySize];
+        body = new byte[chunked ? 200_000 : options.postBodySize];
         ThreadLocalRandom.current().nextBytes(body);
         headers.putIfAbsent("Content-Type", "application/octet-stream");
+        if (chunked) {
+          headers.put("Transfer-Encoding", "chunked");
+        }
       }
       String method = post ? "POST" : "GET";
       String path = post ? options.postPath : options.getPath;
