@@ -960,8 +960,12 @@ final class ProxyHandler extends ChannelInboundHandlerAdapter implements Upstrea
         }
         long now = System.nanoTime();
         release.responded(responseStatus, now - startNanos);
+        boolean bodyStillComing = !requestComplete;
         endExchange();
-        if (closing) {
+        if (closing && bodyStillComing) {
+            // Answered before the upload ended, on a connection that closes: see lingerAndClose.
+            lingerAndClose(Unpooled.EMPTY_BUFFER);
+        } else if (closing) {
             ctx.writeAndFlush(Unpooled.EMPTY_BUFFER).addListener(ChannelFutureListener.CLOSE);
         } else {
             ctx.flush();
@@ -1045,20 +1049,27 @@ final class ProxyHandler extends ChannelInboundHandlerAdapter implements Upstrea
 
     /**
      * The client sent something the proxy will not forward: answer and close; nothing reached an upstream. The
-     * close lingers: the client may still be sending (a body too large, say), and closing a socket with unread
-     * bytes resets the connection, which can destroy the answer before the client reads it. So the proxy stops
-     * writing, drops whatever still comes for up to {@value #LINGER_MILLIS} ms, and then closes.
+     * close lingers ({@link #lingerAndClose}): the client may still be sending, a body too large, say.
      */
     private void reject(HttpResponseStatus status, String why) {
         log.debug("client {}: {} -> {}", clientIp, why, status.code());
         if (status.code() < 500) {
             lc.clientMetrics.rejected(status.code()); // a 5xx here was counted as its release's answer
         }
+        lingerAndClose(ErrorResponses.of(status, true, false));
+    }
+
+    /**
+     * Writes {@code last} and closes the connection gracefully while the client may still be sending: the proxy
+     * stops writing, drops whatever still comes for up to {@value #LINGER_MILLIS} ms, and then closes. Closing at
+     * once with unread bytes would reset the connection, which can destroy the answer before the client reads it.
+     */
+    private void lingerAndClose(Object last) {
         closing = true;
         lingering = true;
         releasePending();
         ctx.channel().config().setAutoRead(true);
-        ctx.writeAndFlush(ErrorResponses.of(status, true, false)).addListener(f -> {
+        ctx.writeAndFlush(last).addListener(f -> {
             if (f.isSuccess() && ctx.channel() instanceof DuplexChannel) {
                 ((DuplexChannel) ctx.channel()).shutdownOutput();
                 ctx.executor().schedule(() -> {

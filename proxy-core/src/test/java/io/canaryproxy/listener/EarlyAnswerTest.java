@@ -55,6 +55,33 @@ class EarlyAnswerTest {
         }
     }
 
+    /** The same on a connection the client asked to close: the answer still arrives whole, then the close. */
+    @Test
+    void anUploadAnsweredBeforeItsEndOnAClosingConnectionGetsTheAnswer(@TempDir Path dir) throws Exception {
+        byte[] upload = new byte[3 << 20];
+        try (Gunicorn blue = Gunicorn.unixSocket("blue", dir).start();
+             CanaryProxy proxy = CanaryProxy.start(TestConfigs.single(blue.endpoint(), ""));
+             Socket client = new Socket("127.0.0.1", proxy.listenAddress().getPort())) {
+            client.setSoTimeout(20_000);
+            OutputStream out = client.getOutputStream();
+            CompletableFuture<Void> sent = CompletableFuture.runAsync(() -> {
+                try {
+                    out.write(("POST /no-such-page HTTP/1.1\r\nHost: x\r\nConnection: close\r\n"
+                            + "Content-Length: " + upload.length + "\r\n\r\n").getBytes(StandardCharsets.US_ASCII));
+                    out.write(upload);
+                    out.flush();
+                } catch (IOException e) {
+                    throw new java.io.UncheckedIOException(e);
+                }
+            });
+
+            String answer = readAll(client.getInputStream());
+            sent.get(20, TimeUnit.SECONDS);
+
+            assertThat(answer).startsWith("HTTP/1.1 404 ").contains("Connection: close");
+        }
+    }
+
     private static String readAll(InputStream in) throws IOException {
         ByteArrayOutputStream all = new ByteArrayOutputStream();
         in.transferTo(all);
