@@ -41,6 +41,8 @@ import java.io.IOException;
 import java.net.InetSocketAddress;
 import java.net.SocketAddress;
 import java.util.ArrayDeque;
+import java.util.ArrayList;
+import java.util.List;
 import java.util.concurrent.ThreadLocalRandom;
 import java.util.concurrent.TimeUnit;
 import org.slf4j.Logger;
@@ -58,9 +60,10 @@ import org.slf4j.LoggerFactory;
  *
  * <p>Retries follow RFC 9110 9.2.2: a request that reached no upstream (connect refused, socket file missing) goes
  * to the next endpoint whatever its method; one that was sent but got no response byte is sent again only if its
- * method is idempotent and its body was kept (at most {@link ListenerContext#replayLimit} bytes). A request with a
- * non-idempotent method is always sent on a new connection, so it cannot be lost to a keep-alive connection the
- * upstream closes at the same moment (gunicorn does exactly that to idle connections when its workers restart).
+ * method is idempotent and its body was kept (at most {@link ListenerContext#replayLimit} bytes), and not to an
+ * endpoint that took it on a new connection and dropped it (see {@link #retried}). A request with a non-idempotent
+ * method is always sent on a new connection, so it cannot be lost to a keep-alive connection the upstream closes at
+ * the same moment (gunicorn does exactly that to idle connections when its workers restart).
  */
 final class ProxyHandler extends ChannelInboundHandlerAdapter implements UpstreamListener {
 
@@ -118,6 +121,11 @@ final class ProxyHandler extends ChannelInboundHandlerAdapter implements Upstrea
     private UpstreamConnection upstream;
     private int ticket;
     private int attempts;
+    /**
+     * Endpoints that took this request on a new connection and closed it without an answer: the request itself
+     * ended there (a worker crashed on it, or gunicorn's --timeout killed it), so it is not sent to them again.
+     */
+    private List<Endpoint> droppedBy;
     private boolean idempotent;
     private boolean keepAlive;
     private boolean http10;
@@ -418,6 +426,9 @@ final class ProxyHandler extends ChannelInboundHandlerAdapter implements Upstrea
         encoder.headRequest(headRequest);
         attempts = 0;
         endpoint = null;
+        if (droppedBy != null) {
+            droppedBy.clear();
+        }
         requestComplete = false;
         responseStarted = false;
         bodyBytes = 0;
@@ -622,8 +633,11 @@ final class ProxyHandler extends ChannelInboundHandlerAdapter implements Upstrea
     // ---------------------------------------------------------------- upstream side
 
     private void connect(boolean fresh) {
+        connect(release.pick(loopIndex, endpoint), fresh);
+    }
+
+    private void connect(Endpoint next, boolean fresh) {
         attempts++;
-        Endpoint next = release.pick(loopIndex, endpoint);
         if (next == null) {
             if (rerouted()) {
                 return;
@@ -935,14 +949,43 @@ final class ProxyHandler extends ChannelInboundHandlerAdapter implements Upstrea
         String why = cause == null ? "connection closed" : IoFailures.describe(cause);
         if (responseStarted) {
             breakResponse("upstream " + endpoint + " broke off the response: " + why, UpstreamError.RESET);
-        } else if (idempotent && !replayLost && attempts <= lc.maxRetries) {
-            log.debug("{} {} on {} got no response ({}), sending it again", request.method(), request.uri(),
-                    endpoint, why);
-            release.metrics().retry();
-            connect(true);
-        } else {
+            return;
+        }
+        boolean mayRetry = idempotent && !replayLost && attempts <= lc.maxRetries;
+        if (!mayRetry || !retried(connection, why)) {
             fail(HttpResponseStatus.BAD_GATEWAY, UpstreamError.RESET, "upstream " + endpoint + " closed without a response: " + why);
         }
+    }
+
+    /**
+     * Sends a request that got no response byte again, if that cannot repeat what the upstream did with it. On a
+     * kept-alive connection it may have met the upstream closing that connection as idle, so it goes again on a new
+     * one. On a new connection the endpoint took it and then closed: the worker crashed on it or gunicorn's
+     * --timeout killed it, and sending it to the same endpoint would take a second worker and make the client wait
+     * a second timeout. It goes only to an endpoint that has not dropped it yet, as nginx passes a request to the
+     * next server.
+     */
+    private boolean retried(UpstreamConnection connection, String why) {
+        if (connection.reused()) {
+            log.debug("{} {} on a kept-alive connection to {} got no response ({}), sending it again",
+                    request.method(), request.uri(), endpoint, why);
+            release.metrics().retry();
+            connect(true);
+            return true;
+        }
+        if (droppedBy == null) {
+            droppedBy = new ArrayList<>(2);
+        }
+        droppedBy.add(endpoint);
+        Endpoint next = release.pick(loopIndex, endpoint);
+        if (next == null || droppedBy.contains(next)) {
+            return false;
+        }
+        log.debug("{} {} got no response from {} ({}), sending it to {}", request.method(), request.uri(),
+                endpoint, why, next);
+        release.metrics().retry();
+        connect(next, true);
+        return true;
     }
 
     // ---------------------------------------------------------------- endings

@@ -1,6 +1,7 @@
 package io.canaryproxy.listener;
 
 import static com.github.tomakehurst.wiremock.client.WireMock.aResponse;
+import static com.github.tomakehurst.wiremock.client.WireMock.get;
 import static com.github.tomakehurst.wiremock.client.WireMock.put;
 import static com.github.tomakehurst.wiremock.client.WireMock.putRequestedFor;
 import static com.github.tomakehurst.wiremock.client.WireMock.urlEqualTo;
@@ -15,6 +16,7 @@ import com.github.tomakehurst.wiremock.verification.LoggedRequest;
 import io.canaryproxy.CanaryProxy;
 import io.canaryproxy.testing.Gunicorn;
 import io.canaryproxy.testing.RawExchange;
+import io.canaryproxy.testing.RawHttpClient;
 import io.canaryproxy.testing.TestConfigs;
 import java.io.IOException;
 import java.io.InputStream;
@@ -130,26 +132,31 @@ class ChunkedUploadTest {
     }
 
     /**
-     * An idempotent request whose connection broke before any answer is sent again; a body kept on disk goes
-     * again whole. (WireMock, since a real backend does not reset a connection on demand.)
+     * An idempotent request whose kept-alive connection broke before any answer is sent again; a body kept on disk
+     * goes again whole. (WireMock, since a real backend does not reset a connection on demand.)
      */
     @Test
     void aRetriedRequestSendsItsBodyFromDiskAgain(@TempDir Path bodies) throws Exception {
         WireMockServer upstream = new WireMockServer(options().dynamicPort().bindAddress("127.0.0.1"));
         upstream.start();
         try (CanaryProxy proxy = CanaryProxy.start(TestConfigs.single("127.0.0.1:" + upstream.port(),
-                "proxy.limits.body-temp-dir = \"" + bodies + "\""))) {
+                "proxy.limits.body-temp-dir = \"" + bodies + "\""));
+             RawHttpClient client = new RawHttpClient(proxy.listenAddress())) {
+            upstream.stubFor(get(urlEqualTo("/warm")).willReturn(aResponse().withStatus(200)));
             upstream.stubFor(put(urlEqualTo("/doc")).inScenario("reset once").whenScenarioStateIs(Scenario.STARTED)
                     .willReturn(aResponse().withFault(Fault.CONNECTION_RESET_BY_PEER)).willSetStateTo("reset"));
             upstream.stubFor(put(urlEqualTo("/doc")).inScenario("reset once").whenScenarioStateIs("reset")
                     .willReturn(aResponse().withStatus(204)));
             String doc = "d".repeat(100_000);
 
-            RawExchange.Result r = RawExchange.send(proxy.listenAddress(), "PUT /doc HTTP/1.1\r\nHost: x\r\n"
-                    + "Transfer-Encoding: chunked\r\nConnection: close\r\n\r\n"
-                    + Integer.toHexString(doc.length()) + "\r\n" + doc + "\r\n0\r\n\r\n");
+            // Leaves a kept-alive upstream connection for the upload to meet.
+            assertThat(client.get("/warm").status()).isEqualTo(200);
 
-            assertThat(r.status()).as(r.text()).isEqualTo(204);
+            RawHttpClient.Response r = client.sendRaw(ascii("PUT /doc HTTP/1.1\r\nHost: x\r\n"
+                    + "Transfer-Encoding: chunked\r\n\r\n"
+                    + Integer.toHexString(doc.length()) + "\r\n" + doc + "\r\n0\r\n\r\n"));
+
+            assertThat(r.status()).as(r.toString()).isEqualTo(204);
             List<LoggedRequest> seen = upstream.findAll(putRequestedFor(urlEqualTo("/doc")));
             assertThat(seen).hasSize(2).allSatisfy(request -> {
                 assertThat(request.getHeader("Content-Length")).isEqualTo("100000");

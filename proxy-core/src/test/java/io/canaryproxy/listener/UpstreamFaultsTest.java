@@ -51,7 +51,7 @@ class UpstreamFaultsTest {
     }
 
     @Test
-    void resetBeforeAnyResponseByteIsA502AfterRetryingTheIdempotentRequest() throws Exception {
+    void resetBeforeAnyResponseByteIsA502() throws Exception {
         upstream.stubFor(any(urlEqualTo("/reset")).willReturn(aResponse().withFault(Fault.CONNECTION_RESET_BY_PEER)));
 
         RawExchange.Result result = RawExchange.send(proxy.listenAddress(),
@@ -59,8 +59,7 @@ class UpstreamFaultsTest {
 
         assertThat(result.status()).isEqualTo(502);
         assertThat(result.text()).endsWith("502 Bad Gateway\n");
-        // The first try and max-retries = 2 more.
-        assertThat(upstream.findAll(anyRequestedFor(urlEqualTo("/reset")))).hasSize(3);
+        // Which attempts follow is RetryTest's subject.
     }
 
     @Test

@@ -45,7 +45,8 @@ class ProxyMetricsTest {
             assertThat(count(registry, "canary.proxy.requests", "status", "4xx")).isEqualTo(1);
             assertThat(count(registry, "canary.proxy.requests", "status", "5xx")).isEqualTo(1);
             assertThat(errors(registry, "reset")).isEqualTo(1);
-            assertThat(registry.get("canary.proxy.retries").tag("release", "blue").counter().count()).isEqualTo(2);
+            // /reset went first on the kept-alive connection /missing left, and again on a new one: one retry.
+            assertThat(registry.get("canary.proxy.retries").tag("release", "blue").counter().count()).isEqualTo(1);
             assertThat(registry.get("canary.proxy.upstream.latency").tag("release", "blue").timer().count())
                     .isEqualTo(9);
             assertThat(registry.get("canary.proxy.inflight.requests").tag("release", "blue").gauge().value())

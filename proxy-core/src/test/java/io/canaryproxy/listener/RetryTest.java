@@ -1,0 +1,154 @@
+package io.canaryproxy.listener;
+
+import static com.github.tomakehurst.wiremock.client.WireMock.aResponse;
+import static com.github.tomakehurst.wiremock.client.WireMock.get;
+import static com.github.tomakehurst.wiremock.client.WireMock.getRequestedFor;
+import static com.github.tomakehurst.wiremock.client.WireMock.urlEqualTo;
+import static com.github.tomakehurst.wiremock.core.WireMockConfiguration.options;
+import static org.assertj.core.api.Assertions.assertThat;
+
+import com.github.tomakehurst.wiremock.WireMockServer;
+import com.github.tomakehurst.wiremock.http.Fault;
+import com.github.tomakehurst.wiremock.stubbing.Scenario;
+import io.canaryproxy.CanaryProxy;
+import io.canaryproxy.testing.Gunicorn;
+import io.canaryproxy.testing.RawExchange;
+import io.canaryproxy.testing.RawHttpClient;
+import io.canaryproxy.testing.TestConfigs;
+import java.nio.file.Files;
+import java.util.regex.Pattern;
+import org.junit.jupiter.api.AfterEach;
+import org.junit.jupiter.api.BeforeEach;
+import org.junit.jupiter.api.Test;
+
+/**
+ * Which requests that got no response are sent again, and where. A request that met a kept-alive connection the
+ * upstream was closing goes again on a new connection; one an endpoint took on a new connection and dropped (its
+ * worker crashed or was killed on it) is not sent to that endpoint again, so one bad request costs one worker.
+ */
+class RetryTest {
+
+    private static final String GET_AND_CLOSE = "GET /x HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n";
+
+    private WireMockServer first;
+    private WireMockServer second;
+
+    @BeforeEach
+    void startUpstreams() {
+        first = new WireMockServer(options().dynamicPort().bindAddress("127.0.0.1"));
+        first.start();
+        second = new WireMockServer(options().dynamicPort().bindAddress("127.0.0.1"));
+        second.start();
+    }
+
+    @AfterEach
+    void stopUpstreams() {
+        first.stop();
+        second.stop();
+    }
+
+    @Test
+    void aRequestDroppedOnANewConnectionIsNotSentToThatEndpointAgain() throws Exception {
+        first.stubFor(get(urlEqualTo("/x")).willReturn(aResponse().withFault(Fault.CONNECTION_RESET_BY_PEER)));
+        try (CanaryProxy proxy = CanaryProxy.start(TestConfigs.single(endpoint(first),
+                "proxy.upstream.max-retries = 2"))) {
+            RawExchange.Result r = RawExchange.send(proxy.listenAddress(), GET_AND_CLOSE);
+
+            assertThat(r.status()).isEqualTo(502);
+            assertThat(first.findAll(getRequestedFor(urlEqualTo("/x")))).hasSize(1);
+        }
+    }
+
+    @Test
+    void aRequestThatMetAClosingKeptAliveConnectionIsSentAgainOnANewOne() throws Exception {
+        first.stubFor(get(urlEqualTo("/warm")).willReturn(aResponse().withStatus(200).withBody("warm")));
+        first.stubFor(get(urlEqualTo("/x")).inScenario("closing").whenScenarioStateIs(Scenario.STARTED)
+                .willReturn(aResponse().withFault(Fault.CONNECTION_RESET_BY_PEER)).willSetStateTo("closed"));
+        first.stubFor(get(urlEqualTo("/x")).inScenario("closing").whenScenarioStateIs("closed")
+                .willReturn(aResponse().withStatus(200).withBody("again")));
+        try (CanaryProxy proxy = CanaryProxy.start(TestConfigs.single(endpoint(first), ""));
+             RawHttpClient client = new RawHttpClient(proxy.listenAddress())) {
+            // Leaves a kept-alive connection in the pool of this client connection's event loop.
+            assertThat(client.get("/warm").status()).isEqualTo(200);
+
+            RawHttpClient.Response r = client.get("/x");
+
+            assertThat(r.status()).isEqualTo(200);
+            assertThat(r.bodyText()).isEqualTo("again");
+            assertThat(first.findAll(getRequestedFor(urlEqualTo("/x")))).hasSize(2);
+        }
+    }
+
+    @Test
+    void aRequestOneEndpointDroppedGoesToAnotherThatHasNotSeenIt() throws Exception {
+        first.stubFor(get(urlEqualTo("/x")).willReturn(aResponse().withFault(Fault.CONNECTION_RESET_BY_PEER)));
+        second.stubFor(get(urlEqualTo("/x")).willReturn(aResponse().withStatus(200).withBody("second")));
+        try (CanaryProxy proxy = CanaryProxy.start(TestConfigs.parse("""
+                proxy {
+                  releases.blue.endpoints = ["%s", "%s"]
+                  routing.stable = blue
+                  health-check.interval = 0
+                  upstream.max-retries = 2
+                }
+                """.formatted(endpoint(first), endpoint(second))))) {
+            for (int i = 0; i < 6; i++) {
+                RawExchange.Result r = RawExchange.send(proxy.listenAddress(), GET_AND_CLOSE);
+                assertThat(r.status()).isEqualTo(200);
+                assertThat(r.text()).contains("second");
+            }
+            // Round robin sent some of them to the first endpoint; each went there once at most.
+            int dropped = first.findAll(getRequestedFor(urlEqualTo("/x"))).size();
+            assertThat(dropped).isBetween(1, 6);
+            assertThat(second.findAll(getRequestedFor(urlEqualTo("/x")))).hasSize(6);
+        }
+    }
+
+    @Test
+    void bothEndpointsDroppingARequestIsA502AfterOneTryEach() throws Exception {
+        first.stubFor(get(urlEqualTo("/x")).willReturn(aResponse().withFault(Fault.CONNECTION_RESET_BY_PEER)));
+        second.stubFor(get(urlEqualTo("/x")).willReturn(aResponse().withFault(Fault.CONNECTION_RESET_BY_PEER)));
+        try (CanaryProxy proxy = CanaryProxy.start(TestConfigs.parse("""
+                proxy {
+                  releases.blue.endpoints = ["%s", "%s"]
+                  routing.stable = blue
+                  health-check.interval = 0
+                  upstream.max-retries = 5
+                }
+                """.formatted(endpoint(first), endpoint(second))))) {
+            RawExchange.Result r = RawExchange.send(proxy.listenAddress(), GET_AND_CLOSE);
+
+            assertThat(r.status()).isEqualTo(502);
+            assertThat(first.findAll(getRequestedFor(urlEqualTo("/x")))).hasSize(1);
+            assertThat(second.findAll(getRequestedFor(urlEqualTo("/x")))).hasSize(1);
+        }
+    }
+
+    /**
+     * The operator's case: a page that runs past gunicorn's --timeout. gunicorn kills the worker, the proxy answers
+     * 502, and no second worker is killed on the same request.
+     */
+    @Test
+    void aRequestGunicornKilledForItsTimeoutCostsOneWorker() throws Exception {
+        try (Gunicorn blue = Gunicorn.tcp("blue").workers(3).threads(1)
+                .args("--worker-class", "sync", "--timeout", "1").start();
+             CanaryProxy proxy = CanaryProxy.start(TestConfigs.single(blue.endpoint(), """
+                     proxy.upstream { max-retries = 2, response-timeout = 30s }
+                     """))) {
+            RawExchange.Result r = RawExchange.send(proxy.listenAddress(),
+                    "GET /slow?ms=20000 HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n");
+
+            assertThat(r.status()).isEqualTo(502);
+            // The master logs each kill before it sends the signal, so the count is complete once the 502 is in.
+            assertThat(workerTimeouts(blue)).isEqualTo(1);
+            assertThat(blue.client().get("/").status()).isEqualTo(200);
+        }
+    }
+
+    private static long workerTimeouts(Gunicorn g) throws Exception {
+        return Pattern.compile("WORKER TIMEOUT").matcher(Files.readString(g.logFile())).results().count();
+    }
+
+    private static String endpoint(WireMockServer server) {
+        return "127.0.0.1:" + server.port();
+    }
+}
