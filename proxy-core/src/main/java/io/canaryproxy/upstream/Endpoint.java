@@ -4,6 +4,7 @@ import io.canaryproxy.config.EndpointAddress;
 import io.canaryproxy.internal.DurationText;
 import io.canaryproxy.internal.IoFailures;
 import io.netty.channel.Channel;
+import io.netty.channel.ConnectTimeoutException;
 import java.net.SocketAddress;
 import java.time.Duration;
 import java.util.concurrent.atomic.AtomicInteger;
@@ -17,7 +18,10 @@ import org.slf4j.LoggerFactory;
  * <p>Health has two inputs. Active checks ({@link HealthChecker}) move it after {@code rise} successes or
  * {@code fall} failures in a row. Passive ejection takes an endpoint out at once after {@code eject-after}
  * consecutive connect failures, so that a dead gunicorn costs a few refused connects, not one per request; it
- * ends with the next passing check, or after {@code eject-duration}.
+ * ends with the next passing check, or after {@code eject-duration}. The last usable endpoint of a release is not
+ * ejected for connects that fail at once (refused, no socket file): trying it costs microseconds, and the first
+ * request after a restarted gunicorn is back gets through instead of a 503 until the next check, as nginx never
+ * takes the only server of a group out.
  */
 public final class Endpoint {
 
@@ -111,12 +115,24 @@ public final class Endpoint {
             return;
         }
         int failures = connectFailures.incrementAndGet();
-        if (failures >= ejectAfter && !ejected()) {
-            ejectedUntilNanos = System.nanoTime() + ejectNanos;
-            log.warn("endpoint {} of release {} ejected for {}{}: {} connect failures in a row ({})", address,
-                    release.name(), DurationText.of(Duration.ofNanos(ejectNanos)),
-                    healthChecked ? " or until a health check passes" : "", failures, IoFailures.describe(cause));
+        if (failures < ejectAfter || ejected()) {
+            return;
         }
+        // Under the release's lock: two endpoints failing on two event loops must not both count on the other.
+        synchronized (release) {
+            if (!(cause instanceof ConnectTimeoutException) && !release.hasUsableEndpointBesides(this)) {
+                if (failures == ejectAfter) {
+                    log.warn("endpoint {} of release {} fails to connect ({} in a row: {}); as the release's last"
+                            + " usable endpoint it stays in use", address, release.name(), failures,
+                            IoFailures.describe(cause));
+                }
+                return;
+            }
+            ejectedUntilNanos = System.nanoTime() + ejectNanos;
+        }
+        log.warn("endpoint {} of release {} ejected for {}{}: {} connect failures in a row ({})", address,
+                release.name(), DurationText.of(Duration.ofNanos(ejectNanos)),
+                healthChecked ? " or until a health check passes" : "", failures, IoFailures.describe(cause));
     }
 
     /**
@@ -135,15 +151,22 @@ public final class Endpoint {
         return false;
     }
 
-    /** Called by active health checks; a passing check also ends an ejection. */
-    void setHealthy(boolean value, String why) {
-        if (value && ejectedUntilNanos != 0) {
+    /**
+     * Called by active health checks on every passing check, before {@code rise} of them have passed: the ejection
+     * was for connects failing, and this one connected and was answered.
+     */
+    void checkPassed(String why) {
+        if (ejectedUntilNanos != 0) {
             ejectedUntilNanos = 0;
             connectFailures.set(0);
             if (healthy) {
                 log.info("endpoint {} of release {} is back: {}", address, release.name(), why);
             }
         }
+    }
+
+    /** Called by active health checks after {@code rise} passing or {@code fall} failing checks in a row. */
+    void setHealthy(boolean value, String why) {
         if (healthy != value) {
             healthy = value;
             if (value) {

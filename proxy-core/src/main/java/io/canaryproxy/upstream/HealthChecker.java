@@ -80,6 +80,7 @@ final class HealthChecker {
             if (ok) {
                 failures = 0;
                 successes = config.rise();
+                endpoint.checkPassed(why + " when asked");
                 endpoint.setHealthy(true, why + " when asked");
             }
             answer.complete(ok ? null : why);
@@ -126,6 +127,7 @@ final class HealthChecker {
     private void result(boolean ok, String why) {
         if (ok) {
             failures = 0;
+            endpoint.checkPassed(why);
             if (++successes >= config.rise()) {
                 endpoint.setHealthy(true, why);
             }

@@ -182,6 +182,15 @@ public final class Release {
         return false;
     }
 
+    boolean hasUsableEndpointBesides(Endpoint endpoint) {
+        for (Endpoint e : endpoints) {
+            if (e != endpoint && e.usable()) {
+                return true;
+            }
+        }
+        return false;
+    }
+
     /** Requests of this release not yet answered completely. */
     public long inflight() {
         return inflight.sum();

@@ -1,0 +1,182 @@
+package io.canaryproxy.upstream;
+
+import static com.github.tomakehurst.wiremock.client.WireMock.aResponse;
+import static com.github.tomakehurst.wiremock.client.WireMock.get;
+import static com.github.tomakehurst.wiremock.client.WireMock.urlEqualTo;
+import static com.github.tomakehurst.wiremock.core.WireMockConfiguration.options;
+import static org.assertj.core.api.Assertions.assertThat;
+import static org.awaitility.Awaitility.await;
+
+import com.github.tomakehurst.wiremock.WireMockServer;
+import io.canaryproxy.CanaryProxy;
+import io.canaryproxy.testing.Gunicorn;
+import io.canaryproxy.testing.RawHttpClient;
+import io.canaryproxy.testing.TestConfigs;
+import java.io.IOException;
+import java.net.InetAddress;
+import java.net.InetSocketAddress;
+import java.net.ServerSocket;
+import java.net.Socket;
+import java.net.SocketTimeoutException;
+import java.nio.file.Path;
+import java.time.Duration;
+import java.util.ArrayList;
+import java.util.List;
+import org.junit.jupiter.api.AfterEach;
+import org.junit.jupiter.api.BeforeEach;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+
+/**
+ * Passive ejection: an endpoint whose connects fail is taken out so that requests go to the others, but a
+ * release's last endpoint is kept in use while its connects fail at once, so that a restarted gunicorn serves the
+ * first request after it is back.
+ */
+class EjectionTest {
+
+    private WireMockServer other;
+
+    @BeforeEach
+    void startOther() {
+        other = new WireMockServer(options().dynamicPort().bindAddress("127.0.0.1"));
+        other.start();
+        other.stubFor(get(urlEqualTo("/")).willReturn(aResponse().withStatus(200).withBody("other")));
+        other.stubFor(get(urlEqualTo("/healthz")).willReturn(aResponse().withStatus(200)));
+    }
+
+    @AfterEach
+    void stopOther() {
+        other.stop();
+    }
+
+    /** The runbook of a plain `systemctl restart` of the only gunicorn, with active checks off. */
+    @Test
+    void theOnlyGunicornServesTheFirstRequestAfterItIsBack(@TempDir Path dir) throws Exception {
+        Gunicorn blue = Gunicorn.unixSocket("blue", dir);
+        try (CanaryProxy proxy = CanaryProxy.start(TestConfigs.single("unix:" + blue.socketPath(), """
+                proxy.upstream { eject-after = 3, eject-duration = 1h }
+                """));
+             RawHttpClient client = new RawHttpClient(proxy.listenAddress())) {
+            for (int i = 0; i < 5; i++) {
+                assertThat(client.get("/").status()).isEqualTo(502);
+            }
+            assertThat(endpointHealthy(proxy, 0)).as("the last endpoint is not ejected").isTrue();
+
+            try (Gunicorn started = blue.start()) {
+                RawHttpClient.Response first = client.get("/");
+
+                assertThat(first.status()).isEqualTo(200);
+                assertThat(first.bodyText()).isEqualTo("release=blue\n");
+            }
+        }
+    }
+
+    @Test
+    void anEndpointThatRefusesIsEjectedWhileAnotherServes(@TempDir Path dir) throws Exception {
+        try (CanaryProxy proxy = CanaryProxy.start(TestConfigs.parse("""
+                proxy {
+                  releases.blue.endpoints = ["unix:%s", "127.0.0.1:%d"]
+                  routing.stable = blue
+                  health-check.interval = 0
+                  upstream { eject-after = 3, eject-duration = 1h }
+                }
+                """.formatted(dir.resolve("gone.sock"), other.port())));
+             RawHttpClient client = new RawHttpClient(proxy.listenAddress())) {
+            for (int i = 0; i < 10; i++) {
+                RawHttpClient.Response r = client.get("/");
+                assertThat(r.status()).isEqualTo(200);
+                assertThat(r.bodyText()).isEqualTo("other");
+            }
+
+            assertThat(endpointHealthy(proxy, 0)).as("ejected").isFalse();
+            assertThat(endpointHealthy(proxy, 1)).isTrue();
+        }
+    }
+
+    /**
+     * A connect that times out costs every request that waits for it: such an endpoint is ejected even when it is
+     * the release's last, and its requests get 503 at once instead of waiting out the connect timeout each.
+     */
+    @Test
+    void anEndpointWhoseConnectsTimeOutIsEjectedEvenAsTheLast() throws Exception {
+        try (ServerSocket hung = new ServerSocket(0, 1, InetAddress.getLoopbackAddress());
+             Backlog full = Backlog.fill(hung);
+             CanaryProxy proxy = CanaryProxy.start(TestConfigs.single("127.0.0.1:" + hung.getLocalPort(), """
+                     proxy.upstream { connect-timeout = 200ms, max-retries = 2, eject-after = 3, eject-duration = 1h }
+                     """));
+             RawHttpClient client = new RawHttpClient(proxy.listenAddress())) {
+            assertThat(client.get("/").status()).isEqualTo(502);
+            assertThat(endpointHealthy(proxy, 0)).as("ejected").isFalse();
+
+            long start = System.nanoTime();
+            RawHttpClient.Response next = client.get("/");
+            long millis = (System.nanoTime() - start) / 1_000_000;
+
+            assertThat(next.status()).isEqualTo(503);
+            assertThat(millis).as("not one more connect timeout").isLessThan(200);
+        }
+    }
+
+    /**
+     * An ejection is about connects; the first check that connects and is answered ends it, without waiting for
+     * {@code rise} of them (which moves the health the checks themselves took away).
+     */
+    @Test
+    void theFirstPassingCheckEndsAnEjection(@TempDir Path dir) throws Exception {
+        Gunicorn blue = Gunicorn.unixSocket("blue", dir);
+        try (CanaryProxy proxy = CanaryProxy.start(TestConfigs.parse("""
+                proxy {
+                  releases.blue.endpoints = ["unix:%s", "127.0.0.1:%d"]
+                  routing.stable = blue
+                  health-check { interval = 100ms, timeout = 100ms, rise = 100, fall = 1000 }
+                  upstream { eject-after = 3, eject-duration = 1h }
+                }
+                """.formatted(blue.socketPath(), other.port())));
+             RawHttpClient client = new RawHttpClient(proxy.listenAddress())) {
+            await().atMost(Duration.ofSeconds(10)).until(() -> {
+                assertThat(client.get("/").status()).isEqualTo(200);
+                return !endpointHealthy(proxy, 0);
+            });
+
+            try (Gunicorn started = blue.start()) {
+                // A hundred passing checks would take ten seconds.
+                await().atMost(Duration.ofSeconds(3)).until(() -> endpointHealthy(proxy, 0));
+            }
+        }
+    }
+
+    private static boolean endpointHealthy(CanaryProxy proxy, int index) {
+        return proxy.status().releases().get("blue").endpoints().get(index).healthy();
+    }
+
+    /**
+     * Connections that fill a listening socket's accept queue, which nobody accepts from: Linux then drops further
+     * SYNs, and connects to it time out, as to an overloaded or hung host.
+     */
+    private static final class Backlog implements AutoCloseable {
+        private final List<Socket> sockets = new ArrayList<>();
+
+        static Backlog fill(ServerSocket server) throws IOException {
+            Backlog b = new Backlog();
+            for (int i = 0; i < 16; i++) {
+                Socket s = new Socket();
+                try {
+                    s.connect(new InetSocketAddress(InetAddress.getLoopbackAddress(), server.getLocalPort()), 300);
+                    b.sockets.add(s);
+                } catch (SocketTimeoutException full) {
+                    s.close();
+                    return b;
+                }
+            }
+            b.close();
+            throw new IllegalStateException("the accept queue of port " + server.getLocalPort() + " never filled");
+        }
+
+        @Override
+        public void close() throws IOException {
+            for (Socket s : sockets) {
+                s.close();
+            }
+        }
+    }
+}
