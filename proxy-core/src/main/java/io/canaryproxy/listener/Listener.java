@@ -40,7 +40,7 @@ public final class Listener {
     private final EventLoop[] loops;
     private final RouteState routes;
     private final ClientMetrics clientMetrics;
-    private final UpstreamFailureLog failureLog = new UpstreamFailureLog();
+    private final UpstreamFailureLog failureLog;
     private volatile ListenerContext context;
     private Channel serverChannel;
     private volatile boolean shuttingDown;
@@ -53,6 +53,7 @@ public final class Listener {
         this.loops = loops;
         this.routes = routes;
         this.clientMetrics = clientMetrics;
+        this.failureLog = new UpstreamFailureLog(group);
         this.context = new ListenerContext(config, routes, router, clients, loops, clientMetrics);
     }
 

@@ -4,9 +4,12 @@ import io.netty.handler.codec.http.HttpRequest;
 import java.time.Instant;
 import java.time.ZoneId;
 import java.time.format.DateTimeFormatter;
+import java.util.concurrent.RejectedExecutionException;
+import java.util.concurrent.ScheduledExecutorService;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicInteger;
 import java.util.concurrent.atomic.AtomicLong;
+import java.util.function.Consumer;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
@@ -14,8 +17,9 @@ import org.slf4j.LoggerFactory;
  * One WARN line per request the proxy could not serve from its upstream (a {@code 502}, {@code 503} or {@code 504},
  * or a response cut off), like nginx's error log: what failed, for whom, and why. A release that goes down takes
  * every request with it, so at most {@value #PER_SECOND} lines are written a second, across the event loops; the
- * next line written says how many were left out since when. The target is logged without its query. The counts
- * per kind are in {@code /metrics} either way.
+ * next line written says how many were left out since when, or, if no failure comes within the second, a line of
+ * its own, so that the end of an outage is counted too. The target is logged without its query. The counts per
+ * kind are in {@code /metrics} either way.
  */
 final class UpstreamFailureLog {
 
@@ -33,12 +37,16 @@ final class UpstreamFailureLog {
     /** When the first of the failures now counted in {@link #leftOut} came; read after that count. */
     private volatile long firstLeftOutMillis;
 
-    UpstreamFailureLog() {
-        this(System.nanoTime());
+    /** Runs a task a second from now: the count of failures left out, when no later line has carried it. */
+    private final Consumer<Runnable> inASecond;
+
+    UpstreamFailureLog(ScheduledExecutorService scheduler) {
+        this(System.nanoTime(), task -> scheduler.schedule(task, 1, TimeUnit.SECONDS));
     }
 
-    UpstreamFailureLog(long startNanos) {
+    UpstreamFailureLog(long startNanos, Consumer<Runnable> inASecond) {
         windowStart = new AtomicLong(startNanos);
+        this.inASecond = inASecond;
     }
 
     /**
@@ -74,8 +82,22 @@ final class UpstreamFailureLog {
         }
         if (leftOut.getAndIncrement() == 0) {
             firstLeftOutMillis = System.currentTimeMillis();
+            try {
+                inASecond.accept(this::countLeftOut);
+            } catch (RejectedExecutionException shuttingDown) {
+                // the proxy is stopping; its last failures go uncounted in the log, not in /metrics
+            }
         }
         return false;
+    }
+
+    /** Writes how many failures were left out, unless a line written since has said so. */
+    private void countLeftOut() {
+        int skipped = leftOut.getAndSet(0);
+        if (skipped > 0) {
+            log.warn("{} more upstream failures since {} not logged", skipped,
+                    CLOCK_TIME.format(Instant.ofEpochMilli(firstLeftOutMillis)));
+        }
     }
 
     /**

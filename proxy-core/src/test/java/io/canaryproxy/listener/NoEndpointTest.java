@@ -1,13 +1,16 @@
 package io.canaryproxy.listener;
 
 import static org.assertj.core.api.Assertions.assertThat;
+import static org.awaitility.Awaitility.await;
 
 import io.canaryproxy.CanaryProxy;
 import io.canaryproxy.testing.Captured;
 import io.canaryproxy.testing.RawHttpClient;
 import io.canaryproxy.testing.TestConfigs;
 import java.nio.file.Path;
+import java.time.Duration;
 import java.util.Map;
+import org.assertj.core.api.InstanceOfAssertFactories;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 
@@ -49,6 +52,23 @@ class NoEndpointTest {
             assertThat(logged.messages()).allSatisfy(line -> assertThat(line)
                     .startsWith("502 GET /orders?… from 127.0.0.1 (release blue): connect to unix:")
                     .endsWith("gone.sock failed: no such socket file"));
+        }
+    }
+
+    /** An outage that ends has its left-out failures counted all the same, by a line of their own. */
+    @Test
+    void theEndOfAnOutageIsCountedInTheLog(@TempDir Path dir) throws Exception {
+        try (CanaryProxy proxy = CanaryProxy.start(TestConfigs.single("unix:" + dir.resolve("gone.sock"),
+                "proxy.health-check.interval = 0"));
+             RawHttpClient client = new RawHttpClient(proxy.listenAddress());
+             Captured logged = Captured.from(UpstreamFailureLog.class)) {
+            for (int i = 0; i < 60; i++) {
+                assertThat(client.get("/").status()).isEqualTo(502);
+            }
+
+            await().atMost(Duration.ofSeconds(5)).untilAsserted(() -> assertThat(logged.messages())
+                    .last(InstanceOfAssertFactories.STRING)
+                    .matches("\\d+ more upstream failures since \\d\\d:\\d\\d:\\d\\d not logged"));
         }
     }
 }

@@ -10,6 +10,8 @@ import io.netty.handler.codec.http.HttpRequest;
 import io.netty.handler.codec.http.HttpVersion;
 import java.time.Instant;
 import java.time.ZoneOffset;
+import java.util.ArrayList;
+import java.util.List;
 import java.util.concurrent.TimeUnit;
 import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.Test;
@@ -19,6 +21,8 @@ class UpstreamFailureLogTest {
     private static final long MS = TimeUnit.MILLISECONDS.toNanos(1);
 
     private final Captured logged = Captured.from(UpstreamFailureLog.class);
+    /** What the log asked to run a second later; run by hand. */
+    private final List<Runnable> later = new ArrayList<>();
 
     @AfterEach
     void release() {
@@ -31,7 +35,7 @@ class UpstreamFailureLogTest {
 
     @Test
     void aLineSaysWhatFailedForWhomAndWhy() {
-        new UpstreamFailureLog(0).failed(504, get("/orders/7"), "203.0.113.9", "green",
+        new UpstreamFailureLog(0, later::add).failed(504, get("/orders/7"), "203.0.113.9", "green",
                 "no answer from unix:/run/green.sock within 30000 ms", 0);
 
         assertThat(logged.levels()).containsExactly(Level.WARN);
@@ -41,7 +45,7 @@ class UpstreamFailureLogTest {
 
     @Test
     void anOutageWritesAtMostTwentyLinesASecondAndTheNextLineCountsTheRest() {
-        UpstreamFailureLog failures = new UpstreamFailureLog(0);
+        UpstreamFailureLog failures = new UpstreamFailureLog(0, later::add);
         for (int i = 0; i < 500; i++) {
             failures.failed(502, null, "10.0.0.1", "green", "connect failed", i * MS); // 500 in half a second
         }
@@ -55,6 +59,38 @@ class UpstreamFailureLogTest {
                         + " \\(480 more upstream failures since \\d\\d:\\d\\d:\\d\\d not logged\\)");
     }
 
+    /** An outage that ends leaves no failure to carry the count of those left out: a line of its own does. */
+    @Test
+    void theFailuresLeftOutAtTheEndOfAnOutageAreCountedALittleLater() {
+        UpstreamFailureLog failures = new UpstreamFailureLog(0, later::add);
+        for (int i = 0; i < 30; i++) {
+            failures.failed(503, null, "10.0.0.1", "green", "every endpoint is ejected", i * MS);
+        }
+        assertThat(logged.messages()).hasSize(UpstreamFailureLog.PER_SECOND);
+        assertThat(later).hasSize(1);
+
+        later.remove(0).run();
+
+        assertThat(logged.messages()).hasSize(UpstreamFailureLog.PER_SECOND + 1);
+        assertThat(logged.messages().get(UpstreamFailureLog.PER_SECOND))
+                .matches("10 more upstream failures since \\d\\d:\\d\\d:\\d\\d not logged");
+    }
+
+    /** A line that carried the count leaves nothing for the scheduled one to say. */
+    @Test
+    void aCountCarriedByALaterLineIsNotWrittenTwice() {
+        UpstreamFailureLog failures = new UpstreamFailureLog(0, later::add);
+        for (int i = 0; i < 30; i++) {
+            failures.failed(503, null, "10.0.0.1", "green", "every endpoint is ejected", i * MS);
+        }
+        failures.failed(503, null, "10.0.0.1", "green", "every endpoint is ejected", 1000 * MS);
+        int written = logged.messages().size();
+
+        later.forEach(Runnable::run);
+
+        assertThat(logged.messages()).hasSize(written);
+    }
+
     /** On the minute, the time still has its seconds, so that the line reads alike every time. */
     @Test
     void theTimeSinceWhenAlwaysHasItsSeconds() {
@@ -64,7 +100,7 @@ class UpstreamFailureLogTest {
 
     @Test
     void theQueryIsLeftOutAndALongPathCut() {
-        UpstreamFailureLog failures = new UpstreamFailureLog(0);
+        UpstreamFailureLog failures = new UpstreamFailureLog(0, later::add);
         failures.failed(502, get("/reset?token=s3cret"), "10.0.0.1", "blue", "connect failed", 0);
         failures.failed(502, get("/a/" + "x".repeat(5000) + "?q=1"), "10.0.0.1", "blue", "connect failed", 0);
 
@@ -75,7 +111,7 @@ class UpstreamFailureLogTest {
     /** Raw bytes from 0x80 in a target are written as the escapes the application sees, never raw. */
     @Test
     void rawBytesInThePathAreEscaped() {
-        UpstreamFailureLog failures = new UpstreamFailureLog(0);
+        UpstreamFailureLog failures = new UpstreamFailureLog(0, later::add);
         failures.failed(502, get("/caf\u00c3\u00a9/\u009b31m"), "10.0.0.1", "blue", "connect failed", 0);
 
         assertThat(logged.messages().get(0)).startsWith("502 GET /caf%C3%A9/%9B31m from");
