@@ -327,7 +327,11 @@ final class ResponseDecoder extends ChannelInboundHandlerAdapter {
         } else {
             h.framing = Framing.UNTIL_CLOSE;
         }
-        h.keepAlive = (h.http11 ? !close : keepAliveOption) && h.framing != Framing.UNTIL_CLOSE;
+        // RFC 9112 6.1: Transfer-Encoding with Content-Length, or in an HTTP/1.0 message, may be an attempt at
+        // response splitting. The body is read by Transfer-Encoding, and what might follow it is not read as the
+        // next request's response: the connection is not used again.
+        boolean suspectFraming = hasTransferEncoding && (contentLength >= 0 || !h.http11);
+        h.keepAlive = (h.http11 ? !close : keepAliveOption) && h.framing != Framing.UNTIL_CLOSE && !suspectFraming;
 
         ctx.fireChannelRead(h);
         in.skipBytes(pos);
