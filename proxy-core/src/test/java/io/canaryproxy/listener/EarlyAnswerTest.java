@@ -26,28 +26,10 @@ class EarlyAnswerTest {
 
     @Test
     void anUploadAnsweredBeforeItsEndGetsTheAnswerAndTheConnectionGoesOn(@TempDir Path dir) throws Exception {
-        byte[] upload = new byte[3 << 20];
         try (Gunicorn blue = Gunicorn.unixSocket("blue", dir).start();
-             CanaryProxy proxy = CanaryProxy.start(TestConfigs.single(blue.endpoint(), ""));
-             Socket client = new Socket("127.0.0.1", proxy.listenAddress().getPort())) {
-            client.setSoTimeout(20_000);
-            OutputStream out = client.getOutputStream();
-            // Sent as a plain client sends it: the whole body, then the next request, reading only afterwards.
-            CompletableFuture<Void> sent = CompletableFuture.runAsync(() -> {
-                try {
-                    out.write(("POST /no-such-page HTTP/1.1\r\nHost: x\r\nContent-Type: application/octet-stream\r\n"
-                            + "Content-Length: " + upload.length + "\r\n\r\n").getBytes(StandardCharsets.US_ASCII));
-                    out.write(upload);
-                    out.write("GET /headers HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"
-                            .getBytes(StandardCharsets.US_ASCII));
-                    out.flush();
-                } catch (IOException e) {
-                    throw new java.io.UncheckedIOException(e);
-                }
-            });
-
-            String answers = readAll(client.getInputStream());
-            sent.get(20, TimeUnit.SECONDS);
+             CanaryProxy proxy = CanaryProxy.start(TestConfigs.single(blue.endpoint(), ""))) {
+            String answers = uploadThenRead(proxy, "Content-Type: application/octet-stream\r\n",
+                    "GET /headers HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n");
 
             assertThat(answers).startsWith("HTTP/1.1 404 ");
             assertThat(answers.indexOf("HTTP/1.1 200 OK")).as(answers).isPositive();
@@ -58,27 +40,37 @@ class EarlyAnswerTest {
     /** The same on a connection the client asked to close: the answer still arrives whole, then the close. */
     @Test
     void anUploadAnsweredBeforeItsEndOnAClosingConnectionGetsTheAnswer(@TempDir Path dir) throws Exception {
-        byte[] upload = new byte[3 << 20];
         try (Gunicorn blue = Gunicorn.unixSocket("blue", dir).start();
-             CanaryProxy proxy = CanaryProxy.start(TestConfigs.single(blue.endpoint(), ""));
-             Socket client = new Socket("127.0.0.1", proxy.listenAddress().getPort())) {
+             CanaryProxy proxy = CanaryProxy.start(TestConfigs.single(blue.endpoint(), ""))) {
+            String answer = uploadThenRead(proxy, "Connection: close\r\n", "");
+
+            assertThat(answer).startsWith("HTTP/1.1 404 ").contains("Connection: close");
+        }
+    }
+
+    /**
+     * Sends a 3 MiB upload to a page that does not exist, with {@code headers}, then {@code next}, as a plain client
+     * sends them: everything first, reading only afterwards. Returns all that came back until the close.
+     */
+    private static String uploadThenRead(CanaryProxy proxy, String headers, String next) throws Exception {
+        byte[] upload = new byte[3 << 20];
+        try (Socket client = new Socket("127.0.0.1", proxy.listenAddress().getPort())) {
             client.setSoTimeout(20_000);
             OutputStream out = client.getOutputStream();
             CompletableFuture<Void> sent = CompletableFuture.runAsync(() -> {
                 try {
-                    out.write(("POST /no-such-page HTTP/1.1\r\nHost: x\r\nConnection: close\r\n"
+                    out.write(("POST /no-such-page HTTP/1.1\r\nHost: x\r\n" + headers
                             + "Content-Length: " + upload.length + "\r\n\r\n").getBytes(StandardCharsets.US_ASCII));
                     out.write(upload);
+                    out.write(next.getBytes(StandardCharsets.US_ASCII));
                     out.flush();
                 } catch (IOException e) {
                     throw new java.io.UncheckedIOException(e);
                 }
             });
-
-            String answer = readAll(client.getInputStream());
+            String answers = readAll(client.getInputStream());
             sent.get(20, TimeUnit.SECONDS);
-
-            assertThat(answer).startsWith("HTTP/1.1 404 ").contains("Connection: close");
+            return answers;
         }
     }
 
