@@ -17,8 +17,8 @@ import org.slf4j.LoggerFactory;
  * One WARN line per request the proxy could not serve from its upstream (a {@code 502}, {@code 503} or {@code 504},
  * or a response cut off), like nginx's error log: what failed, for whom, and why. A release that goes down takes
  * every request with it, so at most {@value #PER_SECOND} lines are written a second, across the event loops; the
- * next line written says how many were left out since when, or, if no failure comes within the second, a line of
- * its own, so that the end of an outage is counted too. The target is logged without its query. The counts per
+ * next line written says how many were left out since when, or, once a second has passed without a failure, a line
+ * of its own, so that the end of an outage is counted too. The target is logged without its query. The counts per
  * kind are in {@code /metrics} either way.
  */
 final class UpstreamFailureLog {
@@ -33,9 +33,18 @@ final class UpstreamFailureLog {
 
     private final AtomicLong windowStart;
     private final AtomicInteger inWindow = new AtomicInteger();
-    private final AtomicInteger leftOut = new AtomicInteger();
-    /** When the first of the failures now counted in {@link #leftOut} came; read after that count. */
-    private volatile long firstLeftOutMillis;
+
+    /**
+     * Guards the count of failures left out and when the first of them came, which are read and reset together.
+     * Taken on failures only, never by a request that is served.
+     */
+    private final Object lock = new Object();
+    private int leftOut;
+    private long firstLeftOutMillis;
+    /** Whether {@link #tally} is due to run. */
+    private boolean tallyScheduled;
+    /** Whether a failure came since {@link #tally} was last scheduled: the outage goes on. */
+    private boolean failedSinceScheduled;
 
     /** Runs a task a second from now: the count of failures left out, when no later line has carried it. */
     private final Consumer<Runnable> inASecond;
@@ -58,16 +67,27 @@ final class UpstreamFailureLog {
     }
 
     void failed(int status, HttpRequest request, String client, String release, String why, long nowNanos) {
-        if (!log.isWarnEnabled() || !admit(nowNanos)) {
+        if (!log.isWarnEnabled()) {
             return;
         }
-        int skipped = leftOut.getAndSet(0);
+        if (!admit(nowNanos)) {
+            leaveOut();
+            return;
+        }
+        int skipped;
+        long since;
+        synchronized (lock) {
+            failedSinceScheduled = true;
+            skipped = leftOut;
+            since = firstLeftOutMillis;
+            leftOut = 0;
+        }
         String line = request == null ? "-" : request.method() + " " + pathOf(request.uri());
         if (skipped == 0) {
             log.warn("{} {} from {} (release {}): {}", status, line, client, release, why);
         } else {
             log.warn("{} {} from {} (release {}): {} ({} more upstream failures since {} not logged)", status, line,
-                    client, release, why, skipped, CLOCK_TIME.format(Instant.ofEpochMilli(firstLeftOutMillis)));
+                    client, release, why, skipped, CLOCK_TIME.format(Instant.ofEpochMilli(since)));
         }
     }
 
@@ -77,27 +97,60 @@ final class UpstreamFailureLog {
         if (now - start >= SECOND && windowStart.compareAndSet(start, now)) {
             inWindow.set(0);
         }
-        if (inWindow.incrementAndGet() <= PER_SECOND) {
-            return true;
-        }
-        if (leftOut.getAndIncrement() == 0) {
-            firstLeftOutMillis = System.currentTimeMillis();
-            try {
-                inASecond.accept(this::countLeftOut);
-            } catch (RejectedExecutionException shuttingDown) {
-                // the proxy is stopping; its last failures go uncounted in the log, not in /metrics
-            }
-        }
-        return false;
+        return inWindow.incrementAndGet() <= PER_SECOND;
     }
 
-    /** Writes how many failures were left out, unless a line written since has said so. */
-    private void countLeftOut() {
-        int skipped = leftOut.getAndSet(0);
-        if (skipped > 0) {
-            log.warn("{} more upstream failures since {} not logged", skipped,
-                    CLOCK_TIME.format(Instant.ofEpochMilli(firstLeftOutMillis)));
+    private void leaveOut() {
+        synchronized (lock) {
+            failedSinceScheduled = true;
+            if (leftOut++ == 0) {
+                firstLeftOutMillis = System.currentTimeMillis();
+            }
+            if (tallyScheduled) {
+                return;
+            }
+            tallyScheduled = true;
+            failedSinceScheduled = false;
         }
+        schedule();
+    }
+
+    private void schedule() {
+        try {
+            inASecond.accept(this::tally);
+        } catch (RejectedExecutionException shuttingDown) {
+            // the proxy is stopping; its last failures go uncounted in the log, not in /metrics
+            synchronized (lock) {
+                tallyScheduled = false;
+            }
+        }
+    }
+
+    /**
+     * Writes how many failures were left out once a second has passed without any, unless a line written since has
+     * said it. While the outage goes on, the lines it writes carry the count: a line of this one's own then would
+     * be one more than {@value #PER_SECOND} in its second.
+     */
+    private void tally() {
+        int skipped;
+        long since;
+        synchronized (lock) {
+            if (leftOut == 0) {
+                tallyScheduled = false;
+                return;
+            }
+            if (failedSinceScheduled) {
+                failedSinceScheduled = false;
+                schedule();
+                return;
+            }
+            tallyScheduled = false;
+            skipped = leftOut;
+            since = firstLeftOutMillis;
+            leftOut = 0;
+        }
+        log.warn("{} more upstream failures since {} not logged", skipped,
+                CLOCK_TIME.format(Instant.ofEpochMilli(since)));
     }
 
     /**

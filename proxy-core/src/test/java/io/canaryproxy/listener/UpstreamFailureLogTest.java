@@ -13,6 +13,7 @@ import java.time.ZoneOffset;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.concurrent.TimeUnit;
+import org.assertj.core.api.InstanceOfAssertFactories;
 import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.Test;
 
@@ -69,11 +70,44 @@ class UpstreamFailureLogTest {
         assertThat(logged.messages()).hasSize(UpstreamFailureLog.PER_SECOND);
         assertThat(later).hasSize(1);
 
-        later.remove(0).run();
+        later.remove(0).run(); // failures came in the second since the 21st: the outage may go on
+        assertThat(logged.messages()).hasSize(UpstreamFailureLog.PER_SECOND);
+        later.remove(0).run(); // a second without any
 
         assertThat(logged.messages()).hasSize(UpstreamFailureLog.PER_SECOND + 1);
         assertThat(logged.messages().get(UpstreamFailureLog.PER_SECOND))
                 .matches("10 more upstream failures since \\d\\d:\\d\\d:\\d\\d not logged");
+        assertThat(later).isEmpty();
+    }
+
+    /**
+     * While an outage goes on, its own lines carry the counts; a count line among them would make twenty-one in a
+     * second. Its end is counted once.
+     */
+    @Test
+    void aLongOutageWritesTwentyLinesASecondAndItsEndIsCountedOnce() {
+        UpstreamFailureLog failures = new UpstreamFailureLog(0, later::add);
+        for (int second = 0; second < 3; second++) {
+            for (int i = 0; i < 500; i++) {
+                failures.failed(502, null, "10.0.0.1", "green", "connect failed", (second * 1000 + i * 2) * MS);
+                if (i == 250) {
+                    // The scheduler runs what was due in the middle of the second.
+                    new ArrayList<>(later).forEach(task -> {
+                        later.remove(task);
+                        task.run();
+                    });
+                }
+            }
+        }
+        assertThat(logged.messages()).hasSize(3 * UpstreamFailureLog.PER_SECOND);
+
+        while (!later.isEmpty()) {
+            later.remove(0).run();
+        }
+
+        assertThat(logged.messages()).hasSize(3 * UpstreamFailureLog.PER_SECOND + 1);
+        assertThat(logged.messages()).last(InstanceOfAssertFactories.STRING)
+                .matches("480 more upstream failures since \\d\\d:\\d\\d:\\d\\d not logged");
     }
 
     /** A line that carried the count leaves nothing for the scheduled one to say. */
