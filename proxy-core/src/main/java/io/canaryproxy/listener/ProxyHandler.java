@@ -59,7 +59,7 @@ import org.slf4j.LoggerFactory;
  * other direction is paced the same way: while the client cannot take more, the upstream is not read.
  *
  * <p>Retries follow RFC 9110 9.2.2: a request that reached no upstream (connect refused, socket file missing) goes
- * to the next endpoint whatever its method; one that was sent but got no response byte is sent again only if its
+ * to an endpoint it has not failed on yet, whatever its method; one that was sent but got no response byte is sent again only if its
  * method is idempotent and its body was kept (at most {@link ListenerContext#replayLimit} bytes), and not to an
  * endpoint that took it on a new connection and dropped it (see {@link #retried}). A request with a non-idempotent
  * method is always sent on a new connection, so it cannot be lost to a keep-alive connection the upstream closes at
@@ -122,10 +122,10 @@ final class ProxyHandler extends ChannelInboundHandlerAdapter implements Upstrea
     private int ticket;
     private int attempts;
     /**
-     * Endpoints that took this request on a new connection and closed it without an answer: the request itself
-     * ended there (a worker crashed on it, or gunicorn's --timeout killed it), so it is not sent to them again.
+     * Endpoints this request is not sent to again: those it could not connect to, and those that took it on a new
+     * connection and closed it without an answer (a worker crashed on it, or gunicorn's --timeout killed it).
      */
-    private List<Endpoint> droppedBy;
+    private List<Endpoint> failedOn;
     private boolean idempotent;
     private boolean keepAlive;
     private boolean http10;
@@ -407,7 +407,7 @@ final class ProxyHandler extends ChannelInboundHandlerAdapter implements Upstrea
             serveStatic(files, req, target);
             return;
         }
-        if (!target.hasUsableEndpoint()) {
+        if (!target.hasEndpointToTry()) {
             String why = allEjected(target);
             target.metrics().error(UpstreamError.REFUSED_NO_ENDPOINT);
             target.responded(503, System.nanoTime() - startNanos);
@@ -426,8 +426,8 @@ final class ProxyHandler extends ChannelInboundHandlerAdapter implements Upstrea
         encoder.headRequest(headRequest);
         attempts = 0;
         endpoint = null;
-        if (droppedBy != null) {
-            droppedBy.clear();
+        if (failedOn != null) {
+            failedOn.clear();
         }
         requestComplete = false;
         responseStarted = false;
@@ -633,7 +633,7 @@ final class ProxyHandler extends ChannelInboundHandlerAdapter implements Upstrea
     // ---------------------------------------------------------------- upstream side
 
     private void connect(boolean fresh) {
-        connect(release.pick(loopIndex, endpoint), fresh);
+        connect(release.pick(loopIndex, endpoint, failedOn), fresh);
     }
 
     private void connect(Endpoint next, boolean fresh) {
@@ -662,7 +662,7 @@ final class ProxyHandler extends ChannelInboundHandlerAdapter implements Upstrea
     private boolean rerouted() {
         Release to = fallback;
         fallback = null;
-        if (to == null || to == release || !to.hasUsableEndpoint()) {
+        if (to == null || to == release || !to.hasEndpointToTry()) {
             return false;
         }
         release.metrics().error(UpstreamError.CONNECT);
@@ -671,6 +671,9 @@ final class ProxyHandler extends ChannelInboundHandlerAdapter implements Upstrea
         release.requestStarted();
         endpoint = null;
         attempts = 0;
+        if (failedOn != null) {
+            failedOn.clear();
+        }
         connect(!idempotent);
         return true;
     }
@@ -766,12 +769,15 @@ final class ProxyHandler extends ChannelInboundHandlerAdapter implements Upstrea
         if (!isWaitingFor(ticket)) {
             return;
         }
+        Endpoint next;
         if (cause instanceof EndpointPool.ExhaustedException) {
             fail(HttpResponseStatus.SERVICE_UNAVAILABLE, UpstreamError.POOL_FULL, cause.getMessage());
-        } else if (connectFailed && attempts < release.endpoints().size() + lc.maxRetries) {
-            log.debug("connect to {} failed ({}), trying again", endpoint, cause.toString());
+        } else if (connectFailed && (next = nextAfterFailureOf(endpoint)) != null) {
+            // Nothing was sent, so any method may go on, but not to this endpoint again: a refused connect or a
+            // missing socket file fails the same way a moment later, and a second connect timeout doubles the wait.
+            log.debug("connect to {} failed ({}), trying {}", endpoint, cause.toString(), next);
             release.metrics().retry();
-            connect(true);
+            connect(next, true);
         } else if (connectFailed && rerouted()) {
             log.debug("no endpoint of the canary {} could be reached ({}); the stable release takes the request",
                     endpoint, cause.toString());
@@ -958,34 +964,36 @@ final class ProxyHandler extends ChannelInboundHandlerAdapter implements Upstrea
     }
 
     /**
-     * Sends a request that got no response byte again, if that cannot repeat what the upstream did with it. On a
-     * kept-alive connection it may have met the upstream closing that connection as idle, so it goes again on a new
-     * one. On a new connection the endpoint took it and then closed: the worker crashed on it or gunicorn's
-     * --timeout killed it, and sending it to the same endpoint would take a second worker and make the client wait
-     * a second timeout. It goes only to an endpoint that has not dropped it yet, as nginx passes a request to the
-     * next server.
+     * Sends a request that got no response byte again, if that cannot repeat what the upstream did with it, to an
+     * endpoint it has not failed on yet. On a new connection the endpoint took it and then closed: the worker
+     * crashed on it or gunicorn's --timeout killed it, and sending it there again would take a second worker and
+     * make the client wait a second timeout. On a kept-alive connection it may instead have met the upstream
+     * closing that connection as idle: when no other endpoint is left, it goes once more to the same one, on a new
+     * connection. So a request costs at most one worker per endpoint (two with a single endpoint), as nginx tries
+     * each server of a group once.
      */
     private boolean retried(UpstreamConnection connection, String why) {
-        if (connection.reused()) {
-            log.debug("{} {} on a kept-alive connection to {} got no response ({}), sending it again",
-                    request.method(), request.uri(), endpoint, why);
-            release.metrics().retry();
-            connect(true);
-            return true;
+        Endpoint next = nextAfterFailureOf(endpoint);
+        if (next == null && connection.reused()) {
+            next = endpoint;
         }
-        if (droppedBy == null) {
-            droppedBy = new ArrayList<>(2);
-        }
-        droppedBy.add(endpoint);
-        Endpoint next = release.pick(loopIndex, endpoint);
-        if (next == null || droppedBy.contains(next)) {
+        if (next == null) {
             return false;
         }
-        log.debug("{} {} got no response from {} ({}), sending it to {}", request.method(), request.uri(),
-                endpoint, why, next);
+        log.debug("{} {} got no response from {} on a {} connection ({}), sending it to {}", request.method(),
+                request.uri(), endpoint, connection.reused() ? "kept-alive" : "new", why, next);
         release.metrics().retry();
         connect(next, true);
         return true;
+    }
+
+    /** Marks the request as failed on {@code failed}; the endpoint to try next, {@code null} when none is left. */
+    private Endpoint nextAfterFailureOf(Endpoint failed) {
+        if (failedOn == null) {
+            failedOn = new ArrayList<>(2);
+        }
+        failedOn.add(failed);
+        return release.pick(loopIndex, failed, failedOn);
     }
 
     // ---------------------------------------------------------------- endings

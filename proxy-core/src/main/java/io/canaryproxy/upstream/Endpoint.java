@@ -4,8 +4,9 @@ import io.canaryproxy.config.EndpointAddress;
 import io.canaryproxy.internal.DurationText;
 import io.canaryproxy.internal.IoFailures;
 import io.netty.channel.Channel;
-import io.netty.channel.ConnectTimeoutException;
+import java.io.FileNotFoundException;
 import java.net.SocketAddress;
+import java.nio.file.NoSuchFileException;
 import java.time.Duration;
 import java.util.concurrent.atomic.AtomicInteger;
 import java.util.concurrent.atomic.AtomicLong;
@@ -17,11 +18,13 @@ import org.slf4j.LoggerFactory;
  *
  * <p>Health has two inputs. Active checks ({@link HealthChecker}) move it after {@code rise} successes or
  * {@code fall} failures in a row. Passive ejection takes an endpoint out at once after {@code eject-after}
- * consecutive connect failures, so that a dead gunicorn costs a few refused connects, not one per request; it
- * ends with the next passing check, or after {@code eject-duration}. The last usable endpoint of a release is not
- * ejected for connects that fail at once (refused, no socket file): trying it costs microseconds, and the first
- * request after a restarted gunicorn is back gets through instead of a 503 until the next check, as nginx never
- * takes the only server of a group out.
+ * consecutive connect failures, so that requests go to the release's other endpoints without trying it first; it
+ * ends with the next passing check or connect, or after {@code eject-duration}. An endpoint ejected for connects
+ * that failed at once (refused, no socket file) is still tried when no endpoint of its release is usable (see
+ * {@link #lastResort()}): such a try costs microseconds, and the first request after a restarted gunicorn is back
+ * gets through instead of a 503 until the next check, as nginx never takes the only server of a group out. It
+ * counts as unhealthy all the same, so a canary in that state loses its users to the stable release and is rolled
+ * back.
  */
 public final class Endpoint {
 
@@ -39,6 +42,8 @@ public final class Endpoint {
 
     private volatile boolean healthy = true;
     private volatile long ejectedUntilNanos;
+    /** Whether the ejection in force is for connects that failed at once, not for connects that timed out. */
+    private volatile boolean ejectedForRefusals;
     private final AtomicInteger connectFailures = new AtomicInteger();
     private final AtomicLong openConnections = new AtomicLong();
 
@@ -92,6 +97,15 @@ public final class Endpoint {
         return !ejected();
     }
 
+    /**
+     * Whether a request may be sent here when no endpoint of the release is usable: the endpoint is ejected for
+     * connects that failed at once. Another try costs microseconds and is the first to see a restarted gunicorn
+     * back; an endpoint whose connects time out would hold each request for the connect timeout instead.
+     */
+    public boolean lastResort() {
+        return ejected() && ejectedForRefusals;
+    }
+
     private boolean ejected() {
         long until = ejectedUntilNanos;
         return until != 0 && System.nanoTime() - until < 0;
@@ -104,6 +118,11 @@ public final class Endpoint {
 
     void connected(Channel ch) {
         connectFailures.set(0);
+        if (ejectedUntilNanos != 0) {
+            // Tried as the last resort, or a connect begun before the ejection: it takes connections again.
+            ejectedUntilNanos = 0;
+            log.info("endpoint {} of release {} is back: connected", address, release.name());
+        }
         openConnections.incrementAndGet();
         ch.closeFuture().addListener(f -> openConnections.decrementAndGet());
     }
@@ -118,21 +137,30 @@ public final class Endpoint {
         if (failures < ejectAfter || ejected()) {
             return;
         }
-        // Under the release's lock: two endpoints failing on two event loops must not both count on the other.
-        synchronized (release) {
-            if (!(cause instanceof ConnectTimeoutException) && !release.hasUsableEndpointBesides(this)) {
-                if (failures == ejectAfter) {
-                    log.warn("endpoint {} of release {} fails to connect ({} in a row: {}); as the release's last"
-                            + " usable endpoint it stays in use", address, release.name(), failures,
-                            IoFailures.describe(cause));
-                }
-                return;
-            }
-            ejectedUntilNanos = System.nanoTime() + ejectNanos;
-        }
-        log.warn("endpoint {} of release {} ejected for {}{}: {} connect failures in a row ({})", address,
+        boolean refused = isRefused(cause);
+        ejectedForRefusals = refused;
+        ejectedUntilNanos = System.nanoTime() + ejectNanos;
+        log.warn("endpoint {} of release {} ejected for {}{}: {} connect failures in a row ({}){}", address,
                 release.name(), DurationText.of(Duration.ofNanos(ejectNanos)),
-                healthChecked ? " or until a health check passes" : "", failures, IoFailures.describe(cause));
+                healthChecked ? " or until a health check passes" : "", failures, IoFailures.describe(cause),
+                refused ? "; while the release has no other endpoint to use, requests still try it" : "");
+    }
+
+    /**
+     * A connect that failed at once, telling that nothing listens there: no socket file, or a refusal (the
+     * socket file or port is there, the process is not). A timeout or an unreachable host costs far more.
+     */
+    static boolean isRefused(Throwable cause) {
+        for (Throwable c = cause; c != null; c = c.getCause()) {
+            if (c instanceof FileNotFoundException || c instanceof NoSuchFileException) {
+                return true;
+            }
+            String message = c.getMessage();
+            if (message != null && (message.contains("error(-111)") || message.contains("Connection refused"))) {
+                return true;
+            }
+        }
+        return false;
     }
 
     /**

@@ -21,6 +21,11 @@ import java.util.concurrent.atomic.LongAdder;
  */
 public final class Release {
 
+    /** What {@link #pick} looks for, in this order. */
+    private static final int HEALTHY = 0;
+    private static final int USABLE = 1;
+    private static final int LAST_RESORT = 2;
+
     private final String name;
     private final ReleaseConfig source;
     private final UpstreamConfig upstreamConfig;
@@ -105,22 +110,30 @@ public final class Release {
 
     /**
      * The next endpoint in round-robin order for event loop {@code loopIndex}: a healthy one, preferably other than
-     * {@code avoid} (the endpoint that just failed); when none is healthy, any that is not ejected (see
-     * {@link Endpoint#usable()}); {@code null} when every endpoint is ejected.
+     * {@code avoid} (the endpoint that just failed); when none is healthy, one that is not ejected (see
+     * {@link Endpoint#usable()}); when every one is ejected, one that may be tried as the last resort (see
+     * {@link Endpoint#lastResort()}). Never one of {@code excluded}, the endpoints the request in hand has failed on
+     * ({@code null} for none). {@code null} when no endpoint is left.
      */
-    public Endpoint pick(int loopIndex, Endpoint avoid) {
-        Endpoint e = pick(loopIndex, avoid, true);
-        return e != null ? e : pick(loopIndex, avoid, false);
+    public Endpoint pick(int loopIndex, Endpoint avoid, List<Endpoint> excluded) {
+        Endpoint e = pick(loopIndex, avoid, excluded, HEALTHY);
+        if (e == null) {
+            e = pick(loopIndex, avoid, excluded, USABLE);
+            if (e == null) {
+                e = pick(loopIndex, avoid, excluded, LAST_RESORT);
+            }
+        }
+        return e;
     }
 
-    private Endpoint pick(int loopIndex, Endpoint avoid, boolean healthyOnly) {
+    private Endpoint pick(int loopIndex, Endpoint avoid, List<Endpoint> excluded, int wanted) {
         Endpoint[] all = endpoints;
         int n = all.length;
         int start = nextByLoop[loopIndex];
         Endpoint fallback = null;
         for (int i = 0; i < n; i++) {
             Endpoint e = all[(start + i) % n];
-            if (healthyOnly ? e.healthy() : e.usable()) {
+            if (is(e, wanted) && (excluded == null || !excluded.contains(e))) {
                 if (e != avoid) {
                     nextByLoop[loopIndex] = (start + i + 1) % n;
                     return e;
@@ -129,6 +142,14 @@ public final class Release {
             }
         }
         return fallback;
+    }
+
+    private static boolean is(Endpoint e, int wanted) {
+        return switch (wanted) {
+            case HEALTHY -> e.healthy();
+            case USABLE -> e.usable();
+            default -> e.lastResort();
+        };
     }
 
     /** Whether at least one endpoint passes its health checks. */
@@ -172,7 +193,7 @@ public final class Release {
         return answer;
     }
 
-    /** Whether a request could be sent at all: some endpoint is not ejected. */
+    /** Whether some endpoint is not ejected. */
     public boolean hasUsableEndpoint() {
         for (Endpoint e : endpoints) {
             if (e.usable()) {
@@ -182,14 +203,16 @@ public final class Release {
         return false;
     }
 
-    boolean hasUsableEndpointBesides(Endpoint endpoint) {
+    /** Whether a request may be sent to this release: an endpoint is usable, or may be tried as the last resort. */
+    public boolean hasEndpointToTry() {
         for (Endpoint e : endpoints) {
-            if (e != endpoint && e.usable()) {
+            if (e.usable() || e.lastResort()) {
                 return true;
             }
         }
         return false;
     }
+
 
     /** Requests of this release not yet answered completely. */
     public long inflight() {

@@ -175,6 +175,29 @@ class AnalysisControlTest {
         }
     }
 
+    /**
+     * Without health checks, the canary's own requests find it gone: its endpoint is ejected after
+     * {@code eject-after} refused connects and the run ends, while its users were served by the stable release.
+     */
+    @Test
+    void aCanaryThatRefusesItsRequestsIsRolledBackWithoutHealthChecks() throws Exception {
+        try (CanaryProxy proxy = CanaryProxy.start(config("proxy.upstream.eject-after = 3"))) {
+            proxy.startAnalysis("green", false); // 5 %: bucket 0 is the canary's
+            green.close();
+            try (RawHttpClient client = new RawHttpClient(proxy.listenAddress())) {
+                for (int i = 0; i < 3; i++) {
+                    assertThat(client.get("/", Map.of("Cookie", "cp_bucket=0")).status()).isEqualTo(200);
+                }
+            }
+
+            await().atMost(Duration.ofSeconds(10))
+                    .until(() -> proxy.status().analysis().state() == Analysis.State.IDLE);
+            assertThat(proxy.status().analysis().lastOutcome())
+                    .isEqualTo("rolled back: the canary has no healthy endpoint");
+            assertThat(proxy.routes().canary()).isNull();
+        }
+    }
+
     /** With the disk full or the directory gone, keeping a failing canary would leave its users on it unwatched. */
     @Test
     void theAutomaticRollbackHappensEvenWhenTheStateFileCannotBeWritten() throws Exception {

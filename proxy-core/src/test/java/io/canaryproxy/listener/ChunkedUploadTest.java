@@ -168,6 +168,47 @@ class ChunkedUploadTest {
         }
     }
 
+    /** A body kept on disk goes whole to the next endpoint after one took the request and dropped it. */
+    @Test
+    void aRequestDroppedOnANewConnectionTakesItsBodyFromDiskToTheNextEndpoint(@TempDir Path bodies)
+            throws Exception {
+        WireMockServer dropping = new WireMockServer(options().dynamicPort().bindAddress("127.0.0.1"));
+        WireMockServer serving = new WireMockServer(options().dynamicPort().bindAddress("127.0.0.1"));
+        dropping.start();
+        serving.start();
+        try (CanaryProxy proxy = CanaryProxy.start(TestConfigs.parse("""
+                proxy {
+                  releases.blue.endpoints = ["127.0.0.1:%d", "127.0.0.1:%d"]
+                  routing.stable = blue
+                  health-check.interval = 0
+                  limits.body-temp-dir = "%s"
+                }
+                """.formatted(dropping.port(), serving.port(), bodies)));
+             RawHttpClient client = new RawHttpClient(proxy.listenAddress())) {
+            dropping.stubFor(put(urlEqualTo("/doc")).willReturn(aResponse().withFault(Fault.CONNECTION_RESET_BY_PEER)));
+            serving.stubFor(put(urlEqualTo("/doc")).willReturn(aResponse().withStatus(204)));
+            String doc = "d".repeat(100_000);
+
+            // Two, so that the round robin starts one of them at the endpoint that drops it.
+            for (int i = 0; i < 2; i++) {
+                RawHttpClient.Response r = client.sendRaw(ascii("PUT /doc HTTP/1.1\r\nHost: x\r\n"
+                        + "Transfer-Encoding: chunked\r\n\r\n"
+                        + Integer.toHexString(doc.length()) + "\r\n" + doc + "\r\n0\r\n\r\n"));
+                assertThat(r.status()).as(r.toString()).isEqualTo(204);
+            }
+
+            assertThat(dropping.findAll(putRequestedFor(urlEqualTo("/doc")))).isNotEmpty();
+            assertThat(serving.findAll(putRequestedFor(urlEqualTo("/doc")))).hasSize(2).allSatisfy(request -> {
+                assertThat(request.getHeader("Content-Length")).isEqualTo("100000");
+                assertThat(request.getBodyAsString()).isEqualTo(doc);
+            });
+            await().untilAsserted(() -> assertThat(openFilesIn(bodies)).isZero());
+        } finally {
+            dropping.stop();
+            serving.stop();
+        }
+    }
+
     /**
      * An upstream that answers before it has read a large body, and then reads no more, does not get the next
      * request on that connection: it would wait behind the rest of the body until its response timeout. (A raw

@@ -3,23 +3,33 @@ package io.canaryproxy.listener;
 import static com.github.tomakehurst.wiremock.client.WireMock.aResponse;
 import static com.github.tomakehurst.wiremock.client.WireMock.get;
 import static com.github.tomakehurst.wiremock.client.WireMock.getRequestedFor;
+import static com.github.tomakehurst.wiremock.client.WireMock.post;
+import static com.github.tomakehurst.wiremock.client.WireMock.postRequestedFor;
 import static com.github.tomakehurst.wiremock.client.WireMock.urlEqualTo;
+import static com.github.tomakehurst.wiremock.client.WireMock.urlPathEqualTo;
 import static com.github.tomakehurst.wiremock.core.WireMockConfiguration.options;
 import static org.assertj.core.api.Assertions.assertThat;
 
 import com.github.tomakehurst.wiremock.WireMockServer;
 import com.github.tomakehurst.wiremock.http.Fault;
 import com.github.tomakehurst.wiremock.stubbing.Scenario;
+import com.github.tomakehurst.wiremock.verification.LoggedRequest;
 import io.canaryproxy.CanaryProxy;
 import io.canaryproxy.testing.Gunicorn;
 import io.canaryproxy.testing.RawExchange;
 import io.canaryproxy.testing.RawHttpClient;
 import io.canaryproxy.testing.TestConfigs;
+import io.micrometer.core.instrument.MeterRegistry;
+import io.micrometer.core.instrument.simple.SimpleMeterRegistry;
+import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.List;
 import java.util.regex.Pattern;
 import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.BeforeEach;
 import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
 
 /**
  * Which requests that got no response are sent again, and where. A request that met a kept-alive connection the
@@ -81,8 +91,8 @@ class RetryTest {
 
     @Test
     void aRequestOneEndpointDroppedGoesToAnotherThatHasNotSeenIt() throws Exception {
-        first.stubFor(get(urlEqualTo("/x")).willReturn(aResponse().withFault(Fault.CONNECTION_RESET_BY_PEER)));
-        second.stubFor(get(urlEqualTo("/x")).willReturn(aResponse().withStatus(200).withBody("second")));
+        first.stubFor(get(urlPathEqualTo("/x")).willReturn(aResponse().withFault(Fault.CONNECTION_RESET_BY_PEER)));
+        second.stubFor(get(urlPathEqualTo("/x")).willReturn(aResponse().withStatus(200).withBody("second")));
         try (CanaryProxy proxy = CanaryProxy.start(TestConfigs.parse("""
                 proxy {
                   releases.blue.endpoints = ["%s", "%s"]
@@ -92,14 +102,67 @@ class RetryTest {
                 }
                 """.formatted(endpoint(first), endpoint(second))))) {
             for (int i = 0; i < 6; i++) {
-                RawExchange.Result r = RawExchange.send(proxy.listenAddress(), GET_AND_CLOSE);
+                RawExchange.Result r = RawExchange.send(proxy.listenAddress(),
+                        "GET /x?n=" + i + " HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n");
                 assertThat(r.status()).isEqualTo(200);
                 assertThat(r.text()).contains("second");
             }
-            // Round robin sent some of them to the first endpoint; each went there once at most.
-            int dropped = first.findAll(getRequestedFor(urlEqualTo("/x"))).size();
-            assertThat(dropped).isBetween(1, 6);
-            assertThat(second.findAll(getRequestedFor(urlEqualTo("/x")))).hasSize(6);
+            // Round robin sent some of them to the first endpoint first; each went there once at most.
+            List<String> dropped = first.findAll(getRequestedFor(urlPathEqualTo("/x"))).stream()
+                    .map(LoggedRequest::getUrl).toList();
+            assertThat(dropped).isNotEmpty().doesNotHaveDuplicates();
+            assertThat(second.findAll(getRequestedFor(urlPathEqualTo("/x")))).hasSize(6);
+        }
+    }
+
+    /** The endpoint that refused the connect in between does not make the one that dropped the request new again. */
+    @Test
+    void aRequestNeverGoesBackToAnEndpointThatDroppedIt(@TempDir Path dir) throws Exception {
+        first.stubFor(get(urlEqualTo("/x")).willReturn(aResponse().withFault(Fault.CONNECTION_RESET_BY_PEER)));
+        try (CanaryProxy proxy = CanaryProxy.start(TestConfigs.parse("""
+                proxy {
+                  releases.blue.endpoints = ["%s", "unix:%s"]
+                  routing.stable = blue
+                  health-check.interval = 0
+                  upstream { max-retries = 5, eject-after = 100 }
+                }
+                """.formatted(endpoint(first), dir.resolve("stopped.sock"))))) {
+            for (int i = 0; i < 2; i++) { // whichever endpoint each starts at
+                assertThat(RawExchange.send(proxy.listenAddress(), GET_AND_CLOSE).status()).isEqualTo(502);
+            }
+
+            assertThat(first.findAll(getRequestedFor(urlEqualTo("/x")))).hasSize(2);
+        }
+    }
+
+    /**
+     * A drop on a kept-alive connection may be an idle close, but an endpoint that has had the request once is not
+     * asked again while another has not seen it: after both dropped it, the client gets its 502.
+     */
+    @Test
+    void aDropOnAKeptAliveConnectionCountsAgainstThatEndpoint() throws Exception {
+        for (WireMockServer s : List.of(first, second)) {
+            s.stubFor(get(urlEqualTo("/warm")).willReturn(aResponse().withStatus(200).withBody("warm")));
+            s.stubFor(get(urlEqualTo("/x")).willReturn(aResponse().withFault(Fault.CONNECTION_RESET_BY_PEER)));
+        }
+        try (CanaryProxy proxy = CanaryProxy.start(TestConfigs.parse("""
+                proxy {
+                  releases.blue.endpoints = ["%s", "%s"]
+                  routing.stable = blue
+                  health-check.interval = 0
+                  upstream.max-retries = 5
+                }
+                """.formatted(endpoint(first), endpoint(second))));
+             RawHttpClient client = new RawHttpClient(proxy.listenAddress())) {
+            // One kept-alive connection to each endpoint in this event loop's pools.
+            assertThat(client.get("/warm").status()).isEqualTo(200);
+            assertThat(client.get("/warm").status()).isEqualTo(200);
+            assertThat(first.findAll(getRequestedFor(urlEqualTo("/warm")))).hasSize(1);
+
+            assertThat(client.get("/x").status()).isEqualTo(502);
+
+            assertThat(first.findAll(getRequestedFor(urlEqualTo("/x")))).hasSize(1);
+            assertThat(second.findAll(getRequestedFor(urlEqualTo("/x")))).hasSize(1);
         }
     }
 
@@ -123,14 +186,69 @@ class RetryTest {
         }
     }
 
+    /** gunicorn stopped: its socket file is gone, and a second connect a moment later fails the same way. */
+    @Test
+    void aRequestTheOnlyEndpointRefusesIsA502AfterOneConnect(@TempDir Path dir) throws Exception {
+        MeterRegistry registry = new SimpleMeterRegistry();
+        try (CanaryProxy proxy = CanaryProxy.start(TestConfigs.single("unix:" + dir.resolve("stopped.sock"),
+                "proxy.upstream.max-retries = 2"), registry);
+             RawHttpClient client = new RawHttpClient(proxy.listenAddress())) {
+            assertThat(client.get("/").status()).isEqualTo(502);
+            assertThat(client.post("/form", "a=1".getBytes(StandardCharsets.US_ASCII)).status()).isEqualTo(502);
+
+            assertThat(retries(registry)).isZero();
+        }
+    }
+
+    @Test
+    void aRequestTriesEachRefusingEndpointOnce(@TempDir Path dir) throws Exception {
+        MeterRegistry registry = new SimpleMeterRegistry();
+        try (CanaryProxy proxy = CanaryProxy.start(TestConfigs.parse("""
+                proxy {
+                  releases.blue.endpoints = ["unix:%s", "unix:%s"]
+                  routing.stable = blue
+                  health-check.interval = 0
+                  upstream { max-retries = 5, eject-after = 100 }
+                }
+                """.formatted(dir.resolve("a.sock"), dir.resolve("b.sock"))), registry);
+             RawHttpClient client = new RawHttpClient(proxy.listenAddress())) {
+            assertThat(client.get("/").status()).isEqualTo(502);
+
+            assertThat(retries(registry)).as("the second endpoint, after the first").isEqualTo(1);
+        }
+    }
+
+    @Test
+    void aRefusedRequestOfAnyMethodGoesToTheEndpointThatServes(@TempDir Path dir) throws Exception {
+        second.stubFor(post(urlEqualTo("/form")).willReturn(aResponse().withStatus(200).withBody("second")));
+        try (CanaryProxy proxy = CanaryProxy.start(TestConfigs.parse("""
+                proxy {
+                  releases.blue.endpoints = ["unix:%s", "unix:%s", "%s"]
+                  routing.stable = blue
+                  health-check.interval = 0
+                  upstream { max-retries = 0, eject-after = 100 }
+                }
+                """.formatted(dir.resolve("a.sock"), dir.resolve("b.sock"), endpoint(second))));
+             RawHttpClient client = new RawHttpClient(proxy.listenAddress())) {
+            for (int i = 0; i < 6; i++) {
+                RawHttpClient.Response r = client.post("/form", ("a=" + i).getBytes(StandardCharsets.US_ASCII));
+                assertThat(r.status()).isEqualTo(200);
+                assertThat(r.bodyText()).isEqualTo("second");
+            }
+            assertThat(second.findAll(postRequestedFor(urlEqualTo("/form")))).hasSize(6);
+        }
+    }
+
     /**
      * The operator's case: a page that runs past gunicorn's --timeout. gunicorn kills the worker, the proxy answers
      * 502, and no second worker is killed on the same request.
      */
     @Test
     void aRequestGunicornKilledForItsTimeoutCostsOneWorker() throws Exception {
+        // --preload: the workers fork with Django loaded, so a busy machine cannot make a worker miss the
+        // timeout while it boots, and every WORKER TIMEOUT in the log is the slow request's.
         try (Gunicorn blue = Gunicorn.tcp("blue").workers(3).threads(1)
-                .args("--worker-class", "sync", "--timeout", "1").start();
+                .args("--worker-class", "sync", "--timeout", "3", "--preload").start();
              CanaryProxy proxy = CanaryProxy.start(TestConfigs.single(blue.endpoint(), """
                      proxy.upstream { max-retries = 2, response-timeout = 30s }
                      """))) {
@@ -146,6 +264,10 @@ class RetryTest {
 
     private static long workerTimeouts(Gunicorn g) throws Exception {
         return Pattern.compile("WORKER TIMEOUT").matcher(Files.readString(g.logFile())).results().count();
+    }
+
+    private static double retries(MeterRegistry registry) {
+        return registry.get("canary.proxy.retries").tag("release", "blue").counter().count();
     }
 
     private static String endpoint(WireMockServer server) {
