@@ -980,8 +980,13 @@ final class ProxyHandler extends ChannelInboundHandlerAdapter implements Upstrea
         if (next == null) {
             return false;
         }
-        log.debug("{} {} got no response from {} on a {} connection ({}), sending it to {}", request.method(),
-                request.uri(), endpoint, connection.reused() ? "kept-alive" : "new", why, next);
+        if (connection.reused()) {
+            log.debug("{} {} got no response from {} on a kept-alive connection ({}), sending it to {}",
+                    request.method(), request.uri(), endpoint, why, next);
+        } else {
+            listener.failureLog().sentOn(request, clientForLog(request), release.name(),
+                    "upstream " + endpoint + " closed without a response: " + why + "; sent to " + next);
+        }
         release.metrics().retry();
         connect(next, true);
         return true;

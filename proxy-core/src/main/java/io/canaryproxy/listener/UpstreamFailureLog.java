@@ -15,7 +15,10 @@ import org.slf4j.LoggerFactory;
 
 /**
  * One WARN line per request the proxy could not serve from its upstream (a {@code 502}, {@code 503} or {@code 504},
- * or a response cut off), like nginx's error log: what failed, for whom, and why. A release that goes down takes
+ * or a response cut off), like nginx's error log: what failed, for whom, and why. Also one per request that an
+ * endpoint took on a new connection and dropped, and that went on to another endpoint: the client may have been
+ * served, but a worker crashed or was killed on that request, and the application's log does not say which
+ * request it was. A release that goes down takes
  * every request with it, so at most {@value #PER_SECOND} lines are written a second, across the event loops; the
  * next line written says how many were left out since when, or, once a second has passed without a failure, a line
  * of its own, so that the end of an outage is counted too. The target is logged without its query. The counts per
@@ -67,6 +70,16 @@ final class UpstreamFailureLog {
     }
 
     void failed(int status, HttpRequest request, String client, String release, String why, long nowNanos) {
+        write(Integer.toString(status), request, client, release, why, nowNanos);
+    }
+
+    /** {@code why} says what the endpoint did and where the request went next. */
+    void sentOn(HttpRequest request, String client, String release, String why) {
+        write("retried", request, client, release, why, System.nanoTime());
+    }
+
+    private void write(String outcome, HttpRequest request, String client, String release, String why,
+                       long nowNanos) {
         if (!log.isWarnEnabled()) {
             return;
         }
@@ -84,10 +97,10 @@ final class UpstreamFailureLog {
         }
         String line = request == null ? "-" : request.method() + " " + pathOf(request.uri());
         if (skipped == 0) {
-            log.warn("{} {} from {} (release {}): {}", status, line, client, release, why);
+            log.warn("{} {} from {} (release {}): {}", outcome, line, client, release, why);
         } else {
-            log.warn("{} {} from {} (release {}): {} ({} more upstream failures since {} not logged)", status, line,
-                    client, release, why, skipped, CLOCK_TIME.format(Instant.ofEpochMilli(since)));
+            log.warn("{} {} from {} (release {}): {} ({} more upstream failures since {} not logged)", outcome,
+                    line, client, release, why, skipped, CLOCK_TIME.format(Instant.ofEpochMilli(since)));
         }
     }
 

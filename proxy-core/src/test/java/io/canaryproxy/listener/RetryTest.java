@@ -15,6 +15,7 @@ import com.github.tomakehurst.wiremock.http.Fault;
 import com.github.tomakehurst.wiremock.stubbing.Scenario;
 import com.github.tomakehurst.wiremock.verification.LoggedRequest;
 import io.canaryproxy.CanaryProxy;
+import io.canaryproxy.testing.Captured;
 import io.canaryproxy.testing.Gunicorn;
 import io.canaryproxy.testing.RawExchange;
 import io.canaryproxy.testing.RawHttpClient;
@@ -100,7 +101,8 @@ class RetryTest {
                   health-check.interval = 0
                   upstream.max-retries = 2
                 }
-                """.formatted(endpoint(first), endpoint(second))))) {
+                """.formatted(endpoint(first), endpoint(second))));
+             Captured logged = Captured.from(UpstreamFailureLog.class)) {
             for (int i = 0; i < 6; i++) {
                 RawExchange.Result r = RawExchange.send(proxy.listenAddress(),
                         "GET /x?n=" + i + " HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n");
@@ -112,6 +114,11 @@ class RetryTest {
                     .map(LoggedRequest::getUrl).toList();
             assertThat(dropped).isNotEmpty().doesNotHaveDuplicates();
             assertThat(second.findAll(getRequestedFor(urlPathEqualTo("/x")))).hasSize(6);
+            // Served, but a worker went down on each of them: the log says which requests they were.
+            assertThat(logged.messages()).hasSize(dropped.size()).allSatisfy(line -> assertThat(line).matches(
+                    "retried GET /x\\?… from 127\\.0\\.0\\.1 \\(release blue\\): upstream 127\\.0\\.0\\.1:"
+                            + first.port() + " closed without a response: .*; sent to 127\\.0\\.0\\.1:"
+                            + second.port()));
         }
     }
 

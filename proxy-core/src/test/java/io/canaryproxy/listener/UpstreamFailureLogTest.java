@@ -45,6 +45,16 @@ class UpstreamFailureLogTest {
     }
 
     @Test
+    void aRequestSentOnToAnotherEndpointIsNamed() {
+        new UpstreamFailureLog(0, later::add).sentOn(get("/report?id=7"), "203.0.113.9", "green",
+                "upstream unix:/run/a.sock closed without a response: connection closed; sent to unix:/run/b.sock");
+
+        assertThat(logged.levels()).containsExactly(Level.WARN);
+        assertThat(logged.messages()).containsExactly("retried GET /report?… from 203.0.113.9 (release green): "
+                + "upstream unix:/run/a.sock closed without a response: connection closed; sent to unix:/run/b.sock");
+    }
+
+    @Test
     void anOutageWritesAtMostTwentyLinesASecondAndTheNextLineCountsTheRest() {
         UpstreamFailureLog failures = new UpstreamFailureLog(0, later::add);
         for (int i = 0; i < 500; i++) {
