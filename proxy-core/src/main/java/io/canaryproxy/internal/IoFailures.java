@@ -15,7 +15,7 @@ public final class IoFailures {
      * that carry none, what they mean.
      */
     public static String describe(Throwable cause) {
-        if (cause instanceof FileNotFoundException || cause instanceof NoSuchFileException) {
+        if (isMissingFile(cause)) {
             return "no such socket file";
         }
         if (cause instanceof ConnectTimeoutException) {
@@ -23,5 +23,17 @@ public final class IoFailures {
         }
         String message = cause.getMessage();
         return message == null || message.isBlank() ? cause.getClass().getSimpleName() : message;
+    }
+
+    /**
+     * ENOENT from a connect to a Unix socket: the native transports throw {@link FileNotFoundException}, Java's own
+     * sockets a {@code SocketException} that says so only in its message.
+     */
+    public static boolean isMissingFile(Throwable cause) {
+        if (cause instanceof FileNotFoundException || cause instanceof NoSuchFileException) {
+            return true;
+        }
+        String message = cause.getMessage();
+        return message != null && (message.contains("No such file or directory") || message.contains("error(-2)"));
     }
 }

@@ -120,7 +120,8 @@ final class ProxyHandler extends ChannelInboundHandlerAdapter implements Upstrea
     private Endpoint endpoint;
     private UpstreamConnection upstream;
     private int ticket;
-    private int attempts;
+    /** Times this request went to an upstream: a connect that failed does not count, as nothing was sent. */
+    private int sends;
     /**
      * Endpoints this request is not sent to again: those it could not connect to, and those that took it on a new
      * connection and closed it without an answer (a worker crashed on it, or gunicorn's --timeout killed it).
@@ -424,7 +425,7 @@ final class ProxyHandler extends ChannelInboundHandlerAdapter implements Upstrea
         fallback = decision.fallback();
         release.requestStarted();
         encoder.headRequest(headRequest);
-        attempts = 0;
+        sends = 0;
         endpoint = null;
         if (failedOn != null) {
             failedOn.clear();
@@ -637,7 +638,6 @@ final class ProxyHandler extends ChannelInboundHandlerAdapter implements Upstrea
     }
 
     private void connect(Endpoint next, boolean fresh) {
-        attempts++;
         if (next == null) {
             if (rerouted()) {
                 return;
@@ -670,7 +670,7 @@ final class ProxyHandler extends ChannelInboundHandlerAdapter implements Upstrea
         release = to;
         release.requestStarted();
         endpoint = null;
-        attempts = 0;
+        sends = 0;
         if (failedOn != null) {
             failedOn.clear();
         }
@@ -690,6 +690,7 @@ final class ProxyHandler extends ChannelInboundHandlerAdapter implements Upstrea
             return;
         }
         upstream = connection;
+        sends++;
         Channel up = connection.channel();
         connection.expectResponseTo(headRequest);
         ByteBuf head = up.alloc().buffer(HeaderRewriter.estimateSize(request));
@@ -957,32 +958,28 @@ final class ProxyHandler extends ChannelInboundHandlerAdapter implements Upstrea
             breakResponse("upstream " + endpoint + " broke off the response: " + why, UpstreamError.RESET);
             return;
         }
-        boolean mayRetry = idempotent && !replayLost && attempts <= lc.maxRetries;
+        boolean mayRetry = idempotent && !replayLost && sends <= lc.maxRetries;
         if (!mayRetry || !retried(connection, why)) {
             fail(HttpResponseStatus.BAD_GATEWAY, UpstreamError.RESET, "upstream " + endpoint + " closed without a response: " + why);
         }
     }
 
     /**
-     * Sends a request that got no response byte again, if that cannot repeat what the upstream did with it, to an
-     * endpoint it has not failed on yet. On a new connection the endpoint took it and then closed: the worker
-     * crashed on it or gunicorn's --timeout killed it, and sending it there again would take a second worker and
-     * make the client wait a second timeout. On a kept-alive connection it may instead have met the upstream
-     * closing that connection as idle: when no other endpoint is left, it goes once more to the same one, on a new
-     * connection. So a request costs at most one worker per endpoint (two with a single endpoint), as nginx tries
-     * each server of a group once.
+     * Sends a request that got no response byte again, if that cannot repeat what the upstream did with it. On a
+     * kept-alive connection it may have met the upstream closing that connection as idle, which says nothing of the
+     * endpoint: it goes to the same one again, on a new connection (not to another that may be down or failing its
+     * checks). On a new connection the endpoint took it and then closed: the worker crashed on it or gunicorn's
+     * --timeout killed it, and sending it there again would take one more worker and make the client wait one more
+     * timeout; it goes only to an endpoint it has not failed on yet, as nginx tries each server of a group once.
      */
     private boolean retried(UpstreamConnection connection, String why) {
-        Endpoint next = nextAfterFailureOf(endpoint);
-        if (next == null && connection.reused()) {
-            next = endpoint;
-        }
+        Endpoint next = connection.reused() ? endpoint : nextAfterFailureOf(endpoint);
         if (next == null) {
             return false;
         }
         if (connection.reused()) {
-            log.debug("{} {} got no response from {} on a kept-alive connection ({}), sending it to {}",
-                    request.method(), request.uri(), endpoint, why, next);
+            log.debug("{} {} got no response from {} on a kept-alive connection ({}), sending it again",
+                    request.method(), request.uri(), endpoint, why);
         } else {
             listener.failureLog().sentOn(request, clientForLog(request), release.name(),
                     "upstream " + endpoint + " closed without a response: " + why + "; sent to " + next);

@@ -4,9 +4,7 @@ import io.canaryproxy.config.EndpointAddress;
 import io.canaryproxy.internal.DurationText;
 import io.canaryproxy.internal.IoFailures;
 import io.netty.channel.Channel;
-import java.io.FileNotFoundException;
 import java.net.SocketAddress;
-import java.nio.file.NoSuchFileException;
 import java.time.Duration;
 import java.util.concurrent.atomic.AtomicInteger;
 import java.util.concurrent.atomic.AtomicLong;
@@ -41,9 +39,8 @@ public final class Endpoint {
     private EndpointPool[] pools;
 
     private volatile boolean healthy = true;
-    private volatile long ejectedUntilNanos;
-    /** Whether the ejection in force is for connects that failed at once, not for connects that timed out. */
-    private volatile boolean ejectedForRefusals;
+    /** The ejection in force or last in force; {@code null} once a connect or a passing check has ended it. */
+    private volatile Ejection ejection;
     private final AtomicInteger connectFailures = new AtomicInteger();
     private final AtomicLong openConnections = new AtomicLong();
 
@@ -91,24 +88,33 @@ public final class Endpoint {
     /**
      * Whether a request may be sent here when no endpoint of the release is healthy. Failing health checks alone
      * do not rule an endpoint out then: checks time out on a gunicorn that is busy or restarting its workers, and
-     * answering every user with 503 would be worse than trying. An endpoint that refuses connections is out.
+     * answering every user with 503 would be worse than trying. An ejected endpoint is out (but see
+     * {@link #lastResort()}).
      */
     public boolean usable() {
         return !ejected();
     }
 
     /**
-     * Whether a request may be sent here when no endpoint of the release is usable: the endpoint is ejected for
-     * connects that failed at once. Another try costs microseconds and is the first to see a restarted gunicorn
+     * Whether a request may be sent here when no endpoint of the release is usable: the endpoint is ejected, and
+     * its last connects failed at once. Another try costs microseconds and is the first to see a restarted gunicorn
      * back; an endpoint whose connects time out would hold each request for the connect timeout instead.
      */
     public boolean lastResort() {
-        return ejected() && ejectedForRefusals;
+        Ejection e = ejection;
+        return e != null && e.inForce() && e.refusals();
     }
 
     private boolean ejected() {
-        long until = ejectedUntilNanos;
-        return until != 0 && System.nanoTime() - until < 0;
+        Ejection e = ejection;
+        return e != null && e.inForce();
+    }
+
+    /** One ejection: until when, and whether its connects failed at once. Replaced whole, never changed. */
+    private record Ejection(long untilNanos, boolean refusals) {
+        boolean inForce() {
+            return System.nanoTime() - untilNanos < 0;
+        }
     }
 
     /** Open proxy connections to this endpoint: idle, busy and upgraded. */
@@ -118,9 +124,9 @@ public final class Endpoint {
 
     void connected(Channel ch) {
         connectFailures.set(0);
-        if (ejectedUntilNanos != 0) {
-            // Tried as the last resort, or a connect begun before the ejection: it takes connections again.
-            ejectedUntilNanos = 0;
+        if (ejection != null) {
+            // Tried as the last resort, or after its ejection ran out: it takes connections again.
+            ejection = null;
             log.info("endpoint {} of release {} is back: connected", address, release.name());
         }
         openConnections.incrementAndGet();
@@ -134,12 +140,19 @@ public final class Endpoint {
             return;
         }
         int failures = connectFailures.incrementAndGet();
-        if (failures < ejectAfter || ejected()) {
+        boolean refused = isRefused(cause);
+        Ejection current = ejection;
+        if (current != null && current.inForce()) {
+            if (current.refusals() && !refused) {
+                // Refused before, timing out now (a host gone from the network): no longer worth a try.
+                ejection = new Ejection(current.untilNanos(), false);
+            }
             return;
         }
-        boolean refused = isRefused(cause);
-        ejectedForRefusals = refused;
-        ejectedUntilNanos = System.nanoTime() + ejectNanos;
+        if (failures < ejectAfter) {
+            return;
+        }
+        ejection = new Ejection(System.nanoTime() + ejectNanos, refused);
         log.warn("endpoint {} of release {} ejected for {}{}: {} connect failures in a row ({}){}", address,
                 release.name(), DurationText.of(Duration.ofNanos(ejectNanos)),
                 healthChecked ? " or until a health check passes" : "", failures, IoFailures.describe(cause),
@@ -152,7 +165,7 @@ public final class Endpoint {
      */
     static boolean isRefused(Throwable cause) {
         for (Throwable c = cause; c != null; c = c.getCause()) {
-            if (c instanceof FileNotFoundException || c instanceof NoSuchFileException) {
+            if (IoFailures.isMissingFile(c)) {
                 return true;
             }
             String message = c.getMessage();
@@ -184,8 +197,8 @@ public final class Endpoint {
      * was for connects failing, and this one connected and was answered.
      */
     void checkPassed(String why) {
-        if (ejectedUntilNanos != 0) {
-            ejectedUntilNanos = 0;
+        if (ejection != null) {
+            ejection = null;
             connectFailures.set(0);
             if (healthy) {
                 log.info("endpoint {} of release {} is back: {}", address, release.name(), why);

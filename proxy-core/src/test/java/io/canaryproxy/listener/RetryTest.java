@@ -143,11 +143,12 @@ class RetryTest {
     }
 
     /**
-     * A drop on a kept-alive connection may be an idle close, but an endpoint that has had the request once is not
-     * asked again while another has not seen it: after both dropped it, the client gets its 502.
+     * A drop on a kept-alive connection may be an idle close: the request goes to the same endpoint on a new
+     * connection, and only a drop there counts against it. Here every endpoint crashes on it: one worker of each,
+     * two of the one whose kept-alive connection it met, and then a 502.
      */
     @Test
-    void aDropOnAKeptAliveConnectionCountsAgainstThatEndpoint() throws Exception {
+    void aRequestThatKeepsGettingDroppedCostsOneWorkerPerEndpointAndOneMore() throws Exception {
         for (WireMockServer s : List.of(first, second)) {
             s.stubFor(get(urlEqualTo("/warm")).willReturn(aResponse().withStatus(200).withBody("warm")));
             s.stubFor(get(urlEqualTo("/x")).willReturn(aResponse().withFault(Fault.CONNECTION_RESET_BY_PEER)));
@@ -168,8 +169,62 @@ class RetryTest {
 
             assertThat(client.get("/x").status()).isEqualTo(502);
 
-            assertThat(first.findAll(getRequestedFor(urlEqualTo("/x")))).hasSize(1);
-            assertThat(second.findAll(getRequestedFor(urlEqualTo("/x")))).hasSize(1);
+            assertThat(List.of(first.findAll(getRequestedFor(urlEqualTo("/x"))).size(),
+                    second.findAll(getRequestedFor(urlEqualTo("/x"))).size())).containsExactlyInAnyOrder(1, 2);
+        }
+    }
+
+    /**
+     * The idle-close race says nothing of the endpoint, and the other endpoint is down: the request goes again to
+     * the one it met the race on.
+     */
+    @Test
+    void aRequestThatMetAClosingKeptAliveConnectionStaysWithItsEndpoint(@TempDir Path dir) throws Exception {
+        first.stubFor(get(urlEqualTo("/warm")).willReturn(aResponse().withStatus(200).withBody("warm")));
+        first.stubFor(get(urlEqualTo("/x")).inScenario("closing").whenScenarioStateIs(Scenario.STARTED)
+                .willReturn(aResponse().withFault(Fault.CONNECTION_RESET_BY_PEER)).willSetStateTo("closed"));
+        first.stubFor(get(urlEqualTo("/x")).inScenario("closing").whenScenarioStateIs("closed")
+                .willReturn(aResponse().withStatus(200).withBody("again")));
+        try (CanaryProxy proxy = CanaryProxy.start(TestConfigs.parse("""
+                proxy {
+                  releases.blue.endpoints = ["unix:%s", "%s"]
+                  routing.stable = blue
+                  health-check.interval = 0
+                  upstream { max-retries = 2, eject-after = 1 }
+                }
+                """.formatted(dir.resolve("stopped.sock"), endpoint(first))));
+             RawHttpClient client = new RawHttpClient(proxy.listenAddress())) {
+            // Ejects the stopped endpoint (or leaves it for the next request to) and pools a connection to the other.
+            assertThat(client.get("/warm").status()).isEqualTo(200);
+            assertThat(client.get("/warm").status()).isEqualTo(200);
+
+            RawHttpClient.Response r = client.get("/x");
+
+            assertThat(r.status()).isEqualTo(200);
+            assertThat(r.bodyText()).isEqualTo("again");
+        }
+    }
+
+    /** Refused connects send nothing: they do not use up the retries a request that was sent may have. */
+    @Test
+    void refusedConnectsDoNotCountAgainstMaxRetries(@TempDir Path dir) throws Exception {
+        first.stubFor(get(urlEqualTo("/x")).willReturn(aResponse().withFault(Fault.CONNECTION_RESET_BY_PEER)));
+        second.stubFor(get(urlEqualTo("/x")).willReturn(aResponse().withStatus(200).withBody("second")));
+        try (CanaryProxy proxy = CanaryProxy.start(TestConfigs.parse("""
+                proxy {
+                  releases.blue.endpoints = ["unix:%s", "%s", "%s"]
+                  routing.stable = blue
+                  health-check.interval = 0
+                  upstream { max-retries = 1, eject-after = 100 }
+                }
+                """.formatted(dir.resolve("stopped.sock"), endpoint(first), endpoint(second))));
+             RawHttpClient client = new RawHttpClient(proxy.listenAddress())) {
+            // Each round-robin start in turn: the stopped endpoint first, then the dropping one, is the case.
+            for (int i = 0; i < 6; i++) {
+                RawHttpClient.Response r = client.get("/x");
+                assertThat(r.status()).isEqualTo(200);
+                assertThat(r.bodyText()).isEqualTo("second");
+            }
         }
     }
 

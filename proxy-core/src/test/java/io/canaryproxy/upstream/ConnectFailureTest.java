@@ -7,6 +7,7 @@ import io.netty.channel.ConnectTimeoutException;
 import java.io.FileNotFoundException;
 import java.io.IOException;
 import java.net.ConnectException;
+import java.net.SocketException;
 import org.junit.jupiter.api.Test;
 
 /** How a failed connect is told apart and shown: the operator reads these in the log and in refusals. */
@@ -23,6 +24,21 @@ class ConnectFailureTest {
         assertThat(Endpoint.isBusy(new FileNotFoundException())).isFalse();
     }
 
+    /** What is tried as the last resort: connects that fail at once, telling that nothing listens there. */
+    @Test
+    void aRefusalOrAMissingSocketFileIsToldFromATimeout() {
+        assertThat(Endpoint.isRefused(new FileNotFoundException())).isTrue();
+        assertThat(Endpoint.isRefused(new ConnectException(
+                "connect(..) failed with error(-111): Connection refused"))).isTrue();
+        // Java's own sockets (the nio transport), wrapped as Netty annotates them.
+        assertThat(Endpoint.isRefused(new IOException("No such file or directory: /run/blue.sock",
+                new SocketException("No such file or directory")))).isTrue();
+        assertThat(Endpoint.isRefused(new ConnectException("Connection refused: /127.0.0.1:9"))).isTrue();
+        assertThat(Endpoint.isRefused(new ConnectTimeoutException("connection timed out: /10.0.0.7:8000"))).isFalse();
+        assertThat(Endpoint.isRefused(new ConnectException(
+                "connect(..) failed with error(-113): No route to host"))).isFalse();
+    }
+
     @Test
     void exceptionsWithoutAMessageAreNamedForWhatTheyMean() {
         assertThat(IoFailures.describe(new FileNotFoundException())).isEqualTo("no such socket file");
@@ -30,6 +46,8 @@ class ConnectFailureTest {
                 .isEqualTo("connect timed out");
         assertThat(IoFailures.describe(new ConnectException("connect(..) failed with error(-111): Connection refused")))
                 .isEqualTo("connect(..) failed with error(-111): Connection refused");
+        assertThat(IoFailures.describe(new SocketException("No such file or directory")))
+                .isEqualTo("no such socket file");
         assertThat(IoFailures.describe(new IOException())).isEqualTo("IOException");
     }
 }

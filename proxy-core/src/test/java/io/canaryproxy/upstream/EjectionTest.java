@@ -134,6 +134,34 @@ class EjectionTest {
         }
     }
 
+    /** A host that refused and now lets connects time out (gone from the network) is no longer worth a try. */
+    @Test
+    void anEndpointThatRefusedAndNowTimesOutIsNoLongerTried() throws Exception {
+        int port;
+        try (ServerSocket closed = new ServerSocket(0, 1, InetAddress.getLoopbackAddress())) {
+            port = closed.getLocalPort();
+        }
+        try (CanaryProxy proxy = CanaryProxy.start(TestConfigs.single("127.0.0.1:" + port, """
+                proxy.upstream { connect-timeout = 200ms, eject-after = 3, eject-duration = 1h }
+                """));
+             RawHttpClient client = new RawHttpClient(proxy.listenAddress())) {
+            for (int i = 0; i < 3; i++) {
+                assertThat(client.get("/").status()).isEqualTo(502);
+            }
+            assertThat(client.get("/").status()).as("refused: still tried").isEqualTo(502);
+
+            try (ServerSocket hung = new ServerSocket()) {
+                hung.setReuseAddress(true);
+                hung.bind(new InetSocketAddress(InetAddress.getLoopbackAddress(), port), 1);
+                try (Backlog full = Backlog.fill(hung)) {
+                    assertThat(client.get("/").status()).as("timed out").isEqualTo(502);
+
+                    assertThat(client.get("/").status()).as("nothing left to try").isEqualTo(503);
+                }
+            }
+        }
+    }
+
     /**
      * An ejection is about connects; the first check that connects and is answered ends it, without waiting for
      * {@code rise} of them (which moves the health the checks themselves took away).
