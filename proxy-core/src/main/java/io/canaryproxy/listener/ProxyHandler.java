@@ -120,7 +120,10 @@ final class ProxyHandler extends ChannelInboundHandlerAdapter implements Upstrea
     private Endpoint endpoint;
     private UpstreamConnection upstream;
     private int ticket;
-    /** Times this request went to an upstream: a connect that failed does not count, as nothing was sent. */
+    /**
+     * Times this request went to an upstream on a new connection, across releases. A connect that failed sent
+     * nothing; a send on a kept-alive connection gets one more try if it meets an idle close (as in nginx).
+     */
     private int sends;
     /**
      * Endpoints this request is not sent to again: those it could not connect to, and those that took it on a new
@@ -656,8 +659,9 @@ final class ProxyHandler extends ChannelInboundHandlerAdapter implements Upstrea
 
     /**
      * A request the weight sent to the canary that reached none of its endpoints goes to the stable release:
-     * nothing of it was sent, so it may go anywhere (RFC 9110 9.2.2), and a user should not see a canary that
-     * just died while stable is there. Counted as a connect failure of the canary.
+     * nothing of it was sent, or it is idempotent and was dropped unanswered, so it may go anywhere (RFC 9110
+     * 9.2.2), and a user should not see a canary that just died while stable is there. Counted as a connect
+     * failure of the canary; its sends so far still count against max-retries.
      */
     private boolean rerouted() {
         Release to = fallback;
@@ -670,7 +674,6 @@ final class ProxyHandler extends ChannelInboundHandlerAdapter implements Upstrea
         release = to;
         release.requestStarted();
         endpoint = null;
-        sends = 0;
         if (failedOn != null) {
             failedOn.clear();
         }
@@ -690,7 +693,9 @@ final class ProxyHandler extends ChannelInboundHandlerAdapter implements Upstrea
             return;
         }
         upstream = connection;
-        sends++;
+        if (!connection.reused()) {
+            sends++;
+        }
         Channel up = connection.channel();
         connection.expectResponseTo(headRequest);
         ByteBuf head = up.alloc().buffer(HeaderRewriter.estimateSize(request));

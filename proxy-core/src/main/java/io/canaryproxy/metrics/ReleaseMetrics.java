@@ -44,7 +44,7 @@ public final class ReleaseMetrics {
                     .register(registry);
         }
         retries = Counter.builder("canary.proxy.retries")
-                .description("Requests sent to an upstream again after a failure")
+                .description("Requests tried again after a failed connect or a dropped connection")
                 .tag("release", release)
                 .register(registry);
         latency = Timer.builder("canary.proxy.upstream.latency")

@@ -8,6 +8,7 @@ import java.net.SocketAddress;
 import java.time.Duration;
 import java.util.concurrent.atomic.AtomicInteger;
 import java.util.concurrent.atomic.AtomicLong;
+import java.util.concurrent.atomic.AtomicReference;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
@@ -40,7 +41,7 @@ public final class Endpoint {
 
     private volatile boolean healthy = true;
     /** The ejection in force or last in force; {@code null} once a connect or a passing check has ended it. */
-    private volatile Ejection ejection;
+    private final AtomicReference<Ejection> ejection = new AtomicReference<>();
     private final AtomicInteger connectFailures = new AtomicInteger();
     private final AtomicLong openConnections = new AtomicLong();
 
@@ -101,12 +102,12 @@ public final class Endpoint {
      * back; an endpoint whose connects time out would hold each request for the connect timeout instead.
      */
     public boolean lastResort() {
-        Ejection e = ejection;
+        Ejection e = ejection.get();
         return e != null && e.inForce() && e.refusals();
     }
 
     private boolean ejected() {
-        Ejection e = ejection;
+        Ejection e = ejection.get();
         return e != null && e.inForce();
     }
 
@@ -124,9 +125,8 @@ public final class Endpoint {
 
     void connected(Channel ch) {
         connectFailures.set(0);
-        if (ejection != null) {
+        if (ejection.get() != null && ejection.getAndSet(null) != null) {
             // Tried as the last resort, or after its ejection ran out: it takes connections again.
-            ejection = null;
             log.info("endpoint {} of release {} is back: connected", address, release.name());
         }
         openConnections.incrementAndGet();
@@ -141,18 +141,19 @@ public final class Endpoint {
         }
         int failures = connectFailures.incrementAndGet();
         boolean refused = isRefused(cause);
-        Ejection current = ejection;
+        Ejection current = ejection.get();
         if (current != null && current.inForce()) {
-            if (current.refusals() && !refused) {
-                // Refused before, timing out now (a host gone from the network): no longer worth a try.
-                ejection = new Ejection(current.untilNanos(), false);
+            if (current.refusals() != refused) {
+                // Refused before, timing out now (a host gone from the network): no longer worth a try; or the
+                // other way round. A connect or a passing check that ended the ejection meanwhile wins.
+                ejection.compareAndSet(current, new Ejection(current.untilNanos(), refused));
             }
             return;
         }
-        if (failures < ejectAfter) {
+        if (failures < ejectAfter
+                || !ejection.compareAndSet(current, new Ejection(System.nanoTime() + ejectNanos, refused))) {
             return;
         }
-        ejection = new Ejection(System.nanoTime() + ejectNanos, refused);
         log.warn("endpoint {} of release {} ejected for {}{}: {} connect failures in a row ({}){}", address,
                 release.name(), DurationText.of(Duration.ofNanos(ejectNanos)),
                 healthChecked ? " or until a health check passes" : "", failures, IoFailures.describe(cause),
@@ -197,8 +198,7 @@ public final class Endpoint {
      * was for connects failing, and this one connected and was answered.
      */
     void checkPassed(String why) {
-        if (ejection != null) {
-            ejection = null;
+        if (ejection.get() != null && ejection.getAndSet(null) != null) {
             connectFailures.set(0);
             if (healthy) {
                 log.info("endpoint {} of release {} is back: {}", address, release.name(), why);

@@ -22,6 +22,9 @@ import io.canaryproxy.testing.RawHttpClient;
 import io.canaryproxy.testing.TestConfigs;
 import io.micrometer.core.instrument.MeterRegistry;
 import io.micrometer.core.instrument.simple.SimpleMeterRegistry;
+import java.io.IOException;
+import java.net.InetAddress;
+import java.net.ServerSocket;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
@@ -179,7 +182,7 @@ class RetryTest {
      * the one it met the race on.
      */
     @Test
-    void aRequestThatMetAClosingKeptAliveConnectionStaysWithItsEndpoint(@TempDir Path dir) throws Exception {
+    void aRequestThatMetAClosingKeptAliveConnectionStaysWithItsEndpoint() throws Exception {
         first.stubFor(get(urlEqualTo("/warm")).willReturn(aResponse().withStatus(200).withBody("warm")));
         first.stubFor(get(urlEqualTo("/x")).inScenario("closing").whenScenarioStateIs(Scenario.STARTED)
                 .willReturn(aResponse().withFault(Fault.CONNECTION_RESET_BY_PEER)).willSetStateTo("closed"));
@@ -187,12 +190,12 @@ class RetryTest {
                 .willReturn(aResponse().withStatus(200).withBody("again")));
         try (CanaryProxy proxy = CanaryProxy.start(TestConfigs.parse("""
                 proxy {
-                  releases.blue.endpoints = ["unix:%s", "%s"]
+                  releases.blue.endpoints = ["127.0.0.1:%d", "%s"]
                   routing.stable = blue
                   health-check.interval = 0
                   upstream { max-retries = 2, eject-after = 1 }
                 }
-                """.formatted(dir.resolve("stopped.sock"), endpoint(first))));
+                """.formatted(closedPort(), endpoint(first))));
              RawHttpClient client = new RawHttpClient(proxy.listenAddress())) {
             // Ejects the stopped endpoint (or leaves it for the next request to) and pools a connection to the other.
             assertThat(client.get("/warm").status()).isEqualTo(200);
@@ -219,7 +222,8 @@ class RetryTest {
                 }
                 """.formatted(dir.resolve("stopped.sock"), endpoint(first), endpoint(second))));
              RawHttpClient client = new RawHttpClient(proxy.listenAddress())) {
-            // Each round-robin start in turn: the stopped endpoint first, then the dropping one, is the case.
+            // The stopped endpoint refuses, the first drops the request on a new connection: one send so far, so
+            // it may go on to the second.
             for (int i = 0; i < 6; i++) {
                 RawHttpClient.Response r = client.get("/x");
                 assertThat(r.status()).isEqualTo(200);
@@ -326,6 +330,47 @@ class RetryTest {
 
     private static long workerTimeouts(Gunicorn g) throws Exception {
         return Pattern.compile("WORKER TIMEOUT").matcher(Files.readString(g.logFile())).results().count();
+    }
+
+    /**
+     * A send on a kept-alive connection that met an idle close does not count: the endpoint then crashing the
+     * request on a new connection leaves max-retries = 1 for the other endpoint.
+     */
+    @Test
+    void theIdleCloseRaceDoesNotUseUpARetry() throws Exception {
+        for (WireMockServer s : List.of(first, second)) {
+            s.stubFor(get(urlEqualTo("/warm")).willReturn(aResponse().withStatus(200).withBody("warm")));
+        }
+        first.stubFor(get(urlEqualTo("/x")).willReturn(aResponse().withFault(Fault.CONNECTION_RESET_BY_PEER)));
+        second.stubFor(get(urlEqualTo("/x")).willReturn(aResponse().withStatus(200).withBody("second")));
+        try (CanaryProxy proxy = CanaryProxy.start(TestConfigs.parse("""
+                proxy {
+                  releases.blue.endpoints = ["%s", "%s"]
+                  routing.stable = blue
+                  health-check.interval = 0
+                  upstream.max-retries = 1
+                }
+                """.formatted(endpoint(first), endpoint(second))));
+             RawHttpClient client = new RawHttpClient(proxy.listenAddress())) {
+            // One kept-alive connection to each endpoint in this event loop's pools.
+            assertThat(client.get("/warm").status()).isEqualTo(200);
+            assertThat(client.get("/warm").status()).isEqualTo(200);
+
+            // The round robin starts one of the two at the first endpoint, on its kept-alive connection.
+            for (int i = 0; i < 2; i++) {
+                RawHttpClient.Response r = client.get("/x");
+                assertThat(r.status()).isEqualTo(200);
+                assertThat(r.bodyText()).isEqualTo("second");
+            }
+            assertThat(first.findAll(getRequestedFor(urlEqualTo("/x")))).as("kept-alive, then new")
+                    .hasSizeGreaterThanOrEqualTo(2);
+        }
+    }
+
+    private static int closedPort() throws IOException {
+        try (ServerSocket s = new ServerSocket(0, 1, InetAddress.getLoopbackAddress())) {
+            return s.getLocalPort();
+        }
     }
 
     private static double retries(MeterRegistry registry) {
