@@ -213,7 +213,6 @@ public final class Release {
         return false;
     }
 
-
     /** Requests of this release not yet answered completely. */
     public long inflight() {
         return inflight.sum();
