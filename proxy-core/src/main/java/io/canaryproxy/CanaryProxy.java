@@ -484,9 +484,10 @@ public final class CanaryProxy implements AutoCloseable {
                 ProxyStatus.Endpoint known = endpoints.get(address);
                 if (known != null) {
                     endpoints.put(address, new ProxyStatus.Endpoint(address, known.healthy(),
-                            known.connections() + open, known.removed()));
+                            known.connections() + open, known.removed(), known.problem()));
                 } else if (!removed || open > 0) {
-                    endpoints.put(address, new ProxyStatus.Endpoint(address, e.healthy(), open, removed));
+                    endpoints.put(address, new ProxyStatus.Endpoint(address, e.healthy(), open, removed,
+                            e.problem()));
                 }
             }
         }

@@ -38,7 +38,9 @@ public record ProxyStatus(RouteTable routes, Map<String, Release> releases, Anal
      * @param removed whether a reload took it out of the release: it is listed while connections to it are open
      *                (requests that began before the reload), with its health as last checked, so that a deploy
      *                script can tell when the process behind it may be stopped
+     * @param problem why it is not healthy ({@code "health check: GET /healthz answered 500"}, {@code "ejected
+     *                after 3 connect failures in a row (…)…"}); {@code null} while it is
      */
-    public record Endpoint(String address, boolean healthy, long connections, boolean removed) {
+    public record Endpoint(String address, boolean healthy, long connections, boolean removed, String problem) {
     }
 }

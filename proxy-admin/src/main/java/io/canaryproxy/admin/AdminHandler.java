@@ -644,6 +644,7 @@ final class AdminHandler extends SimpleChannelInboundHandler<FullHttpRequest> {
             endpoint.put("healthy", e.healthy());
             endpoint.put("connections", e.connections());
             endpoint.put("removed", e.removed());
+            endpoint.put("problem", e.problem());
             endpoints.add(endpoint);
         }
         Map<String, Object> body = new LinkedHashMap<>();

@@ -553,6 +553,7 @@ final class Ctl implements Callable<Integer> {
             }
             List<List<String>> releases = new ArrayList<>();
             List<List<String>> endpoints = new ArrayList<>();
+            boolean anyProblem = false;
             for (Map.Entry<String, JsonNode> e : status.path("releases").properties()) {
                 String name = e.getKey();
                 JsonNode r = e.getValue();
@@ -569,15 +570,19 @@ final class Ctl implements Callable<Integer> {
                 releases.add(row);
                 for (JsonNode endpoint : r.path("endpoints")) {
                     // A removed endpoint's health is no longer checked: what matters is its connections.
-                    String health = endpoint.path("removed").asBoolean() ? "removed"
+                    boolean removed = endpoint.path("removed").asBoolean();
+                    String health = removed ? "removed"
                             : endpoint.path("healthy").asBoolean() ? "healthy" : "UNHEALTHY";
+                    String problem = removed ? "" : endpoint.path("problem").asText("");
                     endpoints.add(List.of(name, endpoint.path("address").asText(), health,
-                            endpoint.path("connections").asText()));
+                            endpoint.path("connections").asText(), problem));
+                    anyProblem |= !problem.isEmpty();
                 }
             }
             sb.append('\n').append(table(header, releases, Set.of(2, 3, 4, 6, 7)));
-            sb.append('\n').append(table(List.of("RELEASE", "ENDPOINT", "HEALTH", "CONNECTIONS"), endpoints,
-                    Set.of(3)));
+            List<String> endpointHeader = anyProblem ? List.of("RELEASE", "ENDPOINT", "HEALTH", "CONNECTIONS", "WHY")
+                    : List.of("RELEASE", "ENDPOINT", "HEALTH", "CONNECTIONS");
+            sb.append('\n').append(table(endpointHeader, endpoints, Set.of(3)));
             if (analysis != null && analysis.path("history").size() > 0) {
                 sb.append('\n').append(checks(analysis.path("history")));
             }

@@ -121,6 +121,7 @@ class AdminApiTest {
         assertThat(endpoint.get("connections").asLong()).isZero();
         assertThat(endpoint.get("removed").isBoolean()).isTrue();
         assertThat(endpoint.get("removed").asBoolean()).isFalse();
+        assertThat(endpoint.get("problem").isNull()).as("healthy").isTrue();
         assertThat(blueStatus.get("inflight").asLong()).isZero();
         assertThat(blueStatus.get("connections").asLong()).isZero();
         assertThat(blueStatus.get("upgraded").asLong()).isZero();

@@ -158,7 +158,9 @@ class CtlTest {
         assertThat(r.out()).containsPattern("(?m)^canary +green at 12\\.5%$");
         assertThat(r.out()).containsPattern("(?m)^blue +stable 87\\.5% ");
         assertThat(r.out()).containsPattern("(?m)^green +canary 12\\.5% ");
-        assertThat(r.out()).containsPattern("(?m)^green +127\\.0\\.0\\.1:" + green.port() + " +UNHEALTHY +0$");
+        assertThat(r.out()).containsPattern("(?m)^RELEASE +ENDPOINT +HEALTH +CONNECTIONS +WHY$");
+        assertThat(r.out()).containsPattern("(?m)^green +127\\.0\\.0\\.1:" + green.port()
+                + " +UNHEALTHY +0 +health check: GET /healthz answered 503$");
     }
 
     @Test

@@ -40,6 +40,8 @@ public final class Endpoint {
     private EndpointPool[] pools;
 
     private volatile boolean healthy = true;
+    /** What the last failing health check said, while the checks hold the endpoint unhealthy. */
+    private volatile String checkProblem;
     /** The ejection in force or last in force; {@code null} once a connect or a passing check has ended it. */
     private final AtomicReference<Ejection> ejection = new AtomicReference<>();
     private final AtomicInteger connectFailures = new AtomicInteger();
@@ -111,8 +113,25 @@ public final class Endpoint {
         return e != null && e.inForce();
     }
 
-    /** One ejection: until when, and whether its connects failed at once. Replaced whole, never changed. */
-    private record Ejection(long untilNanos, boolean refusals) {
+    /**
+     * Why no new request is sent here as to a healthy endpoint, as {@code /status} shows it: {@code null} while it
+     * is healthy; {@code "ejected after 3 connect failures in a row (no such socket file); still tried while its
+     * release has nothing else"}; {@code "health check: GET /healthz answered 500"}.
+     */
+    public String problem() {
+        Ejection e = ejection.get();
+        if (e != null && e.inForce()) {
+            return "ejected after " + e.why()
+                    + (e.refusals() ? "; still tried while its release has nothing else" : "");
+        }
+        return healthy ? null : "health check: " + checkProblem;
+    }
+
+    /**
+     * One ejection: until when, whether its connects failed at once, and the failures that caused it (for
+     * {@link #problem()}). Replaced whole, never changed.
+     */
+    private record Ejection(long untilNanos, boolean refusals, String why) {
         boolean inForce() {
             return System.nanoTime() - untilNanos < 0;
         }
@@ -146,18 +165,19 @@ public final class Endpoint {
             if (current.refusals() != refused) {
                 // Refused before, timing out now (a host gone from the network): no longer worth a try; or the
                 // other way round. A connect or a passing check that ended the ejection meanwhile wins.
-                ejection.compareAndSet(current, new Ejection(current.untilNanos(), refused));
+                ejection.compareAndSet(current, new Ejection(current.untilNanos(), refused,
+                        failures + " connect failures in a row (" + IoFailures.describe(cause) + ")"));
             }
             return;
         }
+        String why = failures + " connect failures in a row (" + IoFailures.describe(cause) + ")";
         if (failures < ejectAfter
-                || !ejection.compareAndSet(current, new Ejection(System.nanoTime() + ejectNanos, refused))) {
+                || !ejection.compareAndSet(current, new Ejection(System.nanoTime() + ejectNanos, refused, why))) {
             return;
         }
-        log.warn("endpoint {} of release {} ejected for {}{}: {} connect failures in a row ({}){}", address,
-                release.name(), DurationText.of(Duration.ofNanos(ejectNanos)),
-                healthChecked ? " or until a health check passes" : "", failures, IoFailures.describe(cause),
-                refused ? "; while the release has no other endpoint to use, requests still try it" : "");
+        log.warn("endpoint {} of release {} ejected for {}{}: {}{}", address, release.name(),
+                DurationText.of(Duration.ofNanos(ejectNanos)), healthChecked ? " or until a health check passes" : "",
+                why, refused ? "; while the release has no other endpoint to use, requests still try it" : "");
     }
 
     /**
@@ -208,6 +228,9 @@ public final class Endpoint {
 
     /** Called by active health checks after {@code rise} passing or {@code fall} failing checks in a row. */
     void setHealthy(boolean value, String why) {
+        if (!value) {
+            checkProblem = why;
+        }
         if (healthy != value) {
             healthy = value;
             if (value) {

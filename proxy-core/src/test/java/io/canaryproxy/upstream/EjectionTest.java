@@ -61,6 +61,8 @@ class EjectionTest {
                 assertThat(client.get("/").status()).as("tried, not refused with a 503").isEqualTo(502);
             }
             assertThat(endpointHealthy(proxy, 0)).as("ejected").isFalse();
+            assertThat(problem(proxy, 0)).isEqualTo("ejected after 3 connect failures in a row (no such socket file);"
+                    + " still tried while its release has nothing else");
 
             try (Gunicorn started = blue.start()) {
                 RawHttpClient.Response first = client.get("/");
@@ -68,6 +70,7 @@ class EjectionTest {
                 assertThat(first.status()).isEqualTo(200);
                 assertThat(first.bodyText()).isEqualTo("release=blue\n");
                 assertThat(endpointHealthy(proxy, 0)).as("a connect ends the ejection").isTrue();
+                assertThat(problem(proxy, 0)).isNull();
             }
         }
     }
@@ -157,6 +160,7 @@ class EjectionTest {
                     assertThat(client.get("/").status()).as("timed out").isEqualTo(502);
 
                     assertThat(client.get("/").status()).as("nothing left to try").isEqualTo(503);
+                    assertThat(problem(proxy, 0)).startsWith("ejected after ").endsWith("(connect timed out)");
                 }
             }
         }
@@ -188,6 +192,10 @@ class EjectionTest {
                 await().atMost(Duration.ofSeconds(3)).until(() -> endpointHealthy(proxy, 0));
             }
         }
+    }
+
+    private static String problem(CanaryProxy proxy, int index) {
+        return proxy.status().releases().get("blue").endpoints().get(index).problem();
     }
 
     private static boolean endpointHealthy(CanaryProxy proxy, int index) {
