@@ -99,7 +99,7 @@ class SwitchGateTest {
                        releases.blue.endpoints = ["%s"]
                        releases.green.endpoints = ["127.0.0.1:%d"]
                        routing { stable = blue, served-by-header = on }
-                       health-check { interval = 200ms, timeout = 200ms, rise = 5, fall = 1 }
+                       health-check { interval = 200ms, timeout = 200ms, rise = 5, fall = 3 }
                      }
                      """.formatted(blue.endpoint(), green.port())));
              RawHttpClient client = new RawHttpClient(proxy.listenAddress())) {

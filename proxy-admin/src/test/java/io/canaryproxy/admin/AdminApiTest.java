@@ -49,7 +49,7 @@ import org.junit.jupiter.api.io.TempDir;
 class AdminApiTest {
 
     private static final String TOKEN = AdminFixture.TOKEN;
-    private static final Duration SLOW = Duration.ofSeconds(2);
+    private static final Duration SLOW = Duration.ofSeconds(6);
 
     private static AdminFixture fixture;
     private static WireMockServer blue;

@@ -59,7 +59,7 @@ class AnalysisControlTest {
     /** Checks and health checks a few times a second, so that a canary that loses its endpoint goes quickly. */
     private static final String QUICK_CHECKS = """
             proxy.analysis { interval = 200ms }
-            proxy.health-check { interval = 100ms, timeout = 100ms, fall = 1 }
+            proxy.health-check { interval = 200ms, timeout = 200ms, fall = 3 }
             """;
 
     /** Stops green's backend and waits for the run to end: the canary has no healthy endpoint. */
@@ -151,7 +151,7 @@ class AnalysisControlTest {
     @Test
     void aCanaryThatLosesEveryEndpointIsRolledBackBeforeTheIntervalEnds() throws Exception {
         try (CanaryProxy proxy = CanaryProxy.start(config(
-                "proxy.health-check { interval = 100ms, timeout = 100ms, fall = 1 }"))) {
+                "proxy.health-check { interval = 200ms, timeout = 200ms, fall = 3 }"))) {
             proxy.startAnalysis("green", false); // interval = 1h
             try (RawHttpClient client = new RawHttpClient(proxy.listenAddress())) {
                 for (int i = 0; i < 3; i++) {
@@ -203,7 +203,7 @@ class AnalysisControlTest {
     void theAutomaticRollbackHappensEvenWhenTheStateFileCannotBeWritten() throws Exception {
         Path var = dir.resolve("var");
         try (CanaryProxy proxy = CanaryProxy.start(config("proxy.state-file = \"" + var.resolve("state.json") + "\"\n"
-                + "proxy.health-check { interval = 100ms, timeout = 100ms, fall = 1 }"))) {
+                + "proxy.health-check { interval = 200ms, timeout = 200ms, fall = 3 }"))) {
             proxy.startAnalysis("green", false);
             makeUnwritable(var);
 
@@ -359,14 +359,13 @@ class AnalysisControlTest {
 
     @Test
     void aSlowPreRolloutWebhookDoesNotHoldUpTheStatus() throws Exception {
-        hooks.stubFor(post(urlEqualTo("/gate")).willReturn(aResponse().withStatus(200).withFixedDelay(1500)));
+        hooks.stubFor(post(urlEqualTo("/gate")).willReturn(aResponse().withStatus(200).withFixedDelay(3000)));
         try (CanaryProxy proxy = CanaryProxy.start(config(""))) {
             java.util.concurrent.CompletableFuture<Analysis.Status> start =
                     java.util.concurrent.CompletableFuture.supplyAsync(() -> proxy.startAnalysis("green", false));
             await().atMost(Duration.ofSeconds(5)).until(() -> !hooks.getAllServeEvents().isEmpty());
-            long t0 = System.nanoTime();
             assertThat(proxy.status().analysis().state()).isEqualTo(Analysis.State.IDLE);
-            assertThat((System.nanoTime() - t0) / 1_000_000).as("ms for /status during the gate").isLessThan(500);
+            assertThat(start).as("the gate still holds the start: /status did not wait for it").isNotDone();
             assertThat(start.get(10, java.util.concurrent.TimeUnit.SECONDS).state())
                     .isEqualTo(Analysis.State.RUNNING);
         }

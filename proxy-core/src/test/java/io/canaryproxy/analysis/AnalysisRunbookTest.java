@@ -39,7 +39,7 @@ class AnalysisRunbookTest {
                   releases.blue.endpoints = ["%s"]
                   releases.green.endpoints = ["%s"]
                   routing.stable = blue
-                  health-check { interval = 300ms, timeout = 250ms }
+                  health-check { interval = 300ms, timeout = 300ms, fall = 5 }
                   analysis { interval = 1s, steps = [10, 50, 100], min-requests = 30, failure-limit = 2 }
                 }
                 proxy.analysis { %s }

@@ -140,7 +140,7 @@ class ChunkedUploadTest {
         WireMockServer upstream = new WireMockServer(options().dynamicPort().bindAddress("127.0.0.1"));
         upstream.start();
         try (CanaryProxy proxy = CanaryProxy.start(TestConfigs.single("127.0.0.1:" + upstream.port(),
-                "proxy.limits.body-temp-dir = \"" + bodies + "\""));
+                "proxy.limits.body-temp-dir = \"" + bodies + "\"\nproxy.upstream.pool-idle-timeout = 30s"));
              RawHttpClient client = new RawHttpClient(proxy.listenAddress())) {
             upstream.stubFor(get(urlEqualTo("/warm")).willReturn(aResponse().withStatus(200)));
             upstream.stubFor(put(urlEqualTo("/doc")).inScenario("reset once").whenScenarioStateIs(Scenario.STARTED)

@@ -43,6 +43,8 @@ import org.junit.jupiter.api.io.TempDir;
 class RetryTest {
 
     private static final String GET_AND_CLOSE = "GET /x HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n";
+    /** Kept-alive upstream connections stay pooled however slowly the test runs (the default is 1 s). */
+    private static final String KEEP_IDLE = "\nproxy.upstream.pool-idle-timeout = 30s\n";
 
     private WireMockServer first;
     private WireMockServer second;
@@ -80,7 +82,7 @@ class RetryTest {
                 .willReturn(aResponse().withFault(Fault.CONNECTION_RESET_BY_PEER)).willSetStateTo("closed"));
         first.stubFor(get(urlEqualTo("/x")).inScenario("closing").whenScenarioStateIs("closed")
                 .willReturn(aResponse().withStatus(200).withBody("again")));
-        try (CanaryProxy proxy = CanaryProxy.start(TestConfigs.single(endpoint(first), ""));
+        try (CanaryProxy proxy = CanaryProxy.start(TestConfigs.single(endpoint(first), KEEP_IDLE));
              RawHttpClient client = new RawHttpClient(proxy.listenAddress())) {
             // Leaves a kept-alive connection in the pool of this client connection's event loop.
             assertThat(client.get("/warm").status()).isEqualTo(200);
@@ -163,7 +165,7 @@ class RetryTest {
                   health-check.interval = 0
                   upstream.max-retries = 5
                 }
-                """.formatted(endpoint(first), endpoint(second))));
+                """.formatted(endpoint(first), endpoint(second)) + KEEP_IDLE));
              RawHttpClient client = new RawHttpClient(proxy.listenAddress())) {
             // One kept-alive connection to each endpoint in this event loop's pools.
             assertThat(client.get("/warm").status()).isEqualTo(200);
@@ -195,7 +197,7 @@ class RetryTest {
                   health-check.interval = 0
                   upstream { max-retries = 2, eject-after = 1 }
                 }
-                """.formatted(closedPort(), endpoint(first))));
+                """.formatted(closedPort(), endpoint(first)) + KEEP_IDLE));
              RawHttpClient client = new RawHttpClient(proxy.listenAddress())) {
             // Ejects the stopped endpoint (or leaves it for the next request to) and pools a connection to the other.
             assertThat(client.get("/warm").status()).isEqualTo(200);
@@ -350,7 +352,7 @@ class RetryTest {
                   health-check.interval = 0
                   upstream.max-retries = 1
                 }
-                """.formatted(endpoint(first), endpoint(second))));
+                """.formatted(endpoint(first), endpoint(second)) + KEEP_IDLE));
              RawHttpClient client = new RawHttpClient(proxy.listenAddress())) {
             // One kept-alive connection to each endpoint in this event loop's pools.
             assertThat(client.get("/warm").status()).isEqualTo(200);

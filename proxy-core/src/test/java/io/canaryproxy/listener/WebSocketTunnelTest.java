@@ -53,8 +53,9 @@ class WebSocketTunnelTest {
         Client client = Client.connect(proxy);
         assertThat(client.echo("hello")).isEqualTo("blue:hello");
 
-        proxy.switchTo("green", false);
+        // Read before the call: the drain timer starts inside it.
         long switchedAt = System.nanoTime();
+        proxy.switchTo("green", false);
 
         // Still open, and still on blue, during the drain window.
         assertThat(client.echo("still there")).isEqualTo("blue:still there");
@@ -84,8 +85,8 @@ class WebSocketTunnelTest {
         // connection well before green's own second.
         await().atMost(Duration.ofSeconds(5))
                 .until(() -> System.nanoTime() - firstSwitch >= TimeUnit.MILLISECONDS.toNanos(600));
-        proxy.switchTo("blue", false);
         long secondSwitch = System.nanoTime();
+        proxy.switchTo("blue", false);
 
         client.closed.get(10, TimeUnit.SECONDS);
         long afterMillis = TimeUnit.NANOSECONDS.toMillis(System.nanoTime() - secondSwitch);

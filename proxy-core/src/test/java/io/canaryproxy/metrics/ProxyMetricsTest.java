@@ -33,7 +33,8 @@ class ProxyMetricsTest {
         upstream.stubFor(get(urlEqualTo("/missing")).willReturn(aResponse().withStatus(404)));
         upstream.stubFor(get(urlEqualTo("/reset")).willReturn(aResponse().withFault(Fault.CONNECTION_RESET_BY_PEER)));
         MeterRegistry registry = new SimpleMeterRegistry();
-        try (CanaryProxy proxy = CanaryProxy.start(TestConfigs.single("127.0.0.1:" + upstream.port(), ""), registry);
+        try (CanaryProxy proxy = CanaryProxy.start(TestConfigs.single("127.0.0.1:" + upstream.port(),
+                "proxy.upstream.pool-idle-timeout = 30s"), registry);
              RawHttpClient client = new RawHttpClient(proxy.listenAddress())) {
             for (int i = 0; i < 7; i++) {
                 assertThat(client.get("/ok").status()).isEqualTo(200);

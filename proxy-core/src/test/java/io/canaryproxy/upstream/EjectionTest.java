@@ -177,7 +177,7 @@ class EjectionTest {
                 proxy {
                   releases.blue.endpoints = ["unix:%s", "127.0.0.1:%d"]
                   routing.stable = blue
-                  health-check { interval = 100ms, timeout = 100ms, rise = 100, fall = 1000 }
+                  health-check { interval = 200ms, timeout = 200ms, rise = 100, fall = 1000 }
                   upstream { eject-after = 3, eject-duration = 1h }
                 }
                 """.formatted(blue.socketPath(), other.port())));
@@ -188,8 +188,8 @@ class EjectionTest {
             });
 
             try (Gunicorn started = blue.start()) {
-                // A hundred passing checks would take ten seconds.
-                await().atMost(Duration.ofSeconds(3)).until(() -> endpointHealthy(proxy, 0));
+                // A hundred passing checks would take twenty seconds.
+                await().atMost(Duration.ofSeconds(10)).until(() -> endpointHealthy(proxy, 0));
             }
         }
     }

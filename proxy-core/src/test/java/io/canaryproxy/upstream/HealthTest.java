@@ -41,7 +41,7 @@ class HealthTest {
                   releases.blue.endpoints = ["127.0.0.1:%d"]
                   releases.green.endpoints = ["127.0.0.1:%d"]
                   routing.stable = blue
-                  health-check { interval = 100ms, timeout = 100ms, rise = 2, fall = 2 }
+                  health-check { interval = 400ms, timeout = 400ms, rise = 2, fall = 2 }
                 }
                 """.formatted(blue.port(), green.port())));
     }
