@@ -59,11 +59,12 @@ import org.slf4j.LoggerFactory;
  * other direction is paced the same way: while the client cannot take more, the upstream is not read.
  *
  * <p>Retries follow RFC 9110 9.2.2: a request that reached no upstream (connect refused, socket file missing) goes
- * to an endpoint it has not failed on yet, whatever its method; one that was sent but got no response byte is sent again only if its
- * method is idempotent and its body was kept (at most {@link ListenerContext#replayLimit} bytes), and not to an
- * endpoint that took it on a new connection and dropped it (see {@link #retried}). A request with a non-idempotent
- * method is always sent on a new connection, so it cannot be lost to a keep-alive connection the upstream closes at
- * the same moment (gunicorn does exactly that to idle connections when its workers restart).
+ * to an endpoint it has not failed on yet, whatever its method. One that was sent but got no response byte is sent
+ * again only if its method is idempotent and its body was kept (at most {@link ListenerContext#replayLimit} bytes):
+ * to the same endpoint on a new connection if it was lost on a kept-alive one, otherwise to an endpoint it has not
+ * failed on yet (see {@link #retried}). A request with a non-idempotent method is always sent on a new connection,
+ * so it cannot be lost to a keep-alive connection the upstream closes at the same moment (gunicorn does exactly
+ * that to idle connections when its workers restart).
  */
 final class ProxyHandler extends ChannelInboundHandlerAdapter implements UpstreamListener {
 
@@ -965,7 +966,8 @@ final class ProxyHandler extends ChannelInboundHandlerAdapter implements Upstrea
         }
         boolean mayRetry = idempotent && !replayLost && sends <= lc.maxRetries;
         if (!mayRetry || !retried(connection, why)) {
-            fail(HttpResponseStatus.BAD_GATEWAY, UpstreamError.RESET, "upstream " + endpoint + " closed without a response: " + why);
+            fail(HttpResponseStatus.BAD_GATEWAY, UpstreamError.RESET,
+                    "upstream " + endpoint + " closed without a response: " + why);
         }
     }
 
