@@ -26,6 +26,24 @@ public final class IoFailures {
     }
 
     /**
+     * A connect that failed at once, telling that nothing listens there: no socket file, or a refusal (the socket
+     * file or port is there, the process is not). A timeout or an unreachable host costs far more; a full backlog
+     * or a connect cut short is a moment, not a dead endpoint.
+     */
+    public static boolean isRefused(Throwable cause) {
+        for (Throwable c = cause; c != null; c = c.getCause()) {
+            if (isMissingFile(c)) {
+                return true;
+            }
+            String message = c.getMessage();
+            if (message != null && (message.contains("error(-111)") || message.contains("Connection refused"))) {
+                return true;
+            }
+        }
+        return false;
+    }
+
+    /**
      * ENOENT from a connect to a Unix socket: the native transports throw {@link FileNotFoundException}, Java's own
      * sockets a {@code SocketException} that says so only in its message.
      */

@@ -21,6 +21,7 @@ import io.netty.channel.ChannelInboundHandlerAdapter;
 import io.netty.channel.ChannelProgressiveFuture;
 import io.netty.channel.ChannelProgressiveFutureListener;
 import io.netty.channel.ChannelProgressivePromise;
+import io.netty.channel.ConnectTimeoutException;
 import io.netty.channel.socket.DuplexChannel;
 import io.netty.handler.codec.DecoderResult;
 import io.netty.handler.codec.http.FullHttpResponse;
@@ -131,6 +132,8 @@ final class ProxyHandler extends ChannelInboundHandlerAdapter implements Upstrea
      * connection and closed it without an answer (a worker crashed on it, or gunicorn's --timeout killed it).
      */
     private List<Endpoint> failedOn;
+    /** Connects tried again on an endpoint whose connect failed for a moment (see nextAfterConnectFailure). */
+    private int connectRetries;
     private boolean idempotent;
     private boolean keepAlive;
     private boolean http10;
@@ -430,6 +433,7 @@ final class ProxyHandler extends ChannelInboundHandlerAdapter implements Upstrea
         release.requestStarted();
         encoder.headRequest(headRequest);
         sends = 0;
+        connectRetries = 0;
         endpoint = null;
         if (failedOn != null) {
             failedOn.clear();
@@ -779,9 +783,7 @@ final class ProxyHandler extends ChannelInboundHandlerAdapter implements Upstrea
         Endpoint next;
         if (cause instanceof EndpointPool.ExhaustedException) {
             fail(HttpResponseStatus.SERVICE_UNAVAILABLE, UpstreamError.POOL_FULL, cause.getMessage());
-        } else if (connectFailed && (next = nextAfterFailureOf(endpoint)) != null) {
-            // Nothing was sent, so any method may go on, but not to this endpoint again: a refused connect or a
-            // missing socket file fails the same way a moment later, and a second connect timeout doubles the wait.
+        } else if (connectFailed && (next = nextAfterConnectFailure(cause)) != null) {
             log.debug("connect to {} failed ({}), trying {}", endpoint, cause.toString(), next);
             release.metrics().retry();
             connect(next, true);
@@ -994,6 +996,23 @@ final class ProxyHandler extends ChannelInboundHandlerAdapter implements Upstrea
         release.metrics().retry();
         connect(next, true);
         return true;
+    }
+
+    /**
+     * Where a request goes after a failed connect; nothing was sent, so any method may go on. A refused connect or
+     * a missing socket file fails the same way a moment later, and a second connect timeout doubles the wait: the
+     * request goes to an endpoint it has not failed on. Anything else (a Unix socket's full backlog, a connect cut
+     * short while gunicorn replaces its workers) is a moment, not the endpoint: the request may go to the same one
+     * again, if no other is left, at most max-retries times.
+     */
+    private Endpoint nextAfterConnectFailure(Throwable cause) {
+        if (IoFailures.isRefused(cause) || cause instanceof ConnectTimeoutException
+                || connectRetries >= lc.maxRetries) {
+            return nextAfterFailureOf(endpoint);
+        }
+        connectRetries++;
+        Endpoint other = release.pick(loopIndex, endpoint, failedOn);
+        return other != null ? other : endpoint;
     }
 
     /** Marks the request as failed on {@code failed}; the endpoint to try next, {@code null} when none is left. */

@@ -159,7 +159,7 @@ public final class Endpoint {
             return;
         }
         int failures = connectFailures.incrementAndGet();
-        boolean refused = isRefused(cause);
+        boolean refused = IoFailures.isRefused(cause);
         Ejection current = ejection.get();
         if (current != null && current.inForce()) {
             if (current.refusals() != refused) {
@@ -178,23 +178,6 @@ public final class Endpoint {
         log.warn("endpoint {} of release {} ejected for {}{}: {}{}", address, release.name(),
                 DurationText.of(Duration.ofNanos(ejectNanos)), healthChecked ? " or until a health check passes" : "",
                 why, refused ? "; while the release has no other endpoint to use, requests still try it" : "");
-    }
-
-    /**
-     * A connect that failed at once, telling that nothing listens there: no socket file, or a refusal (the
-     * socket file or port is there, the process is not). A timeout or an unreachable host costs far more.
-     */
-    static boolean isRefused(Throwable cause) {
-        for (Throwable c = cause; c != null; c = c.getCause()) {
-            if (IoFailures.isMissingFile(c)) {
-                return true;
-            }
-            String message = c.getMessage();
-            if (message != null && (message.contains("error(-111)") || message.contains("Connection refused"))) {
-                return true;
-            }
-        }
-        return false;
     }
 
     /**

@@ -24,10 +24,15 @@ import io.micrometer.core.instrument.MeterRegistry;
 import io.micrometer.core.instrument.simple.SimpleMeterRegistry;
 import java.io.IOException;
 import java.net.InetAddress;
+import java.net.StandardProtocolFamily;
+import java.net.UnixDomainSocketAddress;
 import java.net.ServerSocket;
+import java.nio.channels.ServerSocketChannel;
+import java.nio.channels.SocketChannel;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
+import java.util.ArrayList;
 import java.util.List;
 import java.util.regex.Pattern;
 import org.junit.jupiter.api.AfterEach;
@@ -266,6 +271,48 @@ class RetryTest {
 
             assertThat(retries(registry)).isZero();
         }
+    }
+
+    /**
+     * A Unix socket whose listen backlog is full (EAGAIN) is busy for a moment, not gone, as while gunicorn replaces
+     * its workers: the connect is tried again, max-retries times, where a refused one is not.
+     */
+    @Test
+    void aBusyUnixSocketIsTriedAgain(@TempDir Path dir) throws Exception {
+        Path path = dir.resolve("busy.sock");
+        MeterRegistry registry = new SimpleMeterRegistry();
+        List<SocketChannel> queued = new ArrayList<>();
+        try (ServerSocketChannel busy = ServerSocketChannel.open(StandardProtocolFamily.UNIX)) {
+            busy.bind(UnixDomainSocketAddress.of(path), 1);
+            fillBacklog(path, queued);
+            try (CanaryProxy proxy = CanaryProxy.start(TestConfigs.single("unix:" + path,
+                    "proxy.upstream.max-retries = 2"), registry);
+                 RawHttpClient client = new RawHttpClient(proxy.listenAddress())) {
+                assertThat(client.get("/").status()).isEqualTo(502);
+
+                assertThat(retries(registry)).isEqualTo(2);
+            }
+        } finally {
+            for (SocketChannel c : queued) {
+                c.close();
+            }
+        }
+    }
+
+    /** Connects to {@code path} until its accept queue is full: the next connect gets EAGAIN. */
+    private static void fillBacklog(Path path, List<SocketChannel> queued) throws IOException {
+        for (int i = 0; i < 64; i++) {
+            SocketChannel c = SocketChannel.open(StandardProtocolFamily.UNIX);
+            c.configureBlocking(false);
+            try {
+                c.connect(UnixDomainSocketAddress.of(path));
+                queued.add(c);
+            } catch (IOException full) {
+                c.close();
+                return;
+            }
+        }
+        throw new IllegalStateException("the accept queue of " + path + " never filled");
     }
 
     @Test

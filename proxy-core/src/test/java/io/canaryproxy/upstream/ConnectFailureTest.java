@@ -27,15 +27,15 @@ class ConnectFailureTest {
     /** What is tried as the last resort: connects that fail at once, telling that nothing listens there. */
     @Test
     void aRefusalOrAMissingSocketFileIsToldFromATimeout() {
-        assertThat(Endpoint.isRefused(new FileNotFoundException())).isTrue();
-        assertThat(Endpoint.isRefused(new ConnectException(
+        assertThat(IoFailures.isRefused(new FileNotFoundException())).isTrue();
+        assertThat(IoFailures.isRefused(new ConnectException(
                 "connect(..) failed with error(-111): Connection refused"))).isTrue();
         // Java's own sockets (the nio transport), wrapped as Netty annotates them.
-        assertThat(Endpoint.isRefused(new IOException("No such file or directory: /run/blue.sock",
+        assertThat(IoFailures.isRefused(new IOException("No such file or directory: /run/blue.sock",
                 new SocketException("No such file or directory")))).isTrue();
-        assertThat(Endpoint.isRefused(new ConnectException("Connection refused: /127.0.0.1:9"))).isTrue();
-        assertThat(Endpoint.isRefused(new ConnectTimeoutException("connection timed out: /10.0.0.7:8000"))).isFalse();
-        assertThat(Endpoint.isRefused(new ConnectException(
+        assertThat(IoFailures.isRefused(new ConnectException("Connection refused: /127.0.0.1:9"))).isTrue();
+        assertThat(IoFailures.isRefused(new ConnectTimeoutException("connection timed out: /10.0.0.7:8000"))).isFalse();
+        assertThat(IoFailures.isRefused(new ConnectException(
                 "connect(..) failed with error(-113): No route to host"))).isFalse();
     }
 
