@@ -4,6 +4,7 @@ import static org.assertj.core.api.Assertions.assertThat;
 import static org.awaitility.Awaitility.await;
 
 import io.canaryproxy.testing.Captured;
+import io.canaryproxy.testing.Ports;
 import java.net.ConnectException;
 import java.net.ServerSocket;
 import java.net.URI;
@@ -28,10 +29,7 @@ class WebhooksTest {
 
     @Test
     void aRefusedConnectionIsNamedWithHostAndPort() throws Exception {
-        int port;
-        try (ServerSocket s = new ServerSocket(0)) {
-            port = s.getLocalPort(); // closed again: nothing listens there
-        }
+        int port = Ports.unused();
         Webhooks hooks = new Webhooks(List.of(hook("deploy-gate", "http://127.0.0.1:" + port + "/T0KEN/hook")), executor);
 
         assertThat(hooks.preRollout("green"))
@@ -50,10 +48,7 @@ class WebhooksTest {
 
     @Test
     void anAsynchronousEventsFailureIsLoggedWithItsReason() throws Exception {
-        int port;
-        try (ServerSocket s = new ServerSocket(0)) {
-            port = s.getLocalPort();
-        }
+        int port = Ports.unused();
         try (Captured logged = Captured.from(Webhooks.class)) {
             Webhooks hooks = new Webhooks(List.of(hook("chat", "http://127.0.0.1:" + port + "/T0KEN")), executor);
 

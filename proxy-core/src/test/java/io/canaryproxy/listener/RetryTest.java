@@ -15,18 +15,18 @@ import com.github.tomakehurst.wiremock.http.Fault;
 import com.github.tomakehurst.wiremock.stubbing.Scenario;
 import com.github.tomakehurst.wiremock.verification.LoggedRequest;
 import io.canaryproxy.CanaryProxy;
+import io.canaryproxy.config.ProxyConfig;
 import io.canaryproxy.testing.Captured;
 import io.canaryproxy.testing.Gunicorn;
+import io.canaryproxy.testing.Ports;
 import io.canaryproxy.testing.RawExchange;
 import io.canaryproxy.testing.RawHttpClient;
 import io.canaryproxy.testing.TestConfigs;
 import io.micrometer.core.instrument.MeterRegistry;
 import io.micrometer.core.instrument.simple.SimpleMeterRegistry;
 import java.io.IOException;
-import java.net.InetAddress;
 import java.net.StandardProtocolFamily;
 import java.net.UnixDomainSocketAddress;
-import java.net.ServerSocket;
 import java.nio.channels.ServerSocketChannel;
 import java.nio.channels.SocketChannel;
 import java.nio.charset.StandardCharsets;
@@ -35,6 +35,8 @@ import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.regex.Pattern;
+import java.util.stream.Collectors;
+import java.util.stream.Stream;
 import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.BeforeEach;
 import org.junit.jupiter.api.Test;
@@ -49,7 +51,7 @@ class RetryTest {
 
     private static final String GET_AND_CLOSE = "GET /x HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n";
     /** Kept-alive upstream connections stay pooled however slowly the test runs (the default is 1 s). */
-    private static final String KEEP_IDLE = "\nproxy.upstream.pool-idle-timeout = 30s\n";
+    private static final String KEEP_IDLE = "pool-idle-timeout = 30s";
 
     private WireMockServer first;
     private WireMockServer second;
@@ -87,7 +89,7 @@ class RetryTest {
                 .willReturn(aResponse().withFault(Fault.CONNECTION_RESET_BY_PEER)).willSetStateTo("closed"));
         first.stubFor(get(urlEqualTo("/x")).inScenario("closing").whenScenarioStateIs("closed")
                 .willReturn(aResponse().withStatus(200).withBody("again")));
-        try (CanaryProxy proxy = CanaryProxy.start(TestConfigs.single(endpoint(first), KEEP_IDLE));
+        try (CanaryProxy proxy = CanaryProxy.start(TestConfigs.single(endpoint(first), "proxy.upstream." + KEEP_IDLE));
              RawHttpClient client = new RawHttpClient(proxy.listenAddress())) {
             // Leaves a kept-alive connection in the pool of this client connection's event loop.
             assertThat(client.get("/warm").status()).isEqualTo(200);
@@ -104,14 +106,7 @@ class RetryTest {
     void aRequestOneEndpointDroppedGoesToAnotherThatHasNotSeenIt() throws Exception {
         first.stubFor(get(urlPathEqualTo("/x")).willReturn(aResponse().withFault(Fault.CONNECTION_RESET_BY_PEER)));
         second.stubFor(get(urlPathEqualTo("/x")).willReturn(aResponse().withStatus(200).withBody("second")));
-        try (CanaryProxy proxy = CanaryProxy.start(TestConfigs.parse("""
-                proxy {
-                  releases.blue.endpoints = ["%s", "%s"]
-                  routing.stable = blue
-                  health-check.interval = 0
-                  upstream.max-retries = 2
-                }
-                """.formatted(endpoint(first), endpoint(second))));
+        try (CanaryProxy proxy = CanaryProxy.start(blue("max-retries = 2", endpoint(first), endpoint(second)));
              Captured logged = Captured.from(UpstreamFailureLog.class)) {
             for (int i = 0; i < 6; i++) {
                 RawExchange.Result r = RawExchange.send(proxy.listenAddress(),
@@ -136,14 +131,8 @@ class RetryTest {
     @Test
     void aRequestNeverGoesBackToAnEndpointThatDroppedIt(@TempDir Path dir) throws Exception {
         first.stubFor(get(urlEqualTo("/x")).willReturn(aResponse().withFault(Fault.CONNECTION_RESET_BY_PEER)));
-        try (CanaryProxy proxy = CanaryProxy.start(TestConfigs.parse("""
-                proxy {
-                  releases.blue.endpoints = ["%s", "unix:%s"]
-                  routing.stable = blue
-                  health-check.interval = 0
-                  upstream { max-retries = 5, eject-after = 100 }
-                }
-                """.formatted(endpoint(first), dir.resolve("stopped.sock"))))) {
+        try (CanaryProxy proxy = CanaryProxy.start(blue("max-retries = 5, eject-after = 100",
+                endpoint(first), "unix:" + dir.resolve("stopped.sock")))) {
             for (int i = 0; i < 2; i++) { // whichever endpoint each starts at
                 assertThat(RawExchange.send(proxy.listenAddress(), GET_AND_CLOSE).status()).isEqualTo(502);
             }
@@ -163,14 +152,8 @@ class RetryTest {
             s.stubFor(get(urlEqualTo("/warm")).willReturn(aResponse().withStatus(200).withBody("warm")));
             s.stubFor(get(urlEqualTo("/x")).willReturn(aResponse().withFault(Fault.CONNECTION_RESET_BY_PEER)));
         }
-        try (CanaryProxy proxy = CanaryProxy.start(TestConfigs.parse("""
-                proxy {
-                  releases.blue.endpoints = ["%s", "%s"]
-                  routing.stable = blue
-                  health-check.interval = 0
-                  upstream.max-retries = 5
-                }
-                """.formatted(endpoint(first), endpoint(second)) + KEEP_IDLE));
+        try (CanaryProxy proxy = CanaryProxy.start(blue("max-retries = 5, " + KEEP_IDLE,
+                endpoint(first), endpoint(second)));
              RawHttpClient client = new RawHttpClient(proxy.listenAddress())) {
             // One kept-alive connection to each endpoint in this event loop's pools.
             assertThat(client.get("/warm").status()).isEqualTo(200);
@@ -195,14 +178,8 @@ class RetryTest {
                 .willReturn(aResponse().withFault(Fault.CONNECTION_RESET_BY_PEER)).willSetStateTo("closed"));
         first.stubFor(get(urlEqualTo("/x")).inScenario("closing").whenScenarioStateIs("closed")
                 .willReturn(aResponse().withStatus(200).withBody("again")));
-        try (CanaryProxy proxy = CanaryProxy.start(TestConfigs.parse("""
-                proxy {
-                  releases.blue.endpoints = ["127.0.0.1:%d", "%s"]
-                  routing.stable = blue
-                  health-check.interval = 0
-                  upstream { max-retries = 2, eject-after = 1 }
-                }
-                """.formatted(closedPort(), endpoint(first)) + KEEP_IDLE));
+        try (CanaryProxy proxy = CanaryProxy.start(blue("max-retries = 2, eject-after = 1, " + KEEP_IDLE,
+                "127.0.0.1:" + Ports.unused(), endpoint(first)));
              RawHttpClient client = new RawHttpClient(proxy.listenAddress())) {
             // Ejects the stopped endpoint (or leaves it for the next request to) and pools a connection to the other.
             assertThat(client.get("/warm").status()).isEqualTo(200);
@@ -220,14 +197,8 @@ class RetryTest {
     void refusedConnectsDoNotCountAgainstMaxRetries(@TempDir Path dir) throws Exception {
         first.stubFor(get(urlEqualTo("/x")).willReturn(aResponse().withFault(Fault.CONNECTION_RESET_BY_PEER)));
         second.stubFor(get(urlEqualTo("/x")).willReturn(aResponse().withStatus(200).withBody("second")));
-        try (CanaryProxy proxy = CanaryProxy.start(TestConfigs.parse("""
-                proxy {
-                  releases.blue.endpoints = ["unix:%s", "%s", "%s"]
-                  routing.stable = blue
-                  health-check.interval = 0
-                  upstream { max-retries = 1, eject-after = 100 }
-                }
-                """.formatted(dir.resolve("stopped.sock"), endpoint(first), endpoint(second))));
+        try (CanaryProxy proxy = CanaryProxy.start(blue("max-retries = 1, eject-after = 100",
+                "unix:" + dir.resolve("stopped.sock"), endpoint(first), endpoint(second)));
              RawHttpClient client = new RawHttpClient(proxy.listenAddress())) {
             // The stopped endpoint refuses, the first drops the request on a new connection: one send so far, so
             // it may go on to the second.
@@ -243,14 +214,7 @@ class RetryTest {
     void bothEndpointsDroppingARequestIsA502AfterOneTryEach() throws Exception {
         first.stubFor(get(urlEqualTo("/x")).willReturn(aResponse().withFault(Fault.CONNECTION_RESET_BY_PEER)));
         second.stubFor(get(urlEqualTo("/x")).willReturn(aResponse().withFault(Fault.CONNECTION_RESET_BY_PEER)));
-        try (CanaryProxy proxy = CanaryProxy.start(TestConfigs.parse("""
-                proxy {
-                  releases.blue.endpoints = ["%s", "%s"]
-                  routing.stable = blue
-                  health-check.interval = 0
-                  upstream.max-retries = 5
-                }
-                """.formatted(endpoint(first), endpoint(second))))) {
+        try (CanaryProxy proxy = CanaryProxy.start(blue("max-retries = 5", endpoint(first), endpoint(second)))) {
             RawExchange.Result r = RawExchange.send(proxy.listenAddress(), GET_AND_CLOSE);
 
             assertThat(r.status()).isEqualTo(502);
@@ -318,14 +282,8 @@ class RetryTest {
     @Test
     void aRequestTriesEachRefusingEndpointOnce(@TempDir Path dir) throws Exception {
         MeterRegistry registry = new SimpleMeterRegistry();
-        try (CanaryProxy proxy = CanaryProxy.start(TestConfigs.parse("""
-                proxy {
-                  releases.blue.endpoints = ["unix:%s", "unix:%s"]
-                  routing.stable = blue
-                  health-check.interval = 0
-                  upstream { max-retries = 5, eject-after = 100 }
-                }
-                """.formatted(dir.resolve("a.sock"), dir.resolve("b.sock"))), registry);
+        try (CanaryProxy proxy = CanaryProxy.start(blue("max-retries = 5, eject-after = 100",
+                "unix:" + dir.resolve("a.sock"), "unix:" + dir.resolve("b.sock")), registry);
              RawHttpClient client = new RawHttpClient(proxy.listenAddress())) {
             assertThat(client.get("/").status()).isEqualTo(502);
 
@@ -336,14 +294,8 @@ class RetryTest {
     @Test
     void aRefusedRequestOfAnyMethodGoesToTheEndpointThatServes(@TempDir Path dir) throws Exception {
         second.stubFor(post(urlEqualTo("/form")).willReturn(aResponse().withStatus(200).withBody("second")));
-        try (CanaryProxy proxy = CanaryProxy.start(TestConfigs.parse("""
-                proxy {
-                  releases.blue.endpoints = ["unix:%s", "unix:%s", "%s"]
-                  routing.stable = blue
-                  health-check.interval = 0
-                  upstream { max-retries = 0, eject-after = 100 }
-                }
-                """.formatted(dir.resolve("a.sock"), dir.resolve("b.sock"), endpoint(second))));
+        try (CanaryProxy proxy = CanaryProxy.start(blue("max-retries = 0, eject-after = 100",
+                "unix:" + dir.resolve("a.sock"), "unix:" + dir.resolve("b.sock"), endpoint(second)));
              RawHttpClient client = new RawHttpClient(proxy.listenAddress())) {
             for (int i = 0; i < 6; i++) {
                 RawHttpClient.Response r = client.post("/form", ("a=" + i).getBytes(StandardCharsets.US_ASCII));
@@ -392,14 +344,8 @@ class RetryTest {
         }
         first.stubFor(get(urlEqualTo("/x")).willReturn(aResponse().withFault(Fault.CONNECTION_RESET_BY_PEER)));
         second.stubFor(get(urlEqualTo("/x")).willReturn(aResponse().withStatus(200).withBody("second")));
-        try (CanaryProxy proxy = CanaryProxy.start(TestConfigs.parse("""
-                proxy {
-                  releases.blue.endpoints = ["%s", "%s"]
-                  routing.stable = blue
-                  health-check.interval = 0
-                  upstream.max-retries = 1
-                }
-                """.formatted(endpoint(first), endpoint(second)) + KEEP_IDLE));
+        try (CanaryProxy proxy = CanaryProxy.start(blue("max-retries = 1, " + KEEP_IDLE,
+                endpoint(first), endpoint(second)));
              RawHttpClient client = new RawHttpClient(proxy.listenAddress())) {
             // One kept-alive connection to each endpoint in this event loop's pools.
             assertThat(client.get("/warm").status()).isEqualTo(200);
@@ -416,10 +362,20 @@ class RetryTest {
         }
     }
 
-    private static int closedPort() throws IOException {
-        try (ServerSocket s = new ServerSocket(0, 1, InetAddress.getLoopbackAddress())) {
-            return s.getLocalPort();
-        }
+    /**
+     * Release blue on {@code endpoints}, with active health checks off so that only requests move an endpoint's
+     * state, and {@code upstream} as the settings of {@code proxy.upstream}.
+     */
+    private static ProxyConfig blue(String upstream, String... endpoints) {
+        return TestConfigs.parse("""
+                proxy {
+                  releases.blue.endpoints = [%s]
+                  routing.stable = blue
+                  health-check.interval = 0
+                  upstream { %s }
+                }
+                """.formatted(Stream.of(endpoints).map(e -> '"' + e + '"').collect(Collectors.joining(", ")),
+                upstream));
     }
 
     private static double retries(MeterRegistry registry) {

@@ -7,7 +7,6 @@ import java.io.IOException;
 import java.io.UncheckedIOException;
 import java.net.InetAddress;
 import java.net.InetSocketAddress;
-import java.net.ServerSocket;
 import java.net.SocketAddress;
 import java.net.UnixDomainSocketAddress;
 import java.nio.charset.StandardCharsets;
@@ -150,7 +149,7 @@ public final class Gunicorn implements AutoCloseable {
     boolean choosePort = socketPath == null && port == 0;
     for (int attempt = 1; ; attempt++) {
       if (choosePort) {
-        port = freePort();
+        port = Ports.unused();
       }
       try {
         launch();
@@ -470,14 +469,6 @@ public final class Gunicorn implements AutoCloseable {
       }
     } catch (IOException e) {
       return true; // reaped meanwhile
-    }
-  }
-
-  private static int freePort() {
-    try (ServerSocket socket = new ServerSocket(0, 1, InetAddress.getLoopbackAddress())) {
-      return socket.getLocalPort();
-    } catch (IOException e) {
-      throw new UncheckedIOException(e);
     }
   }
 

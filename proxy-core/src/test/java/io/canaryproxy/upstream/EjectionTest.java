@@ -10,6 +10,7 @@ import static org.awaitility.Awaitility.await;
 import com.github.tomakehurst.wiremock.WireMockServer;
 import io.canaryproxy.CanaryProxy;
 import io.canaryproxy.testing.Gunicorn;
+import io.canaryproxy.testing.Ports;
 import io.canaryproxy.testing.RawHttpClient;
 import io.canaryproxy.testing.TestConfigs;
 import java.io.IOException;
@@ -78,10 +79,7 @@ class EjectionTest {
     /** Nothing listens on the port: refused at once, as a Unix socket whose file is there and its process not. */
     @Test
     void aPortThatRefusesIsStillTriedWhenItIsAllTheReleaseHas() throws Exception {
-        int port;
-        try (ServerSocket closed = new ServerSocket(0, 1, InetAddress.getLoopbackAddress())) {
-            port = closed.getLocalPort();
-        }
+        int port = Ports.unused();
         try (CanaryProxy proxy = CanaryProxy.start(TestConfigs.single("127.0.0.1:" + port, """
                 proxy.upstream { eject-after = 3, eject-duration = 1h }
                 """));
@@ -140,10 +138,7 @@ class EjectionTest {
     /** A host that refused and now lets connects time out (gone from the network) is no longer worth a try. */
     @Test
     void anEndpointThatRefusedAndNowTimesOutIsNoLongerTried() throws Exception {
-        int port;
-        try (ServerSocket closed = new ServerSocket(0, 1, InetAddress.getLoopbackAddress())) {
-            port = closed.getLocalPort();
-        }
+        int port = Ports.unused();
         try (CanaryProxy proxy = CanaryProxy.start(TestConfigs.single("127.0.0.1:" + port, """
                 proxy.upstream { connect-timeout = 200ms, eject-after = 3, eject-duration = 1h }
                 """));

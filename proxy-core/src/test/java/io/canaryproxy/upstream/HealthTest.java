@@ -11,6 +11,7 @@ import static org.awaitility.Awaitility.await;
 
 import com.github.tomakehurst.wiremock.WireMockServer;
 import io.canaryproxy.CanaryProxy;
+import io.canaryproxy.testing.Ports;
 import io.canaryproxy.testing.RawHttpClient;
 import io.canaryproxy.testing.ScriptedBackend;
 import io.canaryproxy.testing.TestConfigs;
@@ -92,10 +93,7 @@ class HealthTest {
     /** A refused connect closes the probe's channel too: that must not count as a second failed check. */
     @Test
     void aRefusedConnectIsOneFailedCheck() throws Exception {
-        int closedPort;
-        try (java.net.ServerSocket s = new java.net.ServerSocket(0)) {
-            closedPort = s.getLocalPort();
-        }
+        int closedPort = Ports.unused();
         try (CanaryProxy oneCheck = CanaryProxy.start(TestConfigs.parse("""
                 proxy {
                   releases.blue.endpoints = ["127.0.0.1:%d"]
