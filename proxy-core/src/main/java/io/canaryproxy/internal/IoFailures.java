@@ -32,11 +32,21 @@ public final class IoFailures {
      */
     public static boolean isRefused(Throwable cause) {
         for (Throwable c = cause; c != null; c = c.getCause()) {
-            if (isMissingFile(c)) {
+            if (isMissingFile(c) || says(c, "error(-111)", "Connection refused")) {
                 return true;
             }
-            String message = c.getMessage();
-            if (message != null && (message.contains("error(-111)") || message.contains("Connection refused"))) {
+        }
+        return false;
+    }
+
+    /**
+     * EAGAIN from connect: over a Unix socket, the listener's backlog is full (over TCP the kernel queues). The
+     * native transports report it only in the message ({@code connect(..) failed with error(-11): Resource
+     * temporarily unavailable}), Java's own sockets with the system's text.
+     */
+    public static boolean isBusy(Throwable cause) {
+        for (Throwable c = cause; c != null; c = c.getCause()) {
+            if (says(c, "error(-11)", "Resource temporarily unavailable")) {
                 return true;
             }
         }
@@ -48,10 +58,13 @@ public final class IoFailures {
      * sockets a {@code SocketException} that says so only in its message.
      */
     public static boolean isMissingFile(Throwable cause) {
-        if (cause instanceof FileNotFoundException || cause instanceof NoSuchFileException) {
-            return true;
-        }
+        return cause instanceof FileNotFoundException || cause instanceof NoSuchFileException
+                || says(cause, "No such file or directory", "error(-2)");
+    }
+
+    /** Whether the message of {@code cause} itself (not of its causes) holds {@code one} or {@code other}. */
+    private static boolean says(Throwable cause, String one, String other) {
         String message = cause.getMessage();
-        return message != null && (message.contains("No such file or directory") || message.contains("error(-2)"));
+        return message != null && (message.contains(one) || message.contains(other));
     }
 }

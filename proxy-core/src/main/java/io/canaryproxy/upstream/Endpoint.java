@@ -153,7 +153,7 @@ public final class Endpoint {
     }
 
     void connectFailed(Throwable cause) {
-        if (isBusy(cause)) {
+        if (IoFailures.isBusy(cause)) {
             // A Unix socket's listen backlog is full: the process is busy, not gone. Ejecting it would turn a
             // moment of overload into 503s for everyone until the next health check.
             return;
@@ -161,39 +161,21 @@ public final class Endpoint {
         int failures = connectFailures.incrementAndGet();
         boolean refused = IoFailures.isRefused(cause);
         Ejection current = ejection.get();
-        if (current != null && current.inForce()) {
-            if (current.refusals() != refused) {
-                // Refused before, timing out now (a host gone from the network): no longer worth a try; or the
-                // other way round. A connect or a passing check that ended the ejection meanwhile wins.
-                ejection.compareAndSet(current, new Ejection(current.untilNanos(), refused,
-                        failures + " connect failures in a row (" + IoFailures.describe(cause) + ")"));
-            }
+        boolean inForce = current != null && current.inForce();
+        // In force, an ejection changes only its kind: refused before, timing out now (a host gone from the
+        // network), it is no longer worth a try, or the other way round.
+        if (inForce ? current.refusals() == refused : failures < ejectAfter) {
             return;
         }
-        String why = failures + " connect failures in a row (" + IoFailures.describe(cause) + ")";
-        if (failures < ejectAfter
-                || !ejection.compareAndSet(current, new Ejection(System.nanoTime() + ejectNanos, refused, why))) {
+        Ejection next = new Ejection(inForce ? current.untilNanos() : System.nanoTime() + ejectNanos, refused,
+                failures + " connect failures in a row (" + IoFailures.describe(cause) + ")");
+        // A connect or a passing check that ended the ejection meanwhile wins.
+        if (!ejection.compareAndSet(current, next) || inForce) {
             return;
         }
         log.warn("endpoint {} of release {} ejected for {}{}: {}{}", address, release.name(),
                 DurationText.of(Duration.ofNanos(ejectNanos)), healthChecked ? " or until a health check passes" : "",
-                why, refused ? "; while the release has no other endpoint to use, requests still try it" : "");
-    }
-
-    /**
-     * EAGAIN from connect: over a Unix socket, the listener's backlog is full (over TCP the kernel queues). The
-     * native transports report it only in the message ({@code connect(..) failed with error(-11): Resource
-     * temporarily unavailable}), Java's own sockets with the system's text.
-     */
-    static boolean isBusy(Throwable cause) {
-        for (Throwable c = cause; c != null; c = c.getCause()) {
-            String message = c.getMessage();
-            if (message != null && (message.contains("error(-11)")
-                    || message.contains("Resource temporarily unavailable"))) {
-                return true;
-            }
-        }
-        return false;
+                next.why(), refused ? "; while the release has no other endpoint to use, requests still try it" : "");
     }
 
     /**

@@ -15,13 +15,13 @@ class ConnectFailureTest {
 
     @Test
     void aFullUnixSocketBacklogIsBusyNotDead() {
-        assertThat(Endpoint.isBusy(new ConnectException(
+        assertThat(IoFailures.isBusy(new ConnectException(
                 "connect(..) failed with error(-11): Resource temporarily unavailable"))).isTrue();
-        assertThat(Endpoint.isBusy(new IOException("wrapped", new ConnectException(
+        assertThat(IoFailures.isBusy(new IOException("wrapped", new ConnectException(
                 "connect(..) failed with error(-11): Resource temporarily unavailable")))).isTrue();
-        assertThat(Endpoint.isBusy(new ConnectException(
+        assertThat(IoFailures.isBusy(new ConnectException(
                 "connect(..) failed with error(-111): Connection refused"))).isFalse();
-        assertThat(Endpoint.isBusy(new FileNotFoundException())).isFalse();
+        assertThat(IoFailures.isBusy(new FileNotFoundException())).isFalse();
     }
 
     /** What is tried as the last resort: connects that fail at once, telling that nothing listens there. */
