@@ -1,7 +1,6 @@
 package io.canaryproxy.listener;
 
 import io.canaryproxy.internal.IoFailures;
-import io.canaryproxy.metrics.ReleaseMetrics;
 import io.canaryproxy.metrics.ReleaseMetrics.UpstreamError;
 import io.canaryproxy.routing.Router;
 import io.canaryproxy.staticfiles.StaticFiles;
