@@ -121,6 +121,9 @@ final class HeaderRewriter {
                     }
                     break;
                 case REQUEST_ID_HEADER:
+                    if (namedInConnection != null && isNamedIn(namedInConnection, name)) {
+                        continue; // meant for this hop only (RFC 9110 7.6.1): the upstream gets an id of the proxy's
+                    }
                     hasRequestId = true;
                     break;
                 default:

@@ -226,6 +226,15 @@ class HeaderRewriteTest {
         assertThat(kept.getHeader("X-Request-Id")).isEqualTo("abc-123");
     }
 
+    /** RFC 9110 7.6.1: an id the client sent for this hop only is not the application's; it gets the proxy's. */
+    @Test
+    void aRequestIdNamedInConnectionIsReplacedByTheProxysOwn() throws Exception {
+        LoggedRequest r = send("Connection: X-Request-Id\r\nX-Request-Id: client-chosen\r\n");
+
+        assertThat(r.getHeaders().getHeader("X-Request-Id").values()).singleElement().asString()
+                .matches("[0-9a-f]{32}");
+    }
+
     @Test
     void upstreamLearnsItsRelease() throws Exception {
         LoggedRequest r = send("X-Canary-Release: forged\r\n");
