@@ -17,8 +17,16 @@ final class ErrorResponses {
     private ErrorResponses() {
     }
 
-    /** {@code 502 Bad Gateway} with a one-line plain-text body. */
-    static FullHttpResponse of(HttpResponseStatus status, boolean close, boolean head) {
+    /** {@code status} with a one-line plain-text body, on a connection that closes after it. */
+    static FullHttpResponse closing(HttpResponseStatus status) {
+        return of(status, true, false, false);
+    }
+
+    /**
+     * {@code status} with a one-line plain-text body (none for a {@code HEAD}). An HTTP/1.0 client whose connection
+     * stays open must be told so (RFC 9112 9.3): without {@code Connection: keep-alive} it waits for the close.
+     */
+    static FullHttpResponse of(HttpResponseStatus status, boolean close, boolean head, boolean http10Client) {
         byte[] text = (status.code() + " " + status.reasonPhrase() + "\n").getBytes(StandardCharsets.US_ASCII);
         ByteBuf body = head ? Unpooled.EMPTY_BUFFER : Unpooled.wrappedBuffer(text);
         FullHttpResponse response = new DefaultFullHttpResponse(HttpVersion.HTTP_1_1, status, body);
@@ -29,6 +37,8 @@ final class ErrorResponses {
                 .setInt(HttpHeaderNames.CONTENT_LENGTH, text.length);
         if (close) {
             response.headers().set(HttpHeaderNames.CONNECTION, HttpHeaderValues.CLOSE);
+        } else if (http10Client) {
+            response.headers().set(HttpHeaderNames.CONNECTION, HttpHeaderValues.KEEP_ALIVE);
         }
         return response;
     }

@@ -1073,7 +1073,7 @@ final class ProxyHandler extends ChannelInboundHandlerAdapter implements Upstrea
             release.responded(status.code(), System.nanoTime() - startNanos);
         }
         endExchange();
-        FullHttpResponse response = ErrorResponses.of(status, close, head);
+        FullHttpResponse response = ErrorResponses.of(status, close, head, http10);
         if (close) {
             closing = true;
             ctx.writeAndFlush(response).addListener(ChannelFutureListener.CLOSE);
@@ -1131,7 +1131,7 @@ final class ProxyHandler extends ChannelInboundHandlerAdapter implements Upstrea
         if (status.code() < 500) {
             lc.clientMetrics.rejected(status.code()); // a 5xx here was counted as its release's answer
         }
-        lingerAndClose(ErrorResponses.of(status, true, false));
+        lingerAndClose(ErrorResponses.closing(status));
     }
 
     /**
@@ -1168,7 +1168,7 @@ final class ProxyHandler extends ChannelInboundHandlerAdapter implements Upstrea
         }
         log.debug("client {}: {} -> {}", clientIp, why, status.code());
         encoder.headRequest(headRequest);
-        ctx.writeAndFlush(ErrorResponses.of(status, false, headRequest), ctx.voidPromise());
+        ctx.writeAndFlush(ErrorResponses.of(status, false, headRequest, http10), ctx.voidPromise());
         idleSinceNanos = System.nanoTime();
     }
 

@@ -7,6 +7,7 @@ import io.canaryproxy.CanaryProxy;
 import io.canaryproxy.testing.Captured;
 import io.canaryproxy.testing.RawHttpClient;
 import io.canaryproxy.testing.TestConfigs;
+import java.nio.charset.StandardCharsets;
 import java.nio.file.Path;
 import java.time.Duration;
 import java.util.Map;
@@ -34,6 +35,23 @@ class NoEndpointTest {
             assertThat(head.status()).isEqualTo(502);
             assertThat(head.body()).isEmpty();
             assertThat(client.connectionsOpened()).as("one connection for all of them").isEqualTo(1);
+        }
+    }
+
+    /** RFC 9112 9.3: an HTTP/1.0 client keeps its connection only when the answer says so. */
+    @Test
+    void anHttp10KeepAliveClientIsToldItsConnectionStaysOpen(@TempDir Path dir) throws Exception {
+        try (CanaryProxy proxy = CanaryProxy.start(TestConfigs.single("unix:" + dir.resolve("gone.sock"),
+                "proxy.health-check.interval = 0"));
+             RawHttpClient client = new RawHttpClient(proxy.listenAddress())) {
+            byte[] get = "GET / HTTP/1.0\r\nHost: x\r\nConnection: keep-alive\r\n\r\n"
+                    .getBytes(StandardCharsets.US_ASCII);
+            for (int i = 0; i < 3; i++) {
+                RawHttpClient.Response r = client.sendRaw(get);
+                assertThat(r.status()).isEqualTo(502);
+                assertThat(r.header("Connection")).isEqualToIgnoringCase("keep-alive");
+            }
+            assertThat(client.connectionsOpened()).isEqualTo(1);
         }
     }
 
