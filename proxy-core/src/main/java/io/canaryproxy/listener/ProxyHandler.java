@@ -13,6 +13,7 @@ import io.canaryproxy.upstream.UpstreamListener;
 import io.netty.buffer.ByteBuf;
 import io.netty.buffer.Unpooled;
 import io.netty.channel.Channel;
+import io.netty.channel.ChannelConfig;
 import io.netty.channel.ChannelFuture;
 import io.netty.channel.ChannelFutureListener;
 import io.netty.channel.ChannelHandlerContext;
@@ -172,6 +173,8 @@ final class ProxyHandler extends ChannelInboundHandlerAdapter implements Upstrea
     private boolean rechunk;
     /** The upstream cannot take more body: body chunks wait until it can. */
     private boolean bodyPaused;
+    /** When {@link #bodyPaused} last became true: from then on a stalled upload is the upstream's doing. */
+    private long bodyPausedNanos;
     private long bodyBytes;
     private ArrayDeque<HttpContent> replay;
     private int replayBytes;
@@ -294,7 +297,14 @@ final class ProxyHandler extends ChannelInboundHandlerAdapter implements Upstrea
             draining = false;
         }
         if (pending.isEmpty() && !bodyPaused && !closing && ctx.channel().isActive() && !tunnel) {
-            ctx.channel().config().setAutoRead(true);
+            ChannelConfig config = ctx.channel().config();
+            if (!config.isAutoRead()) {
+                if (request != null && !requestComplete) {
+                    // A client that was not read could not send: its time to send the rest starts now.
+                    lastClientNanos = System.nanoTime();
+                }
+                config.setAutoRead(true);
+            }
         }
     }
 
@@ -612,7 +622,9 @@ final class ProxyHandler extends ChannelInboundHandlerAdapter implements Upstrea
     /** The upstream's buffer is full: stop reading the client until it drains (see writability). */
     private void pauseBody() {
         bodyPaused = true;
+        bodyPausedNanos = System.nanoTime();
         ctx.channel().config().setAutoRead(false);
+        scheduleTick(bodyPausedNanos, lc.responseTimeoutNanos);
     }
 
     private void keepForReplay(HttpContent content, int size) {
@@ -1066,7 +1078,8 @@ final class ProxyHandler extends ChannelInboundHandlerAdapter implements Upstrea
         }
         // Unread body bytes could not be told apart from the next request; a body-less request's end is only its
         // head, so a failure that came before the decoder passed that end on need not cost the connection.
-        boolean close = closing || !keepAlive || (!requestComplete && bodyExpected) || listener.shuttingDown();
+        boolean bodyStillComing = !requestComplete && bodyExpected;
+        boolean close = closing || !keepAlive || bodyStillComing || listener.shuttingDown();
         boolean head = headRequest;
         if (release != null) {
             release.metrics().error(kind);
@@ -1074,7 +1087,10 @@ final class ProxyHandler extends ChannelInboundHandlerAdapter implements Upstrea
         }
         endExchange();
         FullHttpResponse response = ErrorResponses.of(status, close, head, http10);
-        if (close) {
+        if (bodyStillComing) {
+            // The client may still be sending: closing at once could reset the connection before it reads this.
+            lingerAndClose(response);
+        } else if (close) {
             closing = true;
             ctx.writeAndFlush(response).addListener(ChannelFutureListener.CLOSE);
         } else {
@@ -1296,7 +1312,20 @@ final class ProxyHandler extends ChannelInboundHandlerAdapter implements Upstrea
                 } else {
                     next = deadline - now;
                 }
-            } else if (!requestComplete && now - lastClientNanos >= lc.clientIdleTimeoutNanos) {
+            } else if (!requestComplete && bodyPaused && upstream != null) {
+                // The upstream takes no more of the body (a view that has not read it yet) and the client is not
+                // read meanwhile: the wait is the upstream's, as silent as one that does not answer.
+                long since = bodyPausedNanos - lastUpstreamNanos > 0 ? bodyPausedNanos : lastUpstreamNanos;
+                long deadline = since + lc.responseTimeoutNanos;
+                if (now - deadline >= 0) {
+                    fail(HttpResponseStatus.GATEWAY_TIMEOUT, UpstreamError.TIMEOUT, endpoint
+                            + " took none of the request body for "
+                            + TimeUnit.NANOSECONDS.toMillis(lc.responseTimeoutNanos) + " ms");
+                    return;
+                }
+                next = deadline - now;
+            } else if (!requestComplete && ctx.channel().config().isAutoRead()
+                    && now - lastClientNanos >= lc.clientIdleTimeoutNanos) {
                 log.debug("client {} stalled sending a body", clientIp);
                 abortRequest(HttpResponseStatus.REQUEST_TIMEOUT, "request body stalled");
                 return;
