@@ -121,16 +121,26 @@ public final class Analysis {
     }
 
     private Status begin(String name) {
-        RouteTable table = control.setCanary(name, config.steps().get(0));
+        // A canary already at a weight (set by hand) keeps its users: the run starts at the first step that does
+        // not lower it, since users moved back to stable and then forth again would flap between releases.
+        RouteTable current = control.routes();
+        int first = name.equals(current.canary()) ? firstStepAtLeast(current.weightBasisPoints()) : 0;
+        RouteTable table = control.setCanary(name, config.steps().get(first));
         release = name;
-        step = 0;
+        step = first;
         consecutiveFailures = 0;
         history.clear();
         lastOutcome = "";
         state = State.RUNNING;
         beginStep(table);
-        log.info("analysis of {} started at {}%, steps {}, interval {}", name, config.steps().get(0), config.steps(),
-                DurationText.of(config.interval()));
+        if (first == 0) {
+            log.info("analysis of {} started at {}%, steps {}, interval {}", name, config.steps().get(0),
+                    config.steps(), DurationText.of(config.interval()));
+        } else {
+            log.info("analysis of {} started at step {} ({}%), the first that keeps the canary's {}%, steps {},"
+                    + " interval {}", name, first, config.steps().get(first), current.weightPercent(),
+                    config.steps(), DurationText.of(config.interval()));
+        }
         scheduleTick();
         return status();
     }

@@ -101,6 +101,19 @@ class AnalysisControlTest {
                 hooks.port(), extra));
     }
 
+    /** Users on a canary set by hand stay on it when a run takes over: the run never lowers the weight. */
+    @Test
+    void aRunStartedOnAManualCanaryBeginsAtTheFirstStepThatKeepsItsUsers() {
+        try (CanaryProxy proxy = CanaryProxy.start(config(""))) {
+            proxy.setCanary("green", 30, false);
+
+            Analysis.Status started = proxy.startAnalysis("green", false);
+
+            assertThat(started.step()).isEqualTo(1);
+            assertThat(proxy.routes().weightPercent()).isEqualTo(50.0);
+        }
+    }
+
     @Test
     void aRunSurvivesARestartAtItsStep() {
         try (CanaryProxy proxy = CanaryProxy.start(config(""))) {
