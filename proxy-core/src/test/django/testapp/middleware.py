@@ -20,13 +20,17 @@ class ReleaseHeaderMiddleware:
 class FaultInjectionMiddleware:
     """Makes a release misbehave on purpose, for canary-analysis tests: with
     FAIL_RATE=0.3 in its environment, 30 % of requests (all but /healthz) get a
-    500; with EXTRA_LATENCY_MS=200, every such request takes 200 ms longer."""
+    500; with EXTRA_LATENCY_MS=200, every such request takes 200 ms longer;
+    with FAIL_FIRST_MS=700, every such request gets a 500 for 700 ms from the
+    first one the worker sees (a release warming up)."""
 
     def __init__(self, get_response):
         import os
         self.get_response = get_response
         self.fail_rate = float(os.environ.get("FAIL_RATE", "0") or 0)
         self.extra_latency = float(os.environ.get("EXTRA_LATENCY_MS", "0") or 0) / 1000.0
+        self.fail_first = float(os.environ.get("FAIL_FIRST_MS", "0") or 0) / 1000.0
+        self.first_request_at = None
 
     def __call__(self, request):
         import random
@@ -37,4 +41,10 @@ class FaultInjectionMiddleware:
                 time.sleep(self.extra_latency)
             if self.fail_rate and random.random() < self.fail_rate:
                 return HttpResponse("injected failure\n", status=500, content_type="text/plain")
+            if self.fail_first:
+                now = time.monotonic()
+                if self.first_request_at is None:
+                    self.first_request_at = now
+                if now - self.first_request_at < self.fail_first:
+                    return HttpResponse("warming up\n", status=500, content_type="text/plain")
         return self.get_response(request)

@@ -71,6 +71,7 @@ public final class Analysis {
     private String lastOutcome = "";
     private ScheduledFuture<?> tick;
     private ScheduledFuture<?> healthWatch;
+    private ScheduledFuture<?> warmupEnd;
 
     public Analysis(AnalysisConfig config, Control control, ScheduledExecutorService executor, Webhooks webhooks,
                     AnalysisStore store) {
@@ -278,6 +279,7 @@ public final class Analysis {
     /** Stops the timer; the saved state stays, so a restarted proxy resumes. */
     public synchronized void close() {
         cancelTimers();
+        cancelWarmupEnd();
     }
 
     private void requireRun() {
@@ -293,6 +295,42 @@ public final class Analysis {
         Release stable = control.release(table.stable());
         resetWindows(canary, stable);
         save();
+        scheduleWarmupEnd();
+    }
+
+    /**
+     * A step's judged time starts when its warm-up ends, and its first check comes a whole interval later. The
+     * checks alone cannot do it: their beat is the interval's, so a warm-up shorter than the interval would end
+     * between two of them and be judged with the rest.
+     */
+    private void scheduleWarmupEnd() {
+        cancelWarmupEnd();
+        long millis = config.warmup().toMillis();
+        if (millis > 0) {
+            long version = expectedVersion;
+            int warmingStep = step;
+            warmupEnd = executor.schedule(() -> endWarmup(version, warmingStep), millis, TimeUnit.MILLISECONDS);
+        }
+    }
+
+    private synchronized void endWarmup(long version, int warmingStep) {
+        if (state != State.RUNNING || step != warmingStep || version != expectedVersion) {
+            return; // paused, moved on or ended meanwhile
+        }
+        warmupEnd = null;
+        RouteTable table = control.routes();
+        if (table.version() != expectedVersion) {
+            return; // changed by an operator: the next check ends the run and says so
+        }
+        resetWindows(control.release(release), control.release(table.stable()));
+        scheduleTick();
+    }
+
+    private void cancelWarmupEnd() {
+        if (warmupEnd != null) {
+            warmupEnd.cancel(false);
+            warmupEnd = null;
+        }
     }
 
     /** A new window for both releases: what they did before does not count for the step from now on. */
@@ -467,6 +505,7 @@ public final class Analysis {
         heldCanary = null;
         heldStable = null;
         cancelTimers();
+        cancelWarmupEnd();
         if (cooldownUntil.isEmpty() && lastOutcome.isEmpty()) {
             store.clear();
         } else {

@@ -127,6 +127,24 @@ class AnalysisRunbookTest {
         }
     }
 
+    /** A release's first moments (cold caches) are not judged, also when the warm-up is shorter than an interval. */
+    @Test
+    void errorsInTheWarmUpOnlyDoNotCountAgainstTheCanary() {
+        start(Gunicorn.tcp("green").workers(1).env("FAIL_FIRST_MS", "700"),
+                "interval = 2s, warmup = 1500ms, failure-limit = 1");
+        try (LoadGenerator load = LoadGenerator.builder(proxy.listenAddress()).getClients(8).postClients(2)
+                .manyUsers(true).start()) {
+            load.awaitMoreSuccesses(200, Duration.ofSeconds(30));
+            proxy.startAnalysis("green", false);
+
+            Analysis.Status end = awaitEnd();
+            load.stop();
+
+            assertThat(end.lastOutcome()).startsWith("promoted");
+            assertThat(end.history()).extracting(c -> c.canary().errors()).containsOnly(0L);
+        }
+    }
+
     @Test
     void aQuietCanaryHoldsInsteadOfPassingOrFailing() throws Exception {
         start(Gunicorn.tcp("green"), "");
