@@ -68,6 +68,11 @@ public final class Analysis {
     /** What the checks that held this step saw: the next check judges it together with its own window. */
     private Sample heldCanary;
     private Sample heldStable;
+    /**
+     * The stable release's last judged window with at least {@code min-requests} requests: what the canary's
+     * latency is compared with at the last steps, where stable gets too little traffic for a window of its own.
+     */
+    private Sample stableBaseline;
     private String lastOutcome = "";
     private ScheduledFuture<?> tick;
     private ScheduledFuture<?> healthWatch;
@@ -129,6 +134,7 @@ public final class Analysis {
         RouteTable table = control.setCanary(name, config.steps().get(first));
         release = name;
         step = first;
+        stableBaseline = null;
         consecutiveFailures = 0;
         history.clear();
         lastOutcome = "";
@@ -439,8 +445,11 @@ public final class Analysis {
         Sample s = Sample.sum(heldStable, stable.window().take(stable.name()));
         heldCanary = null;
         heldStable = null;
-        Check result = judge.judge(c, s, step, config.steps().get(step));
+        Check result = judge.judge(c, s, stableBaseline, step, config.steps().get(step));
         record(result);
+        if (s.requests() >= config.minRequests()) {
+            stableBaseline = s;
+        }
         switch (result.verdict()) {
             case HOLD -> {
                 // The step is extended, and what was seen so far counts at the next check: a canary too small
@@ -504,6 +513,7 @@ public final class Analysis {
         state = State.IDLE;
         heldCanary = null;
         heldStable = null;
+        stableBaseline = null;
         cancelTimers();
         cancelWarmupEnd();
         if (cooldownUntil.isEmpty() && lastOutcome.isEmpty()) {

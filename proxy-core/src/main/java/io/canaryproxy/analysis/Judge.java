@@ -15,11 +15,13 @@ import java.time.Instant;
  *       confidence and the rate is above the absolute floor {@code max-error-rate}. Both are needed: significance
  *       alone fails a canary for 0.3 % against 0.1 % on big traffic; a threshold alone fails it for noise. When
  *       the stable release had fewer than {@code min-requests} requests (the last steps), a binomial test against
- *       the floor takes the place of the comparison, and latency is not judged.</li>
+ *       the floor takes the place of the comparison.</li>
  *   <li>Latency: fail when the canary's p50 (or p99, given enough samples for it to mean something) exceeds
  *       stable's by more than {@code max-latency-ratio} and by more than {@code latency-slack}, or when the
  *       Mann–Whitney U test finds it slower at the configured confidence with an effect of at least
- *       {@code min-effect-size} and a p50 difference beyond the slack.</li>
+ *       {@code min-effect-size} and a p50 difference beyond the slack. At the last steps, where stable has too
+ *       little traffic, the canary's latency is compared with stable's in the last window that had enough: a
+ *       canary that is fast at 10 % and cannot carry 100 % is slow where it matters most.</li>
  * </ul>
  */
 public final class Judge {
@@ -31,6 +33,14 @@ public final class Judge {
     }
 
     public Check judge(Sample canary, Sample stable, int step, double weight) {
+        return judge(canary, stable, null, step, weight);
+    }
+
+    /**
+     * @param earlierStable the stable release's last window with at least {@code min-requests} requests, or
+     *                      {@code null}: what the canary's latency is compared with when {@code stable} has fewer
+     */
+    public Check judge(Sample canary, Sample stable, Sample earlierStable, int step, double weight) {
         Figures c = figures(canary);
         Figures s = figures(stable);
         double alpha = 1 - config.confidence();
@@ -45,7 +55,13 @@ public final class Judge {
         double errorP = stableKnown
                 ? Statistics.fisherGreater(canary.errors(), canary.requests(), stable.errors(), stable.requests())
                 : Statistics.binomialGreater(canary.errors(), canary.requests(), config.maxErrorRate());
-        Statistics.UTest u = Statistics.mannWhitney(canary.latencyMicros(), stable.latencyMicros());
+        // Latency against this window's stable where it has enough requests, else against its last window that did.
+        Sample latencyBasis = stableKnown ? stable : earlierStable;
+        Figures b = stableKnown || latencyBasis == null ? s : figures(latencyBasis);
+        String basis = stableKnown || latencyBasis == null ? ""
+                : " (stable's in an earlier window of " + latencyBasis.requests() + " requests)";
+        Statistics.UTest u = Statistics.mannWhitney(canary.latencyMicros(),
+                (latencyBasis == null ? stable : latencyBasis).latencyMicros());
 
         if (errorP < alpha && c.errorRate() > config.maxErrorRate()) {
             return fail(step, weight, String.format(java.util.Locale.ROOT,
@@ -54,25 +70,37 @@ public final class Judge {
         }
         double slackMillis = config.latencySlack().toNanos() / 1e6;
         double ratio = config.maxLatencyRatio();
-        if (stableKnown && worse(c.p50Millis(), s.p50Millis(), ratio, slackMillis)) {
-            return fail(step, weight, String.format(java.util.Locale.ROOT, "p50 %.1f ms against %.1f ms",
-                    c.p50Millis(), s.p50Millis()), c, s, errorP, u);
+        boolean judgeLatency = latencyBasis != null;
+        if (judgeLatency && worse(c.p50Millis(), b.p50Millis(), ratio, slackMillis)) {
+            return fail(step, weight, String.format(java.util.Locale.ROOT, "p50 %.1f ms against %.1f ms%s",
+                    c.p50Millis(), b.p50Millis(), basis), c, s, errorP, u);
         }
-        if (canary.requests() >= config.minP99Samples() && stable.requests() >= config.minP99Samples()
-                && worse(c.p99Millis(), s.p99Millis(), ratio, slackMillis)) {
-            return fail(step, weight, String.format(java.util.Locale.ROOT, "p99 %.1f ms against %.1f ms",
-                    c.p99Millis(), s.p99Millis()), c, s, errorP, u);
+        if (judgeLatency && canary.requests() >= config.minP99Samples()
+                && latencyBasis.requests() >= config.minP99Samples()
+                && worse(c.p99Millis(), b.p99Millis(), ratio, slackMillis)) {
+            return fail(step, weight, String.format(java.util.Locale.ROOT, "p99 %.1f ms against %.1f ms%s",
+                    c.p99Millis(), b.p99Millis(), basis), c, s, errorP, u);
         }
-        boolean rankSlower = stableKnown && u.p() < alpha && u.effect() >= config.minEffect();
-        if (rankSlower && c.p50Millis() - s.p50Millis() > slackMillis) {
+        boolean rankSlower = judgeLatency && u.p() < alpha && u.effect() >= config.minEffect();
+        if (rankSlower && c.p50Millis() - b.p50Millis() > slackMillis) {
             return fail(step, weight, String.format(java.util.Locale.ROOT,
-                    "slower by rank test (p=%.4f, effect %.2f)", u.p(), u.effect()), c, s, errorP, u);
+                    "slower by rank test (p=%.4f, effect %.2f)%s", u.p(), u.effect(), basis), c, s, errorP, u);
         }
-        // A difference the rank test is sure of can still be too small to matter: say so rather than "none".
-        String reason = rankSlower ? String.format(java.util.Locale.ROOT,
-                "slower by rank test (p=%.4f, effect %.2f), but p50 %.1f ms against %.1f ms is within the %.0f ms"
-                        + " slack", u.p(), u.effect(), c.p50Millis(), s.p50Millis(), slackMillis)
-                : "no significant difference";
+        String reason;
+        if (!judgeLatency) {
+            // Said, so that a promotion is not read as a latency check that passed.
+            reason = String.format(java.util.Locale.ROOT, "error rate %.2f%% not significantly above the %.2f%% floor;"
+                    + " latency not judged: stable had %d requests, fewer than min-requests %d, and no earlier"
+                    + " window to compare with", c.errorRate() * 100, config.maxErrorRate() * 100, stable.requests(),
+                    config.minRequests());
+        } else if (rankSlower) {
+            // A difference the rank test is sure of can still be too small to matter: say so rather than "none".
+            reason = String.format(java.util.Locale.ROOT, "slower by rank test (p=%.4f, effect %.2f), but p50 %.1f ms"
+                    + " against %.1f ms%s is within the %.0f ms slack", u.p(), u.effect(), c.p50Millis(),
+                    b.p50Millis(), basis, slackMillis);
+        } else {
+            reason = "no significant difference" + basis;
+        }
         return new Check(Instant.now(), step, weight, Verdict.PASS, reason, c, s, errorP, u.p(), u.effect());
     }
 

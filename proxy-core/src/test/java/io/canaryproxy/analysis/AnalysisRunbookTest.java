@@ -106,6 +106,31 @@ class AnalysisRunbookTest {
         }
     }
 
+    /**
+     * A green fast enough at 10 % that cannot carry all the users: at 100 % stable has no traffic of its own, and
+     * green is judged against stable's latency in the last window that had enough.
+     */
+    @Test
+    void aGreenThatCannotCarryAllTheTrafficIsRolledBackAtTheLastStep() {
+        start(Gunicorn.tcp("green").workers(1).threads(2).env("EXTRA_LATENCY_MS", "30"),
+                "interval = 2s, steps = [10, 100], latency-slack = 100ms");
+        try (LoadGenerator load = LoadGenerator.builder(proxy.listenAddress()).getClients(8).postClients(2)
+                .manyUsers(true).start()) {
+            load.awaitMoreSuccesses(200, Duration.ofSeconds(30));
+            proxy.startAnalysis("green", false);
+
+            Analysis.Status end = awaitEnd();
+            load.stop();
+
+            assertThat(end.lastOutcome()).startsWith("rolled back");
+            assertThat(end.history()).filteredOn(c -> c.verdict() == Check.Verdict.PASS)
+                    .extracting(Check::step).containsOnly(0);
+            assertThat(end.history()).last().extracting(Check::reason).asString()
+                    .contains("stable's in an earlier window");
+            assertThat(proxy.routes().stable()).isEqualTo("blue");
+        }
+    }
+
     @Test
     void aHealthyGreenIsPromotedThroughEveryStepWithoutAFailedRequest() {
         start(Gunicorn.tcp("green"), "");

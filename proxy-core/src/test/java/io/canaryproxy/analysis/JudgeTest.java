@@ -152,6 +152,29 @@ class JudgeTest {
         assertThat(fine.verdict()).isEqualTo(Verdict.PASS);
     }
 
+    /** A canary fast at 10 % that cannot carry 100 % is judged where it matters: against stable's last window. */
+    @Test
+    void atTheLastStepsTheCanarysLatencyIsComparedWithStablesLastFullWindow() {
+        Sample earlier = window("blue", 2000, 0.005, 50);
+
+        Check slow = judge.judge(window("green", 1500, 0.005, 400), window("blue", 2, 0, 50), earlier, 2, 100);
+        assertThat(slow.verdict()).isEqualTo(Verdict.FAIL);
+        assertThat(slow.reason()).startsWith("p50 ").endsWith("(stable's in an earlier window of 2000 requests)");
+
+        Check fine = judge.judge(window("green", 1500, 0.005, 50), window("blue", 2, 0, 50), earlier, 2, 100);
+        assertThat(fine.verdict()).isEqualTo(Verdict.PASS);
+        assertThat(fine.reason()).isEqualTo("no significant difference (stable's in an earlier window of 2000 requests)");
+    }
+
+    /** With nothing to compare latency with, a pass says so: a promotion is not read as a latency check passed. */
+    @Test
+    void aPassWithoutALatencyComparisonSaysSo() {
+        Check check = judge.judge(window("green", 1500, 0.005, 400), window("blue", 2, 0, 50), null, 0, 100);
+
+        assertThat(check.verdict()).isEqualTo(Verdict.PASS);
+        assertThat(check.reason()).contains("latency not judged: stable had 2 requests, fewer than min-requests");
+    }
+
     @Test
     void binomialMatchesAKnownValue() {
         // P(X >= 2) for X ~ Binomial(3, 0.5) = 4/8.
