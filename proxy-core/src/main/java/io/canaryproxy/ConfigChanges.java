@@ -1,8 +1,10 @@
 package io.canaryproxy;
 
+import io.canaryproxy.analysis.AnalysisConfig;
 import io.canaryproxy.config.LimitsConfig;
 import io.canaryproxy.config.ProxyConfig;
 import io.canaryproxy.config.ReleaseConfig;
+import io.canaryproxy.config.StaticFilesSettings;
 import io.canaryproxy.internal.DurationText;
 import java.lang.reflect.InvocationTargetException;
 import java.lang.reflect.RecordComponent;
@@ -94,6 +96,7 @@ final class ConfigChanges {
         changes.addAll(between("proxy.limits", a.limits(), b.limits()));
         changes.addAll(between("proxy.drain", a.drain(), b.drain()));
         changes.addAll(between("proxy.trusted-proxies", a.trustedProxies(), b.trustedProxies()));
+        changes.addAll(between("proxy.static-files", a.staticFiles(), b.staticFiles()));
         return changes;
     }
 
@@ -111,8 +114,12 @@ final class ConfigChanges {
         List<String> lines = new ArrayList<>();
         for (RecordComponent c : differing(before, after)) {
             String setting = key + "." + key(c);
+            String was = show(c, read(c, before));
+            String is = show(c, read(c, after));
             lines.add(isSecret(c) ? setting + " changed"
-                    : setting + ": " + show(c, read(c, before)) + " -> " + show(c, read(c, after)));
+                    // A webhook URL's path is not shown (see Webhook.toString): a change there alone looks like none.
+                    : was.equals(is) ? setting + " changed (in what is not shown)"
+                    : setting + ": " + was + " -> " + is);
         }
         return lines;
     }
@@ -128,9 +135,13 @@ final class ConfigChanges {
         return differing;
     }
 
-    /** A group of settings ({@code RoutingConfig}, {@code AdminConfig}...), told part by part; a value is told whole. */
+    /**
+     * A group of settings ({@code RoutingConfig}, {@code AdminConfig}, {@code StaticFilesSettings}...), told part by
+     * part; a value is told whole.
+     */
     private static boolean isSettings(Object value) {
-        return value instanceof Record && value.getClass().getSimpleName().endsWith("Config");
+        String type = value.getClass().getSimpleName();
+        return value instanceof Record && (type.endsWith("Config") || type.endsWith("Settings"));
     }
 
     private static boolean isSecret(RecordComponent c) {
@@ -147,19 +158,56 @@ final class ConfigChanges {
             case "stickyCookieName" -> "sticky-cookie.name";
             case "stickyCookieMaxAge" -> "sticky-cookie.max-age";
             case "weightBasisPoints" -> "weight";
+            case "minEffect" -> "min-effect-size";
+            case "pauseOnFailure" -> "on-failure";
             default -> c.getName().replaceAll("([a-z0-9])([A-Z])", "$1-$2").toLowerCase(Locale.ROOT);
         };
     }
 
     /** A setting's value as the config file would say it. */
+    @SuppressWarnings("unchecked") // the analysis's lists, by the component's declared type
     private static String show(RecordComponent c, Object value) {
         if (c.getName().equals("weightBasisPoints") && value instanceof Integer basisPoints) {
-            return BigDecimal.valueOf(basisPoints, 2).stripTrailingZeros().toPlainString();
+            return plain(BigDecimal.valueOf(basisPoints, 2));
         }
-        if (c.getDeclaringRecord() == LimitsConfig.class && value instanceof Number bytes) {
+        if ((c.getDeclaringRecord() == LimitsConfig.class || c.getDeclaringRecord() == StaticFilesSettings.class)
+                && value instanceof Number bytes) {
             return size(bytes.longValue());
         }
+        if (c.getDeclaringRecord() == AnalysisConfig.class) {
+            switch (c.getName()) {
+                case "confidence", "maxErrorRate" -> {
+                    // Read in percent; held as a fraction.
+                    return plain(BigDecimal.valueOf((Double) value).movePointRight(2));
+                }
+                case "steps" -> {
+                    List<String> steps = new ArrayList<>();
+                    for (Double step : (List<Double>) value) {
+                        steps.add(plain(BigDecimal.valueOf(step)));
+                    }
+                    return steps.toString();
+                }
+                case "pauseOnFailure" -> {
+                    return Boolean.TRUE.equals(value) ? "pause" : "rollback";
+                }
+                case "webhooks" -> {
+                    List<String> hooks = new ArrayList<>();
+                    for (AnalysisConfig.Webhook hook : (List<AnalysisConfig.Webhook>) value) {
+                        hooks.add("{ name = " + hook.name() + ", url = " + hook.shownUrl() + ", events = "
+                                + hook.events() + ", timeout = " + DurationText.of(hook.timeout()) + " }");
+                    }
+                    return hooks.toString();
+                }
+                default -> {
+                    return show(value);
+                }
+            }
+        }
         return show(value);
+    }
+
+    private static String plain(BigDecimal number) {
+        return number.stripTrailingZeros().toPlainString();
     }
 
     private static Object read(RecordComponent c, Object record) {

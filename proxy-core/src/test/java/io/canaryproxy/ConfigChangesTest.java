@@ -2,6 +2,7 @@ package io.canaryproxy;
 
 import static org.assertj.core.api.Assertions.assertThat;
 
+import io.canaryproxy.analysis.AnalysisConfig;
 import io.canaryproxy.config.ProxyConfig;
 import io.canaryproxy.testing.TestConfigs;
 import org.junit.jupiter.api.Test;
@@ -57,6 +58,53 @@ class ConfigChangesTest {
                 "proxy.upstream.max-idle-connections: "
                         + before.upstream().maxIdleConnections() + " -> 3",
                 "proxy.limits.max-body-size: 50m -> 1m");
+    }
+
+    @Test
+    void staticFileSettingsAreReportedAndSaidAsInTheFile() {
+        ProxyConfig after = config("""
+                proxy.static-files { cache-control = "no-store", cache-max-bytes = 32m }
+                """);
+
+        assertThat(ConfigChanges.applied(config(""), after)).containsExactly(
+                "proxy.static-files.cache-max-bytes: 16m -> 32m",
+                "proxy.static-files.cache-control: public, max-age=3600 -> no-store");
+    }
+
+    /** Percentages as the file says them, keys as the file names them, webhooks without their URL's secret part. */
+    @Test
+    void analysisSettingsAreSaidAsInTheFile() {
+        ProxyConfig before = config("""
+                proxy.analysis.webhooks = [{ name = ops, url = "https://hooks.example.com/T0/B1/secret" }]
+                """);
+        ProxyConfig after = config("""
+                proxy.analysis {
+                  steps = [2.5, 50, 100], confidence = 95, max-error-rate = 5, min-effect-size = 0.7
+                  on-failure = pause
+                  webhooks = [{ name = ops, url = "https://hooks.example.com/T0/B1/secret", events = [rolled-back],
+                                timeout = 2s }]
+                }
+                """);
+
+        assertThat(ConfigChanges.between("proxy.analysis", AnalysisConfig.from(before.source()),
+                AnalysisConfig.from(after.source()))).containsExactly(
+                "proxy.analysis.steps: [1, 5, 10, 25, 50, 100] -> [2.5, 50, 100]",
+                "proxy.analysis.confidence: 99 -> 95",
+                "proxy.analysis.max-error-rate: 1 -> 5",
+                "proxy.analysis.min-effect-size: 0.65 -> 0.7",
+                "proxy.analysis.on-failure: rollback -> pause",
+                "proxy.analysis.webhooks: [{ name = ops, url = https://hooks.example.com/…, events = [], timeout = 5s }]"
+                        + " -> [{ name = ops, url = https://hooks.example.com/…, events = [rolled-back], timeout = 2s }]");
+    }
+
+    @Test
+    void aChangeOnlyInAWebhooksSecretPathIsReportedWithoutIt() {
+        ProxyConfig before = config("proxy.analysis.webhooks = [{ url = \"https://hooks.example.com/old-secret\" }]");
+        ProxyConfig after = config("proxy.analysis.webhooks = [{ url = \"https://hooks.example.com/new-secret\" }]");
+
+        assertThat(ConfigChanges.between("proxy.analysis", AnalysisConfig.from(before.source()),
+                AnalysisConfig.from(after.source()))).containsExactly(
+                "proxy.analysis.webhooks changed (in what is not shown)");
     }
 
     @Test

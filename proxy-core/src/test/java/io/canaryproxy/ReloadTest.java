@@ -121,7 +121,7 @@ class ReloadTest {
             assertThat(changes).containsExactly("proxy.analysis.min-requests: 100 -> 7");
             assertThat(proxy.reload(config(blue.endpoint(), green.endpoint(),
                     "proxy.analysis { min-requests = 7, steps = [10, 100] }"))).containsExactly(
-                    "proxy.analysis.steps: [1.0, 5.0, 10.0, 25.0, 50.0, 100.0] -> [10.0, 100.0] (from the next run: a"
+                    "proxy.analysis.steps: [1, 5, 10, 25, 50, 100] -> [10, 100] (from the next run: a"
                             + " running analysis keeps its steps)");
 
             ProxyConfig before = proxy.config();

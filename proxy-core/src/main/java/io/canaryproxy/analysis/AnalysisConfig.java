@@ -47,11 +47,15 @@ public record AnalysisConfig(
          */
         @Override
         public String toString() {
+            return "Webhook[name=" + name + ", url=" + shownUrl() + ", events=" + events + ", timeout=" + timeout + "]";
+        }
+
+        /** The URL without its path and query, which may hold a secret: {@code https://hooks.example.com/…}. */
+        public String shownUrl() {
             boolean bare = (url.getRawPath() == null || url.getRawPath().isEmpty() || url.getRawPath().equals("/"))
                     && url.getRawQuery() == null;
-            String where = url.getScheme() + "://" + url.getHost() + (url.getPort() < 0 ? "" : ":" + url.getPort())
+            return url.getScheme() + "://" + url.getHost() + (url.getPort() < 0 ? "" : ":" + url.getPort())
                     + (bare ? "" : "/…");
-            return "Webhook[name=" + name + ", url=" + where + ", events=" + events + ", timeout=" + timeout + "]";
         }
     }
 

@@ -3,6 +3,7 @@ package io.canaryproxy.staticfiles;
 import static org.assertj.core.api.Assertions.assertThat;
 
 import io.canaryproxy.CanaryProxy;
+import io.canaryproxy.config.ProxyConfig;
 import io.canaryproxy.testing.Gunicorn;
 import io.canaryproxy.testing.RawHttpClient;
 import io.canaryproxy.testing.RawExchange;
@@ -36,14 +37,31 @@ class StaticFilesThroughProxyTest {
         Files.writeString(dir.resolve("secret.txt"), "top secret\n");
         blue = Gunicorn.unixSocket("blue", dir).start();
         green = Gunicorn.tcp("green").start();
-        proxy = CanaryProxy.start(TestConfigs.parse("""
+        proxy = CanaryProxy.start(config(""));
+    }
+
+    private ProxyConfig config(String extra) {
+        return TestConfigs.parse("""
                 proxy {
                   releases.blue { endpoints = ["%s"], static { prefix = "/static/", root = "%s" } }
                   releases.green { endpoints = ["%s"], static { prefix = "/static/", root = "%s" } }
                   routing.stable = blue
                 }
+                %s
                 """.formatted(blue.endpoint(), dir.resolve("blue/static"), green.endpoint(),
-                dir.resolve("green/static"))));
+                dir.resolve("green/static"), extra));
+    }
+
+    @Test
+    void aReloadOfTheStaticFileSettingsReachesTheNextResponse() throws Exception {
+        try (RawHttpClient browser = new RawHttpClient(proxy.listenAddress())) {
+            assertThat(browser.get("/static/app.css").header("Cache-Control")).isEqualTo("public, max-age=3600");
+
+            assertThat(proxy.reload(config("proxy.static-files.cache-control = \"no-store\"")))
+                    .containsExactly("proxy.static-files.cache-control: public, max-age=3600 -> no-store");
+
+            assertThat(browser.get("/static/app.css").header("Cache-Control")).isEqualTo("no-store");
+        }
     }
 
     @AfterEach
