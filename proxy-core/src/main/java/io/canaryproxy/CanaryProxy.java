@@ -70,6 +70,11 @@ public final class CanaryProxy implements AutoCloseable {
     private final Transport transport;
     private final EventLoop[] loops;
     private final List<Release> draining = new java.util.concurrent.CopyOnWriteArrayList<>();
+    /**
+     * Releases a reload took out of the configuration: a deploy script may still ask whether one is drained, and
+     * "unknown release" would not tell it that it may stop the processes behind it.
+     */
+    private final java.util.Set<String> removedReleases = java.util.concurrent.ConcurrentHashMap.newKeySet();
     private List<io.micrometer.core.instrument.Meter> gauges = List.of();
     private final EventLoopGroup group;
     private volatile Upstreams upstreams;
@@ -348,6 +353,12 @@ public final class CanaryProxy implements AutoCloseable {
             analysis.reconfigure(nextAnalysis, new Webhooks(nextAnalysis.webhooks(), ForkJoinPool.commonPool()));
             analysisConfig = nextAnalysis;
         }
+        for (String name : now.releases().keySet()) {
+            if (next.release(name) == null) {
+                removedReleases.add(name);
+            }
+        }
+        removedReleases.removeAll(next.releases().keySet());
         for (Release r : after.retired()) {
             r.stopHealthChecks();
             draining.add(r);
@@ -429,6 +440,16 @@ public final class CanaryProxy implements AutoCloseable {
         for (Release r : upstreams.releases()) {
             releases.put(r.name(), releaseStatus(r.name()));
         }
+        // A release a reload removed stays listed while requests that began before still use it, so that a script
+        // reading /status does not stop its gunicorn under them; its endpoints say removed.
+        for (Release old : draining) {
+            if (!releases.containsKey(old.name())) {
+                ProxyStatus.Release removed = releaseStatus(old.name());
+                if (!removed.drained() || removed.upgraded() > 0) {
+                    releases.put(old.name(), removed);
+                }
+            }
+        }
         return new ProxyStatus(routes.table(), releases, analysis.status());
     }
 
@@ -505,7 +526,9 @@ public final class CanaryProxy implements AutoCloseable {
      *                                  drained its live release and then stopped it would take the site down)
      */
     public CompletableFuture<ProxyStatus.Release> awaitDrained(String release, Duration timeout) {
-        Release r = requireRelease(release);
+        if (release == null || upstreams.release(release) == null && !removedReleases.contains(release)) {
+            requireRelease(release); // throws, naming the known ones
+        }
         RouteTable table = routes.table();
         if (table.routes(release)) {
             throw new IllegalStateException("release '" + release + "' still gets traffic: it is the "
@@ -516,7 +539,7 @@ public final class CanaryProxy implements AutoCloseable {
         long deadline = System.nanoTime() + timeout.toNanos();
         Runnable[] poll = new Runnable[1];
         poll[0] = () -> {
-            ProxyStatus.Release s = releaseStatus(r.name());
+            ProxyStatus.Release s = releaseStatus(release);
             if (s.drained() || System.nanoTime() - deadline >= 0) {
                 result.complete(s);
             } else {

@@ -94,6 +94,45 @@ class ReloadTest {
         }
     }
 
+    /** A deploy script that reads /status or waits on /drain never stops a removed release's gunicorn under a user. */
+    @Test
+    void aReleaseAReloadRemovedStaysInStatusAndDrainWhileItsRequestsRun() throws Exception {
+        try (Gunicorn blue = Gunicorn.tcp("blue").start();
+             Gunicorn green = Gunicorn.tcp("green").start();
+             CanaryProxy proxy = CanaryProxy.start(config(blue.endpoint(), green.endpoint(), ""))) {
+            CompletableFuture<RawHttpClient.Response> slow = CompletableFuture.supplyAsync(() -> {
+                try (RawHttpClient tester = new RawHttpClient(proxy.listenAddress())) {
+                    return tester.get("/slow?ms=3000", java.util.Map.of("Cookie", "cp_release=blue"));
+                } catch (IOException e) {
+                    throw new UncheckedIOException(e);
+                }
+            });
+            await().atMost(Duration.ofSeconds(10))
+                    .until(() -> proxy.status().releases().get("blue").inflight() == 1);
+
+            assertThat(proxy.reload(TestConfigs.parse("""
+                    proxy {
+                      releases.green.endpoints = ["%s"]
+                      routing.stable = green
+                      health-check { interval = 300ms, timeout = 250ms }
+                    }
+                    """.formatted(green.endpoint())))).contains("release blue removed");
+
+            ProxyStatus.Release removed = proxy.status().releases().get("blue");
+            assertThat(removed).isNotNull();
+            assertThat(removed.inflight()).isEqualTo(1);
+            assertThat(removed.endpoints()).isNotEmpty().allSatisfy(e -> assertThat(e.removed()).isTrue());
+            CompletableFuture<ProxyStatus.Release> drained = proxy.awaitDrained("blue", Duration.ofSeconds(20));
+            assertThat(drained).isNotDone();
+
+            assertThat(slow.get(20, TimeUnit.SECONDS).status()).isEqualTo(200);
+            assertThat(drained.get(20, TimeUnit.SECONDS).drained()).isTrue();
+            await().atMost(Duration.ofSeconds(5)).until(() -> !proxy.status().releases().containsKey("blue"));
+            assertThat(proxy.awaitDrained("blue", Duration.ofSeconds(1)).get(5, TimeUnit.SECONDS).drained())
+                    .as("asked again once it is gone").isTrue();
+        }
+    }
+
     @Test
     void settingsReachConnectionsThatAreAlreadyOpen() throws Exception {
         try (CountingBackend blue = new CountingBackend(); CountingBackend green = new CountingBackend();

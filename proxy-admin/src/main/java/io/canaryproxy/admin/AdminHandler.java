@@ -427,7 +427,7 @@ final class AdminHandler extends SimpleChannelInboundHandler<FullHttpRequest> {
     private void drain(ChannelHandlerContext ctx, QueryParams query, Exchange ex) {
         String release = query.required("release", "/drain?release=blue&timeout=30s");
         Duration timeout = query.duration("timeout", DEFAULT_DRAIN_TIMEOUT, MAX_DRAIN_TIMEOUT);
-        requireKnown(release);
+        // Not checked against the configured names: a release a reload removed can be drained too.
         CompletableFuture<ProxyStatus.Release> drained;
         try {
             drained = proxy.awaitDrained(release, timeout);
