@@ -3,6 +3,8 @@ package io.canaryproxy.internal;
 import io.netty.channel.ConnectTimeoutException;
 import java.io.FileNotFoundException;
 import java.nio.file.NoSuchFileException;
+import java.util.regex.Matcher;
+import java.util.regex.Pattern;
 
 /** Upstream I/O failures as an operator reads them, in health reasons, ejections and the failure log. */
 public final class IoFailures {
@@ -10,9 +12,16 @@ public final class IoFailures {
     private IoFailures() {
     }
 
+    /** The native transports' wording: the system call, the errno, then the system's text. */
+    private static final Pattern NATIVE = Pattern.compile("\\w+\\(\\.\\.\\) failed(?: with error\\(-?\\d+\\))?: (.+)",
+            Pattern.DOTALL);
+    /** The peer's address some messages end with ({@code Connection refused: /127.0.0.1:8001}). */
+    private static final Pattern TRAILING_ADDRESS = Pattern.compile(": [\\w.-]*/\\S+$");
+
     /**
-     * The system's message ({@code connect(..) failed with error(-111): Connection refused}), or for the exceptions
-     * that carry none, what they mean.
+     * What went wrong in the system's words ({@code connection refused}, {@code connection reset by peer}), without
+     * the system call and errno Netty's native transports put before them or the address some add after: the
+     * caller names the endpoint. For the exceptions that carry no message, what they mean.
      */
     public static String describe(Throwable cause) {
         if (isMissingFile(cause)) {
@@ -22,7 +31,14 @@ public final class IoFailures {
             return "connect timed out";
         }
         String message = cause.getMessage();
-        return message == null || message.isBlank() ? cause.getClass().getSimpleName() : message;
+        if (message == null || message.isBlank()) {
+            return cause.getClass().getSimpleName();
+        }
+        Matcher nativeCall = NATIVE.matcher(message);
+        String text = TRAILING_ADDRESS.matcher(nativeCall.matches() ? nativeCall.group(1) : message).replaceFirst("");
+        // "Connection refused" reads as the sentence it is part of; "IOException" or "EOF" stays as it is.
+        return text.length() > 1 && Character.isUpperCase(text.charAt(0)) && Character.isLowerCase(text.charAt(1))
+                ? Character.toLowerCase(text.charAt(0)) + text.substring(1) : text;
     }
 
     /**

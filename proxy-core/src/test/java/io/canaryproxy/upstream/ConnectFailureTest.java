@@ -45,9 +45,24 @@ class ConnectFailureTest {
         assertThat(IoFailures.describe(new ConnectTimeoutException("connection timed out: /127.0.0.1:9")))
                 .isEqualTo("connect timed out");
         assertThat(IoFailures.describe(new ConnectException("connect(..) failed with error(-111): Connection refused")))
-                .isEqualTo("connect(..) failed with error(-111): Connection refused");
+                .isEqualTo("connection refused");
         assertThat(IoFailures.describe(new SocketException("No such file or directory")))
                 .isEqualTo("no such socket file");
         assertThat(IoFailures.describe(new IOException())).isEqualTo("IOException");
+    }
+
+    /** The system's words, without the system call, errno and address the native transports wrap them in. */
+    @Test
+    void failuresAreToldInTheSystemsWords() {
+        assertThat(IoFailures.describe(new ConnectException(
+                "finishConnect(..) failed with error(-111): Connection refused: /127.0.0.1:21202")))
+                .isEqualTo("connection refused");
+        assertThat(IoFailures.describe(new ConnectException("Connection refused: /127.0.0.1:9")))
+                .isEqualTo("connection refused");
+        assertThat(IoFailures.describe(new IOException("readAddress(..) failed: Connection reset by peer")))
+                .isEqualTo("connection reset by peer");
+        assertThat(IoFailures.describe(new IOException("connect(..) failed with error(-113): No route to host")))
+                .isEqualTo("no route to host");
+        assertThat(IoFailures.describe(new IOException("EOF"))).isEqualTo("EOF");
     }
 }
