@@ -109,6 +109,12 @@ final class ConfigBinder {
                     + adminListen + "\" is not a loopback address and the admin API can switch releases").getMessage()
                     + where);
         }
+        if (token != null && !token.chars().allMatch(c -> c > ' ' && c < 0x7f)) {
+            // The value is a secret: said by what is wrong with it, not shown.
+            problems.add(key(tokenPath) + ": expected printable ASCII without spaces, which a client can send as a"
+                    + " Bearer token (ctl refuses anything else), but it has " + (token.chars().anyMatch(c -> c >= 0x7f)
+                    ? "a character outside ASCII" : "a space or a control character") + where(lookup(tokenPath)));
+        }
         if (adminListen != null && listen != null && adminListen.port() != 0 && adminListen.port() == listen.port()
                 && hostsOverlap(adminListen.host(), listen.host())) {
             bad(listenPath, "an address other than proxy.listen = \"" + listen + "\"");

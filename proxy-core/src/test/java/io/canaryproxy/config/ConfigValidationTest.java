@@ -241,6 +241,17 @@ class ConfigValidationTest {
         assertThat(load("proxy.admin.listen = \"localhost:9901\"").admin().token()).isEmpty();
     }
 
+    /** A token no client can send would lock every mutation out until a restart; it is refused, and not shown. */
+    @Test
+    void anAdminTokenIsOneAClientCanSend() {
+        assertThat(error("proxy.admin.token = \"p\u00e4ssw\u00f6rt\""))
+                .startsWith("proxy.admin.token: expected printable ASCII without spaces")
+                .contains("it has a character outside ASCII").doesNotContain("ssw");
+        assertThat(error("proxy.admin.token = \"open sesame\""))
+                .contains("it has a space or a control character").doesNotContain("sesame");
+        assertThat(load("proxy.admin.token = \"Zm9v-YmFy_~+/=\"").admin().token()).isEqualTo("Zm9v-YmFy_~+/=");
+    }
+
     @Test
     void theAdminListenerCannotShareThePublicOne() {
         assertThat(error("proxy { listen = \"0.0.0.0:9000\", admin.listen = \"127.0.0.1:9000\" }"))
