@@ -49,13 +49,13 @@ public final class StateFile {
         JsonNode node = AtomicFile.readObject(path, JSON);
         String stable = text(node, "stable", false);
         String canary = text(node, "canary", true);
-        JsonNode weight = node.path("weight");
+        JsonNode weight = present(node, "weight");
         if (!weight.isNumber() || !(weight.asDouble() >= 0 && weight.asDouble() <= 100)
                 || !RoutingConfig.inBasisPoints(weight.asDouble())) {
             throw new IOException("\"weight\" is " + weight + ", not a percentage from 0 to 100 with at most 2"
                     + " decimals");
         }
-        JsonNode version = node.path("version");
+        JsonNode version = present(node, "version");
         if (!version.canConvertToLong() || !version.isIntegralNumber() || version.asLong() < 0) {
             throw new IOException("\"version\" is " + version + ", not a whole number of at least 0");
         }
@@ -72,6 +72,15 @@ public final class StateFile {
         } catch (IllegalArgumentException e) {
             throw new IOException(e.getMessage(), e);
         }
+    }
+
+    /** {@code field}'s value; a missing one is said as such, not as an empty value. */
+    private static JsonNode present(JsonNode node, String field) throws IOException {
+        JsonNode value = node.get(field);
+        if (value == null) {
+            throw new IOException("no \"" + field + "\"");
+        }
+        return value;
     }
 
     private static String text(JsonNode node, String field, boolean nullable) throws IOException {

@@ -78,6 +78,8 @@ class StateFileTest {
             weight not a number    | `{"stable" : "green", "canary" : "blue", "weight" : "ten", "version" : 3}` | "weight" is "ten"
             weight too precise     | `{"stable" : "green", "canary" : "blue", "weight" : 12.345, "version" : 3}` | "weight" is 12.345
             negative version       | `{"stable" : "green", "weight" : 0, "version" : -7}` | "version" is -7
+            no weight              | `{"stable" : "green", "version" : 1}`                | no "weight"
+            no version             | `{"stable" : "green", "weight" : 0}`                 | no "version"
             canary is stable       | `{"stable" : "green", "canary" : "green", "weight" : 5, "version" : 3}` | the canary cannot be the stable release
             """)
     void aStateFileThatIsThereButUnusableStopsTheStart(String name, String content, String problem)
