@@ -59,6 +59,7 @@ public record AnalysisConfig(
         }
     }
 
+    private static final Duration MAX_WEBHOOK_TIMEOUT = Duration.ofSeconds(25);
     private static final List<String> EVENT_NAMES = List.of("pre-rollout", "step", "promoted", "rolled-back", "paused",
             "ended");
     private static final String EVENTS = "pre-rollout, step, promoted, rolled-back, paused or ended";
@@ -117,6 +118,12 @@ public record AnalysisConfig(
         URI url = r.url("url");
         List<String> events = r.events("events");
         Duration timeout = r.c.hasPath("timeout") ? r.positive("timeout") : Duration.ofSeconds(5);
+        if (timeout != null && timeout.compareTo(MAX_WEBHOOK_TIMEOUT) > 0) {
+            // A pre-rollout hook holds up the answer to /canary/start, and a client gives up at some point: ctl
+            // after 30 s, and would then report the proxy unreachable.
+            r.bad("timeout", r.raw("timeout"), "a duration of at most 25s, since the answer to /canary/start waits"
+                    + " for a pre-rollout hook");
+        }
         String name = r.c.hasPath("name") ? r.string("name", v -> true, "a name for the log")
                 : url == null ? null : url.getHost();
         return r.problems.size() > before ? null : new Webhook(name, url, events, timeout);

@@ -56,6 +56,7 @@ class AnalysisConfigTest {
             interval = 30 | proxy.analysis.interval = 30: expected a duration with its unit, such as 30s
             cooldown = "600" | proxy.analysis.cooldown = "600": expected a duration with its unit, such as 30s
             webhooks = [{ url = "http://x", timeout = 5 }] | proxy.analysis.webhooks[0].timeout = 5: expected a duration with its unit
+            webhooks = [{ url = "http://x", timeout = 35s }] | proxy.analysis.webhooks[0].timeout = "35s": expected a duration of at most 25s
             """)
     void aBadValueIsAConfigErrorNamingTheKey(String setting, String message) {
         assertThat(error(setting)).startsWith(message);
