@@ -119,6 +119,9 @@ public final class ConfigLoader {
         return Reference.CONFIG;
     }
 
+    private static final java.util.regex.Pattern JAVA_EXCEPTION =
+            java.util.regex.Pattern.compile("\\bjava\\.[\\w.]+(?:Exception|Error): ");
+
     static Config parseFile(Path file) {
         if (!Files.exists(file)) {
             throw new ConfigException("config file not found: " + file);
@@ -131,7 +134,12 @@ public final class ConfigLoader {
         } catch (com.typesafe.config.ConfigException.Parse e) {
             throw new ConfigException(syntaxError(e, file), e);
         } catch (com.typesafe.config.ConfigException.IO e) {
-            throw new ConfigException("cannot read config file " + file + ": " + e.getMessage(), e);
+            // Typesafe Config says which include failed, then the Java exception's own text: the class name is of
+            // no use to an operator, where relative includes are looked up is.
+            String why = JAVA_EXCEPTION.matcher(e.getMessage()).replaceAll("");
+            throw new ConfigException("cannot read config file " + file + ": " + why
+                    + (why.contains("not found") ? " (includes are looked up next to the file that includes them: "
+                    + file.toAbsolutePath().getParent() + ")" : ""), e);
         } catch (com.typesafe.config.ConfigException e) {
             throw new ConfigException("config file " + file + ": " + e.getMessage(), e);
         }

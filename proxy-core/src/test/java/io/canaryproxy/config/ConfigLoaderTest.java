@@ -293,6 +293,17 @@ class ConfigLoaderTest {
     }
 
     @Test
+    void aMissingRequiredIncludeSaysWhereIncludesAreLookedUp() throws IOException {
+        Path file = write("include required(\"secrets.conf\")\n");
+        assertThatThrownBy(() -> ConfigLoader.load(file, Map.of(), NO_PROPERTIES))
+                .isInstanceOf(ConfigException.class)
+                .hasMessageStartingWith("cannot read config file " + file + ": ")
+                .hasMessageContaining("secrets.conf")
+                .hasMessageEndingWith("(includes are looked up next to the file that includes them: " + dir + ")")
+                .hasMessageNotContaining("java.");
+    }
+
+    @Test
     void aSyntaxErrorNamesFileAndLine() throws IOException {
         Path file = write("proxy {\n  threads = 4\n  trusted-proxies = [\n}\n");
         assertThatThrownBy(() -> ConfigLoader.load(file, Map.of(), NO_PROPERTIES))
