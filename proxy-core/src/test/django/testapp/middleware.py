@@ -22,7 +22,8 @@ class FaultInjectionMiddleware:
     FAIL_RATE=0.3 in its environment, 30 % of requests (all but /healthz) get a
     500; with EXTRA_LATENCY_MS=200, every such request takes 200 ms longer;
     with FAIL_FIRST_MS=700, every such request gets a 500 for 700 ms from the
-    first one the worker sees (a release warming up)."""
+    first one the worker sees (a release warming up); with SLOW_WHILE_FILE set
+    to a path, every such request takes 200 ms longer while that file exists."""
 
     def __init__(self, get_response):
         import os
@@ -31,14 +32,18 @@ class FaultInjectionMiddleware:
         self.extra_latency = float(os.environ.get("EXTRA_LATENCY_MS", "0") or 0) / 1000.0
         self.fail_first = float(os.environ.get("FAIL_FIRST_MS", "0") or 0) / 1000.0
         self.first_request_at = None
+        self.slow_while = os.environ.get("SLOW_WHILE_FILE") or None
 
     def __call__(self, request):
+        import os
         import random
         import time
         from django.http import HttpResponse
         if request.path != "/healthz":
             if self.extra_latency:
                 time.sleep(self.extra_latency)
+            if self.slow_while and os.path.exists(self.slow_while):
+                time.sleep(0.2)
             if self.fail_rate and random.random() < self.fail_rate:
                 return HttpResponse("injected failure\n", status=500, content_type="text/plain")
             if self.fail_first:

@@ -8,6 +8,7 @@ import io.canaryproxy.testing.Gunicorn;
 import io.canaryproxy.testing.LoadGenerator;
 import io.canaryproxy.testing.RawHttpClient;
 import io.canaryproxy.testing.TestConfigs;
+import java.nio.file.Files;
 import java.nio.file.Path;
 import java.time.Duration;
 import org.junit.jupiter.api.AfterEach;
@@ -107,17 +108,20 @@ class AnalysisRunbookTest {
     }
 
     /**
-     * A green fast enough at 10 % that cannot carry all the users: at 100 % stable has no traffic of its own, and
-     * green is judged against stable's latency in the last window that had enough.
+     * A green that slows down at the last step (it cannot carry all the users, say): at 100 % stable has no
+     * traffic of its own, and green is judged against stable's latency in the last window that had enough.
      */
     @Test
-    void aGreenThatCannotCarryAllTheTrafficIsRolledBackAtTheLastStep() {
-        start(Gunicorn.tcp("green").workers(1).threads(2).env("EXTRA_LATENCY_MS", "30"),
-                "interval = 2s, steps = [10, 100], latency-slack = 100ms");
+    void aGreenThatSlowsDownAtTheLastStepIsRolledBack() throws Exception {
+        Path slow = dir.resolve("slow");
+        start(Gunicorn.tcp("green").env("SLOW_WHILE_FILE", slow.toString()), "interval = 2s, steps = [10, 100]");
         try (LoadGenerator load = LoadGenerator.builder(proxy.listenAddress()).getClients(8).postClients(2)
                 .manyUsers(true).start()) {
             load.awaitMoreSuccesses(200, Duration.ofSeconds(30));
             proxy.startAnalysis("green", false);
+            await().atMost(Duration.ofSeconds(30)).pollInterval(Duration.ofMillis(20))
+                    .until(() -> proxy.status().analysis().step() == 1);
+            Files.createFile(slow);
 
             Analysis.Status end = awaitEnd();
             load.stop();
