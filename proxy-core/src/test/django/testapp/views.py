@@ -61,7 +61,10 @@ def echo(request):
         # has none, so read gunicorn's de-chunked input to its end.
         body = request.META["wsgi.input"].read()
     content_type = request.META.get("CONTENT_TYPE") or "application/octet-stream"
-    return HttpResponse(body, content_type=content_type)
+    response = HttpResponse(body, content_type=content_type)
+    # The length the body came with: empty for a body gunicorn got chunked.
+    response["X-Content-Length"] = request.META.get("CONTENT_LENGTH") or ""
+    return response
 
 
 def healthz(request):

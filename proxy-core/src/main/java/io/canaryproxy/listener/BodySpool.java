@@ -1,6 +1,7 @@
 package io.canaryproxy.listener;
 
 import io.netty.buffer.ByteBuf;
+import io.netty.buffer.ByteBufAllocator;
 import io.netty.channel.DefaultFileRegion;
 import io.netty.channel.FileRegion;
 import io.netty.util.AbstractReferenceCounted;
@@ -20,24 +21,43 @@ import java.nio.file.StandardOpenOption;
  * connection given up for a retry. The file closes when the count reaches zero.
  *
  * <p>Writing happens on the event loop, as nginx writes its client body buffers from its worker: a page-cache
- * write of one read's worth of bytes, microseconds on a local disk.
+ * write of up to {@value #STAGING_SIZE} bytes at a time, microseconds on a local disk.
  */
 final class BodySpool extends AbstractReferenceCounted {
 
+    /**
+     * Appends are gathered here and written a staging buffer at a time: a body sent as many small chunks would
+     * otherwise cost a {@code pwrite} per chunk, a million of them for a megabyte in one-byte chunks.
+     */
+    static final int STAGING_SIZE = 64 * 1024;
+
     private final FileChannel file;
+    /** What was appended and not written yet; {@code null} once the body is {@linkplain #finish finished}. */
+    private ByteBuf staging;
     private long length;
 
-    private BodySpool(FileChannel file) {
+    private BodySpool(FileChannel file, ByteBuf staging) {
         this.file = file;
+        this.staging = staging;
     }
 
-    /** A new, empty spool in {@code dir}, readable only by the proxy's user. */
-    static BodySpool create(Path dir) throws IOException {
+    /** A new, empty spool in {@code dir}, readable only by the proxy's user, staging its writes in {@code alloc}. */
+    static BodySpool create(Path dir, ByteBufAllocator alloc) throws IOException {
+        ByteBuf staging = alloc.directBuffer(STAGING_SIZE, STAGING_SIZE);
+        try {
+            return new BodySpool(open(dir), staging);
+        } catch (IOException | RuntimeException e) {
+            staging.release();
+            throw e;
+        }
+    }
+
+    private static FileChannel open(Path dir) throws IOException {
         Path path = Files.createTempFile(dir, "canary-proxy-body-", ".tmp");
         try {
             // On Unix, DELETE_ON_CLOSE unlinks the file as it opens.
-            return new BodySpool(FileChannel.open(path, StandardOpenOption.READ, StandardOpenOption.WRITE,
-                    StandardOpenOption.DELETE_ON_CLOSE));
+            return FileChannel.open(path, StandardOpenOption.READ, StandardOpenOption.WRITE,
+                    StandardOpenOption.DELETE_ON_CLOSE);
         } catch (IOException | RuntimeException e) {
             Files.deleteIfExists(path);
             throw e;
@@ -46,16 +66,56 @@ final class BodySpool extends AbstractReferenceCounted {
 
     /** Appends the readable bytes of {@code data}, leaving its reader index and its reference count alone. */
     void append(ByteBuf data) throws IOException {
-        int index = data.readerIndex();
-        int left = data.readableBytes();
-        while (left > 0) {
-            int written = data.getBytes(index, file, length, left);
-            index += written;
-            left -= written;
-            length += written;
+        ByteBuf staged = staging;
+        if (staged == null) {
+            throw new IllegalStateException("append after finish");
+        }
+        int size = data.readableBytes();
+        if (size > staged.writableBytes()) {
+            writeStaged();
+            if (size >= staged.capacity()) {
+                // Nothing to gather: a copy would only delay the same write.
+                write(data, data.readerIndex(), size, length);
+                length += size;
+                return;
+            }
+        }
+        staged.writeBytes(data, data.readerIndex(), size);
+        length += size;
+    }
+
+    /** Writes what is staged and gives the staging buffer back: the body is whole, and regions read the file. */
+    void finish() throws IOException {
+        ByteBuf staged = staging;
+        if (staged != null) {
+            try {
+                writeStaged();
+            } finally {
+                staging = null;
+                staged.release();
+            }
         }
     }
 
+    private void writeStaged() throws IOException {
+        ByteBuf staged = staging;
+        int size = staged.readableBytes();
+        if (size > 0) {
+            write(staged, staged.readerIndex(), size, length - size);
+            staged.clear();
+        }
+    }
+
+    private void write(ByteBuf data, int index, int count, long position) throws IOException {
+        while (count > 0) {
+            int written = data.getBytes(index, file, position, count);
+            index += written;
+            position += written;
+            count -= written;
+        }
+    }
+
+    /** The bytes appended so far, staged or written. */
     long length() {
         return length;
     }
@@ -63,9 +123,12 @@ final class BodySpool extends AbstractReferenceCounted {
     /**
      * {@code count} bytes from {@code position} as a region to write to an upstream: sent with {@code sendfile}
      * ({@code splice} on io_uring, {@code transferTo} on NIO), never through the heap. Each call makes a new
-     * region, so a retry sends the body anew.
+     * region, so a retry sends the body anew. Only after {@link #finish}: a region reads the file alone.
      */
     FileRegion region(long position, long count) {
+        if (staging != null) {
+            throw new IllegalStateException("region of a spool not finished");
+        }
         retain();
         return new DefaultFileRegion(file, position, count) {
             @Override
@@ -78,6 +141,11 @@ final class BodySpool extends AbstractReferenceCounted {
 
     @Override
     protected void deallocate() {
+        if (staging != null) {
+            // An upload that ended before its body did.
+            staging.release();
+            staging = null;
+        }
         try {
             file.close();
         } catch (IOException ignored) {

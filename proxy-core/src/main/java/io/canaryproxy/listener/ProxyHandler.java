@@ -580,7 +580,7 @@ final class ProxyHandler extends ChannelInboundHandlerAdapter implements Upstrea
     private void collect(HttpContent content, int size, boolean last) {
         try {
             if (spool == null && replayBytes + size > lc.replayLimit) {
-                spool = BodySpool.create(lc.bodyTempDir);
+                spool = BodySpool.create(lc.bodyTempDir, ctx.alloc());
                 HttpContent kept;
                 while (replay != null && (kept = replay.poll()) != null) {
                     try {
@@ -593,6 +593,9 @@ final class ProxyHandler extends ChannelInboundHandlerAdapter implements Upstrea
             }
             if (spool != null) {
                 spool.append(content.content());
+                if (last) {
+                    spool.finish();
+                }
                 content.release();
             } else {
                 if (replay == null) {

@@ -15,9 +15,12 @@ import com.github.tomakehurst.wiremock.stubbing.Scenario;
 import com.github.tomakehurst.wiremock.verification.LoggedRequest;
 import io.canaryproxy.CanaryProxy;
 import io.canaryproxy.testing.Gunicorn;
+import io.canaryproxy.testing.NoLeaksExtension;
+import io.canaryproxy.testing.Ports;
 import io.canaryproxy.testing.RawExchange;
 import io.canaryproxy.testing.RawHttpClient;
 import io.canaryproxy.testing.TestConfigs;
+import java.io.ByteArrayOutputStream;
 import java.io.IOException;
 import java.io.InputStream;
 import java.io.OutputStream;
@@ -28,10 +31,13 @@ import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.List;
+import java.util.Random;
 import java.util.concurrent.CopyOnWriteArrayList;
 import java.util.stream.Stream;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
+import org.junit.jupiter.params.ParameterizedTest;
+import org.junit.jupiter.params.provider.ValueSource;
 
 /**
  * Chunked uploads to a Django view under gunicorn, through the proxy. gunicorn gives a chunked body no
@@ -43,6 +49,8 @@ class ChunkedUploadTest {
     private static final String FORM_HEAD = "POST /form HTTP/1.1\r\nHost: x\r\n"
             + "Content-Type: application/x-www-form-urlencoded\r\nTransfer-Encoding: chunked\r\n"
             + "Connection: close\r\n\r\n";
+    private static final String ECHO_HEAD = "POST /echo HTTP/1.1\r\nHost: x\r\n"
+            + "Content-Type: application/octet-stream\r\nTransfer-Encoding: chunked\r\n\r\n";
 
     @Test
     void aChunkedFormReachesTheDjangoViewWhole(@TempDir Path dir) throws Exception {
@@ -129,6 +137,52 @@ class ChunkedUploadTest {
             assertThat(answer).startsWith("HTTP/1.1 413 ");
             await().untilAsserted(() -> assertThat(openFilesIn(bodies)).isZero());
         }
+    }
+
+    /**
+     * A body sent as tiny chunks, a few bytes each (and one large chunk amid them), arrives whole, byte for byte, and
+     * with its length: below the replay limit it is collected in memory, above it on disk.
+     */
+    @ParameterizedTest(name = "{0} bytes")
+    @ValueSource(ints = {40_000, 400_000})
+    void aBodyOfTinyChunksReachesTheDjangoViewByteForByteWithItsLength(int length, @TempDir Path dir)
+            throws Exception {
+        Path bodies = Files.createDirectory(dir.resolve("bodies"));
+        byte[] body = new byte[length];
+        new Random(length).nextBytes(body);
+        try (Gunicorn blue = Gunicorn.unixSocket("blue", dir).start();
+             CanaryProxy proxy = CanaryProxy.start(TestConfigs.single(blue.endpoint(),
+                     "proxy.limits.body-temp-dir = \"" + bodies + "\""));
+             RawHttpClient client = new RawHttpClient(proxy.listenAddress())) {
+            RawHttpClient.Response r = client.sendRaw(tinyChunks(ECHO_HEAD, body));
+
+            assertThat(r.status()).as(r.toString()).isEqualTo(200);
+            assertThat(r.header("X-Content-Length")).isEqualTo(Integer.toString(length));
+            assertThat(r.body()).isEqualTo(body);
+            await().untilAsserted(() -> assertThat(openFilesIn(bodies)).isZero());
+        }
+    }
+
+    /**
+     * A client that goes away while its body of tiny chunks is being written to disk: the file closes and the
+     * buffers the body was gathered in go back. (No backend: a chunked body goes nowhere before it is whole.)
+     */
+    @Test
+    void anUploadOfTinyChunksAbandonedOnTheWayToDiskLeaksNothing(@TempDir Path bodies) throws Exception {
+        byte[] body = new byte[300_000];
+        new Random(3).nextBytes(body);
+        byte[] wire = tinyChunks(ECHO_HEAD, body);
+        try (CanaryProxy proxy = CanaryProxy.start(TestConfigs.single("127.0.0.1:" + Ports.unused(),
+                "proxy.limits.body-temp-dir = \"" + bodies + "\""))) {
+            try (Socket client = new Socket("127.0.0.1", proxy.listenAddress().getPort())) {
+                // About half of it: well past the replay limit, with the last bytes still staged.
+                client.getOutputStream().write(wire, 0, wire.length / 2 + 1);
+                client.getOutputStream().flush();
+                await().untilAsserted(() -> assertThat(openFilesIn(bodies)).isEqualTo(1));
+            }
+            await().untilAsserted(() -> assertThat(openFilesIn(bodies)).isZero());
+        }
+        NoLeaksExtension.assertNoLeaks("an abandoned upload of tiny chunks", leak -> true);
     }
 
     /**
@@ -268,6 +322,30 @@ class ChunkedUploadTest {
             }
             matched = b == "\r\n\r\n".charAt(matched) ? matched + 1 : b == '\r' ? 1 : 0;
         }
+    }
+
+    /**
+     * {@code head} and then {@code body} as chunks of one to three bytes, with one chunk of up to 100,000 bytes
+     * (which the decoder passes on in pieces of at most 64 KiB) in the middle, and the last chunk.
+     */
+    private static byte[] tinyChunks(String head, byte[] body) {
+        ByteArrayOutputStream wire = new ByteArrayOutputStream(head.length() + body.length * 4);
+        wire.writeBytes(ascii(head));
+        int large = Math.min(100_000, body.length / 2);
+        int at = 0;
+        for (int i = 0; at < body.length; i++) {
+            boolean sendLarge = large > 0 && at >= body.length / 4;
+            int n = Math.min(sendLarge ? large : 1 + i % 3, body.length - at);
+            if (sendLarge) {
+                large = 0;
+            }
+            wire.writeBytes(ascii(Integer.toHexString(n) + "\r\n"));
+            wire.write(body, at, n);
+            wire.writeBytes(ascii("\r\n"));
+            at += n;
+        }
+        wire.writeBytes(ascii("0\r\n\r\n"));
+        return wire.toByteArray();
     }
 
     private static byte[] ascii(String text) {
