@@ -24,6 +24,7 @@ import io.netty.channel.ChannelProgressivePromise;
 import io.netty.channel.ConnectTimeoutException;
 import io.netty.channel.socket.DuplexChannel;
 import io.netty.handler.codec.DecoderResult;
+import io.netty.handler.codec.http.DefaultHttpContent;
 import io.netty.handler.codec.http.FullHttpResponse;
 import io.netty.handler.codec.http.HttpContent;
 import io.netty.handler.codec.http.HttpHeaderNames;
@@ -176,6 +177,10 @@ final class ProxyHandler extends ChannelInboundHandlerAdapter implements Upstrea
     /** When {@link #bodyPaused} last became true: from then on a stalled upload is the upstream's doing. */
     private long bodyPausedNanos;
     private long bodyBytes;
+    /**
+     * The body kept for a retry, as it came; or, while a chunked body is collected, the one buffer it is copied
+     * into (see {@link #keep}).
+     */
     private ArrayDeque<HttpContent> replay;
     private int replayBytes;
     private boolean replayLost;
@@ -579,38 +584,15 @@ final class ProxyHandler extends ChannelInboundHandlerAdapter implements Upstrea
      */
     private void collect(HttpContent content, int size, boolean last) {
         try {
-            if (spool == null && replayBytes + size > lc.replayLimit) {
-                spool = BodySpool.create(lc.bodyTempDir, ctx.alloc());
-                HttpContent kept;
-                while (replay != null && (kept = replay.poll()) != null) {
-                    try {
-                        spool.append(kept.content());
-                    } finally {
-                        kept.release();
-                    }
-                }
-                replayBytes = 0;
-            }
-            if (spool != null) {
-                spool.append(content.content());
-                if (last) {
-                    spool.finish();
-                }
-                content.release();
-            } else {
-                if (replay == null) {
-                    replay = new ArrayDeque<>(4);
-                }
-                replay.add(content);
-                replayBytes += size;
-            }
+            keep(content.content(), size, last);
         } catch (IOException e) {
-            content.release();
             String why = "cannot keep the request body in " + lc.bodyTempDir + ": " + IoFailures.describe(e);
             lc.clientMetrics.rejected(500);
             listener.failureLog().failed(500, request, clientForLog(request), release.name(), why);
             abortRequest(HttpResponseStatus.INTERNAL_SERVER_ERROR, why);
             return;
+        } finally {
+            content.release();
         }
         if (last) {
             collecting = false;
@@ -619,6 +601,45 @@ final class ProxyHandler extends ChannelInboundHandlerAdapter implements Upstrea
             lastUpstreamNanos = lastClientNanos;
             scheduleTick(lastClientNanos, lc.responseTimeoutNanos);
             connect(!idempotent);
+        }
+    }
+
+    /**
+     * Copies a piece of a collected body into a buffer of the proxy's own (the one entry of {@link #replay}), or
+     * into the spool once the body outgrows the replay limit. A piece is never kept itself: a client may send its
+     * body as one-byte chunks, and a message and a slice of a read buffer held per byte would cost dozens of times
+     * the body, and keep every read buffer they point into from going back to the pool.
+     */
+    private void keep(ByteBuf data, int size, boolean last) throws IOException {
+        if (spool == null && replayBytes + size > lc.replayLimit) {
+            spool = BodySpool.create(lc.bodyTempDir, ctx.alloc());
+            HttpContent kept;
+            while (replay != null && (kept = replay.poll()) != null) {
+                try {
+                    spool.append(kept.content());
+                } finally {
+                    kept.release();
+                }
+            }
+            replayBytes = 0;
+        }
+        if (spool != null) {
+            spool.append(data);
+            if (last) {
+                spool.finish();
+            }
+        } else if (size > 0) {
+            if (replay == null) {
+                replay = new ArrayDeque<>(4);
+            }
+            HttpContent kept = replay.peekLast();
+            if (kept == null) {
+                // Grown as the body comes, up to the limit: most collected bodies are small forms.
+                kept = new DefaultHttpContent(ctx.alloc().buffer(Math.max(size, 1024), lc.replayLimit));
+                replay.add(kept);
+            }
+            kept.content().writeBytes(data, data.readerIndex(), size);
+            replayBytes += size;
         }
     }
 
