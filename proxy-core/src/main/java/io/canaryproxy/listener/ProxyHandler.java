@@ -108,6 +108,8 @@ final class ProxyHandler extends ChannelInboundHandlerAdapter implements Upstrea
     private boolean lingering;
     /** Inside a read batch from the client: writes to the upstream are flushed once, at its end. */
     private boolean inClientRead;
+    /** When the read batch from the client now handled began. */
+    private long clientReadNanos;
     private boolean upstreamFlushPending;
     private boolean tunnel;
     private long idleSinceNanos;
@@ -251,7 +253,10 @@ final class ProxyHandler extends ChannelInboundHandlerAdapter implements Upstrea
 
     @Override
     public void channelRead(ChannelHandlerContext ctx, Object msg) {
-        inClientRead = true;
+        if (!inClientRead) {
+            inClientRead = true;
+            clientReadNanos = System.nanoTime();
+        }
         if (lingering) {
             ReferenceCountUtil.release(msg);
             return;
@@ -268,7 +273,7 @@ final class ProxyHandler extends ChannelInboundHandlerAdapter implements Upstrea
 
     /** Whether a message from the client can be handled now. */
     private boolean ready(Object msg) {
-        if (msg instanceof HttpRequest) {
+        if (!StrictRequestDecoder.isBodyPiece(msg) && msg instanceof HttpRequest) {
             return request == null && !servingStatic;
         }
         // A body chunk: the current request's, once its upstream is there and can take it, or while it is being
@@ -277,10 +282,12 @@ final class ProxyHandler extends ChannelInboundHandlerAdapter implements Upstrea
     }
 
     private void handle(Object msg) {
-        if (msg instanceof HttpRequest) {
+        if (StrictRequestDecoder.isBodyPiece(msg)) {
+            onRequestContent((HttpContent) msg, false);
+        } else if (msg instanceof HttpRequest) {
             onRequestHead((HttpRequest) msg);
         } else if (msg instanceof HttpContent) {
-            onRequestContent((HttpContent) msg);
+            onRequestContent((HttpContent) msg, msg instanceof LastHttpContent);
         } else {
             ReferenceCountUtil.release(msg);
         }
@@ -512,11 +519,11 @@ final class ProxyHandler extends ChannelInboundHandlerAdapter implements Upstrea
         });
     }
 
-    private void onRequestContent(HttpContent content) {
-        boolean last = content instanceof LastHttpContent;
+    private void onRequestContent(HttpContent content, boolean last) {
         if (!last || content.content().isReadable()) {
-            // The empty end of a body-less request comes with its head, whose time stands for it.
-            lastClientNanos = System.nanoTime();
+            // The empty end of a body-less request comes with its head, whose time stands for it. A read of tiny
+            // chunks brings thousands of pieces, and the time of the read stands for each of them.
+            lastClientNanos = inClientRead ? clientReadNanos : System.nanoTime();
         }
         if (request == null) {
             // The end of a request already answered (static files, an early error, an upstream that answered
