@@ -138,7 +138,9 @@ class AnalysisApiTest {
         // newest last: the pass at 100 % that promoted green, after a pass at 10 %
         JsonNode last = history.get(history.size() - 1);
         assertThat(last.get("verdict").asText()).isEqualTo("pass");
-        assertThat(last.get("reason").asText()).isEqualTo("no significant difference");
+        // at 100 % stable has little traffic of its own: green's latency may be compared with stable's at 10 %
+        assertThat(last.get("reason").asText())
+                .matches("no significant difference( \\(stable's in an earlier window of \\d+ requests\\))?");
         assertThat(last.get("step").asInt()).isEqualTo(1);
         assertThat(last.get("weight").asDouble()).isEqualTo(100.0);
         assertThat(history).anySatisfy(check -> {
