@@ -32,9 +32,11 @@ import java.time.Duration;
 import java.time.Instant;
 import java.util.ArrayList;
 import java.util.LinkedHashMap;
+import java.util.LinkedHashSet;
 import java.util.List;
 import java.util.Map;
 import java.util.Optional;
+import java.util.Set;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.ExecutionException;
 import java.util.concurrent.Executors;
@@ -74,7 +76,7 @@ public final class CanaryProxy implements AutoCloseable {
      * Releases a reload took out of the configuration: a deploy script may still ask whether one is drained, and
      * "unknown release" would not tell it that it may stop the processes behind it.
      */
-    private final java.util.Set<String> removedReleases = java.util.concurrent.ConcurrentHashMap.newKeySet();
+    private final Set<String> removedReleases = java.util.concurrent.ConcurrentHashMap.newKeySet();
     private List<io.micrometer.core.instrument.Meter> gauges = List.of();
     private final EventLoopGroup group;
     private volatile Upstreams upstreams;
@@ -129,7 +131,7 @@ public final class CanaryProxy implements AutoCloseable {
             control.shutdownNow();
             throw e;
         }
-        gauges = ProxyMeters.bind(registry, upstreams, routes, totals);
+        gauges = ProxyMeters.bind(registry, upstreams, List.of(), routes, totals);
         this.analysis = new Analysis(analysisConfig, new AnalysisControl(), control,
                 new Webhooks(analysisConfig.webhooks(), ForkJoinPool.commonPool()), store);
         Gauge.builder("canary.proxy.analysis.state", analysis, a -> a.status().state().ordinal())
@@ -368,8 +370,7 @@ public final class CanaryProxy implements AutoCloseable {
                 sweepDrained();
             }
         });
-        gauges.forEach(registry::remove);
-        gauges = ProxyMeters.bind(registry, after, routes, totals);
+        rebindGauges();
         after.startHealthChecks();
         scheduleUpgradedClose();
         // Returned, not logged at INFO: the caller says who asked for the reload, and logs the changes with that.
@@ -451,6 +452,19 @@ public final class CanaryProxy implements AutoCloseable {
             }
         }
         return new ProxyStatus(routes.table(), releases, analysis.status());
+    }
+
+    /**
+     * The per-release gauges anew: after a reload, and once a release the reload removed has drained, whose
+     * gauges would otherwise stay at 0 for good.
+     */
+    private synchronized void rebindGauges() {
+        Set<String> removed = new LinkedHashSet<>();
+        for (Release old : draining) {
+            removed.add(old.name());
+        }
+        gauges.forEach(registry::remove);
+        gauges = ProxyMeters.bind(registry, upstreams, removed, routes, totals);
     }
 
     /** What the gauges report per release: the same sums as {@link #releaseStatus}. */
@@ -640,6 +654,11 @@ public final class CanaryProxy implements AutoCloseable {
             return false;
         }
         if (draining.remove(old)) {
+            if (upstreams.release(old.name()) == null && !control.isShutdown()
+                    && draining.stream().noneMatch(other -> other.name().equals(old.name()))) {
+                // Not from here: a gauge read during a scrape may be what found it drained.
+                control.execute(this::rebindGauges);
+            }
             List<String> gone = new ArrayList<>();
             for (Endpoint e : old.endpoints()) {
                 if (!listedAnywhere(e.address())) {

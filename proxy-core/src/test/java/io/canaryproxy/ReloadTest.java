@@ -99,7 +99,8 @@ class ReloadTest {
     void aReleaseAReloadRemovedStaysInStatusAndDrainWhileItsRequestsRun() throws Exception {
         try (Gunicorn blue = Gunicorn.tcp("blue").start();
              Gunicorn green = Gunicorn.tcp("green").start();
-             CanaryProxy proxy = CanaryProxy.start(config(blue.endpoint(), green.endpoint(), ""))) {
+             CanaryProxy proxy = CanaryProxy.start(config(blue.endpoint(), green.endpoint(), ""),
+                     new io.micrometer.core.instrument.simple.SimpleMeterRegistry())) {
             CompletableFuture<RawHttpClient.Response> slow = CompletableFuture.supplyAsync(() -> {
                 try (RawHttpClient tester = new RawHttpClient(proxy.listenAddress())) {
                     return tester.get("/slow?ms=3000", java.util.Map.of("Cookie", "cp_release=blue"));
@@ -122,12 +123,16 @@ class ReloadTest {
             assertThat(removed).isNotNull();
             assertThat(removed.inflight()).isEqualTo(1);
             assertThat(removed.endpoints()).isNotEmpty().allSatisfy(e -> assertThat(e.removed()).isTrue());
+            assertThat(proxy.meterRegistry().get("canary.proxy.inflight.requests").tag("release", "blue").gauge()
+                    .value()).as("the gauge counts it too").isEqualTo(1);
             CompletableFuture<ProxyStatus.Release> drained = proxy.awaitDrained("blue", Duration.ofSeconds(20));
             assertThat(drained).isNotDone();
 
             assertThat(slow.get(20, TimeUnit.SECONDS).status()).isEqualTo(200);
             assertThat(drained.get(20, TimeUnit.SECONDS).drained()).isTrue();
             await().atMost(Duration.ofSeconds(5)).until(() -> !proxy.status().releases().containsKey("blue"));
+            await().atMost(Duration.ofSeconds(5)).until(() -> proxy.meterRegistry()
+                    .find("canary.proxy.inflight.requests").tag("release", "blue").gauge() == null);
             assertThat(proxy.awaitDrained("blue", Duration.ofSeconds(1)).get(5, TimeUnit.SECONDS).drained())
                     .as("asked again once it is gone").isTrue();
         }
