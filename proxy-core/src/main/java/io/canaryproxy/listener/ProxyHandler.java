@@ -827,6 +827,7 @@ final class ProxyHandler extends ChannelInboundHandlerAdapter implements Upstrea
             fail(HttpResponseStatus.SERVICE_UNAVAILABLE, UpstreamError.POOL_FULL, cause.getMessage());
         } else if (connectFailed && (next = nextAfterConnectFailure(cause)) != null) {
             log.debug("connect to {} failed ({}), trying {}", endpoint, cause.toString(), next);
+            release.metrics().error(UpstreamError.CONNECT);
             release.metrics().retry();
             connect(next, true);
         } else if (connectFailed && rerouted()) {
@@ -1034,6 +1035,9 @@ final class ProxyHandler extends ChannelInboundHandlerAdapter implements Upstrea
         } else {
             listener.failureLog().sentOn(request, clientForLog(request), release.name(),
                     "upstream " + endpoint + " closed without a response: " + why + "; sent to " + next);
+            // Counted as the failure log tells it: a worker that crashes on every request shows in the errors,
+            // though another endpoint answered each of them.
+            release.metrics().error(UpstreamError.RESET);
         }
         release.metrics().retry();
         connect(next, true);

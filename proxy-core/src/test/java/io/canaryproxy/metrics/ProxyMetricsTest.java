@@ -10,6 +10,7 @@ import static org.awaitility.Awaitility.await;
 import com.github.tomakehurst.wiremock.WireMockServer;
 import com.github.tomakehurst.wiremock.http.Fault;
 import io.canaryproxy.CanaryProxy;
+import io.canaryproxy.testing.Ports;
 import io.canaryproxy.testing.RawHttpClient;
 import io.canaryproxy.testing.ScriptedBackend;
 import io.canaryproxy.testing.TestConfigs;
@@ -57,6 +58,36 @@ class ProxyMetricsTest {
             assertThat(registry.get("canary.proxy.canary.weight.percent").gauge().value()).isZero();
         } finally {
             upstream.stop();
+        }
+    }
+
+    /**
+     * A failure a retry made good is still a failure of its endpoint: a worker that crashes on every request, or a
+     * gunicorn that is down, shows in the errors though every client got its answer from the other endpoint.
+     */
+    @Test
+    void failuresThatARetryMadeGoodAreCountedToo() throws Exception {
+        MeterRegistry registry = new SimpleMeterRegistry();
+        String ok = "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok";
+        try (ScriptedBackend crashing = new ScriptedBackend().otherwise(ScriptedBackend.Reply.of("").thenClose());
+             ScriptedBackend healthy = new ScriptedBackend().otherwise(ScriptedBackend.Reply.of(ok));
+             CanaryProxy proxy = CanaryProxy.start(TestConfigs.parse("""
+                     proxy {
+                       releases.blue.endpoints = ["%s", "%s", "127.0.0.1:%d"]
+                       routing.stable = blue
+                       health-check.interval = 0
+                     }
+                     """.formatted(crashing.endpoint(), healthy.endpoint(), Ports.unused())), registry);
+             RawHttpClient client = new RawHttpClient(proxy.listenAddress())) {
+            for (int i = 0; i < 12; i++) {
+                assertThat(client.get("/").status()).isEqualTo(200);
+            }
+
+            assertThat(crashing.requests()).isPositive();
+            assertThat(errors(registry, "reset")).isEqualTo(crashing.requests());
+            assertThat(errors(registry, "connect")).isPositive();
+            assertThat(registry.get("canary.proxy.retries").tag("release", "blue").counter().count())
+                    .isEqualTo(errors(registry, "reset") + errors(registry, "connect"));
         }
     }
 
