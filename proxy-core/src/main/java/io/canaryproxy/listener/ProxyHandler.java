@@ -24,6 +24,7 @@ import io.netty.channel.ChannelProgressivePromise;
 import io.netty.channel.ConnectTimeoutException;
 import io.netty.channel.socket.DuplexChannel;
 import io.netty.handler.codec.DecoderResult;
+import io.netty.handler.codec.PrematureChannelClosureException;
 import io.netty.handler.codec.http.DefaultHttpContent;
 import io.netty.handler.codec.http.FullHttpResponse;
 import io.netty.handler.codec.http.HttpContent;
@@ -390,6 +391,12 @@ final class ProxyHandler extends ChannelInboundHandlerAdapter implements Upstrea
         startNanos = lastClientNanos;
         idleSinceNanos = 0;
         DecoderResult result = req.decoderResult();
+        if (result.isFailure() && result.cause() instanceof PrematureChannelClosureException) {
+            // The connection closed in the middle of a head: a client that gave up (a page load cancelled, a
+            // scanner), or one the header timeout cut off and counted. Nothing was refused; there is no one to tell.
+            ReferenceCountUtil.release(req);
+            return;
+        }
         if (result.isFailure()) {
             ReferenceCountUtil.release(req);
             reject(statusFor(result.cause()), "malformed request: " + result.cause().getMessage());
@@ -1371,6 +1378,7 @@ final class ProxyHandler extends ChannelInboundHandlerAdapter implements Upstrea
             long headStarted = decoder.headStartedNanos();
             if (headStarted != StrictRequestDecoder.NO_HEAD && now - headStarted >= lc.headerReadTimeoutNanos) {
                 log.debug("client {} too slow sending a request head", clientIp);
+                lc.clientMetrics.rejected(408);
                 ctx.close();
                 return;
             }

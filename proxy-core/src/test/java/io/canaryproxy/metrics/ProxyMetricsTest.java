@@ -112,6 +112,45 @@ class ProxyMetricsTest {
         }
     }
 
+    /**
+     * A client that gives up in the middle of a head (a cancelled page load, a scanner) was refused nothing; one the
+     * header timeout cuts off was, as nginx logs a 408 for it.
+     */
+    @Test
+    void aClientThatClosesMidHeadIsNotCountedButOneTheHeaderTimeoutCutsOffIs() throws Exception {
+        MeterRegistry registry = new SimpleMeterRegistry();
+        try (ScriptedBackend backend = new ScriptedBackend();
+             CanaryProxy proxy = CanaryProxy.start(TestConfigs.single(backend.endpoint(), """
+                     proxy.threads = 1
+                     proxy.limits.header-read-timeout = 300ms
+                     """), registry)) {
+            byte[] halfAHead = "GET / HTTP/1.1\r\nHost: x\r\n".getBytes(StandardCharsets.US_ASCII);
+            for (int i = 0; i < 3; i++) {
+                try (java.net.Socket gaveUp = new java.net.Socket("127.0.0.1", proxy.listenAddress().getPort())) {
+                    gaveUp.getOutputStream().write(halfAHead);
+                }
+            }
+            try (java.net.Socket slow = new java.net.Socket("127.0.0.1", proxy.listenAddress().getPort())) {
+                slow.getOutputStream().write(halfAHead);
+                slow.setSoTimeout(5000);
+                assertThat(slow.getInputStream().read()).as("closed by the header timeout").isEqualTo(-1);
+            }
+            // A request refused on the same event loop, after those: its count shows theirs would have come first.
+            try (RawHttpClient client = new RawHttpClient(proxy.listenAddress())) {
+                assertThat(client.sendRaw("GET / HTTP/1.1\r\nHost: a\r\nHost: b\r\n\r\n"
+                        .getBytes(StandardCharsets.US_ASCII)).status()).isEqualTo(400);
+            }
+
+            await().atMost(Duration.ofSeconds(5)).until(() -> registry.find("canary.proxy.client.rejected")
+                    .tag("status", "400").counter() != null);
+            assertThat(registry.get("canary.proxy.client.rejected").tag("status", "400").counter().count())
+                    .isEqualTo(1);
+            assertThat(registry.get("canary.proxy.client.rejected").tag("status", "408").counter().count())
+                    .isEqualTo(1);
+            assertThat(backend.requests()).isZero();
+        }
+    }
+
     /** As /status and /drain count them: a gauge that forgot the old endpoint would say "nothing open" too early. */
     @Test
     void aReleasesGaugesCountTheGenerationAReloadLeftDraining() throws Exception {
