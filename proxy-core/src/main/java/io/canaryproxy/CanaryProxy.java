@@ -12,6 +12,7 @@ import io.canaryproxy.internal.DurationText;
 import io.canaryproxy.listener.Listener;
 import io.canaryproxy.listener.Transport;
 import io.canaryproxy.metrics.ClientMetrics;
+import io.canaryproxy.metrics.AnalysisMetrics;
 import io.canaryproxy.metrics.ProxyMeters;
 import io.canaryproxy.routing.RouteState;
 import io.canaryproxy.routing.RouteTable;
@@ -133,7 +134,8 @@ public final class CanaryProxy implements AutoCloseable {
         }
         gauges = ProxyMeters.bind(registry, upstreams, List.of(), routes, totals);
         this.analysis = new Analysis(analysisConfig, new AnalysisControl(), control,
-                new Webhooks(analysisConfig.webhooks(), ForkJoinPool.commonPool()), store);
+                new Webhooks(analysisConfig.webhooks(), ForkJoinPool.commonPool()), store,
+                new AnalysisMetrics(registry));
         Gauge.builder("canary.proxy.analysis.state", analysis, a -> a.status().state().ordinal())
                 .description("Automated analysis: 0 idle, 1 running, 2 paused").register(registry);
         Gauge.builder("canary.proxy.analysis.step", analysis, a -> a.status().step())

@@ -2,6 +2,7 @@ package io.canaryproxy.analysis;
 
 import io.canaryproxy.analysis.Check.Verdict;
 import io.canaryproxy.internal.DurationText;
+import io.canaryproxy.metrics.AnalysisMetrics;
 import io.canaryproxy.routing.RouteTable;
 import io.canaryproxy.upstream.Release;
 import java.time.Duration;
@@ -56,6 +57,7 @@ public final class Analysis {
     private final ScheduledExecutorService executor;
     private Webhooks webhooks;
     private final AnalysisStore store;
+    private final AnalysisMetrics metrics;
     private final ArrayDeque<Check> history = new ArrayDeque<>();
     private final Map<String, Instant> cooldownUntil = new HashMap<>();
 
@@ -79,13 +81,14 @@ public final class Analysis {
     private ScheduledFuture<?> warmupEnd;
 
     public Analysis(AnalysisConfig config, Control control, ScheduledExecutorService executor, Webhooks webhooks,
-                    AnalysisStore store) {
+                    AnalysisStore store, AnalysisMetrics metrics) {
         this.config = config;
         this.judge = new Judge(config);
         this.control = control;
         this.executor = executor;
         this.webhooks = webhooks;
         this.store = store;
+        this.metrics = metrics;
     }
 
     /**
@@ -252,6 +255,7 @@ public final class Analysis {
             log.info("analysis of {} ended: {}", release, why);
             lastOutcome = "ended: " + why;
             webhooks.send(event, release, step, config.steps().get(step), history.peekLast(), why);
+            metrics.outcome(event);
             finish();
         }
     }
@@ -414,6 +418,7 @@ public final class Analysis {
         log.error("analysis of {} failed unexpectedly; pausing it", release, e);
         state = State.PAUSED;
         lastOutcome = "paused: " + e.getMessage();
+        metrics.outcome("paused");
         webhooks.send("paused", release, step, config.steps().get(step), history.peekLast(), lastOutcome);
         save();
     }
@@ -471,6 +476,7 @@ public final class Analysis {
                         state = State.PAUSED;
                         lastOutcome = "paused after " + consecutiveFailures + " failed checks: " + result.reason();
                         log.warn("analysis of {} paused: {}", release, lastOutcome);
+                        metrics.outcome("paused");
                         webhooks.send("paused", release, step, config.steps().get(step), result);
                         save();
                     } else {
@@ -487,6 +493,7 @@ public final class Analysis {
             lastOutcome = "promoted after " + config.steps().size() + " steps";
             log.info("analysis of {}: {}", release, lastOutcome);
             webhooks.send("promoted", release, step, 100, history.peekLast());
+            metrics.outcome("promoted");
             finish();
             return;
         }
@@ -506,6 +513,7 @@ public final class Analysis {
         lastOutcome = "rolled back: " + why;
         log.warn("analysis of {} {}", release, lastOutcome);
         webhooks.send("rolled-back", release, step, config.steps().get(step), history.peekLast());
+        metrics.outcome("rolled-back");
         finish();
     }
 
@@ -524,6 +532,7 @@ public final class Analysis {
     }
 
     private void record(Check check) {
+        metrics.checked(check.verdict().name().toLowerCase(java.util.Locale.ROOT));
         history.addLast(check);
         while (history.size() > config.history()) {
             history.removeFirst();

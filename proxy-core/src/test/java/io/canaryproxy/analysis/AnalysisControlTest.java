@@ -18,6 +18,8 @@ import io.canaryproxy.testing.Captured;
 import io.canaryproxy.testing.CountingBackend;
 import io.canaryproxy.testing.RawHttpClient;
 import io.canaryproxy.testing.TestConfigs;
+import io.micrometer.core.instrument.MeterRegistry;
+import io.micrometer.core.instrument.simple.SimpleMeterRegistry;
 import java.io.IOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
@@ -348,7 +350,8 @@ class AnalysisControlTest {
 
     @Test
     void anOperatorsRollbackEndsTheRunAndACanaryThatLosesItsEndpointIsRolledBackAtOnce() throws Exception {
-        try (CanaryProxy proxy = CanaryProxy.start(config(QUICK_CHECKS))) {
+        MeterRegistry registry = new SimpleMeterRegistry();
+        try (CanaryProxy proxy = CanaryProxy.start(config(QUICK_CHECKS), registry)) {
             proxy.startAnalysis("green", false);
             assertThatThrownBy(() -> proxy.startAnalysis("green", false)).isInstanceOf(IllegalStateException.class);
 
@@ -361,6 +364,11 @@ class AnalysisControlTest {
             assertThat(proxy.status().analysis().lastOutcome())
                     .isEqualTo("rolled back: the canary has no healthy endpoint");
             assertThat(proxy.routes().canary()).isNull();
+            // Both rollbacks, the operator's and the analysis's, and the failed check behind the second.
+            assertThat(registry.get("canary.proxy.analysis.outcomes").tag("outcome", "rolled-back").counter()
+                    .count()).isEqualTo(2);
+            assertThat(registry.get("canary.proxy.analysis.checks").tag("verdict", "fail").counter().count())
+                    .isEqualTo(1);
             // Webhooks are posted asynchronously.
             await().atMost(Duration.ofSeconds(5)).untilAsserted(() -> hooks.verify(postRequestedFor(
                     urlEqualTo("/events")).withRequestBody(matchingJsonPath("$.event", equalTo("rolled-back")))));
