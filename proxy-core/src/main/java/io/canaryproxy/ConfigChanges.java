@@ -4,6 +4,7 @@ import io.canaryproxy.analysis.AnalysisConfig;
 import io.canaryproxy.config.LimitsConfig;
 import io.canaryproxy.config.ProxyConfig;
 import io.canaryproxy.config.ReleaseConfig;
+import io.canaryproxy.config.StaticFilesConfig;
 import io.canaryproxy.config.StaticFilesSettings;
 import io.canaryproxy.internal.DurationText;
 import java.lang.reflect.InvocationTargetException;
@@ -67,9 +68,19 @@ final class ConfigChanges {
             if (!old.endpoints().equals(rc.endpoints())) {
                 what.add("endpoints " + old.endpoints() + " -> " + rc.endpoints());
             }
-            if (!Objects.equals(old.staticFiles(), rc.staticFiles())) {
-                what.add("static files " + (old.staticFiles() == null ? "added"
-                        : rc.staticFiles() == null ? "removed" : "changed"));
+            StaticFilesConfig was = old.staticFiles();
+            StaticFilesConfig is = rc.staticFiles();
+            if (was == null && is != null) {
+                what.add("static files added: " + is.prefix() + " from " + is.root());
+            } else if (was != null && is == null) {
+                what.add("static files removed: " + was.prefix() + " from " + was.root());
+            } else if (was != null) {
+                if (!was.prefix().equals(is.prefix())) {
+                    what.add("static prefix " + was.prefix() + " -> " + is.prefix());
+                }
+                if (!was.root().equals(is.root())) {
+                    what.add("static root " + was.root() + " -> " + is.root());
+                }
             }
             if (what.isEmpty() && !old.equals(rc)) {
                 what.add("changed");

@@ -32,7 +32,7 @@ class ConfigChangesTest {
                 """);
 
         assertThat(ConfigChanges.applied(before, after)).containsExactly(
-                "release green: static files added",
+                "release green: static files added: /static/ from /srv/green/static",
                 "proxy.routing.sticky-cookie.max-age: 30d -> 1d",
                 "proxy.routing.served-by-header: false -> true",
                 "proxy.upstream.response-timeout: 1m -> 1500ms");
@@ -58,6 +58,17 @@ class ConfigChangesTest {
                 "proxy.upstream.max-idle-connections: "
                         + before.upstream().maxIdleConnections() + " -> 3",
                 "proxy.limits.max-body-size: 50m -> 1m");
+    }
+
+    @Test
+    void aStaticRootThatMovesIsNamedOldAndNew() {
+        ProxyConfig before = config("proxy.releases.green.static { prefix = \"/static/\", root = \"/srv/g1\" }");
+        ProxyConfig after = config("proxy.releases.green.static { prefix = \"/assets/\", root = \"/srv/g2\" }");
+
+        assertThat(ConfigChanges.applied(before, after)).containsExactly(
+                "release green: static prefix /static/ -> /assets/, static root /srv/g1 -> /srv/g2");
+        assertThat(ConfigChanges.applied(after, config(""))).containsExactly(
+                "release green: static files removed: /assets/ from /srv/g2");
     }
 
     @Test
