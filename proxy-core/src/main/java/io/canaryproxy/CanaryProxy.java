@@ -7,6 +7,7 @@ import io.canaryproxy.analysis.Webhooks;
 import io.canaryproxy.config.ConfigException;
 import io.canaryproxy.config.EndpointAddress;
 import io.canaryproxy.config.ProxyConfig;
+import io.canaryproxy.config.ReleaseConfig;
 import io.canaryproxy.config.RoutingConfig;
 import io.canaryproxy.internal.DurationText;
 import io.canaryproxy.listener.Listener;
@@ -29,6 +30,7 @@ import io.netty.channel.EventLoopGroup;
 import io.netty.util.concurrent.EventExecutor;
 import java.io.IOException;
 import java.net.InetSocketAddress;
+import java.nio.file.Files;
 import java.time.Duration;
 import java.time.Instant;
 import java.util.ArrayList;
@@ -260,6 +262,13 @@ public final class CanaryProxy implements AutoCloseable {
         if (problem != null) {
             throw new IllegalStateException("release '" + target.name() + "' has no healthy endpoint (" + problem
                     + "); start it first, or force the " + action);
+        }
+        // Its pages would come with a 404 for every asset: a deploy that has not put the files there yet.
+        ReleaseConfig rc = config.release(target.name());
+        if (rc != null && rc.staticFiles() != null && !Files.isDirectory(rc.staticFiles().root())) {
+            throw new IllegalStateException("release '" + target.name() + "' serves " + rc.staticFiles().prefix()
+                    + " from " + rc.staticFiles().root() + ", which is not a directory; deploy its static files"
+                    + " first, or force the " + action);
         }
     }
 

@@ -1,6 +1,7 @@
 package io.canaryproxy.staticfiles;
 
 import static org.assertj.core.api.Assertions.assertThat;
+import static org.assertj.core.api.Assertions.assertThatThrownBy;
 
 import io.canaryproxy.CanaryProxy;
 import io.canaryproxy.config.ProxyConfig;
@@ -50,6 +51,21 @@ class StaticFilesThroughProxyTest {
                 %s
                 """.formatted(blue.endpoint(), dir.resolve("blue/static"), green.endpoint(),
                 dir.resolve("green/static"), extra));
+    }
+
+    /** A switch to a release whose static files are not there yet would serve its pages with a 404 per asset. */
+    @Test
+    void aSwitchToAReleaseWhoseStaticRootIsMissingIsRefusedUnlessForced() throws Exception {
+        Path greenRoot = dir.resolve("green/static");
+        Path aside = Files.move(greenRoot, dir.resolve("green/static-not-yet"));
+
+        assertThatThrownBy(() -> proxy.switchTo("green", false)).isInstanceOf(IllegalStateException.class)
+                .hasMessage("release 'green' serves /static/ from " + greenRoot + ", which is not a directory;"
+                        + " deploy its static files first, or force the switch");
+        assertThat(proxy.routes().stable()).isEqualTo("blue");
+
+        Files.move(aside, greenRoot);
+        assertThat(proxy.switchTo("green", false).stable()).isEqualTo("green");
     }
 
     @Test
