@@ -1,9 +1,6 @@
 package io.canaryproxy.metrics;
 
-import io.micrometer.core.instrument.Counter;
 import io.micrometer.core.instrument.MeterRegistry;
-import java.util.concurrent.ConcurrentHashMap;
-import java.util.concurrent.ConcurrentMap;
 
 /**
  * The automated analysis's decisions as counters: every check by its verdict, and every run by how it ended. The
@@ -12,20 +9,19 @@ import java.util.concurrent.ConcurrentMap;
  */
 public final class AnalysisMetrics {
 
-    private final MeterRegistry registry;
-    private final ConcurrentMap<String, Counter> checks = new ConcurrentHashMap<>();
-    private final ConcurrentMap<String, Counter> outcomes = new ConcurrentHashMap<>();
+    private final TaggedCounters checks;
+    private final TaggedCounters outcomes;
 
     public AnalysisMetrics(MeterRegistry registry) {
-        this.registry = registry;
+        checks = new TaggedCounters(registry, "canary.proxy.analysis.checks",
+                "Checks of the automated analysis, by verdict", "verdict");
+        outcomes = new TaggedCounters(registry, "canary.proxy.analysis.outcomes",
+                "Runs of the automated analysis, by how they ended or paused", "outcome");
     }
 
     /** One check judged, with {@code verdict} {@code pass}, {@code hold} or {@code fail}. */
     public void checked(String verdict) {
-        checks.computeIfAbsent(verdict, v -> Counter.builder("canary.proxy.analysis.checks")
-                .description("Checks of the automated analysis, by verdict")
-                .tag("verdict", v)
-                .register(registry)).increment();
+        checks.increment(verdict);
     }
 
     /**
@@ -33,9 +29,6 @@ public final class AnalysisMetrics {
      * by its own failures ({@code paused}).
      */
     public void outcome(String outcome) {
-        outcomes.computeIfAbsent(outcome, o -> Counter.builder("canary.proxy.analysis.outcomes")
-                .description("Runs of the automated analysis, by how they ended or paused")
-                .tag("outcome", o)
-                .register(registry)).increment();
+        outcomes.increment(outcome);
     }
 }

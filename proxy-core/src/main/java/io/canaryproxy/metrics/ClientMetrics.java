@@ -1,9 +1,6 @@
 package io.canaryproxy.metrics;
 
-import io.micrometer.core.instrument.Counter;
 import io.micrometer.core.instrument.MeterRegistry;
-import java.util.concurrent.ConcurrentHashMap;
-import java.util.concurrent.ConcurrentMap;
 
 /**
  * Requests the proxy refused itself before any release saw them (400, 413, 414, 431, 417...): not in
@@ -12,18 +9,15 @@ import java.util.concurrent.ConcurrentMap;
  */
 public final class ClientMetrics {
 
-    private final MeterRegistry registry;
-    private final ConcurrentMap<Integer, Counter> rejected = new ConcurrentHashMap<>();
+    private final TaggedCounters rejected;
 
     public ClientMetrics(MeterRegistry registry) {
-        this.registry = registry;
+        rejected = new TaggedCounters(registry, "canary.proxy.client.rejected",
+                "Requests the proxy refused before routing them, by status", "status");
     }
 
     /** One request refused with {@code status}. */
     public void rejected(int status) {
-        rejected.computeIfAbsent(status, s -> Counter.builder("canary.proxy.client.rejected")
-                .description("Requests the proxy refused before routing them, by status")
-                .tag("status", Integer.toString(s))
-                .register(registry)).increment();
+        rejected.increment(Integer.toString(status));
     }
 }
