@@ -60,6 +60,19 @@ class AnalysisRunbookTest {
         }
     }
 
+    /** Many users, GETs and POSTs, already being served: a run started now has traffic from its first interval. */
+    private LoadGenerator usersUnderWay() {
+        LoadGenerator load = LoadGenerator.builder(proxy.listenAddress()).getClients(8).postClients(2)
+                .manyUsers(true).start();
+        try {
+            load.awaitMoreSuccesses(200, Duration.ofSeconds(30));
+            return load;
+        } catch (RuntimeException | Error e) {
+            load.close();
+            throw e;
+        }
+    }
+
     private Analysis.Status awaitEnd() {
         await().atMost(Duration.ofSeconds(40)).pollInterval(Duration.ofMillis(100))
                 .until(() -> proxy.status().analysis().state() == Analysis.State.IDLE);
@@ -69,9 +82,7 @@ class AnalysisRunbookTest {
     @Test
     void aGreenFailingThirtyPercentIsRolledBackAndUsersSeeFewErrors() {
         start(Gunicorn.tcp("green").env("FAIL_RATE", "0.3"), "");
-        try (LoadGenerator load = LoadGenerator.builder(proxy.listenAddress()).getClients(8).postClients(2)
-                .manyUsers(true).start()) {
-            load.awaitMoreSuccesses(200, Duration.ofSeconds(30));
+        try (LoadGenerator load = usersUnderWay()) {
             proxy.startAnalysis("green", false);
 
             Analysis.Status end = awaitEnd();
@@ -91,9 +102,7 @@ class AnalysisRunbookTest {
     @Test
     void aGreenTwoHundredMillisecondsSlowerIsRolledBackOnLatency() {
         start(Gunicorn.tcp("green").threads(16).env("EXTRA_LATENCY_MS", "200"), "");
-        try (LoadGenerator load = LoadGenerator.builder(proxy.listenAddress()).getClients(8).postClients(2)
-                .manyUsers(true).start()) {
-            load.awaitMoreSuccesses(200, Duration.ofSeconds(30));
+        try (LoadGenerator load = usersUnderWay()) {
             proxy.startAnalysis("green", false);
 
             Analysis.Status end = awaitEnd();
@@ -115,9 +124,7 @@ class AnalysisRunbookTest {
     void aGreenThatSlowsDownAtTheLastStepIsRolledBack() throws Exception {
         Path slow = dir.resolve("slow");
         start(Gunicorn.tcp("green").env("SLOW_WHILE_FILE", slow.toString()), "interval = 2s, steps = [10, 100]");
-        try (LoadGenerator load = LoadGenerator.builder(proxy.listenAddress()).getClients(8).postClients(2)
-                .manyUsers(true).start()) {
-            load.awaitMoreSuccesses(200, Duration.ofSeconds(30));
+        try (LoadGenerator load = usersUnderWay()) {
             proxy.startAnalysis("green", false);
             await().atMost(Duration.ofSeconds(30)).pollInterval(Duration.ofMillis(20))
                     .until(() -> proxy.status().analysis().step() == 1);
@@ -138,9 +145,7 @@ class AnalysisRunbookTest {
     @Test
     void aHealthyGreenIsPromotedThroughEveryStepWithoutAFailedRequest() {
         start(Gunicorn.tcp("green"), "");
-        try (LoadGenerator load = LoadGenerator.builder(proxy.listenAddress()).getClients(8).postClients(2)
-                .manyUsers(true).start()) {
-            load.awaitMoreSuccesses(200, Duration.ofSeconds(30));
+        try (LoadGenerator load = usersUnderWay()) {
             proxy.startAnalysis("green", false);
 
             Analysis.Status end = awaitEnd();
@@ -161,9 +166,7 @@ class AnalysisRunbookTest {
     void errorsInTheWarmUpOnlyDoNotCountAgainstTheCanary() {
         start(Gunicorn.tcp("green").workers(1).env("FAIL_FIRST_MS", "700"),
                 "interval = 2s, warmup = 1500ms, failure-limit = 1");
-        try (LoadGenerator load = LoadGenerator.builder(proxy.listenAddress()).getClients(8).postClients(2)
-                .manyUsers(true).start()) {
-            load.awaitMoreSuccesses(200, Duration.ofSeconds(30));
+        try (LoadGenerator load = usersUnderWay()) {
             proxy.startAnalysis("green", false);
 
             Analysis.Status end = awaitEnd();

@@ -82,13 +82,21 @@ class RetryTest {
         }
     }
 
+    /**
+     * {@code /warm} leaves a kept-alive connection; the first {@code /x} on it meets a reset, as in the race with an
+     * upstream closing an idle connection, and {@code /x} is answered after that.
+     */
+    private static void closesItsKeptAliveConnectionOnce(WireMockServer upstream) {
+        upstream.stubFor(get(urlEqualTo("/warm")).willReturn(aResponse().withStatus(200).withBody("warm")));
+        upstream.stubFor(get(urlEqualTo("/x")).inScenario("closing").whenScenarioStateIs(Scenario.STARTED)
+                .willReturn(aResponse().withFault(Fault.CONNECTION_RESET_BY_PEER)).willSetStateTo("closed"));
+        upstream.stubFor(get(urlEqualTo("/x")).inScenario("closing").whenScenarioStateIs("closed")
+                .willReturn(aResponse().withStatus(200).withBody("again")));
+    }
+
     @Test
     void aRequestThatMetAClosingKeptAliveConnectionIsSentAgainOnANewOne() throws Exception {
-        first.stubFor(get(urlEqualTo("/warm")).willReturn(aResponse().withStatus(200).withBody("warm")));
-        first.stubFor(get(urlEqualTo("/x")).inScenario("closing").whenScenarioStateIs(Scenario.STARTED)
-                .willReturn(aResponse().withFault(Fault.CONNECTION_RESET_BY_PEER)).willSetStateTo("closed"));
-        first.stubFor(get(urlEqualTo("/x")).inScenario("closing").whenScenarioStateIs("closed")
-                .willReturn(aResponse().withStatus(200).withBody("again")));
+        closesItsKeptAliveConnectionOnce(first);
         try (CanaryProxy proxy = CanaryProxy.start(TestConfigs.single(endpoint(first), "proxy.upstream." + KEEP_IDLE));
              RawHttpClient client = new RawHttpClient(proxy.listenAddress())) {
             // Leaves a kept-alive connection in the pool of this client connection's event loop.
@@ -173,11 +181,7 @@ class RetryTest {
      */
     @Test
     void aRequestThatMetAClosingKeptAliveConnectionStaysWithItsEndpoint() throws Exception {
-        first.stubFor(get(urlEqualTo("/warm")).willReturn(aResponse().withStatus(200).withBody("warm")));
-        first.stubFor(get(urlEqualTo("/x")).inScenario("closing").whenScenarioStateIs(Scenario.STARTED)
-                .willReturn(aResponse().withFault(Fault.CONNECTION_RESET_BY_PEER)).willSetStateTo("closed"));
-        first.stubFor(get(urlEqualTo("/x")).inScenario("closing").whenScenarioStateIs("closed")
-                .willReturn(aResponse().withStatus(200).withBody("again")));
+        closesItsKeptAliveConnectionOnce(first);
         try (CanaryProxy proxy = CanaryProxy.start(blue("max-retries = 2, eject-after = 1, " + KEEP_IDLE,
                 "127.0.0.1:" + Ports.unused(), endpoint(first)));
              RawHttpClient client = new RawHttpClient(proxy.listenAddress())) {
