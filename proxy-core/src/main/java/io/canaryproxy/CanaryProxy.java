@@ -146,6 +146,7 @@ public final class CanaryProxy implements AutoCloseable {
         upstreams.startHealthChecks();
         log.info("listening on {} ({} event loops, {} transport); stable release {}", address, loopArray.length,
                 transport.name().toLowerCase(), routes.table().stable());
+        config.warnings().forEach(w -> log.warn("{}", w));
     }
 
     /**

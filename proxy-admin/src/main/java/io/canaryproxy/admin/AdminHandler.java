@@ -394,6 +394,9 @@ final class AdminHandler extends SimpleChannelInboundHandler<FullHttpRequest> {
             };
             if (result.outcome() == ConfigReloader.Outcome.RELOADED) {
                 body.put("changes", result.changes());
+                if (!result.warnings().isEmpty()) {
+                    body.put("warnings", result.warnings());
+                }
             } else {
                 body.put("error", result.error());
             }

@@ -34,10 +34,12 @@ final class ConfigReloader {
     }
 
     /**
-     * @param changes one line per change applied (empty unless {@link Outcome#RELOADED})
-     * @param error   why nothing was applied ({@code null} when {@link Outcome#RELOADED})
+     * @param changes  one line per change applied (empty unless {@link Outcome#RELOADED})
+     * @param warnings what the applied configuration holds that is most likely a mistake
+     *                 ({@link ProxyConfig#warnings})
+     * @param error    why nothing was applied ({@code null} when {@link Outcome#RELOADED})
      */
-    record Result(Outcome outcome, List<String> changes, String error) {
+    record Result(Outcome outcome, List<String> changes, List<String> warnings, String error) {
     }
 
     private final CanaryProxy proxy;
@@ -85,7 +87,7 @@ final class ConfigReloader {
     synchronized Result reload(String who) {
         if (file == null) {
             log.warn("{}: reload: nothing to reload: {}", who, noFile);
-            return new Result(Outcome.NO_FILE, List.of(), noFile);
+            return new Result(Outcome.NO_FILE, List.of(), List.of(), noFile);
         }
         try {
             ProxyConfig next = Main.loadConfig(file, " (the proxy was started with it; put it back, the running"
@@ -97,17 +99,19 @@ final class ConfigReloader {
                 log.info("{}: reload of {}: {} change{}: {}", who, file, changes.size(),
                         changes.size() == 1 ? "" : "s", String.join("; ", changes));
             }
-            return new Result(Outcome.RELOADED, changes, null);
+            List<String> warnings = next.warnings();
+            warnings.forEach(w -> log.warn("{}: reload of {}: {}", who, file, w));
+            return new Result(Outcome.RELOADED, changes, warnings, null);
         } catch (ConfigException e) {
             String message = Main.oneLine(e.getMessage());
             if (message.startsWith(PROXY_REFUSAL)) {
                 message = message.substring(PROXY_REFUSAL.length());
             }
             log.warn("{}: reload of {} refused, the running configuration stays: {}", who, file, message);
-            return new Result(Outcome.REFUSED, List.of(), message);
+            return new Result(Outcome.REFUSED, List.of(), List.of(), message);
         } catch (RuntimeException e) {
             log.error("{}: reload of {} failed, the running configuration stays", who, file, e);
-            return new Result(Outcome.FAILED, List.of(), "internal error: " + e);
+            return new Result(Outcome.FAILED, List.of(), List.of(), "internal error: " + e);
         }
     }
 }

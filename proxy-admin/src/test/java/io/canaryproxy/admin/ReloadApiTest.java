@@ -108,6 +108,32 @@ class ReloadApiTest {
         assertThat(blue.requests()).isEqualTo(1);
     }
 
+    /**
+     * Green given blue's endpoint, as a copied block left unedited would: valid, applied, but the answer and the
+     * log say that the two releases are now the same processes.
+     */
+    @Test
+    void anEndpointBothReleasesListIsReloadedWithAWarning() throws Exception {
+        Files.writeString(file, config(blue.endpoint()));
+        AdminCalls.Logged logged = calls.postLogged("/reload");
+        HttpResponse<String> r = logged.response();
+        assertThat(r.statusCode()).isEqualTo(200);
+        JsonNode body = json(r);
+        assertThat(body.get("reloaded").asBoolean()).isTrue();
+        String warning = "proxy.releases.green.endpoints: " + blue.endpoint() + " is also an endpoint of release"
+                + " blue: both releases are the same processes, so switching between them changes nothing";
+        assertThat(body.get("warnings")).singleElement().satisfies(w -> assertThat(w.asText()).isEqualTo(warning));
+        assertThat(logged.log()).anySatisfy(e -> {
+            assertThat(e.getLevel()).isEqualTo(Level.WARN);
+            assertThat(e.getFormattedMessage()).endsWith(": " + warning);
+        });
+
+        Files.writeString(file, config(green.endpoint()));
+        JsonNode fixed = json(calls.post("/reload"));
+        assertThat(fixed.get("reloaded").asBoolean()).isTrue();
+        assertThat(fixed.has("warnings")).isFalse();
+    }
+
     @Test
     void anUnchangedFileIsReloadedWithNoChange() throws Exception {
         AdminCalls.Logged logged = calls.postLogged("/reload");

@@ -1,6 +1,7 @@
 package io.canaryproxy.config;
 
 import com.typesafe.config.Config;
+import com.typesafe.config.ConfigUtil;
 import java.nio.file.Path;
 import java.util.List;
 import java.util.Map;
@@ -45,5 +46,26 @@ public record ProxyConfig(
     /** The release of that name, or {@code null}. */
     public ReleaseConfig release(String name) {
         return releases.get(name);
+    }
+
+    /**
+     * What is valid but most likely a mistake, one line each, for the operator to see at start and on reload:
+     * an endpoint listed by two releases (a switch between them changes nothing, and an analysis would judge
+     * the app against itself).
+     */
+    public List<String> warnings() {
+        List<String> warnings = new java.util.ArrayList<>();
+        Map<EndpointAddress, String> firstListedBy = new java.util.HashMap<>();
+        for (ReleaseConfig release : releases.values()) {
+            for (EndpointAddress endpoint : release.endpoints()) {
+                String other = firstListedBy.putIfAbsent(endpoint, release.name());
+                if (other != null) {
+                    warnings.add(ConfigUtil.joinPath("proxy", "releases", release.name(), "endpoints") + ": "
+                            + endpoint + " is also an endpoint of release " + other + ": both releases are the"
+                            + " same processes, so switching between them changes nothing");
+                }
+            }
+        }
+        return warnings;
     }
 }

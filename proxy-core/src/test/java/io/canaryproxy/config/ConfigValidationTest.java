@@ -144,6 +144,16 @@ class ConfigValidationTest {
                 .contains("proxy.releases.green.endpoints = {\"a\":1}", "a list of endpoints");
     }
 
+    /** Valid, since it harms no request, but most likely a block copied and not edited. */
+    @Test
+    void anEndpointOfTwoReleasesIsWarnedOf() {
+        assertThat(load("").warnings()).isEmpty();
+        assertThat(load("proxy.releases.green.endpoints = [\"127.0.0.1:8002\", \"unix:/run/app//blue.sock\"]")
+                .warnings()).containsExactly("proxy.releases.green.endpoints: unix:/run/app/blue.sock is also an"
+                        + " endpoint of release blue: both releases are the same processes, so switching between"
+                        + " them changes nothing");
+    }
+
     @Test
     void aSingleEndpointStringIsAListOfOne() {
         assertThat(load("proxy.releases.green.endpoints = \"127.0.0.1:8005\"").release("green").endpoints())
