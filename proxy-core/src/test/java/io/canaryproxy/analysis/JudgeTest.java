@@ -163,7 +163,36 @@ class JudgeTest {
 
         Check fine = judge.judge(window("green", 1500, 0.005, 50), window("blue", 2, 0, 50), earlier, 2, 100);
         assertThat(fine.verdict()).isEqualTo(Verdict.PASS);
-        assertThat(fine.reason()).isEqualTo("no significant difference (stable's in an earlier window of 2000 requests)");
+        assertThat(fine.reason()).matches("p50 \\d+\\.\\d ms against \\d+\\.\\d ms \\(stable's in an earlier window of"
+                + " 2000 requests\\), within the 1\\.5x ratio or the 25 ms slack");
+    }
+
+    /**
+     * The same release with all the users on a busy host, against stable's window at half of them: a heavier
+     * tail and a rank test sure of a few milliseconds, a median well within the slack. Only the median is judged
+     * across windows, so it passes; in one window the same figures fail.
+     */
+    @Test
+    void againstAnEarlierWindowOnlyTheMedianCounts() {
+        Sample earlier = spread("blue", 1400, 2_000, 35_000);
+        Sample busier = spread("green", 2200, 6_000, 75_000);
+
+        Check check = judge.judge(busier, window("blue", 0, 0, 50), earlier, 2, 100);
+        assertThat(check.verdict()).isEqualTo(Verdict.PASS);
+        assertThat(check.reason()).startsWith("p50 ").contains("(stable's in an earlier window of 1400 requests)");
+
+        Check sameWindow = judge.judge(busier, earlier, 1, 50);
+        assertThat(sameWindow.verdict()).isEqualTo(Verdict.FAIL);
+        assertThat(sameWindow.reason()).startsWith("p99 ");
+    }
+
+    /** {@code n} requests, 98 % of them at {@code p50Micros} and the rest at {@code tailMicros}. */
+    private static Sample spread(String release, int n, long p50Micros, long tailMicros) {
+        Histogram h = Sample.newHistogram();
+        for (int i = 0; i < n; i++) {
+            h.recordValue(i % 50 == 0 ? tailMicros : p50Micros + i % 7);
+        }
+        return new Sample(release, n, 0, h);
     }
 
     /** With nothing to compare latency with, a pass says so: a promotion is not read as a latency check passed. */
