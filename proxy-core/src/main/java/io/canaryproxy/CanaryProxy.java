@@ -198,15 +198,13 @@ public final class CanaryProxy implements AutoCloseable {
      * @return the new route table
      * @throws IllegalArgumentException when no release has that name
      * @throws IllegalStateException    when {@code force} is false and none of the release's endpoints answers its
-     *                                  health check now (asked at once, which may take up to
+     *                                  health check now (asked at once, forced too, which may take up to
      *                                  {@code health-check.timeout}: unless forced, not to be called on one of
      *                                  the proxy's event loops)
      */
     public RouteTable switchTo(String release, boolean force) {
         Release target = requireRelease(release);
-        if (!force) {
-            requireServing(target, "switch");
-        }
+        requireServing(target, "switch", force);
         analysis.abort("switched to " + release + " by an operator");
         RouteTable table = routes.update(t -> t.switchTo(release));
         scheduleUpgradedClose();
@@ -227,8 +225,8 @@ public final class CanaryProxy implements AutoCloseable {
         if (!(weightPercent >= 0 && weightPercent <= 100)) {
             throw new IllegalArgumentException("weight must be a percentage from 0 to 100, not " + weightPercent);
         }
-        if (!force && weightPercent > 0) {
-            requireServing(target, "change");
+        if (weightPercent > 0) {
+            requireServing(target, "change", force);
         }
         analysis.abort("canary weight set to " + weightPercent + "% by an operator");
         return canaryAt(release, weightPercent);
@@ -236,13 +234,19 @@ public final class CanaryProxy implements AutoCloseable {
 
     /**
      * The gate of switch, canary and analysis: one of the release's endpoints answers its health check now. Waits
-     * for the answer, up to {@link io.canaryproxy.config.HealthCheckConfig#probeTimeout()}.
+     * for the answer, up to {@link io.canaryproxy.config.HealthCheckConfig#probeTimeout()}. Forced, the release is
+     * still asked, so that an endpoint whose last scheduled check failed but that answers now counts as healthy at
+     * once (an analysis would roll back within half a second a canary it still believes unhealthy), but nothing is
+     * refused.
      *
-     * @throws IllegalStateException naming every endpoint's reason when none answers
+     * @throws IllegalStateException naming every endpoint's reason when none answers, unless forced
      */
-    private void requireServing(Release target, String action) {
+    private void requireServing(Release target, String action, boolean force) {
         for (EventLoop loop : loops) {
             if (loop.inEventLoop()) {
+                if (force) {
+                    return;
+                }
                 // The probes run on these loops: waiting here for one of them would wait for ever.
                 throw new IllegalStateException("a switch or canary change that asks the release must not be"
                         + " called on an event loop of the proxy; force it, or call it from another thread");
@@ -259,6 +263,12 @@ public final class CanaryProxy implements AutoCloseable {
             throw new IllegalStateException("interrupted while asking release '" + target.name() + "'", e);
         } catch (ExecutionException e) {
             problem = e.getCause().toString();
+        }
+        if (force) {
+            if (problem != null) {
+                log.warn("forced {} of release {}, which has no healthy endpoint: {}", action, target.name(), problem);
+            }
+            return;
         }
         if (problem != null) {
             throw new IllegalStateException("release '" + target.name() + "' has no healthy endpoint (" + problem
@@ -404,9 +414,7 @@ public final class CanaryProxy implements AutoCloseable {
         if (release.equals(routes.table().stable())) {
             throw new IllegalArgumentException("'" + release + "' is the stable release; a canary must be another");
         }
-        if (!force) {
-            requireServing(target, "analysis");
-        }
+        requireServing(target, "analysis", force);
         return analysis.start(release, force);
     }
 

@@ -16,6 +16,7 @@ import io.canaryproxy.CanaryProxy;
 import io.canaryproxy.config.ProxyConfig;
 import io.canaryproxy.testing.Captured;
 import io.canaryproxy.testing.CountingBackend;
+import io.canaryproxy.testing.Gunicorn;
 import io.canaryproxy.testing.RawHttpClient;
 import io.canaryproxy.testing.TestConfigs;
 import io.micrometer.core.instrument.MeterRegistry;
@@ -187,6 +188,38 @@ class AnalysisControlTest {
                 assertThat(check.stable().requests()).isEqualTo(3);
             });
             assertThat(proxy.routes().canary()).isNull();
+        }
+    }
+
+    /**
+     * A deploy restarts green and force-starts its analysis the moment gunicorn is up, before the scheduled checks
+     * have seen it answer (here: not for ten seconds). Forced or not, the start asks green: it answers, counts as
+     * healthy at once, and is not rolled back half a second later, with a cooldown, for a failure that is over.
+     */
+    @Test
+    void aForcedStartAsksTheReleaseSoAnOldFailedCheckDoesNotRollItBack() throws Exception {
+        Gunicorn restarted = Gunicorn.unixSocket("green", dir);
+        try (CanaryProxy proxy = CanaryProxy.start(TestConfigs.parse("""
+                proxy {
+                  releases.blue.endpoints = ["%s"]
+                  releases.green.endpoints = ["%s"]
+                  routing.stable = blue
+                  health-check { interval = 100ms, timeout = 100ms, fall = 1, rise = 100 }
+                  analysis { interval = 1h, steps = [5, 100] }
+                }
+                """.formatted(blue.endpoint(), restarted.endpoint())))) {
+            await().atMost(Duration.ofSeconds(10)).until(() ->
+                    !proxy.status().releases().get("green").endpoints().get(0).healthy());
+            restarted.start();
+
+            proxy.startAnalysis("green", true);
+
+            assertThat(proxy.status().releases().get("green").endpoints().get(0).healthy()).isTrue();
+            await().during(Duration.ofMillis(1500)).atMost(Duration.ofSeconds(3))
+                    .until(() -> proxy.status().analysis().state() == Analysis.State.RUNNING);
+            assertThat(proxy.routes().canary()).isEqualTo("green");
+        } finally {
+            restarted.close();
         }
     }
 
