@@ -4,42 +4,75 @@
 #
 # It finds the idle release, updates and restarts it, checks it answers,
 # switches all traffic to it, waits until the old release is drained and
-# only then stops the old gunicorn.
+# only then stops the old gunicorn. Any failure stops it with a one-line
+# reason and a non-zero exit; the release that served before still serves.
+#
+# Environment: ADMIN (or CANARY_PROXY_ADMIN_URL), default http://127.0.0.1:9901;
+# CANARY_PROXY_TOKEN (or CANARY_PROXY_ADMIN_TOKEN, as the proxy reads it) when
+# admin.token is set; APP_ROOT, default /srv/app, holding blue/ and green/;
+# DRAIN_TIMEOUT, default 60s: how long requests on the old release may take.
 set -euo pipefail
 
-ADMIN=${ADMIN:-http://127.0.0.1:9901}
+ADMIN=${ADMIN:-${CANARY_PROXY_ADMIN_URL:-http://127.0.0.1:9901}}
+TOKEN=${CANARY_PROXY_TOKEN:-${CANARY_PROXY_ADMIN_TOKEN:-}}
+APP_ROOT=${APP_ROOT:-/srv/app}
+DRAIN_TIMEOUT=${DRAIN_TIMEOUT:-60s}
 REF=${1:-main}
 AUTH=()
-if [ -n "${CANARY_PROXY_TOKEN:-}" ]; then AUTH=(-H "Authorization: Bearer $CANARY_PROXY_TOKEN"); fi
-# ${AUTH[@]+"${AUTH[@]}"}: an empty array under set -u, also with bash before 4.4
+if [ -n "$TOKEN" ]; then AUTH=(-H "Authorization: Bearer $TOKEN"); fi
 
-stable=$(curl -fsS "$ADMIN/status" | python3 -c 'import json,sys; print(json.load(sys.stdin)["stable"])')
+fail() { echo "deploy: $*" >&2; exit 1; }
+# An answer's body on one line, cut short: a wrong address may answer a page.
+short() { tr -s '\n' ' ' <<<"$1" | cut -c1-300; }
+
+# admin METHOD PATH: sets $code and $body. curl -f would drop the body, which
+# says why the proxy refused; curl's own failure means the API is not there.
+admin() {
+  local out
+  # ${AUTH[@]+"${AUTH[@]}"}: an empty array under set -u, also with bash before 4.4
+  out=$(curl -sS ${AUTH[@]+"${AUTH[@]}"} -X "$1" -w '\n%{http_code}' "$ADMIN$2") \
+    || fail "cannot reach canary-proxy's admin API at $ADMIN"
+  code=${out##*$'\n'}
+  body=${out%$'\n'*}
+}
+
+admin GET /status
+[ "$code" = 200 ] || fail "GET $ADMIN/status answered $code (is that the admin address?): $(short "$body")"
+read -r stable canary < <(python3 -c '
+import json, sys
+try:
+    s = json.load(sys.stdin)
+    print(s["stable"], s.get("canary") or "-")
+except (ValueError, KeyError, TypeError):
+    print("- -")' <<<"$body")
+[ "$stable" != - ] || fail "$ADMIN does not answer as canary-proxy's admin API: $(short "$body")"
+# The idle release is the one that is not stable; during a canary it serves users.
+[ "$canary" = - ] || fail "$canary is canary; promote or roll it back before a deploy"
 if [ "$stable" = blue ]; then next=green; else next=blue; fi
 echo "stable is $stable; deploying $REF to $next"
 
-cd "/srv/app/$next"
+cd "$APP_ROOT/$next"
 git fetch --quiet origin && git checkout --quiet --force "$REF"
 ./venv/bin/pip install --quiet -r requirements.txt
 ./venv/bin/python manage.py migrate --noinput
 ./venv/bin/python manage.py collectstatic --noinput --clear >/dev/null
 supervisorctl restart "gunicorn-$next"
 
-# The switch refuses (409) a release none of whose endpoints answers its
-# health check when asked, so a gunicorn that did not come up (or is still
-# starting) is never given traffic; the loop waits for it.
-switched=no
-for _ in $(seq 1 30); do
-  answer=$(curl -sS ${AUTH[@]+"${AUTH[@]}"} -X POST -w '\n%{http_code}' "$ADMIN/switch?release=$next")
-  if [ "${answer##*$'\n'}" = 200 ]; then switched=yes; break; fi
+# The switch is refused (409) while none of the new release's endpoints
+# answers its health check when asked, so a gunicorn that did not come up (or
+# is still starting) is never given traffic; the loop waits for it. Any other
+# answer (a wrong token, an unknown release) will not change by waiting.
+for attempt in $(seq 1 30); do
+  admin POST "/switch?release=$next"
+  [ "$code" = 409 ] && [ "$attempt" -lt 30 ] || break
   sleep 1
 done
-if [ "$switched" != yes ]; then
-  # The proxy's answer says why, e.g. {"error":"release 'green' has no healthy endpoint (...)"}.
-  echo "not switched to $next, $stable still serves: ${answer%$'\n'*}" >&2
-  exit 1
-fi
+# e.g. {"error":"release 'green' has no healthy endpoint (...)"}
+[ "$code" = 200 ] || fail "not switched to $next ($code), $stable still serves: $(short "$body")"
 
-# 200 once no request is in flight and no connection is open to the old release.
-curl -fsS "$ADMIN/drain?release=$stable&timeout=60s"
+# 200 once no request is in flight and no connection is open to the old
+# release; 503 says what is still open (a long download, a WebSocket).
+admin GET "/drain?release=$stable&timeout=$DRAIN_TIMEOUT"
+[ "$code" = 200 ] || fail "$next serves, but $stable is not drained ($code): $(short "$body"); gunicorn-$stable left running"
 supervisorctl stop "gunicorn-$stable"
 echo "deployed $REF on $next; $stable stopped"
