@@ -345,9 +345,17 @@ public final class Main implements Callable<Integer> {
         }
     }
 
-    /** Maps a failure of the command to an exit status and, for the operator, one line on stderr. */
+    /**
+     * Maps a failure of the command to an exit status and, for the operator, one line on stderr; a configuration
+     * with several problems gets a line for each.
+     */
     private static int failed(Exception e, PrintWriter err) {
-        if (e instanceof ConfigException || e instanceof StartupException) {
+        if (e instanceof ConfigException) {
+            err.println("canary-proxy: " + problemLines(e.getMessage()));
+            err.flush();
+            return EXIT_CONFIG;
+        }
+        if (e instanceof StartupException) {
             err.println("canary-proxy: " + oneLine(e.getMessage()));
             err.flush();
             return EXIT_CONFIG;
@@ -356,6 +364,12 @@ public final class Main implements Callable<Integer> {
         err.println("canary-proxy: " + oneLine(String.valueOf(e)));
         err.flush();
         return EXIT_FAILURE;
+    }
+
+    /** "2 problems in the configuration:", then each problem on a line of its own, indented. */
+    static String problemLines(String message) {
+        String[] lines = (message == null ? "" : message.strip()).split("\\R\\s*");
+        return lines.length == 1 ? lines[0] : String.join(System.lineSeparator() + "  ", lines);
     }
 
     static String oneLine(String message) {

@@ -218,14 +218,16 @@ class LauncherProcessTest {
     }
 
     @Test
-    void aBadConfigIsOneLineOnStderrAndExitStatus2() throws Exception {
+    void aBadConfigIsALinePerProblemOnStderrAndExitStatus2() throws Exception {
         Path conf = config("proxy { listen = \"nonsense\" }\n");
         Launched l = launch("--config", conf.toString());
         assertThat(l.process.waitFor(60, TimeUnit.SECONDS)).isTrue();
         assertThat(l.process.exitValue()).isEqualTo(2);
         l.drained();
-        assertThat(l.stderr).hasSize(1);
-        assertThat(l.stderr.get(0)).startsWith("canary-proxy: ").contains("proxy.listen").doesNotContain("Exception");
+        assertThat(l.stderr).hasSize(3).noneMatch(line -> line.contains("Exception"));
+        assertThat(l.stderr.get(0)).isEqualTo("canary-proxy: 2 problems in the configuration:");
+        assertThat(l.stderr.get(1)).startsWith("  proxy.listen = \"nonsense\": ");
+        assertThat(l.stderr.get(2)).startsWith("  proxy.releases = {}: ");
     }
 
     @Test

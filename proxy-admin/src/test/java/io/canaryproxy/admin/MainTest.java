@@ -35,6 +35,27 @@ class MainTest {
         assertThat(r.out()).isEmpty();
     }
 
+    /** README: "A bad config stops the start with one line per problem". */
+    @Test
+    void eachProblemOfABadConfigHasALineOfItsOwn() throws Exception {
+        Path file = dir.resolve("bad.conf");
+        Files.writeString(file, """
+                proxy {
+                  threads = many
+                  helth-check.interval = 2s
+                  releases.blue.endpoints = ["127.0.0.1:8001"]
+                  routing.stable = blue
+                }
+                """);
+        Result r = run("--config", file.toString());
+        assertThat(r.status()).isEqualTo(2);
+        assertThat(r.err().lines()).containsExactly(
+                "canary-proxy: 2 problems in the configuration:",
+                "  unknown key proxy.helth-check (in " + file + ":3); did you mean proxy.health-check?",
+                "  proxy.threads = \"many\": expected a whole number from 0 to 1024 (0 = one per core) (in " + file
+                        + ":2)");
+    }
+
     @Test
     void theDefaultConfigFileIsRelativeToTheWorkingDirectory() {
         Result r = run();
