@@ -1,5 +1,6 @@
 package io.canaryproxy.internal;
 
+import com.fasterxml.jackson.core.JsonLocation;
 import com.fasterxml.jackson.core.JsonProcessingException;
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
@@ -33,12 +34,27 @@ public final class AtomicFile {
         try {
             node = json.readTree(path.toFile());
         } catch (JsonProcessingException e) {
-            throw new IOException("not valid JSON (" + e.getOriginalMessage() + ")", e);
+            throw new IOException("not valid JSON" + where(e) + " (" + parserSays(e) + ")", e);
         }
         if (node == null || !node.isObject()) {
             throw new IOException(node == null || node.isMissingNode() ? "the file is empty" : "not a JSON object");
         }
         return node;
+    }
+
+    private static String where(JsonProcessingException e) {
+        JsonLocation at = e.getLocation();
+        return at == null || at.getLineNr() < 1 ? "" : " at line " + at.getLineNr() + ", column " + at.getColumnNr();
+    }
+
+    /** The parser's own words without the location it appends, which names its internals, not the file. */
+    private static String parserSays(JsonProcessingException e) {
+        String message = String.valueOf(e.getOriginalMessage());
+        int cut = message.indexOf(" (start marker at ");
+        if (cut < 0) {
+            cut = message.indexOf('\n');
+        }
+        return cut < 0 ? message : message.substring(0, cut);
     }
 
     /** Replaces {@code path} with {@code bytes}, creating its directory if need be. */

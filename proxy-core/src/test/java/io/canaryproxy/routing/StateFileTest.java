@@ -70,7 +70,8 @@ class StateFileTest {
     @ParameterizedTest(name = "{0}")
     @CsvSource(delimiter = '|', quoteCharacter = '`', textBlock = """
             empty                  | ``                                                  | the file is empty
-            cut short              | `{"stable" : "gre`                                  | not valid JSON
+            cut short              | `{"stable" : "gre`                                  | not valid JSON at line 1, column 17 (Unexpected end-of-input in VALUE_STRING)
+            not JSON               | `stable: green`                                     | not valid JSON at line 1, column 1 (Unrecognized token 'stable'
             an array               | `["green"]`                                         | not a JSON object
             no stable              | `{"canary" : null, "weight" : 0, "version" : 3}`    | no "stable"
             stable not a name      | `{"stable" : 5, "weight" : 0, "version" : 3}`       | "stable" is 5, not a release name
@@ -91,7 +92,8 @@ class StateFileTest {
                     .isInstanceOf(ConfigException.class)
                     .hasMessageStartingWith("proxy.state-file = \"" + state + "\": cannot be read: " + problem)
                     .hasMessageEndingWith(". Fix it, or remove it to start with routing.stable = blue from the"
-                            + " configuration");
+                            + " configuration")
+                    .hasMessageNotContaining("Source");
         }
     }
 
