@@ -114,7 +114,7 @@ public final class Main implements Callable<Integer> {
             throw new ParameterException(spec.commandLine(), "--listen and --admin are for the demo;"
                     + " the proxy takes its addresses from proxy.listen and proxy.admin.listen in " + config);
         }
-        return serve(loadConfig(config), config, "", (proxy, admin) -> { });
+        return serve(loadConfig(config), config, (proxy, admin) -> { });
     }
 
     /** {@code canary-proxy demo}. */
@@ -147,11 +147,11 @@ public final class Main implements Callable<Integer> {
     static final class DemoOptions {
 
         @Option(names = "--listen", paramLabel = "HOST:PORT",
-                description = "With --demo: the proxy's public address. Default: 127.0.0.1:8080")
+                description = "The demo's public address. Default: 127.0.0.1:8080")
         String listen;
 
         @Option(names = "--admin", paramLabel = "HOST:PORT",
-                description = "With --demo: the admin API's address. Default: 127.0.0.1:9901")
+                description = "The demo's admin API address. Default: 127.0.0.1:9901")
         String admin;
     }
 
@@ -167,7 +167,7 @@ public final class Main implements Callable<Integer> {
         PrintWriter out = spec.commandLine().getOut();
         try (DemoBackends backends = DemoBackends.start(Demo.RELEASES)) {
             ProxyConfig demoConfig = Demo.config(listen, admin, backends.addresses());
-            return serve(demoConfig, null, " (choose another address with --listen or --admin HOST:PORT)",
+            return serve(demoConfig, null,
                     (proxy, adminServer) -> {
                         Demo.hints(proxy.listenAddress(), adminServer.address(), backends.addresses())
                                 .forEach(out::println);
@@ -219,11 +219,12 @@ public final class Main implements Callable<Integer> {
      * and {@code POST /reload} re-read {@code configFile}.
      *
      * @param configFile the file {@code config} was read from, or {@code null} (the demo) when there is none
-     * @param bindHint   appended to the message of a listener that cannot be bound
      * @return the exit status
      */
-    static int serve(ProxyConfig config, Path configFile, String bindHint,
-            BiConsumer<CanaryProxy, AdminServer> started) {
+    static int serve(ProxyConfig config, Path configFile, BiConsumer<CanaryProxy, AdminServer> started) {
+        // The demo's addresses come from its options; a config file's listener names its key itself.
+        String listenHint = configFile == null ? " (choose another with --listen HOST:PORT)" : "";
+        String adminHint = configFile == null ? " (choose another with --admin HOST:PORT)" : "";
         try {
             AdminServer.checkExposure(config.admin());
         } catch (IllegalStateException e) {
@@ -233,9 +234,9 @@ public final class Main implements Callable<Integer> {
             try {
                 AdminServer.checkBindable(config.admin());
             } catch (StartupException e) {
-                throw new StartupException(e.getMessage() + bindHint, e);
+                throw new StartupException(e.getMessage() + adminHint, e);
             }
-            CanaryProxy proxy = startProxy(config, metrics, bindHint);
+            CanaryProxy proxy = startProxy(config, metrics, listenHint);
             ConfigReloader reloader = configFile == null
                     ? ConfigReloader.withoutFile(proxy, "the demo runs without a config file, so there is none to"
                             + " re-read (restart the demo to change it)")
@@ -246,7 +247,7 @@ public final class Main implements Callable<Integer> {
             } catch (RuntimeException e) {
                 stopQuietly(proxy);
                 if (e instanceof StartupException) {
-                    throw new StartupException(e.getMessage() + bindHint, e);
+                    throw new StartupException(e.getMessage() + adminHint, e);
                 }
                 throw e;
             }

@@ -243,6 +243,27 @@ class LauncherProcessTest {
         }
     }
 
+    /** The demo's addresses come from its options: the answer names the one to change. */
+    @Test
+    void aDemoPortInUseNamesTheOptionThatChoosesIt() throws Exception {
+        try (ServerSocket taken = new ServerSocket(0, 1, InetAddress.getLoopbackAddress())) {
+            String busy = "127.0.0.1:" + taken.getLocalPort();
+            Launched l = launch("demo", "--listen", busy, "--admin", "127.0.0.1:0");
+            assertThat(l.process.waitFor(60, TimeUnit.SECONDS)).isTrue();
+            assertThat(l.process.exitValue()).isEqualTo(2);
+            l.drained();
+            assertThat(l.stderr).containsExactly("canary-proxy: cannot listen on " + busy
+                    + ": Address already in use (choose another with --listen HOST:PORT)");
+
+            l = launch("demo", "--listen", "127.0.0.1:0", "--admin", busy);
+            assertThat(l.process.waitFor(60, TimeUnit.SECONDS)).isTrue();
+            assertThat(l.process.exitValue()).isEqualTo(2);
+            l.drained();
+            assertThat(l.stderr).containsExactly("canary-proxy: cannot listen for the admin API on " + busy
+                    + ": Address already in use (choose another with --admin HOST:PORT)");
+        }
+    }
+
     @Test
     void anAdminPortInUseIsOneLineAndExitStatus2() throws Exception {
         try (ServerSocket taken = new ServerSocket(0, 1, InetAddress.getLoopbackAddress())) {
