@@ -13,6 +13,11 @@ public record HostPort(String host, int port) {
         if (s.contains("://")) {
             throw new IllegalArgumentException("expected host:port without a scheme, e.g. 127.0.0.1:8080");
         }
+        if (s.indexOf(',') >= 0) {
+            // "127.0.0.1:8001, 127.0.0.1:8002" as one string would otherwise read as an IPv6 host without brackets.
+            throw new IllegalArgumentException("expected one address; several go in a list such as"
+                    + " [\"127.0.0.1:8001\", \"127.0.0.1:8002\"]");
+        }
         int colon = s.lastIndexOf(':');
         if (colon <= 0 || colon == s.length() - 1) {
             throw new IllegalArgumentException("expected host:port, e.g. 127.0.0.1:8080");
@@ -27,6 +32,10 @@ public record HostPort(String host, int port) {
             throw new IllegalArgumentException("expected host:port, e.g. 127.0.0.1:8080");
         }
         String portText = s.substring(colon + 1);
+        if (portText.startsWith("-") && portText.length() > 1
+                && portText.chars().skip(1).allMatch(c -> c >= '0' && c <= '9')) {
+            throw new IllegalArgumentException("port must be between 0 and 65535");
+        }
         if (!portText.chars().allMatch(c -> c >= '0' && c <= '9')) {
             throw new IllegalArgumentException("port is not a number");
         }

@@ -36,10 +36,12 @@ class AddressParsingTest {
             [::1:8080              | an IPv6 host must be written in brackets
             localhost:http         | port is not a number
             localhost:+80          | port is not a number
-            localhost:-1           | port is not a number
+            localhost:-1           | port must be between 0 and 65535
+            localhost:-            | port is not a number
             localhost:65536        | port must be between 0 and 65535
             localhost:99999999999  | port must be between 0 and 65535
             http://localhost:8080  | without a scheme
+            "127.0.0.1:8001, 127.0.0.1:8002" | several go in a list such as ["127.0.0.1:8001", "127.0.0.1:8002"]
             """)
     void hostPortRefusesWithAReason(String text, String reason) {
         assertThatThrownBy(() -> HostPort.parse(text))
