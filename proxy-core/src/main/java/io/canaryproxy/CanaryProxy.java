@@ -359,9 +359,10 @@ public final class CanaryProxy implements AutoCloseable {
         }
         AnalysisConfig nextAnalysis = AnalysisConfig.from(next.source());
         List<String> changes = ConfigChanges.applied(now, next);
+        boolean analysing = analysis.status().state() != Analysis.State.IDLE;
         for (String line : ConfigChanges.between("proxy.analysis", analysisConfig, nextAnalysis)) {
-            changes.add(line.startsWith("proxy.analysis.steps:")
-                    ? line + " (from the next run: a running analysis keeps its steps)" : line);
+            changes.add(analysing && line.startsWith("proxy.analysis.steps:")
+                    ? line + " (from the next run: the running analysis keeps its steps)" : line);
         }
         if (changes.isEmpty()) {
             log.debug("reload: nothing changed");

@@ -165,8 +165,14 @@ class ReloadTest {
             assertThat(changes).containsExactly("proxy.analysis.min-requests: 100 -> 7");
             assertThat(proxy.reload(config(blue.endpoint(), green.endpoint(),
                     "proxy.analysis { min-requests = 7, steps = [10, 100] }"))).containsExactly(
-                    "proxy.analysis.steps: [1, 5, 10, 25, 50, 100] -> [10, 100] (from the next run: a"
-                            + " running analysis keeps its steps)");
+                    "proxy.analysis.steps: [1, 5, 10, 25, 50, 100] -> [10, 100]");
+            proxy.startAnalysis("blue", false);
+            assertThat(proxy.reload(config(blue.endpoint(), green.endpoint(),
+                    "proxy.analysis { min-requests = 7, steps = [20, 100] }"))).containsExactly(
+                    "proxy.analysis.steps: [10, 100] -> [20, 100] (from the next run: the running analysis keeps"
+                            + " its steps)");
+            assertThat(proxy.routes().weightPercent()).isEqualTo(10.0);
+            proxy.rollback();
 
             ProxyConfig before = proxy.config();
             assertThatThrownBy(() -> proxy.reload(config(blue.endpoint(), green.endpoint(),
