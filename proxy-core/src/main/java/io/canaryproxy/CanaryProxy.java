@@ -1,7 +1,7 @@
 package io.canaryproxy;
 
 import io.canaryproxy.analysis.Analysis;
-import io.canaryproxy.analysis.AnalysisConfig;
+import io.canaryproxy.config.AnalysisConfig;
 import io.canaryproxy.analysis.AnalysisStore;
 import io.canaryproxy.analysis.Webhooks;
 import io.canaryproxy.config.ConfigException;
@@ -111,7 +111,7 @@ public final class CanaryProxy implements AutoCloseable {
         AnalysisStore store;
         Optional<AnalysisStore.Saved> saved;
         try {
-            this.analysisConfig = AnalysisConfig.from(config.source());
+            this.analysisConfig = config.analysis();
             this.upstreams = new Upstreams(config, transport, loopArray, registry);
             StateFile stateFile = config.stateFile() == null ? null : new StateFile(config.stateFile());
             if (stateFile != null) {
@@ -357,7 +357,7 @@ public final class CanaryProxy implements AutoCloseable {
             throw new io.canaryproxy.config.ConfigException("reload refused, the running configuration stays: "
                     + String.join("; ", refused));
         }
-        AnalysisConfig nextAnalysis = AnalysisConfig.from(next.source());
+        AnalysisConfig nextAnalysis = next.analysis();
         List<String> changes = ConfigChanges.applied(now, next);
         boolean analysing = analysis.status().state() != Analysis.State.IDLE;
         for (String line : ConfigChanges.between("proxy.analysis", analysisConfig, nextAnalysis)) {

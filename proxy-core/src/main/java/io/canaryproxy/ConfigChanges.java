@@ -1,6 +1,6 @@
 package io.canaryproxy;
 
-import io.canaryproxy.analysis.AnalysisConfig;
+import io.canaryproxy.config.AnalysisConfig;
 import io.canaryproxy.config.LimitsConfig;
 import io.canaryproxy.config.ProxyConfig;
 import io.canaryproxy.config.ReleaseConfig;

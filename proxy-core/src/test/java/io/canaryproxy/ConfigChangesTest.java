@@ -2,7 +2,7 @@ package io.canaryproxy;
 
 import static org.assertj.core.api.Assertions.assertThat;
 
-import io.canaryproxy.analysis.AnalysisConfig;
+import io.canaryproxy.config.AnalysisConfig;
 import io.canaryproxy.config.ProxyConfig;
 import io.canaryproxy.testing.TestConfigs;
 import org.junit.jupiter.api.Test;

@@ -1,6 +1,7 @@
 package io.canaryproxy.analysis;
 
 import io.canaryproxy.analysis.Check.Verdict;
+import io.canaryproxy.config.AnalysisConfig;
 import io.canaryproxy.internal.DurationText;
 import io.canaryproxy.metrics.AnalysisMetrics;
 import io.canaryproxy.routing.RouteTable;

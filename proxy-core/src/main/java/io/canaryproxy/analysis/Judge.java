@@ -2,6 +2,7 @@ package io.canaryproxy.analysis;
 
 import io.canaryproxy.analysis.Check.Figures;
 import io.canaryproxy.analysis.Check.Verdict;
+import io.canaryproxy.config.AnalysisConfig;
 import java.time.Instant;
 
 /**

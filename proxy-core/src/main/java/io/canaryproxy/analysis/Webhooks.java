@@ -2,6 +2,7 @@ package io.canaryproxy.analysis;
 
 import com.fasterxml.jackson.databind.ObjectMapper;
 import com.fasterxml.jackson.databind.node.ObjectNode;
+import io.canaryproxy.config.AnalysisConfig;
 import io.canaryproxy.internal.IoFailures;
 import java.net.ConnectException;
 import java.net.URI;

@@ -86,13 +86,17 @@ final class ConfigBinder {
         LimitsConfig limits = limits();
         Duration drainTimeout = duration(path("drain.timeout"), true, ", 0 or more");
         StaticFilesSettings staticFiles = staticFilesSettings();
+        // A proxy.analysis that is no object has been reported by checkKeys.
+        AnalysisConfig analysis = root.get("analysis") instanceof ConfigObject
+                ? AnalysisConfig.read(merged.getConfig(ROOT), problems) : null;
 
         if (!problems.isEmpty()) {
             throw ConfigException.of(problems);
         }
         int eventLoops = threads == 0 ? Runtime.getRuntime().availableProcessors() : threads.intValue();
         return new ProxyConfig(listen, eventLoops, transport, trustedProxies, admin, stateFile, releases, routing,
-                healthCheck, upstream, limits, new DrainConfig(drainTimeout), merged.getConfig(ROOT), staticFiles);
+                healthCheck, upstream, limits, new DrainConfig(drainTimeout), merged.getConfig(ROOT), staticFiles,
+                analysis);
     }
 
     // ---------------------------------------------------------------------------------------------- sections

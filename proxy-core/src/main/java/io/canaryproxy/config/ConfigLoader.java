@@ -40,8 +40,7 @@ import java.util.TreeSet;
  *
  * <p>The result is validated as a whole; a {@link ConfigException} lists every problem found, each naming the key,
  * the value, what was expected and where the value came from. Keys that {@code reference.conf} does not have are
- * errors, except under {@code proxy.releases} (checked separately); the values under {@code proxy.analysis} are
- * checked by the analysis module.
+ * errors, except under {@code proxy.releases} (checked separately).
  *
  * <p>Substitutions such as {@code ${?HOME}} are resolved after the layers are merged, and may also fall back to the
  * process environment.

@@ -21,6 +21,7 @@ import java.util.Map;
  * @param routing        the initial route table and routing options
  * @param source         the raw, resolved {@code proxy} subtree, for modules that read their own keys
  * @param staticFiles    how releases' static files are served and cached ({@code proxy.static-files})
+ * @param analysis       how an automated canary run steps and judges ({@code proxy.analysis})
  */
 public record ProxyConfig(
         HostPort listen,
@@ -36,7 +37,8 @@ public record ProxyConfig(
         LimitsConfig limits,
         DrainConfig drain,
         Config source,
-        StaticFilesSettings staticFiles) {
+        StaticFilesSettings staticFiles,
+        AnalysisConfig analysis) {
 
     public ProxyConfig {
         trustedProxies = List.copyOf(trustedProxies);

@@ -4,6 +4,7 @@ import static org.assertj.core.api.Assertions.assertThat;
 
 import com.typesafe.config.ConfigFactory;
 import io.canaryproxy.analysis.Check.Verdict;
+import io.canaryproxy.config.AnalysisConfig;
 import io.canaryproxy.config.ConfigLoader;
 import java.util.Random;
 import org.HdrHistogram.Histogram;

@@ -3,6 +3,7 @@ package io.canaryproxy.analysis;
 import static org.assertj.core.api.Assertions.assertThat;
 import static org.awaitility.Awaitility.await;
 
+import io.canaryproxy.config.AnalysisConfig;
 import io.canaryproxy.testing.Captured;
 import io.canaryproxy.testing.Ports;
 import java.net.ConnectException;

@@ -144,6 +144,17 @@ class ConfigValidationTest {
                 .contains("proxy.releases.green.endpoints = {\"a\":1}", "a list of endpoints");
     }
 
+    /** Every problem in one go: the analysis section's are listed with the others, not after they are fixed. */
+    @Test
+    void analysisProblemsAreListedWithTheOthers() {
+        assertThat(error("proxy { threads = -1, analysis.interval = 30, limits.max-body-size = 0 }"))
+                .startsWith("3 problems in the configuration:")
+                .contains("proxy.threads = -1", "proxy.limits.max-body-size = 0", "proxy.analysis.interval = 30");
+        assertThat(error("proxy.analysis = 5")).startsWith("proxy.analysis = 5: expected an object with the keys")
+                .doesNotContain("problems");
+        assertThat(load("proxy.analysis.min-requests = 7").analysis().minRequests()).isEqualTo(7);
+    }
+
     /** Valid, since it harms no request, but most likely a block copied and not edited. */
     @Test
     void anEndpointOfTwoReleasesIsWarnedOf() {
@@ -308,9 +319,10 @@ class ConfigValidationTest {
                 .isEqualTo("unknown key proxy.analysis.webhooks[0].evnts; did you mean"
                         + " proxy.analysis.webhooks[0].events?");
         assertThat(error("proxy.analysis = x")).startsWith("proxy.analysis = \"x\": expected an object with the keys ");
-        // The values are the analysis module's to check (AnalysisConfigTest): the binder passes them through.
-        assertThat(load("proxy.analysis { webhooks = [\"http://x\"], steps = [50, 100] }").source()
-                .getIntList("analysis.steps")).containsExactly(50, 100);
+        // Its values are checked with the rest (AnalysisConfigTest has the cases).
+        assertThat(error("proxy.analysis { webhooks = [\"http://x\"], steps = [50, 100] }"))
+                .startsWith("proxy.analysis.webhooks = [\"http://x\"]: expected a list of webhooks");
+        assertThat(load("proxy.analysis.steps = [50, 100]").analysis().steps()).containsExactly(50.0, 100.0);
     }
 
     @Test

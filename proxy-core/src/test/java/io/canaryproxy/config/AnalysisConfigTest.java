@@ -1,11 +1,9 @@
-package io.canaryproxy.analysis;
+package io.canaryproxy.config;
 
 import static org.assertj.core.api.Assertions.assertThat;
 import static org.assertj.core.api.Assertions.catchThrowable;
 
 import com.typesafe.config.ConfigFactory;
-import io.canaryproxy.config.ConfigException;
-import io.canaryproxy.config.ConfigLoader;
 import java.io.IOException;
 import java.net.URI;
 import java.nio.file.Files;

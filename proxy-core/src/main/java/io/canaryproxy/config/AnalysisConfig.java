@@ -1,10 +1,7 @@
-package io.canaryproxy.analysis;
+package io.canaryproxy.config;
 
 import com.typesafe.config.Config;
 import com.typesafe.config.ConfigValue;
-import io.canaryproxy.config.BareNumbers;
-import io.canaryproxy.config.ConfigException;
-import io.canaryproxy.config.RoutingConfig;
 import java.net.URI;
 import java.time.Duration;
 import java.util.ArrayList;
@@ -71,16 +68,33 @@ public record AnalysisConfig(
      *                         set (file and line)
      */
     public static AnalysisConfig from(Config proxy) {
+        List<String> problems = new ArrayList<>();
+        AnalysisConfig config = read(proxy, problems);
+        if (!problems.isEmpty()) {
+            throw ConfigException.of(problems);
+        }
+        return config;
+    }
+
+    /**
+     * Reads {@code proxy.analysis}, adding a line to {@code problems} for every bad value, so that they are listed
+     * with those of the other sections.
+     *
+     * @return the settings, or {@code null} when there was a problem
+     */
+    static AnalysisConfig read(Config proxy, List<String> problems) {
         Config c;
         try {
             c = proxy.getConfig("analysis");
         } catch (com.typesafe.config.ConfigException e) {
-            ConfigValue value = proxy.getValue("analysis");
-            throw new ConfigException(ConfigException.badValue("proxy.analysis", value,
+            ConfigValue value = proxy.root().get("analysis");
+            problems.add(ConfigException.badValue("proxy.analysis", value,
                     "an object such as { interval = 30s, steps = [1, 5, 10, 25, 50, 100] }").getMessage()
-                    + ConfigException.where(value));
+                    + (value == null ? "" : ConfigException.where(value)));
+            return null;
         }
-        Reader r = new Reader(c, "proxy.analysis.");
+        int before = problems.size();
+        Reader r = new Reader(c, "proxy.analysis.", problems);
         Duration interval = r.positive("interval");
         List<Double> steps = r.steps();
         long minRequests = r.atLeast("min-requests", 1);
@@ -104,8 +118,8 @@ public record AnalysisConfig(
                 hooks.add(hook);
             }
         }
-        if (!r.problems.isEmpty()) {
-            throw ConfigException.of(r.problems);
+        if (problems.size() > before) {
+            return null;
         }
         return new AnalysisConfig(interval, List.copyOf(steps), minRequests, failureLimit, confidence, maxErrorRate,
                 ratio, slack, minEffect, minP99, warmup, "pause".equals(onFailure), cooldown, history,
@@ -139,10 +153,6 @@ public record AnalysisConfig(
         final Config c;
         final String prefix;
         final List<String> problems;
-
-        Reader(Config c, String prefix) {
-            this(c, prefix, new ArrayList<>());
-        }
 
         Reader(Config c, String prefix, List<String> problems) {
             this.c = c;
