@@ -138,6 +138,8 @@ public final class Analysis {
         RouteTable table = control.setCanary(name, config.steps().get(first));
         release = name;
         step = first;
+        // Forced within a cooldown: this run's outcome decides anew.
+        cooldownUntil.remove(name);
         stableBaseline = null;
         consecutiveFailures = 0;
         history.clear();

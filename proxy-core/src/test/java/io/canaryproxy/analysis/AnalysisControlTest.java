@@ -11,6 +11,7 @@ import static org.assertj.core.api.Assertions.assertThat;
 import static org.assertj.core.api.Assertions.assertThatThrownBy;
 import static org.awaitility.Awaitility.await;
 
+import com.fasterxml.jackson.databind.ObjectMapper;
 import com.github.tomakehurst.wiremock.WireMockServer;
 import io.canaryproxy.CanaryProxy;
 import io.canaryproxy.config.ProxyConfig;
@@ -204,7 +205,7 @@ class AnalysisControlTest {
                   releases.blue.endpoints = ["%s"]
                   releases.green.endpoints = ["%s"]
                   routing.stable = blue
-                  health-check { interval = 100ms, timeout = 100ms, fall = 1, rise = 100 }
+                  health-check { interval = 1s, timeout = 1s, fall = 1, rise = 10 }
                   analysis { interval = 1h, steps = [5, 100] }
                 }
                 """.formatted(blue.endpoint(), restarted.endpoint())))) {
@@ -408,6 +409,14 @@ class AnalysisControlTest {
             // Within the cooldown the same release needs force.
             assertThatThrownBy(() -> proxy.startAnalysis("green", false))
                     .isInstanceOf(IllegalStateException.class);
+            Path saved = dir.resolve("state.analysis.json");
+            // Saved just after the run ended.
+            await().atMost(Duration.ofSeconds(5)).untilAsserted(() ->
+                    assertThat(new ObjectMapper().readTree(saved.toFile()).path("cooldowns").has("green")).isTrue());
+            // A forced run is a new attempt: the cooldown of the last one ends, and is not kept in the state file
+            // for a release that may be promoted meanwhile.
+            proxy.startAnalysis("green", true);
+            assertThat(new ObjectMapper().readTree(saved.toFile()).path("cooldowns").has("green")).isFalse();
         }
     }
 
