@@ -255,7 +255,7 @@ final class AdminHandler extends SimpleChannelInboundHandler<FullHttpRequest> {
         answerChange(ctx, ex, offLoop("switch", () -> proxy.switchTo(release, force)), "switch to " + release,
                 failure -> unknownRelease(release), after -> {
                     log.info("{}: switch{}: {} -> {} (route table v{})", ex.remote(), force ? " (forced)" : "",
-                            describe(before), describe(after), after.version());
+                            before.describe(), after.describe(), after.version());
                     respond(ctx, ex, HttpResponseStatus.OK, changeJson(before, after));
                 });
     }
@@ -276,7 +276,7 @@ final class AdminHandler extends SimpleChannelInboundHandler<FullHttpRequest> {
         answerChange(ctx, ex, offLoop("canary", () -> proxy.setCanary(release, basisPoints / 100.0, force)),
                 "canary " + release + " at " + weightPercent(basisPoints) + "%", Throwable::getMessage, after -> {
                     log.info("{}: canary{}: {} -> {} (route table v{})", ex.remote(), force ? " (forced)" : "",
-                            describe(before), describe(after), after.version());
+                            before.describe(), after.describe(), after.version());
                     respond(ctx, ex, HttpResponseStatus.OK, changeJson(before, after));
                 });
     }
@@ -292,7 +292,7 @@ final class AdminHandler extends SimpleChannelInboundHandler<FullHttpRequest> {
             respond(ctx, ex, HttpResponseStatus.CONFLICT, error(e.getMessage()));
             return;
         }
-        log.info("{}: {}: {} -> {} (route table v{})", ex.remote(), action, describe(before), describe(after),
+        log.info("{}: {}: {} -> {} (route table v{})", ex.remote(), action, before.describe(), after.describe(),
                 after.version());
         respond(ctx, ex, HttpResponseStatus.OK, changeJson(before, after));
     }
@@ -312,7 +312,7 @@ final class AdminHandler extends SimpleChannelInboundHandler<FullHttpRequest> {
                 "analysis of " + release, failure -> Main.oneLine(failure.getMessage()), status -> {
                     RouteTable after = proxy.routes();
                     log.info("{}: analysis of {} started{}: {} -> {} (route table v{})", ex.remote(), release,
-                            force ? " (forced)" : "", describe(before), describe(after), after.version());
+                            force ? " (forced)" : "", before.describe(), after.describe(), after.version());
                     respond(ctx, ex, HttpResponseStatus.OK, analysisJson(status));
                 });
     }
@@ -685,15 +685,6 @@ final class AdminHandler extends SimpleChannelInboundHandler<FullHttpRequest> {
     /** 10 % is {@code 10}, 12.5 % is {@code 12.5}. */
     static Number weightPercent(int basisPoints) {
         return basisPoints % 100 == 0 ? (Number) (basisPoints / 100) : (Number) (basisPoints / 100.0);
-    }
-
-    /** {@code blue} or {@code blue + canary green at 10%}, for log lines. */
-    static String describe(RouteTable routes) {
-        if (routes.canary() == null) {
-            return routes.stable();
-        }
-        return routes.stable() + " + canary " + routes.canary() + " at " + weightPercent(routes.weightBasisPoints())
-                + "%";
     }
 
     /** {@code /status/} is {@code /status}. */

@@ -75,8 +75,7 @@ public final class RouteState {
             }
         }
         apply(after);
-        log.info("route table v{}: stable {} -> {}, canary {} -> {} at {}%", after.version(), before.stable(),
-                after.stable(), before.canary(), after.canary(), after.weightPercent());
+        log.info("route table v{}: {} (was {})", after.version(), after.describe(), before.describe());
         return after;
     }
 

@@ -65,4 +65,13 @@ public record RouteTable(String stable, String canary, int weightBasisPoints, lo
     public double weightPercent() {
         return weightBasisPoints / 100.0;
     }
+
+    /** For a log line: {@code blue}, or {@code blue + canary green at 12.5%}. */
+    public String describe() {
+        if (canary == null) {
+            return stable;
+        }
+        return stable + " + canary " + canary + " at "
+                + java.math.BigDecimal.valueOf(weightBasisPoints, 2).stripTrailingZeros().toPlainString() + "%";
+    }
 }
