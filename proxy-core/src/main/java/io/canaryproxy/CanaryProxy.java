@@ -141,7 +141,7 @@ public final class CanaryProxy implements AutoCloseable {
         Gauge.builder("canary.proxy.analysis.state", analysis, a -> a.status().state().ordinal())
                 .description("Automated analysis: 0 idle, 1 running, 2 paused").register(registry);
         Gauge.builder("canary.proxy.analysis.step", analysis, a -> a.status().step())
-                .description("Step of the running analysis, from 0").register(registry);
+                .description("Step of the running analysis, from 0; of the last one while idle").register(registry);
         saved.ifPresent(analysis::resume);
         upstreams.startHealthChecks();
         log.info("listening on {} ({} event loops, {} transport); stable release {}", address, loopArray.length,
