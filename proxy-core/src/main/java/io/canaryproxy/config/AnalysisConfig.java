@@ -179,12 +179,18 @@ public record AnalysisConfig(
                 bad(key, raw(key), "a duration with its unit, such as 30s or 500ms");
                 return null;
             }
+            Duration d;
             try {
-                return c.getDuration(key);
+                d = c.getDuration(key);
             } catch (com.typesafe.config.ConfigException e) {
                 bad(key, raw(key), "a duration such as 30s or 500ms");
                 return null;
             }
+            if (d.compareTo(ConfigBinder.SATURATED) >= 0) {
+                bad(key, raw(key), "a duration such as 30s, " + ConfigBinder.AT_MOST);
+                return null;
+            }
+            return d;
         }
 
         Duration positive(String key) {

@@ -48,6 +48,12 @@ final class ConfigBinder {
 
     private static final String WHOLE_NUMBER = "a whole number";
     private static final String DURATION = "a duration such as 2s or 500ms";
+    /**
+     * Typesafe Config saturates a longer duration to the largest count of nanoseconds a long holds, so that
+     * {@code 1000000d} would read as about 292 years and be shown so; refused instead.
+     */
+    static final Duration SATURATED = Duration.ofNanos(Long.MAX_VALUE);
+    static final String AT_MOST = "at most 106751d";
     private static final String SIZE = "a size such as 16k or 50m";
     private static final String POSITIVE = ", greater than 0";
     private static final String ENDPOINT_EXAMPLE = "\"127.0.0.1:8001\" or \"unix:/run/app/blue.sock\"";
@@ -677,6 +683,10 @@ final class ConfigBinder {
         }
         if (duration == null || duration.isNegative() || (duration.isZero() && !zeroAllowed)) {
             bad(path, value, DURATION + note);
+            return null;
+        }
+        if (duration.compareTo(SATURATED) >= 0) {
+            bad(path, value, DURATION + ", " + AT_MOST);
             return null;
         }
         return duration;
