@@ -633,7 +633,9 @@ final class ConfigBinder {
             }
         }
         if (number == null || number < min || number > max) {
-            String range = max >= Integer.MAX_VALUE ? ", at least " + min : " from " + min + " to " + max;
+            // "at least 1" alone would puzzle whoever wrote a number above the largest int, which is at least 1.
+            boolean tooBig = number != null && number > max;
+            String range = max >= Integer.MAX_VALUE && !tooBig ? ", at least " + min : " from " + min + " to " + max;
             bad(path, value, WHOLE_NUMBER + range + note);
             return null;
         }

@@ -42,6 +42,7 @@ class ConfigValidationTest {
             proxy.transport                 | 1         | 1          | one of auto, epoll, io_uring, nio
             proxy.health-check.rise         | 0         | 0          | a whole number, at least 1
             proxy.health-check.fall         | -3        | -3         | a whole number, at least 1
+            proxy.health-check.rise         | 1000000000000 | 1000000000000 | a whole number from 1 to 2147483647
             proxy.upstream.max-connections  | 0         | 0          | a whole number, at least 1
             proxy.upstream.max-idle-connections | 0     | 0          | a whole number, at least 1
             proxy.upstream.max-retries      | -1        | -1         | a whole number, at least 0
