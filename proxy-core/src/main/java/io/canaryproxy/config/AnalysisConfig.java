@@ -264,17 +264,17 @@ public record AnalysisConfig(
             double previous = 0;
             for (double s : steps) {
                 if (!(s > previous && s <= 100)) {
-                    bad("steps", steps, "increasing percentages above 0, up to 100");
+                    bad("steps", raw("steps"), "increasing percentages above 0, up to 100");
                     return steps;
                 }
                 if (!RoutingConfig.inBasisPoints(s)) {
-                    bad("steps", steps, "percentages with at most 2 decimals (the route table's resolution is 0.01 %)");
+                    bad("steps", raw("steps"), "percentages with at most 2 decimals (the route table's resolution is 0.01 %)");
                     return steps;
                 }
                 previous = s;
             }
             if (steps.isEmpty() || previous != 100) {
-                bad("steps", steps, "a list that ends with 100");
+                bad("steps", raw("steps"), "a list that ends with 100");
             }
             return steps;
         }

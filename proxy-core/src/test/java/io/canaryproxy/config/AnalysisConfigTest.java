@@ -48,7 +48,8 @@ class AnalysisConfigTest {
             webhooks = [{ url = "http://x", events = step }] | proxy.analysis.webhooks[0].events = "step": expected a list of pre-rollout, step
             webhooks = [{ url = "http://x", events = [stp] }] | proxy.analysis.webhooks[0].events = "stp": expected pre-rollout, step
             webhooks = [{ url = "http://x", name = {a = 1} }] | proxy.analysis.webhooks[0].name = {"a":1}: expected a name
-            steps = [0.5, 12.345, 100] | proxy.analysis.steps = [0.5, 12.345, 100.0]: expected percentages with at most 2
+            steps = [0.5, 12.345, 100] | proxy.analysis.steps = [0.5, 12.345, 100]: expected percentages with at most 2
+            steps = [5, 1] | proxy.analysis.steps = [5, 1]: expected increasing percentages
             confidence = 150 | proxy.analysis.confidence = 150: expected a percentage from 50
             confidence = 20 | proxy.analysis.confidence = 20: expected a percentage from 50
             interval = 30 | proxy.analysis.interval = 30: expected a duration with its unit, such as 30s
