@@ -51,12 +51,16 @@ except (ValueError, KeyError, TypeError):
 if [ "$stable" = blue ]; then next=green; else next=blue; fi
 echo "stable is $stable; deploying $REF to $next"
 
-cd "$APP_ROOT/$next"
-git fetch --quiet origin && git checkout --quiet --force "$REF"
-./venv/bin/pip install --quiet -r requirements.txt
-./venv/bin/python manage.py migrate --noinput
-./venv/bin/python manage.py collectstatic --noinput --clear >/dev/null
-supervisorctl restart "gunicorn-$next"
+cd "$APP_ROOT/$next" || fail "no checkout of $next at $APP_ROOT/$next"
+# What origin has now under that name (a branch or a tag): a local branch of
+# the same name would be the last deploy's.
+git fetch --quiet origin "$REF" || fail "cannot fetch $REF from origin in $APP_ROOT/$next"
+git checkout --quiet --force --detach FETCH_HEAD || fail "cannot check out $REF in $APP_ROOT/$next"
+./venv/bin/pip install --quiet -r requirements.txt || fail "pip install failed for $next; $stable still serves"
+./venv/bin/python manage.py migrate --noinput || fail "migrate failed for $next; $stable still serves"
+./venv/bin/python manage.py collectstatic --noinput --clear >/dev/null \
+  || fail "collectstatic failed for $next; $stable still serves"
+supervisorctl restart "gunicorn-$next" || fail "cannot restart gunicorn-$next; $stable still serves"
 
 # The switch is refused (409) while none of the new release's endpoints
 # answers its health check when asked, so a gunicorn that did not come up (or
@@ -74,5 +78,5 @@ done
 # release; 503 says what is still open (a long download, a WebSocket).
 admin GET "/drain?release=$stable&timeout=$DRAIN_TIMEOUT"
 [ "$code" = 200 ] || fail "$next serves, but $stable is not drained ($code): $(short "$body"); gunicorn-$stable left running"
-supervisorctl stop "gunicorn-$stable"
+supervisorctl stop "gunicorn-$stable" || fail "$next serves, but gunicorn-$stable could not be stopped"
 echo "deployed $REF on $next; $stable stopped"

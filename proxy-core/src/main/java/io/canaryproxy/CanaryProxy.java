@@ -1,9 +1,9 @@
 package io.canaryproxy;
 
 import io.canaryproxy.analysis.Analysis;
-import io.canaryproxy.config.AnalysisConfig;
 import io.canaryproxy.analysis.AnalysisStore;
 import io.canaryproxy.analysis.Webhooks;
+import io.canaryproxy.config.AnalysisConfig;
 import io.canaryproxy.config.ConfigException;
 import io.canaryproxy.config.EndpointAddress;
 import io.canaryproxy.config.ProxyConfig;
@@ -266,7 +266,8 @@ public final class CanaryProxy implements AutoCloseable {
         }
         if (force) {
             if (problem != null) {
-                log.warn("forced {} of release {}, which has no healthy endpoint: {}", action, target.name(), problem);
+                log.warn("release {} has no healthy endpoint ({}); the {} goes ahead, forced", target.name(), problem,
+                        action);
             }
             return;
         }
@@ -778,8 +779,7 @@ public final class CanaryProxy implements AutoCloseable {
                         + " to start with routing.stable = " + routing.stable() + " from the configuration");
             }
         }
-        log.info("route table restored from {}: stable {}{}", stateFile.path(), t.stable(),
-                t.canary() == null ? "" : ", canary " + t.canary() + " at " + t.weightPercent() + "%");
+        log.info("route table restored from {}: {}", stateFile.path(), t.describe());
         return t;
     }
 }

@@ -498,6 +498,7 @@ final class Ctl implements Callable<Integer> {
             out.println("reloaded" + file + ": " + (changes.isEmpty() ? "nothing changed"
                     : count(changes.size(), "change")));
             changes.forEach(c -> out.println("  " + c));
+            body.path("warnings").forEach(w -> out.println("warning: " + w.asText()));
         }
     }
 

@@ -222,7 +222,7 @@ public final class Main implements Callable<Integer> {
      * @return the exit status
      */
     static int serve(ProxyConfig config, Path configFile, BiConsumer<CanaryProxy, AdminServer> started) {
-        // The demo's addresses come from its options; a config file's listener names its key itself.
+        // The demo's addresses come from its options, which the answer names; a config file's are its listen keys.
         String listenHint = configFile == null ? " (choose another with --listen HOST:PORT)" : "";
         String adminHint = configFile == null ? " (choose another with --admin HOST:PORT)" : "";
         try {
@@ -270,7 +270,7 @@ public final class Main implements Callable<Integer> {
         }
     }
 
-    private static CanaryProxy startProxy(ProxyConfig config, ExportedMetrics metrics, String bindHint) {
+    private static CanaryProxy startProxy(ProxyConfig config, ExportedMetrics metrics, String listenHint) {
         try {
             return CanaryProxy.start(config, metrics.registry());
         } catch (ConfigException e) {
@@ -279,7 +279,7 @@ public final class Main implements Callable<Integer> {
             // Netty rethrows a bind failure as the checked exception it is, undeclared; hence Exception.
             String reason = bindFailure(e);
             if (reason != null) {
-                throw new StartupException("cannot listen on " + config.listen() + ": " + reason + bindHint, e);
+                throw new StartupException("cannot listen on " + config.listen() + ": " + reason + listenHint, e);
             }
             if (e instanceof RuntimeException runtime) {
                 throw runtime;

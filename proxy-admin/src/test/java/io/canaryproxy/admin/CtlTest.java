@@ -437,7 +437,10 @@ class CtlTest {
         assertThat(changed.status()).isZero();
         assertThat(changed.out()).isEqualTo("reloaded " + shown + ": 1 change" + NL
                 + "  release green: endpoints [127.0.0.1:" + green.port() + "] -> [127.0.0.1:" + green.port()
-                + ", 127.0.0.1:" + blue.port() + "]" + NL);
+                + ", 127.0.0.1:" + blue.port() + "]" + NL
+                + "warning: proxy.releases.green.endpoints: 127.0.0.1:" + blue.port() + " is also an endpoint of"
+                + " release blue: both releases send requests to the same processes there"
+                + NL);
         assertThat(proxy.status().releases().get("green").endpoints()).hasSize(2);
 
         Files.writeString(file, text.replace("listen = \"127.0.0.1:0\"\n  threads", "listen = \"127.0.0.1:1\"\n"

@@ -121,7 +121,7 @@ class ReloadApiTest {
         JsonNode body = json(r);
         assertThat(body.get("reloaded").asBoolean()).isTrue();
         String warning = "proxy.releases.green.endpoints: " + blue.endpoint() + " is also an endpoint of release"
-                + " blue: both releases are the same processes, so switching between them changes nothing";
+                + " blue: both releases send requests to the same processes there";
         assertThat(body.get("warnings")).singleElement().satisfies(w -> assertThat(w.asText()).isEqualTo(warning));
         assertThat(logged.log()).anySatisfy(e -> {
             assertThat(e.getLevel()).isEqualTo(Level.WARN);

@@ -21,8 +21,9 @@ import java.time.Instant;
  *       stable's by more than {@code max-latency-ratio} and by more than {@code latency-slack}, or when the
  *       Mann–Whitney U test finds it slower at the configured confidence with an effect of at least
  *       {@code min-effect-size} and a p50 difference beyond the slack. At the last steps, where stable has too
- *       little traffic, the canary's latency is compared with stable's in the last window that had enough: a
- *       canary that is fast at 10 % and cannot carry 100 % is slow where it matters most.</li>
+ *       little traffic, the canary's p50 is compared with stable's in the last window that had enough: a canary
+ *       that is fast at 10 % and cannot carry 100 % is slow where it matters most. The p99 and the rank test need
+ *       the same window: the tail moves with the moment and the share of users.</li>
  * </ul>
  */
 public final class Judge {
@@ -65,8 +66,10 @@ public final class Judge {
         Figures b = sameWindow || latencyBasis == null ? s : figures(latencyBasis);
         String basis = sameWindow || latencyBasis == null ? ""
                 : " (stable's in an earlier window of " + latencyBasis.requests() + " requests)";
-        Statistics.UTest u = Statistics.mannWhitney(canary.latencyMicros(),
-                (latencyBasis == null ? stable : latencyBasis).latencyMicros());
+        // Not run against an earlier window, so that a check does not show figures its verdict did not use.
+        Statistics.UTest u = sameWindow || latencyBasis == null
+                ? Statistics.mannWhitney(canary.latencyMicros(), stable.latencyMicros())
+                : new Statistics.UTest(Double.NaN, Double.NaN);
 
         if (errorP < alpha && c.errorRate() > config.maxErrorRate()) {
             return fail(step, weight, String.format(java.util.Locale.ROOT,

@@ -93,7 +93,7 @@ final class ConfigBinder {
         Duration drainTimeout = duration(path("drain.timeout"), true, ", 0 or more");
         StaticFilesSettings staticFiles = staticFilesSettings();
         // A proxy.analysis that is no object has been reported by checkKeys.
-        AnalysisConfig analysis = root.get("analysis") instanceof ConfigObject
+        AnalysisConfig analysis = root.get(ANALYSIS) instanceof ConfigObject
                 ? AnalysisConfig.read(merged.getConfig(ROOT), problems) : null;
 
         if (!problems.isEmpty()) {
@@ -496,8 +496,8 @@ final class ConfigBinder {
     }
 
     /**
-     * Reports keys of the webhooks' objects that a webhook does not have; their values are the analysis module's to
-     * check. A misspelt {@code events} would otherwise send every event to the hook.
+     * Reports keys of the webhooks' objects that a webhook does not have ({@link AnalysisConfig} checks their
+     * values). A misspelt {@code events} would otherwise send every event to the hook.
      */
     private void checkWebhookKeys(ConfigList hooks, List<String> path) {
         for (int i = 0; i < hooks.size(); i++) {

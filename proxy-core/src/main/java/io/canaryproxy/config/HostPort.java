@@ -8,15 +8,18 @@ public record HostPort(String host, int port) {
      *
      * @throws IllegalArgumentException with a message fit for an operator
      */
+    static final String SEVERAL = "expected one address; several go in a list such as"
+            + " [\"127.0.0.1:8001\", \"127.0.0.1:8002\"]";
+
     public static HostPort parse(String text) {
         String s = text.trim();
         if (s.contains("://")) {
             throw new IllegalArgumentException("expected host:port without a scheme, e.g. 127.0.0.1:8080");
         }
-        if (s.indexOf(',') >= 0) {
+        if (s.chars().anyMatch(c -> c == ',' || c == ';' || Character.isWhitespace(c))
+                && s.chars().filter(c -> c == ':').count() > 1) {
             // "127.0.0.1:8001, 127.0.0.1:8002" as one string would otherwise read as an IPv6 host without brackets.
-            throw new IllegalArgumentException("expected one address; several go in a list such as"
-                    + " [\"127.0.0.1:8001\", \"127.0.0.1:8002\"]");
+            throw new IllegalArgumentException(SEVERAL);
         }
         int colon = s.lastIndexOf(':');
         if (colon <= 0 || colon == s.length() - 1) {

@@ -3,6 +3,8 @@ package io.canaryproxy.config;
 import com.typesafe.config.Config;
 import com.typesafe.config.ConfigUtil;
 import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.HashMap;
 import java.util.List;
 import java.util.Map;
 
@@ -52,19 +54,20 @@ public record ProxyConfig(
 
     /**
      * What is valid but most likely a mistake, one line each, for the operator to see at start and on reload:
-     * an endpoint listed by two releases (a switch between them changes nothing, and an analysis would judge
-     * the app against itself).
+     * an endpoint listed by two releases (a switch between them changes nothing there, and an analysis would
+     * judge the app against itself). Addresses are compared as written: {@code localhost:8001} and
+     * {@code 127.0.0.1:8001} are not seen as one.
      */
     public List<String> warnings() {
-        List<String> warnings = new java.util.ArrayList<>();
-        Map<EndpointAddress, String> firstListedBy = new java.util.HashMap<>();
+        List<String> warnings = new ArrayList<>();
+        Map<EndpointAddress, String> firstListedBy = new HashMap<>();
         for (ReleaseConfig release : releases.values()) {
             for (EndpointAddress endpoint : release.endpoints()) {
                 String other = firstListedBy.putIfAbsent(endpoint, release.name());
                 if (other != null) {
                     warnings.add(ConfigUtil.joinPath("proxy", "releases", release.name(), "endpoints") + ": "
-                            + endpoint + " is also an endpoint of release " + other + ": both releases are the"
-                            + " same processes, so switching between them changes nothing");
+                            + endpoint + " is also an endpoint of release " + other + ": both releases send"
+                            + " requests to the same processes there");
                 }
             }
         }

@@ -41,7 +41,9 @@ class AddressParsingTest {
             localhost:65536        | port must be between 0 and 65535
             localhost:99999999999  | port must be between 0 and 65535
             http://localhost:8080  | without a scheme
-            "127.0.0.1:8001, 127.0.0.1:8002" | several go in a list such as ["127.0.0.1:8001", "127.0.0.1:8002"]
+            127.0.0.1:8001, 127.0.0.1:8002 | several go in a list such as ["127.0.0.1:8001", "127.0.0.1:8002"]
+            127.0.0.1:8001 127.0.0.1:8002 | several go in a list
+            127.0.0.1:8001;127.0.0.1:8002 | several go in a list
             """)
     void hostPortRefusesWithAReason(String text, String reason) {
         assertThatThrownBy(() -> HostPort.parse(text))
@@ -74,6 +76,10 @@ class AddressParsingTest {
         assertThatThrownBy(() -> EndpointAddress.parse("127.0.0.1"))
                 .isInstanceOf(IllegalArgumentException.class)
                 .hasMessageContaining("expected host:port");
+        assertThatThrownBy(() -> EndpointAddress.parse("unix:/run/a.sock, unix:/run/b.sock"))
+                .isInstanceOf(IllegalArgumentException.class)
+                .hasMessage("expected one address; several go in a list such as [\"unix:/run/app/a.sock\","
+                        + " \"unix:/run/app/b.sock\"]");
         assertThatThrownBy(() -> new EndpointAddress(null, null)).isInstanceOf(IllegalArgumentException.class);
     }
 }

@@ -164,8 +164,7 @@ class ConfigValidationTest {
         assertThat(load("").warnings()).isEmpty();
         assertThat(load("proxy.releases.green.endpoints = [\"127.0.0.1:8002\", \"unix:/run/app//blue.sock\"]")
                 .warnings()).containsExactly("proxy.releases.green.endpoints: unix:/run/app/blue.sock is also an"
-                        + " endpoint of release blue: both releases are the same processes, so switching between"
-                        + " them changes nothing");
+                        + " endpoint of release blue: both releases send requests to the same processes there");
     }
 
     @Test
