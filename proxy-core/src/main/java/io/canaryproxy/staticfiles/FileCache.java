@@ -8,7 +8,6 @@ import java.nio.channels.SeekableByteChannel;
 import java.nio.file.Files;
 import java.nio.file.InvalidPathException;
 import java.nio.file.Path;
-import java.nio.file.attribute.BasicFileAttributes;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
@@ -16,8 +15,8 @@ import org.slf4j.LoggerFactory;
  * Static file metadata and small files' content, keyed by release and request path, bounded by weight.
  *
  * <p>Freshness: a deploy replaces files under the same names, and a page must never get a stale asset of its own
- * release, so a hit is only used after one {@code stat} of the file confirms its size, modification time and
- * inode (one system call, cheaper than reopening the file). A changed or vanished file is looked up again from
+ * release, so a hit is only used after one {@code stat} of the file confirms its size, modification time, inode
+ * and inode change time (one system call, cheaper than reopening the file). A changed or vanished file is looked up again from
  * scratch, symbolic links and root check included. A time-based expiry was the alternative; it would serve stale
  * content for its whole lifetime after every deploy.
  *
@@ -68,7 +67,7 @@ final class FileCache {
         if (cached != null) {
             try {
                 // Follows symbolic links like the lookup did: a link switched to another target is another inode.
-                if (cached.isCurrent(Files.readAttributes(file, BasicFileAttributes.class))) {
+                if (cached.isCurrent(FileStat.of(file))) {
                     return cached;
                 }
             } catch (IOException e) {
@@ -104,8 +103,8 @@ final class FileCache {
                 log.debug("{} leads out of the static root {} to {}", file, root, real);
                 return null;
             }
-            BasicFileAttributes before = Files.readAttributes(real, BasicFileAttributes.class);
-            if (!before.isRegularFile()) {
+            FileStat before = FileStat.of(real);
+            if (!before.regular()) {
                 // Directories, and also FIFOs and devices, whose reads would block the event loop.
                 return null;
             }
@@ -113,14 +112,14 @@ final class FileCache {
                 return new FileEntry(real, relative, before, null);
             }
             byte[] content = read(real, (int) before.size());
-            BasicFileAttributes after = Files.readAttributes(real, BasicFileAttributes.class);
+            FileStat after = FileStat.of(real);
             FileEntry entry = new FileEntry(real, relative, before, content);
             if (content != null && entry.isCurrent(after)) {
                 return entry;
             }
             // Being written right now. Describe it as it is now and send it from disk; the next request that sees
             // another size or time replaces this entry.
-            return after.isRegularFile() ? new FileEntry(real, relative, after, null) : null;
+            return after.regular() ? new FileEntry(real, relative, after, null) : null;
         } catch (IOException e) {
             // Missing (most often), not a directory, a symbolic link loop, permission denied: all look like 404.
             log.debug("static file {}: {}", file, e.toString());

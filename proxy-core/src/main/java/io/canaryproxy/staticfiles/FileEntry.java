@@ -2,7 +2,6 @@ package io.canaryproxy.staticfiles;
 
 import io.netty.handler.codec.DateFormatter;
 import java.nio.file.Path;
-import java.nio.file.attribute.BasicFileAttributes;
 import java.nio.file.attribute.FileTime;
 import java.util.Date;
 import java.util.Objects;
@@ -24,10 +23,13 @@ final class FileEntry {
     final long modifiedMillis;
     /** The file's identity (device and inode on Unix), or {@code null} where the file system has none. */
     final Object fileKey;
+    /** The inode's change time, or {@code null}: see {@link FileStat#changed}. */
+    final FileTime changed;
     final String contentType;
     /**
-     * {@code "size-mtime-identity"} in hex: changes whenever a deploy changes the file, also one that renames a new
-     * file with the old size and time over it ({@code rsync -a}, {@code tar}), and differs between releases.
+     * {@code "size-mtime-identity"} in hex, the identity from the inode and its change time: changes whenever a
+     * deploy changes the file, also one that puts a new file with the old size and time in its place ({@code rsync
+     * -a}, {@code tar}), and differs between releases.
      */
     final String etag;
     /** {@link #modifiedMillis} as an RFC 1123 date. */
@@ -39,17 +41,19 @@ final class FileEntry {
      * @param path       the real path
      * @param name       the path the client asked for, which names the type: a link {@code app.js} to
      *                   {@code build/4f3a} is still JavaScript
-     * @param attributes the file's attributes, read before {@code content}
+     * @param stat       the file's attributes, read before {@code content}
      */
-    FileEntry(Path path, String name, BasicFileAttributes attributes, byte[] content) {
+    FileEntry(Path path, String name, FileStat stat, byte[] content) {
         this.path = path;
-        this.size = attributes.size();
-        this.modified = attributes.lastModifiedTime();
+        this.size = stat.size();
+        this.modified = stat.modified();
         this.modifiedMillis = modified.toMillis();
-        this.fileKey = attributes.fileKey();
+        this.fileKey = stat.fileKey();
+        this.changed = stat.changed();
         this.contentType = ContentTypes.of(name);
         this.etag = "\"" + Long.toHexString(size) + "-" + Long.toHexString(modifiedMillis)
-                + (fileKey == null ? "" : "-" + Integer.toHexString(fileKey.hashCode())) + "\"";
+                + (fileKey == null && changed == null ? "" : "-" + Integer.toHexString(Objects.hash(fileKey, changed)))
+                + "\"";
         // RFC 9110 8.8.2.1: a Last-Modified later than the response's Date is replaced by that Date.
         this.lastModified = DateFormatter.format(new Date(Math.min(modifiedMillis, System.currentTimeMillis())));
         this.content = content;
@@ -58,13 +62,15 @@ final class FileEntry {
     /**
      * Whether {@code now} (a fresh stat of the file) describes the same file this entry was made from. A deploy
      * that writes a new file and renames it over the old one changes the inode even when size and time happen to
-     * be equal; one that rewrites in place changes the time.
+     * be equal; one that rewrites in place changes the time; one that deletes it and extracts another with the
+     * old size and time, into the same inode number, changes the change time.
      */
-    boolean isCurrent(BasicFileAttributes now) {
-        return now.isRegularFile()
+    boolean isCurrent(FileStat now) {
+        return now.regular()
                 && now.size() == size
-                && now.lastModifiedTime().equals(modified)
-                && Objects.equals(now.fileKey(), fileKey);
+                && now.modified().equals(modified)
+                && Objects.equals(now.fileKey(), fileKey)
+                && Objects.equals(now.changed(), changed);
     }
 
     /** Last-Modified has whole seconds; comparisons with client dates use the same precision. */

@@ -1,9 +1,12 @@
 package io.canaryproxy.staticfiles;
 
 import static org.assertj.core.api.Assertions.assertThat;
+import static org.awaitility.Awaitility.await;
 
 import java.nio.file.Files;
 import java.nio.file.Path;
+import java.nio.file.attribute.FileTime;
+import java.time.Duration;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 
@@ -26,6 +29,37 @@ class FileCacheTest {
         FileEntry large = cache.lookup("blue", root, "large.js");
         assertThat(large.content).isNull();
         assertThat(large.size).isEqualTo(1001);
+    }
+
+    /**
+     * A deploy that copies with preserved times ({@code cp -p}, {@code tar -x}, {@code unzip -o}) over a file of the
+     * same size, or into an inode number the old file freed: size, time and inode are all as before. Only the
+     * change time, which no tool can set back, tells the new content from the cached one.
+     */
+    @Test
+    void aFileRewrittenWithItsOldSizeAndTimeIsReadAgain() throws Exception {
+        Path css = root.resolve("app.css");
+        Files.writeString(css, "body{color:red}");
+        FileTime deployed = Files.getLastModifiedTime(css);
+        FileCache cache = new FileCache(1 << 20, 1000);
+        FileEntry before = cache.lookup("blue", root, "app.css");
+        // The file system's clock for change times is coarse (a kernel tick): wait until it has moved on.
+        FileTime changed = FileStat.of(css).changed();
+        Path probe = root.resolve("probe");
+        await().atMost(Duration.ofSeconds(5)).until(() -> {
+            Files.writeString(probe, "x");
+            return FileStat.of(probe).changed().compareTo(changed) > 0;
+        });
+
+        Files.writeString(css, "body{color:tan}");
+        Files.setLastModifiedTime(css, deployed);
+
+        FileEntry after = cache.lookup("blue", root, "app.css");
+        assertThat(new String(after.content)).isEqualTo("body{color:tan}");
+        assertThat(after.etag).as("a browser's copy must not be confirmed by a 304").isNotEqualTo(before.etag);
+        assertThat(after.size).isEqualTo(before.size);
+        assertThat(after.modified).isEqualTo(before.modified);
+        assertThat(after.fileKey).isEqualTo(before.fileKey);
     }
 
     @Test
