@@ -138,9 +138,9 @@ class AnalysisApiTest {
         // newest last: the pass at 100 % that promoted green, after a pass at 10 %
         JsonNode last = history.get(history.size() - 1);
         assertThat(last.get("verdict").asText()).isEqualTo("pass");
-        // at 100 % stable has little traffic of its own: green's latency may be compared with stable's at 10 %
-        assertThat(last.get("reason").asText())
-                .matches("no significant difference( \\(stable's in an earlier window of \\d+ requests\\))?");
+        // at 100 % stable has little traffic of its own: green's p50 may be compared with stable's at 10 %
+        assertThat(last.get("reason").asText()).matches("no significant difference|p50 [\\d.]+ ms against [\\d.]+ ms"
+                + " \\(stable's in an earlier window of \\d+ requests\\), within the 1\\.5x ratio or the 25 ms slack");
         assertThat(last.get("step").asInt()).isEqualTo(1);
         assertThat(last.get("weight").asDouble()).isEqualTo(100.0);
         assertThat(history).anySatisfy(check -> {
