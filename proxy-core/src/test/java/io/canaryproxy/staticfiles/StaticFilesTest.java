@@ -155,6 +155,12 @@ class StaticFilesTest {
             photo.jpeg   | image/jpeg
             anim.gif     | image/gif
             pic.webp     | image/webp
+            pic.avif     | image/avif
+            font.otf     | font/otf
+            clip.mp4     | video/mp4
+            clip.webm    | video/webm
+            sound.mp3    | audio/mpeg
+            site.webmanifest | application/manifest+json
             favicon.ico  | image/x-icon
             font.woff    | font/woff
             font.woff2   | font/woff2
