@@ -230,6 +230,25 @@ class LauncherProcessTest {
         assertThat(l.stderr.get(2)).startsWith("  proxy.releases = {}: ");
     }
 
+    /** Under a C locale Java cannot look up a non-ASCII file name: said at start, not only by each 404. */
+    @Test
+    void staticFilesUnderALocaleWithoutUtf8AreWarnedOf() throws Exception {
+        Path statics = Files.createDirectories(dir.resolve("static"));
+        environment.put("LC_ALL", "C");
+        Path conf = config("proxy {\n"
+                + "  listen = \"127.0.0.1:0\"\n"
+                + "  admin { listen = \"127.0.0.1:0\" }\n"
+                + "  state-file = \"\"\n"
+                + "  releases { blue { endpoints = [\"127.0.0.1:1\"], static { prefix = \"/static/\", root = \""
+                + statics + "\" } } }\n"
+                + "  routing { stable = blue }\n"
+                + "  health-check.interval = 0\n"
+                + "}\n");
+        Launched l = launch("--config", conf.toString());
+        l.awaitLine("file names are read as \\S+, not UTF-8: static files whose names are not ASCII get 404; start"
+                + " the proxy with LANG=C.UTF-8");
+    }
+
     @Test
     void aListenerPortInUseIsOneLineAndExitStatus2() throws Exception {
         try (ServerSocket taken = new ServerSocket(0, 1, InetAddress.getLoopbackAddress())) {

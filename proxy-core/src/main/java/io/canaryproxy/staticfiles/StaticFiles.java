@@ -107,6 +107,13 @@ public final class StaticFiles {
             result.put(release.name(), new StaticFiles(release.name(), config, settings.cacheControl(), cache,
                     servedBy));
         }
+        String names = System.getProperty("sun.jnu.encoding", "");
+        if (!result.isEmpty() && !names.equalsIgnoreCase("UTF-8")) {
+            // Java turns file names into paths with the locale's encoding: under LANG=C (a bare container, a
+            // service without an environment) no name outside ASCII can be looked up, and each is a 404.
+            log.warn("file names are read as {}, not UTF-8: static files whose names are not ASCII get 404; start"
+                    + " the proxy with LANG=C.UTF-8 (or another UTF-8 locale)", names.isEmpty() ? "?" : names);
+        }
         return Collections.unmodifiableMap(result);
     }
 
