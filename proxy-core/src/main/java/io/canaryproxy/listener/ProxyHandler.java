@@ -368,7 +368,15 @@ final class ProxyHandler extends ChannelInboundHandlerAdapter implements Upstrea
         if (upstream != null) {
             UpstreamConnection up = upstream;
             upstream = null;
-            up.abandon();
+            if (request != null && !requestComplete) {
+                // The client left in the middle of its body: a reset, so that the view does not take the part
+                // that came for the whole upload.
+                log.debug("client {} left after {} bytes of the body of {} {}", clientIp, bodyBytes,
+                        request.method(), request.uri());
+                up.reset();
+            } else {
+                up.abandon();
+            }
         }
         if (request != null) {
             endExchange();

@@ -3,6 +3,7 @@ package io.canaryproxy.upstream;
 import io.netty.channel.Channel;
 import io.netty.channel.ChannelHandlerContext;
 import io.netty.channel.ChannelInboundHandlerAdapter;
+import io.netty.channel.ChannelOption;
 import io.netty.util.ReferenceCountUtil;
 
 /**
@@ -54,6 +55,20 @@ public final class UpstreamConnection extends ChannelInboundHandlerAdapter {
     public void abandon() {
         owner = null;
         channel.close();
+    }
+
+    /**
+     * {@link #abandon} with a TCP reset instead of an orderly close: the upstream's read of a request body that is
+     * still owed then fails, where an end of stream would hand the view the part that came as if it were all of
+     * it. A Unix socket has no reset; there the view still sees an early end.
+     */
+    public void reset() {
+        try {
+            channel.config().setOption(ChannelOption.SO_LINGER, 0);
+        } catch (RuntimeException e) {
+            // Not a TCP socket (a Unix socket), or one already closed: an orderly close is all there is.
+        }
+        abandon();
     }
 
     void attach(UpstreamListener listener, boolean fromPool) {

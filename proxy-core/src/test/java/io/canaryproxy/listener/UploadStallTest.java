@@ -8,11 +8,16 @@ import io.canaryproxy.testing.Gunicorn;
 import io.canaryproxy.testing.TestConfigs;
 import java.io.ByteArrayOutputStream;
 import java.io.IOException;
+import java.io.InputStream;
 import java.io.OutputStream;
+import java.net.InetAddress;
+import java.net.ServerSocket;
 import java.net.Socket;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Path;
 import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.TimeUnit;
+import org.junit.jupiter.api.Assumptions;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 
@@ -40,6 +45,44 @@ class UploadStallTest {
             out.flush();
 
             assertThat(readUntilClosed(client)).startsWith("HTTP/1.1 408 ");
+        }
+    }
+
+    /**
+     * A client that leaves in the middle of a Content-Length body: the upstream connection is reset, so that the
+     * upstream's read of the rest fails instead of ending early and handing the view part of an upload as all of
+     * it. (A backend of plain sockets, to see what arrives: gunicorn turns either into a short read or an error.)
+     */
+    @Test
+    void aClientThatLeavesMidBodyResetsTheUpstreamConnection() throws Exception {
+        // Netty's io_uring transport ends a connection with a FIN whatever its SO_LINGER.
+        Assumptions.assumeFalse("io_uring".equals(System.getProperty(TestConfigs.TRANSPORT_PROPERTY)),
+                "io_uring closes in order");
+        try (ServerSocket backend = new ServerSocket(0, 50, InetAddress.getLoopbackAddress());
+             CanaryProxy proxy = CanaryProxy.start(TestConfigs.single("127.0.0.1:" + backend.getLocalPort(),
+                     "proxy.health-check.interval = 0"))) {
+            CompletableFuture<String> seen = CompletableFuture.supplyAsync(() -> {
+                try (Socket upstream = backend.accept()) {
+                    upstream.setSoTimeout(20_000);
+                    InputStream in = upstream.getInputStream();
+                    long total = 0;
+                    int n;
+                    while ((n = in.read(new byte[8192])) > 0) {
+                        total += n;
+                    }
+                    return "end of stream after " + total + " bytes";
+                } catch (IOException e) {
+                    return e.getMessage();
+                }
+            });
+            try (Socket client = new Socket("127.0.0.1", proxy.listenAddress().getPort())) {
+                OutputStream out = client.getOutputStream();
+                out.write(("PUT /doc HTTP/1.1\r\nHost: x\r\nContent-Length: 1000000\r\n\r\n" + "x".repeat(300_000))
+                        .getBytes(StandardCharsets.US_ASCII));
+                out.flush();
+            }
+
+            assertThat(seen.get(20, TimeUnit.SECONDS)).isEqualTo("Connection reset");
         }
     }
 
