@@ -1345,7 +1345,10 @@ final class ProxyHandler extends ChannelInboundHandlerAdapter implements Upstrea
             if (upstream != null && clientStalledNanos != 0 && !ctx.channel().isWritable()) {
                 // A client that stops reading a response holds an upstream connection: it gets the idle timeout.
                 if (now - clientStalledNanos >= lc.clientIdleTimeoutNanos) {
-                    log.debug("client {} stopped reading the response", clientIp);
+                    // Said, unlike a client that leaves: the proxy cuts this response, and a user may report it.
+                    log.info("{} {} {} (release {}): client {} read none of the response for {} ms; closed before"
+                            + " its end", responseStatus, request.method(), request.uri(), release.name(), clientIp,
+                            TimeUnit.NANOSECONDS.toMillis(now - clientStalledNanos));
                     ctx.close();
                     return;
                 }

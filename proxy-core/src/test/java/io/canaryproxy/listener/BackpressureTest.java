@@ -4,6 +4,7 @@ import static org.assertj.core.api.Assertions.assertThat;
 import static org.awaitility.Awaitility.await;
 
 import io.canaryproxy.CanaryProxy;
+import io.canaryproxy.testing.Captured;
 import io.canaryproxy.testing.TestConfigs;
 import io.netty.bootstrap.ServerBootstrap;
 import io.netty.buffer.Unpooled;
@@ -167,7 +168,8 @@ class BackpressureTest {
         proxy.close();
         proxy = CanaryProxy.start(TestConfigs.single("127.0.0.1:" + ((InetSocketAddress) backend.localAddress())
                 .getPort(), "proxy.limits.client-idle-timeout = 2s\nproxy.drain.timeout = 1s\n"));
-        try (Socket client = new Socket("127.0.0.1", proxy.listenAddress().getPort())) {
+        try (Captured logged = Captured.from(ProxyHandler.class);
+             Socket client = new Socket("127.0.0.1", proxy.listenAddress().getPort())) {
             client.setReceiveBufferSize(64 * 1024);
             client.getOutputStream().write("GET /download HTTP/1.1\r\nHost: x\r\n\r\n"
                     .getBytes(StandardCharsets.US_ASCII));
@@ -175,6 +177,10 @@ class BackpressureTest {
                     .until(() -> proxy.status().releases().get("blue").inflight() == 1);
             await().atMost(Duration.ofSeconds(20))
                     .until(() -> proxy.status().releases().get("blue").inflight() == 0);
+            // The proxy cut a response: an operator can find it when a user reports a broken download.
+            assertThat(logged.messages()).anySatisfy(m -> assertThat(m)
+                    .matches("200 GET /download \\(release blue\\): client 127\\.0\\.0\\.1 read none of the"
+                            + " response for \\d+ ms; closed before its end"));
             // What was on its way is still there to read, then the end of the connection.
             client.setSoTimeout(10_000);
             byte[] buf = new byte[64 * 1024];
