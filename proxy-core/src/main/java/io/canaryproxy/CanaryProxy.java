@@ -722,8 +722,8 @@ public final class CanaryProxy implements AutoCloseable {
                 if (!r.routed() && r.unroutedForNanos(now) >= timeout && r.upgradedCount() > 0) {
                     int closed = r.closeUpgradedFromBeforeUnrouted();
                     if (closed > 0) {
-                        log.info("closed {} upgraded connections of release {} after the drain timeout", closed,
-                                r.name());
+                        log.info("closed {} upgraded connections of release {}{} after the drain timeout", closed,
+                                r.name(), draining.contains(r) ? " to endpoints or pools a reload replaced" : "");
                     }
                 }
             }
