@@ -8,6 +8,7 @@ import java.nio.channels.SeekableByteChannel;
 import java.nio.file.Files;
 import java.nio.file.InvalidPathException;
 import java.nio.file.Path;
+import java.nio.file.attribute.FileTime;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
@@ -16,8 +17,8 @@ import org.slf4j.LoggerFactory;
  *
  * <p>Freshness: a deploy replaces files under the same names, and a page must never get a stale asset of its own
  * release, so a hit is only used after one {@code stat} of the file confirms its size, modification time, inode
- * and inode change time (one system call, cheaper than reopening the file). A changed or vanished file is looked up again from
- * scratch, symbolic links and root check included. A time-based expiry was the alternative; it would serve stale
+ * and inode change time (one system call, cheaper than reopening the file). A changed or vanished file is looked up
+ * again from scratch, symbolic links and root check included. A time-based expiry was the alternative; it would serve stale
  * content for its whole lifetime after every deploy.
  *
  * <p>All of this is blocking file I/O on the calling event loop: a {@code stat} per hit, and on a miss a
@@ -33,7 +34,11 @@ final class FileCache {
     private record Key(String release, String path) {
     }
 
+    private static final int MAX_MISSING = 10_000;
+
     private final Cache<Key, FileEntry> entries;
+    /** Files {@link #lookupOptional} found missing, with their directory's modification time then. */
+    private final Cache<Key, FileTime> missing;
     private final int smallFileMax;
 
     FileCache(long maxBytes, int smallFileMax) {
@@ -42,6 +47,10 @@ final class FileCache {
                 .maximumWeight(maxBytes)
                 .weigher((Key key, FileEntry entry) -> entry.weight())
                 // Eviction is a little bookkeeping: the event loop that caused it does it, no pool thread is needed.
+                .executor(Runnable::run)
+                .build();
+        this.missing = Caffeine.newBuilder()
+                .maximumSize(MAX_MISSING)
                 .executor(Runnable::run)
                 .build();
     }
@@ -81,6 +90,39 @@ final class FileCache {
             entries.put(key, fresh);
         }
         return fresh;
+    }
+
+    /**
+     * A file that most often is not there, such as a precompressed variant: as {@link #lookup}, but that there is
+     * none is remembered with its directory's modification time, which creating a file there changes. A failed
+     * lookup (a {@code realpath} that throws) on every request would cost more than serving the file.
+     */
+    FileEntry lookupOptional(String release, Path root, String relative) {
+        Key key = new Key(release, relative);
+        FileTime known = missing.getIfPresent(key);
+        // Read before the lookup: a file created after it changes the time and is found by the next request.
+        FileTime directory = directoryTime(root, relative);
+        if (known != null) {
+            if (known.equals(directory)) {
+                return null;
+            }
+            missing.invalidate(key);
+        }
+        FileEntry entry = lookup(release, root, relative);
+        if (entry == null && directory != null) {
+            missing.put(key, directory);
+        }
+        return entry;
+    }
+
+    /** The modification time of the directory {@code relative} is in (symbolic links followed), or {@code null}. */
+    private static FileTime directoryTime(Path root, String relative) {
+        try {
+            Path parent = root.resolve(relative).getParent();
+            return parent == null ? null : Files.getLastModifiedTime(parent);
+        } catch (IOException | InvalidPathException e) {
+            return null;
+        }
     }
 
     /** Forgets a file, e.g. when it turned out to have changed between lookup and use. */

@@ -42,7 +42,8 @@ import org.slf4j.LoggerFactory;
  * has an instance, and whose URI {@link #matches} its prefix, call {@link #serve} on the client channel's event
  * loop instead of forwarding the request. It answers GET and HEAD with the file (200, or 206 for a byte range),
  * 304 to a conditional request the client's copy satisfies, 416 to an unsatisfiable range, 404 to anything that
- * is not a regular file inside the root (traversal attempts included) and 405 to other methods.
+ * is not a regular file inside the root (traversal attempts included) and 405 to other methods. A client whose
+ * {@code Accept-Encoding} takes it gets the file's {@link Precompressed} variant, if the build made one.
  *
  * <p>Small files are answered from memory; larger ones go from disk to socket without being copied through the
  * JVM ({@link DefaultFileRegion}: {@code sendfile} on epoll, {@code transferTo} on NIO), which needs a plain TCP
@@ -59,6 +60,7 @@ public final class StaticFiles {
 
     private static final String ALLOWED_METHODS = "GET, HEAD";
     private static final String VARY = "Cookie, X-Canary";
+    private static final String VARY_ENCODING = VARY + ", Accept-Encoding";
     private static final String X_SERVED_BY = "X-Served-By";
     private static final String BYTES = "bytes";
 
@@ -164,23 +166,41 @@ public final class StaticFiles {
         }
         String uri = request.uri();
         String relative = matches(uri) ? RequestPath.relative(uri, prefix) : null;
-        FileEntry file = relative == null ? null : cache.lookup(release, root, relative);
-        if (file == null) {
+        FileEntry original = relative == null ? null : cache.lookup(release, root, relative);
+        if (original == null) {
             return send(ctx, error(HttpResponseStatus.NOT_FOUND, head), request, keepAlive);
         }
 
         HttpHeaders requestHeaders = request.headers();
+        // A variant older than the file is left over from an earlier build: the file is what the deploy put there.
+        FileEntry file = original;
+        String servedPath = relative;
+        Precompressed coding = null;
+        boolean varies = false;
+        String acceptEncoding = requestHeaders.get(HttpHeaderNames.ACCEPT_ENCODING);
+        for (Precompressed p : Precompressed.values()) {
+            FileEntry variant = cache.lookupOptional(release, root, relative + p.suffix);
+            if (variant != null && variant.modifiedMillis >= original.modifiedMillis) {
+                varies = true;
+                if (coding == null && p.acceptedBy(acceptEncoding)) {
+                    file = variant;
+                    servedPath = relative + p.suffix;
+                    coding = p;
+                }
+            }
+        }
+        String vary = varies ? VARY_ENCODING : VARY;
         if (Conditions.preconditionFailed(requestHeaders, file)) {
             FullHttpResponse response = new DefaultFullHttpResponse(HttpVersion.HTTP_1_1,
                     HttpResponseStatus.PRECONDITION_FAILED, Unpooled.EMPTY_BUFFER);
-            validators(response.headers(), file);
+            validators(response.headers(), file, vary);
             response.headers().setInt(HttpHeaderNames.CONTENT_LENGTH, 0);
             return send(ctx, response, request, keepAlive);
         }
         if (Conditions.notModified(requestHeaders, file)) {
             FullHttpResponse response = new DefaultFullHttpResponse(HttpVersion.HTTP_1_1,
                     HttpResponseStatus.NOT_MODIFIED, Unpooled.EMPTY_BUFFER);
-            validators(response.headers(), file);
+            validators(response.headers(), file, vary);
             return send(ctx, response, request, keepAlive);
         }
 
@@ -208,7 +228,7 @@ public final class StaticFiles {
                     ? Unpooled.EMPTY_BUFFER
                     : Unpooled.wrappedBuffer(file.content, (int) first, (int) length);
             FullHttpResponse response = new DefaultFullHttpResponse(HttpVersion.HTTP_1_1, status, body);
-            representation(response.headers(), file, range, length);
+            representation(response.headers(), original.contentType, coding, file, range, length, vary);
             return send(ctx, response, request, keepAlive);
         }
 
@@ -216,12 +236,12 @@ public final class StaticFiles {
         if (channel == null) {
             // Replaced, rewritten or removed since the lookup a moment ago: look again rather than send a mix of
             // two versions. A file that changes under two lookups in a row is being written: not there yet.
-            cache.invalidate(release, relative);
+            cache.invalidate(release, servedPath);
             return retry ? respond(ctx, request, keepAlive, false)
                     : send(ctx, error(HttpResponseStatus.NOT_FOUND, false), request, keepAlive);
         }
         HttpResponse response = new DefaultHttpResponse(HttpVersion.HTTP_1_1, status);
-        representation(response.headers(), file, range, length);
+        representation(response.headers(), original.contentType, coding, file, range, length, vary);
         connection(response, request, keepAlive);
         // The encoder passes the region through after a head with Content-Length; the transport then sends it
         // straight from the page cache as the socket drains, so memory use does not grow with the file. Releasing
@@ -253,27 +273,35 @@ public final class StaticFiles {
         return null;
     }
 
-    /** Headers of a 200 or 206 (or its HEAD): type, length, range and validators. */
-    private void representation(HttpHeaders headers, FileEntry file, ByteRange range, long length) {
-        headers.set(HttpHeaderNames.CONTENT_TYPE, file.contentType)
+    /**
+     * Headers of a 200 or 206 (or its HEAD): type (the original file's), coding, length, range and validators. A
+     * range of a precompressed variant counts its bytes, as RFC 9110 14.1 has it for any content coding.
+     */
+    private void representation(HttpHeaders headers, String contentType, Precompressed coding, FileEntry file,
+                                ByteRange range, long length, String vary) {
+        headers.set(HttpHeaderNames.CONTENT_TYPE, contentType)
                 .set(HttpHeaderNames.CONTENT_LENGTH, length)
                 .set(HttpHeaderNames.ACCEPT_RANGES, BYTES);
+        if (coding != null) {
+            headers.set(HttpHeaderNames.CONTENT_ENCODING, coding.coding);
+        }
         if (range != null) {
             headers.set(HttpHeaderNames.CONTENT_RANGE,
                     BYTES + " " + range.first() + "-" + range.last() + "/" + file.size);
         }
-        validators(headers, file);
+        validators(headers, file, vary);
     }
 
     /**
      * What a 200, 206 and 304 have in common (RFC 9110 15.4.5: a 304 repeats the validators and caching). Vary
      * (RFC 9110 12.5.5) names what chose the release, and so the file: during a canary one URL may be two files,
-     * and a shared cache must not give one release's asset to the other's users.
+     * and a shared cache must not give one release's asset to the other's users; with a precompressed variant,
+     * Accept-Encoding chose between the two too.
      */
-    private void validators(HttpHeaders headers, FileEntry file) {
+    private void validators(HttpHeaders headers, FileEntry file, String vary) {
         headers.set(HttpHeaderNames.ETAG, file.etag)
                 .set(HttpHeaderNames.LAST_MODIFIED, file.lastModified)
-                .set(HttpHeaderNames.VARY, VARY);
+                .set(HttpHeaderNames.VARY, vary);
         if (!cacheControl.isEmpty()) {
             headers.set(HttpHeaderNames.CACHE_CONTROL, cacheControl);
         }

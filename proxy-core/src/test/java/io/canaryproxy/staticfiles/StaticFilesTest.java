@@ -8,6 +8,8 @@ import io.canaryproxy.config.TransportChoice;
 import io.canaryproxy.listener.Transport;
 import io.canaryproxy.testing.RawHttpClient;
 import io.netty.handler.codec.DateFormatter;
+import java.io.ByteArrayInputStream;
+import java.io.ByteArrayOutputStream;
 import java.io.IOException;
 import java.net.Socket;
 import java.net.http.HttpClient;
@@ -28,6 +30,8 @@ import java.util.Map;
 import java.util.Random;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.TimeUnit;
+import java.util.zip.GZIPInputStream;
+import java.util.zip.GZIPOutputStream;
 import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.BeforeEach;
 import org.junit.jupiter.api.Test;
@@ -85,6 +89,88 @@ class StaticFilesTest {
         Path file = root.resolve(relative);
         Files.createDirectories(file.getParent());
         return Files.writeString(file, content);
+    }
+
+    private static byte[] gzip(String text) throws IOException {
+        ByteArrayOutputStream out = new ByteArrayOutputStream();
+        try (GZIPOutputStream gz = new GZIPOutputStream(out)) {
+            gz.write(text.getBytes(StandardCharsets.UTF_8));
+        }
+        return out.toByteArray();
+    }
+
+    /** As nginx's gzip_static and brotli_static: the variant the build made, typed as the file, said to vary. */
+    @Test
+    void aPrecompressedVariantGoesToAClientThatAcceptsIt() throws Exception {
+        String css = "body { color: teal }\n".repeat(50);
+        write("css/app.css", css);
+        byte[] gz = gzip(css);
+        Files.write(root.resolve("css/app.css.gz"), gz);
+        Files.write(root.resolve("css/app.css.br"), new byte[] {1, 2, 3});
+
+        HttpResponse<byte[]> br = get("/static/css/app.css", "Accept-Encoding", "gzip, deflate, br");
+        assertThat(br.statusCode()).isEqualTo(200);
+        assertThat(header(br, "Content-Encoding")).isEqualTo("br");
+        assertThat(header(br, "Content-Type")).isEqualTo("text/css; charset=utf-8");
+        assertThat(header(br, "Content-Length")).isEqualTo("3");
+        assertThat(br.body()).containsExactly(1, 2, 3);
+        assertThat(header(br, "Vary")).isEqualTo("Cookie, X-Canary, Accept-Encoding");
+
+        HttpResponse<byte[]> gzipped = get("/static/css/app.css", "Accept-Encoding", "br;q=0, gzip");
+        assertThat(header(gzipped, "Content-Encoding")).isEqualTo("gzip");
+        assertThat(new String(new GZIPInputStream(new ByteArrayInputStream(gzipped.body())).readAllBytes(),
+                StandardCharsets.UTF_8)).isEqualTo(css);
+        assertThat(header(gzipped, "ETag")).as("another representation").isNotEqualTo(header(br, "ETag"));
+
+        HttpResponse<byte[]> plain = get("/static/css/app.css");
+        assertThat(header(plain, "Content-Encoding")).isNull();
+        assertThat(text(plain)).isEqualTo(css);
+        assertThat(header(plain, "Vary")).isEqualTo("Cookie, X-Canary, Accept-Encoding");
+
+        HttpResponse<byte[]> head = request("HEAD", "/static/css/app.css", "Accept-Encoding", "gzip");
+        assertThat(header(head, "Content-Length")).isEqualTo(String.valueOf(gz.length));
+        HttpResponse<byte[]> range = get("/static/css/app.css", "Accept-Encoding", "gzip", "Range", "bytes=0-1");
+        assertThat(range.statusCode()).isEqualTo(206);
+        assertThat(header(range, "Content-Range")).isEqualTo("bytes 0-1/" + gz.length);
+        assertThat(range.body()).containsExactly(gz[0], gz[1]);
+        HttpResponse<byte[]> revalidated = get("/static/css/app.css", "Accept-Encoding", "gzip",
+                "If-None-Match", header(gzipped, "ETag"));
+        assertThat(revalidated.statusCode()).isEqualTo(304);
+        assertThat(header(revalidated, "Vary")).isEqualTo("Cookie, X-Canary, Accept-Encoding");
+    }
+
+    /** A deploy that rewrote the file but left the variant of the build before: the file is what is current. */
+    @Test
+    void aVariantOlderThanItsFileIsNotUsed() throws Exception {
+        Path js = write("app.js", "let v = 2;");
+        Path gz = Files.write(root.resolve("app.js.gz"), gzip("let v = 1;"));
+        Files.setLastModifiedTime(gz, FileTime.from(Files.getLastModifiedTime(js).toInstant().minusSeconds(60)));
+
+        HttpResponse<byte[]> response = get("/static/app.js", "Accept-Encoding", "gzip");
+        assertThat(header(response, "Content-Encoding")).isNull();
+        assertThat(text(response)).isEqualTo("let v = 2;");
+        assertThat(header(response, "Vary")).isEqualTo("Cookie, X-Canary");
+    }
+
+    /** That a file has no variant is remembered, but only until a file appears in its directory. */
+    @Test
+    void aVariantThatAppearsLaterIsFound() throws Exception {
+        write("js/app.js", "let v = 1;");
+        HttpResponse<byte[]> before = get("/static/js/app.js", "Accept-Encoding", "gzip");
+        assertThat(header(before, "Content-Encoding")).isNull();
+        assertThat(header(before, "Vary")).isEqualTo("Cookie, X-Canary");
+
+        // Directory times come from a coarse clock (a kernel tick): wait until it has moved on.
+        FileTime seen = Files.getLastModifiedTime(root.resolve("js"));
+        Path probe = base.resolve("probe");
+        await().atMost(TIMEOUT).until(() -> {
+            Files.writeString(probe, "x");
+            return Files.getLastModifiedTime(probe).compareTo(seen) > 0;
+        });
+        Files.write(root.resolve("js/app.js.gz"), gzip("let v = 1;"));
+
+        assertThat(header(get("/static/js/app.js", "Accept-Encoding", "gzip"), "Content-Encoding"))
+                .isEqualTo("gzip");
     }
 
     @Test
