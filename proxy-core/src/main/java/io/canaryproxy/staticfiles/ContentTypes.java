@@ -2,6 +2,7 @@ package io.canaryproxy.staticfiles;
 
 import java.util.Locale;
 import java.util.Map;
+import java.util.Set;
 
 /**
  * Content-Type by file extension, for what a Django project's {@code STATIC_ROOT} typically holds. Browsers
@@ -57,7 +58,19 @@ final class ContentTypes {
             // WebAssembly.instantiateStreaming() insists on exactly this type.
             Map.entry("wasm", "application/wasm"));
 
+    private static final Set<String> COMPRESSED = Set.of("image/png", "image/jpeg", "image/gif", "image/webp",
+            "image/avif", "font/woff", "font/woff2", "video/mp4", "video/webm", "video/ogg", "audio/mpeg", "audio/ogg",
+            "application/zip", "application/pdf");
+
     private ContentTypes() {
+    }
+
+    /**
+     * Whether files of the type are compressed already (images other than SVG, WOFF fonts, audio, video,
+     * archives, PDF): no build makes a precompressed variant of them, so none is looked for.
+     */
+    static boolean compressed(String type) {
+        return COMPRESSED.contains(type);
     }
 
     /** The Content-Type for a file name such as {@code app.min.CSS}; case-insensitive on the extension. */

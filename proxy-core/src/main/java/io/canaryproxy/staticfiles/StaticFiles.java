@@ -61,6 +61,8 @@ public final class StaticFiles {
     private static final String ALLOWED_METHODS = "GET, HEAD";
     private static final String VARY = "Cookie, X-Canary";
     private static final String VARY_ENCODING = VARY + ", Accept-Encoding";
+    private static final Precompressed[] VARIANTS = Precompressed.values();
+    private static final Precompressed[] NO_VARIANTS = {};
     private static final String X_SERVED_BY = "X-Served-By";
     private static final String BYTES = "bytes";
 
@@ -178,7 +180,7 @@ public final class StaticFiles {
         Precompressed coding = null;
         boolean varies = false;
         String acceptEncoding = requestHeaders.get(HttpHeaderNames.ACCEPT_ENCODING);
-        for (Precompressed p : Precompressed.values()) {
+        for (Precompressed p : ContentTypes.compressed(original.contentType) ? NO_VARIANTS : VARIANTS) {
             FileEntry variant = cache.lookupOptional(release, root, relative + p.suffix);
             if (variant != null && variant.modifiedMillis >= original.modifiedMillis) {
                 varies = true;

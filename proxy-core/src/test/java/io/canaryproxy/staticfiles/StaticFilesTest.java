@@ -139,6 +139,17 @@ class StaticFilesTest {
         assertThat(header(revalidated, "Vary")).isEqualTo("Cookie, X-Canary, Accept-Encoding");
     }
 
+    /** An image is compressed already: no build makes a variant of it, and none is looked for or served. */
+    @Test
+    void aCompressedTypeIsServedAsItIs() throws Exception {
+        write("logo.png", "png");
+        Files.write(root.resolve("logo.png.gz"), gzip("png"));
+        HttpResponse<byte[]> response = get("/static/logo.png", "Accept-Encoding", "gzip");
+        assertThat(header(response, "Content-Encoding")).isNull();
+        assertThat(text(response)).isEqualTo("png");
+        assertThat(header(response, "Vary")).isEqualTo("Cookie, X-Canary");
+    }
+
     /** A deploy that rewrote the file but left the variant of the build before: the file is what is current. */
     @Test
     void aVariantOlderThanItsFileIsNotUsed() throws Exception {
