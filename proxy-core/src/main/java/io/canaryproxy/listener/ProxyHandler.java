@@ -1279,8 +1279,8 @@ final class ProxyHandler extends ChannelInboundHandlerAdapter implements Upstrea
 
     private void startTunnel(ResponseHead head) {
         UpstreamConnection up = upstream;
-        ByteBuf switching = ctx.alloc().buffer(head.size() + 16);
-        ResponseHeadWriter.switchingProtocols(switching, head);
+        ByteBuf switching = ctx.alloc().buffer(head.size() + 64);
+        ResponseHeadWriter.switchingProtocols(switching, head, lc.servedByHeader ? release.name() : null);
         tunnel = true;
         responseStarted = true;
         releaseReplay();

@@ -34,6 +34,8 @@ final class ResponseHeadWriter {
     private static final ResponseHead.Omit HOP_BY_HOP_FRAMING_SERVED_BY =
             (h, i) -> HOP_BY_HOP_FRAMING.test(h, i) || h.nameIs(i, HeaderRewriter.X_SERVED_BY);
     private static final ResponseHead.Omit FRAMING = ResponseHead::isFraming;
+    private static final ResponseHead.Omit FRAMING_SERVED_BY =
+            (h, i) -> h.isFraming(i) || h.nameIs(i, HeaderRewriter.X_SERVED_BY);
 
     private ResponseHeadWriter() {
     }
@@ -71,9 +73,15 @@ final class ResponseHeadWriter {
         }
     }
 
-    /** A 101 response: every header but the framing ones, Connection and Upgrade included, since they say what the switch is to. */
-    static void switchingProtocols(ByteBuf out, ResponseHead head) {
-        head.writeHead(out, FRAMING);
+    /**
+     * A 101 response: every header but the framing ones, Connection and Upgrade included, since they say what the
+     * switch is to; with {@code servedBy} (or {@code null}) as X-Served-By, as on any other response.
+     */
+    static void switchingProtocols(ByteBuf out, ResponseHead head, String servedBy) {
+        head.writeHead(out, servedBy == null ? FRAMING : FRAMING_SERVED_BY);
+        if (servedBy != null) {
+            servedBy(out, servedBy);
+        }
         end(out);
     }
 

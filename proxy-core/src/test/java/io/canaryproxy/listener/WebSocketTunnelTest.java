@@ -7,9 +7,12 @@ import io.canaryproxy.CanaryProxy;
 import io.canaryproxy.ProxyStatus;
 import io.canaryproxy.testing.TestConfigs;
 import io.canaryproxy.testing.WebSocketEchoBackend;
+import java.io.InputStream;
+import java.net.Socket;
 import java.net.URI;
 import java.net.http.HttpClient;
 import java.net.http.WebSocket;
+import java.nio.charset.StandardCharsets;
 import java.time.Duration;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.CompletionStage;
@@ -73,6 +76,33 @@ class WebSocketTunnelTest {
         onGreen.socket.sendClose(WebSocket.NORMAL_CLOSURE, "bye").get(5, TimeUnit.SECONDS);
         await().atMost(Duration.ofSeconds(5))
                 .until(() -> proxy.status().releases().get("green").upgraded() == 0);
+    }
+
+    /** A tester checking which release a WebSocket reached looks where every other response says it. */
+    @Test
+    void theSwitchingProtocolsAnswerSaysWhichReleaseServesIt() throws Exception {
+        try (CanaryProxy labelled = CanaryProxy.start(TestConfigs.parse("""
+                proxy {
+                  releases.blue.endpoints = ["%s"]
+                  routing.stable = blue
+                  routing.served-by-header = on
+                  health-check.interval = 0
+                }
+                """.formatted(blue.endpoint())));
+             Socket socket = new Socket("127.0.0.1", labelled.listenAddress().getPort())) {
+            socket.setSoTimeout(10_000);
+            socket.getOutputStream().write(("GET /ws HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\n"
+                    + "Connection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n"
+                    + "Sec-WebSocket-Version: 13\r\n\r\n").getBytes(StandardCharsets.US_ASCII));
+            StringBuilder head = new StringBuilder();
+            InputStream in = socket.getInputStream();
+            while (head.indexOf("\r\n\r\n") < 0) {
+                int b = in.read();
+                assertThat(b).as("closed before the end of the head: " + head).isNotNegative();
+                head.append((char) b);
+            }
+            assertThat(head.toString()).startsWith("HTTP/1.1 101 ").containsOnlyOnce("X-Served-By: blue\r\n");
+        }
     }
 
     @Test
