@@ -268,7 +268,8 @@ public record AnalysisConfig(
                     return steps;
                 }
                 if (!RoutingConfig.inBasisPoints(s)) {
-                    bad("steps", raw("steps"), "percentages with at most 2 decimals (the route table's resolution is 0.01 %)");
+                    bad("steps", raw("steps"),
+                            "percentages with at most 2 decimals (the route table's resolution is 0.01 %)");
                     return steps;
                 }
                 previous = s;

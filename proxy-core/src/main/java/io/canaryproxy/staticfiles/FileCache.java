@@ -18,8 +18,8 @@ import org.slf4j.LoggerFactory;
  * <p>Freshness: a deploy replaces files under the same names, and a page must never get a stale asset of its own
  * release, so a hit is only used after one {@code stat} of the file confirms its size, modification time, inode
  * and inode change time (one system call, cheaper than reopening the file). A changed or vanished file is looked up
- * again from scratch, symbolic links and root check included. A time-based expiry was the alternative; it would serve stale
- * content for its whole lifetime after every deploy.
+ * again from scratch, symbolic links and root check included. A time-based expiry was the alternative; it would
+ * serve stale content for its whole lifetime after every deploy.
  *
  * <p>All of this is blocking file I/O on the calling event loop: a {@code stat} per hit, and on a miss a
  * {@code realpath}, a {@code stat} and the read of a file no larger than the small-file limit (64 KiB by
