@@ -9,6 +9,7 @@ import java.nio.file.Files;
 import java.nio.file.InvalidPathException;
 import java.nio.file.Path;
 import java.nio.file.attribute.FileTime;
+import java.util.concurrent.TimeUnit;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
@@ -34,11 +35,16 @@ final class FileCache {
     private record Key(String release, String path) {
     }
 
-    private static final int MAX_MISSING = 10_000;
+    private record Variants(FileTime directory, int present, long checkedNanos) {
+    }
+
+    private static final long RECHECK_NANOS = TimeUnit.SECONDS.toNanos(1);
+
+    private static final int MAX_VARIANT_ENTRIES = 10_000;
 
     private final Cache<Key, FileEntry> entries;
-    /** Files {@link #lookupOptional} found missing, with their directory's modification time then. */
-    private final Cache<Key, FileTime> missing;
+    /** What {@link #variantsNextTo} found, with the directory's modification time then. */
+    private final Cache<Key, Variants> variants;
     private final int smallFileMax;
 
     FileCache(long maxBytes, int smallFileMax) {
@@ -49,8 +55,8 @@ final class FileCache {
                 // Eviction is a little bookkeeping: the event loop that caused it does it, no pool thread is needed.
                 .executor(Runnable::run)
                 .build();
-        this.missing = Caffeine.newBuilder()
-                .maximumSize(MAX_MISSING)
+        this.variants = Caffeine.newBuilder()
+                .maximumSize(MAX_VARIANT_ENTRIES)
                 .executor(Runnable::run)
                 .build();
     }
@@ -93,26 +99,37 @@ final class FileCache {
     }
 
     /**
-     * A file that most often is not there, such as a precompressed variant: as {@link #lookup}, but that there is
-     * none is remembered with its directory's modification time, which creating a file there changes. A failed
-     * lookup (a {@code realpath} that throws) on every request would cost more than serving the file.
+     * Which {@link Precompressed} variants sit next to {@code relative}, as bits {@code 1 << ordinal()}; each is
+     * then looked up for itself, so a variant's content is as fresh as any file's. Most files have no variant,
+     * and looking for two on every request (a {@code realpath} that throws for each) would cost more than serving
+     * the file: what was found is remembered with the directory's modification time, which adding or removing a
+     * file there changes, and that time is read again at most once a second, so a variant a build adds later is
+     * served within a second.
      */
-    FileEntry lookupOptional(String release, Path root, String relative) {
+    int variantsNextTo(String release, Path root, String relative) {
         Key key = new Key(release, relative);
-        FileTime known = missing.getIfPresent(key);
-        // Read before the lookup: a file created after it changes the time and is found by the next request.
+        Variants known = variants.getIfPresent(key);
+        long now = System.nanoTime();
+        if (known != null && now - known.checkedNanos() < RECHECK_NANOS) {
+            return known.present();
+        }
+        // Read before the lookups: a variant created after it changes the time and is found at the next check.
         FileTime directory = directoryTime(root, relative);
-        if (known != null) {
-            if (known.equals(directory)) {
-                return null;
+        if (directory == null) {
+            return 0;
+        }
+        if (known != null && known.directory().equals(directory)) {
+            variants.put(key, new Variants(directory, known.present(), now));
+            return known.present();
+        }
+        int present = 0;
+        for (Precompressed p : Precompressed.values()) {
+            if (lookup(release, root, relative + p.suffix) != null) {
+                present |= 1 << p.ordinal();
             }
-            missing.invalidate(key);
         }
-        FileEntry entry = lookup(release, root, relative);
-        if (entry == null && directory != null) {
-            missing.put(key, directory);
-        }
-        return entry;
+        variants.put(key, new Variants(directory, present, now));
+        return present;
     }
 
     /** The modification time of the directory {@code relative} is in (symbolic links followed), or {@code null}. */

@@ -62,7 +62,6 @@ public final class StaticFiles {
     private static final String VARY = "Cookie, X-Canary";
     private static final String VARY_ENCODING = VARY + ", Accept-Encoding";
     private static final Precompressed[] VARIANTS = Precompressed.values();
-    private static final Precompressed[] NO_VARIANTS = {};
     private static final String X_SERVED_BY = "X-Served-By";
     private static final String BYTES = "bytes";
 
@@ -180,8 +179,10 @@ public final class StaticFiles {
         Precompressed coding = null;
         boolean varies = false;
         String acceptEncoding = requestHeaders.get(HttpHeaderNames.ACCEPT_ENCODING);
-        for (Precompressed p : ContentTypes.compressed(original.contentType) ? NO_VARIANTS : VARIANTS) {
-            FileEntry variant = cache.lookupOptional(release, root, relative + p.suffix);
+        int present = ContentTypes.compressed(original.contentType) ? 0 : cache.variantsNextTo(release, root, relative);
+        for (int i = 0; present != 0 && i < VARIANTS.length; i++) {
+            Precompressed p = VARIANTS[i];
+            FileEntry variant = (present & 1 << i) == 0 ? null : cache.lookup(release, root, relative + p.suffix);
             if (variant != null && variant.modifiedMillis >= original.modifiedMillis) {
                 varies = true;
                 if (coding == null && p.acceptedBy(acceptEncoding)) {

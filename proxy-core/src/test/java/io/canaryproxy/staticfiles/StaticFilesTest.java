@@ -180,8 +180,10 @@ class StaticFilesTest {
         });
         Files.write(root.resolve("js/app.js.gz"), gzip("let v = 1;"));
 
-        assertThat(header(get("/static/js/app.js", "Accept-Encoding", "gzip"), "Content-Encoding"))
-                .isEqualTo("gzip");
+        // Looked for again within a second (README).
+        await().atMost(TIMEOUT).pollInterval(Duration.ofMillis(100)).untilAsserted(() ->
+                assertThat(header(get("/static/js/app.js", "Accept-Encoding", "gzip"), "Content-Encoding"))
+                        .isEqualTo("gzip"));
     }
 
     @Test
