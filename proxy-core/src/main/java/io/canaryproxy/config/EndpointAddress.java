@@ -31,8 +31,7 @@ public record EndpointAddress(HostPort tcp, Path unixPath) {
                 throw new IllegalArgumentException("expected unix:/path/to/socket");
             }
             if (path.contains("unix:")) {
-                throw new IllegalArgumentException(HostPort.SEVERAL.replace("127.0.0.1:8001", "unix:/run/app/a.sock")
-                        .replace("127.0.0.1:8002", "unix:/run/app/b.sock"));
+                throw new IllegalArgumentException(HostPort.several("unix:/run/app/a.sock", "unix:/run/app/b.sock"));
             }
             if (!path.startsWith("/")) {
                 throw new IllegalArgumentException("expected an absolute path such as unix:/run/app/" + path

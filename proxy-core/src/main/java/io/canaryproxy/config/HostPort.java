@@ -8,9 +8,6 @@ public record HostPort(String host, int port) {
      *
      * @throws IllegalArgumentException with a message fit for an operator
      */
-    static final String SEVERAL = "expected one address; several go in a list such as"
-            + " [\"127.0.0.1:8001\", \"127.0.0.1:8002\"]";
-
     public static HostPort parse(String text) {
         String s = text.trim();
         if (s.contains("://")) {
@@ -19,7 +16,7 @@ public record HostPort(String host, int port) {
         if (s.chars().anyMatch(c -> c == ',' || c == ';' || Character.isWhitespace(c))
                 && s.chars().filter(c -> c == ':').count() > 1) {
             // "127.0.0.1:8001, 127.0.0.1:8002" as one string would otherwise read as an IPv6 host without brackets.
-            throw new IllegalArgumentException(SEVERAL);
+            throw new IllegalArgumentException(several("127.0.0.1:8001", "127.0.0.1:8002"));
         }
         int colon = s.lastIndexOf(':');
         if (colon <= 0 || colon == s.length() - 1) {
@@ -52,6 +49,11 @@ public record HostPort(String host, int port) {
             throw new IllegalArgumentException("port must be between 0 and 65535");
         }
         return new HostPort(host, port);
+    }
+
+    /** The answer to several addresses written as one string, with two of the kind expected as the example. */
+    static String several(String example, String another) {
+        return "expected one address; several go in a list such as [\"" + example + "\", \"" + another + "\"]";
     }
 
     @Override

@@ -123,7 +123,7 @@ final class FileCache {
             return known.present();
         }
         int present = 0;
-        for (Precompressed p : Precompressed.values()) {
+        for (Precompressed p : Precompressed.ALL) {
             if (lookup(release, root, relative + p.suffix) != null) {
                 present |= 1 << p.ordinal();
             }

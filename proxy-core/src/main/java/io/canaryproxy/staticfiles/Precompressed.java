@@ -11,6 +11,9 @@ enum Precompressed {
     BR("br", ".br"),
     GZIP("gzip", ".gz");
 
+    /** In order of preference; {@code values()} would copy the array on every call. */
+    static final Precompressed[] ALL = values();
+
     final String coding;
     final String suffix;
 

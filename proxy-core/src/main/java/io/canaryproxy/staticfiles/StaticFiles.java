@@ -61,7 +61,6 @@ public final class StaticFiles {
     private static final String ALLOWED_METHODS = "GET, HEAD";
     private static final String VARY = "Cookie, X-Canary";
     private static final String VARY_ENCODING = VARY + ", Accept-Encoding";
-    private static final Precompressed[] VARIANTS = Precompressed.values();
     private static final String X_SERVED_BY = "X-Served-By";
     private static final String BYTES = "bytes";
 
@@ -180,14 +179,17 @@ public final class StaticFiles {
         boolean varies = false;
         String acceptEncoding = requestHeaders.get(HttpHeaderNames.ACCEPT_ENCODING);
         int present = ContentTypes.compressed(original.contentType) ? 0 : cache.variantsNextTo(release, root, relative);
-        for (int i = 0; present != 0 && i < VARIANTS.length; i++) {
-            Precompressed p = VARIANTS[i];
-            FileEntry variant = (present & 1 << i) == 0 ? null : cache.lookup(release, root, relative + p.suffix);
+        for (Precompressed p : Precompressed.ALL) {
+            if ((present & 1 << p.ordinal()) == 0) {
+                continue;
+            }
+            String variantPath = relative + p.suffix;
+            FileEntry variant = cache.lookup(release, root, variantPath);
             if (variant != null && variant.modifiedMillis >= original.modifiedMillis) {
                 varies = true;
                 if (coding == null && p.acceptedBy(acceptEncoding)) {
                     file = variant;
-                    servedPath = relative + p.suffix;
+                    servedPath = variantPath;
                     coding = p;
                 }
             }
