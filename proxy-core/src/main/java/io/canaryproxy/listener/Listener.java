@@ -44,6 +44,7 @@ public final class Listener {
     private volatile ListenerContext context;
     private Channel serverChannel;
     private volatile boolean shuttingDown;
+    private volatile boolean cuttingClients;
 
     public Listener(ProxyConfig config, Transport transport, EventLoopGroup group, EventLoop[] loops,
                     RouteState routes, Router router, ClientMetrics clientMetrics) {
@@ -150,6 +151,12 @@ public final class Listener {
 
     /** Closes every client connection now. */
     public void closeClients() {
+        cuttingClients = true;
         clients.close().awaitUninterruptibly();
+    }
+
+    /** Whether the proxy is closing its client connections itself: an exchange ending now was not given up on. */
+    boolean cuttingClients() {
+        return cuttingClients;
     }
 }

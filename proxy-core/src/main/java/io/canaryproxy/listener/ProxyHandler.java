@@ -1,6 +1,7 @@
 package io.canaryproxy.listener;
 
 import io.canaryproxy.internal.IoFailures;
+import io.canaryproxy.metrics.ReleaseMetrics.ClientAbort;
 import io.canaryproxy.metrics.ReleaseMetrics.UpstreamError;
 import io.canaryproxy.routing.Router;
 import io.canaryproxy.staticfiles.StaticFiles;
@@ -77,6 +78,8 @@ final class ProxyHandler extends ChannelInboundHandlerAdapter implements Upstrea
     private static final long SPOOL_REGION_MAX = 1L << 30;
     /** The largest body copied in after its response head (see {@link #heldHead}). */
     private static final int SMALL_BODY = 2048;
+    /** The analysis window's status for a client that gave up waiting: under 500, so not an error (nginx's 499). */
+    private static final int CLIENT_CLOSED = 499;
 
     private final Listener listener;
     /** The listener's settings, taken afresh at every request head so that a reload reaches open connections. */
@@ -365,6 +368,9 @@ final class ProxyHandler extends ChannelInboundHandlerAdapter implements Upstrea
     @Override
     public void channelInactive(ChannelHandlerContext ctx) {
         releasePending();
+        if (request != null && !listener.cuttingClients()) {
+            countClientAbort();
+        }
         if (upstream != null) {
             UpstreamConnection up = upstream;
             upstream = null;
@@ -380,6 +386,28 @@ final class ProxyHandler extends ChannelInboundHandlerAdapter implements Upstrea
         }
         if (request != null) {
             endExchange();
+        }
+    }
+
+    /**
+     * The client closed its connection (or stopped reading for client-idle-timeout) before its exchange ended. One
+     * that gave up waiting for the response counts in the analysis window as a request as slow as its wait, not as
+     * an error: a release slow enough to make users leave before response-timeout is then not judged on the
+     * patient ones alone. One that left while receiving counts under the status it was getting, as a response
+     * that broke does; one that left in the middle of its own body, unanswered, was not the release's doing.
+     */
+    private void countClientAbort() {
+        long waited = System.nanoTime() - startNanos;
+        if (responseStarted) {
+            release.metrics().clientAborted(ClientAbort.RECEIVING);
+            release.responded(responseStatus, waited);
+        } else if (!requestComplete) {
+            release.metrics().clientAborted(ClientAbort.SENDING);
+        } else {
+            release.metrics().clientAborted(ClientAbort.WAITING);
+            release.window().record(CLIENT_CLOSED, waited);
+            log.debug("client {} left after waiting {} ms for {} {} (release {})", clientIp,
+                    TimeUnit.NANOSECONDS.toMillis(waited), request.method(), request.uri(), release.name());
         }
     }
 

@@ -24,8 +24,19 @@ public final class ReleaseMetrics {
         final String tag = name().toLowerCase().replace('_', '-');
     }
 
+    /**
+     * Where an exchange was when its client closed the connection: still {@code sending} its body, {@code waiting}
+     * for the response, or {@code receiving} it. nginx logs these as 499 (the last only when no byte had gone out).
+     */
+    public enum ClientAbort {
+        SENDING, WAITING, RECEIVING;
+
+        final String tag = name().toLowerCase();
+    }
+
     private final Counter[] byStatusClass = new Counter[6];
     private final Counter[] errors = new Counter[UpstreamError.values().length];
+    private final Counter[] aborted = new Counter[ClientAbort.values().length];
     private final Counter retries;
     private final Timer latency;
 
@@ -41,6 +52,13 @@ public final class ReleaseMetrics {
                     .description("Upstream failures by kind; the request may still have been answered, after a"
                             + " retry or, for a canary request that reached no canary endpoint, by the stable release")
                     .tag("release", release).tag("kind", e.tag)
+                    .register(registry);
+        }
+        for (ClientAbort a : ClientAbort.values()) {
+            aborted[a.ordinal()] = Counter.builder("canary.proxy.client.aborted")
+                    .description("Requests whose client closed the connection before the exchange ended, by where"
+                            + " it was: sending its body, waiting for the response, or receiving it")
+                    .tag("release", release).tag("stage", a.tag)
                     .register(registry);
         }
         retries = Counter.builder("canary.proxy.retries")
@@ -68,6 +86,10 @@ public final class ReleaseMetrics {
 
     public void error(UpstreamError kind) {
         errors[kind.ordinal()].increment();
+    }
+
+    public void clientAborted(ClientAbort stage) {
+        aborted[stage.ordinal()].increment();
     }
 
     public void retry() {

@@ -62,8 +62,13 @@ class AnalysisRunbookTest {
 
     /** Many users, GETs and POSTs, already being served: a run started now has traffic from its first interval. */
     private LoadGenerator usersUnderWay() {
+        return usersUnderWay(Duration.ofSeconds(10));
+    }
+
+    /** As {@link #usersUnderWay()}, with users that give up on a response after {@code patience}. */
+    private LoadGenerator usersUnderWay(Duration patience) {
         LoadGenerator load = LoadGenerator.builder(proxy.listenAddress()).getClients(8).postClients(2)
-                .manyUsers(true).start();
+                .manyUsers(true).readTimeout(patience).start();
         try {
             load.awaitMoreSuccesses(200, Duration.ofSeconds(30));
             return load;
@@ -112,6 +117,29 @@ class AnalysisRunbookTest {
             Check last = end.history().get(end.history().size() - 1);
             assertThat(last.reason()).containsAnyOf("p50", "p99", "rank test");
             assertThat(last.canary().p50Millis() - last.stable().p50Millis()).isGreaterThan(150);
+            assertThat(proxy.routes().canary()).isNull();
+        }
+    }
+
+    /**
+     * A green so slow that its users give up long before the proxy's response-timeout (an app that waits a second):
+     * each request they leave counts as slow as their wait, so green is judged on them and rolled back, where the
+     * judge would otherwise have seen no green request end and held the step for ever.
+     */
+    @Test
+    void aGreenSoSlowThatItsUsersGiveUpIsRolledBack() {
+        start(Gunicorn.tcp("green").threads(16).env("EXTRA_LATENCY_MS", "3000"), "");
+        try (LoadGenerator load = usersUnderWay(Duration.ofSeconds(1))) {
+            proxy.startAnalysis("green", false);
+
+            Analysis.Status end = awaitEnd();
+            load.stop();
+
+            assertThat(end.lastOutcome()).startsWith("rolled back");
+            Check last = end.history().get(end.history().size() - 1);
+            assertThat(last.reason()).containsAnyOf("p50", "p99", "rank test");
+            assertThat(last.canary().p50Millis()).isGreaterThanOrEqualTo(900);
+            assertThat(last.canary().errors()).isZero();
             assertThat(proxy.routes().canary()).isNull();
         }
     }

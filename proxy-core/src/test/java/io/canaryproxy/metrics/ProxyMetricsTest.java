@@ -232,6 +232,57 @@ class ProxyMetricsTest {
         }
     }
 
+    /**
+     * A client that closes before its exchange ended (nginx logs a 499) is counted by where it was; one that was
+     * receiving its response counts under that response's status too, as a broken response does.
+     */
+    @Test
+    void aClientThatLeavesIsCountedByWhereItWas() throws Exception {
+        CountDownLatch never = new CountDownLatch(1);
+        String ok = "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok";
+        String download = "HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\n";
+        MeterRegistry registry = new SimpleMeterRegistry();
+        try (ScriptedBackend backend = new ScriptedBackend()
+                     .on("/wait", ScriptedBackend.Reply.of(ok).holdAt(1, never))
+                     .on("/upload", ScriptedBackend.Reply.of(ok).holdAt(1, never))
+                     .on("/download", ScriptedBackend.Reply.of(download + "x".repeat(100))
+                             .holdAt(download.length() + 10, never));
+             CanaryProxy proxy = CanaryProxy.start(TestConfigs.single(backend.endpoint(), ""), registry)) {
+            int port = proxy.listenAddress().getPort();
+            try (java.net.Socket waiting = new java.net.Socket("127.0.0.1", port)) {
+                waiting.getOutputStream().write(ascii("GET /wait HTTP/1.1\r\nHost: x\r\n\r\n"));
+                await().atMost(Duration.ofSeconds(5)).until(() -> backend.received("/wait").size() == 1);
+            }
+            try (java.net.Socket sending = new java.net.Socket("127.0.0.1", port)) {
+                sending.getOutputStream().write(ascii(
+                        "POST /upload HTTP/1.1\r\nHost: x\r\nContent-Length: 1000\r\n\r\n0123456789"));
+                await().atMost(Duration.ofSeconds(5)).until(() -> backend.received("/upload").size() == 1);
+            }
+            try (java.net.Socket receiving = new java.net.Socket("127.0.0.1", port)) {
+                receiving.getOutputStream().write(ascii("GET /download HTTP/1.1\r\nHost: x\r\n\r\n"));
+                receiving.setSoTimeout(5000);
+                assertThat(receiving.getInputStream().read()).as("the head's first byte").isEqualTo('H');
+            }
+
+            await().atMost(Duration.ofSeconds(5)).untilAsserted(() -> {
+                assertThat(count(registry, "canary.proxy.client.aborted", "stage", "waiting")).isEqualTo(1);
+                assertThat(count(registry, "canary.proxy.client.aborted", "stage", "sending")).isEqualTo(1);
+                assertThat(count(registry, "canary.proxy.client.aborted", "stage", "receiving")).isEqualTo(1);
+            });
+            assertThat(count(registry, "canary.proxy.requests", "status", "2xx")).isEqualTo(1);
+            assertThat(registry.find("canary.proxy.upstream.errors").counters()).allSatisfy(c ->
+                    assertThat(c.count()).isZero());
+            assertThat(registry.get("canary.proxy.inflight.requests").tag("release", "blue").gauge().value())
+                    .isZero();
+        } finally {
+            never.countDown();
+        }
+    }
+
+    private static byte[] ascii(String text) {
+        return text.getBytes(StandardCharsets.US_ASCII);
+    }
+
     private static double errors(MeterRegistry registry, String kind) {
         return count(registry, "canary.proxy.upstream.errors", "kind", kind);
     }
