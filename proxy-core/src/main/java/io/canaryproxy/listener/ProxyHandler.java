@@ -368,8 +368,12 @@ final class ProxyHandler extends ChannelInboundHandlerAdapter implements Upstrea
     @Override
     public void channelInactive(ChannelHandlerContext ctx) {
         releasePending();
-        if (request != null && !listener.cuttingClients()) {
-            countClientAbort();
+        if (request != null) {
+            if (listener.cuttingClients()) {
+                logCutByStop();
+            } else {
+                countClientAbort();
+            }
         }
         if (upstream != null) {
             UpstreamConnection up = upstream;
@@ -409,6 +413,18 @@ final class ProxyHandler extends ChannelInboundHandlerAdapter implements Upstrea
             log.debug("client {} left after waiting {} ms for {} {} (release {})", clientIp,
                     TimeUnit.NANOSECONDS.toMillis(waited), request.method(), request.uri(), release.name());
         }
+    }
+
+    /**
+     * The proxy's stop ran out of drain.timeout with this exchange under way: said, so that a user's report of a
+     * cut download or a lost form can be matched with it.
+     */
+    private void logCutByStop() {
+        long ms = TimeUnit.NANOSECONDS.toMillis(System.nanoTime() - startNanos);
+        String where = responseStarted ? "in the middle of its " + responseStatus + " response"
+                : requestComplete ? "while it waited for the response" : "while its body was still coming";
+        listener.failureLog().cut(request, clientForLog(request), release.name(),
+                "the proxy stopped " + where + ", " + ms + " ms after it came (drain.timeout ran out)");
     }
 
     @Override

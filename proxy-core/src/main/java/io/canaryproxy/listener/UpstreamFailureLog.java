@@ -18,7 +18,8 @@ import org.slf4j.LoggerFactory;
  * or a response cut off), like nginx's error log: what failed, for whom, and why. Also one per request that an
  * endpoint took on a new connection and dropped, and that went on to another endpoint: the client may have been
  * served, but a worker crashed or was killed on that request, and the application's log does not say which
- * request it was. A release that goes down takes
+ * request it was. And one per request a graceful stop cut off when {@code drain.timeout} ran out. A release that
+ * goes down takes
  * every request with it, so at most {@value #PER_SECOND} lines are written a second, across the event loops; the
  * next line written says how many were left out since when, or, once a second has passed without a failure, a line
  * of its own, so that the end of an outage is counted too. The target is logged without its query. The counts per
@@ -71,6 +72,11 @@ final class UpstreamFailureLog {
 
     void failed(int status, HttpRequest request, String client, String release, String why, long nowNanos) {
         write(Integer.toString(status), request, client, release, why, nowNanos);
+    }
+
+    /** A request the proxy's own stop cut off, {@code drain.timeout} having run out before it ended. */
+    void cut(HttpRequest request, String client, String release, String why) {
+        write("cut", request, client, release, why, System.nanoTime());
     }
 
     /** {@code why} says what the endpoint did and where the request went next. */

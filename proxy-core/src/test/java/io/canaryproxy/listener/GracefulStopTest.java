@@ -1,0 +1,71 @@
+package io.canaryproxy.listener;
+
+import static org.assertj.core.api.Assertions.assertThat;
+import static org.awaitility.Awaitility.await;
+
+import io.canaryproxy.CanaryProxy;
+import io.canaryproxy.testing.Captured;
+import io.canaryproxy.testing.ScriptedBackend;
+import io.canaryproxy.testing.ScriptedBackend.Reply;
+import io.canaryproxy.testing.TestConfigs;
+import io.micrometer.core.instrument.MeterRegistry;
+import io.micrometer.core.instrument.simple.SimpleMeterRegistry;
+import java.io.IOException;
+import java.net.Socket;
+import java.nio.charset.StandardCharsets;
+import java.time.Duration;
+import java.util.concurrent.CountDownLatch;
+import org.junit.jupiter.api.Test;
+
+/** A stop that outlasts drain.timeout says which requests it cut, and where each of them was. */
+class GracefulStopTest {
+
+    @Test
+    void aStopThatRunsOutOfDrainTimeoutNamesEachRequestItCuts() throws Exception {
+        CountDownLatch never = new CountDownLatch(1);
+        String ok = "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok";
+        String download = "HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\n";
+        MeterRegistry registry = new SimpleMeterRegistry();
+        try (ScriptedBackend backend = new ScriptedBackend()
+                     .on("/report", Reply.of(ok).holdAt(1, never))
+                     .on("/upload", Reply.of(ok).holdAt(1, never))
+                     .on("/export.csv", Reply.of(download + "x".repeat(100)).holdAt(download.length() + 10, never));
+             Captured logged = Captured.from(UpstreamFailureLog.class);
+             CanaryProxy proxy = CanaryProxy.start(TestConfigs.single(backend.endpoint(),
+                     "proxy.drain.timeout = 300ms"), registry)) {
+            int port = proxy.listenAddress().getPort();
+            try (Socket waiting = new Socket("127.0.0.1", port);
+                 Socket sending = new Socket("127.0.0.1", port);
+                 Socket receiving = new Socket("127.0.0.1", port)) {
+                send(waiting, "GET /report?year=2026 HTTP/1.1\r\nHost: x\r\n\r\n");
+                send(sending, "POST /upload HTTP/1.1\r\nHost: x\r\nContent-Length: 1000\r\n\r\n0123456789");
+                send(receiving, "GET /export.csv HTTP/1.1\r\nHost: x\r\n\r\n");
+                receiving.setSoTimeout(5000);
+                assertThat(receiving.getInputStream().read()).as("the head's first byte").isEqualTo('H');
+                await().atMost(Duration.ofSeconds(5)).until(() -> backend.requests() == 3);
+
+                proxy.close();
+
+                await().atMost(Duration.ofSeconds(5)).untilAsserted(() -> assertThat(logged.messages())
+                        .anySatisfy(m -> assertThat(m).startsWith("cut GET /report?… from 127.0.0.1 (release blue):"
+                                + " the proxy stopped while it waited for the response, "))
+                        .anySatisfy(m -> assertThat(m).startsWith("cut POST /upload from 127.0.0.1 (release blue):"
+                                + " the proxy stopped while its body was still coming, "))
+                        .anySatisfy(m -> assertThat(m).startsWith("cut GET /export.csv from 127.0.0.1 (release"
+                                + " blue): the proxy stopped in the middle of its 200 response, "))
+                        .filteredOn(m -> m.startsWith("cut ")).hasSize(3)
+                        .allSatisfy(m -> assertThat(m).endsWith(" ms after it came (drain.timeout ran out)")));
+                // The proxy's doing, not the clients'.
+                assertThat(registry.find("canary.proxy.client.aborted").counters())
+                        .allSatisfy(c -> assertThat(c.count()).isZero());
+                never.countDown();
+            }
+        } finally {
+            never.countDown();
+        }
+    }
+
+    private static void send(Socket socket, String text) throws IOException {
+        socket.getOutputStream().write(text.getBytes(StandardCharsets.US_ASCII));
+    }
+}
