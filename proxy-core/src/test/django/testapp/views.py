@@ -110,7 +110,10 @@ def static_page(request):
     html = (
         "<!doctype html>\n"
         "<html><head><title>release %s</title>"
-        '<link rel="stylesheet" href="/static/app.css"></head>\n'
+        '<link rel="stylesheet" href="/static/app.css">'
+        # A name fingerprinted per build, as ManifestStaticFilesStorage
+        # makes them: each release's page names its own.
+        '<script src="/static/app.%s.js"></script></head>\n'
         '<body><p class="release">%s</p></body></html>\n'
-    ) % (settings.RELEASE, settings.RELEASE)
+    ) % (settings.RELEASE, settings.RELEASE, settings.RELEASE)
     return HttpResponse(html, content_type="text/html; charset=utf-8")

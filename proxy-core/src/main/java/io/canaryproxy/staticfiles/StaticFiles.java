@@ -36,7 +36,8 @@ import org.slf4j.LoggerFactory;
 
 /**
  * Serves one release's static files ({@code proxy.releases.NAME.static}) from the proxy itself, so that a page and
- * its assets always come from the same release.
+ * its assets always come from the same release. A file its root lacks comes from another release's root under
+ * the same prefix, if one has it: an asset named by a page another release served.
  *
  * <p>Build the instances once per configuration with {@link #forReleases}. For a request routed to a release that
  * has an instance, and whose URI {@link #matches} its prefix, call {@link #serve} on the client channel's event
@@ -70,14 +71,18 @@ public final class StaticFiles {
     private final String cacheControl;
     private final FileCache cache;
     private final boolean servedBy;
+    /** Every release's instance of this configuration, this one included: filled in before any is published. */
+    private final Map<String, StaticFiles> all;
 
-    StaticFiles(String release, StaticFilesConfig config, String cacheControl, FileCache cache, boolean servedBy) {
+    StaticFiles(String release, StaticFilesConfig config, String cacheControl, FileCache cache, boolean servedBy,
+                Map<String, StaticFiles> all) {
         this.release = release;
         this.prefix = config.prefix();
         this.root = config.root();
         this.cacheControl = cacheControl;
         this.cache = cache;
         this.servedBy = servedBy;
+        this.all = all;
     }
 
     /**
@@ -97,6 +102,7 @@ public final class StaticFiles {
                                                        StaticFilesSettings settings, boolean servedBy) {
         FileCache cache = new FileCache(settings.cacheMaxBytes(), settings.smallFileMax());
         Map<String, StaticFiles> result = new LinkedHashMap<>();
+        Map<String, StaticFiles> all = Collections.unmodifiableMap(result);
         for (ReleaseConfig release : releases) {
             StaticFilesConfig config = release.staticFiles();
             if (config == null) {
@@ -107,7 +113,7 @@ public final class StaticFiles {
                         config.root(), release.name(), config.prefix());
             }
             result.put(release.name(), new StaticFiles(release.name(), config, settings.cacheControl(), cache,
-                    servedBy));
+                    servedBy, all));
         }
         String names = System.getProperty("sun.jnu.encoding", "");
         if (!result.isEmpty() && !names.equalsIgnoreCase("UTF-8")) {
@@ -116,7 +122,7 @@ public final class StaticFiles {
             log.warn("file names are read as {}, not UTF-8: static files whose names are not ASCII get 404; start"
                     + " the proxy with LANG=C.UTF-8 (or another UTF-8 locale)", names.isEmpty() ? "?" : names);
         }
-        return Collections.unmodifiableMap(result);
+        return all;
     }
 
     /** The release whose files these are. */
@@ -152,11 +158,12 @@ public final class StaticFiles {
      *         caller may read the next request or close
      */
     public ChannelFuture serve(ChannelHandlerContext ctx, HttpRequest request, boolean keepAlive) {
-        ChannelFuture done = respond(ctx, request, keepAlive, true);
+        ChannelFuture done = respond(ctx, request, keepAlive, true, true);
         return done.addListener(ChannelFutureListener.CLOSE_ON_FAILURE);
     }
 
-    private ChannelFuture respond(ChannelHandlerContext ctx, HttpRequest request, boolean keepAlive, boolean retry) {
+    private ChannelFuture respond(ChannelHandlerContext ctx, HttpRequest request, boolean keepAlive, boolean retry,
+                                  boolean elsewhere) {
         HttpMethod method = request.method();
         boolean head = HttpMethod.HEAD.equals(method);
         if (!head && !HttpMethod.GET.equals(method)) {
@@ -168,7 +175,10 @@ public final class StaticFiles {
         String relative = matches(uri) ? RequestPath.relative(uri, prefix) : null;
         FileEntry original = relative == null ? null : cache.lookup(release, root, relative);
         if (original == null) {
-            return send(ctx, error(HttpResponseStatus.NOT_FOUND, head), request, keepAlive);
+            StaticFiles holder = elsewhere && relative != null ? otherHolding(relative) : null;
+            return holder != null
+                    ? holder.respond(ctx, request, keepAlive, retry, false)
+                    : send(ctx, error(HttpResponseStatus.NOT_FOUND, head), request, keepAlive);
         }
 
         HttpHeaders requestHeaders = request.headers();
@@ -242,7 +252,7 @@ public final class StaticFiles {
             // Replaced, rewritten or removed since the lookup a moment ago: look again rather than send a mix of
             // two versions. A file that changes under two lookups in a row is being written: not there yet.
             cache.invalidate(release, servedPath);
-            return retry ? respond(ctx, request, keepAlive, false)
+            return retry ? respond(ctx, request, keepAlive, false, elsewhere)
                     : send(ctx, error(HttpResponseStatus.NOT_FOUND, false), request, keepAlive);
         }
         HttpResponse response = new DefaultHttpResponse(HttpVersion.HTTP_1_1, status);
@@ -254,6 +264,23 @@ public final class StaticFiles {
         ctx.write(response, ctx.voidPromise());
         ctx.write(new DefaultFileRegion(channel, first, length), ctx.voidPromise());
         return ctx.writeAndFlush(LastHttpContent.EMPTY_LAST_CONTENT);
+    }
+
+    /**
+     * Another release, under the same prefix, whose root has the file this one lacks. A page that one release
+     * served names assets that may reach another: the user's page came from blue a moment before a switch to green,
+     * or from stable while the canary it is routed to was down, or from the canary before a rollback. Django's
+     * fingerprinted names (app.3f2a1b.css) then differ between the releases, and without this each would be a 404;
+     * a name both roots have still comes from the user's own release.
+     */
+    private StaticFiles otherHolding(String relative) {
+        for (StaticFiles other : all.values()) {
+            if (other != this && other.prefix.equals(prefix)
+                    && cache.lookup(other.release, other.root, relative) != null) {
+                return other;
+            }
+        }
+        return null;
     }
 
     /** The file opened for reading if it still has the size it was looked up with, else {@code null}. */

@@ -34,6 +34,7 @@ class StaticFilesThroughProxyTest {
         for (String release : new String[] {"blue", "green"}) {
             Path root = Files.createDirectories(dir.resolve(release + "/static"));
             Files.writeString(root.resolve("app.css"), ".release::after { content: \"" + release + "\" }\n");
+            Files.writeString(root.resolve("app." + release + ".js"), "console.log(\"" + release + "\");\n");
         }
         Files.writeString(dir.resolve("secret.txt"), "top secret\n");
         blue = Gunicorn.unixSocket("blue", dir).start();
@@ -108,6 +109,33 @@ class StaticFilesThroughProxyTest {
             }
         }
         assertThat(onGreen).isEqualTo(20);
+    }
+
+    /**
+     * Pages name fingerprinted assets, a different name in each release: a page blue served a moment before the
+     * switch to green still gets its script (from blue's root, green has no such file), and one served by a canary
+     * just before its rollback gets the canary's. A name both releases have comes from the user's release.
+     */
+    @Test
+    void aPageServedJustBeforeASwitchOrARollbackStillGetsItsAssets() throws Exception {
+        try (RawHttpClient browser = new RawHttpClient(proxy.listenAddress())) {
+            String bluePage = browser.get("/static-page").bodyText();
+            assertThat(bluePage).contains("<script src=\"/static/app.blue.js\">");
+
+            proxy.switchTo("green", false);
+
+            RawHttpClient.Response script = browser.get("/static/app.blue.js");
+            assertThat(script.status()).isEqualTo(200);
+            assertThat(script.bodyText()).contains("\"blue\"");
+            assertThat(script.header("Content-Type")).startsWith("text/javascript");
+            assertThat(browser.get("/static/app.css").bodyText()).contains("\"green\"");
+            assertThat(browser.get("/static/app.purple.js").status()).isEqualTo(404);
+
+            proxy.setCanary("blue", 100, false);
+            assertThat(browser.get("/static-page").bodyText()).contains("<script src=\"/static/app.blue.js\">");
+            proxy.rollback();
+            assertThat(browser.get("/static/app.blue.js").bodyText()).contains("\"blue\"");
+        }
     }
 
     /** X-Served-By, when it is on, names the release for static files as for proxied responses. */
