@@ -6,7 +6,6 @@ import io.canaryproxy.config.ConfigLoader;
 import io.canaryproxy.config.HostPort;
 import io.canaryproxy.config.ProxyConfig;
 import io.canaryproxy.config.ReleaseConfig;
-import io.canaryproxy.routing.RouteTable;
 import java.io.IOException;
 import java.io.InputStream;
 import java.io.PrintWriter;
@@ -323,9 +322,7 @@ public final class Main implements Callable<Integer> {
             log.info("release {}: {}", release.name(),
                     release.endpoints().stream().map(Object::toString).collect(Collectors.joining(", ")));
         }
-        RouteTable routes = proxy.routes();
-        log.info("stable release: {}{}", routes.stable(), routes.canary() == null ? ""
-                : ", canary " + routes.canary() + " at " + AdminHandler.weightPercent(routes.weightBasisPoints()) + "%");
+        log.info("stable release: {}", proxy.routes().describe());
     }
 
     private static boolean hasToken(ProxyConfig config) {

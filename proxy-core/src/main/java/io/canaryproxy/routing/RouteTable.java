@@ -1,5 +1,6 @@
 package io.canaryproxy.routing;
 
+import java.math.BigDecimal;
 import java.time.Instant;
 import java.util.Objects;
 
@@ -72,6 +73,6 @@ public record RouteTable(String stable, String canary, int weightBasisPoints, lo
             return stable;
         }
         return stable + " + canary " + canary + " at "
-                + java.math.BigDecimal.valueOf(weightBasisPoints, 2).stripTrailingZeros().toPlainString() + "%";
+                + BigDecimal.valueOf(weightBasisPoints, 2).stripTrailingZeros().toPlainString() + "%";
     }
 }
