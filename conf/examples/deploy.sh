@@ -77,6 +77,18 @@ done
 # 200 once no request is in flight and no connection is open to the old
 # release; 503 says what is still open (a long download, a WebSocket).
 admin GET "/drain?release=$stable&timeout=$DRAIN_TIMEOUT"
-[ "$code" = 200 ] || fail "$next serves, but $stable is not drained ($code): $(short "$body"); gunicorn-$stable left running"
+if [ "$code" != 200 ]; then
+  open=$(python3 -c '
+import json, sys
+try:
+    d = json.load(sys.stdin)
+    line = "%d requests in flight, %d connections open (%d upgraded)" % (d["inflight"], d["connections"], d["upgraded"])
+    for r in d.get("requests", [])[:3]:
+        line += "; %s %s from %s, %.1f s, %s" % (r["method"], r["path"], r["client"], r["ageMs"] / 1000, r["stage"])
+    print(line)
+except (ValueError, KeyError, TypeError):
+    print("")' <<<"$body")
+  fail "$next serves, but $stable is not drained ($code): ${open:-$(short "$body")}; gunicorn-$stable left running"
+fi
 supervisorctl stop "gunicorn-$stable" || fail "$next serves, but gunicorn-$stable could not be stopped"
 echo "deployed $REF on $next; $stable stopped"

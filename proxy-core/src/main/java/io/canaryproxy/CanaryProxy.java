@@ -10,6 +10,7 @@ import io.canaryproxy.config.ProxyConfig;
 import io.canaryproxy.config.ReleaseConfig;
 import io.canaryproxy.config.RoutingConfig;
 import io.canaryproxy.internal.DurationText;
+import io.canaryproxy.listener.InFlightRequest;
 import io.canaryproxy.listener.Listener;
 import io.canaryproxy.listener.Transport;
 import io.canaryproxy.metrics.AnalysisMetrics;
@@ -550,6 +551,15 @@ public final class CanaryProxy implements AutoCloseable {
         }
         return new ProxyStatus.Release(name, List.copyOf(endpoints.values()), inflight, connections, upgraded,
                 routes.table().routes(name));
+    }
+
+    /**
+     * The requests to {@code release} still under way, oldest first, at most {@code max}, counting those on the
+     * generations of it a reload left draining (as {@link #status()} counts them): what a drain that did not finish
+     * waits for. Upgraded connections are not requests and are not listed.
+     */
+    public CompletableFuture<List<InFlightRequest>> requestsInFlight(String release, int max) {
+        return listener.inFlight(release, max);
     }
 
     /**

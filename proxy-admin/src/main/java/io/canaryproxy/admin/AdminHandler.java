@@ -7,6 +7,7 @@ import io.canaryproxy.CanaryProxy;
 import io.canaryproxy.ProxyStatus;
 import io.canaryproxy.analysis.Analysis;
 import io.canaryproxy.analysis.Check;
+import io.canaryproxy.listener.InFlightRequest;
 import io.canaryproxy.routing.RouteTable;
 import io.micrometer.prometheusmetrics.PrometheusMeterRegistry;
 import io.netty.buffer.Unpooled;
@@ -61,6 +62,8 @@ final class AdminHandler extends SimpleChannelInboundHandler<FullHttpRequest> {
     static final Duration MAX_DRAIN_TIMEOUT = Duration.ofHours(1);
     /** How long past its own deadline a drain future may take before the answer is built from a fresh status. */
     private static final Duration DRAIN_GRACE = Duration.ofSeconds(5);
+    /** How many of a release's requests still under way a drain that did not finish lists, oldest first. */
+    private static final int LISTED_REQUESTS = 10;
 
     private static final Logger log = LoggerFactory.getLogger(AdminServer.class);
 
@@ -442,12 +445,22 @@ final class AdminHandler extends SimpleChannelInboundHandler<FullHttpRequest> {
             return;
         }
         log.info("{}: waiting up to {} for release {} to drain", ex.remote(), Durations.format(timeout), release);
-        later(ctx, ex, drained.copy().orTimeout(timeout.plus(DRAIN_GRACE).toMillis(), TimeUnit.MILLISECONDS),
-                (state, failure) -> drainDone(ctx, ex, release, timeout, state, failure));
+        // A drain that did not finish says what it waits for: the operator decides whether to wait longer.
+        CompletableFuture<DrainAnswer> answer = drained.thenCompose(state -> state.drained()
+                ? CompletableFuture.completedFuture(new DrainAnswer(state, List.of()))
+                : proxy.requestsInFlight(release, LISTED_REQUESTS).thenApply(list -> new DrainAnswer(state, list)));
+        later(ctx, ex, answer.orTimeout(timeout.plus(DRAIN_GRACE).toMillis(), TimeUnit.MILLISECONDS),
+                (a, failure) -> drainDone(ctx, ex, release, timeout, a, failure));
+    }
+
+    /** A drain's end: the release's state and, when it is not drained, its oldest requests still under way. */
+    private record DrainAnswer(ProxyStatus.Release state, List<InFlightRequest> requests) {
     }
 
     private void drainDone(ChannelHandlerContext ctx, Exchange ex, String release, Duration timeout,
-            ProxyStatus.Release state, Throwable failure) {
+            DrainAnswer answer, Throwable failure) {
+        ProxyStatus.Release state = answer == null ? null : answer.state();
+        List<InFlightRequest> requests = answer == null ? List.of() : answer.requests();
         if (failure != null) {
             Throwable cause = failure instanceof CompletionException && failure.getCause() != null
                     ? failure.getCause() : failure;
@@ -463,13 +476,25 @@ final class AdminHandler extends SimpleChannelInboundHandler<FullHttpRequest> {
             log.info("{}: release {} drained", ex.remote(), release);
         } else {
             // A deploy script stops here: the gunicorn it was about to stop still has users.
-            log.warn("{}: release {} not drained within {} ({} in flight, {} connections, {} upgraded)", ex.remote(),
-                    release, Durations.format(timeout), state.inflight(), state.connections(), state.upgraded());
+            log.warn("{}: release {} not drained within {} ({} in flight, {} connections, {} upgraded){}",
+                    ex.remote(), release, Durations.format(timeout), state.inflight(), state.connections(),
+                    state.upgraded(), requests.isEmpty() ? "" : "; the oldest request: " + describeRequest(requests.get(0)));
         }
         Map<String, Object> body = new LinkedHashMap<>();
         body.put("release", release);
         body.put("drained", state.drained());
         body.putAll(releaseJson(state));
+        List<Map<String, Object>> listed = new ArrayList<>();
+        for (InFlightRequest r : requests) {
+            Map<String, Object> request = new LinkedHashMap<>();
+            request.put("method", r.method());
+            request.put("path", r.path());
+            request.put("client", r.client());
+            request.put("ageMs", r.age().toMillis());
+            request.put("stage", r.stage());
+            listed.add(request);
+        }
+        body.put("requests", listed);
         respond(ctx, ex, state.drained() ? HttpResponseStatus.OK : HttpResponseStatus.SERVICE_UNAVAILABLE, body);
     }
 
@@ -637,6 +662,18 @@ final class AdminHandler extends SimpleChannelInboundHandler<FullHttpRequest> {
         status.releases().forEach((name, release) -> releases.put(name, releaseJson(release)));
         body.put("releases", releases);
         return body;
+    }
+
+    /**
+     * A request a drain waits for, as the log and {@code ctl drain} write it: {@code GET /export.csv from
+     * 203.0.113.7, 41.2 s, sending the response (200)}.
+     */
+    static String describeRequest(String method, String path, String client, long ageMillis, String stage) {
+        return String.format(Locale.ROOT, "%s %s from %s, %.1f s, %s", method, path, client, ageMillis / 1000.0, stage);
+    }
+
+    private static String describeRequest(InFlightRequest r) {
+        return describeRequest(r.method(), r.path(), r.client(), r.age().toMillis(), r.stage());
     }
 
     static Map<String, Object> releaseJson(ProxyStatus.Release release) {

@@ -462,10 +462,18 @@ final class Ctl implements Callable<Integer> {
                         + " canary again while the drain waited");
             }
             if (answer.status() == 503 && body != null && body.has("drained")) {
-                throw new CtlException(EXIT_REFUSED, "release " + release + " is not drained after "
+                StringBuilder why = new StringBuilder("release " + release + " is not drained after "
                         + Durations.format(wait) + ": " + count(body.path("inflight").asLong(), "request")
                         + " in flight, " + count(body.path("connections").asLong(), "connection") + " open ("
                         + body.path("upgraded").asLong() + " upgraded)");
+                String separator = ": "; // the requests still under way, oldest first
+                for (JsonNode r : body.path("requests")) {
+                    why.append(separator).append(AdminHandler.describeRequest(r.path("method").asText(),
+                            r.path("path").asText(), r.path("client").asText(), r.path("ageMs").asLong(),
+                            r.path("stage").asText()));
+                    separator = "; ";
+                }
+                throw new CtlException(EXIT_REFUSED, why.toString());
             }
             AdminClient.expectOk(answer);
             if (!printed) {

@@ -363,6 +363,7 @@ class AdminApiTest {
         assertThat(body.get("inflight").asLong()).isZero();
         assertThat(body.get("connections").asLong()).isZero();
         assertThat(body.get("endpoints").get(0).get("connections").asLong()).isZero();
+        assertThat(body.get("requests")).isEmpty();
 
         // green is stable now: refused at once, however idle it is, so that no script stops the live release
         assertThat(live.statusCode()).isEqualTo(409);
@@ -410,6 +411,14 @@ class AdminApiTest {
         assertThat(body.get("inflight").asLong()).isEqualTo(1);
         assertThat(body.get("connections").asLong()).isEqualTo(1);
         assertThat(body.get("endpoints").get(0).get("connections").asLong()).isEqualTo(1);
+        // What the drain waits for, so that the operator can decide whether to wait longer.
+        assertThat(body.get("requests")).hasSize(1);
+        JsonNode waitedFor = body.get("requests").get(0);
+        assertThat(waitedFor.get("method").asText()).isEqualTo("GET");
+        assertThat(waitedFor.get("path").asText()).isEqualTo("/slow");
+        assertThat(waitedFor.get("client").asText()).isEqualTo("127.0.0.1");
+        assertThat(waitedFor.get("stage").asText()).isEqualTo("waiting for the response");
+        assertThat(waitedFor.get("ageMs").asLong()).isGreaterThanOrEqualTo(300);
 
         HttpResponse<String> now = get("/drain?release=blue&timeout=0s");
         assertThat(slow).isNotDone();

@@ -18,6 +18,11 @@ import io.netty.channel.group.ChannelGroup;
 import io.netty.channel.group.DefaultChannelGroup;
 import io.netty.util.concurrent.GlobalEventExecutor;
 import java.net.InetSocketAddress;
+import java.util.ArrayList;
+import java.util.Comparator;
+import java.util.List;
+import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.RejectedExecutionException;
 
 /** The public HTTP listener: binds the port and builds each client connection's pipeline. */
 public final class Listener {
@@ -147,6 +152,39 @@ public final class Listener {
     /** Client connections still open. */
     public int openClients() {
         return clients.size();
+    }
+
+    /**
+     * The requests to {@code release} still under way, oldest first, at most {@code max}: what a drain is waiting
+     * for. Each event loop looks at its own connections, so nothing on the data plane records anything for this.
+     */
+    public CompletableFuture<List<InFlightRequest>> inFlight(String release, int max) {
+        List<CompletableFuture<List<InFlightRequest>>> perLoop = new ArrayList<>(loops.length);
+        for (EventLoop loop : loops) {
+            CompletableFuture<List<InFlightRequest>> found = new CompletableFuture<>();
+            try {
+                loop.execute(() -> {
+                    List<InFlightRequest> here = new ArrayList<>();
+                    long now = System.nanoTime();
+                    for (Channel ch : clients) {
+                        ProxyHandler handler = ch.eventLoop() == loop ? ch.pipeline().get(ProxyHandler.class) : null;
+                        InFlightRequest r = handler == null ? null : handler.inFlight(release, now);
+                        if (r != null) {
+                            here.add(r);
+                        }
+                    }
+                    found.complete(here);
+                });
+            } catch (RejectedExecutionException stopping) {
+                found.complete(List.of());
+            }
+            perLoop.add(found);
+        }
+        return CompletableFuture.allOf(perLoop.toArray(CompletableFuture[]::new)).thenApply(done -> perLoop.stream()
+                .flatMap(f -> f.join().stream())
+                .sorted(Comparator.comparing(InFlightRequest::age).reversed())
+                .limit(max)
+                .toList());
     }
 
     /** Closes every client connection now. */

@@ -44,6 +44,7 @@ import io.netty.util.ReferenceCountUtil;
 import java.io.IOException;
 import java.net.InetSocketAddress;
 import java.net.SocketAddress;
+import java.time.Duration;
 import java.util.ArrayDeque;
 import java.util.ArrayList;
 import java.util.List;
@@ -107,7 +108,9 @@ final class ProxyHandler extends ChannelInboundHandlerAdapter implements Upstrea
     /** Messages that came before they could be handled, in order; reading is off while any wait. */
     private final ArrayDeque<Object> pending = new ArrayDeque<>(2);
     private boolean draining;
-    private boolean servingStatic;
+    /** A static file being sent, and its release: {@code null} while none is. */
+    private HttpRequest staticRequest;
+    private Release staticRelease;
     /** Answered and closing: what the client still sends is dropped (see {@link #reject}). */
     private boolean lingering;
     /** Inside a read batch from the client: writes to the upstream are flushed once, at its end. */
@@ -278,7 +281,7 @@ final class ProxyHandler extends ChannelInboundHandlerAdapter implements Upstrea
     /** Whether a message from the client can be handled now. */
     private boolean ready(Object msg) {
         if (!StrictRequestDecoder.isBodyPiece(msg) && msg instanceof HttpRequest) {
-            return request == null && !servingStatic;
+            return request == null && staticRequest == null;
         }
         // A body chunk: the current request's, once its upstream is there and can take it, or while it is being
         // collected; or the rest of a request already answered, which is dropped at once.
@@ -391,6 +394,24 @@ final class ProxyHandler extends ChannelInboundHandlerAdapter implements Upstrea
         if (request != null) {
             endExchange();
         }
+    }
+
+    /**
+     * This connection's request to {@code releaseName} that is still under way, or {@code null}. On the channel's
+     * event loop only.
+     */
+    InFlightRequest inFlight(String releaseName, long nowNanos) {
+        if (request != null && release.name().equals(releaseName)) {
+            String stage = responseStarted ? "sending the response (" + responseStatus + ")"
+                    : requestComplete ? "waiting for the response" : "receiving the body";
+            return new InFlightRequest(request.method().name(), UpstreamFailureLog.pathOf(request.uri()),
+                    clientForLog(request), Duration.ofNanos(nowNanos - startNanos), stage);
+        }
+        if (staticRequest != null && staticRelease.name().equals(releaseName)) {
+            return new InFlightRequest(staticRequest.method().name(), UpstreamFailureLog.pathOf(staticRequest.uri()),
+                    clientForLog(staticRequest), Duration.ofNanos(nowNanos - startNanos), "sending a static file");
+        }
+        return null;
     }
 
     /**
@@ -565,10 +586,12 @@ final class ProxyHandler extends ChannelInboundHandlerAdapter implements Upstrea
             return;
         }
         target.requestStarted();
-        servingStatic = true;
+        staticRequest = req;
+        staticRelease = target;
         served.addListener(f -> {
             target.requestEnded();
-            servingStatic = false;
+            staticRequest = null;
+            staticRelease = null;
             if (!f.isSuccess() || !keep) {
                 ctx.close();
             } else {
