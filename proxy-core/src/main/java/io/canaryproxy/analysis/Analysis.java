@@ -182,6 +182,8 @@ public final class Analysis {
         }
         release = saved.release();
         consecutiveFailures = saved.failures();
+        Sample baseline = saved.stableBaseline();
+        stableBaseline = baseline != null && baseline.release().equals(t.stable()) ? baseline : null;
         state = saved.paused() ? State.PAUSED : State.RUNNING;
         // The route table's weight is what users have; the saved step is only an index into steps that may have
         // been edited since. Resuming at the same index of a new list would move users off a canary that a pause
@@ -546,7 +548,8 @@ public final class Analysis {
     private void save() {
         Instant now = Instant.now();
         cooldownUntil.values().removeIf(until -> !until.isAfter(now));
-        store.save(new AnalysisStore.Saved(state == State.IDLE ? null : release, step, state == State.PAUSED,
-                consecutiveFailures, lastOutcome, Map.copyOf(cooldownUntil)));
+        boolean idle = state == State.IDLE;
+        store.save(new AnalysisStore.Saved(idle ? null : release, step, state == State.PAUSED,
+                consecutiveFailures, lastOutcome, Map.copyOf(cooldownUntil), idle ? null : stableBaseline));
     }
 }

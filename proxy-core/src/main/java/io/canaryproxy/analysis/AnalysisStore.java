@@ -5,20 +5,27 @@ import com.fasterxml.jackson.databind.ObjectMapper;
 import com.fasterxml.jackson.databind.node.ObjectNode;
 import io.canaryproxy.internal.AtomicFile;
 import java.io.IOException;
+import java.nio.BufferUnderflowException;
+import java.nio.ByteBuffer;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.time.Instant;
 import java.time.format.DateTimeParseException;
+import java.util.Arrays;
+import java.util.Base64;
 import java.util.LinkedHashMap;
 import java.util.Map;
 import java.util.Optional;
+import java.util.zip.DataFormatException;
+import org.HdrHistogram.Histogram;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
 /**
  * The analysis on disk, beside the route table's state file, so that a restarted proxy resumes a run at its step
- * with its streak of failed checks, and keeps the cool-downs of releases rolled back and the last outcome. Replaced
- * whole, as the state file is ({@link AtomicFile}). A store without a path keeps nothing.
+ * with its streak of failed checks and the stable window its last steps compare latency with, and keeps the
+ * cool-downs of releases rolled back and the last outcome. Replaced whole, as the state file is
+ * ({@link AtomicFile}). A store without a path keeps nothing.
  */
 public final class AnalysisStore {
 
@@ -34,9 +41,18 @@ public final class AnalysisStore {
      * @param failures  its failed checks in a row
      * @param outcome   how the last run ended, or {@code ""}
      * @param cooldowns releases rolled back, to the end of their cool-down
+     * @param stableBaseline the stable release's last window with at least {@code min-requests} requests, or
+     *                  {@code null}: at the last steps stable has too little traffic of its own, and without it a
+     *                  run resumed there would not judge latency until stable had such a window again
      */
     public record Saved(String release, int step, boolean paused, int failures, String outcome,
-                        Map<String, Instant> cooldowns) {
+                        Map<String, Instant> cooldowns, Sample stableBaseline) {
+
+        /** Without a stable window. */
+        public Saved(String release, int step, boolean paused, int failures, String outcome,
+                     Map<String, Instant> cooldowns) {
+            this(release, step, paused, failures, outcome, cooldowns, null);
+        }
     }
 
     private final Path path;
@@ -84,7 +100,31 @@ public final class AnalysisStore {
             }
         }
         return Optional.of(new Saved(release.isTextual() ? release.asText() : null, count(n, "step"),
-                flag(n, "paused"), count(n, "failures"), n.path("outcome").asText(""), cooldowns));
+                flag(n, "paused"), count(n, "failures"), n.path("outcome").asText(""), cooldowns,
+                sample(n.path("stableBaseline"))));
+    }
+
+    /** A window as {@link #save} writes it, its latencies an HdrHistogram compressed and in Base64. */
+    private static Sample sample(JsonNode n) throws IOException {
+        if (n.isMissingNode() || n.isNull()) {
+            return null;
+        }
+        JsonNode release = n.path("release");
+        JsonNode requests = n.path("requests");
+        JsonNode errors = n.path("errors");
+        JsonNode latency = n.path("latency");
+        if (!release.isTextual() || !requests.canConvertToLong() || requests.asLong() < 0
+                || !errors.canConvertToLong() || errors.asLong() < 0 || !latency.isTextual()) {
+            throw new IOException("\"stableBaseline\" is " + n + ", not a window of a release with its requests,"
+                    + " errors and latency");
+        }
+        try {
+            Histogram h = Histogram.decodeFromCompressedByteBuffer(
+                    ByteBuffer.wrap(Base64.getDecoder().decode(latency.asText())), 0);
+            return new Sample(release.asText(), requests.asLong(), errors.asLong(), h);
+        } catch (IllegalArgumentException | DataFormatException | BufferUnderflowException e) {
+            throw new IOException("the latency of \"stableBaseline\" cannot be read: " + e.getMessage(), e);
+        }
     }
 
     private static int count(JsonNode n, String field) throws IOException {
@@ -126,6 +166,16 @@ public final class AnalysisStore {
         n.put("outcome", saved.outcome());
         ObjectNode cooldowns = n.putObject("cooldowns");
         saved.cooldowns().forEach((release, until) -> cooldowns.put(release, until.toString()));
+        Sample baseline = saved.stableBaseline();
+        if (baseline != null) {
+            ByteBuffer buffer = ByteBuffer.allocate(baseline.latencyMicros().getNeededByteBufferCapacity());
+            int length = baseline.latencyMicros().encodeIntoCompressedByteBuffer(buffer);
+            n.putObject("stableBaseline")
+                    .put("release", baseline.release())
+                    .put("requests", baseline.requests())
+                    .put("errors", baseline.errors())
+                    .put("latency", Base64.getEncoder().encodeToString(Arrays.copyOf(buffer.array(), length)));
+        }
         try {
             AtomicFile.write(path, JSON.writeValueAsBytes(n));
         } catch (IOException e) {

@@ -18,6 +18,7 @@ import io.canaryproxy.config.ProxyConfig;
 import io.canaryproxy.testing.Captured;
 import io.canaryproxy.testing.CountingBackend;
 import io.canaryproxy.testing.Gunicorn;
+import io.canaryproxy.testing.LoadGenerator;
 import io.canaryproxy.testing.RawHttpClient;
 import io.canaryproxy.testing.TestConfigs;
 import io.micrometer.core.instrument.MeterRegistry;
@@ -133,6 +134,43 @@ class AnalysisControlTest {
             assertThat(status.release()).isEqualTo("green");
             assertThat(restarted.routes().canary()).isEqualTo("green");
             assertThat(restarted.resumeAnalysis().state()).isEqualTo(Analysis.State.RUNNING);
+        }
+    }
+
+    /**
+     * At the last step stable has no traffic of its own, and the canary's latency is compared with stable's last
+     * window that had enough. A proxy restarted there keeps that window: without it the run would go on with
+     * "latency not judged" and promote a canary that cannot carry the users.
+     */
+    @Test
+    void aRunRestartedAtTheLastStepStillJudgesLatencyAgainstStablesEarlierWindow() {
+        String quick = "proxy.analysis { interval = 1s, steps = [50, 100], min-requests = 20 }";
+        try (CanaryProxy proxy = CanaryProxy.start(config(quick));
+             LoadGenerator users = LoadGenerator.builder(proxy.listenAddress()).getClients(4).manyUsers(true)
+                     .start()) {
+            proxy.startAnalysis("green", false);
+            await().atMost(Duration.ofSeconds(20)).pollInterval(Duration.ofMillis(10))
+                    .until(() -> proxy.status().analysis().step() == 1);
+            proxy.pauseAnalysis();
+            users.stop();
+        }
+        try (CanaryProxy restarted = CanaryProxy.start(config(quick));
+             LoadGenerator users = LoadGenerator.builder(restarted.listenAddress()).getClients(4).manyUsers(true)
+                     .start()) {
+            assertThat(restarted.status().analysis().state()).isEqualTo(Analysis.State.PAUSED);
+            assertThat(restarted.resumeAnalysis().step()).isEqualTo(1);
+
+            await().atMost(Duration.ofSeconds(20)).pollInterval(Duration.ofMillis(50))
+                    .until(() -> restarted.status().analysis().state() == Analysis.State.IDLE);
+            users.stop();
+
+            Analysis.Status end = restarted.status().analysis();
+            assertThat(end.lastOutcome()).startsWith("promoted");
+            assertThat(end.history()).last().satisfies(check -> {
+                assertThat(check.step()).isEqualTo(1);
+                assertThat(check.stable().requests()).isZero();
+                assertThat(check.reason()).contains("(stable's in an earlier window of").doesNotContain("not judged");
+            });
         }
     }
 

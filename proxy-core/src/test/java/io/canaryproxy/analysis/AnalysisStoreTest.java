@@ -1,11 +1,14 @@
 package io.canaryproxy.analysis;
 
 import static org.assertj.core.api.Assertions.assertThat;
+import static org.assertj.core.api.Assertions.assertThatThrownBy;
 
+import java.io.IOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.time.Instant;
 import java.util.Map;
+import org.HdrHistogram.Histogram;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 
@@ -36,6 +39,34 @@ class AnalysisStoreTest {
             assertThat(saved.release()).isNull();
             assertThat(saved.outcome()).isEqualTo("promoted after 3 steps");
         });
+    }
+
+    /** The stable window the last steps compare latency with comes back whole: counts and latencies. */
+    @Test
+    void theStableWindowOfTheLastStepsComesBack() throws Exception {
+        AnalysisStore store = AnalysisStore.besideStateFile(dir.resolve("state.json"));
+        Histogram latency = Sample.newHistogram();
+        for (int i = 1; i <= 1000; i++) {
+            latency.recordValue(i * 37L);
+        }
+        Sample blue = new Sample("blue", 1000, 3, latency);
+        store.save(new AnalysisStore.Saved("green", 2, false, 0, "", Map.of(), blue));
+
+        AnalysisStore.Saved back = store.read().orElseThrow();
+
+        assertThat(back.stableBaseline()).isEqualTo(blue);
+        assertThat(back.stableBaseline().latencyMicros().getValueAtPercentile(50))
+                .isEqualTo(latency.getValueAtPercentile(50));
+    }
+
+    @Test
+    void aStableWindowThatCannotBeReadIsAProblemOfTheFile() throws Exception {
+        Files.writeString(dir.resolve("state.analysis.json"), "{\"release\":\"green\",\"step\":2,\"stableBaseline\":"
+                + "{\"release\":\"blue\",\"requests\":10,\"errors\":0,\"latency\":\"bm90IGEgaGlzdG9ncmFt\"}}");
+
+        assertThatThrownBy(() -> AnalysisStore.besideStateFile(dir.resolve("state.json")).read())
+                .isInstanceOf(IOException.class)
+                .hasMessageStartingWith("the latency of \"stableBaseline\" cannot be read");
     }
 
     /** A file from before the streak and the cool-downs were kept still resumes its run. */
