@@ -322,7 +322,7 @@ public final class Main implements Callable<Integer> {
             log.info("release {}: {}", release.name(),
                     release.endpoints().stream().map(Object::toString).collect(Collectors.joining(", ")));
         }
-        log.info("stable release: {}", proxy.routes().describe());
+        log.info("route table v{}: {}", proxy.routes().version(), proxy.routes().describe());
     }
 
     private static boolean hasToken(ProxyConfig config) {

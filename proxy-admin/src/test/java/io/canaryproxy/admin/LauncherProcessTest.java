@@ -75,7 +75,7 @@ class LauncherProcessTest {
         int adminPort = Integer.parseInt(l.awaitLine("admin API on http://127\\.0\\.0\\.1:(\\d+)/").group(1));
         l.awaitLine("release blue: 127\\.0\\.0\\.1:" + backends.address("blue").getPort());
         l.awaitLine("release green: 127\\.0\\.0\\.1:" + backends.address("green").getPort());
-        l.awaitLine("stable release: green");
+        l.awaitLine("route table v\\d+: green");
 
         assertThat(get("http://127.0.0.1:" + adminPort + "/healthz").statusCode()).isEqualTo(200);
         await().atMost(Duration.ofSeconds(10)).untilAsserted(() ->
@@ -176,7 +176,7 @@ class LauncherProcessTest {
         Launched l = launchUnder(List.of("nohup"), "--config", conf.toString());
         l.awaitLine("SIGHUP is ignored by this process \\(started under nohup or with the signal ignored\\), so it"
                 + " cannot reload the configuration: reload with POST /reload or canary-proxy ctl reload");
-        l.awaitLine("stable release: blue");
+        l.awaitLine("route table v\\d+: blue");
         assertThat(l.ignores(1)).isTrue();
         l.stopsOn("TERM");
     }

@@ -165,15 +165,19 @@ public final class Listener {
             try {
                 loop.execute(() -> {
                     List<InFlightRequest> here = new ArrayList<>();
-                    long now = System.nanoTime();
-                    for (Channel ch : clients) {
-                        ProxyHandler handler = ch.eventLoop() == loop ? ch.pipeline().get(ProxyHandler.class) : null;
-                        InFlightRequest r = handler == null ? null : handler.inFlight(release, now);
-                        if (r != null) {
-                            here.add(r);
+                    try {
+                        long now = System.nanoTime();
+                        for (Channel ch : clients) {
+                            ProxyHandler handler = ch.eventLoop() == loop ? ch.pipeline().get(ProxyHandler.class)
+                                    : null;
+                            InFlightRequest r = handler == null ? null : handler.inFlight(release, now);
+                            if (r != null) {
+                                here.add(r);
+                            }
                         }
+                    } finally {
+                        found.complete(here); // what was found, even if one connection could not say
                     }
-                    found.complete(here);
                 });
             } catch (RejectedExecutionException stopping) {
                 found.complete(List.of());

@@ -371,12 +371,10 @@ final class ProxyHandler extends ChannelInboundHandlerAdapter implements Upstrea
     @Override
     public void channelInactive(ChannelHandlerContext ctx) {
         releasePending();
-        if (request != null) {
-            if (listener.cuttingClients()) {
-                logCutByStop();
-            } else {
-                countClientAbort();
-            }
+        if (listener.cuttingClients()) {
+            logCutByStop();
+        } else if (request != null) {
+            countClientAbort();
         }
         if (upstream != null) {
             UpstreamConnection up = upstream;
@@ -401,38 +399,57 @@ final class ProxyHandler extends ChannelInboundHandlerAdapter implements Upstrea
      * event loop only.
      */
     InFlightRequest inFlight(String releaseName, long nowNanos) {
-        if (request != null && release.name().equals(releaseName)) {
-            String stage = responseStarted ? "sending the response (" + responseStatus + ")"
-                    : requestComplete ? "waiting for the response" : "receiving the body";
-            return new InFlightRequest(request.method().name(), UpstreamFailureLog.pathOf(request.uri()),
-                    clientForLog(request), Duration.ofNanos(nowNanos - startNanos), stage);
+        HttpRequest req = request != null ? request : staticRequest;
+        Release r = request != null ? release : staticRelease;
+        if (req == null || !r.name().equals(releaseName)) {
+            return null;
         }
-        if (staticRequest != null && staticRelease.name().equals(releaseName)) {
-            return new InFlightRequest(staticRequest.method().name(), UpstreamFailureLog.pathOf(staticRequest.uri()),
-                    clientForLog(staticRequest), Duration.ofNanos(nowNanos - startNanos), "sending a static file");
+        return new InFlightRequest(req.method().name(), UpstreamFailureLog.pathOf(req.uri()), clientForLog(req),
+                Duration.ofNanos(nowNanos - startNanos), stage());
+    }
+
+    /**
+     * Where the exchange under way is, from its client's side, in the words of the client-aborted metric's stages:
+     * {@code sending its body}, {@code waiting for the response}, {@code receiving the response (200)}, or
+     * {@code receiving a static file}.
+     */
+    private String stage() {
+        if (request == null) {
+            return "receiving a static file";
         }
-        return null;
+        return responseStarted ? "receiving the response (" + responseStatus + ")"
+                : bodyIn() ? "waiting for the response" : "sending its body";
+    }
+
+    /**
+     * Whether the client has sent all of its request. A body-less request's end waits among the pending messages
+     * until an upstream connection is there, so {@code requestComplete} alone would call it still sending.
+     */
+    private boolean bodyIn() {
+        return requestComplete || !bodyExpected;
     }
 
     /**
      * The client closed its connection (or stopped reading for client-idle-timeout) before its exchange ended. One
      * that gave up waiting for the response counts in the analysis window as a request as slow as its wait, not as
      * an error: a release slow enough to make users leave before response-timeout is then not judged on the
-     * patient ones alone. One that left while receiving counts under the status it was getting, as a response
-     * that broke does; one that left in the middle of its own body, unanswered, was not the release's doing.
+     * patient ones alone. One that left while receiving counts under the status it was getting, with no latency:
+     * closing is how a client ends an event stream, and its time is the client's. One that left in the middle of
+     * its own body, unanswered, was not the release's doing.
      */
     private void countClientAbort() {
-        long waited = System.nanoTime() - startNanos;
         if (responseStarted) {
             release.metrics().clientAborted(ClientAbort.RECEIVING);
-            release.responded(responseStatus, waited);
-        } else if (!requestComplete) {
+            release.metrics().responseCut(responseStatus);
+        } else if (!bodyIn()) {
             release.metrics().clientAborted(ClientAbort.SENDING);
         } else {
+            long waited = System.nanoTime() - startNanos;
             release.metrics().clientAborted(ClientAbort.WAITING);
             release.window().record(CLIENT_CLOSED, waited);
             log.debug("client {} left after waiting {} ms for {} {} (release {})", clientIp,
-                    TimeUnit.NANOSECONDS.toMillis(waited), request.method(), request.uri(), release.name());
+                    TimeUnit.NANOSECONDS.toMillis(waited), request.method(), UpstreamFailureLog.pathOf(request.uri()),
+                    release.name());
         }
     }
 
@@ -441,11 +458,14 @@ final class ProxyHandler extends ChannelInboundHandlerAdapter implements Upstrea
      * cut download or a lost form can be matched with it.
      */
     private void logCutByStop() {
+        HttpRequest req = request != null ? request : staticRequest;
+        if (req == null) {
+            return;
+        }
         long ms = TimeUnit.NANOSECONDS.toMillis(System.nanoTime() - startNanos);
-        String where = responseStarted ? "in the middle of its " + responseStatus + " response"
-                : requestComplete ? "while it waited for the response" : "while its body was still coming";
-        listener.failureLog().cut(request, clientForLog(request), release.name(),
-                "the proxy stopped " + where + ", " + ms + " ms after it came (drain.timeout ran out)");
+        listener.failureLog().cut(req, clientForLog(req), (request != null ? release : staticRelease).name(),
+                "the proxy stopped while its client was " + stage() + ", " + ms + " ms after the request came"
+                        + " (drain.timeout ran out)");
     }
 
     @Override

@@ -77,11 +77,23 @@ public final class ReleaseMetrics {
 
     /** One response, upstream or proxy-generated, with its status and how long the exchange took. */
     public void response(int status, long nanos) {
+        countStatus(status);
+        latency.record(nanos, TimeUnit.NANOSECONDS);
+    }
+
+    /**
+     * A response its client left before the end (an event stream closed, a download cancelled): counted under its
+     * status, with no latency, since how long it lasted was the client's choice.
+     */
+    public void responseCut(int status) {
+        countStatus(status);
+    }
+
+    private void countStatus(int status) {
         int c = status / 100;
         if (c >= 1 && c <= 5) {
             byStatusClass[c].increment();
         }
-        latency.record(nanos, TimeUnit.NANOSECONDS);
     }
 
     public void error(UpstreamError kind) {

@@ -48,13 +48,13 @@ class GracefulStopTest {
 
                 await().atMost(Duration.ofSeconds(5)).untilAsserted(() -> assertThat(logged.messages())
                         .anySatisfy(m -> assertThat(m).startsWith("cut GET /report?… from 127.0.0.1 (release blue):"
-                                + " the proxy stopped while it waited for the response, "))
+                                + " the proxy stopped while its client was waiting for the response, "))
                         .anySatisfy(m -> assertThat(m).startsWith("cut POST /upload from 127.0.0.1 (release blue):"
-                                + " the proxy stopped while its body was still coming, "))
+                                + " the proxy stopped while its client was sending its body, "))
                         .anySatisfy(m -> assertThat(m).startsWith("cut GET /export.csv from 127.0.0.1 (release"
-                                + " blue): the proxy stopped in the middle of its 200 response, "))
+                                + " blue): the proxy stopped while its client was receiving the response (200), "))
                         .filteredOn(m -> m.startsWith("cut ")).hasSize(3)
-                        .allSatisfy(m -> assertThat(m).endsWith(" ms after it came (drain.timeout ran out)")));
+                        .allSatisfy(m -> assertThat(m).endsWith(" ms after the request came (drain.timeout ran out)")));
                 // The proxy's doing, not the clients'.
                 assertThat(registry.find("canary.proxy.client.aborted").counters())
                         .allSatisfy(c -> assertThat(c.count()).isZero());

@@ -54,9 +54,9 @@ class InFlightRequestsTest {
             List<InFlightRequest> onBlue = proxy.requestsInFlight("blue", 10).get(5, TimeUnit.SECONDS);
 
             assertThat(onBlue).extracting(r -> r.method() + " " + r.path() + ": " + r.stage()).containsExactly(
-                    "POST /upload: receiving the body",
+                    "POST /upload: sending its body",
                     "GET /report?…: waiting for the response",
-                    "GET /export.csv: sending the response (200)");
+                    "GET /export.csv: receiving the response (200)");
             assertThat(onBlue).extracting(InFlightRequest::client).containsOnly("127.0.0.1");
             assertThat(onBlue.get(0).age()).isGreaterThan(onBlue.get(1).age());
             assertThat(onBlue.get(1).age()).isGreaterThan(onBlue.get(2).age());
@@ -64,6 +64,32 @@ class InFlightRequestsTest {
                     .extracting(InFlightRequest::path).containsExactly("/upload");
             assertThat(proxy.requestsInFlight("green", 10).get(5, TimeUnit.SECONDS))
                     .extracting(InFlightRequest::path).containsExactly("/other");
+            never.countDown();
+        } finally {
+            never.countDown();
+        }
+    }
+
+    /** A GET queued for a connection of a busy endpoint has sent all it will: it waits, it is not sending. */
+    @Test
+    void aGetQueuedForAConnectionIsWaitingForTheResponse() throws Exception {
+        CountDownLatch never = new CountDownLatch(1);
+        String ok = "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok";
+        try (ScriptedBackend blue = new ScriptedBackend().on("/busy", Reply.of(ok).holdAt(1, never));
+             CanaryProxy proxy = CanaryProxy.start(TestConfigs.single(blue.endpoint(), """
+                     proxy.threads = 1
+                     proxy.upstream { max-connections = 1, connect-timeout = 10s }
+                     """));
+             Socket first = new Socket("127.0.0.1", proxy.listenAddress().getPort());
+             Socket queued = new Socket("127.0.0.1", proxy.listenAddress().getPort())) {
+            send(first, "GET /busy HTTP/1.1\r\nHost: x\r\n\r\n");
+            await().atMost(Duration.ofSeconds(5)).until(() -> blue.received("/busy").size() == 1);
+            send(queued, "GET /queued HTTP/1.1\r\nHost: x\r\n\r\n");
+            await().atMost(Duration.ofSeconds(5)).until(() -> proxy.status().releases().get("blue").inflight() == 2);
+
+            assertThat(proxy.requestsInFlight("blue", 10).get(5, TimeUnit.SECONDS))
+                    .extracting(r -> r.path() + ": " + r.stage())
+                    .containsExactly("/busy: waiting for the response", "/queued: waiting for the response");
             never.countDown();
         } finally {
             never.countDown();

@@ -270,6 +270,8 @@ class ProxyMetricsTest {
                 assertThat(count(registry, "canary.proxy.client.aborted", "stage", "receiving")).isEqualTo(1);
             });
             assertThat(count(registry, "canary.proxy.requests", "status", "2xx")).isEqualTo(1);
+            // How long the download lasted was the client's choice: no latency for it.
+            assertThat(registry.get("canary.proxy.upstream.latency").tag("release", "blue").timer().count()).isZero();
             assertThat(registry.find("canary.proxy.upstream.errors").counters()).allSatisfy(c ->
                     assertThat(c.count()).isZero());
             assertThat(registry.get("canary.proxy.inflight.requests").tag("release", "blue").gauge().value())
