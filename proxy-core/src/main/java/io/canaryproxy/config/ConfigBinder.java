@@ -462,10 +462,11 @@ final class ConfigBinder {
             bad(controlPath, "a header value of printable ASCII such as \"public, max-age=3600\", or \"\" for none");
             cacheControl = null;
         }
-        if (cacheMax == null || smallMax == null || cacheControl == null) {
+        Boolean fromOthers = bool(path("static-files.from-other-releases"));
+        if (cacheMax == null || smallMax == null || cacheControl == null || fromOthers == null) {
             return null;
         }
-        return new StaticFilesSettings(cacheMax, smallMax.intValue(), cacheControl.strip());
+        return new StaticFilesSettings(cacheMax, smallMax.intValue(), cacheControl.strip(), fromOthers);
     }
 
     // ---------------------------------------------------------------------------------------------- unknown keys

@@ -37,7 +37,8 @@ import org.slf4j.LoggerFactory;
 /**
  * Serves one release's static files ({@code proxy.releases.NAME.static}) from the proxy itself, so that a page and
  * its assets always come from the same release. A file its root lacks comes from another release's root under
- * the same prefix, if one has it: an asset named by a page another release served.
+ * the same prefix, if one has it (unless {@code static-files.from-other-releases} is off): an asset named by a
+ * page another release served.
  *
  * <p>Build the instances once per configuration with {@link #forReleases}. For a request routed to a release that
  * has an instance, and whose URI {@link #matches} its prefix, call {@link #serve} on the client channel's event
@@ -71,15 +72,17 @@ public final class StaticFiles {
     private final String cacheControl;
     private final FileCache cache;
     private final boolean servedBy;
+    private final boolean fromOtherReleases;
     /** Every release's instance of this configuration, this one included: filled in before any is published. */
     private final Map<String, StaticFiles> all;
 
-    StaticFiles(String release, StaticFilesConfig config, String cacheControl, FileCache cache, boolean servedBy,
-                Map<String, StaticFiles> all) {
+    StaticFiles(String release, StaticFilesConfig config, StaticFilesSettings settings, FileCache cache,
+                boolean servedBy, Map<String, StaticFiles> all) {
         this.release = release;
         this.prefix = config.prefix();
         this.root = config.root();
-        this.cacheControl = cacheControl;
+        this.cacheControl = settings.cacheControl();
+        this.fromOtherReleases = settings.fromOtherReleases();
         this.cache = cache;
         this.servedBy = servedBy;
         this.all = all;
@@ -112,8 +115,7 @@ public final class StaticFiles {
                 log.warn("static root {} of release {} is not a directory (yet): its {} requests get 404",
                         config.root(), release.name(), config.prefix());
             }
-            result.put(release.name(), new StaticFiles(release.name(), config, settings.cacheControl(), cache,
-                    servedBy, all));
+            result.put(release.name(), new StaticFiles(release.name(), config, settings, cache, servedBy, all));
         }
         String names = System.getProperty("sun.jnu.encoding", "");
         if (!result.isEmpty() && !names.equalsIgnoreCase("UTF-8")) {
@@ -175,7 +177,7 @@ public final class StaticFiles {
         String relative = matches(uri) ? RequestPath.relative(uri, prefix) : null;
         FileEntry original = relative == null ? null : cache.lookup(release, root, relative);
         if (original == null) {
-            StaticFiles holder = elsewhere && relative != null ? otherHolding(relative) : null;
+            StaticFiles holder = elsewhere && fromOtherReleases && relative != null ? otherHolding(relative) : null;
             return holder != null
                     ? holder.respond(ctx, request, keepAlive, retry, false)
                     : send(ctx, error(HttpResponseStatus.NOT_FOUND, head), request, keepAlive);

@@ -72,7 +72,7 @@ class ConfigLoaderTest {
                 Duration.ofSeconds(10), Duration.ofSeconds(75), Path.of("/var/tmp")));
         assertThat(config.drain()).isEqualTo(new DrainConfig(Duration.ofSeconds(30)));
         assertThat(config.staticFiles())
-                .isEqualTo(new StaticFilesSettings(16L * 1024 * 1024, 64 * 1024, "public, max-age=3600"));
+                .isEqualTo(new StaticFilesSettings(16L * 1024 * 1024, 64 * 1024, "public, max-age=3600", true));
     }
 
     @Test

@@ -225,10 +225,10 @@ class ConfigValidationTest {
     @Test
     void staticFilesSettingsHaveDefaultsAndCanBeChanged() {
         assertThat(load("").staticFiles())
-                .isEqualTo(new StaticFilesSettings(16L * 1024 * 1024, 64 * 1024, "public, max-age=3600"));
-        assertThat(load("proxy.static-files { cache-max-bytes = 1g, small-file-max = 1m, cache-control = \"\" }")
-                .staticFiles())
-                .isEqualTo(new StaticFilesSettings(1024L * 1024 * 1024, 1024 * 1024, ""));
+                .isEqualTo(new StaticFilesSettings(16L * 1024 * 1024, 64 * 1024, "public, max-age=3600", true));
+        assertThat(load("proxy.static-files { cache-max-bytes = 1g, small-file-max = 1m, cache-control = \"\","
+                + " from-other-releases = false }").staticFiles())
+                .isEqualTo(new StaticFilesSettings(1024L * 1024 * 1024, 1024 * 1024, "", false));
         assertThat(error("proxy.static-files.cache-size = 1m"))
                 .contains("unknown key proxy.static-files.cache-size");
     }

@@ -135,6 +135,11 @@ class StaticFilesThroughProxyTest {
             assertThat(browser.get("/static-page").bodyText()).contains("<script src=\"/static/app.blue.js\">");
             proxy.rollback();
             assertThat(browser.get("/static/app.blue.js").bodyText()).contains("\"blue\"");
+
+            // An operator who wants a file gone from a build gone for everyone turns it off.
+            assertThat(proxy.reload(config("proxy.static-files.from-other-releases = false")))
+                    .containsExactly("proxy.static-files.from-other-releases: true -> false");
+            assertThat(browser.get("/static/app.blue.js").status()).isEqualTo(404);
         }
     }
 

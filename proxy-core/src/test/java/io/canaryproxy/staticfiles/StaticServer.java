@@ -42,7 +42,7 @@ final class StaticServer implements AutoCloseable {
 
     static final String PREFIX = "/static/";
     static final StaticFilesSettings SETTINGS = new StaticFilesSettings(16 * 1024 * 1024, 64 * 1024,
-            "public, max-age=3600");
+            "public, max-age=3600", true);
 
     private final EventLoopGroup group;
     private final Channel server;
