@@ -478,7 +478,8 @@ final class AdminHandler extends SimpleChannelInboundHandler<FullHttpRequest> {
             // A deploy script stops here: the gunicorn it was about to stop still has users.
             log.warn("{}: release {} not drained within {} ({} in flight, {} connections, {} upgraded){}",
                     ex.remote(), release, Durations.format(timeout), state.inflight(), state.connections(),
-                    state.upgraded(), requests.isEmpty() ? "" : "; the oldest request: " + describeRequest(requests.get(0)));
+                    state.upgraded(),
+                    requests.isEmpty() ? "" : "; the oldest request: " + describeRequest(requests.get(0)));
         }
         Map<String, Object> body = new LinkedHashMap<>();
         body.put("release", release);
@@ -666,7 +667,7 @@ final class AdminHandler extends SimpleChannelInboundHandler<FullHttpRequest> {
 
     /**
      * A request a drain waits for, as the log and {@code ctl drain} write it: {@code GET /export.csv from
-     * 203.0.113.7, 41.2 s, sending the response (200)}.
+     * 203.0.113.7, 41.2 s, receiving the response (200)}.
      */
     static String describeRequest(String method, String path, String client, long ageMillis, String stage) {
         return String.format(Locale.ROOT, "%s %s from %s, %.1f s, %s", method, path, client, ageMillis / 1000.0, stage);
