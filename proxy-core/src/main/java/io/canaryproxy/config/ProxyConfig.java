@@ -6,6 +6,7 @@ import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.HashMap;
 import java.util.List;
+import java.util.Locale;
 import java.util.Map;
 
 /**
@@ -55,22 +56,34 @@ public record ProxyConfig(
     /**
      * What is valid but most likely a mistake, one line each, for the operator to see at start and on reload:
      * an endpoint listed by two releases (a switch between them changes nothing there, and an analysis would
-     * judge the app against itself). Addresses are compared as written: {@code localhost:8001} and
-     * {@code 127.0.0.1:8001} are not seen as one.
+     * judge the app against itself). {@code localhost} counts as {@code 127.0.0.1}, and a socket path is compared
+     * with its {@code .} and {@code ..} resolved; names are not looked up.
      */
     public List<String> warnings() {
         List<String> warnings = new ArrayList<>();
-        Map<EndpointAddress, String> firstListedBy = new HashMap<>();
+        Map<String, Map.Entry<String, EndpointAddress>> firstListed = new HashMap<>();
         for (ReleaseConfig release : releases.values()) {
             for (EndpointAddress endpoint : release.endpoints()) {
-                String other = firstListedBy.putIfAbsent(endpoint, release.name());
+                Map.Entry<String, EndpointAddress> other = firstListed.putIfAbsent(sameProcesses(endpoint),
+                        Map.entry(release.name(), endpoint));
                 if (other != null) {
+                    boolean asWritten = other.getValue().toString().equals(endpoint.toString());
                     warnings.add(ConfigUtil.joinPath("proxy", "releases", release.name(), "endpoints") + ": "
-                            + endpoint + " is also an endpoint of release " + other + ": both releases send"
-                            + " requests to the same processes there");
+                            + endpoint + " is also an endpoint of release " + other.getKey()
+                            + (asWritten ? "" : " (as " + other.getValue() + ")")
+                            + ": both releases send requests to the same processes there");
                 }
             }
         }
         return warnings;
+    }
+
+    /** What two endpoints share when they reach the same processes, as far as can be told without a lookup. */
+    private static String sameProcesses(EndpointAddress endpoint) {
+        if (endpoint.isUnix()) {
+            return "unix:" + endpoint.unixPath().normalize();
+        }
+        String host = endpoint.tcp().host().toLowerCase(Locale.ROOT);
+        return (host.equals("localhost") ? "127.0.0.1" : host) + ":" + endpoint.tcp().port();
     }
 }

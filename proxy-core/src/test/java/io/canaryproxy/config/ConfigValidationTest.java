@@ -165,6 +165,16 @@ class ConfigValidationTest {
         assertThat(load("proxy.releases.green.endpoints = [\"127.0.0.1:8002\", \"unix:/run/app//blue.sock\"]")
                 .warnings()).containsExactly("proxy.releases.green.endpoints: unix:/run/app/blue.sock is also an"
                         + " endpoint of release blue: both releases send requests to the same processes there");
+        // Written another way, the same processes all the same.
+        assertThat(load("""
+                proxy.releases.blue.endpoints = ["localhost:8001", "unix:/run/app/blue.sock"]
+                proxy.releases.green.endpoints = ["127.0.0.1:8001", "unix:/run/app/../app/blue.sock"]
+                """).warnings()).containsExactly(
+                "proxy.releases.green.endpoints: 127.0.0.1:8001 is also an endpoint of release blue (as"
+                        + " localhost:8001): both releases send requests to the same processes there",
+                "proxy.releases.green.endpoints: unix:/run/app/../app/blue.sock is also an endpoint of release blue"
+                        + " (as unix:/run/app/blue.sock): both releases send requests to the same processes there");
+        assertThat(load("proxy.releases.green.endpoints = [\"127.0.0.2:8001\"]").warnings()).isEmpty();
     }
 
     @Test
