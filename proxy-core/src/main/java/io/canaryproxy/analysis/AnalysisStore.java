@@ -5,7 +5,6 @@ import com.fasterxml.jackson.databind.ObjectMapper;
 import com.fasterxml.jackson.databind.node.ObjectNode;
 import io.canaryproxy.internal.AtomicFile;
 import java.io.IOException;
-import java.nio.BufferUnderflowException;
 import java.nio.ByteBuffer;
 import java.nio.file.Files;
 import java.nio.file.Path;
@@ -113,18 +112,25 @@ public final class AnalysisStore {
         JsonNode requests = n.path("requests");
         JsonNode errors = n.path("errors");
         JsonNode latency = n.path("latency");
-        if (!release.isTextual() || !requests.canConvertToLong() || requests.asLong() < 0
-                || !errors.canConvertToLong() || errors.asLong() < 0 || !latency.isTextual()) {
+        if (!release.isTextual() || !requests.canConvertToLong() || requests.asLong() < 1
+                || !errors.canConvertToLong() || errors.asLong() < 0 || errors.asLong() > requests.asLong()
+                || !latency.isTextual()) {
             throw new IOException("\"stableBaseline\" is " + n + ", not a window of a release with its requests,"
                     + " errors and latency");
         }
+        Histogram h;
         try {
-            Histogram h = Histogram.decodeFromCompressedByteBuffer(
-                    ByteBuffer.wrap(Base64.getDecoder().decode(latency.asText())), 0);
-            return new Sample(release.asText(), requests.asLong(), errors.asLong(), h);
-        } catch (IllegalArgumentException | DataFormatException | BufferUnderflowException e) {
-            throw new IOException("the latency of \"stableBaseline\" cannot be read: " + e.getMessage(), e);
+            h = Histogram.decodeFromCompressedByteBuffer(ByteBuffer.wrap(Base64.getDecoder().decode(latency.asText())),
+                    0);
+        } catch (DataFormatException | RuntimeException e) {
+            // The decoder trusts the lengths inside the data: a cut or edited value can fail in many ways.
+            throw new IOException("the latency of \"stableBaseline\" cannot be read: " + e, e);
         }
+        if (h.getTotalCount() < 1 || h.getTotalCount() > requests.asLong()) {
+            throw new IOException("the latency of \"stableBaseline\" holds " + h.getTotalCount() + " samples for "
+                    + requests.asLong() + " requests");
+        }
+        return new Sample(release.asText(), requests.asLong(), errors.asLong(), h);
     }
 
     private static int count(JsonNode n, String field) throws IOException {

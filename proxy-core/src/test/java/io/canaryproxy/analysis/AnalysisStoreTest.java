@@ -7,6 +7,8 @@ import java.io.IOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.time.Instant;
+import java.util.Arrays;
+import java.util.Base64;
 import java.util.Map;
 import org.HdrHistogram.Histogram;
 import org.junit.jupiter.api.Test;
@@ -67,6 +69,30 @@ class AnalysisStoreTest {
         assertThatThrownBy(() -> AnalysisStore.besideStateFile(dir.resolve("state.json")).read())
                 .isInstanceOf(IOException.class)
                 .hasMessageStartingWith("the latency of \"stableBaseline\" cannot be read");
+    }
+
+    /** A histogram cut short (a disk that filled up, an edit) is a problem of the file, not a crash of the start. */
+    @Test
+    void aStableWindowCutShortIsAProblemOfTheFile() throws Exception {
+        AnalysisStore store = AnalysisStore.besideStateFile(dir.resolve("state.json"));
+        Histogram latency = Sample.newHistogram();
+        for (int i = 1; i <= 1000; i++) {
+            latency.recordValue(i * 37L);
+        }
+        store.save(new AnalysisStore.Saved("green", 2, false, 0, "", Map.of(), new Sample("blue", 1000, 0, latency)));
+        Path file = dir.resolve("state.analysis.json");
+        String json = Files.readString(file);
+        String encoded = json.replaceAll("(?s).*\"latency\":\"([^\"]+)\".*", "$1");
+        byte[] whole = Base64.getDecoder().decode(encoded);
+        String half = Base64.getEncoder().encodeToString(Arrays.copyOf(whole, whole.length / 2));
+        Files.writeString(file, json.replace(encoded, half));
+
+        assertThatThrownBy(store::read).isInstanceOf(IOException.class)
+                .hasMessageStartingWith("the latency of \"stableBaseline\" cannot be read");
+
+        Files.writeString(file, json.replace("\"requests\":1000", "\"requests\":10"));
+        assertThatThrownBy(store::read).isInstanceOf(IOException.class)
+                .hasMessage("the latency of \"stableBaseline\" holds 1000 samples for 10 requests");
     }
 
     /** A file from before the streak and the cool-downs were kept still resumes its run. */
