@@ -66,10 +66,17 @@ public record ProxyConfig(
             for (EndpointAddress endpoint : release.endpoints()) {
                 Map.Entry<String, EndpointAddress> other = firstListed.putIfAbsent(sameProcesses(endpoint),
                         Map.entry(release.name(), endpoint));
-                if (other != null) {
+                if (other == null) {
+                    continue;
+                }
+                String key = ConfigUtil.joinPath("proxy", "releases", release.name(), "endpoints");
+                if (other.getKey().equals(release.name())) {
+                    // Written the same way twice is refused; written two ways, it gets twice its share.
+                    warnings.add(key + ": " + endpoint + " and " + other.getValue() + " are the same processes,"
+                            + " which get twice their share of the release's requests");
+                } else {
                     boolean asWritten = other.getValue().toString().equals(endpoint.toString());
-                    warnings.add(ConfigUtil.joinPath("proxy", "releases", release.name(), "endpoints") + ": "
-                            + endpoint + " is also an endpoint of release " + other.getKey()
+                    warnings.add(key + ": " + endpoint + " is also an endpoint of release " + other.getKey()
                             + (asWritten ? "" : " (as " + other.getValue() + ")")
                             + ": both releases send requests to the same processes there");
                 }

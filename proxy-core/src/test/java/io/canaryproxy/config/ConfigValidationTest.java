@@ -175,6 +175,9 @@ class ConfigValidationTest {
                 "proxy.releases.green.endpoints: unix:/run/app/../app/blue.sock is also an endpoint of release blue"
                         + " (as unix:/run/app/blue.sock): both releases send requests to the same processes there");
         assertThat(load("proxy.releases.green.endpoints = [\"127.0.0.2:8001\"]").warnings()).isEmpty();
+        assertThat(load("proxy.releases.green.endpoints = [\"localhost:8002\", \"127.0.0.1:8002\"]").warnings())
+                .containsExactly("proxy.releases.green.endpoints: 127.0.0.1:8002 and localhost:8002 are the same"
+                        + " processes, which get twice their share of the release's requests");
     }
 
     @Test
