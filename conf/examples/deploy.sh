@@ -84,7 +84,8 @@ try:
     d = json.load(sys.stdin)
     line = "%d requests in flight, %d connections open (%d upgraded)" % (d["inflight"], d["connections"], d["upgraded"])
     for r in d.get("requests", [])[:3]:
-        line += "; %s %s from %s, %.1f s, %s" % (r["method"], r["path"], r["client"], r["ageMs"] / 1000, r["stage"])
+        line += "; %s %s from %s, %.1f s, %s%s" % (r["method"], r["path"], r["client"], r["ageMs"] / 1000,
+                                                  r["stage"], " (%s)" % r["status"] if r.get("status") else "")
     print(line)
 except (ValueError, KeyError, TypeError):
     print("")' <<<"$body")

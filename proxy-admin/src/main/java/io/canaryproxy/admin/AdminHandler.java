@@ -492,7 +492,9 @@ final class AdminHandler extends SimpleChannelInboundHandler<FullHttpRequest> {
             request.put("path", r.path());
             request.put("client", r.client());
             request.put("ageMs", r.age().toMillis());
-            request.put("stage", r.stage());
+            request.put("stage", r.stage().token());
+            request.put("status", r.status() == 0 ? null : r.status());
+            request.put("staticFile", r.staticFile());
             listed.add(request);
         }
         body.put("requests", listed);
@@ -674,7 +676,7 @@ final class AdminHandler extends SimpleChannelInboundHandler<FullHttpRequest> {
     }
 
     private static String describeRequest(InFlightRequest r) {
-        return describeRequest(r.method(), r.path(), r.client(), r.age().toMillis(), r.stage());
+        return describeRequest(r.method(), r.path(), r.client(), r.age().toMillis(), r.stageText());
     }
 
     static Map<String, Object> releaseJson(ProxyStatus.Release release) {

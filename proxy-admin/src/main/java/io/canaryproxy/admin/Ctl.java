@@ -1,6 +1,7 @@
 package io.canaryproxy.admin;
 
 import com.fasterxml.jackson.databind.JsonNode;
+import io.canaryproxy.listener.InFlightRequest;
 import java.io.PrintWriter;
 import java.math.BigDecimal;
 import java.net.URI;
@@ -470,7 +471,8 @@ final class Ctl implements Callable<Integer> {
                 for (JsonNode r : body.path("requests")) {
                     why.append(separator).append(AdminHandler.describeRequest(r.path("method").asText(),
                             r.path("path").asText(), r.path("client").asText(), r.path("ageMs").asLong(),
-                            r.path("stage").asText()));
+                            InFlightRequest.stageText(r.path("stage").asText(), r.path("status").asInt(),
+                                    r.path("staticFile").asBoolean())));
                     separator = "; ";
                 }
                 throw new CtlException(EXIT_REFUSED, why.toString());

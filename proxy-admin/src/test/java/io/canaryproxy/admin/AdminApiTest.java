@@ -417,7 +417,9 @@ class AdminApiTest {
         assertThat(waitedFor.get("method").asText()).isEqualTo("GET");
         assertThat(waitedFor.get("path").asText()).isEqualTo("/slow");
         assertThat(waitedFor.get("client").asText()).isEqualTo("127.0.0.1");
-        assertThat(waitedFor.get("stage").asText()).isEqualTo("waiting for the response");
+        assertThat(waitedFor.get("stage").asText()).isEqualTo("waiting");
+        assertThat(waitedFor.get("status").isNull()).isTrue();
+        assertThat(waitedFor.get("staticFile").asBoolean()).isFalse();
         assertThat(waitedFor.get("ageMs").asLong()).isGreaterThanOrEqualTo(300);
 
         HttpResponse<String> now = get("/drain?release=blue&timeout=0s");

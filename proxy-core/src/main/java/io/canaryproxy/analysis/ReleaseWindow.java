@@ -27,6 +27,17 @@ public final class ReleaseWindow {
         latency.recordValue(Math.max(1, Math.min(MAX_MICROS, nanos / 1000)));
     }
 
+    /**
+     * A response its client left before the end: a request, and an error if its status is, but no latency, since
+     * how long it lasted was the client's choice.
+     */
+    public void recordUntimed(int status) {
+        requests.increment();
+        if (status >= 500) {
+            errors.increment();
+        }
+    }
+
     /** A response that broke after it began (reset, malformed body): an error the status does not show. */
     public void broken() {
         errors.increment();

@@ -23,9 +23,13 @@ import java.util.Comparator;
 import java.util.List;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.RejectedExecutionException;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
 
 /** The public HTTP listener: binds the port and builds each client connection's pipeline. */
 public final class Listener {
+
+    private static final Logger log = LoggerFactory.getLogger(Listener.class);
 
     /** The most connections taken from the accept queue in one loop turn: a burst waits one turn, not one each. */
     static final int ACCEPTS_PER_TURN = 64;
@@ -170,13 +174,17 @@ public final class Listener {
                         for (Channel ch : clients) {
                             ProxyHandler handler = ch.eventLoop() == loop ? ch.pipeline().get(ProxyHandler.class)
                                     : null;
-                            InFlightRequest r = handler == null ? null : handler.inFlight(release, now);
-                            if (r != null) {
-                                here.add(r);
+                            try {
+                                InFlightRequest r = handler == null ? null : handler.inFlight(release, now);
+                                if (r != null) {
+                                    here.add(r);
+                                }
+                            } catch (RuntimeException e) {
+                                log.debug("in-flight request of {} not listed: {}", ch, e.toString());
                             }
                         }
                     } finally {
-                        found.complete(here); // what was found, even if one connection could not say
+                        found.complete(here);
                     }
                 });
             } catch (RejectedExecutionException stopping) {

@@ -360,7 +360,8 @@ final class ProxyHandler extends ChannelInboundHandlerAdapter implements Upstrea
     public void userEventTriggered(ChannelHandlerContext ctx, Object evt) {
         if (evt == Listener.SHUTDOWN) {
             closing = true;
-            if (request == null && !tunnel) {
+            // A static file being sent is in flight too: it gets drain.timeout to finish, as a response does.
+            if (request == null && staticRequest == null && !tunnel) {
                 ctx.close();
             }
             return;
@@ -371,10 +372,12 @@ final class ProxyHandler extends ChannelInboundHandlerAdapter implements Upstrea
     @Override
     public void channelInactive(ChannelHandlerContext ctx) {
         releasePending();
-        if (listener.cuttingClients()) {
-            logCutByStop();
-        } else if (request != null) {
-            countClientAbort();
+        if (request != null) {
+            if (listener.cuttingClients()) {
+                logCutByStop();
+            } else {
+                countClientAbort();
+            }
         }
         if (upstream != null) {
             UpstreamConnection up = upstream;
@@ -383,7 +386,7 @@ final class ProxyHandler extends ChannelInboundHandlerAdapter implements Upstrea
                 // The client left in the middle of its body: a reset, so that the view does not take the part
                 // that came for the whole upload.
                 log.debug("client {} left after {} bytes of the body of {} {}", clientIp, bodyBytes,
-                        request.method(), request.uri());
+                        request.method(), UpstreamFailureLog.pathOf(request.uri()));
                 up.reset();
             } else {
                 up.abandon();
@@ -399,26 +402,22 @@ final class ProxyHandler extends ChannelInboundHandlerAdapter implements Upstrea
      * event loop only.
      */
     InFlightRequest inFlight(String releaseName, long nowNanos) {
-        HttpRequest req = request != null ? request : staticRequest;
-        Release r = request != null ? release : staticRelease;
-        if (req == null || !r.name().equals(releaseName)) {
-            return null;
-        }
-        return new InFlightRequest(req.method().name(), UpstreamFailureLog.pathOf(req.uri()), clientForLog(req),
-                Duration.ofNanos(nowNanos - startNanos), stage());
+        InFlightRequest current = current(nowNanos);
+        return current != null && (request != null ? release : staticRelease).name().equals(releaseName)
+                ? current : null;
     }
 
-    /**
-     * Where the exchange under way is, from its client's side, in the words of the client-aborted metric's stages:
-     * {@code sending its body}, {@code waiting for the response}, {@code receiving the response (200)}, or
-     * {@code receiving a static file}.
-     */
-    private String stage() {
-        if (request == null) {
-            return "receiving a static file";
+    /** The exchange under way, proxied or a static file, or {@code null}. */
+    private InFlightRequest current(long nowNanos) {
+        HttpRequest req = request != null ? request : staticRequest;
+        if (req == null) {
+            return null;
         }
-        return responseStarted ? "receiving the response (" + responseStatus + ")"
-                : bodyIn() ? "waiting for the response" : "sending its body";
+        InFlightRequest.Stage stage = request == null || responseStarted ? InFlightRequest.Stage.RECEIVING
+                : bodyIn() ? InFlightRequest.Stage.WAITING : InFlightRequest.Stage.SENDING;
+        int status = request != null && responseStarted ? responseStatus : 0;
+        return new InFlightRequest(req.method().name(), UpstreamFailureLog.pathOf(req.uri()), clientForLog(req),
+                Duration.ofNanos(nowNanos - startNanos), stage, status, request == null);
     }
 
     /**
@@ -433,14 +432,15 @@ final class ProxyHandler extends ChannelInboundHandlerAdapter implements Upstrea
      * The client closed its connection (or stopped reading for client-idle-timeout) before its exchange ended. One
      * that gave up waiting for the response counts in the analysis window as a request as slow as its wait, not as
      * an error: a release slow enough to make users leave before response-timeout is then not judged on the
-     * patient ones alone. One that left while receiving counts under the status it was getting, with no latency:
-     * closing is how a client ends an event stream, and its time is the client's. One that left in the middle of
-     * its own body, unanswered, was not the release's doing.
+     * patient ones alone. One that left while receiving counts under the status it was getting (an error if a 5xx),
+     * with no latency: closing is how a client ends an event stream, and its time is the client's. One that left in
+     * the middle of its own body, unanswered, was not the release's doing.
      */
     private void countClientAbort() {
         if (responseStarted) {
             release.metrics().clientAborted(ClientAbort.RECEIVING);
             release.metrics().responseCut(responseStatus);
+            release.window().recordUntimed(responseStatus);
         } else if (!bodyIn()) {
             release.metrics().clientAborted(ClientAbort.SENDING);
         } else {
@@ -458,13 +458,13 @@ final class ProxyHandler extends ChannelInboundHandlerAdapter implements Upstrea
      * cut download or a lost form can be matched with it.
      */
     private void logCutByStop() {
-        HttpRequest req = request != null ? request : staticRequest;
-        if (req == null) {
+        InFlightRequest cut = current(System.nanoTime());
+        if (cut == null) {
             return;
         }
-        long ms = TimeUnit.NANOSECONDS.toMillis(System.nanoTime() - startNanos);
-        listener.failureLog().cut(req, clientForLog(req), (request != null ? release : staticRelease).name(),
-                "the proxy stopped while its client was " + stage() + ", " + ms + " ms after the request came"
+        listener.failureLog().cut(request != null ? request : staticRequest, cut.client(),
+                (request != null ? release : staticRelease).name(), "the proxy stopped while its client was "
+                        + cut.stageText() + ", " + cut.age().toMillis() + " ms after the request came"
                         + " (drain.timeout ran out)");
     }
 
@@ -609,10 +609,14 @@ final class ProxyHandler extends ChannelInboundHandlerAdapter implements Upstrea
         staticRequest = req;
         staticRelease = target;
         served.addListener(f -> {
+            if (!f.isSuccess() && listener.cuttingClients()) {
+                // The close fails the file's write before the channel goes inactive: said here, while it is known.
+                logCutByStop();
+            }
             target.requestEnded();
             staticRequest = null;
             staticRelease = null;
-            if (!f.isSuccess() || !keep) {
+            if (!f.isSuccess() || !keep || closing) {
                 ctx.close();
             } else {
                 idleSinceNanos = System.nanoTime();

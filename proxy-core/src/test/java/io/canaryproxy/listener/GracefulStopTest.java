@@ -11,11 +11,14 @@ import io.canaryproxy.testing.TestConfigs;
 import io.micrometer.core.instrument.MeterRegistry;
 import io.micrometer.core.instrument.simple.SimpleMeterRegistry;
 import java.io.IOException;
+import java.io.RandomAccessFile;
 import java.net.Socket;
 import java.nio.charset.StandardCharsets;
+import java.nio.file.Path;
 import java.time.Duration;
 import java.util.concurrent.CountDownLatch;
 import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
 
 /** A stop that outlasts drain.timeout says which requests it cut, and where each of them was. */
 class GracefulStopTest {
@@ -62,6 +65,34 @@ class GracefulStopTest {
             }
         } finally {
             never.countDown();
+        }
+    }
+
+    /** A static file the client is slow to take is cut too, and named like a proxied response. */
+    @Test
+    void aStaticFileAStopCutsIsNamedToo(@TempDir Path root) throws Exception {
+        try (RandomAccessFile big = new RandomAccessFile(root.resolve("backup.tar").toFile(), "rw")) {
+            big.setLength(256L * 1024 * 1024); // far more than the socket buffers take
+        }
+        try (ScriptedBackend backend = new ScriptedBackend();
+             Captured logged = Captured.from(UpstreamFailureLog.class);
+             CanaryProxy proxy = CanaryProxy.start(TestConfigs.single(backend.endpoint(), """
+                     proxy.drain.timeout = 300ms
+                     proxy.releases.blue.static { prefix = "/static/", root = "%s" }
+                     """.formatted(root)));
+             Socket reader = new Socket("127.0.0.1", proxy.listenAddress().getPort())) {
+            send(reader, "GET /static/backup.tar HTTP/1.1\r\nHost: x\r\n\r\n");
+            reader.setSoTimeout(5000);
+            assertThat(reader.getInputStream().read()).as("the head's first byte").isEqualTo('H');
+            await().atMost(Duration.ofSeconds(5)).until(() -> proxy.status().releases().get("blue").inflight() == 1);
+
+            proxy.close();
+
+            await().atMost(Duration.ofSeconds(5)).untilAsserted(() -> assertThat(logged.messages())
+                    .filteredOn(m -> m.startsWith("cut ")).singleElement().satisfies(m -> assertThat(m)
+                            .startsWith("cut GET /static/backup.tar from 127.0.0.1 (release blue): the proxy stopped"
+                                    + " while its client was receiving a static file, ")
+                            .endsWith(" ms after the request came (drain.timeout ran out)")));
         }
     }
 

@@ -53,7 +53,7 @@ class InFlightRequestsTest {
 
             List<InFlightRequest> onBlue = proxy.requestsInFlight("blue", 10).get(5, TimeUnit.SECONDS);
 
-            assertThat(onBlue).extracting(r -> r.method() + " " + r.path() + ": " + r.stage()).containsExactly(
+            assertThat(onBlue).extracting(r -> r.method() + " " + r.path() + ": " + r.stageText()).containsExactly(
                     "POST /upload: sending its body",
                     "GET /report?…: waiting for the response",
                     "GET /export.csv: receiving the response (200)");
@@ -88,7 +88,7 @@ class InFlightRequestsTest {
             await().atMost(Duration.ofSeconds(5)).until(() -> proxy.status().releases().get("blue").inflight() == 2);
 
             assertThat(proxy.requestsInFlight("blue", 10).get(5, TimeUnit.SECONDS))
-                    .extracting(r -> r.path() + ": " + r.stage())
+                    .extracting(r -> r.path() + ": " + r.stageText())
                     .containsExactly("/busy: waiting for the response", "/queued: waiting for the response");
             never.countDown();
         } finally {
