@@ -184,6 +184,10 @@ public final class Analysis {
         consecutiveFailures = saved.failures();
         Sample baseline = saved.stableBaseline();
         stableBaseline = baseline != null && baseline.release().equals(t.stable()) ? baseline : null;
+        if (baseline != null && stableBaseline == null) {
+            log.info("analysis of {}: the saved stable window is {}'s, and {} is stable now: the last steps judge"
+                    + " latency once it has a window of its own", saved.release(), baseline.release(), t.stable());
+        }
         state = saved.paused() ? State.PAUSED : State.RUNNING;
         // The route table's weight is what users have; the saved step is only an index into steps that may have
         // been edited since. Resuming at the same index of a new list would move users off a canary that a pause

@@ -601,7 +601,8 @@ final class ProxyHandler extends ChannelInboundHandlerAdapter implements Upstrea
             served = files.serve(ctx, req, keep);
         } catch (RuntimeException e) {
             // Counted in flight only once it is served: a request left counted would keep its release from draining.
-            log.warn("static file {} of release {}: {}", req.uri(), target.name(), e.toString());
+            log.warn("static file {} of release {}: {}", UpstreamFailureLog.pathOf(req.uri()), target.name(),
+                    e.toString());
             reject(HttpResponseStatus.INTERNAL_SERVER_ERROR, "static file failed");
             return;
         }
@@ -1137,7 +1138,7 @@ final class ProxyHandler extends ChannelInboundHandlerAdapter implements Upstrea
         }
         if (connection.reused()) {
             log.debug("{} {} got no response from {} on a kept-alive connection ({}), sending it again",
-                    request.method(), request.uri(), endpoint, why);
+                    request.method(), UpstreamFailureLog.pathOf(request.uri()), endpoint, why);
         } else {
             listener.failureLog().sentOn(request, clientForLog(request), release.name(),
                     "upstream " + endpoint + " closed without a response: " + why + "; sent to " + next);
@@ -1438,8 +1439,8 @@ final class ProxyHandler extends ChannelInboundHandlerAdapter implements Upstrea
                 if (now - clientStalledNanos >= lc.clientIdleTimeoutNanos) {
                     // Said, unlike a client that leaves: the proxy cuts this response, and a user may report it.
                     log.info("{} {} {} (release {}): client {} read none of the response for {} ms; closed before"
-                            + " its end", responseStatus, request.method(), request.uri(), release.name(), clientIp,
-                            TimeUnit.NANOSECONDS.toMillis(now - clientStalledNanos));
+                            + " its end", responseStatus, request.method(), UpstreamFailureLog.pathOf(request.uri()),
+                            release.name(), clientIp, TimeUnit.NANOSECONDS.toMillis(now - clientStalledNanos));
                     ctx.close();
                     return;
                 }
