@@ -623,7 +623,7 @@ public final class CanaryProxy implements AutoCloseable {
         }
         long left = inflight();
         if (left > 0) {
-            log.warn("stopping with {} requests still in flight after {}", left,
+            log.warn("stopping with {} still in flight after {}", left == 1 ? "1 request" : left + " requests",
                     DurationText.of(config.drain().timeout()));
         }
         listener.closeClients();

@@ -76,6 +76,7 @@ class GracefulStopTest {
         }
         try (ScriptedBackend backend = new ScriptedBackend();
              Captured logged = Captured.from(UpstreamFailureLog.class);
+             Captured stopping = Captured.from(CanaryProxy.class);
              CanaryProxy proxy = CanaryProxy.start(TestConfigs.single(backend.endpoint(), """
                      proxy.drain.timeout = 300ms
                      proxy.releases.blue.static { prefix = "/static/", root = "%s" }
@@ -93,6 +94,7 @@ class GracefulStopTest {
                             .startsWith("cut GET /static/backup.tar from 127.0.0.1 (release blue): the proxy stopped"
                                     + " while its client was receiving a static file, ")
                             .endsWith(" ms after the request came (drain.timeout ran out)")));
+            assertThat(stopping.messages()).contains("stopping with 1 request still in flight after 300ms");
         }
     }
 
