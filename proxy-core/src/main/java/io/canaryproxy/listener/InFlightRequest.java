@@ -1,7 +1,7 @@
 package io.canaryproxy.listener;
 
+import io.canaryproxy.metrics.ClientStage;
 import java.time.Duration;
-import java.util.Locale;
 
 /**
  * A request still under way, for an operator whose drain is waiting on it: what it is, for whom, how long it has
@@ -15,25 +15,8 @@ import java.util.Locale;
  * @param status     the status of the response being received, or 0 before one began
  * @param staticFile whether it is a static file the proxy sends itself
  */
-public record InFlightRequest(String method, String path, String client, Duration age, Stage stage, int status,
-                              boolean staticFile) {
-
-    /**
-     * Where a request is, from its client's side: the stages of {@code canary_proxy_client_aborted_total}.
-     */
-    public enum Stage {
-        /** Still sending its body. */
-        SENDING,
-        /** All sent; no response yet. */
-        WAITING,
-        /** Getting the response. */
-        RECEIVING;
-
-        /** {@code sending}, {@code waiting} or {@code receiving}, as the metric's label and the admin API say it. */
-        public String token() {
-            return name().toLowerCase(Locale.ROOT);
-        }
-    }
+public record InFlightRequest(String method, String path, String client, Duration age, ClientStage stage,
+                              int status, boolean staticFile) {
 
     /**
      * The stage in words, for a log line: {@code sending its body}, {@code waiting for the response},

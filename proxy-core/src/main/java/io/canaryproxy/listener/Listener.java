@@ -167,26 +167,7 @@ public final class Listener {
         for (EventLoop loop : loops) {
             CompletableFuture<List<InFlightRequest>> found = new CompletableFuture<>();
             try {
-                loop.execute(() -> {
-                    List<InFlightRequest> here = new ArrayList<>();
-                    try {
-                        long now = System.nanoTime();
-                        for (Channel ch : clients) {
-                            ProxyHandler handler = ch.eventLoop() == loop ? ch.pipeline().get(ProxyHandler.class)
-                                    : null;
-                            try {
-                                InFlightRequest r = handler == null ? null : handler.inFlight(release, now);
-                                if (r != null) {
-                                    here.add(r);
-                                }
-                            } catch (RuntimeException e) {
-                                log.debug("in-flight request of {} not listed: {}", ch, e.toString());
-                            }
-                        }
-                    } finally {
-                        found.complete(here);
-                    }
-                });
+                loop.execute(() -> found.complete(inFlightOn(loop, release)));
             } catch (RejectedExecutionException stopping) {
                 found.complete(List.of());
             }
@@ -197,6 +178,28 @@ public final class Listener {
                 .sorted(Comparator.comparing(InFlightRequest::age).reversed())
                 .limit(max)
                 .toList());
+    }
+
+    /** The requests to {@code release} under way on the connections of {@code loop}; on that loop only. */
+    private List<InFlightRequest> inFlightOn(EventLoop loop, String release) {
+        List<InFlightRequest> found = new ArrayList<>();
+        long now = System.nanoTime();
+        for (Channel ch : clients) {
+            if (ch.eventLoop() != loop) {
+                continue;
+            }
+            try {
+                ProxyHandler handler = ch.pipeline().get(ProxyHandler.class);
+                InFlightRequest r = handler == null ? null : handler.inFlight(release, now);
+                if (r != null) {
+                    found.add(r);
+                }
+            } catch (RuntimeException e) {
+                // one connection that cannot say leaves the others listed
+                log.debug("in-flight request of {} not listed: {}", ch, e.toString());
+            }
+        }
+        return found;
     }
 
     /** Closes every client connection now. */

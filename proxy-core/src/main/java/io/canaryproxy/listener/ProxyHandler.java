@@ -1,7 +1,7 @@
 package io.canaryproxy.listener;
 
 import io.canaryproxy.internal.IoFailures;
-import io.canaryproxy.metrics.ReleaseMetrics.ClientAbort;
+import io.canaryproxy.metrics.ClientStage;
 import io.canaryproxy.metrics.ReleaseMetrics.UpstreamError;
 import io.canaryproxy.routing.Router;
 import io.canaryproxy.staticfiles.StaticFiles;
@@ -402,30 +402,32 @@ final class ProxyHandler extends ChannelInboundHandlerAdapter implements Upstrea
      * event loop only.
      */
     InFlightRequest inFlight(String releaseName, long nowNanos) {
-        InFlightRequest current = current(nowNanos);
-        return current != null && (request != null ? release : staticRelease).name().equals(releaseName)
-                ? current : null;
+        HttpRequest req = request != null ? request : staticRequest;
+        return req != null && exchangeRelease().name().equals(releaseName) ? current(req, nowNanos) : null;
     }
 
-    /** The exchange under way, proxied or a static file, or {@code null}. */
-    private InFlightRequest current(long nowNanos) {
-        HttpRequest req = request != null ? request : staticRequest;
-        if (req == null) {
-            return null;
-        }
-        InFlightRequest.Stage stage = request == null || responseStarted ? InFlightRequest.Stage.RECEIVING
-                : bodyIn() ? InFlightRequest.Stage.WAITING : InFlightRequest.Stage.SENDING;
+    /** The release of the exchange under way: a proxied request's, or a static file's. */
+    private Release exchangeRelease() {
+        return request != null ? release : staticRelease;
+    }
+
+    /** The exchange under way, proxied or a static file: {@code req}. */
+    private InFlightRequest current(HttpRequest req, long nowNanos) {
         int status = request != null && responseStarted ? responseStatus : 0;
         return new InFlightRequest(req.method().name(), UpstreamFailureLog.pathOf(req.uri()), clientForLog(req),
-                Duration.ofNanos(nowNanos - startNanos), stage, status, request == null);
+                Duration.ofNanos(nowNanos - startNanos), stage(), status, request == null);
     }
 
     /**
-     * Whether the client has sent all of its request. A body-less request's end waits among the pending messages
-     * until an upstream connection is there, so {@code requestComplete} alone would call it still sending.
+     * Where the exchange under way is from its client's side; a static file is always being received. A body-less
+     * request's end waits among the pending messages until an upstream connection is there, so
+     * {@code requestComplete} alone would call such a request still sending.
      */
-    private boolean bodyIn() {
-        return requestComplete || !bodyExpected;
+    private ClientStage stage() {
+        if (request == null || responseStarted) {
+            return ClientStage.RECEIVING;
+        }
+        return requestComplete || !bodyExpected ? ClientStage.WAITING : ClientStage.SENDING;
     }
 
     /**
@@ -437,15 +439,12 @@ final class ProxyHandler extends ChannelInboundHandlerAdapter implements Upstrea
      * the middle of its own body, unanswered, was not the release's doing.
      */
     private void countClientAbort() {
-        if (responseStarted) {
-            release.metrics().clientAborted(ClientAbort.RECEIVING);
-            release.metrics().responseCut(responseStatus);
-            release.window().recordUntimed(responseStatus);
-        } else if (!bodyIn()) {
-            release.metrics().clientAborted(ClientAbort.SENDING);
-        } else {
+        ClientStage stage = stage();
+        release.metrics().clientAborted(stage);
+        if (stage == ClientStage.RECEIVING) {
+            release.respondedUntimed(responseStatus);
+        } else if (stage == ClientStage.WAITING) {
             long waited = System.nanoTime() - startNanos;
-            release.metrics().clientAborted(ClientAbort.WAITING);
             release.window().record(CLIENT_CLOSED, waited);
             log.debug("client {} left after waiting {} ms for {} {} (release {})", clientIp,
                     TimeUnit.NANOSECONDS.toMillis(waited), request.method(), UpstreamFailureLog.pathOf(request.uri()),
@@ -458,14 +457,13 @@ final class ProxyHandler extends ChannelInboundHandlerAdapter implements Upstrea
      * cut download or a lost form can be matched with it.
      */
     private void logCutByStop() {
-        InFlightRequest cut = current(System.nanoTime());
-        if (cut == null) {
+        HttpRequest req = request != null ? request : staticRequest;
+        if (req == null) {
             return;
         }
-        listener.failureLog().cut(request != null ? request : staticRequest, cut.client(),
-                (request != null ? release : staticRelease).name(), "the proxy stopped while its client was "
-                        + cut.stageText() + ", " + cut.age().toMillis() + " ms after the request came"
-                        + " (drain.timeout ran out)");
+        InFlightRequest cut = current(req, System.nanoTime());
+        listener.failureLog().cut(req, cut.client(), exchangeRelease().name(), "the proxy stopped while its client was "
+                + cut.stageText() + ", " + cut.age().toMillis() + " ms after the request came (drain.timeout ran out)");
     }
 
     @Override

@@ -24,19 +24,9 @@ public final class ReleaseMetrics {
         final String tag = name().toLowerCase().replace('_', '-');
     }
 
-    /**
-     * Where an exchange was when its client closed the connection: still {@code sending} its body, {@code waiting}
-     * for the response, or {@code receiving} it. nginx logs these as 499 (the last only when no byte had gone out).
-     */
-    public enum ClientAbort {
-        SENDING, WAITING, RECEIVING;
-
-        final String tag = name().toLowerCase();
-    }
-
     private final Counter[] byStatusClass = new Counter[6];
     private final Counter[] errors = new Counter[UpstreamError.values().length];
-    private final Counter[] aborted = new Counter[ClientAbort.values().length];
+    private final Counter[] aborted = new Counter[ClientStage.values().length];
     private final Counter retries;
     private final Timer latency;
 
@@ -54,11 +44,11 @@ public final class ReleaseMetrics {
                     .tag("release", release).tag("kind", e.tag)
                     .register(registry);
         }
-        for (ClientAbort a : ClientAbort.values()) {
+        for (ClientStage a : ClientStage.values()) {
             aborted[a.ordinal()] = Counter.builder("canary.proxy.client.aborted")
                     .description("Requests whose client closed the connection before the exchange ended, by where"
                             + " it was: sending its body, waiting for the response, or receiving it")
-                    .tag("release", release).tag("stage", a.tag)
+                    .tag("release", release).tag("stage", a.token())
                     .register(registry);
         }
         retries = Counter.builder("canary.proxy.retries")
@@ -100,7 +90,11 @@ public final class ReleaseMetrics {
         errors[kind.ordinal()].increment();
     }
 
-    public void clientAborted(ClientAbort stage) {
+    /**
+     * The client closed the connection at {@code stage} before its exchange ended. nginx logs these as 499 (those
+     * while receiving only when no byte had gone out).
+     */
+    public void clientAborted(ClientStage stage) {
         aborted[stage.ordinal()].increment();
     }
 

@@ -104,6 +104,15 @@ public final class Release {
         window.record(status, nanos);
     }
 
+    /**
+     * A response its client left before the end (an event stream closed, a download cancelled): metrics and
+     * analysis window count it under its status, with no latency, since how long it lasted was the client's choice.
+     */
+    public void respondedUntimed(int status) {
+        metrics.responseCut(status);
+        window.recordUntimed(status);
+    }
+
     public List<Endpoint> endpoints() {
         return List.of(endpoints);
     }

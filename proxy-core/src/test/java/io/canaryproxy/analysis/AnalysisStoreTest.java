@@ -47,10 +47,7 @@ class AnalysisStoreTest {
     @Test
     void theStableWindowOfTheLastStepsComesBack() throws Exception {
         AnalysisStore store = AnalysisStore.besideStateFile(dir.resolve("state.json"));
-        Histogram latency = Sample.newHistogram();
-        for (int i = 1; i <= 1000; i++) {
-            latency.recordValue(i * 37L);
-        }
+        Histogram latency = thousandLatencies();
         Sample blue = new Sample("blue", 1000, 3, latency);
         store.save(new AnalysisStore.Saved("green", 2, false, 0, "", Map.of(), blue));
 
@@ -75,10 +72,7 @@ class AnalysisStoreTest {
     @Test
     void aStableWindowCutShortIsAProblemOfTheFile() throws Exception {
         AnalysisStore store = AnalysisStore.besideStateFile(dir.resolve("state.json"));
-        Histogram latency = Sample.newHistogram();
-        for (int i = 1; i <= 1000; i++) {
-            latency.recordValue(i * 37L);
-        }
+        Histogram latency = thousandLatencies();
         store.save(new AnalysisStore.Saved("green", 2, false, 0, "", Map.of(), new Sample("blue", 1000, 0, latency)));
         Path file = dir.resolve("state.analysis.json");
         String json = Files.readString(file);
@@ -93,6 +87,15 @@ class AnalysisStoreTest {
         Files.writeString(file, json.replace("\"requests\":1000", "\"requests\":10"));
         assertThatThrownBy(store::read).isInstanceOf(IOException.class)
                 .hasMessage("the latency of \"stableBaseline\" holds 1000 samples for 10 requests");
+    }
+
+    /** 1,000 latencies spread from 37 µs to 37 ms. */
+    private static Histogram thousandLatencies() {
+        Histogram latency = Sample.newHistogram();
+        for (int i = 1; i <= 1000; i++) {
+            latency.recordValue(i * 37L);
+        }
+        return latency;
     }
 
     /** A file from before the streak and the cool-downs were kept still resumes its run. */
