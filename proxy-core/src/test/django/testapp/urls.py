@@ -11,5 +11,6 @@ urlpatterns = [
     path("slow", views.slow),
     path("fail", views.fail),
     path("stream", views.stream),
+    path("download", views.download),
     path("static-page", views.static_page),
 ]

@@ -106,6 +106,14 @@ def stream(request):
     return StreamingHttpResponse(generate(), content_type="application/octet-stream")
 
 
+def download(request):
+    """A file-like download of N bytes (with a Content-Length): byte i is i % 251."""
+    size = max(0, _int_param(request, "bytes", 1024 * 1024))
+    pattern = bytes(range(251))
+    body = (pattern * (size // 251 + 1))[:size]
+    return HttpResponse(body, content_type="application/octet-stream")
+
+
 def static_page(request):
     html = (
         "<!doctype html>\n"

@@ -181,8 +181,8 @@ final class ConfigChanges {
         if (c.getName().equals("weightBasisPoints") && value instanceof Integer basisPoints) {
             return plain(BigDecimal.valueOf(basisPoints, 2));
         }
-        if ((c.getDeclaringRecord() == LimitsConfig.class || c.getDeclaringRecord() == StaticFilesSettings.class)
-                && value instanceof Number bytes) {
+        if ((c.getDeclaringRecord() == LimitsConfig.class || c.getDeclaringRecord() == StaticFilesSettings.class
+                || c.getName().equals("maxResponseBuffer")) && value instanceof Number bytes) {
             return size(bytes.longValue());
         }
         if (c.getDeclaringRecord() == AnalysisConfig.class) {

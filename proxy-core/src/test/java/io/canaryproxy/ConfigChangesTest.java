@@ -44,6 +44,7 @@ class ConfigChangesTest {
         ProxyConfig after = config("""
                 proxy.routing { canary = green, weight = 12.5, sticky-cookie.name = "bucket" }
                 proxy.upstream.max-idle-connections = 3
+                proxy.upstream.max-response-buffer = 256m
                 proxy.health-check.fall = 5
                 proxy.limits.max-body-size = 1m
                 """);
@@ -57,6 +58,7 @@ class ConfigChangesTest {
                 "proxy.health-check.fall: 3 -> 5",
                 "proxy.upstream.max-idle-connections: "
                         + before.upstream().maxIdleConnections() + " -> 3",
+                "proxy.upstream.max-response-buffer: 1g -> 256m",
                 "proxy.limits.max-body-size: 50m -> 1m");
     }
 

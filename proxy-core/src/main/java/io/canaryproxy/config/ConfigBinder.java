@@ -390,12 +390,13 @@ final class ConfigBinder {
         Long maxRetries = wholeNumber(path("upstream.max-retries"), 0, Integer.MAX_VALUE, "");
         Long ejectAfter = wholeNumber(path("upstream.eject-after"), 1, Integer.MAX_VALUE, "");
         Duration ejectDuration = duration(path("upstream.eject-duration"), false, POSITIVE);
+        Long maxResponseBuffer = size(path("upstream.max-response-buffer"), 0, Long.MAX_VALUE, ", or 0 for none");
         if (connect == null || response == null || poolIdle == null || maxConnections == null || maxIdle == null
-                || maxRetries == null || ejectAfter == null || ejectDuration == null) {
+                || maxRetries == null || ejectAfter == null || ejectDuration == null || maxResponseBuffer == null) {
             return null;
         }
         return new UpstreamConfig(connect, response, poolIdle, maxConnections.intValue(), maxIdle.intValue(),
-                maxRetries.intValue(), ejectAfter.intValue(), ejectDuration);
+                maxRetries.intValue(), ejectAfter.intValue(), ejectDuration, maxResponseBuffer);
     }
 
     private LimitsConfig limits() {
@@ -697,6 +698,11 @@ final class ConfigBinder {
 
     /** A size in bytes from 1 to {@code max}: {@code 16k} is 16384 bytes, a bare number counts bytes. */
     private Long size(List<String> path, long max) {
+        return size(path, 1, max, POSITIVE);
+    }
+
+    /** A size from {@code min} to {@code max} bytes; {@code hint} says what else the value may be. */
+    private Long size(List<String> path, long min, long max, String hint) {
         ConfigValue value = lookup(path);
         if (value == null) {
             return null;
@@ -709,8 +715,8 @@ final class ConfigBinder {
                 bytes = null;
             }
         }
-        if (bytes == null || bytes < 1 || bytes > max) {
-            bad(path, value, SIZE + POSITIVE + (max == Integer.MAX_VALUE ? " and at most 2147483647 bytes" : ""));
+        if (bytes == null || bytes < min || bytes > max) {
+            bad(path, value, SIZE + hint + (max == Integer.MAX_VALUE ? " and at most 2147483647 bytes" : ""));
             return null;
         }
         return bytes;

@@ -11,6 +11,8 @@ import java.time.Duration;
  * @param maxRetries      extra attempts for a request that may be retried
  * @param ejectAfter      consecutive connect failures after which an endpoint is taken out of rotation
  * @param ejectDuration   how long an ejected endpoint stays out when active health checks are off
+ * @param maxResponseBuffer bytes of one response kept on disk while its client takes it slower than the endpoint
+ *                        sends it; 0 for none (the endpoint is then read only as fast as the client reads)
  */
 public record UpstreamConfig(
         Duration connectTimeout,
@@ -20,5 +22,6 @@ public record UpstreamConfig(
         int maxIdleConnections,
         int maxRetries,
         int ejectAfter,
-        Duration ejectDuration) {
+        Duration ejectDuration,
+        long maxResponseBuffer) {
 }

@@ -12,13 +12,13 @@ import java.nio.file.Path;
 import java.nio.file.StandardOpenOption;
 
 /**
- * A request body kept in a file until it is whole, so that it can go upstream with its length. The file is
- * unlinked as soon as it is open: nothing is left on disk when the proxy dies, and its space comes back once the
- * last holder lets go.
+ * A body kept in a file: a chunked request body until it is whole, so that it can go upstream with its length, or
+ * the part of a response its client has not taken yet ({@link ResponseBuffer}). The file is unlinked as soon as
+ * it is open: nothing is left on disk when the proxy dies, and its space comes back once the last holder lets go.
  *
- * <p>Reference counted: the request holds one reference and every {@link #region} sent upstream one more, since
- * a region may still be going out on an upstream connection after its request ended (an early answer) or on a
- * connection given up for a retry. The file closes when the count reaches zero.
+ * <p>Reference counted: the exchange holds one reference and every {@link #region} sent one more, since a region
+ * may still be going out after its exchange ended (an early answer, a client that left) or on a connection given
+ * up for a retry. The file closes when the count reaches zero.
  *
  * <p>Writing happens on the event loop, as nginx writes its client body buffers from its worker: a page-cache
  * write of up to {@value #STAGING_SIZE} bytes at a time, microseconds on a local disk.
@@ -43,17 +43,22 @@ final class BodySpool extends AbstractReferenceCounted {
 
     /** A new, empty spool in {@code dir}, readable only by the proxy's user, staging its writes in {@code alloc}. */
     static BodySpool create(Path dir, ByteBufAllocator alloc) throws IOException {
+        return create(dir, "canary-proxy-body-", alloc);
+    }
+
+    /** As {@link #create(Path, ByteBufAllocator)}, with a file name that starts with {@code prefix}. */
+    static BodySpool create(Path dir, String prefix, ByteBufAllocator alloc) throws IOException {
         ByteBuf staging = alloc.directBuffer(STAGING_SIZE, STAGING_SIZE);
         try {
-            return new BodySpool(open(dir), staging);
+            return new BodySpool(open(dir, prefix), staging);
         } catch (IOException | RuntimeException e) {
             staging.release();
             throw e;
         }
     }
 
-    private static FileChannel open(Path dir) throws IOException {
-        Path path = Files.createTempFile(dir, "canary-proxy-body-", ".tmp");
+    private static FileChannel open(Path dir, String prefix) throws IOException {
+        Path path = Files.createTempFile(dir, prefix, ".tmp");
         try {
             // On Unix, DELETE_ON_CLOSE unlinks the file as it opens.
             return FileChannel.open(path, StandardOpenOption.READ, StandardOpenOption.WRITE,
@@ -66,22 +71,39 @@ final class BodySpool extends AbstractReferenceCounted {
 
     /** Appends the readable bytes of {@code data}, leaving its reader index and its reference count alone. */
     void append(ByteBuf data) throws IOException {
+        append(data, data.readerIndex(), data.readableBytes());
+    }
+
+    /** Appends {@code size} bytes of {@code data} from {@code index}, leaving its indexes and reference count alone. */
+    void append(ByteBuf data, int index, int size) throws IOException {
         ByteBuf staged = staging;
         if (staged == null) {
             throw new IllegalStateException("append after finish");
         }
-        int size = data.readableBytes();
         if (size > staged.writableBytes()) {
             writeStaged();
             if (size >= staged.capacity()) {
                 // Nothing to gather: a copy would only delay the same write.
-                write(data, data.readerIndex(), size, length);
+                write(data, index, size, length);
                 length += size;
                 return;
             }
         }
-        staged.writeBytes(data, data.readerIndex(), size);
+        staged.writeBytes(data, index, size);
         length += size;
+    }
+
+    /** Writes what is staged, so that regions can read it; appends may go on. */
+    void flush() throws IOException {
+        if (staging != null) {
+            writeStaged();
+        }
+    }
+
+    /** The bytes in the file, which regions can read: {@link #length} less what is staged. */
+    long written() {
+        ByteBuf staged = staging;
+        return staged == null ? length : length - staged.readableBytes();
     }
 
     /** Writes what is staged and gives the staging buffer back: the body is whole, and regions read the file. */
@@ -121,13 +143,14 @@ final class BodySpool extends AbstractReferenceCounted {
     }
 
     /**
-     * {@code count} bytes from {@code position} as a region to write to an upstream: sent with {@code sendfile}
+     * {@code count} bytes from {@code position} as a region to write to a connection: sent with {@code sendfile}
      * ({@code splice} on io_uring, {@code transferTo} on NIO), never through the heap. Each call makes a new
-     * region, so a retry sends the body anew. Only after {@link #finish}: a region reads the file alone.
+     * region, so a retry sends the body anew. Only of bytes {@linkplain #written written}: a region reads the
+     * file alone.
      */
     FileRegion region(long position, long count) {
-        if (staging != null) {
-            throw new IllegalStateException("region of a spool not finished");
+        if (position < 0 || count < 0 || position + count > written()) {
+            throw new IllegalStateException("region of bytes not written to the spool yet");
         }
         retain();
         return new DefaultFileRegion(file, position, count) {

@@ -38,6 +38,8 @@ final class ListenerContext {
      */
     final int replayLimit = 64 * 1024;
     final java.nio.file.Path bodyTempDir;
+    /** Bytes of one response kept on disk for a slow client ({@link ResponseBuffer}); 0 for none. */
+    final long maxResponseBuffer;
     private final Map<EventLoop, Integer> loopIndex;
 
     ListenerContext(ProxyConfig config, RouteState routes, Router router, ChannelGroup clients, EventLoop[] loops,
@@ -62,6 +64,7 @@ final class ListenerContext {
         this.maxInitialLine = config.limits().maxInitialLine();
         this.maxHeaderSize = config.limits().maxHeaderSize();
         this.bodyTempDir = config.limits().bodyTempDir();
+        this.maxResponseBuffer = config.upstream().maxResponseBuffer();
         Map<EventLoop, Integer> index = new IdentityHashMap<>();
         for (int i = 0; i < loops.length; i++) {
             index.put(loops[i], i);

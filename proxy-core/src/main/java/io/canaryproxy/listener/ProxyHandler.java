@@ -23,6 +23,7 @@ import io.netty.channel.ChannelProgressiveFuture;
 import io.netty.channel.ChannelProgressiveFutureListener;
 import io.netty.channel.ChannelProgressivePromise;
 import io.netty.channel.ConnectTimeoutException;
+import io.netty.channel.FileRegion;
 import io.netty.channel.socket.DuplexChannel;
 import io.netty.handler.codec.DecoderResult;
 import io.netty.handler.codec.PrematureChannelClosureException;
@@ -196,6 +197,22 @@ final class ProxyHandler extends ChannelInboundHandlerAdapter implements Upstrea
     private long lastUpstreamNanos;
     /** Since when the client has taken no more of the response and the upstream is not read for it; 0 if it has. */
     private long clientStalledNanos;
+    /**
+     * What the client has not taken yet of a response the upstream sends faster, while there is some: the body then
+     * goes to the client through this file, and the upstream is read on (see {@link #startBuffering}).
+     */
+    private ResponseBuffer responseBuffer;
+    /** The buffer holds {@code max-response-buffer} bytes the client has not taken: the upstream is not read. */
+    private boolean bufferFull;
+    /** When the client last took some of the buffered response. */
+    private long bufferProgressNanos;
+    /** The response went through the disk at some point (counted once per response). */
+    private boolean responseBuffered;
+    /**
+     * The upstream has sent the whole response, its connection is back in the pool and the release has its answer;
+     * the client is still taking the rest from {@link #responseBuffer}, and the exchange ends when it has.
+     */
+    private boolean upstreamDone;
     private long startNanos;
     private int responseStatus;
 
@@ -341,9 +358,10 @@ final class ProxyHandler extends ChannelInboundHandlerAdapter implements Upstrea
             if (upstream != null) {
                 upstream.channel().config().setAutoRead(writable);
             }
-        } else if (upstream != null) {
-            // The upstream is read only while the client can take what it sends. Its silence meanwhile is the
-            // client's doing: the response timeout starts again once the client takes more.
+        } else if (upstream != null && responseBuffer == null) {
+            // The upstream is read only while the client can take what it sends (unless what the client cannot
+            // take yet goes to disk: see onUpstreamReadComplete). Its silence meanwhile is the client's doing: the
+            // response timeout starts again once the client takes more.
             upstream.channel().config().setAutoRead(writable);
             if (writable) {
                 clientStalledNanos = 0;
@@ -441,6 +459,10 @@ final class ProxyHandler extends ChannelInboundHandlerAdapter implements Upstrea
     private void countClientAbort() {
         ClientStage stage = stage();
         release.metrics().clientAborted(stage);
+        if (upstreamDone) {
+            // The release answered in full and was counted then; the client left while taking it from the buffer.
+            return;
+        }
         if (stage == ClientStage.RECEIVING) {
             release.respondedUntimed(responseStatus);
         } else if (stage == ClientStage.WAITING) {
@@ -966,6 +988,7 @@ final class ProxyHandler extends ChannelInboundHandlerAdapter implements Upstrea
         }
         responseStarted = true;
         responseStatus = code;
+        responseBuffered = false;
         releaseReplay();
         // Not after a HEAD, a 204 or a 304: gunicorn (20.1) sends the body Django gave such a response (a
         // StreamingHttpResponse answering a HEAD, JsonResponse({}, status=204)) after the head, and bytes that
@@ -1035,9 +1058,12 @@ final class ProxyHandler extends ChannelInboundHandlerAdapter implements Upstrea
             if (length == 0) {
                 return; // an empty chunk would end the body
             }
-            wire.write(Chunks.size(ctx.alloc(), length), wire.voidPromise());
-            wire.write(data.retainedSlice(index, length), wire.voidPromise());
-            wire.write(Chunks.crlf(), wire.voidPromise());
+            toClient(Chunks.size(ctx.alloc(), length));
+            toClient(data, index, length);
+            toClient(Chunks.crlf());
+        } else if (responseBuffer != null) {
+            writeHeldHead();
+            toClient(data, index, length);
         } else if (heldHead != null && length <= heldHead.writableBytes()) {
             data.getBytes(index, heldHead, length); // this way round the copy needs no temporary buffer
         } else {
@@ -1053,10 +1079,12 @@ final class ProxyHandler extends ChannelInboundHandlerAdapter implements Upstrea
             return;
         }
         if (rechunk) {
-            wire.write(Chunks.last(ctx.alloc(), trailers), wire.voidPromise());
+            toClient(Chunks.last(ctx.alloc(), trailers));
         }
         ReferenceCountUtil.release(trailers);
-        finishResponse();
+        if (request != null) {
+            finishResponse(); // unless a buffer that could not be written broke the response
+        }
     }
 
     @Override
@@ -1080,6 +1108,150 @@ final class ProxyHandler extends ChannelInboundHandlerAdapter implements Upstrea
         lastUpstreamNanos = System.nanoTime();
         writeHeldHead();
         ctx.flush();
+        if (responseBuffer != null) {
+            sendBuffered();
+            if (responseBuffer != null && responseBuffer.unsent() >= lc.maxResponseBuffer) {
+                bufferFull = true;
+                connection.channel().config().setAutoRead(false);
+            }
+        } else if (!ctx.channel().isWritable() && startBuffering()) {
+            // The socket took what it could and the rest of this read waits in memory: the client is slower than
+            // the upstream, and from here on what it cannot take yet waits on disk instead of in the upstream's
+            // worker.
+            connection.channel().config().setAutoRead(true);
+            clientStalledNanos = 0;
+        }
+    }
+
+    /**
+     * A piece of the response for the client: written to it, or appended to the buffer while the response goes
+     * through one (in order: once a byte is there, every later one must be too). Takes {@code piece} over.
+     */
+    private void toClient(ByteBuf piece) {
+        if (responseBuffer == null) {
+            wire.write(piece, wire.voidPromise());
+            return;
+        }
+        try {
+            toClient(piece, piece.readerIndex(), piece.readableBytes());
+        } finally {
+            piece.release();
+        }
+    }
+
+    /** {@link #toClient(ByteBuf)} for {@code length} bytes of {@code data} from {@code index}; {@code data} stays. */
+    private void toClient(ByteBuf data, int index, int length) {
+        ResponseBuffer b = responseBuffer;
+        if (b == null) {
+            wire.write(data.retainedSlice(index, length), wire.voidPromise());
+            return;
+        }
+        try {
+            b.append(data, index, length);
+        } catch (IOException e) {
+            // The bytes before these are in the file and these cannot follow them: the response cannot go on.
+            String why = "cannot keep the response for a slow client in " + lc.bodyTempDir + ": "
+                    + IoFailures.describe(e);
+            log.warn("{} {} (release {}): {}; the response is cut", request.method(),
+                    UpstreamFailureLog.pathOf(request.uri()), release.name(), why);
+            breakResponse(why, null);
+        }
+    }
+
+    /**
+     * The client is slower than the upstream: the rest of the response goes through a file, so that the upstream's
+     * worker is free once it has sent it all rather than once the client has taken it. Not for a request whose body
+     * is still coming (an early answer: the client may not read before it has sent it all), and not when the
+     * file cannot be made (then the upstream waits for the client, as without a buffer).
+     */
+    private boolean startBuffering() {
+        if (lc.maxResponseBuffer == 0 || request == null || !responseStarted || !requestComplete) {
+            return false;
+        }
+        try {
+            responseBuffer = ResponseBuffer.open(lc.bodyTempDir, ctx.alloc());
+        } catch (IOException e) {
+            ResponseBuffer.cannotOpen(lc.bodyTempDir, e);
+            return false;
+        }
+        if (!responseBuffered) {
+            responseBuffered = true;
+            release.metrics().responseBuffered();
+        }
+        bufferFull = false;
+        bufferProgressNanos = System.nanoTime();
+        scheduleTick(bufferProgressNanos, lc.clientIdleTimeoutNanos);
+        return true;
+    }
+
+    /**
+     * Sends the client the next part of the buffered response, one region at a time; each one out is progress, and
+     * makes room for the upstream again. Once the client has all of it: the exchange ends if the upstream had
+     * ended it, and otherwise, with a client that keeps up again, the response goes on without the file.
+     */
+    private void sendBuffered() {
+        ResponseBuffer b = responseBuffer;
+        FileRegion region;
+        try {
+            region = b.nextRegion();
+        } catch (IOException e) {
+            String why = "cannot write the response for a slow client to " + lc.bodyTempDir + ": "
+                    + IoFailures.describe(e);
+            log.warn("{} {} (release {}): {}; the response is cut", request.method(),
+                    UpstreamFailureLog.pathOf(request.uri()), release.name(), why);
+            breakResponse(why, null);
+            return;
+        }
+        if (region != null) {
+            ChannelProgressivePromise sent = ctx.newProgressivePromise();
+            sent.addListener(new ChannelProgressiveFutureListener() {
+                @Override
+                public void operationProgressed(ChannelProgressiveFuture f, long progress, long total) {
+                    if (responseBuffer == b) {
+                        bufferProgressNanos = System.nanoTime();
+                    }
+                }
+
+                @Override
+                public void operationComplete(ChannelProgressiveFuture f) {
+                    if (f.isSuccess() && responseBuffer == b) {
+                        bufferProgressNanos = System.nanoTime();
+                        b.regionSent();
+                        if (bufferFull && b.unsent() < lc.maxResponseBuffer) {
+                            bufferFull = false;
+                            if (upstream != null) {
+                                upstream.channel().config().setAutoRead(true);
+                                lastUpstreamNanos = bufferProgressNanos;
+                            }
+                        }
+                        sendBuffered();
+                    }
+                }
+            });
+            wire.writeAndFlush(region, sent);
+            return;
+        }
+        if (b.unsent() != 0) {
+            return; // a region is still going out
+        }
+        if (upstreamDone) {
+            finishExchange(System.nanoTime());
+        } else if (ctx.channel().isWritable()) {
+            stopBuffering();
+        }
+    }
+
+    /** Lets go of the response buffer, which the client has taken all of or will take no more of. */
+    private void stopBuffering() {
+        ResponseBuffer b = responseBuffer;
+        if (b != null) {
+            responseBuffer = null;
+            bufferFull = false;
+            if (release != null) {
+                release.metrics().responseBufferedBytes(b.length());
+            }
+            b.release();
+        }
     }
 
     @Override
@@ -1187,6 +1359,17 @@ final class ProxyHandler extends ChannelInboundHandlerAdapter implements Upstrea
         }
         long now = System.nanoTime();
         release.responded(responseStatus, now - startNanos);
+        if (responseBuffer != null) {
+            // The release is done with it; the client still takes the rest from the buffer.
+            upstreamDone = true;
+            sendBuffered();
+            return;
+        }
+        finishExchange(now);
+    }
+
+    /** The client has the whole response: the exchange ends, and the connection goes on to the next request. */
+    private void finishExchange(long now) {
         boolean bodyStillComing = !requestComplete;
         endExchange();
         if (closing && bodyStillComing) {
@@ -1267,7 +1450,9 @@ final class ProxyHandler extends ChannelInboundHandlerAdapter implements Upstrea
             if (kind != null) {
                 release.metrics().error(kind);
             }
-            release.responded(responseStatus, System.nanoTime() - startNanos);
+            if (!upstreamDone) { // else the release's answer was counted when it ended
+                release.responded(responseStatus, System.nanoTime() - startNanos);
+            }
             if (kind != null && responseStatus < 500) {
                 release.window().broken();
             }
@@ -1352,6 +1537,8 @@ final class ProxyHandler extends ChannelInboundHandlerAdapter implements Upstrea
         }
         release.requestEnded();
         releaseReplay();
+        stopBuffering();
+        upstreamDone = false;
         if (spool != null) {
             spool.release();
             spool = null;
@@ -1432,18 +1619,20 @@ final class ProxyHandler extends ChannelInboundHandlerAdapter implements Upstrea
         long now = System.nanoTime();
         long next;
         if (request != null) {
-            if (upstream != null && clientStalledNanos != 0 && !ctx.channel().isWritable()) {
+            boolean buffered = responseBuffer != null && responseBuffer.unsent() != 0;
+            if (buffered && now - bufferProgressNanos >= lc.clientIdleTimeoutNanos) {
+                // The client takes none of what the proxy kept for it: the file is held for nothing.
+                closeStalledClient(now - bufferProgressNanos);
+                return;
+            }
+            if (upstream != null && responseBuffer == null && clientStalledNanos != 0 && !ctx.channel().isWritable()) {
                 // A client that stops reading a response holds an upstream connection: it gets the idle timeout.
                 if (now - clientStalledNanos >= lc.clientIdleTimeoutNanos) {
-                    // Said, unlike a client that leaves: the proxy cuts this response, and a user may report it.
-                    log.info("{} {} {} (release {}): client {} read none of the response for {} ms; closed before"
-                            + " its end", responseStatus, request.method(), UpstreamFailureLog.pathOf(request.uri()),
-                            release.name(), clientIp, TimeUnit.NANOSECONDS.toMillis(now - clientStalledNanos));
-                    ctx.close();
+                    closeStalledClient(now - clientStalledNanos);
                     return;
                 }
                 next = clientStalledNanos + lc.clientIdleTimeoutNanos - now;
-            } else if (upstream != null && requestComplete) {
+            } else if (upstream != null && requestComplete && !bufferFull) {
                 long deadline = lastUpstreamNanos + lc.responseTimeoutNanos;
                 if (now - deadline >= 0) {
                     fail(HttpResponseStatus.GATEWAY_TIMEOUT, UpstreamError.TIMEOUT, "no answer from " + endpoint + " within "
@@ -1475,6 +1664,9 @@ final class ProxyHandler extends ChannelInboundHandlerAdapter implements Upstrea
             } else {
                 next = Math.min(lc.responseTimeoutNanos, lc.clientIdleTimeoutNanos);
             }
+            if (buffered) {
+                next = Math.min(next, bufferProgressNanos + lc.clientIdleTimeoutNanos - now);
+            }
         } else {
             long headStarted = decoder.headStartedNanos();
             if (headStarted != StrictRequestDecoder.NO_HEAD && now - headStarted >= lc.headerReadTimeoutNanos) {
@@ -1497,6 +1689,14 @@ final class ProxyHandler extends ChannelInboundHandlerAdapter implements Upstrea
             }
         }
         scheduleTick(next);
+    }
+
+    /** Said, unlike a client that leaves: the proxy cuts this response, and a user may report it. */
+    private void closeStalledClient(long stalledNanos) {
+        log.info("{} {} {} (release {}): client {} read none of the response for {} ms; closed before its end",
+                responseStatus, request.method(), UpstreamFailureLog.pathOf(request.uri()), release.name(), clientIp,
+                TimeUnit.NANOSECONDS.toMillis(stalledNanos));
+        ctx.close();
     }
 
     private static HttpResponseStatus statusFor(Throwable cause) {

@@ -28,6 +28,8 @@ public final class ReleaseMetrics {
     private final Counter[] errors = new Counter[UpstreamError.values().length];
     private final Counter[] aborted = new Counter[ClientStage.values().length];
     private final Counter retries;
+    private final Counter buffered;
+    private final Counter bufferedBytes;
     private final Timer latency;
 
     public ReleaseMetrics(MeterRegistry registry, String release) {
@@ -55,9 +57,20 @@ public final class ReleaseMetrics {
                 .description("Requests tried again after a failed connect or a dropped connection")
                 .tag("release", release)
                 .register(registry);
+        buffered = Counter.builder("canary.proxy.responses.buffered")
+                .description("Responses partly kept on disk because their client took them slower than the"
+                        + " endpoint sent them (upstream.max-response-buffer)")
+                .tag("release", release)
+                .register(registry);
+        bufferedBytes = Counter.builder("canary.proxy.response.buffered.bytes")
+                .description("Bytes of responses kept on disk for slow clients")
+                .baseUnit("bytes")
+                .tag("release", release)
+                .register(registry);
         latency = Timer.builder("canary.proxy.upstream.latency")
-                .description("Time from a request's head to the end of its response, answers of the proxy's own"
-                        + " (such as a 503 for a release without a usable endpoint) included")
+                .description("Time from a request's head to the end of its response from the endpoint (a slow"
+                        + " client's download of what the proxy kept for it not included), answers of the proxy's"
+                        + " own (such as a 503 for a release without a usable endpoint) included")
                 .tag("release", release)
                 .publishPercentileHistogram()
                 .minimumExpectedValue(Duration.ofMillis(1))
@@ -100,5 +113,15 @@ public final class ReleaseMetrics {
 
     public void retry() {
         retries.increment();
+    }
+
+    /** A response began to be kept on disk for its client. */
+    public void responseBuffered() {
+        buffered.increment();
+    }
+
+    /** {@code bytes} of a response went through the disk on their way to a slow client. */
+    public void responseBufferedBytes(long bytes) {
+        bufferedBytes.increment(bytes);
     }
 }

@@ -67,7 +67,7 @@ class ConfigLoaderTest {
                 new HealthCheckConfig("/healthz", Duration.ofSeconds(2), Duration.ofSeconds(1), 2, 3));
         assertThat(config.healthCheck().enabled()).isTrue();
         assertThat(config.upstream()).isEqualTo(new UpstreamConfig(Duration.ofSeconds(2), Duration.ofSeconds(60),
-                Duration.ofSeconds(1), 1024, 64, 2, 3, Duration.ofSeconds(10)));
+                Duration.ofSeconds(1), 1024, 64, 2, 3, Duration.ofSeconds(10), 1024L * 1024 * 1024));
         assertThat(config.limits()).isEqualTo(new LimitsConfig(16 * 1024, 8 * 1024, 50L * 1024 * 1024,
                 Duration.ofSeconds(10), Duration.ofSeconds(75), Path.of("/var/tmp")));
         assertThat(config.drain()).isEqualTo(new DrainConfig(Duration.ofSeconds(30)));

@@ -72,6 +72,8 @@ class ConfigValidationTest {
             proxy.limits.max-initial-line   | -8k       | "-8k"      | a size such as 16k or 50m
             proxy.limits.max-body-size      | 0         | 0          | a size such as 16k or 50m, greater than 0
             proxy.limits.max-body-size      | 1.5x      | "1.5x"     | a size such as 16k or 50m
+            proxy.upstream.max-response-buffer | -1m  | "-1m"      | a size such as 16k or 50m, or 0 for none
+            proxy.upstream.max-response-buffer | lots | "lots"     | a size such as 16k or 50m, or 0 for none
             proxy.limits.body-temp-dir      | /nonexistent/spool | "/nonexistent/spool" | a directory that exists and the proxy may write to
             proxy.limits.body-temp-dir      | [a]       | ["a"]      | a string
             proxy.routing.weight            | 101       | 101        | a percentage from 0 to 100
@@ -310,7 +312,8 @@ class ConfigValidationTest {
     void aSectionThatIsNotAnObjectIsRefused() {
         assertThat(error("proxy.upstream = 5"))
                 .isEqualTo("proxy.upstream = 5: expected an object with the keys connect-timeout, eject-after, "
-                        + "eject-duration, max-connections, max-idle-connections, max-retries, pool-idle-timeout,"
+                        + "eject-duration, max-connections, max-idle-connections, max-response-buffer, max-retries,"
+                        + " pool-idle-timeout,"
                         + " response-timeout");
         assertThat(error("proxy.releases = [blue]"))
                 .startsWith("proxy.releases = [\"blue\"]: expected an object holding releases");

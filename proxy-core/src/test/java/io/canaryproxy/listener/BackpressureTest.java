@@ -38,9 +38,10 @@ import org.junit.jupiter.api.BeforeEach;
 import org.junit.jupiter.api.Test;
 
 /**
- * Bodies stream both ways without the proxy buffering them: a client that stops reading stops the upstream's
- * response, and an upstream that stops reading stops the client's upload. Each side's progress must level off
- * at a few socket buffers, where a buffering proxy would take everything.
+ * Bodies stream both ways without the proxy holding them in memory: a client that stops reading stops the
+ * upstream's response once {@code upstream.max-response-buffer} of it waits on disk (at once with none), and an
+ * upstream that stops reading stops the client's upload. Each side's progress must level off at a few socket
+ * buffers beyond that, where a proxy without limits would take everything.
  */
 class BackpressureTest {
 
@@ -69,6 +70,7 @@ class BackpressureTest {
         proxy = CanaryProxy.start(TestConfigs.single("127.0.0.1:" + port, """
                 proxy.limits.max-body-size = 1g
                 proxy.drain.timeout = 1s
+                proxy.upstream.max-response-buffer = 0
                 """));
     }
 
@@ -132,6 +134,22 @@ class BackpressureTest {
 
     @Test
     void aClientThatStopsReadingStopsTheUpstream() throws Exception {
+        clientStopsTheUpstreamBeyond(0);
+    }
+
+    @Test
+    void aClientThatStopsReadingStopsTheUpstreamOnceItsBufferIsFull() throws Exception {
+        restart("proxy.upstream.max-response-buffer = 16m\n");
+        clientStopsTheUpstreamBeyond(16L * 1024 * 1024);
+    }
+
+    private void restart(String extra) {
+        proxy.close();
+        proxy = CanaryProxy.start(TestConfigs.single("127.0.0.1:" + ((InetSocketAddress) backend.localAddress())
+                .getPort(), "proxy.drain.timeout = 1s\n" + extra));
+    }
+
+    private void clientStopsTheUpstreamBeyond(long buffer) throws Exception {
         try (Socket client = new Socket("127.0.0.1", proxy.listenAddress().getPort())) {
             client.setReceiveBufferSize(64 * 1024);
             client.getOutputStream().write("GET /download HTTP/1.1\r\nHost: x\r\n\r\n"
@@ -139,7 +157,7 @@ class BackpressureTest {
             // The client reads nothing.
             long stalled = levelsOff(sentByBackend);
             assertThat(stalled).as("bytes the upstream could send to a client reading nothing")
-                    .isPositive().isLessThan(32L * 1024 * 1024);
+                    .isGreaterThanOrEqualTo(buffer).isPositive().isLessThan(buffer + 32L * 1024 * 1024);
 
             // Reading again lets the stream go on.
             byte[] buf = new byte[64 * 1024];
@@ -156,18 +174,21 @@ class BackpressureTest {
     /** The upstream is silent because the proxy does not read it: that is no upstream timeout. */
     @Test
     void aClientPausedLongerThanTheResponseTimeoutStillGetsTheWholeStream() throws Exception {
-        proxy.close();
-        proxy = CanaryProxy.start(TestConfigs.single("127.0.0.1:" + ((InetSocketAddress) backend.localAddress())
-                .getPort(), "proxy.upstream.response-timeout = 1s\nproxy.drain.timeout = 1s\n"));
-        aClientThatStopsReadingStopsTheUpstream();
+        restart("proxy.upstream.response-timeout = 1s\nproxy.upstream.max-response-buffer = 0\n");
+        clientStopsTheUpstreamBeyond(0);
+    }
+
+    /** Nor when the proxy stopped reading it because the buffer is full. */
+    @Test
+    void aClientPausedLongerThanTheResponseTimeoutWithAFullBufferStillGetsTheWholeStream() throws Exception {
+        restart("proxy.upstream.response-timeout = 1s\nproxy.upstream.max-response-buffer = 4m\n");
+        clientStopsTheUpstreamBeyond(4L * 1024 * 1024);
     }
 
     /** A client that takes nothing of a response for the client idle timeout frees its upstream connection. */
     @Test
     void aClientThatReadsNothingForTheIdleTimeoutIsDisconnected() throws Exception {
-        proxy.close();
-        proxy = CanaryProxy.start(TestConfigs.single("127.0.0.1:" + ((InetSocketAddress) backend.localAddress())
-                .getPort(), "proxy.limits.client-idle-timeout = 2s\nproxy.drain.timeout = 1s\n"));
+        restart("proxy.limits.client-idle-timeout = 2s\nproxy.upstream.max-response-buffer = 0\n");
         try (Captured logged = Captured.from(ProxyHandler.class);
              Socket client = new Socket("127.0.0.1", proxy.listenAddress().getPort())) {
             client.setReceiveBufferSize(64 * 1024);

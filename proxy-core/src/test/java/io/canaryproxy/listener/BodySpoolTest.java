@@ -115,6 +115,34 @@ class BodySpoolTest {
         spool.release();
     }
 
+    /** A response buffer is read while it is written: a flush makes what came so far readable, appends go on. */
+    @Test
+    void whatIsFlushedCanBeReadWhileAppendsGoOn() throws IOException {
+        BodySpool spool = BodySpool.create(dir, "canary-proxy-response-", alloc);
+        try {
+            byte[] body = new byte[3 * BodySpool.STAGING_SIZE];
+            for (int i = 0; i < body.length; i++) {
+                body[i] = (byte) (i * 7);
+            }
+            append(spool, body, 0, 1000);
+            assertThat(spool.written()).isZero();
+            spool.flush();
+            assertThat(spool.written()).isEqualTo(1000);
+            assertThat(read(spool, 0, 1000)).isEqualTo(Arrays.copyOfRange(body, 0, 1000));
+
+            append(spool, body, 1000, 1000);
+            assertThat(spool.written()).isEqualTo(1000);
+            assertThatThrownBy(() -> spool.region(500, 1000)).isInstanceOf(IllegalStateException.class);
+            append(spool, body, 2000, body.length - 2000);
+            spool.flush();
+            assertThat(spool.written()).isEqualTo(body.length);
+            assertThat(read(spool, 1000, body.length - 1000)).isEqualTo(Arrays.copyOfRange(body, 1000, body.length));
+        } finally {
+            spool.release();
+        }
+        assertThat(alloc.allReleased()).isTrue();
+    }
+
     private static void append(BodySpool spool, byte[] body, int from, int count) throws IOException {
         // A slice with a reader index of its own, as the decoder passes pieces on; the spool must leave it alone.
         ByteBuf piece = Unpooled.wrappedBuffer(body).slice(from, count);
