@@ -649,8 +649,9 @@ public final class CanaryProxy implements AutoCloseable {
         stop();
     }
 
+    /** Requests a stop waits for: those of every release, and responses clients still take from disk. */
     private long inflight() {
-        long sum = 0;
+        long sum = listener.buffered();
         for (Release r : upstreams.releases()) {
             sum += r.inflight();
         }

@@ -23,6 +23,7 @@ import java.util.Comparator;
 import java.util.List;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.RejectedExecutionException;
+import java.util.concurrent.atomic.LongAdder;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
@@ -54,6 +55,8 @@ public final class Listener {
     private Channel serverChannel;
     private volatile boolean shuttingDown;
     private volatile boolean cuttingClients;
+    /** Responses whose upstream is done and whose clients still take the rest from disk (see ProxyHandler). */
+    private final LongAdder buffered = new LongAdder();
 
     public Listener(ProxyConfig config, Transport transport, EventLoopGroup group, EventLoop[] loops,
                     RouteState routes, Router router, ClientMetrics clientMetrics) {
@@ -150,6 +153,23 @@ public final class Listener {
         }
         for (Channel ch : clients) {
             ch.pipeline().fireUserEventTriggered(SHUTDOWN);
+        }
+    }
+
+    /**
+     * Responses their releases are done with that clients are still taking from disk: no release counts them in
+     * flight any more (a drain need not wait for a slow download the app has finished), but a stop does.
+     */
+    public long buffered() {
+        return buffered.sum();
+    }
+
+    /** A response's upstream is done and its client still takes the rest from disk; {@code false}: it has now. */
+    void bufferedTail(boolean started) {
+        if (started) {
+            buffered.increment();
+        } else {
+            buffered.decrement();
         }
     }
 

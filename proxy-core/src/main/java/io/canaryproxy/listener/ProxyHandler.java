@@ -209,8 +209,9 @@ final class ProxyHandler extends ChannelInboundHandlerAdapter implements Upstrea
     /** The response went through the disk at some point (counted once per response). */
     private boolean responseBuffered;
     /**
-     * The upstream has sent the whole response, its connection is back in the pool and the release has its answer;
-     * the client is still taking the rest from {@link #responseBuffer}, and the exchange ends when it has.
+     * The upstream has sent the whole response, its connection is back in the pool and the release has its answer
+     * and no longer counts it in flight (a drain does not wait for it); the client is still taking the rest from
+     * {@link #responseBuffer}, and the exchange ends when it has. The listener counts it meanwhile, for a stop.
      */
     private boolean upstreamDone;
     private long startNanos;
@@ -416,12 +417,13 @@ final class ProxyHandler extends ChannelInboundHandlerAdapter implements Upstrea
     }
 
     /**
-     * This connection's request to {@code releaseName} that is still under way, or {@code null}. On the channel's
-     * event loop only.
+     * This connection's request to {@code releaseName} that is still under way, or {@code null}: not a response the
+     * release is done with that the client still takes from disk. On the channel's event loop only.
      */
     InFlightRequest inFlight(String releaseName, long nowNanos) {
         HttpRequest req = request != null ? request : staticRequest;
-        return req != null && exchangeRelease().name().equals(releaseName) ? current(req, nowNanos) : null;
+        return req != null && !upstreamDone && exchangeRelease().name().equals(releaseName)
+                ? current(req, nowNanos) : null;
     }
 
     /** The release of the exchange under way: a proxied request's, or a static file's. */
@@ -1362,6 +1364,8 @@ final class ProxyHandler extends ChannelInboundHandlerAdapter implements Upstrea
         if (responseBuffer != null) {
             // The release is done with it; the client still takes the rest from the buffer.
             upstreamDone = true;
+            release.requestEnded();
+            listener.bufferedTail(true);
             sendBuffered();
             return;
         }
@@ -1535,10 +1539,14 @@ final class ProxyHandler extends ChannelInboundHandlerAdapter implements Upstrea
             heldHead.release();
             heldHead = null;
         }
-        release.requestEnded();
+        if (upstreamDone) {
+            upstreamDone = false;
+            listener.bufferedTail(false);
+        } else {
+            release.requestEnded();
+        }
         releaseReplay();
         stopBuffering();
-        upstreamDone = false;
         if (spool != null) {
             spool.release();
             spool = null;
