@@ -80,6 +80,12 @@ final class ProxyHandler extends ChannelInboundHandlerAdapter implements Upstrea
     private static final long SPOOL_REGION_MAX = 1L << 30;
     /** The largest body copied in after its response head (see {@link #heldHead}). */
     private static final int SMALL_BODY = 2048;
+    /**
+     * How long a client must have taken none of a response before the rest goes to disk. Not at once: on io_uring a
+     * write completes only in a later turn of the loop, so the channel is unwritable right after every large flush
+     * whatever the client's speed; a client that keeps up takes the bytes within microseconds.
+     */
+    private static final long BUFFER_AFTER_NANOS = TimeUnit.MILLISECONDS.toNanos(20);
     /** The analysis window's status for a client that gave up waiting: under 500, so not an error (nginx's 499). */
     private static final int CLIENT_CLOSED = 499;
 
@@ -360,16 +366,16 @@ final class ProxyHandler extends ChannelInboundHandlerAdapter implements Upstrea
                 upstream.channel().config().setAutoRead(writable);
             }
         } else if (upstream != null && responseBuffer == null) {
-            // The upstream is read only while the client can take what it sends (unless what the client cannot
-            // take yet goes to disk: see onUpstreamReadComplete). Its silence meanwhile is the client's doing: the
-            // response timeout starts again once the client takes more.
+            // The upstream is read only while the client can take what it sends, until what the client cannot take
+            // yet goes to disk (see tick). Its silence meanwhile is the client's doing: the response timeout starts
+            // again once the client takes more.
             upstream.channel().config().setAutoRead(writable);
             if (writable) {
                 clientStalledNanos = 0;
                 lastUpstreamNanos = System.nanoTime();
             } else if (clientStalledNanos == 0) {
                 clientStalledNanos = System.nanoTime();
-                scheduleTick(lc.clientIdleTimeoutNanos);
+                scheduleTick(clientStalledNanos, mayBuffer() ? BUFFER_AFTER_NANOS : lc.clientIdleTimeoutNanos);
             }
         }
         ctx.fireChannelWritabilityChanged();
@@ -1116,12 +1122,6 @@ final class ProxyHandler extends ChannelInboundHandlerAdapter implements Upstrea
                 bufferFull = true;
                 connection.channel().config().setAutoRead(false);
             }
-        } else if (!ctx.channel().isWritable() && startBuffering()) {
-            // The socket took what it could and the rest of this read waits in memory: the client is slower than
-            // the upstream, and from here on what it cannot take yet waits on disk instead of in the upstream's
-            // worker.
-            connection.channel().config().setAutoRead(true);
-            clientStalledNanos = 0;
         }
     }
 
@@ -1167,7 +1167,7 @@ final class ProxyHandler extends ChannelInboundHandlerAdapter implements Upstrea
      * file cannot be made (then the upstream waits for the client, as without a buffer).
      */
     private boolean startBuffering() {
-        if (lc.maxResponseBuffer == 0 || request == null || !responseStarted || !requestComplete) {
+        if (!mayBuffer()) {
             return false;
         }
         try {
@@ -1184,6 +1184,11 @@ final class ProxyHandler extends ChannelInboundHandlerAdapter implements Upstrea
         bufferProgressNanos = System.nanoTime();
         scheduleTick(bufferProgressNanos, lc.clientIdleTimeoutNanos);
         return true;
+    }
+
+    /** Whether what the client cannot take yet of the response under way may go to disk (see startBuffering). */
+    private boolean mayBuffer() {
+        return lc.maxResponseBuffer > 0 && request != null && responseStarted && requestComplete && !upstreamDone;
     }
 
     /**
@@ -1634,12 +1639,23 @@ final class ProxyHandler extends ChannelInboundHandlerAdapter implements Upstrea
                 return;
             }
             if (upstream != null && responseBuffer == null && clientStalledNanos != 0 && !ctx.channel().isWritable()) {
-                // A client that stops reading a response holds an upstream connection: it gets the idle timeout.
-                if (now - clientStalledNanos >= lc.clientIdleTimeoutNanos) {
-                    closeStalledClient(now - clientStalledNanos);
+                long stalled = now - clientStalledNanos;
+                if (stalled < BUFFER_AFTER_NANOS && mayBuffer()) {
+                    next = BUFFER_AFTER_NANOS - stalled;
+                } else if (stalled >= BUFFER_AFTER_NANOS && startBuffering()) {
+                    // The client is slower than the upstream: what it cannot take yet goes to disk from here on,
+                    // and the upstream, not read for the client meanwhile, is read on.
+                    upstream.channel().config().setAutoRead(true);
+                    clientStalledNanos = 0;
+                    lastUpstreamNanos = now;
+                    next = lc.clientIdleTimeoutNanos;
+                } else if (stalled >= lc.clientIdleTimeoutNanos) {
+                    // A client that stops reading a response holds an upstream connection: it gets the idle timeout.
+                    closeStalledClient(stalled);
                     return;
+                } else {
+                    next = clientStalledNanos + lc.clientIdleTimeoutNanos - now;
                 }
-                next = clientStalledNanos + lc.clientIdleTimeoutNanos - now;
             } else if (upstream != null && requestComplete && !bufferFull) {
                 long deadline = lastUpstreamNanos + lc.responseTimeoutNanos;
                 if (now - deadline >= 0) {

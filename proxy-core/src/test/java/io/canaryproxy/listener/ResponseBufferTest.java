@@ -179,6 +179,23 @@ class ResponseBufferTest {
         }
     }
 
+    /** A client that keeps up gets large responses straight, on every transport: the disk is for slow ones. */
+    @Test
+    void aClientThatKeepsUpNeverWaitsOnDisk() throws Exception {
+        int size = 8 * 1024 * 1024;
+        try (CanaryProxy proxy = start("");
+             RawHttpClient fast = client(proxy)) {
+            for (int i = 0; i < 10; i++) {
+                RawHttpClient.Response download = fast.get("/download?bytes=" + size);
+                assertThat(download.status()).isEqualTo(200);
+                assertThat(download.body()).hasSize(size);
+            }
+            // A busy machine may leave the reader off its core for a moment; most downloads must not notice.
+            assertThat(buffered("blue")).isLessThan(5);
+            assertThat(openResponseFiles()).isZero();
+        }
+    }
+
     /** With the buffer off the worker waits for the client, as the proxy did before it had one. */
     @Test
     void withoutABufferTheWorkerWaitsForTheClient() throws Exception {
