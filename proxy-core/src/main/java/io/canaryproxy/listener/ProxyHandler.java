@@ -62,7 +62,9 @@ import org.slf4j.LoggerFactory;
  * be handled yet - a pipelined request while a response is still coming, a body chunk while the upstream
  * connection is not there or cannot take more - waits in a small queue, and reading stops until the queue is
  * handled: pipelined requests are answered in order and memory per request does not grow with body size. The
- * other direction is paced the same way: while the client cannot take more, the upstream is not read.
+ * other direction is paced the same way: while the client cannot take more, the upstream is not read; and once a
+ * client has taken none of a response for a moment, the rest goes through a file ({@link ResponseBuffer}), so that
+ * a slow client does not hold the worker that answered it.
  *
  * <p>Retries follow RFC 9110 9.2.2: a request that reached no upstream (connect refused, socket file missing) goes
  * to an endpoint it has not failed on yet, whatever its method. One that was sent but got no response byte is sent
