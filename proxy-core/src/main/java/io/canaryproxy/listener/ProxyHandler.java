@@ -128,6 +128,10 @@ final class ProxyHandler extends ChannelInboundHandlerAdapter implements Upstrea
     private long clientReadNanos;
     private boolean upstreamFlushPending;
     private boolean tunnel;
+    /** The frames the upstream sends through a WebSocket tunnel; {@code null} for any other tunnel. */
+    private WebSocketFrames framesFromUpstream;
+    /** The tunnel is being ended: a Close frame goes to the client after the frame under way, then the close. */
+    private boolean endingTunnel;
     private long idleSinceNanos;
     private long lastClientNanos;
     private io.netty.util.concurrent.Future<?> timer;
@@ -389,6 +393,17 @@ final class ProxyHandler extends ChannelInboundHandlerAdapter implements Upstrea
             closing = true;
             // A static file being sent is in flight too: it gets drain.timeout to finish, as a response does.
             if (request == null && staticRequest == null && !tunnel) {
+                ctx.close();
+            } else if (tunnel && framesFromUpstream != null) {
+                // A WebSocket client told now can reconnect as soon as the proxy is back; the stop closes the rest.
+                endTunnel();
+            }
+            return;
+        }
+        if (evt == Release.ENDING_TUNNEL) {
+            if (tunnel && framesFromUpstream != null) {
+                endTunnel();
+            } else {
                 ctx.close();
             }
             return;
@@ -1060,7 +1075,7 @@ final class ProxyHandler extends ChannelInboundHandlerAdapter implements Upstrea
             return;
         }
         if (tunnel) {
-            wire.write(data.retainedSlice(index, length), wire.voidPromise());
+            relayToClient(data, index, length);
         } else if (!responseStarted || request == null) {
             // The body of a response already given up on.
             return;
@@ -1574,6 +1589,10 @@ final class ProxyHandler extends ChannelInboundHandlerAdapter implements Upstrea
         ByteBuf switching = ctx.alloc().buffer(head.size() + 64);
         ResponseHeadWriter.switchingProtocols(switching, head, lc.servedByHeader ? release.name() : null);
         tunnel = true;
+        String protocol = request.headers().get(HttpHeaderNames.UPGRADE);
+        if (protocol != null && HttpHeaderValues.WEBSOCKET.contentEqualsIgnoreCase(protocol.trim())) {
+            framesFromUpstream = new WebSocketFrames();
+        }
         responseStarted = true;
         releaseReplay();
         wire.writeAndFlush(switching, wire.voidPromise());
@@ -1589,6 +1608,46 @@ final class ProxyHandler extends ChannelInboundHandlerAdapter implements Upstrea
         upstream = up;
         ctx.channel().config().setAutoRead(true);
         up.channel().config().setAutoRead(true);
+    }
+
+    /** Bytes from the upstream of a tunnel; while it is being ended, only up to the end of the frame under way. */
+    private void relayToClient(ByteBuf data, int index, int length) {
+        WebSocketFrames frames = framesFromUpstream;
+        if (frames == null) {
+            wire.write(data.retainedSlice(index, length), wire.voidPromise());
+        } else if (!endingTunnel) {
+            frames.follow(data, index, length, false);
+            wire.write(data.retainedSlice(index, length), wire.voidPromise());
+        } else if (ctx.channel().isActive() && !frames.atBoundary()) {
+            int upToBoundary = frames.follow(data, index, length, true);
+            if (upToBoundary > 0) {
+                wire.write(data.retainedSlice(index, upToBoundary), wire.voidPromise());
+            }
+            if (frames.atBoundary()) {
+                sayGoingAway();
+            }
+        }
+        // else the Close frame has gone out: what the upstream still sends has no place after it
+    }
+
+    /**
+     * Ends a WebSocket tunnel the way a server going away does (RFC 6455 7.1.2, status 1001): a Close frame to the
+     * client after the frame under way, then the close. A client that sees it knows the server left on purpose
+     * and can reconnect at once, to the release now serving, instead of reporting a dropped connection. What
+     * ends the tunnel closes it a moment later if the frame under way does not end.
+     */
+    private void endTunnel() {
+        if (endingTunnel) {
+            return;
+        }
+        endingTunnel = true;
+        if (framesFromUpstream.atBoundary()) {
+            sayGoingAway();
+        }
+    }
+
+    private void sayGoingAway() {
+        wire.writeAndFlush(WebSocketFrames.goingAway()).addListener(ChannelFutureListener.CLOSE);
     }
 
     private void relayToUpstream(Object msg) {

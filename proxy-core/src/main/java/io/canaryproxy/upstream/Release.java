@@ -13,6 +13,8 @@ import io.netty.util.AttributeKey;
 import io.netty.util.concurrent.GlobalEventExecutor;
 import java.util.List;
 import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.RejectedExecutionException;
+import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicInteger;
 import java.util.concurrent.atomic.LongAdder;
 
@@ -295,9 +297,35 @@ public final class Release {
         return upstreamChannels.close();
     }
 
-    /** Closes every upgraded connection of this release. */
+    /**
+     * Fired at the client side of an upgraded connection that a drain or a stop ends. Its handler may end it more
+     * gently than a close (a WebSocket Close frame between two frames); it is closed {@value #END_GRACE_MILLIS} ms
+     * later whatever the handler does.
+     */
+    public static final Object ENDING_TUNNEL = new Object() {
+        @Override
+        public String toString() {
+            return "ENDING_TUNNEL";
+        }
+    };
+    private static final long END_GRACE_MILLIS = 1000;
+
+    /** Ends every upgraded connection of this release. */
     public void closeUpgraded() {
-        upgraded.close();
+        for (Channel ch : upgraded) {
+            end(ch);
+        }
+    }
+
+    private static void end(Channel ch) {
+        ch.pipeline().fireUserEventTriggered(ENDING_TUNNEL);
+        try {
+            ch.eventLoop().schedule(() -> {
+                ch.close();
+            }, END_GRACE_MILLIS, TimeUnit.MILLISECONDS);
+        } catch (RejectedExecutionException stopping) {
+            ch.close();
+        }
     }
 
     /**
@@ -315,7 +343,7 @@ public final class Release {
         for (Channel ch : upgraded) {
             Long at = ch.attr(UPGRADED_AT).get();
             if (at == null || at - unroutedSinceNanos < 0) {
-                ch.close();
+                end(ch);
                 closed++;
             }
         }

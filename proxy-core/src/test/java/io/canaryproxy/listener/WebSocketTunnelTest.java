@@ -64,9 +64,11 @@ class WebSocketTunnelTest {
         assertThat(client.echo("still there")).isEqualTo("blue:still there");
         assertThat(proxy.status().releases().get("blue").upgraded()).isEqualTo(1);
 
-        client.closed.get(10, TimeUnit.SECONDS);
+        int status = client.closed.get(10, TimeUnit.SECONDS);
         long afterMillis = TimeUnit.NANOSECONDS.toMillis(System.nanoTime() - switchedAt);
         assertThat(afterMillis).as("closed by the drain, not before its timeout").isGreaterThanOrEqualTo(900);
+        // Told, with a Close frame: the server is going away (not a dropped connection), so reconnect.
+        assertThat(status).isEqualTo(1001);
 
         ProxyStatus.Release drained = proxy.awaitDrained("blue", Duration.ofSeconds(5)).get(10, TimeUnit.SECONDS);
         assertThat(drained.drained()).as(drained.toString()).isTrue();
@@ -124,6 +126,17 @@ class WebSocketTunnelTest {
                 .isGreaterThanOrEqualTo(900);
     }
 
+    /** A stop tells WebSocket clients it is going away before it closes their connections. */
+    @Test
+    void aStopSaysItIsGoingAway() throws Exception {
+        Client client = Client.connect(proxy);
+        assertThat(client.echo("hello")).isEqualTo("blue:hello");
+
+        proxy.close();
+
+        assertThat(client.closed.get(10, TimeUnit.SECONDS)).isEqualTo(1001);
+    }
+
     /** A tester's tunnel to a release pinned with cp_release, opened after it was switched away from, is theirs. */
     @Test
     void aTunnelPinnedToAnUnroutedReleaseOutlivesLaterDrains() throws Exception {
@@ -140,7 +153,8 @@ class WebSocketTunnelTest {
 
     private static final class Client implements WebSocket.Listener {
         final LinkedBlockingQueue<String> messages = new LinkedBlockingQueue<>();
-        final CompletableFuture<Void> closed = new CompletableFuture<>();
+        /** The status of the Close frame the client got, or -1 when the connection dropped without one. */
+        final CompletableFuture<Integer> closed = new CompletableFuture<>();
         final StringBuilder partial = new StringBuilder();
         WebSocket socket;
 
@@ -179,13 +193,13 @@ class WebSocketTunnelTest {
 
         @Override
         public CompletionStage<?> onClose(WebSocket webSocket, int statusCode, String reason) {
-            closed.complete(null);
+            closed.complete(statusCode);
             return null;
         }
 
         @Override
         public void onError(WebSocket webSocket, Throwable error) {
-            closed.complete(null);
+            closed.complete(-1);
         }
     }
 }
