@@ -63,6 +63,7 @@ public final class StaticFiles {
     private static final String ALLOWED_METHODS = "GET, HEAD";
     private static final String VARY = "Cookie, X-Canary";
     private static final String VARY_ENCODING = VARY + ", Accept-Encoding";
+    private static final String ACCEPT_ENCODING = "Accept-Encoding";
     private static final String X_SERVED_BY = "X-Served-By";
     private static final String BYTES = "bytes";
 
@@ -73,16 +74,22 @@ public final class StaticFiles {
     private final FileCache cache;
     private final boolean servedBy;
     private final boolean fromOtherReleases;
+    /**
+     * Every release serves static files under this prefix and takes a file it lacks from another's root: a name
+     * only one root has is then the same file for every user, whatever the route.
+     */
+    private final boolean sameForAllWhenAlone;
     /** Every release's instance of this configuration, this one included: filled in before any is published. */
     private final Map<String, StaticFiles> all;
 
     StaticFiles(String release, StaticFilesConfig config, StaticFilesSettings settings, FileCache cache,
-                boolean servedBy, Map<String, StaticFiles> all) {
+                boolean servedBy, Map<String, StaticFiles> all, boolean everyReleaseHere) {
         this.release = release;
         this.prefix = config.prefix();
         this.root = config.root();
         this.cacheControl = settings.cacheControl();
         this.fromOtherReleases = settings.fromOtherReleases();
+        this.sameForAllWhenAlone = fromOtherReleases && everyReleaseHere;
         this.cache = cache;
         this.servedBy = servedBy;
         this.all = all;
@@ -115,7 +122,10 @@ public final class StaticFiles {
                 log.warn("static root {} of release {} is not a directory (yet): its {} requests get 404",
                         config.root(), release.name(), config.prefix());
             }
-            result.put(release.name(), new StaticFiles(release.name(), config, settings, cache, servedBy, all));
+            boolean everyReleaseHere = releases.stream().allMatch(r -> r.staticFiles() != null
+                    && r.staticFiles().prefix().equals(config.prefix()));
+            result.put(release.name(), new StaticFiles(release.name(), config, settings, cache, servedBy, all,
+                    everyReleaseHere));
         }
         String names = System.getProperty("sun.jnu.encoding", "");
         if (!result.isEmpty() && !names.equalsIgnoreCase("UTF-8")) {
@@ -206,7 +216,9 @@ public final class StaticFiles {
                 }
             }
         }
-        String vary = varies ? VARY_ENCODING : VARY;
+        String vary = aloneHolding(relative)
+                ? (varies ? ACCEPT_ENCODING : null)
+                : (varies ? VARY_ENCODING : VARY);
         if (Conditions.preconditionFailed(requestHeaders, file)) {
             FullHttpResponse response = new DefaultFullHttpResponse(HttpVersion.HTTP_1_1,
                     HttpResponseStatus.PRECONDITION_FAILED, Unpooled.EMPTY_BUFFER);
@@ -285,6 +297,25 @@ public final class StaticFiles {
         return null;
     }
 
+    /**
+     * Whether this release's root is the only one with {@code relative}, so that every user gets this file whatever
+     * release they are routed to, and the answer need not vary by what chose the release. That is the rule for
+     * Django's fingerprinted names (app.3f2a1b.css), which browsers and CDNs should keep however the user's cookies
+     * change: a {@code Vary: Cookie} answer is stored per Cookie header, and analytics cookies change it on every
+     * page view. A name more than one root has varies, since the roots may hold different files under it.
+     */
+    private boolean aloneHolding(String relative) {
+        if (!sameForAllWhenAlone) {
+            return false;
+        }
+        for (StaticFiles other : all.values()) {
+            if (other != this && cache.lookup(other.release, other.root, relative) != null) {
+                return false;
+            }
+        }
+        return true;
+    }
+
     /** The file opened for reading if it still has the size it was looked up with, else {@code null}. */
     private FileChannel openUnchanged(FileEntry file) {
         FileChannel channel = null;
@@ -330,12 +361,14 @@ public final class StaticFiles {
      * What a 200, 206 and 304 have in common (RFC 9110 15.4.5: a 304 repeats the validators and caching). Vary
      * (RFC 9110 12.5.5) names what chose the release, and so the file: during a canary one URL may be two files,
      * and a shared cache must not give one release's asset to the other's users; with a precompressed variant,
-     * Accept-Encoding chose between the two too.
+     * Accept-Encoding chose between the two too. {@code null} when nothing chose (see {@link #aloneHolding}).
      */
     private void validators(HttpHeaders headers, FileEntry file, String vary) {
         headers.set(HttpHeaderNames.ETAG, file.etag)
-                .set(HttpHeaderNames.LAST_MODIFIED, file.lastModified)
-                .set(HttpHeaderNames.VARY, vary);
+                .set(HttpHeaderNames.LAST_MODIFIED, file.lastModified);
+        if (vary != null) {
+            headers.set(HttpHeaderNames.VARY, vary);
+        }
         if (!cacheControl.isEmpty()) {
             headers.set(HttpHeaderNames.CACHE_CONTROL, cacheControl);
         }

@@ -4,6 +4,7 @@ import static org.assertj.core.api.Assertions.assertThat;
 import static org.awaitility.Awaitility.await;
 import static org.junit.jupiter.api.Assumptions.assumeTrue;
 
+import io.canaryproxy.config.StaticFilesSettings;
 import io.canaryproxy.config.TransportChoice;
 import io.canaryproxy.listener.Transport;
 import io.canaryproxy.testing.RawHttpClient;
@@ -137,6 +138,28 @@ class StaticFilesTest {
                 "If-None-Match", header(gzipped, "ETag"));
         assertThat(revalidated.statusCode()).isEqualTo(304);
         assertThat(header(revalidated, "Vary")).isEqualTo("Cookie, X-Canary, Accept-Encoding");
+    }
+
+    /**
+     * A file only one root has is the same for every user whatever their route (with files from other releases,
+     * and one release here): browsers and CDNs may keep it whatever cookies a user's requests carry.
+     */
+    @Test
+    void aFileNoOtherReleaseHasDoesNotVaryByRelease() throws Exception {
+        write("app.3f2a1b.js", "let v = 1;");
+        Files.write(root.resolve("app.3f2a1b.js.gz"), gzip("let v = 1;"));
+        write("logo.png", "png");
+        try (StaticServer alone = StaticServer.start(Transport.select(TransportChoice.AUTO), root,
+                new StaticFilesSettings(16 * 1024 * 1024, 64 * 1024, "public, max-age=3600", true))) {
+            HttpResponse<byte[]> logo = http.send(HttpRequest.newBuilder(alone.uri("/static/logo.png")).build(),
+                    HttpResponse.BodyHandlers.ofByteArray());
+            assertThat(logo.statusCode()).isEqualTo(200);
+            assertThat(header(logo, "Vary")).isNull();
+            HttpResponse<byte[]> script = http.send(HttpRequest.newBuilder(alone.uri("/static/app.3f2a1b.js"))
+                    .header("Accept-Encoding", "gzip").build(), HttpResponse.BodyHandlers.ofByteArray());
+            assertThat(header(script, "Content-Encoding")).isEqualTo("gzip");
+            assertThat(header(script, "Vary")).isEqualTo("Accept-Encoding");
+        }
     }
 
     /** An image is compressed already: no build makes a variant of it, and none is looked for or served. */

@@ -122,13 +122,19 @@ class StaticFilesThroughProxyTest {
             String bluePage = browser.get("/static-page").bodyText();
             assertThat(bluePage).contains("<script src=\"/static/app.blue.js\">");
 
+            // Only blue's root has it: every user gets that file, so caches may keep it whatever the cookies.
+            assertThat(browser.get("/static/app.blue.js").header("Vary")).isNull();
             proxy.switchTo("green", false);
 
             RawHttpClient.Response script = browser.get("/static/app.blue.js");
             assertThat(script.status()).isEqualTo(200);
             assertThat(script.bodyText()).contains("\"blue\"");
             assertThat(script.header("Content-Type")).startsWith("text/javascript");
-            assertThat(browser.get("/static/app.css").bodyText()).contains("\"green\"");
+            assertThat(script.header("Vary")).isNull();
+            RawHttpClient.Response css = browser.get("/static/app.css");
+            assertThat(css.bodyText()).contains("\"green\"");
+            // Both roots have one: which one a user gets depends on the route.
+            assertThat(css.header("Vary")).isEqualTo("Cookie, X-Canary");
             assertThat(browser.get("/static/app.purple.js").status()).isEqualTo(404);
 
             proxy.setCanary("blue", 100, false);
@@ -140,6 +146,9 @@ class StaticFilesThroughProxyTest {
             assertThat(proxy.reload(config("proxy.static-files.from-other-releases = false")))
                     .containsExactly("proxy.static-files.from-other-releases: true -> false");
             assertThat(browser.get("/static/app.blue.js").status()).isEqualTo(404);
+            // Now only blue's users get it: the answer varies by release again.
+            assertThat(browser.get("/static/app.blue.js", Map.of("Cookie", "cp_release=blue")).header("Vary"))
+                    .isEqualTo("Cookie, X-Canary");
         }
     }
 

@@ -41,8 +41,12 @@ import java.util.concurrent.atomic.AtomicInteger;
 final class StaticServer implements AutoCloseable {
 
     static final String PREFIX = "/static/";
+    /**
+     * Without files from other releases, so that a file's answer varies by what chose the release as it does
+     * whenever two releases may hold different files under one name (see StaticFiles#aloneHolding).
+     */
     static final StaticFilesSettings SETTINGS = new StaticFilesSettings(16 * 1024 * 1024, 64 * 1024,
-            "public, max-age=3600", true);
+            "public, max-age=3600", false);
 
     private final EventLoopGroup group;
     private final Channel server;
