@@ -621,6 +621,16 @@ public final class CanaryProxy implements AutoCloseable {
                 break;
             }
         }
+        // WebSocket clients were sent a Close frame as the stop began; a moment lets them read it and go.
+        long tunnelsDeadline = Math.min(deadline, System.nanoTime() + TimeUnit.SECONDS.toNanos(1));
+        while (upgraded() > 0 && System.nanoTime() - tunnelsDeadline < 0) {
+            try {
+                Thread.sleep(DRAIN_POLL_MILLIS);
+            } catch (InterruptedException e) {
+                Thread.currentThread().interrupt();
+                break;
+            }
+        }
         long left = inflight();
         if (left > 0) {
             log.warn("stopping with {} still in flight after {}", left == 1 ? "1 request" : left + " requests",
@@ -647,6 +657,18 @@ public final class CanaryProxy implements AutoCloseable {
     @Override
     public void close() {
         stop();
+    }
+
+    /** Upgraded connections (WebSocket) still open, of every release. */
+    private long upgraded() {
+        long sum = 0;
+        for (Release r : upstreams.releases()) {
+            sum += r.upgradedCount();
+        }
+        for (Release r : draining) {
+            sum += r.upgradedCount();
+        }
+        return sum;
     }
 
     /** Requests a stop waits for: those of every release, and responses clients still take from disk. */

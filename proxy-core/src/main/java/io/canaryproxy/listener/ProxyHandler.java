@@ -1618,7 +1618,7 @@ final class ProxyHandler extends ChannelInboundHandlerAdapter implements Upstrea
         } else if (!endingTunnel) {
             frames.follow(data, index, length, false);
             wire.write(data.retainedSlice(index, length), wire.voidPromise());
-        } else if (ctx.channel().isActive() && !frames.atBoundary()) {
+        } else if (!lingering && ctx.channel().isActive() && !frames.atBoundary()) {
             int upToBoundary = frames.follow(data, index, length, true);
             if (upToBoundary > 0) {
                 wire.write(data.retainedSlice(index, upToBoundary), wire.voidPromise());
@@ -1641,13 +1641,21 @@ final class ProxyHandler extends ChannelInboundHandlerAdapter implements Upstrea
             return;
         }
         endingTunnel = true;
-        if (framesFromUpstream.atBoundary()) {
+        WebSocketFrames frames = framesFromUpstream;
+        if (!frames.followed() || frames.closeSent()) {
+            // Frames that cannot be followed any more, or the app's own Close already sent: only the close is left.
+            lingerAndClose(Unpooled.EMPTY_BUFFER);
+        } else if (frames.atBoundary()) {
             sayGoingAway();
         }
     }
 
+    /**
+     * The Close frame, then a half-close and a linger (see lingerAndClose): closing at once with bytes the client
+     * is still sending unread would reset the connection, and the reset could take the Close frame with it.
+     */
     private void sayGoingAway() {
-        wire.writeAndFlush(WebSocketFrames.goingAway()).addListener(ChannelFutureListener.CLOSE);
+        lingerAndClose(WebSocketFrames.goingAway());
     }
 
     private void relayToUpstream(Object msg) {

@@ -20,15 +20,29 @@ final class WebSocketFrames {
     private int headerFill;
     private int headerSize = 2;
     private long payloadLeft;
+    /** A length no peer may send was seen: where frames end is not known any more. */
+    private boolean lost;
+    /** The app sent a Close frame: the tunnel is ending from its side, and a second Close must not follow. */
+    private boolean closeSent;
 
     /** A Close frame saying the server is going away, to write between two frames. */
     static ByteBuf goingAway() {
         return GOING_AWAY.duplicate();
     }
 
-    /** Whether the bytes seen so far end with a whole frame (or are none). */
+    /** Whether the bytes seen so far end with a whole frame (or are none); never once the frames were lost. */
     boolean atBoundary() {
-        return headerFill == 0 && payloadLeft == 0;
+        return headerFill == 0 && payloadLeft == 0 && !lost;
+    }
+
+    /** Whether frames can still be followed: false after a length no peer may send. */
+    boolean followed() {
+        return !lost;
+    }
+
+    /** Whether a Close frame from the app has been seen. */
+    boolean closeSent() {
+        return closeSent;
     }
 
     /**
@@ -38,7 +52,7 @@ final class WebSocketFrames {
     int follow(ByteBuf data, int index, int length, boolean stopAtBoundary) {
         int at = index;
         int end = index + length;
-        while (at < end) {
+        while (at < end && !lost) {
             if (stopAtBoundary && atBoundary()) {
                 break;
             }
@@ -55,11 +69,13 @@ final class WebSocketFrames {
             }
             if (headerFill >= 2 && headerFill == headerSize) {
                 payloadLeft = payloadLength();
+                lost = payloadLeft < 0;
+                closeSent |= (header[0] & 0x0f) == 0x8;
                 headerFill = 0;
                 headerSize = 2;
             }
         }
-        return at - index;
+        return lost ? length : at - index;
     }
 
     private long payloadLength() {
@@ -73,6 +89,6 @@ final class WebSocketFrames {
             length = length << 8 | (header[2 + i] & 0xff);
         }
         // RFC 6455 5.2: the most significant bit of an 8-byte length is 0; a peer that sets it is not followed.
-        return Math.max(length, 0);
+        return length;
     }
 }

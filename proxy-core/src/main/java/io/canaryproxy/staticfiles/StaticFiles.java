@@ -1,5 +1,7 @@
 package io.canaryproxy.staticfiles;
 
+import com.github.benmanes.caffeine.cache.Cache;
+import com.github.benmanes.caffeine.cache.Caffeine;
 import io.canaryproxy.config.ReleaseConfig;
 import io.canaryproxy.config.StaticFilesConfig;
 import io.canaryproxy.config.StaticFilesSettings;
@@ -31,6 +33,8 @@ import java.util.Collection;
 import java.util.Collections;
 import java.util.LinkedHashMap;
 import java.util.Map;
+import java.util.concurrent.TimeUnit;
+import java.util.function.Function;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
@@ -79,6 +83,17 @@ public final class StaticFiles {
      * only one root has is then the same file for every user, whatever the route.
      */
     private final boolean sameForAllWhenAlone;
+    /**
+     * Whether a name is in this root alone, remembered for a second: finding that no other root has a name costs a
+     * failed {@code realpath} in each, several times the cost of serving a cached file, and the fingerprinted names
+     * this is for are asked for on every page view. A name a deploy adds to another root varies within a second.
+     */
+    private final Cache<String, Boolean> alone = Caffeine.newBuilder()
+            .maximumSize(10_000)
+            .expireAfterWrite(1, TimeUnit.SECONDS)
+            .executor(Runnable::run)
+            .build();
+    private final Function<String, Boolean> lookUpAlone = this::noOtherRootHas;
     /** Every release's instance of this configuration, this one included: filled in before any is published. */
     private final Map<String, StaticFiles> all;
 
@@ -305,9 +320,10 @@ public final class StaticFiles {
      * page view. A name more than one root has varies, since the roots may hold different files under it.
      */
     private boolean aloneHolding(String relative) {
-        if (!sameForAllWhenAlone) {
-            return false;
-        }
+        return sameForAllWhenAlone && alone.get(relative, lookUpAlone);
+    }
+
+    private Boolean noOtherRootHas(String relative) {
         for (StaticFiles other : all.values()) {
             if (other != this && cache.lookup(other.release, other.root, relative) != null) {
                 return false;

@@ -76,6 +76,32 @@ class WebSocketFramesTest {
         two.release();
     }
 
+    /** The app's own Close is noted: a second one must not follow it (RFC 6455 5.5.1). */
+    @Test
+    void aCloseFromTheAppIsNoted() {
+        byte[] close = {(byte) 0x88, 2, 0x03, (byte) 0xe8};
+        ByteBuf stream = Unpooled.wrappedBuffer(frame(3, false), close);
+        WebSocketFrames tracker = new WebSocketFrames();
+        tracker.follow(stream, 0, 5, false);
+        assertThat(tracker.closeSent()).isFalse();
+        tracker.follow(stream, 5, 4, false);
+        assertThat(tracker.closeSent()).isTrue();
+        assertThat(tracker.atBoundary()).isTrue();
+        stream.release();
+    }
+
+    /** A length with its top bit set is no frame: the tracker says it lost the frames rather than guess. */
+    @Test
+    void anImpossibleLengthLosesTheFrames() {
+        byte[] bad = {(byte) 0x82, 127, (byte) 0x80, 0, 0, 0, 0, 0, 0, 1, 9, 9, 9};
+        ByteBuf stream = Unpooled.wrappedBuffer(bad);
+        WebSocketFrames tracker = new WebSocketFrames();
+        assertThat(tracker.follow(stream, 0, bad.length, false)).isEqualTo(bad.length);
+        assertThat(tracker.followed()).isFalse();
+        assertThat(tracker.atBoundary()).isFalse();
+        stream.release();
+    }
+
     @Test
     void theGoingAwayFrameIsACloseWithStatus1001() {
         ByteBuf close = WebSocketFrames.goingAway();
