@@ -28,6 +28,19 @@ public final class Release {
     private static final int USABLE = 1;
     private static final int LAST_RESORT = 2;
 
+    /**
+     * Fired at the client side of an upgraded connection that a drain or a stop ends. Its handler may end it more
+     * gently than a close (a WebSocket Close frame between two frames); it is closed {@value #END_GRACE_MILLIS} ms
+     * later whatever the handler does.
+     */
+    public static final Object ENDING_TUNNEL = new Object() {
+        @Override
+        public String toString() {
+            return "ENDING_TUNNEL";
+        }
+    };
+    private static final long END_GRACE_MILLIS = 1000;
+
     private final String name;
     private final ReleaseConfig source;
     private final UpstreamConfig upstreamConfig;
@@ -296,19 +309,6 @@ public final class Release {
     public ChannelGroupFuture closeUpstreamChannels() {
         return upstreamChannels.close();
     }
-
-    /**
-     * Fired at the client side of an upgraded connection that a drain or a stop ends. Its handler may end it more
-     * gently than a close (a WebSocket Close frame between two frames); it is closed {@value #END_GRACE_MILLIS} ms
-     * later whatever the handler does.
-     */
-    public static final Object ENDING_TUNNEL = new Object() {
-        @Override
-        public String toString() {
-            return "ENDING_TUNNEL";
-        }
-    };
-    private static final long END_GRACE_MILLIS = 1000;
 
     /** Ends every upgraded connection of this release. */
     public void closeUpgraded() {
