@@ -48,6 +48,8 @@ import java.util.concurrent.ForkJoinPool;
 import java.util.concurrent.ScheduledExecutorService;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.TimeoutException;
+import java.util.function.LongSupplier;
+import java.util.function.ToLongFunction;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
@@ -613,24 +615,10 @@ public final class CanaryProxy implements AutoCloseable {
         analysis.close();
         upstreams.stopHealthChecks();
         long deadline = System.nanoTime() + config.drain().timeout().toNanos();
-        while (inflight() > 0 && System.nanoTime() - deadline < 0) {
-            try {
-                Thread.sleep(DRAIN_POLL_MILLIS);
-            } catch (InterruptedException e) {
-                Thread.currentThread().interrupt();
-                break;
-            }
-        }
+        awaitNone(this::inflight, deadline);
         // WebSocket clients were sent a Close frame as the stop began; a moment lets them read it and go.
-        long tunnelsDeadline = Math.min(deadline, System.nanoTime() + TimeUnit.SECONDS.toNanos(1));
-        while (upgraded() > 0 && System.nanoTime() - tunnelsDeadline < 0) {
-            try {
-                Thread.sleep(DRAIN_POLL_MILLIS);
-            } catch (InterruptedException e) {
-                Thread.currentThread().interrupt();
-                break;
-            }
-        }
+        awaitNone(() -> sum(Release::upgradedCount),
+                Math.min(deadline, System.nanoTime() + TimeUnit.SECONDS.toNanos(1)));
         long left = inflight();
         if (left > 0) {
             log.warn("stopping with {} still in flight after {}", left == 1 ? "1 request" : left + " requests",
@@ -659,28 +647,33 @@ public final class CanaryProxy implements AutoCloseable {
         stop();
     }
 
-    /** Upgraded connections (WebSocket) still open, of every release. */
-    private long upgraded() {
+    /** Waits until {@code count} is 0 or {@code deadline} ({@link System#nanoTime}) has passed. */
+    private static void awaitNone(LongSupplier count, long deadline) {
+        while (count.getAsLong() > 0 && System.nanoTime() - deadline < 0) {
+            try {
+                Thread.sleep(DRAIN_POLL_MILLIS);
+            } catch (InterruptedException e) {
+                Thread.currentThread().interrupt();
+                return;
+            }
+        }
+    }
+
+    /** {@code what} summed over every release, those a reload replaced included. */
+    private long sum(ToLongFunction<Release> what) {
         long sum = 0;
         for (Release r : upstreams.releases()) {
-            sum += r.upgradedCount();
+            sum += what.applyAsLong(r);
         }
         for (Release r : draining) {
-            sum += r.upgradedCount();
+            sum += what.applyAsLong(r);
         }
         return sum;
     }
 
     /** Requests a stop waits for: those of every release, and responses clients still take from disk. */
     private long inflight() {
-        long sum = listener.buffered();
-        for (Release r : upstreams.releases()) {
-            sum += r.inflight();
-        }
-        for (Release r : draining) {
-            sum += r.inflight();
-        }
-        return sum;
+        return listener.buffered() + sum(Release::inflight);
     }
 
     /**

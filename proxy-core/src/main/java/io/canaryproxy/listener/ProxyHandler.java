@@ -1169,12 +1169,16 @@ final class ProxyHandler extends ChannelInboundHandlerAdapter implements Upstrea
             b.append(data, index, length);
         } catch (IOException e) {
             // The bytes before these are in the file and these cannot follow them: the response cannot go on.
-            String why = "cannot keep the response for a slow client in " + lc.bodyTempDir + ": "
-                    + IoFailures.describe(e);
-            log.warn("{} {} (release {}): {}; the response is cut", request.method(),
-                    UpstreamFailureLog.pathOf(request.uri()), release.name(), why);
-            breakResponse(why, null);
+            bufferFailed("cannot keep the response for a slow client in ", e);
         }
+    }
+
+    /** The response file failed {@code doing} in the temp dir: said, and the response cut. */
+    private void bufferFailed(String doing, IOException e) {
+        String why = doing + lc.bodyTempDir + ": " + IoFailures.describe(e);
+        log.warn("{} {} (release {}): {}; the response is cut", request.method(),
+                UpstreamFailureLog.pathOf(request.uri()), release.name(), why);
+        breakResponse(why, null);
     }
 
     /**
@@ -1219,11 +1223,7 @@ final class ProxyHandler extends ChannelInboundHandlerAdapter implements Upstrea
         try {
             region = b.nextRegion();
         } catch (IOException e) {
-            String why = "cannot write the response for a slow client to " + lc.bodyTempDir + ": "
-                    + IoFailures.describe(e);
-            log.warn("{} {} (release {}): {}; the response is cut", request.method(),
-                    UpstreamFailureLog.pathOf(request.uri()), release.name(), why);
-            breakResponse(why, null);
+            bufferFailed("cannot write the response for a slow client to ", e);
             return;
         }
         if (region != null) {
