@@ -36,6 +36,7 @@ import org.openjdk.jmh.annotations.Level;
 import org.openjdk.jmh.annotations.Measurement;
 import org.openjdk.jmh.annotations.Mode;
 import org.openjdk.jmh.annotations.OutputTimeUnit;
+import org.openjdk.jmh.annotations.Param;
 import org.openjdk.jmh.annotations.Scope;
 import org.openjdk.jmh.annotations.Setup;
 import org.openjdk.jmh.annotations.State;
@@ -56,8 +57,20 @@ import org.openjdk.jmh.annotations.Warmup;
 public class ProxiedRequestBenchmark {
 
     private static final byte[] BODY = "x".repeat(200).getBytes(StandardCharsets.US_ASCII);
-    private static final byte[] REQUEST = ("GET /bench HTTP/1.1\r\nHost: bench\r\nUser-Agent: jmh\r\n"
+    private static final byte[] TOOL_REQUEST = ("GET /bench HTTP/1.1\r\nHost: bench\r\nUser-Agent: jmh\r\n"
             + "Accept: */*\r\n\r\n").getBytes(StandardCharsets.US_ASCII);
+    /** A stylesheet fetched by a browser that has its session, its CSRF token and its bucket: eleven headers. */
+    private static final byte[] BROWSER_REQUEST = ("GET /static/app.css?v=3 HTTP/1.1\r\nHost: shop.example.com\r\n"
+            + "Connection: keep-alive\r\nUser-Agent: Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like "
+            + "Gecko) Chrome/120.0 Safari/537.36\r\nAccept: text/css,*/*;q=0.1\r\nSec-Fetch-Site: same-origin\r\n"
+            + "Sec-Fetch-Mode: no-cors\r\nSec-Fetch-Dest: style\r\nReferer: https://shop.example.com/cart/\r\n"
+            + "Accept-Encoding: gzip, deflate, br\r\nAccept-Language: en-GB,en;q=0.9\r\n"
+            + "Cookie: sessionid=abc123def456; csrftoken=xyz789; cp_bucket=4242\r\n\r\n")
+            .getBytes(StandardCharsets.US_ASCII);
+
+    /** Who sends the GET: a tool's three headers, or a browser's eleven. */
+    @Param({"tool", "browser"})
+    public String client;
 
     private EventLoopGroup backendGroup;
     private Channel backend;
@@ -96,8 +109,9 @@ public class ProxiedRequestBenchmark {
                   health-check.interval = 0
                 }
                 """.formatted(port))));
-        direct = new Client(new InetSocketAddress("127.0.0.1", port));
-        proxied = new Client(proxy.listenAddress());
+        byte[] request = client.equals("browser") ? BROWSER_REQUEST : TOOL_REQUEST;
+        direct = new Client(new InetSocketAddress("127.0.0.1", port), request);
+        proxied = new Client(proxy.listenAddress(), request);
     }
 
     @TearDown(Level.Trial)
@@ -156,8 +170,10 @@ public class ProxiedRequestBenchmark {
         private final OutputStream out;
         private final InputStream in;
         private final byte[] buf = new byte[4096];
+        private final byte[] request;
 
-        Client(InetSocketAddress address) throws IOException {
+        Client(InetSocketAddress address, byte[] request) throws IOException {
+            this.request = request;
             socket = new Socket();
             socket.setTcpNoDelay(true);
             socket.connect(address);
@@ -166,7 +182,7 @@ public class ProxiedRequestBenchmark {
         }
 
         int get() throws IOException {
-            out.write(REQUEST);
+            out.write(request);
             int total = 0;
             int headEnd = -1;
             int contentLength = -1;

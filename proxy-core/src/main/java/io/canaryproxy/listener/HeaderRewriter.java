@@ -68,7 +68,7 @@ final class HeaderRewriter {
         out.writeBytes(HTTP_11);
 
         List<String> namedInConnection = namedHeaders(h);
-        String host = null;
+        CharSequence host = null;
         String priorForwardedFor = null;
         boolean hasProto = false;
         boolean hasForwardedHost = false;
@@ -93,7 +93,7 @@ final class HeaderRewriter {
                     continue;
                 case HOST:
                     if (host == null) {
-                        host = value.toString();
+                        host = value;
                     }
                     break;
                 case FORWARDED_FOR:

@@ -24,8 +24,7 @@ import java.util.Set;
  * each; scanning costs less than hashing every name on the way in, and the whole set is two objects, where Netty's
  * {@code DefaultHttpHeaders} builds a 16-slot table and an entry per header for every request.
  *
- * <p>Values are kept as they were added; lookups that Netty's headers answer by splitting comma-separated values
- * ({@link #containsValue}) are left to {@link HttpHeaders}' own code, so that both give the same answers. Names and
+ * <p>Values are kept as they were added: Strings, or views of the head's bytes ({@link RequestHeadParser}). Names and
  * values are not validated here: the decoder checked the head's bytes before they were parsed. Not thread-safe,
  * like the request it belongs to. Several {@code Cookie} headers are kept as one (see {@link #joinCookies}).
  */
@@ -99,7 +98,8 @@ final class RequestHeaders extends HttpHeaders {
         return -1;
     }
 
-    private CharSequence first(CharSequence name) {
+    /** The first value of {@code name} as it is kept, without making a String of it; {@code null} if absent. */
+    CharSequence first(CharSequence name) {
         int i = indexOf(name, 0);
         return i < 0 ? null : slots[2 * i + 1];
     }
@@ -257,8 +257,63 @@ final class RequestHeaders extends HttpHeaders {
 
     @Override
     public boolean containsValue(CharSequence name, CharSequence value, boolean ignoreCase) {
-        // Asked for every request (keep-alive, upgrade); most have no such header, and then nothing is allocated.
-        return indexOf(name, 0) >= 0 && super.containsValue(name, value, ignoreCase);
+        // Asked for every request (keep-alive, upgrade), and most browsers send Connection: answered in place,
+        // without the String per value, list and iterator of HttpHeaders' own code.
+        for (int i = indexOf(name, 0); i >= 0; i = indexOf(name, i + 1)) {
+            if (listContains(slots[2 * i + 1], value, ignoreCase)) {
+                return true;
+            }
+        }
+        return false;
+    }
+
+    /**
+     * Whether an element of the comma-separated {@code list}, trimmed, is {@code expected}: what {@link HttpHeaders}
+     * answers for one value, down to an empty element after the last comma not counting. Trimmed of characters up
+     * to the space, as {@link String#trim()} trims; a value from the head's bytes is trimmed the same way as one
+     * made a String of them.
+     */
+    static boolean listContains(CharSequence list, CharSequence expected, boolean ignoreCase) {
+        int n = list.length();
+        int begin = 0;
+        while (true) {
+            int end = begin;
+            while (end < n && list.charAt(end) != ',') {
+                end++;
+            }
+            if (end == n) {
+                return (begin < n || begin == 0) && elementIs(list, begin, n, expected, ignoreCase);
+            }
+            if (elementIs(list, begin, end, expected, ignoreCase)) {
+                return true;
+            }
+            begin = end + 1;
+        }
+    }
+
+    private static boolean elementIs(CharSequence list, int from, int to, CharSequence expected, boolean ignoreCase) {
+        while (from < to && list.charAt(from) <= ' ') {
+            from++;
+        }
+        while (to > from && list.charAt(to - 1) <= ' ') {
+            to--;
+        }
+        int length = expected.length();
+        if (to - from != length) {
+            return false;
+        }
+        for (int i = 0; i < length; i++) {
+            char a = list.charAt(from + i);
+            char b = expected.charAt(i);
+            if (a != b && !(ignoreCase && lowerAscii(a) == lowerAscii(b))) {
+                return false;
+            }
+        }
+        return true;
+    }
+
+    private static char lowerAscii(char c) {
+        return c >= 'A' && c <= 'Z' ? (char) (c + 32) : c;
     }
 
     @Override

@@ -26,7 +26,7 @@ final class RequestRules {
         }
         HttpHeaders h = request.headers();
         // RFC 9112 3.2: a 1.1 request without Host gets a 400 (one with more than one is refused by the decoder).
-        String host = h.get(HttpHeaderNames.HOST);
+        CharSequence host = RequestHeaders.of(h).first(HttpHeaderNames.HOST);
         if (version.minorVersion() >= 1 && host == null) {
             return HttpResponseStatus.BAD_REQUEST;
         }
@@ -85,11 +85,11 @@ final class RequestRules {
      * RFC 9110 7.2 with RFC 3986 3.2.2: {@code uri-host [":" port]}, the host an IP literal in brackets or a
      * reg-name (unreserved, percent-encoded and sub-delims characters). Empty is valid: a target without one.
      */
-    static boolean isValidHost(String value) {
+    static boolean isValidHost(CharSequence value) {
         int n = value.length();
         int i = 0;
         if (n > 0 && value.charAt(0) == '[') {
-            int close = value.indexOf(']');
+            int close = indexOf(value, ']');
             if (close < 2) {
                 return false;
             }
@@ -117,6 +117,15 @@ final class RequestRules {
             }
         }
         return true;
+    }
+
+    private static int indexOf(CharSequence s, char c) {
+        for (int i = 0, n = s.length(); i < n; i++) {
+            if (s.charAt(i) == c) {
+                return i;
+            }
+        }
+        return -1;
     }
 
     private static boolean isHexDigit(char c) {

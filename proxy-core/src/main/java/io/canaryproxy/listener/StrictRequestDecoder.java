@@ -34,6 +34,9 @@ import java.util.List;
  * discarded, since nothing that follows can be framed reliably. The head bytes are checked before Netty's decoder
  * consumes them, each byte once.
  *
+ * <p>A head that arrives whole, as nearly all do, is turned into its request by {@link RequestHeadParser} when it has
+ * the plain shape that parser takes, and by Netty's decoder otherwise; both make the same request of the same bytes.
+ *
  * <p>It also remembers when the current request head began, so that the listener can cut off clients that send
  * their headers too slowly (slowloris), and can switch to passing raw bytes once a connection is upgraded.
  */
@@ -54,7 +57,15 @@ final class StrictRequestDecoder extends HttpRequestDecoder {
     /** No request head is being received. */
     static final long NO_HEAD = 0;
 
+    private final int maxInitialLine;
+    private final int maxHeaderSize;
+
     private boolean inHead = true;
+    /**
+     * Netty's decoder has been given no byte of the head now being received, so a head that comes whole can be
+     * parsed here instead ({@link RequestHeadParser}); Netty's decoder then stays where it is, between requests.
+     */
+    private boolean parserIdle = true;
     private boolean rejected;
     private boolean raw;
     private long headStartedNanos = NO_HEAD;
@@ -75,6 +86,8 @@ final class StrictRequestDecoder extends HttpRequestDecoder {
 
     StrictRequestDecoder(HttpDecoderConfig config) {
         super(config);
+        maxInitialLine = config.getMaxInitialLineLength();
+        maxHeaderSize = config.getMaxHeaderSize();
     }
 
     static HttpDecoderConfig config(int maxInitialLine, int maxHeaderSize) {
@@ -119,6 +132,21 @@ final class StrictRequestDecoder extends HttpRequestDecoder {
                 reject(buffer, out, violation);
                 return;
             }
+            if (headEnded && parserIdle) {
+                HttpRequest request = RequestHeadParser.parse(buffer, before, validatedAhead, maxInitialLine,
+                        maxHeaderSize);
+                if (request != null) {
+                    buffer.skipBytes(validatedAhead);
+                    headStartedNanos = NO_HEAD;
+                    out.add(request);
+                    out.add(LastHttpContent.EMPTY_LAST_CONTENT);
+                    startHead();
+                    return;
+                }
+            }
+        }
+        if (inHead) {
+            parserIdle = false;
         }
         int produced = out.size();
         super.decode(ctx, buffer, out);
@@ -207,6 +235,7 @@ final class StrictRequestDecoder extends HttpRequestDecoder {
 
     private void startHead() {
         inHead = true;
+        parserIdle = true;
         headBegun = false;
         headEnded = false;
         validatedAhead = 0;
