@@ -13,7 +13,8 @@ import java.util.Arrays;
  * Makes the request a whole head stands for when it came in one read, as nearly all do, with less work than Netty's
  * decoder: its bytes are copied once, and every header name and value is a view of that copy, where the decoder
  * copies each line and makes a String of every value. The request is the one the decoder would have made of the
- * same bytes (same request line, same headers in the same order, no body).
+ * same bytes (same request line, same headers in the same order, no body), but for its decoder result: a plain
+ * success, without the line and header sizes Netty's carries.
  *
  * <p>Only the plain shape is taken: {@code METHOD SP target SP HTTP/1.x}, a method the proxy knows, no leading empty
  * line, within the size limits, and no header that frames a body ({@code Content-Length}, {@code Transfer-Encoding},
@@ -57,6 +58,11 @@ final class RequestHeadParser {
      * @param maxHeaderSize  the most bytes of header lines in all, CRLFs not counted, as Netty's decoder counts them
      */
     static HttpRequest parse(ByteBuf in, int from, int length, int maxInitialLine, int maxHeaderSize) {
+        // Each header line counts at least two bytes ("a:") toward the limit and adds a CRLF that does not count: a
+        // head longer than this is over a limit, and is refused by Netty's decoder without being copied here first.
+        if (length > maxInitialLine + 2L * maxHeaderSize + 4) {
+            return null;
+        }
         byte[] head = new byte[length];
         in.getBytes(from, head, 0, length);
 

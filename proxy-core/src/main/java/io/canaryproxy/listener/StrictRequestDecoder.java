@@ -9,6 +9,7 @@ import io.netty.handler.codec.http.DefaultHttpHeadersFactory;
 import io.netty.handler.codec.http.DefaultHttpRequest;
 import io.netty.handler.codec.http.HttpDecoderConfig;
 import io.netty.handler.codec.http.HttpMessage;
+import io.netty.handler.codec.http.HttpObject;
 import io.netty.handler.codec.http.HttpMethod;
 import io.netty.handler.codec.http.HttpRequest;
 import io.netty.handler.codec.http.HttpRequestDecoder;
@@ -157,6 +158,13 @@ final class StrictRequestDecoder extends HttpRequestDecoder {
             Object msg = out.get(i);
             if (isBodyPiece(msg)) {
                 continue;
+            }
+            if (((HttpObject) msg).decoderResult().isFailure()) {
+                // Netty's decoder is in BAD_MESSAGE now and drops every later byte; nothing more is framed here.
+                rejected = true;
+                inHead = false;
+                headStartedNanos = NO_HEAD;
+                break;
             }
             if (msg instanceof HttpRequest) {
                 inHead = false;
