@@ -42,7 +42,7 @@ final class RequestHeadParser {
         HttpMethod.OPTIONS,
     };
 
-    private static final byte[] HTTP_1_ = "HTTP/1.".getBytes(StandardCharsets.US_ASCII);
+    private static final AsciiString HTTP_1_ = AsciiString.cached("HTTP/1.");
     private static final byte[] CONTENT_LENGTH = lower("content-length");
     private static final byte[] TRANSFER_ENCODING = lower("transfer-encoding");
     private static final byte[] SEC_WEBSOCKET_KEY = lower("sec-websocket-key");
@@ -70,7 +70,7 @@ final class RequestHeadParser {
         if (lineEnd > maxInitialLine) {
             return null;
         }
-        int space = indexOfSpace(head, 0, lineEnd);
+        int space = indexOf(head, (byte) ' ', 0, lineEnd);
         HttpMethod method = space < 0 ? null : method(head, space);
         // The line ends in " HTTP/1.0" or " HTTP/1.1", after a target that is not empty.
         int versionStart = lineEnd - 8;
@@ -80,7 +80,7 @@ final class RequestHeadParser {
         HttpVersion version = version(head, versionStart);
         int targetStart = space + 1;
         int targetEnd = versionStart - 1;
-        if (version == null || indexOfSpace(head, targetStart, targetEnd) >= 0) {
+        if (version == null || indexOf(head, (byte) ' ', targetStart, targetEnd) >= 0) {
             return null;
         }
 
@@ -93,7 +93,7 @@ final class RequestHeadParser {
         h.reserve(headers);
         for (int start = headersStart, end = indexOfCr(head, start); end > start; start = end + 2,
                 end = indexOfCr(head, start)) {
-            int colon = indexOf(head, (byte) ':', start);
+            int colon = indexOf(head, (byte) ':', start, end);
             // RFC 9112 5: optional whitespace around the value is not part of it.
             int valueStart = colon + 1;
             while (valueStart < end && isOws(head[valueStart])) {
@@ -124,7 +124,7 @@ final class RequestHeadParser {
         int size = 0;
         for (int end = indexOfCr(head, start); end > start; start = end + 2, end = indexOfCr(head, start)) {
             size += end - start;
-            int nameLength = indexOf(head, (byte) ':', start) - start;
+            int nameLength = indexOf(head, (byte) ':', start, end) - start;
             if (size > maxHeaderSize
                     || nameLength == CONTENT_LENGTH.length && equalsLower(head, start, CONTENT_LENGTH)
                     || nameLength == TRANSFER_ENCODING.length && equalsLower(head, start, TRANSFER_ENCODING)
@@ -158,12 +158,10 @@ final class RequestHeadParser {
     }
 
     private static HttpVersion version(byte[] head, int start) {
-        for (int i = 0; i < HTTP_1_.length; i++) {
-            if (head[start + i] != HTTP_1_[i]) {
-                return null;
-            }
+        if (!equals(head, start, HTTP_1_)) {
+            return null;
         }
-        byte minor = head[start + HTTP_1_.length];
+        byte minor = head[start + HTTP_1_.length()];
         return minor == '1' ? HttpVersion.HTTP_1_1 : minor == '0' ? HttpVersion.HTTP_1_0 : null;
     }
 
@@ -188,21 +186,12 @@ final class RequestHeadParser {
     }
 
     private static int indexOfCr(byte[] head, int from) {
-        return indexOf(head, (byte) '\r', from);
+        return indexOf(head, (byte) '\r', from, head.length);
     }
 
-    private static int indexOf(byte[] head, byte b, int from) {
-        for (int i = from; i < head.length; i++) {
-            if (head[i] == b) {
-                return i;
-            }
-        }
-        return -1;
-    }
-
-    private static int indexOfSpace(byte[] head, int from, int to) {
+    private static int indexOf(byte[] head, byte b, int from, int to) {
         for (int i = from; i < to; i++) {
-            if (head[i] == ' ') {
+            if (head[i] == b) {
                 return i;
             }
         }

@@ -277,11 +277,8 @@ final class RequestHeaders extends HttpHeaders {
         int n = list.length();
         int begin = 0;
         while (true) {
-            int end = begin;
-            while (end < n && list.charAt(end) != ',') {
-                end++;
-            }
-            if (end == n) {
+            int end = AsciiString.indexOf(list, ',', begin);
+            if (end < 0) {
                 return (begin < n || begin == 0) && elementIs(list, begin, n, expected, ignoreCase);
             }
             if (elementIs(list, begin, end, expected, ignoreCase)) {
@@ -299,21 +296,7 @@ final class RequestHeaders extends HttpHeaders {
             to--;
         }
         int length = expected.length();
-        if (to - from != length) {
-            return false;
-        }
-        for (int i = 0; i < length; i++) {
-            char a = list.charAt(from + i);
-            char b = expected.charAt(i);
-            if (a != b && !(ignoreCase && lowerAscii(a) == lowerAscii(b))) {
-                return false;
-            }
-        }
-        return true;
-    }
-
-    private static char lowerAscii(char c) {
-        return c >= 'A' && c <= 'Z' ? (char) (c + 32) : c;
+        return to - from == length && AsciiString.regionMatchesAscii(list, ignoreCase, from, expected, 0, length);
     }
 
     @Override

@@ -7,6 +7,7 @@ import io.netty.handler.codec.http.HttpMethod;
 import io.netty.handler.codec.http.HttpRequest;
 import io.netty.handler.codec.http.HttpResponseStatus;
 import io.netty.handler.codec.http.HttpVersion;
+import io.netty.util.AsciiString;
 import java.net.URI;
 import java.net.URISyntaxException;
 import java.util.List;
@@ -89,7 +90,7 @@ final class RequestRules {
         int n = value.length();
         int i = 0;
         if (n > 0 && value.charAt(0) == '[') {
-            int close = indexOf(value, ']');
+            int close = AsciiString.indexOf(value, ']', 0);
             if (close < 2) {
                 return false;
             }
@@ -117,15 +118,6 @@ final class RequestRules {
             }
         }
         return true;
-    }
-
-    private static int indexOf(CharSequence s, char c) {
-        for (int i = 0, n = s.length(); i < n; i++) {
-            if (s.charAt(i) == c) {
-                return i;
-            }
-        }
-        return -1;
     }
 
     private static boolean isHexDigit(char c) {

@@ -127,14 +127,7 @@ class RequestHeadParserTest {
                 ReferenceCountUtil.release(msg);
             }
             assertThat(failed).as("refused: %s", refused).isTrue();
-            byte[] bytes = next.getBytes(StandardCharsets.ISO_8859_1);
-            if (nextWhole) {
-                channel.writeInbound(Unpooled.wrappedBuffer(bytes));
-            } else {
-                for (byte b : bytes) {
-                    channel.writeInbound(Unpooled.wrappedBuffer(new byte[] {b}));
-                }
-            }
+            write(channel, next, nextWhole);
             Object after = channel.readInbound();
             String seen = after instanceof HttpRequest r ? r.method() + " " + r.uri() : String.valueOf(after);
             ReferenceCountUtil.release(after);
@@ -192,14 +185,7 @@ class RequestHeadParserTest {
     private static List<String> decode(String head, boolean whole) {
         EmbeddedChannel channel = new EmbeddedChannel(
                 new StrictRequestDecoder(StrictRequestDecoder.config(MAX_LINE, MAX_HEADERS)));
-        byte[] bytes = head.getBytes(StandardCharsets.ISO_8859_1);
-        if (whole) {
-            channel.writeInbound(Unpooled.wrappedBuffer(bytes));
-        } else {
-            for (byte b : bytes) {
-                channel.writeInbound(Unpooled.wrappedBuffer(new byte[] {b}));
-            }
-        }
+        write(channel, head, whole);
         List<String> lines = new ArrayList<>();
         StringBuilder body = new StringBuilder();
         for (Object msg; (msg = channel.readInbound()) != null; ) {
@@ -223,6 +209,18 @@ class RequestHeadParserTest {
         }
         channel.finishAndReleaseAll();
         return lines;
+    }
+
+    /** Sends {@code bytes} in one read, or a byte a read so that Netty's decoder is given the head. */
+    private static void write(EmbeddedChannel channel, String bytes, boolean whole) {
+        byte[] b = bytes.getBytes(StandardCharsets.ISO_8859_1);
+        if (whole) {
+            channel.writeInbound(Unpooled.wrappedBuffer(b));
+            return;
+        }
+        for (byte one : b) {
+            channel.writeInbound(Unpooled.wrappedBuffer(new byte[] {one}));
+        }
     }
 
     private static void describe(HttpRequest request, List<String> lines) {
