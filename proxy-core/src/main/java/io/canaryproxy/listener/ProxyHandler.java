@@ -568,12 +568,15 @@ final class ProxyHandler extends ChannelInboundHandlerAdapter implements Upstrea
 
         // Only a trusted proxy in front can tell that the client came over TLS.
         secureClient = trustedClient && firstIsHttps(h.get(HeaderRewriter.X_FORWARDED_PROTO));
+        RequestHeaders values = RequestHeaders.of(h);
+        CharSequence cookies = values.first(HttpHeaderNames.COOKIE);
+        CharSequence canaryHeader = values.first(Router.X_CANARY);
         if (trustedClient) {
             routedHeaders = h;
-            lc.router.route(h, forwardedClient, decision);
+            lc.router.route(cookies, canaryHeader, forwardedClient, decision);
             routedHeaders = null;
         } else {
-            lc.router.route(h, addressBucket, decision);
+            lc.router.route(cookies, canaryHeader, addressBucket, decision);
         }
         Release target = decision.release();
         StaticFiles files = lc.staticFiles.isEmpty() ? null : lc.staticFiles.get(target.name());

@@ -3,8 +3,6 @@ package io.canaryproxy.routing;
 import io.canaryproxy.config.RoutingConfig;
 import io.canaryproxy.upstream.Release;
 import io.canaryproxy.upstream.Upstreams;
-import io.netty.handler.codec.http.HttpHeaderNames;
-import io.netty.handler.codec.http.HttpHeaders;
 import io.netty.util.AsciiString;
 import java.net.InetAddress;
 import java.util.concurrent.ThreadLocalRandom;
@@ -27,6 +25,8 @@ public final class Router {
     public static final AsciiString X_CANARY = AsciiString.cached("x-canary");
     public static final String RELEASE_COOKIE = "cp_release";
     private static final String RELEASE_COOKIE_EQ = RELEASE_COOKIE + "=";
+    private static final AsciiString ALWAYS = AsciiString.cached("always");
+    private static final AsciiString NEVER = AsciiString.cached("never");
     public static final int BUCKETS = RouteTable.FULL_WEIGHT;
     /** {@link #route} result flag: the response should set the bucket cookie. */
     static final int NO_BUCKET = -1;
@@ -84,32 +84,36 @@ public final class Router {
     }
 
     /**
-     * Fills {@code out} with the release for a request with these headers. They hold one {@code Cookie} header at
-     * most, as RFC 6265 5.4 asks: the listener joins several into one.
+     * Fills {@code out} with the release for a request with these header values. The router reads only these two,
+     * as they are kept (a view of the request's bytes is scanned in place, never copied into a String).
      *
+     * @param cookies the request's {@code Cookie} header, {@code null} if it has none; one header at most, as RFC
+     *     6265 5.4 asks: the listener joins several into one
+     * @param canaryHeader the request's {@code X-Canary} header, {@code null} if it has none
      * @param addressBucket the client's {@link #addressBucket(InetAddress)}, computed once per connection
      */
-    public void route(HttpHeaders headers, int addressBucket, Decision out) {
-        route(headers, addressBucket, null, out);
+    public void route(CharSequence cookies, CharSequence canaryHeader, int addressBucket, Decision out) {
+        route(cookies, canaryHeader, addressBucket, null, out);
     }
 
     /**
-     * {@link #route(HttpHeaders, int, Decision)} for a client whose address is costly to find (behind trusted
-     * proxies, in {@code X-Forwarded-For}): asked for only when a canary runs and the request has no bucket.
+     * {@link #route(CharSequence, CharSequence, int, Decision)} for a client whose address is costly to find
+     * (behind trusted proxies, in {@code X-Forwarded-For}): asked for only when a canary runs and the request has
+     * no bucket.
      */
-    public void route(HttpHeaders headers, ClientAddress client, Decision out) {
-        route(headers, 0, client, out);
+    public void route(CharSequence cookies, CharSequence canaryHeader, ClientAddress client, Decision out) {
+        route(cookies, canaryHeader, 0, client, out);
     }
 
-    private void route(HttpHeaders headers, int addressBucket, ClientAddress client, Decision out) {
+    private void route(CharSequence cookies, CharSequence canaryHeader, int addressBucket, ClientAddress client,
+            Decision out) {
         RouteState.Routes r = routes.current();
         out.setBucketCookie = false;
         out.bucket = NO_BUCKET;
         out.fallback = null;
-        String cookies = headers.get(HttpHeaderNames.COOKIE);
         scanCookies(cookies, bucketCookieEq, overrides, out);
         if (overrides) {
-            Release pinned = override(headers, cookies, out, r);
+            Release pinned = override(canaryHeader, cookies, out, r);
             if (pinned != null) {
                 out.release = pinned;
                 return;
@@ -147,13 +151,12 @@ public final class Router {
         out.fallback = canaryServes ? stable : null;
     }
 
-    private Release override(HttpHeaders headers, String cookies, Decision scan, RouteState.Routes r) {
-        String header = headers.get(X_CANARY);
-        if (header != null) {
-            if (header.equalsIgnoreCase("always")) {
+    private Release override(CharSequence canaryHeader, CharSequence cookies, Decision scan, RouteState.Routes r) {
+        if (canaryHeader != null) {
+            if (AsciiString.contentEqualsIgnoreCase(canaryHeader, ALWAYS)) {
                 return r.canary() != null ? r.canary() : r.stable();
             }
-            if (header.equalsIgnoreCase("never")) {
+            if (AsciiString.contentEqualsIgnoreCase(canaryHeader, NEVER)) {
                 return r.stable();
             }
         }
@@ -161,7 +164,7 @@ public final class Router {
             int len = scan.pinEnd - scan.pinStart;
             for (Release release : upstreams.releases()) {
                 String name = release.name();
-                if (name.length() == len && cookies.regionMatches(scan.pinStart, name, 0, len)) {
+                if (name.length() == len && AsciiString.regionMatches(cookies, false, scan.pinStart, name, 0, len)) {
                     return release;
                 }
             }
@@ -170,46 +173,60 @@ public final class Router {
     }
 
     /**
-     * Finds the bucket and the pinned release in a {@code Cookie} header (RFC 6265 5.4: {@code name=value} pairs
-     * separated by {@code "; "}) and notes them in {@code out}. Each is one substring search, an intrinsic, which
-     * beats walking the header pair by pair; a match counts only at the start of a pair.
+     * Finds the bucket and the pinned release in a {@code Cookie} header and notes them in {@code out}: one walk
+     * from pair to pair (RFC 6265 5.4: {@code name=value} pairs separated by {@code "; "}), comparing names only
+     * where a pair starts, so a name inside another cookie's value never counts. The first pair of a name wins.
      */
-    private static void scanCookies(String cookies, String bucketNameEq, boolean pins, Decision out) {
+    private static void scanCookies(CharSequence cookies, String bucketNameEq, boolean pins, Decision out) {
         out.cookieBucket = NO_BUCKET;
         out.pinStart = -1;
         if (cookies == null) {
             return;
         }
-        int bucket = valueIndex(cookies, bucketNameEq);
-        if (bucket >= 0) {
-            out.cookieBucket = parseBucket(cookies, bucket, valueEnd(cookies, bucket));
-        }
-        if (pins) {
-            int pin = valueIndex(cookies, RELEASE_COOKIE_EQ);
-            if (pin >= 0) {
-                out.pinStart = pin;
-                out.pinEnd = valueEnd(cookies, pin);
+        boolean wantBucket = true;
+        boolean wantPin = pins;
+        int length = cookies.length();
+        int i = 0;
+        while (i < length && (wantBucket || wantPin)) {
+            while (i < length && cookies.charAt(i) == ' ') {
+                i++;
             }
-        }
-    }
-
-    private static int valueIndex(String cookies, String nameEq) {
-        int from = 0;
-        while (true) {
-            int i = cookies.indexOf(nameEq, from);
-            if (i < 0) {
-                return -1;
+            int end = pairEnd(cookies, i);
+            if (wantBucket && startsWith(cookies, i, end, bucketNameEq)) {
+                wantBucket = false;
+                out.cookieBucket = parseBucket(cookies, i + bucketNameEq.length(), trimEnd(cookies, i, end));
+            } else if (wantPin && startsWith(cookies, i, end, RELEASE_COOKIE_EQ)) {
+                wantPin = false;
+                out.pinStart = i + RELEASE_COOKIE_EQ.length();
+                out.pinEnd = Math.max(out.pinStart, trimEnd(cookies, i, end));
             }
-            if (i == 0 || cookies.charAt(i - 1) == ' ' || cookies.charAt(i - 1) == ';') {
-                return i + nameEq.length();
-            }
-            from = i + 1;
+            i = end + 1;
         }
     }
 
-    private static int valueEnd(String cookies, int start) {
-        int semi = cookies.indexOf(';', start);
-        int end = semi < 0 ? cookies.length() : semi;
+    /** Where the pair at {@code start} ends: the next {@code ';'}, found by the type's own tight search. */
+    private static int pairEnd(CharSequence cookies, int start) {
+        int semicolon;
+        if (cookies instanceof AsciiString ascii) {
+            semicolon = ascii.indexOf(';', start);
+        } else if (cookies instanceof String string) {
+            semicolon = string.indexOf(';', start);
+        } else {
+            semicolon = start;
+            while (semicolon < cookies.length() && cookies.charAt(semicolon) != ';') {
+                semicolon++;
+            }
+        }
+        return semicolon < 0 ? cookies.length() : semicolon;
+    }
+
+    private static boolean startsWith(CharSequence cookies, int start, int end, String prefix) {
+        int n = prefix.length();
+        return end - start >= n && cookies.charAt(start) == prefix.charAt(0)
+                && AsciiString.regionMatches(cookies, false, start, prefix, 0, n);
+    }
+
+    private static int trimEnd(CharSequence cookies, int start, int end) {
         while (end > start && cookies.charAt(end - 1) == ' ') {
             end--;
         }
@@ -220,13 +237,13 @@ public final class Router {
      * The bucket in the named cookie, or {@link #NO_BUCKET} when it is absent or not a plain number 0..9999:
      * a forged or malformed bucket counts as absent and is replaced.
      */
-    static int bucketOf(String cookies, String name) {
+    static int bucketOf(CharSequence cookies, String name) {
         Decision scratch = new Decision();
         scanCookies(cookies, name + "=", true, scratch);
         return scratch.cookieBucket;
     }
 
-    private static int parseBucket(String s, int start, int end) {
+    private static int parseBucket(CharSequence s, int start, int end) {
         if (end - start >= 2 && s.charAt(start) == '"' && s.charAt(end - 1) == '"') {
             start++; // RFC 6265 4.1.1 lets a cookie value be quoted
             end--;

@@ -9,14 +9,14 @@ import io.canaryproxy.upstream.Release;
 import io.canaryproxy.upstream.Upstreams;
 import io.netty.channel.EventLoop;
 import io.netty.channel.EventLoopGroup;
-import io.netty.handler.codec.http.DefaultHttpHeaders;
-import io.netty.handler.codec.http.HttpHeaderNames;
-import io.netty.handler.codec.http.HttpHeaders;
+import io.netty.util.AsciiString;
 import java.net.InetAddress;
+import java.nio.charset.StandardCharsets;
 import java.time.Instant;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.concurrent.ThreadLocalRandom;
+import java.util.function.Function;
 import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.BeforeEach;
 import org.junit.jupiter.api.Test;
@@ -76,22 +76,14 @@ class RouterTest {
             this.addressBucket = Router.addressBucket(address);
         }
 
-        String visit(HttpHeaders extra) {
-            HttpHeaders h = new DefaultHttpHeaders();
-            h.add(extra);
-            if (cookie != null) {
-                h.set(HttpHeaderNames.COOKIE, "sessionid=x1; " + cookie + "; csrftoken=y2");
-            }
+        String visit() {
             Router.Decision d = new Router.Decision();
-            router.route(h, addressBucket, d);
+            router.route(cookie == null ? null : view("sessionid=x1; " + cookie + "; csrftoken=y2"), null,
+                    addressBucket, d);
             if (d.setBucketCookie()) {
                 cookie = "cp_bucket=" + d.bucket();
             }
             return d.release().name();
-        }
-
-        String visit() {
-            return visit(new DefaultHttpHeaders());
         }
     }
 
@@ -164,10 +156,10 @@ class RouterTest {
             InetAddress address = randomAddress();
             int bucket = Router.addressBucket(address);
             Router.Decision d = new Router.Decision();
-            router.route(new DefaultHttpHeaders(), bucket, d);
+            router.route(null, null, bucket, d);
             String first = d.release().name();
             for (int j = 0; j < 5; j++) {
-                router.route(new DefaultHttpHeaders(), Router.addressBucket(address), d);
+                router.route(null, null, Router.addressBucket(address), d);
                 assertThat(d.release().name()).isEqualTo(first);
             }
         }
@@ -178,37 +170,44 @@ class RouterTest {
         "cp_bucket=1 2", "cp_bucket=0x1f"})
     void aMalformedBucketCookieCountsAsAbsentAndIsReplaced(String cookie) {
         weight(50);
-        HttpHeaders h = new DefaultHttpHeaders().set(HttpHeaderNames.COOKIE, cookie);
         Router.Decision d = new Router.Decision();
-        router.route(h, 1234, d);
+        router.route(view(cookie), null, 1234, d);
         assertThat(d.setBucketCookie()).isTrue();
         assertThat(d.bucket()).isBetween(0, 9999);
     }
 
     @Test
     void theBucketCookieIsFoundAmongOthersAndNotByASuffix() {
-        assertThat(Router.bucketOf("a=1; cp_bucket=42; b=2", "cp_bucket")).isEqualTo(42);
-        assertThat(Router.bucketOf("cp_bucket=0", "cp_bucket")).isEqualTo(0);
-        assertThat(Router.bucketOf("xcp_bucket=5", "cp_bucket")).isEqualTo(Router.NO_BUCKET);
-        assertThat(Router.bucketOf("a=cp_bucket=5", "cp_bucket")).isEqualTo(Router.NO_BUCKET);
-        assertThat(Router.bucketOf("noequals; cp_bucket=9999", "cp_bucket")).isEqualTo(9999);
-        assertThat(Router.bucketOf("cp_bucket=\"5\"", "cp_bucket")).as("quoted, RFC 6265 4.1.1").isEqualTo(5);
-        assertThat(Router.bucketOf("cp_bucket=\"5", "cp_bucket")).isEqualTo(Router.NO_BUCKET);
+        // As a String (what an embedder may pass) and as a view of a request's bytes (what the listener passes).
+        for (Function<String, CharSequence> form : List.<Function<String, CharSequence>>of(s -> s, RouterTest::view)) {
+            assertThat(Router.bucketOf(form.apply("a=1; cp_bucket=42; b=2"), "cp_bucket")).isEqualTo(42);
+            assertThat(Router.bucketOf(form.apply("cp_bucket=0"), "cp_bucket")).isEqualTo(0);
+            assertThat(Router.bucketOf(form.apply("cp_bucket=7 ; a=1"), "cp_bucket")).isEqualTo(7);
+            assertThat(Router.bucketOf(form.apply("xcp_bucket=5"), "cp_bucket")).isEqualTo(Router.NO_BUCKET);
+            assertThat(Router.bucketOf(form.apply("a=cp_bucket=5"), "cp_bucket")).isEqualTo(Router.NO_BUCKET);
+            assertThat(Router.bucketOf(form.apply("a=x cp_bucket=5"), "cp_bucket")).as("inside another's value")
+                    .isEqualTo(Router.NO_BUCKET);
+            assertThat(Router.bucketOf(form.apply("a=1;cp_bucket=8; "), "cp_bucket")).isEqualTo(8);
+            assertThat(Router.bucketOf(form.apply("cp_bucket=x; cp_bucket=3"), "cp_bucket")).as("the first counts")
+                    .isEqualTo(Router.NO_BUCKET);
+            assertThat(Router.bucketOf(form.apply("xcp_bucket=5; cp_bucket=6"), "cp_bucket")).isEqualTo(6);
+            assertThat(Router.bucketOf(form.apply("noequals; cp_bucket=9999"), "cp_bucket")).isEqualTo(9999);
+            assertThat(Router.bucketOf(form.apply("cp_bucket=\"5\""), "cp_bucket")).as("quoted, RFC 6265 4.1.1")
+                    .isEqualTo(5);
+            assertThat(Router.bucketOf(form.apply("cp_bucket=\"5"), "cp_bucket")).isEqualTo(Router.NO_BUCKET);
+        }
     }
 
     @Test
     void overridesTakeTheHeaderFirstThenTheCookieThenTheWeight() {
         weight(0.01);
-        HttpHeaders always = new DefaultHttpHeaders().set(Router.X_CANARY, "always")
-                .set(HttpHeaderNames.COOKIE, "cp_release=blue");
-        assertThat(decide(always)).isEqualTo("green");
-        HttpHeaders never = new DefaultHttpHeaders().set(Router.X_CANARY, "Never")
-                .set(HttpHeaderNames.COOKIE, "cp_release=green");
-        assertThat(decide(never)).isEqualTo("blue");
-        HttpHeaders pinned = new DefaultHttpHeaders().set(HttpHeaderNames.COOKIE, "cp_bucket=9999; cp_release=green");
-        assertThat(decide(pinned)).isEqualTo("green");
-        HttpHeaders unknown = new DefaultHttpHeaders().set(HttpHeaderNames.COOKIE, "cp_bucket=9999; cp_release=purple");
-        assertThat(decide(unknown)).isEqualTo("blue");
+        assertThat(decide("cp_release=blue", "always")).isEqualTo("green");
+        assertThat(decide("cp_release=green", "Never")).isEqualTo("blue");
+        assertThat(decide("cp_bucket=9999; cp_release=green", null)).isEqualTo("green");
+        assertThat(decide("cp_bucket=9999; cp_release=greener", null)).isEqualTo("blue");
+        assertThat(decide("cp_bucket=9999; cp_release=purple", null)).isEqualTo("blue");
+        assertThat(decide("cp_bucket=9999", "sometimes")).as("an unknown X-Canary value is ignored")
+                .isEqualTo("blue");
     }
 
     @Test
@@ -221,23 +220,30 @@ class RouterTest {
                 }
                 """));
         weight(0.01);
-        HttpHeaders h = new DefaultHttpHeaders().set(Router.X_CANARY, "always")
-                .set(HttpHeaderNames.COOKIE, "cp_bucket=9999; cp_release=green");
-        assertThat(decide(h)).isEqualTo("blue");
+        assertThat(decide("cp_bucket=9999; cp_release=green", "always")).isEqualTo("blue");
     }
 
     @Test
     void withoutACanaryEveryoneGoesToStableAndNoCookieIsSet() {
         Router.Decision d = new Router.Decision();
-        router.route(new DefaultHttpHeaders(), 0, d);
+        router.route(null, null, 0, d);
         assertThat(d.release().name()).isEqualTo("blue");
         assertThat(d.setBucketCookie()).isFalse();
     }
 
-    private String decide(HttpHeaders h) {
+    private String decide(String cookies, String canaryHeader) {
         Router.Decision d = new Router.Decision();
-        router.route(h, 5000, d);
+        router.route(view(cookies), view(canaryHeader), 5000, d);
         Release r = d.release();
         return r.name();
+    }
+
+    /** The value as the listener hands it over: a view of the request's bytes, not at their start. */
+    private static CharSequence view(String value) {
+        if (value == null) {
+            return null;
+        }
+        byte[] head = ("Cookie: " + value + "\r\n").getBytes(StandardCharsets.US_ASCII);
+        return new AsciiString(head, 8, value.length(), false);
     }
 }
