@@ -3,6 +3,7 @@ package io.canaryproxy.listener;
 import io.netty.buffer.ByteBuf;
 import io.netty.buffer.ByteBufUtil;
 import io.netty.handler.codec.http.HttpHeaderNames;
+import io.netty.handler.codec.http.HttpHeaderValues;
 import io.netty.handler.codec.http.HttpRequest;
 import io.netty.util.AsciiString;
 import io.netty.util.CharsetUtil;
@@ -272,19 +273,24 @@ final class HeaderRewriter {
         List<String> named = null;
         for (int i = 0, n = h.size(); i < n; i++) {
             if (h.name(i).length() == 10 && is(h.name(i), HttpHeaderNames.CONNECTION)) {
-                named = namedHeaders(h.value(i).toString(), named);
+                named = namedHeaders(h.value(i), named);
             }
         }
         return named;
     }
 
-    /** Adds to {@code named} (created when needed) the headers one Connection line names. */
-    private static List<String> namedHeaders(String connection, List<String> named) {
+    /**
+     * Adds to {@code named} (created when needed) the headers one Connection line names. The line is read as it is
+     * kept: a String is made only of a header it names.
+     */
+    private static List<String> namedHeaders(CharSequence connection, List<String> named) {
         int n = connection.length();
         int start = 0;
         while (start < n) {
-            int comma = connection.indexOf(',', start);
-            int end = comma < 0 ? n : comma;
+            int end = start;
+            while (end < n && connection.charAt(end) != ',') {
+                end++;
+            }
             int a = start;
             int b = end;
             // RFC 9110 5.6.1: optional whitespace around list elements is spaces or tabs.
@@ -295,7 +301,7 @@ final class HeaderRewriter {
                 b--;
             }
             if (b > a && !isPlainConnectionOption(connection, a, b)) {
-                String name = connection.substring(a, b);
+                String name = connection.subSequence(a, b).toString();
                 if (!HttpHeaderNames.TRANSFER_ENCODING.contentEqualsIgnoreCase(name)
                         && !HttpHeaderNames.CONTENT_LENGTH.contentEqualsIgnoreCase(name)) {
                     if (named == null) {
@@ -322,11 +328,11 @@ final class HeaderRewriter {
         return false;
     }
 
-    private static boolean isPlainConnectionOption(String s, int from, int to) {
+    private static boolean isPlainConnectionOption(CharSequence s, int from, int to) {
         int len = to - from;
-        return len == 10 && s.regionMatches(true, from, "keep-alive", 0, 10)
-                || len == 5 && s.regionMatches(true, from, "close", 0, 5)
-                || len == 7 && s.regionMatches(true, from, "upgrade", 0, 7);
+        return len == 10 && AsciiString.regionMatches(s, true, from, HttpHeaderValues.KEEP_ALIVE, 0, 10)
+                || len == 5 && AsciiString.regionMatches(s, true, from, HttpHeaderValues.CLOSE, 0, 5)
+                || len == 7 && AsciiString.regionMatches(s, true, from, HttpHeaderValues.UPGRADE, 0, 7);
     }
 
     /** 64 random bits as 16 hex digits, written in place: half of a 128-bit request id. */

@@ -216,6 +216,17 @@ class HeaderRewriteTest {
         assertThat(r.getHeader("X-Kept")).isEqualTo("k");
     }
 
+    /** Connection options and the names in them are matched whatever their case; the options themselves name nothing. */
+    @Test
+    void connectionNamesAreMatchedWhateverTheirCase() throws Exception {
+        LoggedRequest r = send("Connection: KEEP-ALIVE , x-SECRET,Close\r\nX-Secret: s\r\nX-Kept: k\r\n"
+                + "Close: not-an-option\r\n");
+
+        assertThat(r.containsHeader("X-Secret")).isFalse();
+        assertThat(r.getHeader("X-Kept")).isEqualTo("k");
+        assertThat(r.getHeader("Close")).as("close is an option, not a header name").isEqualTo("not-an-option");
+    }
+
     @Test
     void requestIdIsAddedWhenAbsentAndKeptWhenPresent() throws Exception {
         LoggedRequest added = send("");
