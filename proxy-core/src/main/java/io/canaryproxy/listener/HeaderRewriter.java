@@ -78,7 +78,6 @@ final class HeaderRewriter {
 
         for (int i = 0, n = h.size(); i < n; i++) {
             CharSequence name = h.name(i);
-            CharSequence value = h.value(i);
             if (bodyLength >= 0
                     && (is(name, HttpHeaderNames.TRANSFER_ENCODING) || is(name, HttpHeaderNames.TRAILER))) {
                 // The trailer fields a Trailer header announces are dropped with the chunked framing.
@@ -89,17 +88,18 @@ final class HeaderRewriter {
                     continue;
                 case UPGRADE_HEADER:
                     if (upgrade && upgradeTo == null) {
-                        upgradeTo = value;
+                        upgradeTo = h.value(i);
                     }
                     continue;
                 case HOST:
                     if (host == null) {
-                        host = value;
+                        host = h.value(i);
                     }
                     break;
                 case FORWARDED_FOR:
                     if (trusted) {
                         // RFC 9110 5.3: repeated lines are one list; a balancer may have added a line of its own.
+                        CharSequence value = h.value(i);
                         priorForwardedFor = priorForwardedFor == null ? value.toString()
                                 : priorForwardedFor + ", " + value;
                     }
@@ -132,7 +132,9 @@ final class HeaderRewriter {
                         continue;
                     }
             }
-            writeHeader(out, name, value);
+            writeName(out, name);
+            h.writeValue(i, out);
+            out.writeShort(CRLF);
         }
 
         if (host == null) {
@@ -248,7 +250,8 @@ final class HeaderRewriter {
         return known.contentEqualsIgnoreCase(name);
     }
 
-    private static void writeHeader(ByteBuf out, CharSequence name, CharSequence value) {
+    /** A header's name and the {@code ": "} before its value. */
+    private static void writeName(ByteBuf out, CharSequence name) {
         if (name instanceof AsciiString) {
             ByteBufUtil.copy((AsciiString) name, out);
         } else {
@@ -256,12 +259,6 @@ final class HeaderRewriter {
         }
         out.writeByte(':');
         out.writeByte(' ');
-        if (value instanceof AsciiString) {
-            ByteBufUtil.copy((AsciiString) value, out);
-        } else {
-            out.writeCharSequence(value, CharsetUtil.ISO_8859_1);
-        }
-        out.writeShort(CRLF);
     }
 
     /**
@@ -287,10 +284,8 @@ final class HeaderRewriter {
         int n = connection.length();
         int start = 0;
         while (start < n) {
-            int end = start;
-            while (end < n && connection.charAt(end) != ',') {
-                end++;
-            }
+            int comma = AsciiString.indexOf(connection, ',', start);
+            int end = comma < 0 ? n : comma;
             int a = start;
             int b = end;
             // RFC 9110 5.6.1: optional whitespace around list elements is spaces or tabs.

@@ -11,8 +11,8 @@ import java.util.Arrays;
 
 /**
  * Makes the request a whole head stands for when it came in one read, as nearly all do, with less work than Netty's
- * decoder: its bytes are copied once, and every header name and value is a view of that copy, where the decoder
- * copies each line and makes a String of every value. The request is the one the decoder would have made of the
+ * decoder: its bytes are copied once, every header name is a common one shared or a view of that copy, and a value
+ * is its place in the copy until it is read, where the decoder copies each line and makes a String of every value. The request is the one the decoder would have made of the
  * same bytes (same request line, same headers in the same order, no body), but for its decoder result: a plain
  * success, without the line and header sizes Netty's carries.
  *
@@ -103,8 +103,7 @@ final class RequestHeadParser {
             while (valueEnd > valueStart && isOws(head[valueEnd - 1])) {
                 valueEnd--;
             }
-            h.add(name(head, start, colon), valueEnd == valueStart ? AsciiString.EMPTY_STRING
-                    : new AsciiString(head, valueStart, valueEnd - valueStart, false));
+            h.addFromHead(name(head, start, colon), head, valueStart, valueEnd - valueStart);
         }
         String uri = new String(head, targetStart, targetEnd - targetStart, StandardCharsets.ISO_8859_1);
         try {

@@ -1,10 +1,13 @@
 package io.canaryproxy.listener;
 
+import io.netty.buffer.ByteBuf;
+import io.netty.buffer.ByteBufUtil;
 import io.netty.handler.codec.DateFormatter;
 import io.netty.handler.codec.http.HttpHeaderNames;
 import io.netty.handler.codec.http.HttpHeaders;
 import io.netty.handler.codec.http.HttpHeadersFactory;
 import io.netty.util.AsciiString;
+import io.netty.util.CharsetUtil;
 import java.util.AbstractMap;
 import java.util.ArrayList;
 import java.util.Arrays;
@@ -21,10 +24,11 @@ import java.util.Set;
 /**
  * The headers of a request the listener decoded: names and values in arrival order in one array, found by a
  * case-insensitive scan. A request carries a dozen headers or so, and the proxy looks up a handful of them once
- * each; scanning costs less than hashing every name on the way in, and the whole set is two objects, where Netty's
+ * each; scanning costs less than hashing every name on the way in, and the whole set is a few objects, where Netty's
  * {@code DefaultHttpHeaders} builds a 16-slot table and an entry per header for every request.
  *
- * <p>Values are kept as they were added: Strings, or views of the head's bytes ({@link RequestHeadParser}). Names and
+ * <p>Values are kept as they were added: Strings, or ranges of the head's bytes ({@link RequestHeadParser}), each made
+ * a view only when it is read: the rewrite copies the bytes of the many values nobody reads. Names and
  * values are not validated here: the decoder checked the head's bytes before they were parsed. Not thread-safe,
  * like the request it belongs to. Several {@code Cookie} headers are kept as one (see {@link #joinCookies}).
  */
@@ -49,9 +53,12 @@ final class RequestHeaders extends HttpHeaders {
 
     private static final int COOKIE_LENGTH = HttpHeaderNames.COOKIE.length();
 
-    /** Name of header i at 2i, its value at 2i + 1. */
+    /** Name of header i at 2i, its value at 2i + 1; a value still in {@link #head} is {@code null} here. */
     private CharSequence[] slots = NONE;
     private int size;
+    /** The head the parser copied, and where in it lie the values not read yet: start at 2i, length at 2i + 1. */
+    private byte[] head;
+    private int[] spans;
 
     /** These headers, or a copy of others in their iteration order. */
     static RequestHeaders of(HttpHeaders headers) {
@@ -75,6 +82,9 @@ final class RequestHeaders extends HttpHeaders {
     void reserve(int headers) {
         if (2 * headers > slots.length) {
             slots = Arrays.copyOf(slots, 2 * headers);
+            if (spans != null) {
+                spans = Arrays.copyOf(spans, 2 * headers);
+            }
         }
     }
 
@@ -85,7 +95,62 @@ final class RequestHeaders extends HttpHeaders {
 
     /** The value of the {@code i}th header. */
     CharSequence value(int i) {
-        return slots[2 * i + 1];
+        CharSequence v = slots[2 * i + 1];
+        return v != null ? v : view(i);
+    }
+
+    private CharSequence view(int i) {
+        int length = spans[2 * i + 1];
+        CharSequence v = length == 0 ? AsciiString.EMPTY_STRING : new AsciiString(head, spans[2 * i], length, false);
+        slots[2 * i + 1] = v;
+        return v;
+    }
+
+    /** Writes the value of the {@code i}th header; straight from the head's bytes when nobody has read it. */
+    void writeValue(int i, ByteBuf out) {
+        CharSequence v = slots[2 * i + 1];
+        if (v == null) {
+            out.writeBytes(head, spans[2 * i], spans[2 * i + 1]);
+        } else if (v instanceof AsciiString ascii) {
+            ByteBufUtil.copy(ascii, out);
+        } else {
+            out.writeCharSequence(v, CharsetUtil.ISO_8859_1);
+        }
+    }
+
+    /**
+     * Adds a header whose value is {@code length} bytes of {@code bytes} from {@code start}, left there until it is
+     * read. Every header added this way comes from the same head.
+     */
+    void addFromHead(CharSequence name, byte[] bytes, int start, int length) {
+        if (name.length() == COOKIE_LENGTH && HttpHeaderNames.COOKIE.contentEqualsIgnoreCase(name)
+                && indexOf(HttpHeaderNames.COOKIE, 0) >= 0) {
+            append(name, length == 0 ? AsciiString.EMPTY_STRING : new AsciiString(bytes, start, length, false));
+            return;
+        }
+        if (2 * size == slots.length) {
+            reserve(size == 0 ? DEFAULT_HEADERS : 2 * size);
+        }
+        if (spans == null) {
+            head = bytes;
+            spans = new int[slots.length];
+        }
+        spans[2 * size] = start;
+        spans[2 * size + 1] = length;
+        slots[2 * size] = name;
+        slots[2 * size + 1] = null;
+        size++;
+    }
+
+    /** Makes a view of every value still in the head, before the headers are rearranged or copied. */
+    private void viewAll() {
+        if (spans != null) {
+            for (int i = 0; i < size; i++) {
+                value(i);
+            }
+            spans = null;
+            head = null;
+        }
     }
 
     private int indexOf(CharSequence name, int from) {
@@ -101,7 +166,7 @@ final class RequestHeaders extends HttpHeaders {
     /** The first value of {@code name} as it is kept, without making a String of it; {@code null} if absent. */
     CharSequence first(CharSequence name) {
         int i = indexOf(name, 0);
-        return i < 0 ? null : slots[2 * i + 1];
+        return i < 0 ? null : value(i);
     }
 
     private void append(CharSequence name, Object value) {
@@ -110,7 +175,7 @@ final class RequestHeaders extends HttpHeaders {
         if (name.length() == COOKIE_LENGTH && HttpHeaderNames.COOKIE.contentEqualsIgnoreCase(name)) {
             int first = indexOf(HttpHeaderNames.COOKIE, 0);
             if (first >= 0) {
-                slots[2 * first + 1] = joinCookies(slots[2 * first + 1], text);
+                slots[2 * first + 1] = joinCookies(value(first), text);
                 return;
             }
         }
@@ -224,7 +289,7 @@ final class RequestHeaders extends HttpHeaders {
         }
         List<String> values = new ArrayList<>(2);
         for (; i >= 0; i = indexOf(name, i + 1)) {
-            values.add(slots[2 * i + 1].toString());
+            values.add(value(i).toString());
         }
         return values;
     }
@@ -247,7 +312,7 @@ final class RequestHeaders extends HttpHeaders {
     @Override
     public boolean contains(CharSequence name, CharSequence value, boolean ignoreCase) {
         for (int i = indexOf(name, 0); i >= 0; i = indexOf(name, i + 1)) {
-            CharSequence v = slots[2 * i + 1];
+            CharSequence v = value(i);
             if (ignoreCase ? AsciiString.contentEqualsIgnoreCase(v, value) : AsciiString.contentEquals(v, value)) {
                 return true;
             }
@@ -260,7 +325,7 @@ final class RequestHeaders extends HttpHeaders {
         // Asked for every request (keep-alive, upgrade), and most browsers send Connection: answered in place,
         // without the String per value, list and iterator of HttpHeaders' own code.
         for (int i = indexOf(name, 0); i >= 0; i = indexOf(name, i + 1)) {
-            if (listContains(slots[2 * i + 1], value, ignoreCase)) {
+            if (listContains(value(i), value, ignoreCase)) {
                 return true;
             }
         }
@@ -322,7 +387,7 @@ final class RequestHeaders extends HttpHeaders {
     public List<Map.Entry<String, String>> entries() {
         List<Map.Entry<String, String>> entries = new ArrayList<>(size);
         for (int i = 0; i < size; i++) {
-            entries.add(new AbstractMap.SimpleImmutableEntry<>(slots[2 * i].toString(), slots[2 * i + 1].toString()));
+            entries.add(new AbstractMap.SimpleImmutableEntry<>(slots[2 * i].toString(), value(i).toString()));
         }
         return entries;
     }
@@ -336,7 +401,7 @@ final class RequestHeaders extends HttpHeaders {
     public Iterator<Map.Entry<CharSequence, CharSequence>> iteratorCharSequence() {
         List<Map.Entry<CharSequence, CharSequence>> entries = new ArrayList<>(size);
         for (int i = 0; i < size; i++) {
-            entries.add(new AbstractMap.SimpleImmutableEntry<>(slots[2 * i], slots[2 * i + 1]));
+            entries.add(new AbstractMap.SimpleImmutableEntry<>(slots[2 * i], value(i)));
         }
         return entries.iterator();
     }
@@ -422,6 +487,7 @@ final class RequestHeaders extends HttpHeaders {
 
     @Override
     public HttpHeaders remove(CharSequence name) {
+        viewAll();
         CharSequence[] s = slots;
         int kept = 0;
         for (int i = 0; i < size; i++) {
@@ -439,12 +505,15 @@ final class RequestHeaders extends HttpHeaders {
     @Override
     public HttpHeaders clear() {
         Arrays.fill(slots, 0, 2 * size, null);
+        spans = null;
+        head = null;
         size = 0;
         return this;
     }
 
     @Override
     public HttpHeaders copy() {
+        viewAll();
         RequestHeaders copy = new RequestHeaders();
         copy.slots = Arrays.copyOf(slots, slots.length);
         copy.size = size;

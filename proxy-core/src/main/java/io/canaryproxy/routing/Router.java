@@ -191,7 +191,8 @@ public final class Router {
             while (i < length && cookies.charAt(i) == ' ') {
                 i++;
             }
-            int end = pairEnd(cookies, i);
+            int semicolon = AsciiString.indexOf(cookies, ';', i);
+            int end = semicolon < 0 ? length : semicolon;
             if (wantBucket && startsWith(cookies, i, end, bucketNameEq)) {
                 wantBucket = false;
                 out.cookieBucket = parseBucket(cookies, i + bucketNameEq.length(), trimEnd(cookies, i, end));
@@ -202,22 +203,6 @@ public final class Router {
             }
             i = end + 1;
         }
-    }
-
-    /** Where the pair at {@code start} ends: the next {@code ';'}, found by the type's own tight search. */
-    private static int pairEnd(CharSequence cookies, int start) {
-        int semicolon;
-        if (cookies instanceof AsciiString ascii) {
-            semicolon = ascii.indexOf(';', start);
-        } else if (cookies instanceof String string) {
-            semicolon = string.indexOf(';', start);
-        } else {
-            semicolon = start;
-            while (semicolon < cookies.length() && cookies.charAt(semicolon) != ';') {
-                semicolon++;
-            }
-        }
-        return semicolon < 0 ? cookies.length() : semicolon;
     }
 
     private static boolean startsWith(CharSequence cookies, int start, int end, String prefix) {

@@ -65,6 +65,73 @@ class RequestHeadersTest {
         assertSameAnswers(lines, value -> new AsciiString(value.getBytes(CharsetUtil.ISO_8859_1), false));
     }
 
+    /** The same, with the values left in the head's bytes until read, as the head parser leaves them. */
+    @ParameterizedTest(name = "{0} headers")
+    @MethodSource("headerSets")
+    void answersLikeNettysHeadersWithValuesLeftInTheHead(String description, String[] lines) {
+        HttpHeaders netty = nettys();
+        for (int i = 0; i < lines.length; i += 2) {
+            netty.add(lines[i], lines[i + 1]);
+        }
+
+        assertSameAnswers(inHead(lines), netty);
+    }
+
+    /** Values left in the head go out as their bytes, whether they have been read or not. */
+    @ParameterizedTest(name = "{0} headers")
+    @MethodSource("headerSets")
+    void valuesLeftInTheHeadAreWrittenAsTheyCame(String description, String[] lines) {
+        RequestHeaders headers = inHead(lines);
+        for (int pass = 0; pass < 2; pass++) {
+            // Pass 0 writes values nobody has read; pass 1 the views that reading them made.
+            for (int i = 0; i < headers.size(); i++) {
+                io.netty.buffer.ByteBuf out = Unpooled.buffer();
+                headers.writeValue(i, out);
+                assertThat(out.toString(CharsetUtil.ISO_8859_1)).isEqualTo(headers.value(i).toString());
+                out.release();
+            }
+        }
+    }
+
+    @Test
+    void changesToValuesLeftInTheHeadLeaveTheSameHeadersAsOnNettysHeaders() {
+        String[] lines = {"Host", "a", "X-A", "1", "x-a", "2", "Cookie", "c=1", "X-A", "3", "X-Kept", "k"};
+        RequestHeaders ours = inHead(lines);
+        HttpHeaders netty = nettys();
+        for (int i = 0; i < lines.length; i += 2) {
+            netty.add(lines[i], lines[i + 1]);
+        }
+        HttpHeaders before = ours.copy();
+        for (HttpHeaders h : List.of(ours, netty)) {
+            h.set("x-A", "only");
+            h.remove("COOKIE");
+            h.add("X-B", "2");
+        }
+
+        assertSameAnswers(ours, netty);
+        assertThat(before.getAll("X-A")).as("a copy made before the changes keeps its values")
+                .containsExactly("1", "2", "3");
+        assertThat(before.get("Cookie")).isEqualTo("c=1");
+    }
+
+    /** Headers whose values the head parser would leave in one copy of the head's bytes. */
+    private static RequestHeaders inHead(String[] lines) {
+        StringBuilder text = new StringBuilder("GET / HTTP/1.1\r\n");
+        int[] starts = new int[lines.length / 2];
+        for (int i = 0; i < lines.length; i += 2) {
+            text.append(lines[i]).append(": ");
+            starts[i / 2] = text.length();
+            text.append(lines[i + 1]).append("\r\n");
+        }
+        byte[] head = text.append("\r\n").toString().getBytes(CharsetUtil.ISO_8859_1);
+        RequestHeaders headers = new RequestHeaders();
+        headers.reserve(lines.length / 2);
+        for (int i = 0; i < lines.length; i += 2) {
+            headers.addFromHead(lines[i], head, starts[i / 2], lines[i + 1].length());
+        }
+        return headers;
+    }
+
     /** Adds the header lines to ours, each value as {@code ours} makes it, and to Netty's as Strings; compares. */
     private static void assertSameAnswers(String[] lines, Function<String, CharSequence> ours) {
         RequestHeaders headers = new RequestHeaders();
