@@ -339,6 +339,11 @@ final class ConfigBinder {
         if (cookie != null && !TOKEN.matcher(cookie).matches()) {
             bad(path("routing.sticky-cookie.name"), "a cookie name of letters, digits and !#$%&'*+-.^_`|~ such as \"cp_bucket\"");
             cookie = null;
+        } else if ("cp_release".equals(cookie)) {
+            // The name of the cookie that pins a tester to a release (Router.RELEASE_COOKIE): each would overwrite
+            // the other.
+            bad(path("routing.sticky-cookie.name"), "a name other than cp_release, the cookie that pins a release");
+            cookie = null;
         }
         // Max-Age is whole seconds, and browsers cap it at 400 days (RFC 6265bis 5.5): a longer one would only
         // look longer.

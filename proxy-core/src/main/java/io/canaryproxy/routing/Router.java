@@ -23,6 +23,7 @@ import java.util.concurrent.ThreadLocalRandom;
 public final class Router {
 
     public static final AsciiString X_CANARY = AsciiString.cached("x-canary");
+    /** The cookie that pins a tester to a release; the config refuses it as the sticky cookie's name. */
     public static final String RELEASE_COOKIE = "cp_release";
     private static final String RELEASE_COOKIE_EQ = RELEASE_COOKIE + "=";
     private static final AsciiString ALWAYS = AsciiString.cached("always");

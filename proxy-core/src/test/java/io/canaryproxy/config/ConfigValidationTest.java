@@ -62,6 +62,7 @@ class ConfigValidationTest {
             proxy.drain.timeout             | -1s       | "-1s"      | a duration such as 2s or 500ms, 0 or more
             proxy.upstream.response-timeout | 1000000d  | "1000000d" | a duration such as 2s or 500ms, at most 106751d
             proxy.analysis.cooldown         | 1000000d  | "1000000d" | a duration such as 30s, at most 106751d
+            proxy.routing.sticky-cookie.name | cp_release | "cp_release" | a name other than cp_release, the cookie that pins a release
             proxy.routing.sticky-cookie.max-age | 500ms | "500ms"    | whole seconds from 1s to 400d, such as 30d
             proxy.routing.sticky-cookie.max-age | 1500ms | "1500ms"  | whole seconds from 1s to 400d, such as 30d
             proxy.routing.sticky-cookie.max-age | 1000d | "1000d"    | whole seconds from 1s to 400d, such as 30d

@@ -190,6 +190,9 @@ class RouterTest {
             assertThat(Router.bucketOf(form.apply("a=1;cp_bucket=8; "), "cp_bucket")).isEqualTo(8);
             assertThat(Router.bucketOf(form.apply("cp_bucket=x; cp_bucket=3"), "cp_bucket")).as("the first counts")
                     .isEqualTo(Router.NO_BUCKET);
+            assertThat(Router.bucketOf(form.apply("sessionid=x, cp_bucket=42"), "cp_bucket"))
+                    .as("a header folded with a comma is one pair, as the application reads it too")
+                    .isEqualTo(Router.NO_BUCKET);
             assertThat(Router.bucketOf(form.apply("xcp_bucket=5; cp_bucket=6"), "cp_bucket")).isEqualTo(6);
             assertThat(Router.bucketOf(form.apply("noequals; cp_bucket=9999"), "cp_bucket")).isEqualTo(9999);
             assertThat(Router.bucketOf(form.apply("cp_bucket=\"5\""), "cp_bucket")).as("quoted, RFC 6265 4.1.1")
@@ -205,6 +208,7 @@ class RouterTest {
         assertThat(decide("cp_release=green", "Never")).isEqualTo("blue");
         assertThat(decide("cp_bucket=9999; cp_release=green", null)).isEqualTo("green");
         assertThat(decide("cp_bucket=9999; cp_release=greener", null)).isEqualTo("blue");
+        assertThat(decide("cp_bucket=9999; cp_release=green ; a=1", null)).isEqualTo("green");
         assertThat(decide("cp_bucket=9999; cp_release=purple", null)).isEqualTo("blue");
         assertThat(decide("cp_bucket=9999", "sometimes")).as("an unknown X-Canary value is ignored")
                 .isEqualTo("blue");
