@@ -20,6 +20,8 @@ final class ListenerContext {
     final String bucketCookieAttributes;
     final String bucketCookiePrefix;
     final boolean servedByHeader;
+    /** Whether testers may pin requests ({@code routing.overrides}): only then is {@code X-Canary} looked up. */
+    final boolean overrides;
     /** Release name to the static files the proxy serves for it; built per configuration, with its own cache. */
     final Map<String, StaticFiles> staticFiles;
     final ChannelGroup clients;
@@ -51,6 +53,7 @@ final class ListenerContext {
         this.bucketCookieAttributes = "; Path=/; Max-Age=" + config.routing().stickyCookieMaxAge().toSeconds()
                 + "; HttpOnly; SameSite=Lax";
         this.servedByHeader = config.routing().servedByHeader();
+        this.overrides = config.routing().overrides();
         this.staticFiles = StaticFiles.forReleases(config.releases().values(), config.staticFiles(),
                 config.routing().servedByHeader());
         this.clients = clients;

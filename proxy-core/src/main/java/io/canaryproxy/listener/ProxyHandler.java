@@ -570,7 +570,7 @@ final class ProxyHandler extends ChannelInboundHandlerAdapter implements Upstrea
         secureClient = trustedClient && firstIsHttps(h.get(HeaderRewriter.X_FORWARDED_PROTO));
         RequestHeaders values = RequestHeaders.of(h);
         CharSequence cookies = values.first(HttpHeaderNames.COOKIE);
-        CharSequence canaryHeader = values.first(Router.X_CANARY);
+        CharSequence canaryHeader = lc.overrides ? values.first(Router.X_CANARY) : null;
         if (trustedClient) {
             routedHeaders = h;
             lc.router.route(cookies, canaryHeader, forwardedClient, decision);
