@@ -154,7 +154,7 @@ final class HeaderRewriter {
         }
         if (!hasForwardedHost) {
             out.writeBytes(XFH);
-            out.writeCharSequence(host, CharsetUtil.ISO_8859_1);
+            writeText(out, host);
             out.writeShort(CRLF);
         }
         if (!hasRequestId) {
@@ -173,7 +173,7 @@ final class HeaderRewriter {
         }
         if (upgradeTo != null) {
             out.writeBytes(UPGRADE);
-            out.writeCharSequence(upgradeTo, CharsetUtil.ISO_8859_1);
+            writeText(out, upgradeTo);
             out.writeShort(CRLF);
             out.writeBytes(CONNECTION_UPGRADE);
         }
@@ -252,13 +252,18 @@ final class HeaderRewriter {
 
     /** A header's name and the {@code ": "} before its value. */
     private static void writeName(ByteBuf out, CharSequence name) {
-        if (name instanceof AsciiString) {
-            ByteBufUtil.copy((AsciiString) name, out);
-        } else {
-            out.writeCharSequence(name, CharsetUtil.ISO_8859_1);
-        }
+        writeText(out, name);
         out.writeByte(':');
         out.writeByte(' ');
+    }
+
+    /** A name or value as its bytes: an AsciiString's copied as they are, a String's one byte per char. */
+    static void writeText(ByteBuf out, CharSequence text) {
+        if (text instanceof AsciiString ascii) {
+            ByteBufUtil.copy(ascii, out);
+        } else {
+            out.writeCharSequence(text, CharsetUtil.ISO_8859_1);
+        }
     }
 
     /**

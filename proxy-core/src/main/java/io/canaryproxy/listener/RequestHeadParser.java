@@ -12,9 +12,9 @@ import java.util.Arrays;
 /**
  * Makes the request a whole head stands for when it came in one read, as nearly all do, with less work than Netty's
  * decoder: its bytes are copied once, every header name is a common one shared or a view of that copy, and a value
- * is its place in the copy until it is read, where the decoder copies each line and makes a String of every value. The request is the one the decoder would have made of the
- * same bytes (same request line, same headers in the same order, no body), but for its decoder result: a plain
- * success, without the line and header sizes Netty's carries.
+ * is its place in the copy until it is read, where the decoder copies each line and makes a String of every value.
+ * The request is the one the decoder would have made of the same bytes (same request line, same headers in the same
+ * order, no body), but for its decoder result: a plain success, without the line and header sizes Netty's carries.
  *
  * <p>Only the plain shape is taken: {@code METHOD SP target SP HTTP/1.x}, a method the proxy knows, no leading empty
  * line, within the size limits, and no header that frames a body ({@code Content-Length}, {@code Transfer-Encoding},
@@ -165,14 +165,8 @@ final class RequestHeadParser {
     }
 
     private static boolean equals(byte[] head, int start, AsciiString s) {
-        byte[] bytes = s.array();
         int offset = s.arrayOffset();
-        for (int i = 0, n = s.length(); i < n; i++) {
-            if (head[start + i] != bytes[offset + i]) {
-                return false;
-            }
-        }
-        return true;
+        return Arrays.equals(head, start, start + s.length(), s.array(), offset, offset + s.length());
     }
 
     private static boolean equalsLower(byte[] head, int start, byte[] lower) {

@@ -1,13 +1,11 @@
 package io.canaryproxy.listener;
 
 import io.netty.buffer.ByteBuf;
-import io.netty.buffer.ByteBufUtil;
 import io.netty.handler.codec.DateFormatter;
 import io.netty.handler.codec.http.HttpHeaderNames;
 import io.netty.handler.codec.http.HttpHeaders;
 import io.netty.handler.codec.http.HttpHeadersFactory;
 import io.netty.util.AsciiString;
-import io.netty.util.CharsetUtil;
 import java.util.AbstractMap;
 import java.util.ArrayList;
 import java.util.Arrays;
@@ -100,10 +98,13 @@ final class RequestHeaders extends HttpHeaders {
     }
 
     private CharSequence view(int i) {
-        int length = spans[2 * i + 1];
-        CharSequence v = length == 0 ? AsciiString.EMPTY_STRING : new AsciiString(head, spans[2 * i], length, false);
+        CharSequence v = viewOf(head, spans[2 * i], spans[2 * i + 1]);
         slots[2 * i + 1] = v;
         return v;
+    }
+
+    private static CharSequence viewOf(byte[] bytes, int start, int length) {
+        return length == 0 ? AsciiString.EMPTY_STRING : new AsciiString(bytes, start, length, false);
     }
 
     /** Writes the value of the {@code i}th header; straight from the head's bytes when nobody has read it. */
@@ -111,10 +112,8 @@ final class RequestHeaders extends HttpHeaders {
         CharSequence v = slots[2 * i + 1];
         if (v == null) {
             out.writeBytes(head, spans[2 * i], spans[2 * i + 1]);
-        } else if (v instanceof AsciiString ascii) {
-            ByteBufUtil.copy(ascii, out);
         } else {
-            out.writeCharSequence(v, CharsetUtil.ISO_8859_1);
+            HeaderRewriter.writeText(out, v);
         }
     }
 
@@ -125,7 +124,7 @@ final class RequestHeaders extends HttpHeaders {
     void addFromHead(CharSequence name, byte[] bytes, int start, int length) {
         if (name.length() == COOKIE_LENGTH && HttpHeaderNames.COOKIE.contentEqualsIgnoreCase(name)
                 && indexOf(HttpHeaderNames.COOKIE, 0) >= 0) {
-            append(name, length == 0 ? AsciiString.EMPTY_STRING : new AsciiString(bytes, start, length, false));
+            append(name, viewOf(bytes, start, length));
             return;
         }
         if (2 * size == slots.length) {
