@@ -12,9 +12,12 @@ public final class IoFailures {
     private IoFailures() {
     }
 
-    /** The native transports' wording: the system call, the errno, then the system's text. */
-    private static final Pattern NATIVE = Pattern.compile("\\w+\\(\\.\\.\\) failed(?: with error\\(-?\\d+\\))?: (.+)",
-            Pattern.DOTALL);
+    /**
+     * The native transports' wording: the system call (io_uring's prefixed: {@code io_uring connect(..)}), the
+     * errno, then the system's text.
+     */
+    private static final Pattern NATIVE = Pattern.compile(
+            "(?:io_uring )?\\w+\\(\\.\\.\\) failed(?: with error\\(-?\\d+\\))?: (.+)", Pattern.DOTALL);
     /** The peer's address some messages end with ({@code Connection refused: /127.0.0.1:8001}). */
     private static final Pattern TRAILING_ADDRESS = Pattern.compile(": [\\w.-]*/\\S+$");
 

@@ -63,6 +63,11 @@ class ConnectFailureTest {
                 .isEqualTo("connection reset by peer");
         assertThat(IoFailures.describe(new IOException("connect(..) failed with error(-113): No route to host")))
                 .isEqualTo("no route to host");
+        assertThat(IoFailures.describe(new ConnectException(
+                "io_uring connect(..) failed with error(-111): Connection refused")))
+                .isEqualTo("connection refused");
+        assertThat(IoFailures.describe(new IOException("io_uring read(..) failed with error(-104): Connection reset"
+                + " by peer"))).isEqualTo("connection reset by peer");
         assertThat(IoFailures.describe(new IOException("EOF"))).isEqualTo("EOF");
     }
 }
