@@ -405,9 +405,13 @@ public final class Analysis {
         Sample s = Sample.sum(heldStable, stable.window().take(stable.name()));
         heldCanary = null;
         heldStable = null;
-        record(new Check(Instant.now(), step, config.steps().get(step), Verdict.FAIL, "canary has no healthy endpoint",
+        // Why, too: a health check that timed out on a busy canary and one that was refused by a dead one call for
+        // different fixes, and the history and the webhook are read long after the logs have scrolled by.
+        String problems = canary.problems();
+        String why = "canary has no healthy endpoint" + (problems.isEmpty() ? "" : " (" + problems + ")");
+        record(new Check(Instant.now(), step, config.steps().get(step), Verdict.FAIL, why,
                 Judge.figures(c), Judge.figures(s), Double.NaN, Double.NaN, Double.NaN));
-        rollBack("the canary has no healthy endpoint");
+        rollBack("the " + why);
         return true;
     }
 

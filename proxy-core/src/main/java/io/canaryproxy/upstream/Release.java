@@ -12,6 +12,7 @@ import io.netty.channel.group.DefaultChannelGroup;
 import io.netty.util.AttributeKey;
 import io.netty.util.concurrent.GlobalEventExecutor;
 import java.util.List;
+import java.util.StringJoiner;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.RejectedExecutionException;
 import java.util.concurrent.TimeUnit;
@@ -184,6 +185,21 @@ public final class Release {
             }
         }
         return false;
+    }
+
+    /**
+     * Why each endpoint is not healthy, as {@code /status} shows it, joined by {@code "; "}: {@code
+     * "127.0.0.1:8002: health check: no answer within 1000 ms"}. Empty when every endpoint is healthy.
+     */
+    public String problems() {
+        StringJoiner all = new StringJoiner("; ");
+        for (Endpoint e : endpoints) {
+            String problem = e.problem();
+            if (problem != null) {
+                all.add(e + ": " + problem);
+            }
+        }
+        return all.toString();
     }
 
     /**

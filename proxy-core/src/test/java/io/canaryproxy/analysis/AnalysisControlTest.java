@@ -73,6 +73,12 @@ class AnalysisControlTest {
         await().atMost(Duration.ofSeconds(10)).until(() -> proxy.status().analysis().state() == Analysis.State.IDLE);
     }
 
+    /** What a run says when green's backend is gone: why its one endpoint is not healthy, not only that. */
+    private String lostCanary() {
+        return "rolled back: the canary has no healthy endpoint (" + green.endpoint()
+                + ": health check: connect failed: connection refused)";
+    }
+
     /** Turns the state directory into a file, so that no state file can be written there (root included). */
     private static void makeUnwritable(Path var) throws IOException {
         try (var files = Files.list(var)) {
@@ -218,7 +224,7 @@ class AnalysisControlTest {
             await().atMost(Duration.ofSeconds(10))
                     .until(() -> proxy.status().analysis().state() == Analysis.State.IDLE);
             assertThat(proxy.status().analysis().lastOutcome())
-                    .isEqualTo("rolled back: the canary has no healthy endpoint");
+                    .isEqualTo(lostCanary());
             // The check records what the step saw before the canary fell.
             assertThat(proxy.status().analysis().history()).last().satisfies(check -> {
                 assertThat(check.canary().release()).isEqualTo("green");
@@ -279,8 +285,9 @@ class AnalysisControlTest {
 
             await().atMost(Duration.ofSeconds(10))
                     .until(() -> proxy.status().analysis().state() == Analysis.State.IDLE);
-            assertThat(proxy.status().analysis().lastOutcome())
-                    .isEqualTo("rolled back: the canary has no healthy endpoint");
+            assertThat(proxy.status().analysis().lastOutcome()).isEqualTo("rolled back: the canary has no healthy"
+                    + " endpoint (" + green.endpoint() + ": ejected after 3 connect failures in a row (connection"
+                    + " refused); still tried while its release has nothing else)");
             assertThat(proxy.routes().canary()).isNull();
         }
     }
@@ -299,7 +306,7 @@ class AnalysisControlTest {
                     .until(() -> proxy.status().analysis().state() == Analysis.State.IDLE);
             assertThat(proxy.routes().canary()).as("rolled back in memory").isNull();
             assertThat(proxy.status().analysis().lastOutcome())
-                    .isEqualTo("rolled back: the canary has no healthy endpoint");
+                    .isEqualTo(lostCanary());
         }
     }
 
@@ -388,7 +395,7 @@ class AnalysisControlTest {
         }
         try (CanaryProxy restarted = CanaryProxy.start(config(""))) {
             assertThat(restarted.status().analysis().lastOutcome())
-                    .isEqualTo("rolled back: the canary has no healthy endpoint");
+                    .isEqualTo(lostCanary());
             assertThatThrownBy(() -> restarted.startAnalysis("green", false))
                     .isInstanceOf(IllegalStateException.class).hasMessageContaining("cools down until");
         }
@@ -434,7 +441,7 @@ class AnalysisControlTest {
             proxy.startAnalysis("green", false);
             loseTheCanary(proxy);
             assertThat(proxy.status().analysis().lastOutcome())
-                    .isEqualTo("rolled back: the canary has no healthy endpoint");
+                    .isEqualTo(lostCanary());
             assertThat(proxy.routes().canary()).isNull();
             // Both rollbacks, the operator's and the analysis's, and the failed check behind the second.
             assertThat(registry.get("canary.proxy.analysis.outcomes").tag("outcome", "rolled-back").counter()
