@@ -32,6 +32,11 @@ class AnalysisRunbookTest {
     private Gunicorn green;
     private CanaryProxy proxy;
 
+    /**
+     * The health checks are the defaults (every 2 s, 1 s to answer, 3 failures in a row): these runbooks are about
+     * the judge, and a one-worker green carrying every user on a busy two-core host can leave a check waiting longer
+     * than a few hundred milliseconds, which would roll it back as unhealthy.
+     */
     private void start(Gunicorn greenGunicorn, String analysis) {
         blue = Gunicorn.unixSocket("blue", dir).start();
         green = greenGunicorn.start();
@@ -40,7 +45,6 @@ class AnalysisRunbookTest {
                   releases.blue.endpoints = ["%s"]
                   releases.green.endpoints = ["%s"]
                   routing.stable = blue
-                  health-check { interval = 300ms, timeout = 300ms, fall = 5 }
                   analysis { interval = 1s, steps = [10, 50, 100], min-requests = 30, failure-limit = 2 }
                 }
                 proxy.analysis { %s }
