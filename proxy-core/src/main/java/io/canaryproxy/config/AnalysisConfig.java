@@ -179,10 +179,8 @@ public record AnalysisConfig(
                 bad(key, raw(key), "a duration with its unit, such as 30s or 500ms");
                 return null;
             }
-            Duration d;
-            try {
-                d = c.getDuration(key);
-            } catch (com.typesafe.config.ConfigException e) {
+            Duration d = c.hasPath(key) ? Durations.of(c.getValue(key)) : null;
+            if (d == null) {
                 bad(key, raw(key), "a duration such as 30s or 500ms");
                 return null;
             }

@@ -678,18 +678,7 @@ final class ConfigBinder {
         if (value == null) {
             return null;
         }
-        Duration duration = null;
-        if (!BareNumbers.isNonZeroWithoutUnit(value)) {
-            if (value.valueType() == ConfigValueType.NUMBER) {
-                duration = Duration.ZERO; // a bare 0, which needs no unit
-            } else if (value.valueType() == ConfigValueType.STRING) {
-                try {
-                    duration = single(value).getDuration("v");
-                } catch (com.typesafe.config.ConfigException e) {
-                    duration = null;
-                }
-            }
-        }
+        Duration duration = Durations.of(value);
         if (duration == null || duration.isNegative() || (duration.isZero() && !zeroAllowed)) {
             bad(path, value, DURATION + note);
             return null;
@@ -759,7 +748,8 @@ final class ConfigBinder {
         return null;
     }
 
-    private static Config single(ConfigValue value) {
+    /** {@code value} alone, under the key {@code v}: Typesafe Config's typed getters work on a Config, not a value. */
+    static Config single(ConfigValue value) {
         return ConfigFactory.empty().withValue("v", value);
     }
 
