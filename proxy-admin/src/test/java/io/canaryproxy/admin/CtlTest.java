@@ -91,7 +91,7 @@ class CtlTest {
                   releases.blue.endpoints = ["127.0.0.1:%d"]
                   releases.green.endpoints = ["127.0.0.1:%d"]
                   routing.stable = blue
-                  health-check { interval = 100ms, timeout = 100ms, rise = 2, fall = 3 }
+                  health-check { interval = 100ms, timeout = 100ms, rise = 2, fall = 10 }
                   analysis { interval = 200ms, steps = [10, 100], min-requests = 5 }
                 }
                 """.formatted(TOKEN, blue.port(), green.port()));
