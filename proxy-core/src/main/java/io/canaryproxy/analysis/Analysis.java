@@ -9,6 +9,7 @@ import io.canaryproxy.upstream.Release;
 import java.time.Duration;
 import java.time.Instant;
 import java.util.ArrayDeque;
+import java.util.ArrayList;
 import java.util.HashMap;
 import java.util.List;
 import java.util.Map;
@@ -64,6 +65,11 @@ public final class Analysis {
 
     private State state = State.IDLE;
     private String release;
+    /**
+     * The run's steps: {@code analysis.steps} as they were when it started (a reload changes the next run's), with
+     * the weight of a canary resumed off those steps among them (see {@link #resume(AnalysisStore.Saved)}).
+     */
+    private List<Double> steps = List.of();
     private int step;
     private int consecutiveFailures;
     private long expectedVersion;
@@ -134,8 +140,9 @@ public final class Analysis {
         // A canary already at a weight (set by hand) keeps its users: the run starts at the first step that does
         // not lower it, since users moved back to stable and then forth again would flap between releases.
         RouteTable current = control.routes();
+        steps = config.steps();
         int first = name.equals(current.canary()) ? firstStepAtLeast(current.weightBasisPoints()) : 0;
-        RouteTable table = control.setCanary(name, config.steps().get(first));
+        RouteTable table = control.setCanary(name, steps.get(first));
         release = name;
         step = first;
         // Forced within a cooldown: this run's outcome decides anew.
@@ -147,12 +154,12 @@ public final class Analysis {
         state = State.RUNNING;
         beginStep(table);
         if (first == 0) {
-            log.info("analysis of {} started at {}%, steps {}, interval {}", name, config.steps().get(0),
-                    config.steps(), DurationText.of(config.interval()));
+            log.info("analysis of {} started at {}%, steps {}, interval {}", name, steps.get(0),
+                    steps, DurationText.of(config.interval()));
         } else {
             log.info("analysis of {} started at step {} ({}%), the first that keeps the canary's {}%, steps {},"
-                    + " interval {}", name, first, config.steps().get(first), current.weightPercent(),
-                    config.steps(), DurationText.of(config.interval()));
+                    + " interval {}", name, first, steps.get(first), current.weightPercent(),
+                    steps, DurationText.of(config.interval()));
         }
         scheduleTick();
         return status();
@@ -191,26 +198,38 @@ public final class Analysis {
         state = saved.paused() ? State.PAUSED : State.RUNNING;
         // The route table's weight is what users have; the saved step is only an index into steps that may have
         // been edited since. Resuming at the same index of a new list would move users off a canary that a pause
-        // was holding (a migration that cannot be undone, say) without anyone asking.
+        // was holding (a migration that cannot be undone, say) without anyone asking; resuming at a higher step
+        // without its weight would pass that step judged on the users of a lower one.
+        steps = config.steps();
         int saveStep = saved.step();
-        double weight = t.weightPercent();
-        boolean sameStep = saveStep >= 0 && saveStep < config.steps().size()
-                && basisPoints(config.steps().get(saveStep)) == t.weightBasisPoints();
-        step = sameStep ? saveStep : firstStepAtLeast(t.weightBasisPoints());
-        if (!sameStep) {
+        int weight = t.weightBasisPoints();
+        if (saveStep >= 0 && saveStep < steps.size() && basisPoints(steps.get(saveStep)) == weight) {
+            step = saveStep;
+        } else {
+            step = firstStepAtLeast(weight);
+            if (basisPoints(steps.get(step)) != weight) {
+                // Off the steps: the canary's weight is judged as a step of its own, then the run goes on up.
+                List<Double> withWeight = new ArrayList<>(steps);
+                step = basisPoints(steps.get(step)) > weight ? step : step + 1;
+                withWeight.add(step, t.weightPercent());
+                steps = List.copyOf(withWeight);
+            }
             log.warn("analysis of {}: it was saved at step {}, which proxy.analysis.steps {} no longer puts at the"
                     + " canary's {}% (the steps were edited since); the canary keeps its weight, and the run goes on"
-                    + " at step {} ({}%)", release, saveStep, config.steps(), weight, step, config.steps().get(step));
+                    + " with steps {} from step {}", release, saveStep, config.steps(), t.weightPercent(), steps,
+                    step);
         }
         beginStep(t);
-        log.info("analysis of {} resumed at step {} ({}%){}", release, step, weight,
+        log.info("analysis of {} resumed at step {} ({}%){}", release, step, steps.get(step),
                 state == State.PAUSED ? ", paused" : "");
         scheduleTick();
     }
 
-    /** The first step at least {@code weight} (basis points): going on from there never lowers the canary's. */
+    /**
+     * The first step at least {@code weight} (basis points), the last if none is: going on from there never lowers
+     * the canary's.
+     */
     private int firstStepAtLeast(int weight) {
-        List<Double> steps = config.steps();
         for (int i = 0; i < steps.size(); i++) {
             if (basisPoints(steps.get(i)) >= weight) {
                 return i;
@@ -229,7 +248,7 @@ public final class Analysis {
             state = State.PAUSED;
             save();
             log.info("analysis of {} paused at step {} by an operator", release, step);
-            webhooks.send("paused", release, step, config.steps().get(step), history.peekLast(),
+            webhooks.send("paused", release, step, steps.get(step), history.peekLast(),
                     "paused by an operator");
         }
         return status();
@@ -263,14 +282,14 @@ public final class Analysis {
         if (state != State.IDLE) {
             log.info("analysis of {} ended: {}", release, why);
             lastOutcome = "ended: " + why;
-            webhooks.send(event, release, step, config.steps().get(step), history.peekLast(), why);
+            webhooks.send(event, release, step, steps.get(step), history.peekLast(), why);
             metrics.outcome(event);
             finish();
         }
     }
 
     public synchronized Status status() {
-        double weight = state == State.IDLE ? 0 : config.steps().get(step);
+        double weight = state == State.IDLE ? 0 : steps.get(step);
         return new Status(state, release, step, weight, lastOutcome, List.copyOf(history));
     }
 
@@ -280,13 +299,6 @@ public final class Analysis {
      */
     public synchronized void reconfigure(AnalysisConfig next, Webhooks nextWebhooks) {
         webhooks = nextWebhooks;
-        boolean stepsChanged = !config.steps().equals(next.steps());
-        if (state != State.IDLE && stepsChanged) {
-            next = new AnalysisConfig(next.interval(), config.steps(), next.minRequests(), next.failureLimit(),
-                    next.confidence(), next.maxErrorRate(), next.maxLatencyRatio(), next.latencySlack(),
-                    next.minEffect(), next.minP99Samples(), next.warmup(), next.pauseOnFailure(), next.cooldown(),
-                    next.history(), next.webhooks());
-        }
         boolean intervalChanged = !config.interval().equals(next.interval());
         config = next;
         judge = new Judge(next);
@@ -409,7 +421,7 @@ public final class Analysis {
         // different fixes, and the history and the webhook are read long after the logs have scrolled by.
         String problems = canary.problems();
         String why = "canary has no healthy endpoint" + (problems.isEmpty() ? "" : " (" + problems + ")");
-        record(new Check(Instant.now(), step, config.steps().get(step), Verdict.FAIL, why,
+        record(new Check(Instant.now(), step, steps.get(step), Verdict.FAIL, why,
                 Judge.figures(c), Judge.figures(s), Double.NaN, Double.NaN, Double.NaN));
         rollBack("the " + why);
         return true;
@@ -432,7 +444,7 @@ public final class Analysis {
         state = State.PAUSED;
         lastOutcome = "paused: " + e.getMessage();
         metrics.outcome("paused");
-        webhooks.send("paused", release, step, config.steps().get(step), history.peekLast(), lastOutcome);
+        webhooks.send("paused", release, step, steps.get(step), history.peekLast(), lastOutcome);
         save();
     }
 
@@ -463,7 +475,7 @@ public final class Analysis {
         Sample s = Sample.sum(heldStable, stable.window().take(stable.name()));
         heldCanary = null;
         heldStable = null;
-        Check result = judge.judge(c, s, stableBaseline, step, config.steps().get(step));
+        Check result = judge.judge(c, s, stableBaseline, step, steps.get(step));
         record(result);
         if (s.requests() >= config.minRequests()) {
             stableBaseline = s;
@@ -490,7 +502,7 @@ public final class Analysis {
                         lastOutcome = "paused after " + consecutiveFailures + " failed checks: " + result.reason();
                         log.warn("analysis of {} paused: {}", release, lastOutcome);
                         metrics.outcome("paused");
-                        webhooks.send("paused", release, step, config.steps().get(step), result);
+                        webhooks.send("paused", release, step, steps.get(step), result);
                         save();
                     } else {
                         rollBack(consecutiveFailures + " failed checks in a row: " + result.reason());
@@ -501,16 +513,16 @@ public final class Analysis {
     }
 
     private void advance() {
-        if (step + 1 >= config.steps().size()) {
+        if (step + 1 >= steps.size()) {
             control.promote();
-            lastOutcome = "promoted after " + config.steps().size() + " steps";
+            lastOutcome = "promoted after " + steps.size() + " steps";
             log.info("analysis of {}: {}", release, lastOutcome);
             webhooks.send("promoted", release, step, 100, history.peekLast());
             metrics.outcome("promoted");
             finish();
             return;
         }
-        double weight = config.steps().get(step + 1);
+        double weight = steps.get(step + 1);
         // The weight first: if it cannot be set (the state file cannot be written), the run pauses at the step
         // whose weight is in force, and resumes from there.
         RouteTable table = control.setCanary(release, weight);
@@ -525,7 +537,7 @@ public final class Analysis {
         cooldownUntil.put(release, Instant.now().plus(config.cooldown()));
         lastOutcome = "rolled back: " + why;
         log.warn("analysis of {} {}", release, lastOutcome);
-        webhooks.send("rolled-back", release, step, config.steps().get(step), history.peekLast());
+        webhooks.send("rolled-back", release, step, steps.get(step), history.peekLast());
         metrics.outcome("rolled-back");
         finish();
     }

@@ -203,8 +203,59 @@ class AnalysisControlTest {
             assertThat(logged.messages()).anySatisfy(line -> assertThat(line).contains("the steps were edited since"));
         }
         try (CanaryProxy again = CanaryProxy.start(config("proxy.analysis.steps = [1, 3, 100]"))) {
-            assertThat(again.status().analysis().step()).as("5 % is no step: the next one up").isEqualTo(2);
+            Analysis.Status status = again.status().analysis();
+            assertThat(status.step()).as("5 % is no step: a step of its own, after 3 %").isEqualTo(2);
+            assertThat(status.weight()).isEqualTo(5.0);
             assertThat(again.routes().weightPercent()).isEqualTo(5.0);
+        }
+    }
+
+    /**
+     * A canary resumed between two of the edited steps is judged at the weight its users have before it goes up:
+     * resuming "at" the next step up without its weight would pass that step on the traffic of the lower one.
+     */
+    @Test
+    void aCanaryResumedBetweenEditedStepsIsJudgedAtItsWeightThenGoesToTheNextStep() {
+        try (CanaryProxy proxy = CanaryProxy.start(config(""))) {
+            proxy.startAnalysis("green", false); // steps [5, 50, 100]: 5 %
+            proxy.pauseAnalysis();
+        }
+        String edited = "proxy.analysis { interval = 1s, steps = [1, 3, 50, 100], min-requests = 20 }";
+        try (CanaryProxy restarted = CanaryProxy.start(config(edited));
+             LoadGenerator users = LoadGenerator.builder(restarted.listenAddress()).getClients(4).manyUsers(true)
+                     .start()) {
+            Analysis.Status resumed = restarted.resumeAnalysis();
+            assertThat(resumed.step()).isEqualTo(2);
+            assertThat(resumed.weight()).isEqualTo(5.0);
+
+            await().atMost(Duration.ofSeconds(20)).pollInterval(Duration.ofMillis(10))
+                    .until(() -> restarted.routes().weightPercent() != 5.0);
+            users.stop();
+
+            assertThat(restarted.routes().weightPercent()).as("the next step up, not a promotion").isEqualTo(50.0);
+            Analysis.Status status = restarted.status().analysis();
+            assertThat(status.step()).isEqualTo(3);
+            assertThat(status.weight()).isEqualTo(50.0);
+            assertThat(status.history()).last().satisfies(check -> {
+                assertThat(check.verdict()).isEqualTo(Check.Verdict.PASS);
+                assertThat(check.weight()).isEqualTo(5.0);
+            });
+        }
+    }
+
+    /** Steps edited by a reload during a run are the next run's: the run under way keeps its own. */
+    @Test
+    void stepsReloadedDuringARunAreTheNextRunsSteps() {
+        try (CanaryProxy proxy = CanaryProxy.start(config(""))) {
+            proxy.startAnalysis("green", false); // steps [5, 50, 100]
+            proxy.reload(config("proxy.analysis.steps = [10, 100]"));
+            assertThat(proxy.status().analysis().weight()).as("the run keeps its steps").isEqualTo(5.0);
+
+            proxy.rollback();
+            Analysis.Status next = proxy.startAnalysis("green", true);
+
+            assertThat(next.weight()).isEqualTo(10.0);
+            assertThat(proxy.routes().weightPercent()).isEqualTo(10.0);
         }
     }
 
