@@ -19,6 +19,7 @@ import io.netty.channel.ChannelFuture;
 import io.netty.channel.ChannelFutureListener;
 import io.netty.channel.ChannelHandlerContext;
 import io.netty.channel.ChannelInboundHandlerAdapter;
+import io.netty.channel.ChannelPipeline;
 import io.netty.channel.ChannelProgressiveFuture;
 import io.netty.channel.ChannelProgressiveFutureListener;
 import io.netty.channel.ChannelProgressivePromise;
@@ -354,7 +355,26 @@ final class ProxyHandler extends ChannelInboundHandlerAdapter implements Upstrea
                 }
                 config.setAutoRead(true);
             }
+            if (request == null && staticRequest == null && decoder.resume()) {
+                decodeHeldBytes();
+            }
         }
+    }
+
+    /**
+     * Hands the decoder the bytes it held behind a request that asked for an upgrade (see StrictRequestDecoder),
+     * now that the answer says what they are. They were read earlier, so nothing would decode them before the
+     * client sends more: they go through the pipeline as a read of their own, from a task, so that the decoder is
+     * never entered again from inside its own read.
+     */
+    private void decodeHeldBytes() {
+        ctx.executor().execute(() -> {
+            if (ctx.channel().isActive() && !lingering) {
+                ChannelPipeline p = ctx.pipeline();
+                p.fireChannelRead(Unpooled.EMPTY_BUFFER);
+                p.fireChannelReadComplete();
+            }
+        });
     }
 
     private void releasePending() {
@@ -562,8 +582,7 @@ final class ProxyHandler extends ChannelInboundHandlerAdapter implements Upstrea
             return;
         }
         expectContinue = expect != null && !http10;
-        upgradeRequested = h.contains(HttpHeaderNames.UPGRADE)
-                && h.containsValue(HttpHeaderNames.CONNECTION, HttpHeaderValues.UPGRADE, true);
+        upgradeRequested = RequestRules.asksUpgrade(req);
         idempotent = RequestRules.isIdempotent(req.method());
 
         // Only a trusted proxy in front can tell that the client came over TLS.
@@ -1513,6 +1532,7 @@ final class ProxyHandler extends ChannelInboundHandlerAdapter implements Upstrea
         closing = true;
         lingering = true;
         releasePending();
+        decoder.discardRest();
         ctx.channel().config().setAutoRead(true);
         ctx.writeAndFlush(last).addListener(f -> {
             if (f.isSuccess() && ctx.channel() instanceof DuplexChannel) {
@@ -1540,6 +1560,9 @@ final class ProxyHandler extends ChannelInboundHandlerAdapter implements Upstrea
         encoder.headRequest(headRequest);
         ctx.writeAndFlush(ErrorResponses.of(status, false, headRequest, http10), ctx.voidPromise());
         idleSinceNanos = System.nanoTime();
+        if (decoder.resume()) {
+            decodeHeldBytes();
+        }
     }
 
     /** The request body turned out bad or too large after forwarding began. */
@@ -1604,13 +1627,17 @@ final class ProxyHandler extends ChannelInboundHandlerAdapter implements Upstrea
         // 101; the client side drops its HTTP encoder and its decoder passes bytes on as they come.
         releasePending();
         ctx.pipeline().remove(encoder);
-        decoder.switchToRaw();
+        boolean sentAhead = decoder.switchToRaw();
         Release r = release;
         r.upgraded(ctx.channel());
         endExchange();
         upstream = up;
         ctx.channel().config().setAutoRead(true);
         up.channel().config().setAutoRead(true);
+        if (sentAhead) {
+            // What the client sent before the 101 came (a first frame, say) is the new protocol's.
+            decodeHeldBytes();
+        }
     }
 
     /** Bytes from the upstream of a tunnel; while it is being ended, only up to the end of the frame under way. */

@@ -18,6 +18,17 @@ final class RequestRules {
     private RequestRules() {
     }
 
+    /**
+     * Whether the request asks to switch protocols (a WebSocket handshake, say): an {@code Upgrade} header and a
+     * {@code Connection} that names it. RFC 9110 7.8: the {@code Upgrade} of an HTTP/1.0 request is ignored, since it
+     * may have come through an intermediary that did not know to drop it.
+     */
+    static boolean asksUpgrade(HttpRequest request) {
+        HttpHeaders h = request.headers();
+        return request.protocolVersion().minorVersion() >= 1 && h.contains(HttpHeaderNames.UPGRADE)
+                && h.containsValue(HttpHeaderNames.CONNECTION, HttpHeaderValues.UPGRADE, true);
+    }
+
     /** The status to refuse the request with, or {@code null} when it may be forwarded. */
     static HttpResponseStatus check(HttpRequest request) {
         HttpVersion version = request.protocolVersion();

@@ -39,7 +39,9 @@ import java.util.List;
  * the plain shape that parser takes, and by Netty's decoder otherwise; both make the same request of the same bytes.
  *
  * <p>It also remembers when the current request head began, so that the listener can cut off clients that send
- * their headers too slowly (slowloris), and can switch to passing raw bytes once a connection is upgraded.
+ * their headers too slowly (slowloris), and can switch to passing raw bytes once a connection is upgraded. What a
+ * client sends after a request that asks for an upgrade is held, not decoded, until the upstream's answer says
+ * whether it is the new protocol's (a 101: {@link #switchToRaw()}) or the next request ({@link #resume()}).
  */
 final class StrictRequestDecoder extends HttpRequestDecoder {
 
@@ -55,6 +57,12 @@ final class StrictRequestDecoder extends HttpRequestDecoder {
         }
     };
 
+    /**
+     * The most bytes held behind a request that asks for an upgrade (see {@link #held}) before the client is no
+     * longer read: a client that need not wait for the 101 may send a little ahead, not without limit.
+     */
+    static final int MAX_HELD = 64 * 1024;
+
     /** No request head is being received. */
     static final long NO_HEAD = 0;
 
@@ -69,6 +77,13 @@ final class StrictRequestDecoder extends HttpRequestDecoder {
     private boolean parserIdle = true;
     private boolean rejected;
     private boolean raw;
+    /** The request being decoded asks for an upgrade: what follows its end is to be held. */
+    private boolean upgradeAsked;
+    /**
+     * A request that asks for an upgrade has ended, and what came after it waits, undecoded, for the upstream's
+     * answer: decoded as HTTP it would be lost to the tunnel, or a partial line kept back from it.
+     */
+    private boolean held;
     private long headStartedNanos = NO_HEAD;
 
     // Incremental head scanner: bytes already validated but not yet consumed by Netty's decoder, and where in the
@@ -110,10 +125,53 @@ final class StrictRequestDecoder extends HttpRequestDecoder {
         return headStartedNanos;
     }
 
-    /** From now on every byte is passed on as it is: the connection carries an upgraded protocol. */
-    void switchToRaw() {
+    /**
+     * From now on every byte is passed on as it is: the connection carries an upgraded protocol.
+     *
+     * @return whether bytes held since the request that asked for it wait to be passed on (see {@link #held})
+     */
+    boolean switchToRaw() {
         raw = true;
         headStartedNanos = NO_HEAD;
+        return release();
+    }
+
+    /**
+     * The request that asked for an upgrade was answered without a switch: what the client sent after it is the
+     * next request.
+     *
+     * @return whether held bytes wait to be decoded; they are, at the next read this decoder is given
+     */
+    boolean resume() {
+        return release();
+    }
+
+    private boolean release() {
+        if (!held) {
+            return false;
+        }
+        held = false;
+        ByteBuf waiting = internalBuffer();
+        return waiting.isReadable();
+    }
+
+    /** Every byte from now on is dropped unread: the connection is closing. */
+    void discardRest() {
+        held = false;
+        rejected = true;
+        headStartedNanos = NO_HEAD;
+    }
+
+    @Override
+    public void channelReadComplete(ChannelHandlerContext ctx) throws Exception {
+        if (held) {
+            // The base class asks for another read when one decoded nothing and reading is off, as a decoder
+            // waiting for the rest of a message would; held bytes wait for the upstream, not for more bytes.
+            discardSomeReadBytes();
+            ctx.fireChannelReadComplete();
+            return;
+        }
+        super.channelReadComplete(ctx);
     }
 
     @Override
@@ -124,6 +182,12 @@ final class StrictRequestDecoder extends HttpRequestDecoder {
         }
         if (rejected) {
             buffer.skipBytes(buffer.readableBytes());
+            return;
+        }
+        if (held) {
+            if (buffer.readableBytes() >= MAX_HELD) {
+                ctx.channel().config().setAutoRead(false);
+            }
             return;
         }
         int before = buffer.readerIndex();
@@ -142,6 +206,7 @@ final class StrictRequestDecoder extends HttpRequestDecoder {
                     out.add(request);
                     out.add(LastHttpContent.EMPTY_LAST_CONTENT);
                     startHead();
+                    held = RequestRules.asksUpgrade(request);
                     return;
                 }
             }
@@ -170,9 +235,12 @@ final class StrictRequestDecoder extends HttpRequestDecoder {
                 inHead = false;
                 headBegun = false;
                 headStartedNanos = NO_HEAD;
+                upgradeAsked = RequestRules.asksUpgrade((HttpRequest) msg);
             }
             if (msg instanceof LastHttpContent) {
                 startHead();
+                held = upgradeAsked;
+                upgradeAsked = false;
             }
         }
         if (inHead && headBegun && headStartedNanos == NO_HEAD) {

@@ -5,9 +5,13 @@ import static org.awaitility.Awaitility.await;
 
 import io.canaryproxy.CanaryProxy;
 import io.canaryproxy.ProxyStatus;
+import io.canaryproxy.testing.RawHttpClient;
 import io.canaryproxy.testing.TestConfigs;
 import io.canaryproxy.testing.WebSocketEchoBackend;
 import java.io.InputStream;
+import java.io.OutputStream;
+import java.net.InetAddress;
+import java.net.ServerSocket;
 import java.net.Socket;
 import java.net.URI;
 import java.net.http.HttpClient;
@@ -16,6 +20,7 @@ import java.nio.charset.StandardCharsets;
 import java.time.Duration;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.CompletionStage;
+import java.util.concurrent.CountDownLatch;
 import java.util.concurrent.LinkedBlockingQueue;
 import java.util.concurrent.TimeUnit;
 import org.junit.jupiter.api.AfterEach;
@@ -149,6 +154,144 @@ class WebSocketTunnelTest {
         await().during(Duration.ofMillis(1500)).atMost(Duration.ofSeconds(5))
                 .until(() -> !tester.closed.isDone() && proxy.status().releases().get("green").upgraded() == 1);
         assertThat(tester.echo("still here")).isEqualTo("green:still here");
+    }
+
+    private static final String HANDSHAKE = "GET /ws HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\n"
+            + "Connection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n";
+
+    /**
+     * A client that sends its first frame without waiting for the 101 (in the same write as the handshake) gets its
+     * echo: the frame is the new protocol's, not a request to decode and drop.
+     */
+    @Test
+    void aFrameSentWithTheHandshakeReachesTheApp() throws Exception {
+        try (Socket socket = new Socket("127.0.0.1", proxy.listenAddress().getPort())) {
+            socket.setSoTimeout(10_000);
+            byte[] handshake = HANDSHAKE.getBytes(StandardCharsets.US_ASCII);
+            byte[] frame = maskedText("early");
+            byte[] both = new byte[handshake.length + frame.length];
+            System.arraycopy(handshake, 0, both, 0, handshake.length);
+            System.arraycopy(frame, 0, both, handshake.length, frame.length);
+            socket.getOutputStream().write(both);
+
+            InputStream in = socket.getInputStream();
+            assertThat(readHead(in)).startsWith("HTTP/1.1 101 ");
+            assertThat(readText(in)).isEqualTo("blue:early");
+            socket.getOutputStream().write(maskedText("later"));
+            assertThat(readText(in)).isEqualTo("blue:later");
+        }
+    }
+
+    /**
+     * Bytes behind a request that asked for an upgrade and got none (the app answered 200) are the next request,
+     * whole or still arriving: it is served, in order, on the same connection.
+     */
+    @Test
+    void theRequestBehindAnUpgradeThatWasNotMadeIsServed() throws Exception {
+        String notSwitched = "GET /plain HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\r\n";
+        try (RawHttpClient client = new RawHttpClient(proxy.listenAddress()).readTimeout(Duration.ofSeconds(10))) {
+            RawHttpClient.Response first = client.sendRaw((notSwitched + "GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n"
+                    + notSwitched + "GET /healthz HTTP/1.1\r\nHost: x\r\n").getBytes(StandardCharsets.US_ASCII));
+            assertThat(first.status()).isEqualTo(200);
+            assertThat(client.readResponse("GET").status()).isEqualTo(200);
+            assertThat(client.readResponse("GET").status()).isEqualTo(200);
+
+            assertThat(client.sendRaw("\r\n".getBytes(StandardCharsets.US_ASCII)).status())
+                    .as("the head completed later").isEqualTo(200);
+        }
+    }
+
+    /**
+     * A client that sends more than the proxy holds (64 KiB) before the upstream's 101 is no longer read until the
+     * switch, and then every byte reaches the upstream, in order.
+     */
+    @Test
+    void bytesSentBeforeALateSwitchAllReachTheUpstream() throws Exception {
+        byte[] ahead = new byte[100 * 1024];
+        new java.util.Random(7).nextBytes(ahead);
+        CountDownLatch headSeen = new CountDownLatch(1);
+        CountDownLatch mayAnswer = new CountDownLatch(1);
+        CompletableFuture<byte[]> received = new CompletableFuture<>();
+        try (ServerSocket upstream = new ServerSocket(0, 8, InetAddress.getLoopbackAddress())) {
+            Thread server = new Thread(() -> {
+                try (Socket s = upstream.accept()) {
+                    InputStream in = s.getInputStream();
+                    readHead(in);
+                    headSeen.countDown();
+                    mayAnswer.await();
+                    s.getOutputStream().write(("HTTP/1.1 101 Switching Protocols\r\nUpgrade: raw\r\n"
+                            + "Connection: Upgrade\r\n\r\n").getBytes(StandardCharsets.US_ASCII));
+                    received.complete(in.readNBytes(ahead.length));
+                } catch (Throwable e) {
+                    received.completeExceptionally(e);
+                }
+            });
+            server.start();
+            try (CanaryProxy late = CanaryProxy.start(TestConfigs.parse("""
+                    proxy {
+                      releases.blue.endpoints = ["127.0.0.1:%d"]
+                      routing.stable = blue
+                      health-check.interval = 0
+                    }
+                    """.formatted(upstream.getLocalPort())));
+                 Socket client = new Socket("127.0.0.1", late.listenAddress().getPort())) {
+                client.setSoTimeout(10_000);
+                OutputStream out = client.getOutputStream();
+                out.write("GET /raw HTTP/1.1\r\nHost: x\r\nUpgrade: raw\r\nConnection: Upgrade\r\n\r\n"
+                        .getBytes(StandardCharsets.US_ASCII));
+                assertThat(headSeen.await(10, TimeUnit.SECONDS)).isTrue();
+                // Beyond what the proxy holds, within what the kernel buffers once it stops reading.
+                out.write(ahead);
+                mayAnswer.countDown();
+
+                assertThat(readHead(client.getInputStream())).startsWith("HTTP/1.1 101 ");
+                assertThat(received.get(10, TimeUnit.SECONDS)).isEqualTo(ahead);
+            }
+            server.join(10_000);
+        }
+    }
+
+    /** RFC 9110 7.8: the Upgrade of an HTTP/1.0 request is ignored; it does not reach the app as one. */
+    @Test
+    void anHttp10RequestIsNotUpgraded() throws Exception {
+        try (RawHttpClient client = new RawHttpClient(proxy.listenAddress()).readTimeout(Duration.ofSeconds(10))) {
+            RawHttpClient.Response response = client.sendRaw(HANDSHAKE.replace("HTTP/1.1", "HTTP/1.0")
+                    .getBytes(StandardCharsets.US_ASCII));
+            assertThat(response.status()).as("the app's answer to a request without Upgrade").isEqualTo(400);
+        }
+        assertThat(proxy.status().releases().get("blue").upgraded()).isZero();
+    }
+
+    /** A client-to-server text frame (RFC 6455 5.3: masked). */
+    private static byte[] maskedText(String text) {
+        byte[] payload = text.getBytes(StandardCharsets.UTF_8);
+        byte[] mask = {1, 2, 3, 4};
+        byte[] frame = new byte[6 + payload.length];
+        frame[0] = (byte) 0x81;
+        frame[1] = (byte) (0x80 | payload.length);
+        System.arraycopy(mask, 0, frame, 2, 4);
+        for (int i = 0; i < payload.length; i++) {
+            frame[6 + i] = (byte) (payload[i] ^ mask[i % 4]);
+        }
+        return frame;
+    }
+
+    private static String readHead(InputStream in) throws Exception {
+        StringBuilder head = new StringBuilder();
+        while (head.indexOf("\r\n\r\n") < 0) {
+            int b = in.read();
+            assertThat(b).as("closed before the end of the head: " + head).isNotNegative();
+            head.append((char) b);
+        }
+        return head.toString();
+    }
+
+    /** A short unmasked text frame from the server. */
+    private static String readText(InputStream in) throws Exception {
+        byte[] start = in.readNBytes(2);
+        assertThat(start).hasSize(2);
+        assertThat(start[0] & 0xff).as("a final text frame").isEqualTo(0x81);
+        return new String(in.readNBytes(start[1] & 0x7f), StandardCharsets.UTF_8);
     }
 
     private static final class Client implements WebSocket.Listener {
