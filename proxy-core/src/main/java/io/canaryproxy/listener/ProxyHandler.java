@@ -1517,8 +1517,11 @@ final class ProxyHandler extends ChannelInboundHandlerAdapter implements Upstrea
      */
     private void reject(HttpResponseStatus status, String why) {
         log.debug("client {}: {} -> {}", clientIp, why, status.code());
-        if (status.code() < 500) {
-            lc.clientMetrics.rejected(status.code()); // a 5xx here was counted as its release's answer
+        int code = status.code();
+        if (code < 500 || code == 501 || code == 505) {
+            // The client's doing (CONNECT, HTTP/2.0 in a request line); any other 5xx here was counted as its
+            // release's answer.
+            lc.clientMetrics.rejected(code);
         }
         lingerAndClose(ErrorResponses.closing(status));
     }

@@ -62,7 +62,9 @@ final class RequestRules {
                 return null;
             }
             if (HttpMethod.CONNECT.equals(request.method())) {
-                return HttpResponseStatus.METHOD_NOT_ALLOWED;
+                // RFC 9110 15.6.2: a method the proxy serves for no target. A 405 would need an Allow header
+                // listing the target's methods, which only the app knows.
+                return HttpResponseStatus.NOT_IMPLEMENTED;
             }
             return toOriginForm(request) ? null : HttpResponseStatus.BAD_REQUEST;
         }
