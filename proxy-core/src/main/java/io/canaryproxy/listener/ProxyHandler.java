@@ -42,6 +42,7 @@ import io.netty.handler.codec.http.HttpVersion;
 import io.netty.handler.codec.http.LastHttpContent;
 import io.netty.handler.codec.http.TooLongHttpHeaderException;
 import io.netty.handler.codec.http.TooLongHttpLineException;
+import io.netty.util.NetUtil;
 import io.netty.util.ReferenceCountUtil;
 import java.io.IOException;
 import java.net.InetSocketAddress;
@@ -251,7 +252,8 @@ final class ProxyHandler extends ChannelInboundHandlerAdapter implements Upstrea
         SocketAddress remote = ctx.channel().remoteAddress();
         if (remote instanceof InetSocketAddress) {
             java.net.InetAddress address = ((InetSocketAddress) remote).getAddress();
-            clientIp = address.getHostAddress();
+            // RFC 5952's form (::1), as nginx writes it: the app and its logs compare addresses as text.
+            clientIp = NetUtil.toAddressString(address);
             clientAddress = address;
             trustedClient = lc.trustedProxies.contains(address);
             trustedFor = lc;

@@ -8,12 +8,16 @@ import static com.github.tomakehurst.wiremock.client.WireMock.postRequestedFor;
 import static com.github.tomakehurst.wiremock.client.WireMock.urlEqualTo;
 import static com.github.tomakehurst.wiremock.core.WireMockConfiguration.options;
 import static org.assertj.core.api.Assertions.assertThat;
+import static org.junit.jupiter.api.Assumptions.assumeTrue;
 
 import com.github.tomakehurst.wiremock.WireMockServer;
 import com.github.tomakehurst.wiremock.verification.LoggedRequest;
 import io.canaryproxy.CanaryProxy;
 import io.canaryproxy.testing.RawExchange;
 import io.canaryproxy.testing.TestConfigs;
+import java.io.IOException;
+import java.net.InetAddress;
+import java.net.ServerSocket;
 import java.nio.charset.StandardCharsets;
 import java.util.List;
 import org.junit.jupiter.api.AfterAll;
@@ -81,6 +85,28 @@ class HeaderRewriteTest {
     }
 
     /** Sends GET /h with {@code headers} through a proxy that trusts the client, as one behind a balancer. */
+    /** An IPv6 client is named as nginx names it, in RFC 5952's form (::1): apps and logs compare addresses as text. */
+    @Test
+    void anIpv6ClientIsNamedInItsShortForm() throws Exception {
+        assumeTrue(ipv6Loopback(), "no IPv6 loopback here");
+        try (CanaryProxy v6 = CanaryProxy.start(TestConfigs.single("127.0.0.1:" + upstream.port(),
+                "proxy.listen = \"[::1]:0\""))) {
+            RawExchange.Result r = RawExchange.send(v6.listenAddress(),
+                    "GET /h HTTP/1.1\r\nHost: shop.example\r\nConnection: close\r\n\r\n");
+            assertThat(r.status()).as(r.text()).isEqualTo(200);
+        }
+        assertThat(upstream.findAll(anyRequestedFor(urlEqualTo("/h"))).get(0).getHeader("X-Forwarded-For"))
+                .isEqualTo("::1");
+    }
+
+    private static boolean ipv6Loopback() {
+        try (ServerSocket probe = new ServerSocket(0, 1, InetAddress.getByName("::1"))) {
+            return true;
+        } catch (IOException e) {
+            return false;
+        }
+    }
+
     private LoggedRequest sendFromTrustedProxy(String headers) throws Exception {
         try (CanaryProxy behindBalancer = CanaryProxy.start(TestConfigs.single("127.0.0.1:" + upstream.port(),
                 "proxy.trusted-proxies = [\"127.0.0.0/8\"]"))) {
