@@ -89,9 +89,13 @@ public final class Listener {
      */
     public InetSocketAddress bind() {
         Listener listener = this;
+        InetSocketAddress address = new InetSocketAddress(config.listen().host(), config.listen().port());
+        if (address.isUnresolved()) {
+            throw ConfigException.invalid("proxy.listen", config.listen().toString(), "cannot resolve the host name");
+        }
         ServerBootstrap b = new ServerBootstrap()
                 .group(group)
-                .channel(transport.serverChannel())
+                .channelFactory(transport.serverChannel(address))
                 .option(ChannelOption.SO_BACKLOG, 1024)
                 .option(ChannelOption.SO_REUSEADDR, true)
                 .option(ChannelOption.RCVBUF_ALLOCATOR, acceptAllocator())
@@ -110,10 +114,6 @@ public final class Listener {
                                 .addLast("proxy", new ProxyHandler(listener, decoder, encoder));
                     }
                 });
-        InetSocketAddress address = new InetSocketAddress(config.listen().host(), config.listen().port());
-        if (address.isUnresolved()) {
-            throw ConfigException.invalid("proxy.listen", config.listen().toString(), "cannot resolve the host name");
-        }
         try {
             serverChannel = b.bind(address).syncUninterruptibly().channel();
         } catch (Exception e) {

@@ -4,6 +4,7 @@ import io.canaryproxy.config.ConfigException;
 import io.canaryproxy.config.EndpointAddress;
 import io.canaryproxy.config.TransportChoice;
 import io.netty.channel.Channel;
+import io.netty.channel.ChannelFactory;
 import io.netty.channel.EventLoopGroup;
 import io.netty.channel.IoHandlerFactory;
 import io.netty.channel.MultiThreadIoEventLoopGroup;
@@ -14,6 +15,7 @@ import io.netty.channel.epoll.EpollIoHandler;
 import io.netty.channel.epoll.EpollServerSocketChannel;
 import io.netty.channel.epoll.EpollSocketChannel;
 import io.netty.channel.nio.NioIoHandler;
+import io.netty.channel.socket.SocketProtocolFamily;
 import io.netty.channel.socket.nio.NioDomainSocketChannel;
 import io.netty.channel.socket.nio.NioServerSocketChannel;
 import io.netty.channel.socket.nio.NioSocketChannel;
@@ -24,9 +26,11 @@ import io.netty.channel.uring.IoUringIoHandler;
 import io.netty.channel.uring.IoUringServerSocketChannel;
 import io.netty.channel.uring.IoUringSocketChannel;
 import io.netty.util.concurrent.DefaultThreadFactory;
+import java.net.Inet4Address;
 import java.net.InetSocketAddress;
 import java.net.SocketAddress;
 import java.net.UnixDomainSocketAddress;
+import java.nio.channels.spi.SelectorProvider;
 
 /**
  * The I/O transport. Listener, upstream and health-check channels all come from here so that they match the event
@@ -89,6 +93,23 @@ public enum Transport {
             case EPOLL -> EpollServerSocketChannel.class;
             case IO_URING -> IoUringServerSocketChannel.class;
             case NIO -> NioServerSocketChannel.class;
+        };
+    }
+
+    /**
+     * A listening channel for {@code address}. An IPv4 address gets an IPv4 socket on epoll and NIO: a dual-stack
+     * socket bound to {@code 0.0.0.0} (what both make by default where the host has IPv6) would also take IPv6
+     * connections, which an operator who wrote {@code 0.0.0.0} (nginx's {@code listen 8080}) may not filter. Netty's
+     * io_uring listener offers no choice of family.
+     */
+    public ChannelFactory<ServerChannel> serverChannel(InetSocketAddress address) {
+        boolean ipv4 = address.getAddress() instanceof Inet4Address;
+        return switch (this) {
+            case EPOLL -> ipv4 ? () -> new EpollServerSocketChannel(SocketProtocolFamily.INET)
+                    : EpollServerSocketChannel::new;
+            case IO_URING -> IoUringServerSocketChannel::new;
+            case NIO -> ipv4 ? () -> new NioServerSocketChannel(SelectorProvider.provider(), SocketProtocolFamily.INET)
+                    : NioServerSocketChannel::new;
         };
     }
 

@@ -10,6 +10,11 @@ import io.canaryproxy.testing.Gunicorn;
 import io.canaryproxy.testing.LoadGenerator;
 import io.canaryproxy.testing.RawHttpClient;
 import io.canaryproxy.testing.TestConfigs;
+import java.io.IOException;
+import java.net.ConnectException;
+import java.net.InetAddress;
+import java.net.ServerSocket;
+import java.net.Socket;
 import java.nio.file.Path;
 import java.time.Duration;
 import org.junit.jupiter.api.Assumptions;
@@ -54,6 +59,35 @@ class TransportTest {
                 }
                 assertThat(client.get("/").bodyText()).isEqualTo("release=green\n");
             }
+        }
+    }
+
+    /**
+     * {@code 0.0.0.0} is IPv4's wildcard, as in nginx: an IPv6 client is not let in through it (a firewall written
+     * for IPv4 would not stop one). Netty's io_uring listener has no choice of address family.
+     */
+    @ParameterizedTest
+    @EnumSource(value = TransportChoice.class, names = {"EPOLL", "NIO"})
+    void theIpv4WildcardTakesNoIpv6Connection(TransportChoice choice) throws Exception {
+        Transport transport = Transport.valueOf(choice.name());
+        Assumptions.assumeTrue(transport.isAvailable(), choice + " is not available here");
+        Assumptions.assumeTrue(ipv6Loopback(), "no IPv6 loopback here");
+        try (CanaryProxy proxy = CanaryProxy.start(TestConfigs.single("127.0.0.1:9",
+                "proxy { transport = %s, listen = \"0.0.0.0:0\" }".formatted(choice)))) {
+            int port = proxy.listenAddress().getPort();
+            assertThat(proxy.listenAddress().getAddress().getHostAddress()).isEqualTo("0.0.0.0");
+            try (Socket v4 = new Socket("127.0.0.1", port)) {
+                assertThat(v4.isConnected()).isTrue();
+            }
+            assertThatThrownBy(() -> new Socket("::1", port).close()).isInstanceOf(ConnectException.class);
+        }
+    }
+
+    private static boolean ipv6Loopback() {
+        try (ServerSocket probe = new ServerSocket(0, 1, InetAddress.getByName("::1"))) {
+            return true;
+        } catch (IOException e) {
+            return false;
         }
     }
 
