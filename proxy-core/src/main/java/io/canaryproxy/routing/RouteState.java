@@ -66,7 +66,7 @@ public final class RouteState {
             try {
                 stateFile.write(after);
             } catch (IOException e) {
-                String why = "cannot write state file " + stateFile.path() + ": " + StateFile.reason(e);
+                String why = "cannot write state file " + stateFile.path() + ": " + StateFile.reason(e, stateFile.path());
                 if (!evenIfUnsaved) {
                     throw new UncheckedIOException(why, e);
                 }

@@ -131,6 +131,15 @@ public final class StateFile {
      * system's exceptions often carry only the path; the reason is then named after the exception.
      */
     public static String reason(IOException e) {
+        return describe(e, null);
+    }
+
+    /** {@link #reason(IOException)} for a message that names {@code named} already: not named again. */
+    public static String reason(IOException e, Path named) {
+        return describe(e, named == null ? null : named.toString());
+    }
+
+    private static String describe(IOException e, String named) {
         if (e instanceof FileSystemException f) {
             String why = f.getReason() != null ? f.getReason()
                     : f instanceof AccessDeniedException ? "Permission denied"
@@ -138,7 +147,10 @@ public final class StateFile {
                     // only Files.createDirectories throws it here: the directory's path is a file
                     : f instanceof FileAlreadyExistsException ? "Not a directory"
                     : f.getClass().getSimpleName();
-            return f.getFile() == null ? why : f.getFile() + ": " + why;
+            // A failed rename names its source first, the temporary file; what is wrong is the target (a
+            // directory where the state file should be, say).
+            String file = f.getOtherFile() != null ? f.getOtherFile() : f.getFile();
+            return file == null || file.equals(named) ? why : file + ": " + why;
         }
         return e.getMessage() == null ? e.getClass().getSimpleName() : e.getMessage();
     }

@@ -134,8 +134,13 @@ public final class StaticFiles {
                 continue;
             }
             if (!Files.isDirectory(config.root())) {
-                log.warn("static root {} of release {} is not a directory (yet): its {} requests get 404",
-                        config.root(), release.name(), config.prefix());
+                boolean othersServe = settings.fromOtherReleases() && releases.stream().anyMatch(r -> r != release
+                        && r.staticFiles() != null && r.staticFiles().prefix().equals(config.prefix()));
+                log.warn("static root {} of release {} is not a directory (yet): its {} requests get {}",
+                        config.root(), release.name(), config.prefix(), othersServe
+                                ? "the files of the other releases with that prefix (from-other-releases), and 404"
+                                + " for any they do not have"
+                                : "404");
             }
             boolean everyReleaseHere = releases.stream().allMatch(r -> r.staticFiles() != null
                     && r.staticFiles().prefix().equals(config.prefix()));

@@ -144,4 +144,18 @@ class StateFileTest {
             assertThat(proxy.routes().version()).isZero();
         }
     }
+
+    /** A rename that fails names the state file, not the temporary file the change was written to first. */
+    @Test
+    void aDirectoryWhereTheStateFileShouldBeIsNamed() throws Exception {
+        Path state = dir.resolve("state.json");
+        try (CountingBackend blue = new CountingBackend(); CountingBackend green = new CountingBackend();
+             CanaryProxy proxy = CanaryProxy.start(config(state, blue.endpoint(), green.endpoint()))) {
+            Files.deleteIfExists(state); // none until the route table first changes
+            Files.createDirectory(state);
+            assertThatThrownBy(() -> proxy.switchTo("green", true))
+                    .isInstanceOf(UncheckedIOException.class)
+                    .hasMessage("cannot write state file " + state + ": Is a directory");
+        }
+    }
 }
