@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # A deploy in the blue/green style, driven through canary-proxy's admin API.
-# Use it from a git post-receive hook or by hand: deploy.sh <git-ref>
+# Use it by hand, deploy.sh <git-ref>, or from a git post-receive hook (see
+# post-receive beside it).
 #
 # It finds the idle release, updates and restarts it, checks it answers,
 # switches all traffic to it, waits until the old release is drained and
@@ -12,6 +13,10 @@
 # admin.token is set; APP_ROOT, default /srv/app, holding blue/ and green/;
 # DRAIN_TIMEOUT, default 60s: how long requests on the old release may take.
 set -euo pipefail
+# A git hook runs with GIT_DIR set to the repository pushed to: the git
+# commands below must act on the release's own checkout instead.
+unset GIT_DIR GIT_WORK_TREE GIT_INDEX_FILE GIT_OBJECT_DIRECTORY GIT_ALTERNATE_OBJECT_DIRECTORIES \
+  GIT_QUARANTINE_PATH
 
 ADMIN=${ADMIN:-${CANARY_PROXY_ADMIN_URL:-http://127.0.0.1:9901}}
 TOKEN=${CANARY_PROXY_TOKEN:-${CANARY_PROXY_ADMIN_TOKEN:-}}
