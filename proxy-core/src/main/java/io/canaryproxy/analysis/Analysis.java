@@ -196,16 +196,19 @@ public final class Analysis {
                     + " latency once it has a window of its own", saved.release(), baseline.release(), t.stable());
         }
         state = saved.paused() ? State.PAUSED : State.RUNNING;
-        // The route table's weight is what users have; the saved step is only an index into steps that may have
-        // been edited since. Resuming at the same index of a new list would move users off a canary that a pause
-        // was holding (a migration that cannot be undone, say) without anyone asking; resuming at a higher step
-        // without its weight would pass that step judged on the users of a lower one.
-        steps = config.steps();
+        // The run goes on with its own steps, as it does after a reload: new steps are the next run's. The route
+        // table's weight is what users have, though, and the saved step only an index: a file from before the
+        // steps were kept is read against analysis.steps as they are now, and a file or table changed by hand may
+        // not agree. Resuming at an index whose weight is not the canary's would move users off a canary a pause
+        // was holding (a migration that cannot be undone, say) without anyone asking, or pass a higher step judged
+        // on the users of a lower one.
+        steps = saved.steps().isEmpty() ? config.steps() : saved.steps();
         int saveStep = saved.step();
         int weight = t.weightBasisPoints();
         if (saveStep >= 0 && saveStep < steps.size() && basisPoints(steps.get(saveStep)) == weight) {
             step = saveStep;
         } else {
+            List<Double> were = steps;
             step = firstStepAtLeast(weight);
             if (basisPoints(steps.get(step)) != weight) {
                 // Off the steps: the canary's weight is judged as a step of its own, then the run goes on up.
@@ -214,10 +217,9 @@ public final class Analysis {
                 withWeight.add(step, t.weightPercent());
                 steps = List.copyOf(withWeight);
             }
-            log.warn("analysis of {}: it was saved at step {}, which proxy.analysis.steps {} no longer puts at the"
-                    + " canary's {}% (the steps were edited since); the canary keeps its weight, and the run goes on"
-                    + " with steps {} from step {}", release, saveStep, config.steps(), t.weightPercent(), steps,
-                    step);
+            log.warn("analysis of {}: it was saved at step {}, which steps {} do not put at the canary's {}%; the"
+                    + " canary keeps its weight, and the run goes on with steps {} from step {}", release, saveStep,
+                    were, t.weightPercent(), steps, step);
         }
         beginStep(t);
         log.info("analysis of {} resumed at step {} ({}%){}", release, step, steps.get(step),
@@ -225,10 +227,7 @@ public final class Analysis {
         scheduleTick();
     }
 
-    /**
-     * The first step at least {@code weight} (basis points), the last if none is: going on from there never lowers
-     * the canary's.
-     */
+    /** The first step at least {@code weight} (basis points): going on from there never lowers the canary's. */
     private int firstStepAtLeast(int weight) {
         for (int i = 0; i < steps.size(); i++) {
             if (basisPoints(steps.get(i)) >= weight) {
@@ -570,6 +569,7 @@ public final class Analysis {
         cooldownUntil.values().removeIf(until -> !until.isAfter(now));
         boolean idle = state == State.IDLE;
         store.save(new AnalysisStore.Saved(idle ? null : release, step, state == State.PAUSED,
-                consecutiveFailures, lastOutcome, Map.copyOf(cooldownUntil), idle ? null : stableBaseline));
+                consecutiveFailures, lastOutcome, Map.copyOf(cooldownUntil), idle ? null : stableBaseline,
+                idle ? List.of() : steps));
     }
 }

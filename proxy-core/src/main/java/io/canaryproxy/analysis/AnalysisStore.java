@@ -2,6 +2,7 @@ package io.canaryproxy.analysis;
 
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
+import com.fasterxml.jackson.databind.node.ArrayNode;
 import com.fasterxml.jackson.databind.node.ObjectNode;
 import io.canaryproxy.internal.AtomicFile;
 import java.io.IOException;
@@ -10,9 +11,11 @@ import java.nio.file.Files;
 import java.nio.file.Path;
 import java.time.Instant;
 import java.time.format.DateTimeParseException;
+import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.Base64;
 import java.util.LinkedHashMap;
+import java.util.List;
 import java.util.Map;
 import java.util.Optional;
 import java.util.zip.DataFormatException;
@@ -43,11 +46,22 @@ public final class AnalysisStore {
      * @param stableBaseline the stable release's last window with at least {@code min-requests} requests, or
      *                  {@code null}: at the last steps stable has too little traffic of its own, and without it a
      *                  run resumed there would not judge latency until stable had such a window again
+     * @param steps     the run's steps, which {@code step} counts in; empty in a file from before they were kept
      */
     public record Saved(String release, int step, boolean paused, int failures, String outcome,
-                        Map<String, Instant> cooldowns, Sample stableBaseline) {
+                        Map<String, Instant> cooldowns, Sample stableBaseline, List<Double> steps) {
 
-        /** Without a stable window. */
+        public Saved {
+            steps = List.copyOf(steps);
+        }
+
+        /** Without the run's steps. */
+        public Saved(String release, int step, boolean paused, int failures, String outcome,
+                     Map<String, Instant> cooldowns, Sample stableBaseline) {
+            this(release, step, paused, failures, outcome, cooldowns, stableBaseline, List.of());
+        }
+
+        /** Without a stable window or the run's steps. */
         public Saved(String release, int step, boolean paused, int failures, String outcome,
                      Map<String, Instant> cooldowns) {
             this(release, step, paused, failures, outcome, cooldowns, null);
@@ -100,7 +114,30 @@ public final class AnalysisStore {
         }
         return Optional.of(new Saved(release.isTextual() ? release.asText() : null, count(n, "step"),
                 flag(n, "paused"), count(n, "failures"), n.path("outcome").asText(""), cooldowns,
-                sample(n.path("stableBaseline"))));
+                sample(n.path("stableBaseline")), steps(n.path("steps"))));
+    }
+
+    /** Weights in percent, each above the one before, ending with 100; none when the file has none. */
+    private static List<Double> steps(JsonNode n) throws IOException {
+        if (n.isMissingNode()) {
+            return List.of();
+        }
+        List<Double> steps = new ArrayList<>();
+        if (n.isArray()) {
+            for (JsonNode v : n) {
+                double last = steps.isEmpty() ? 0 : steps.get(steps.size() - 1);
+                if (!v.isNumber() || v.asDouble() <= last || v.asDouble() > 100) {
+                    steps = null;
+                    break;
+                }
+                steps.add(v.asDouble());
+            }
+        }
+        if (steps == null || steps.isEmpty() || steps.get(steps.size() - 1) != 100) {
+            throw new IOException("\"steps\" is " + n + ", not weights in percent, each above the one before,"
+                    + " ending with 100");
+        }
+        return steps;
     }
 
     /** A window as {@link #save} writes it, its latencies an HdrHistogram compressed and in Base64. */
@@ -167,6 +204,10 @@ public final class AnalysisStore {
         ObjectNode n = JSON.createObjectNode();
         n.put("release", saved.release());
         n.put("step", saved.step());
+        if (!saved.steps().isEmpty()) {
+            ArrayNode steps = n.putArray("steps");
+            saved.steps().forEach(steps::add);
+        }
         n.put("paused", saved.paused());
         n.put("failures", saved.failures());
         n.put("outcome", saved.outcome());

@@ -181,12 +181,11 @@ class AnalysisControlTest {
     }
 
     /**
-     * Steps edited while a run was paused: the canary keeps the weight its users have, and the run goes on at the
-     * first step that does not lower it. Taking the saved step's index in the new list would have moved 4 % of the
-     * users back to the stable release behind the operator's back.
+     * Steps edited while a run was paused are the next run's, after a restart as after a reload: the run resumes
+     * where it was, on its own steps, and the route table is not touched.
      */
     @Test
-    void aRestartWithEditedStepsKeepsTheCanarysWeight() {
+    void aRunResumedAfterARestartWithEditedStepsKeepsItsOwn() {
         long version;
         try (CanaryProxy proxy = CanaryProxy.start(config(""))) {
             proxy.startAnalysis("green", false); // steps [5, 50, 100]: 5 %
@@ -197,29 +196,43 @@ class AnalysisControlTest {
              CanaryProxy restarted = CanaryProxy.start(config("proxy.analysis.steps = [1, 2, 3, 5, 100]"))) {
             Analysis.Status status = restarted.status().analysis();
             assertThat(status.state()).isEqualTo(Analysis.State.PAUSED);
-            assertThat(status.step()).isEqualTo(3);
+            assertThat(status.step()).isZero();
+            assertThat(status.weight()).isEqualTo(5.0);
             assertThat(restarted.routes().weightPercent()).isEqualTo(5.0);
             assertThat(restarted.routes().version()).as("the route table untouched").isEqualTo(version);
-            assertThat(logged.messages()).anySatisfy(line -> assertThat(line).contains("the steps were edited since"));
+            assertThat(logged.messages()).noneSatisfy(line -> assertThat(line).contains("do not put"));
         }
-        try (CanaryProxy again = CanaryProxy.start(config("proxy.analysis.steps = [1, 3, 100]"))) {
-            Analysis.Status status = again.status().analysis();
-            assertThat(status.step()).as("5 % is no step: a step of its own, after 3 %").isEqualTo(2);
-            assertThat(status.weight()).isEqualTo(5.0);
-            assertThat(again.routes().weightPercent()).isEqualTo(5.0);
+    }
+
+    /** Steps reloaded during a run stay the next run's when the proxy restarts before the run ends. */
+    @Test
+    void stepsReloadedDuringARunStayTheNextRunsAfterARestart() {
+        try (CanaryProxy proxy = CanaryProxy.start(config(""))) {
+            proxy.startAnalysis("green", false); // steps [5, 50, 100]
+            proxy.reload(config("proxy.analysis.steps = [10, 100]"));
+        }
+        try (Captured logged = Captured.from(Analysis.class);
+             CanaryProxy restarted = CanaryProxy.start(config("proxy.analysis.steps = [10, 100]"))) {
+            assertThat(restarted.status().analysis().weight()).isEqualTo(5.0);
+            assertThat(restarted.status().analysis().step()).isZero();
+            assertThat(logged.messages()).noneSatisfy(line -> assertThat(line).contains("do not put"));
         }
     }
 
     /**
-     * A canary resumed between two of the edited steps is judged at the weight its users have before it goes up:
-     * resuming "at" the next step up without its weight would pass that step on the traffic of the lower one.
+     * A run saved without its steps (a file from before they were kept) goes on with analysis.steps as they are
+     * now. A canary between two of them is judged at the weight its users have before it goes up: resuming "at"
+     * the next step up without its weight would pass that step on the traffic of the lower one.
      */
     @Test
-    void aCanaryResumedBetweenEditedStepsIsJudgedAtItsWeightThenGoesToTheNextStep() {
+    void aCanaryResumedBetweenTheConfiguredStepsIsJudgedAtItsWeightThenGoesToTheNextStep() throws Exception {
         try (CanaryProxy proxy = CanaryProxy.start(config(""))) {
             proxy.startAnalysis("green", false); // steps [5, 50, 100]: 5 %
             proxy.pauseAnalysis();
         }
+        Path saved = dir.resolve("state.analysis.json");
+        Files.writeString(saved, Files.readString(saved).replaceAll("\"steps\":\\[[^\\]]*\\],?", ""));
+        assertThat(Files.readString(saved)).doesNotContain("steps");
         String edited = "proxy.analysis { interval = 1s, steps = [1, 3, 50, 100], min-requests = 20 }";
         try (CanaryProxy restarted = CanaryProxy.start(config(edited));
              LoadGenerator users = LoadGenerator.builder(restarted.listenAddress()).getClients(4).manyUsers(true)

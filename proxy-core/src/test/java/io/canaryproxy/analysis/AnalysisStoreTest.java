@@ -9,6 +9,7 @@ import java.nio.file.Path;
 import java.time.Instant;
 import java.util.Arrays;
 import java.util.Base64;
+import java.util.List;
 import java.util.Map;
 import org.HdrHistogram.Histogram;
 import org.junit.jupiter.api.Test;
@@ -30,6 +31,28 @@ class AnalysisStoreTest {
         assertThat(store.read()).contains(new AnalysisStore.Saved("green", 1, false, 1,
                 "rolled back: 2 failed checks in a row", Map.of("purple", until)));
         assertThat(dir.resolve("state.analysis.json")).exists();
+    }
+
+    /** A run goes on with the steps it started with, whatever analysis.steps says by the time the proxy restarts. */
+    @Test
+    void theRunsStepsComeBack() throws Exception {
+        AnalysisStore store = AnalysisStore.besideStateFile(dir.resolve("state.json"));
+        AnalysisStore.Saved saved = new AnalysisStore.Saved("green", 2, false, 0, "", Map.of(), null,
+                List.of(1.0, 5.0, 12.5, 100.0));
+        store.save(saved);
+
+        assertThat(store.read()).contains(saved);
+    }
+
+    @Test
+    void stepsThatAreNoRunsStepsAreAProblemOfTheFile() throws Exception {
+        AnalysisStore store = AnalysisStore.besideStateFile(dir.resolve("state.json"));
+        for (String steps : List.of("[]", "[5, 5, 100]", "[50, 10, 100]", "[0, 100]", "[5, 150]", "[5, 50]",
+                "[\"5\", 100]", "100")) {
+            Files.writeString(store.path(), "{\"release\":\"green\",\"step\":0,\"steps\":" + steps + "}");
+            assertThatThrownBy(store::read).as(steps).isInstanceOf(IOException.class)
+                    .hasMessageStartingWith("\"steps\" is ");
+        }
     }
 
     @Test
