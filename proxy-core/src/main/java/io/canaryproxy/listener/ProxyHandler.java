@@ -706,6 +706,10 @@ final class ProxyHandler extends ChannelInboundHandlerAdapter implements Upstrea
             // before the body was in): what is left of its body goes nowhere, and after its last part comes the
             // next request.
             content.release();
+            if (last && decoder.resume()) {
+                // It asked for an upgrade, and its answer came before its end (see StrictRequestDecoder#held).
+                decodeHeldBytes();
+            }
             return;
         }
         if (content.decoderResult().isFailure()) {

@@ -49,6 +49,24 @@ class EarlyAnswerTest {
     }
 
     /**
+     * An upload that also asks for an upgrade (curl --http2 on plain HTTP sends Upgrade: h2c) and is answered before
+     * its end: what comes after its end is the next request, not bytes held for a tunnel that will not open.
+     */
+    @Test
+    void anUploadAskingForAnUpgradeAnsweredBeforeItsEndLetsTheNextRequestThrough(@TempDir Path dir)
+            throws Exception {
+        try (Gunicorn blue = Gunicorn.unixSocket("blue", dir).start();
+             CanaryProxy proxy = CanaryProxy.start(TestConfigs.single(blue.endpoint(), ""))) {
+            String answers = uploadThenRead(proxy,
+                    "Upgrade: h2c\r\nConnection: Upgrade, HTTP2-Settings\r\nHTTP2-Settings: AAMAAABkAAQAAP__\r\n",
+                    "GET /headers HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n");
+
+            assertThat(answers).startsWith("HTTP/1.1 404 ");
+            assertThat(answers.indexOf("HTTP/1.1 200 OK")).as(answers).isPositive();
+        }
+    }
+
+    /**
      * Sends a 3 MiB upload to a page that does not exist, with {@code headers}, then {@code next}, as a plain client
      * sends them: everything first, reading only afterwards. Returns all that came back until the close.
      */
