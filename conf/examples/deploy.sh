@@ -11,7 +11,8 @@
 # Environment: ADMIN (or CANARY_PROXY_ADMIN_URL), default http://127.0.0.1:9901;
 # CANARY_PROXY_TOKEN (or CANARY_PROXY_ADMIN_TOKEN, as the proxy reads it) when
 # admin.token is set; APP_ROOT, default /srv/app, holding blue/ and green/;
-# DRAIN_TIMEOUT, default 60s: how long requests on the old release may take.
+# DRAIN_TIMEOUT, default 60s: how long requests on the old release may take;
+# DEPLOY_LOCK, default $TMPDIR/canary-proxy-deploy.lock: held while it runs.
 set -euo pipefail
 # A git hook runs with GIT_DIR set to the repository pushed to: the git
 # commands below must act on the release's own checkout instead.
@@ -27,6 +28,12 @@ AUTH=()
 if [ -n "$TOKEN" ]; then AUTH=(-H "Authorization: Bearer $TOKEN"); fi
 
 fail() { echo "deploy: $*" >&2; exit 1; }
+
+# One deploy at a time: a second one started while the first drains would take
+# the release being drained for the idle one. A second push waits its turn.
+LOCK=${DEPLOY_LOCK:-${TMPDIR:-/tmp}/canary-proxy-deploy.lock}
+exec 9>>"$LOCK" || fail "cannot open the lock file $LOCK"
+flock -w 900 9 || fail "another deploy has held $LOCK for 15 minutes; nothing was changed"
 # An answer's body on one line, cut short: a wrong address may answer a page.
 short() { tr -s '\n' ' ' <<<"$1" | cut -c1-300; }
 
