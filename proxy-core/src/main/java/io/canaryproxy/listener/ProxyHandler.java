@@ -119,6 +119,12 @@ final class ProxyHandler extends ChannelInboundHandlerAdapter implements Upstrea
     /** Messages that came before they could be handled, in order; reading is off while any wait. */
     private final ArrayDeque<Object> pending = new ArrayDeque<>(2);
     private boolean draining;
+    /**
+     * When the static file being sent from disk last went out in part: a client that takes none of it for
+     * {@code client-idle-timeout} is cut off, as one that stops reading a proxied response is.
+     */
+    private long staticProgressNanos;
+    private ChannelProgressiveFutureListener staticProgress;
     /** A static file being sent, and its release: {@code null} while none is. */
     private HttpRequest staticRequest;
     private Release staticRelease;
@@ -666,8 +672,21 @@ final class ProxyHandler extends ChannelInboundHandlerAdapter implements Upstrea
         }
         encoder.headRequest(headRequest);
         ChannelFuture served;
+        if (staticProgress == null) {
+            staticProgress = new ChannelProgressiveFutureListener() {
+                @Override
+                public void operationProgressed(ChannelProgressiveFuture f, long progress, long total) {
+                    staticProgressNanos = System.nanoTime();
+                }
+
+                @Override
+                public void operationComplete(ChannelProgressiveFuture f) {
+                }
+            };
+        }
+        staticProgressNanos = System.nanoTime();
         try {
-            served = files.serve(ctx, req, keep);
+            served = files.serve(ctx, req, keep, staticProgress);
         } catch (RuntimeException e) {
             // Counted in flight only once it is served: a request left counted would keep its release from draining.
             log.warn("static file {} of release {}: {}", UpstreamFailureLog.pathOf(req.uri()), target.name(),
@@ -678,6 +697,7 @@ final class ProxyHandler extends ChannelInboundHandlerAdapter implements Upstrea
         target.requestStarted();
         staticRequest = req;
         staticRelease = target;
+        scheduleTick(staticProgressNanos, lc.clientIdleTimeoutNanos);
         served.addListener(f -> {
             if (!f.isSuccess() && listener.cuttingClients()) {
                 // The close fails the file's write before the channel goes inactive: said here, while it is known.
@@ -1799,6 +1819,16 @@ final class ProxyHandler extends ChannelInboundHandlerAdapter implements Upstrea
             if (buffered) {
                 next = Math.min(next, bufferProgressNanos + lc.clientIdleTimeoutNanos - now);
             }
+        } else if (staticRequest != null) {
+            long stalled = now - staticProgressNanos;
+            if (stalled >= lc.clientIdleTimeoutNanos) {
+                log.info("{} {} (release {}, static file): client {} read none of the response for {} ms; closed"
+                        + " before its end", staticRequest.method(), UpstreamFailureLog.pathOf(staticRequest.uri()),
+                        staticRelease.name(), clientIp, TimeUnit.NANOSECONDS.toMillis(stalled));
+                ctx.close();
+                return;
+            }
+            next = staticProgressNanos + lc.clientIdleTimeoutNanos - now;
         } else {
             long headStarted = decoder.headStartedNanos();
             if (headStarted != StrictRequestDecoder.NO_HEAD && now - headStarted >= lc.headerReadTimeoutNanos) {

@@ -11,6 +11,7 @@ import io.netty.buffer.Unpooled;
 import io.netty.channel.ChannelFuture;
 import io.netty.channel.ChannelFutureListener;
 import io.netty.channel.ChannelHandlerContext;
+import io.netty.channel.ChannelProgressiveFutureListener;
 import io.netty.channel.DefaultFileRegion;
 import io.netty.handler.codec.http.DefaultFullHttpResponse;
 import io.netty.handler.codec.http.DefaultHttpResponse;
@@ -190,12 +191,21 @@ public final class StaticFiles {
      *         caller may read the next request or close
      */
     public ChannelFuture serve(ChannelHandlerContext ctx, HttpRequest request, boolean keepAlive) {
-        ChannelFuture done = respond(ctx, request, keepAlive, true, true);
+        return serve(ctx, request, keepAlive, null);
+    }
+
+    /**
+     * {@link #serve(ChannelHandlerContext, HttpRequest, boolean)}, telling {@code sending} (if not {@code null}) as
+     * a file sent from disk goes out: how a caller knows that a client still takes it.
+     */
+    public ChannelFuture serve(ChannelHandlerContext ctx, HttpRequest request, boolean keepAlive,
+                               ChannelProgressiveFutureListener sending) {
+        ChannelFuture done = respond(ctx, request, keepAlive, true, true, sending);
         return done.addListener(ChannelFutureListener.CLOSE_ON_FAILURE);
     }
 
     private ChannelFuture respond(ChannelHandlerContext ctx, HttpRequest request, boolean keepAlive, boolean retry,
-                                  boolean elsewhere) {
+                                  boolean elsewhere, ChannelProgressiveFutureListener sending) {
         HttpMethod method = request.method();
         boolean head = HttpMethod.HEAD.equals(method);
         if (!head && !HttpMethod.GET.equals(method)) {
@@ -209,7 +219,7 @@ public final class StaticFiles {
         if (original == null) {
             StaticFiles holder = elsewhere && fromOtherReleases && relative != null ? otherHolding(relative) : null;
             return holder != null
-                    ? holder.respond(ctx, request, keepAlive, retry, false)
+                    ? holder.respond(ctx, request, keepAlive, retry, false, sending)
                     : send(ctx, error(HttpResponseStatus.NOT_FOUND, head), request, keepAlive);
         }
 
@@ -286,7 +296,7 @@ public final class StaticFiles {
             // Replaced, rewritten or removed since the lookup a moment ago: look again rather than send a mix of
             // two versions. A file that changes under two lookups in a row is being written: not there yet.
             cache.invalidate(release, servedPath);
-            return retry ? respond(ctx, request, keepAlive, false, elsewhere)
+            return retry ? respond(ctx, request, keepAlive, false, elsewhere, sending)
                     : send(ctx, error(HttpResponseStatus.NOT_FOUND, false), request, keepAlive);
         }
         HttpResponse response = new DefaultHttpResponse(HttpVersion.HTTP_1_1, status);
@@ -296,7 +306,8 @@ public final class StaticFiles {
         // straight from the page cache as the socket drains, so memory use does not grow with the file. Releasing
         // the region (once sent, or when the write fails) closes the file.
         ctx.write(response, ctx.voidPromise());
-        ctx.write(new DefaultFileRegion(channel, first, length), ctx.voidPromise());
+        ctx.write(new DefaultFileRegion(channel, first, length),
+                sending == null ? ctx.voidPromise() : ctx.newProgressivePromise().addListener(sending));
         return ctx.writeAndFlush(LastHttpContent.EMPTY_LAST_CONTENT);
     }
 

@@ -2,15 +2,21 @@ package io.canaryproxy.staticfiles;
 
 import static org.assertj.core.api.Assertions.assertThat;
 import static org.assertj.core.api.Assertions.assertThatThrownBy;
+import static org.awaitility.Awaitility.await;
 
 import io.canaryproxy.CanaryProxy;
 import io.canaryproxy.config.ProxyConfig;
+import io.canaryproxy.testing.Captured;
 import io.canaryproxy.testing.Gunicorn;
 import io.canaryproxy.testing.RawHttpClient;
 import io.canaryproxy.testing.RawExchange;
 import io.canaryproxy.testing.TestConfigs;
+import java.io.RandomAccessFile;
+import java.net.Socket;
+import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
+import java.time.Duration;
 import java.util.Map;
 import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.BeforeEach;
@@ -67,6 +73,35 @@ class StaticFilesThroughProxyTest {
 
         Files.move(aside, greenRoot);
         assertThat(proxy.switchTo("green", false).stable()).isEqualTo("green");
+    }
+
+    /**
+     * A client that stops reading a large static file is cut off after client-idle-timeout, as one that stops
+     * reading a proxied response is: until then its release could not drain.
+     */
+    @Test
+    void aClientThatStopsReadingAStaticFileIsCutOffAfterTheIdleTimeout() throws Exception {
+        try (RandomAccessFile big = new RandomAccessFile(dir.resolve("blue/static/big.bin").toFile(), "rw")) {
+            big.setLength(256L << 20); // sparse: far more than the socket buffers hold
+        }
+        try (CanaryProxy idle = CanaryProxy.start(config("proxy.limits.client-idle-timeout = 1s"));
+             Captured logged = Captured.from(Class.forName("io.canaryproxy.listener.ProxyHandler"));
+             Socket client = new Socket()) {
+            client.setReceiveBufferSize(64 * 1024);
+            client.connect(idle.listenAddress());
+            client.getOutputStream().write("GET /static/big.bin HTTP/1.1\r\nHost: x\r\n\r\n"
+                    .getBytes(StandardCharsets.US_ASCII));
+            assertThat(client.getInputStream().readNBytes(1024)).hasSize(1024);
+            await().atMost(Duration.ofSeconds(5))
+                    .until(() -> idle.status().releases().get("blue").inflight() == 1);
+
+            // Reads nothing more.
+            await().atMost(Duration.ofSeconds(15))
+                    .until(() -> idle.status().releases().get("blue").inflight() == 0);
+            assertThat(logged.messages()).anySatisfy(line -> assertThat(line)
+                    .contains("GET /static/big.bin (release blue, static file): client 127.0.0.1 read none of the"
+                            + " response for"));
+        }
     }
 
     @Test
