@@ -348,12 +348,18 @@ public final class StaticFiles {
         return true;
     }
 
-    /** The file opened for reading if it still has the size it was looked up with, else {@code null}. */
+    /**
+     * The file opened for reading if it is still the one it was looked up as, else {@code null}. A deploy that
+     * renames a new file over it between the lookup and the open would otherwise have the new bytes go out under
+     * the old file's ETag and Last-Modified, and a cache would then keep them under validators that say they are
+     * current. Java cannot stat an open file, so the path is stated once it is open: a file renamed over it before
+     * the open is seen, and one renamed after is taken as a change too.
+     */
     private FileChannel openUnchanged(FileEntry file) {
         FileChannel channel = null;
         try {
             channel = FileChannel.open(file.path);
-            if (channel.size() == file.size) {
+            if (channel.size() == file.size && file.isCurrent(FileStat.of(file.path))) {
                 return channel;
             }
             channel.close();
