@@ -390,6 +390,7 @@ public final class CanaryProxy implements AutoCloseable {
         removedReleases.removeAll(next.releases().keySet());
         for (Release r : after.retired()) {
             r.stopHealthChecks();
+            r.retire();
             draining.add(r);
         }
         control.execute(() -> {

@@ -13,7 +13,10 @@ import io.canaryproxy.testing.LoadGenerator;
 import io.canaryproxy.testing.RawHttpClient;
 import io.canaryproxy.testing.TestConfigs;
 import java.io.IOException;
+import java.io.OutputStream;
 import java.io.UncheckedIOException;
+import java.net.Socket;
+import java.nio.charset.StandardCharsets;
 import java.time.Duration;
 import java.util.List;
 import java.util.concurrent.CompletableFuture;
@@ -91,6 +94,41 @@ class ReloadTest {
                 assertThat(proxy.status().releases().get("green").endpoints())
                         .extracting(ProxyStatus.Endpoint::address).containsExactly(newGreen.endpoint());
             }
+        }
+    }
+
+    /**
+     * A chunked upload is collected before it goes upstream. If a reload moves its release meanwhile, it goes to the
+     * release's new endpoint: /status no longer lists the old one (nothing is connected to it), so a deploy script
+     * may already have stopped it.
+     */
+    @Test
+    void anUploadCollectedWhileAReloadMovesItsReleaseGoesToTheNewEndpoint() throws Exception {
+        try (CountingBackend blue = new CountingBackend();
+             CountingBackend oldGreen = new CountingBackend();
+             CountingBackend newGreen = new CountingBackend();
+             CanaryProxy proxy = CanaryProxy.start(config(blue.endpoint(), oldGreen.endpoint(), ""));
+             Socket client = new Socket("127.0.0.1", proxy.listenAddress().getPort())) {
+            client.setSoTimeout(10_000);
+            OutputStream out = client.getOutputStream();
+            out.write(("POST /upload HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n")
+                    .getBytes(StandardCharsets.US_ASCII));
+            await().atMost(Duration.ofSeconds(10))
+                    .until(() -> proxy.status().releases().get("green").inflight() == 1);
+
+            proxy.reload(config(blue.endpoint(), newGreen.endpoint(), ""));
+            assertThat(proxy.status().releases().get("green").endpoints())
+                    .extracting(ProxyStatus.Endpoint::address).containsExactly(newGreen.endpoint());
+            oldGreen.close();
+            int oldRequests = oldGreen.requests(); // health checks
+            out.write("0\r\n\r\n".getBytes(StandardCharsets.US_ASCII));
+
+            String answer = new String(client.getInputStream().readNBytes(12), StandardCharsets.US_ASCII);
+            assertThat(answer).isEqualTo("HTTP/1.1 200");
+            await().atMost(Duration.ofSeconds(5)).until(() -> newGreen.bytesReceived() > 0);
+            assertThat(oldGreen.requests()).isEqualTo(oldRequests);
+            await().atMost(Duration.ofSeconds(5))
+                    .until(() -> proxy.status().releases().get("green").inflight() == 0);
         }
     }
 

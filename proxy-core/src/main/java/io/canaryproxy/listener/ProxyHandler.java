@@ -884,7 +884,25 @@ final class ProxyHandler extends ChannelInboundHandlerAdapter implements Upstrea
     // ---------------------------------------------------------------- upstream side
 
     private void connect(boolean fresh) {
+        if (release.isRetired()) {
+            toCurrentGeneration();
+        }
         connect(release.pick(loopIndex, endpoint, failedOn), fresh);
+    }
+
+    /**
+     * A reload replaced the release since this request was routed, and it needs a connection (its chunked body is
+     * collected, or it is sent again): it goes to the release's endpoints as they are now. The old ones are not
+     * listed once nothing is connected to them, and a deploy script may stop them then.
+     */
+    private void toCurrentGeneration() {
+        Release now = listener.context().router.release(release.name());
+        if (now != null && now != release) {
+            release.requestEnded();
+            now.requestStarted();
+            release = now;
+            endpoint = null;
+        }
     }
 
     private void connect(Endpoint next, boolean fresh) {

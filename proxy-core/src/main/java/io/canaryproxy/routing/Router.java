@@ -84,6 +84,11 @@ public final class Router {
         int addressBucket();
     }
 
+    /** The release of that name in this router's configuration, {@code null} if it has none. */
+    public Release release(String name) {
+        return upstreams.release(name);
+    }
+
     /**
      * Fills {@code out} with the release for a request with these header values. The router reads only these two,
      * as they are kept (a view of the request's bytes is scanned in place, never copied into a String).

@@ -58,6 +58,8 @@ public final class Release {
     private volatile boolean everUnrouted;
     private final ChannelGroup upstreamChannels;
     private volatile boolean routed;
+    /** A reload replaced or removed this generation of the release: requests finish here, none starts. */
+    private volatile boolean retired;
     private volatile long unroutedSinceNanos = System.nanoTime();
     private final ReleaseMetrics metrics;
     private final ReleaseWindow window = new ReleaseWindow();
@@ -99,6 +101,20 @@ public final class Release {
     /** Stops the active health checks; idempotent. */
     public synchronized void stopHealthChecks() {
         checkers.forEach(HealthChecker::stop);
+    }
+
+    /** A reload replaced or removed this generation; see {@link #isRetired()}. */
+    public void retire() {
+        retired = true;
+    }
+
+    /**
+     * Whether a reload replaced or removed this generation of the release. A request routed to it before that
+     * and still without an upstream (its chunked body being collected, say) is sent to the release as it is now:
+     * the endpoints a reload took out may be stopped as soon as nothing uses them.
+     */
+    public boolean isRetired() {
+        return retired;
     }
 
     public String name() {
