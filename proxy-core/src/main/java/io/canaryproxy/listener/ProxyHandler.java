@@ -354,7 +354,10 @@ final class ProxyHandler extends ChannelInboundHandlerAdapter implements Upstrea
         } finally {
             draining = false;
         }
-        if (pending.isEmpty() && !bodyPaused && !closing && ctx.channel().isActive() && !tunnel) {
+        // Closing (a stop, a client that asked for it) ends the connection after this exchange; the rest of this
+        // request's body is still read, or a stop would hold the upload it lets finish.
+        boolean bodyComing = request != null && !requestComplete;
+        if (pending.isEmpty() && !bodyPaused && (!closing || bodyComing) && ctx.channel().isActive() && !tunnel) {
             ChannelConfig config = ctx.channel().config();
             if (!config.isAutoRead()) {
                 if (request != null && !requestComplete) {

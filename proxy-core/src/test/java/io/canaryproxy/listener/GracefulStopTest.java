@@ -5,18 +5,23 @@ import static org.awaitility.Awaitility.await;
 
 import io.canaryproxy.CanaryProxy;
 import io.canaryproxy.testing.Captured;
+import io.canaryproxy.testing.Gunicorn;
 import io.canaryproxy.testing.ScriptedBackend;
 import io.canaryproxy.testing.ScriptedBackend.Reply;
 import io.canaryproxy.testing.TestConfigs;
 import io.micrometer.core.instrument.MeterRegistry;
 import io.micrometer.core.instrument.simple.SimpleMeterRegistry;
 import java.io.IOException;
+import java.io.InputStream;
+import java.io.OutputStream;
 import java.io.RandomAccessFile;
 import java.net.Socket;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Path;
 import java.time.Duration;
+import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.CountDownLatch;
+import java.util.concurrent.TimeUnit;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 
@@ -66,6 +71,56 @@ class GracefulStopTest {
         } finally {
             never.countDown();
         }
+    }
+
+    /**
+     * An upload still arriving when the stop begins is read to its end and answered: the stop lets requests in
+     * flight finish, and one whose body the proxy stopped reading would only run out of drain.timeout.
+     */
+    @Test
+    void anUploadInFlightWhenTheStopBeginsIsReadToItsEnd(@TempDir Path dir) throws Exception {
+        byte[] body = new byte[16 << 20];
+        java.util.Arrays.fill(body, (byte) 'u');
+        try (Gunicorn blue = Gunicorn.unixSocket("blue", dir).start();
+             CanaryProxy proxy = CanaryProxy.start(TestConfigs.single(blue.endpoint(), "proxy.drain.timeout = 30s"));
+             Socket client = new Socket("127.0.0.1", proxy.listenAddress().getPort())) {
+            client.setSoTimeout(20_000);
+            OutputStream out = client.getOutputStream();
+            out.write(("POST /echo HTTP/1.1\r\nHost: x\r\nContent-Type: application/octet-stream\r\n"
+                    + "Content-Length: " + body.length + "\r\n\r\n").getBytes(StandardCharsets.US_ASCII));
+            out.write(body, 0, 1 << 20);
+            await().atMost(Duration.ofSeconds(10))
+                    .until(() -> proxy.status().releases().get("blue").inflight() == 1);
+
+            CompletableFuture<Void> stopped = CompletableFuture.runAsync(proxy::close);
+            await().atMost(Duration.ofSeconds(5)).until(() -> !canConnect(proxy));
+            out.write(body, 1 << 20, body.length - (1 << 20));
+            out.flush();
+
+            InputStream in = client.getInputStream();
+            String head = readHead(in);
+            assertThat(head).startsWith("HTTP/1.1 200 ").contains("Content-Length: " + body.length);
+            assertThat(in.readNBytes(body.length)).isEqualTo(body);
+            stopped.get(30, TimeUnit.SECONDS);
+        }
+    }
+
+    private static boolean canConnect(CanaryProxy proxy) {
+        try (Socket probe = new Socket("127.0.0.1", proxy.listenAddress().getPort())) {
+            return true;
+        } catch (IOException e) {
+            return false;
+        }
+    }
+
+    private static String readHead(InputStream in) throws IOException {
+        StringBuilder head = new StringBuilder();
+        while (head.indexOf("\r\n\r\n") < 0) {
+            int b = in.read();
+            assertThat(b).as("closed before the end of the head: " + head).isNotNegative();
+            head.append((char) b);
+        }
+        return head.toString();
     }
 
     /** A static file the client is slow to take is cut too, and named like a proxied response. */
