@@ -746,12 +746,18 @@ public final class CanaryProxy implements AutoCloseable {
             List<Release> candidates = new ArrayList<>(upstreams.releases());
             candidates.addAll(draining);
             for (Release r : candidates) {
-                if (!r.routed() && r.unroutedForNanos(now) >= timeout && r.upgradedCount() > 0) {
-                    int closed = r.closeUpgradedFromBeforeUnrouted();
-                    if (closed > 0) {
-                        log.info("closed {} upgraded connections of release {}{} after the drain timeout", closed,
-                                r.name(), draining.contains(r) ? " to endpoints or pools a reload replaced" : "");
-                    }
+                if (r.upgradedCount() == 0) {
+                    continue;
+                }
+                int closed = 0;
+                if (r.retiredForNanos(now) >= timeout) {
+                    closed = r.closeAllUpgraded();
+                } else if (!r.routed() && r.unroutedForNanos(now) >= timeout) {
+                    closed = r.closeUpgradedFromBeforeUnrouted();
+                }
+                if (closed > 0) {
+                    log.info("closed {} upgraded connections of release {}{} after the drain timeout", closed,
+                            r.name(), draining.contains(r) ? " to endpoints or pools a reload replaced" : "");
                 }
             }
         }, timeout, TimeUnit.NANOSECONDS);

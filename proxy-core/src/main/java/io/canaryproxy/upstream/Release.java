@@ -60,6 +60,7 @@ public final class Release {
     private volatile boolean routed;
     /** A reload replaced or removed this generation of the release: requests finish here, none starts. */
     private volatile boolean retired;
+    private volatile long retiredAtNanos;
     private volatile long unroutedSinceNanos = System.nanoTime();
     private final ReleaseMetrics metrics;
     private final ReleaseWindow window = new ReleaseWindow();
@@ -105,7 +106,13 @@ public final class Release {
 
     /** A reload replaced or removed this generation; see {@link #isRetired()}. */
     public void retire() {
+        retiredAtNanos = System.nanoTime();
         retired = true;
+    }
+
+    /** How long ago a reload retired this generation at {@code nowNanos}; -1 while it has not. */
+    public long retiredForNanos(long nowNanos) {
+        return retired ? nowNanos - retiredAtNanos : -1;
     }
 
     /**
@@ -367,6 +374,19 @@ public final class Release {
      *
      * @return how many were closed
      */
+    /**
+     * Ends every upgraded connection of this generation, a tester's pinned ones included: a reload took its
+     * endpoints or pools out, and their processes are to be stopped once nothing uses them.
+     */
+    public int closeAllUpgraded() {
+        int closed = 0;
+        for (Channel ch : upgraded) {
+            end(ch);
+            closed++;
+        }
+        return closed;
+    }
+
     public int closeUpgradedFromBeforeUnrouted() {
         if (!everUnrouted) {
             return 0;

@@ -156,6 +156,35 @@ class WebSocketTunnelTest {
         assertThat(tester.echo("still here")).isEqualTo("green:still here");
     }
 
+    /**
+     * A reload that moves a release to new endpoints ends every tunnel on the old ones after drain.timeout, a
+     * tester's pinned one too: the old backend is to be stopped, and /status lists it while a tunnel is open.
+     */
+    @Test
+    void aReloadEndsEvenAPinnedTunnelOnTheEndpointsItTookOut() throws Exception {
+        proxy.switchTo("green", false);
+        proxy.switchTo("blue", false);
+        Client tester = Client.connect(proxy, "cp_release=green");
+        assertThat(tester.echo("hello")).isEqualTo("green:hello");
+
+        try (WebSocketEchoBackend newGreen = new WebSocketEchoBackend("green-v2")) {
+            proxy.reload(TestConfigs.parse("""
+                    proxy {
+                      releases.blue.endpoints = ["%s"]
+                      releases.green.endpoints = ["%s"]
+                      routing.stable = blue
+                      health-check.interval = 0
+                      drain.timeout = 1s
+                    }
+                    """.formatted(blue.endpoint(), newGreen.endpoint())));
+
+            assertThat(tester.closed.get(10, TimeUnit.SECONDS)).isEqualTo(1001);
+            await().atMost(Duration.ofSeconds(5))
+                    .until(() -> proxy.status().releases().get("green").upgraded() == 0);
+            assertThat(Client.connect(proxy, "cp_release=green").echo("hi")).isEqualTo("green-v2:hi");
+        }
+    }
+
     private static final String HANDSHAKE = "GET /ws HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\n"
             + "Connection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n";
 
