@@ -638,6 +638,8 @@ public final class CanaryProxy implements AutoCloseable {
             r.closeUpstreamChannels().awaitUninterruptibly(2, TimeUnit.SECONDS);
         }
         group.shutdownGracefully(0, 2, TimeUnit.SECONDS).syncUninterruptibly();
+        // After the loops: the requests cut above are logged there, as their connections close.
+        listener.flushFailureLog();
         control.shutdownNow();
         log.info("stopped");
     }

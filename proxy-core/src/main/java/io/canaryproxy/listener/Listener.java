@@ -228,6 +228,11 @@ public final class Listener {
         clients.close().awaitUninterruptibly();
     }
 
+    /** Writes the count of upstream failures not logged yet, as the proxy stops (see UpstreamFailureLog). */
+    public void flushFailureLog() {
+        failureLog.flush();
+    }
+
     /** Whether the proxy is closing its client connections itself: an exchange ending now was not given up on. */
     boolean cuttingClients() {
         return cuttingClients;

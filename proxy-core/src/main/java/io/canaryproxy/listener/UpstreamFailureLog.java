@@ -146,6 +146,25 @@ final class UpstreamFailureLog {
     }
 
     /**
+     * Writes at once how many failures were left out, if any: a stopping proxy does not wait a second for its last
+     * count, and the requests it cut are among them. The tally still scheduled then finds nothing to say.
+     */
+    void flush() {
+        int skipped;
+        long since;
+        synchronized (lock) {
+            if (leftOut == 0) {
+                return;
+            }
+            skipped = leftOut;
+            since = firstLeftOutMillis;
+            leftOut = 0;
+        }
+        log.warn("{} more upstream failures since {} not logged", skipped,
+                CLOCK_TIME.format(Instant.ofEpochMilli(since)));
+    }
+
+    /**
      * Writes how many failures were left out once a second has passed without any, unless a line written since has
      * said it. While the outage goes on, the lines it writes carry the count: a line of this one's own then would
      * be one more than {@value #PER_SECOND} in its second.

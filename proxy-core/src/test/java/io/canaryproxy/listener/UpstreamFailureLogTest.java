@@ -90,6 +90,24 @@ class UpstreamFailureLogTest {
         assertThat(later).isEmpty();
     }
 
+    /** A stop does not wait a second for the count: the requests it cut beyond the twentieth are counted. */
+    @Test
+    void aStopWritesTheCountAtOnce() {
+        UpstreamFailureLog failures = new UpstreamFailureLog(0, later::add);
+        for (int i = 0; i < 24; i++) {
+            failures.failed(502, null, "10.0.0.1", "green", "cut by the stop", i * MS);
+        }
+
+        failures.flush();
+
+        assertThat(logged.messages()).hasSize(UpstreamFailureLog.PER_SECOND + 1);
+        assertThat(logged.messages().get(UpstreamFailureLog.PER_SECOND))
+                .matches("4 more upstream failures since \\d\\d:\\d\\d:\\d\\d not logged");
+        later.remove(0).run();
+        assertThat(logged.messages()).as("nothing left to count").hasSize(UpstreamFailureLog.PER_SECOND + 1);
+        assertThat(later).isEmpty();
+    }
+
     /**
      * While an outage goes on, its own lines carry the counts; a count line among them would make twenty-one in a
      * second. Its end is counted once.
