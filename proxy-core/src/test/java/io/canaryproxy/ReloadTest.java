@@ -13,13 +13,17 @@ import io.canaryproxy.testing.LoadGenerator;
 import io.canaryproxy.testing.RawHttpClient;
 import io.canaryproxy.testing.TestConfigs;
 import java.io.IOException;
+import java.io.InputStream;
 import java.io.OutputStream;
 import java.io.UncheckedIOException;
+import java.net.InetAddress;
+import java.net.ServerSocket;
 import java.net.Socket;
 import java.nio.charset.StandardCharsets;
 import java.time.Duration;
 import java.util.List;
 import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.CountDownLatch;
 import java.util.concurrent.TimeUnit;
 import org.junit.jupiter.api.Test;
 
@@ -129,6 +133,58 @@ class ReloadTest {
             assertThat(oldGreen.requests()).isEqualTo(oldRequests);
             await().atMost(Duration.ofSeconds(5))
                     .until(() -> proxy.status().releases().get("green").inflight() == 0);
+        }
+    }
+
+    /**
+     * A request whose endpoint drops it after a reload moved the release is sent again to the release's new
+     * endpoint, not failed for want of another endpoint on the old ones.
+     */
+    @Test
+    void aRequestSentAgainAfterAReloadGoesToTheReleasesNewEndpoint() throws Exception {
+        CountDownLatch taken = new CountDownLatch(1);
+        CountDownLatch reloaded = new CountDownLatch(1);
+        try (ServerSocket dropping = new ServerSocket(0, 8, InetAddress.getLoopbackAddress());
+             CountingBackend blue = new CountingBackend();
+             CountingBackend newGreen = new CountingBackend()) {
+            Thread worker = new Thread(() -> {
+                try (Socket s = dropping.accept()) {
+                    InputStream in = s.getInputStream();
+                    StringBuilder head = new StringBuilder();
+                    while (head.indexOf("\r\n\r\n") < 0 && head.length() < 8192) {
+                        int b = in.read();
+                        if (b < 0) {
+                            return;
+                        }
+                        head.append((char) b);
+                    }
+                    taken.countDown();
+                    reloaded.await(10, TimeUnit.SECONDS); // then drops it, as a crashed worker does
+                } catch (IOException | InterruptedException e) {
+                    // the test fails on its own assertions
+                }
+            });
+            worker.start();
+            String noChecks = "proxy.health-check.interval = 0";
+            String oldGreen = "127.0.0.1:" + dropping.getLocalPort();
+            try (CanaryProxy proxy = CanaryProxy.start(config(blue.endpoint(), oldGreen, noChecks));
+                 RawHttpClient client = new RawHttpClient(proxy.listenAddress())) {
+                CompletableFuture<RawHttpClient.Response> answer = CompletableFuture.supplyAsync(() -> {
+                    try {
+                        return client.get("/report");
+                    } catch (IOException e) {
+                        throw new UncheckedIOException(e);
+                    }
+                });
+                assertThat(taken.await(10, TimeUnit.SECONDS)).isTrue();
+
+                proxy.reload(config(blue.endpoint(), newGreen.endpoint(), noChecks));
+                reloaded.countDown();
+
+                assertThat(answer.get(10, TimeUnit.SECONDS).status()).isEqualTo(200);
+                assertThat(newGreen.requests()).isEqualTo(1);
+            }
+            worker.join(10_000);
         }
     }
 

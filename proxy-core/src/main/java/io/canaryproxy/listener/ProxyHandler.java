@@ -904,8 +904,30 @@ final class ProxyHandler extends ChannelInboundHandlerAdapter implements Upstrea
             release.requestEnded();
             now.requestStarted();
             release = now;
-            endpoint = null;
+            // An address the reload kept is the same gunicorn: one that dropped this request is still not tried.
+            endpoint = sameIn(now, endpoint);
+            if (failedOn != null) {
+                List<Endpoint> before = new ArrayList<>(failedOn);
+                failedOn.clear();
+                for (Endpoint e : before) {
+                    Endpoint kept = sameIn(now, e);
+                    if (kept != null) {
+                        failedOn.add(kept);
+                    }
+                }
+            }
         }
+    }
+
+    private static Endpoint sameIn(Release r, Endpoint e) {
+        if (e != null) {
+            for (Endpoint candidate : r.endpoints()) {
+                if (candidate.address().equals(e.address())) {
+                    return candidate;
+                }
+            }
+        }
+        return null;
     }
 
     private void connect(Endpoint next, boolean fresh) {
@@ -1044,18 +1066,19 @@ final class ProxyHandler extends ChannelInboundHandlerAdapter implements Upstrea
             return;
         }
         Endpoint next;
+        Endpoint failed = endpoint;
         if (cause instanceof EndpointPool.ExhaustedException) {
             fail(HttpResponseStatus.SERVICE_UNAVAILABLE, UpstreamError.POOL_FULL, cause.getMessage());
         } else if (connectFailed && (next = nextAfterConnectFailure(cause)) != null) {
-            log.debug("connect to {} failed ({}), trying {}", endpoint, cause.toString(), next);
+            log.debug("connect to {} failed ({}), trying {}", failed, cause.toString(), next);
             release.metrics().error(UpstreamError.CONNECT);
             release.metrics().retry();
             connect(next, true);
         } else if (connectFailed && rerouted()) {
             log.debug("no endpoint of the canary {} could be reached ({}); the stable release takes the request",
-                    endpoint, cause.toString());
+                    failed, cause.toString());
         } else {
-            fail(HttpResponseStatus.BAD_GATEWAY, UpstreamError.CONNECT, "connect to " + endpoint + " failed: "
+            fail(HttpResponseStatus.BAD_GATEWAY, UpstreamError.CONNECT, "connect to " + failed + " failed: "
                     + IoFailures.describe(cause));
         }
     }
@@ -1395,16 +1418,17 @@ final class ProxyHandler extends ChannelInboundHandlerAdapter implements Upstrea
      * timeout; it goes only to an endpoint it has not failed on yet, as nginx tries each server of a group once.
      */
     private boolean retried(UpstreamConnection connection, String why) {
+        Endpoint failed = endpoint;
         Endpoint next = connection.reused() ? endpoint : nextAfterFailureOf(endpoint);
         if (next == null) {
             return false;
         }
         if (connection.reused()) {
             log.debug("{} {} got no response from {} on a kept-alive connection ({}), sending it again",
-                    request.method(), UpstreamFailureLog.pathOf(request.uri()), endpoint, why);
+                    request.method(), UpstreamFailureLog.pathOf(request.uri()), failed, why);
         } else {
             listener.failureLog().sentOn(request, clientForLog(request), release.name(),
-                    "upstream " + endpoint + " closed without a response: " + why + "; sent to " + next);
+                    "upstream " + failed + " closed without a response: " + why + "; sent to " + next);
             // Counted as the failure log tells it: a worker that crashes on every request shows in the errors,
             // though another endpoint answered each of them.
             release.metrics().error(UpstreamError.RESET);
@@ -1427,6 +1451,9 @@ final class ProxyHandler extends ChannelInboundHandlerAdapter implements Upstrea
             return nextAfterFailureOf(endpoint);
         }
         connectRetries++;
+        if (release.isRetired()) {
+            toCurrentGeneration();
+        }
         Endpoint other = release.pick(loopIndex, endpoint, failedOn);
         return other != null ? other : endpoint;
     }
@@ -1437,6 +1464,10 @@ final class ProxyHandler extends ChannelInboundHandlerAdapter implements Upstrea
             failedOn = new ArrayList<>(2);
         }
         failedOn.add(failed);
+        if (release.isRetired()) {
+            toCurrentGeneration();
+            failed = endpoint;
+        }
         return release.pick(loopIndex, failed, failedOn);
     }
 
