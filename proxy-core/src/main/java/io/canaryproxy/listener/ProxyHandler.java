@@ -121,9 +121,11 @@ final class ProxyHandler extends ChannelInboundHandlerAdapter implements Upstrea
     private boolean draining;
     /**
      * When the static file being sent from disk last went out in part: a client that takes none of it for
-     * {@code client-idle-timeout} is cut off, as one that stops reading a proxied response is.
+     * {@code client-idle-timeout} is cut off, as one that stops reading a proxied response is. Only a file sent
+     * from disk reports its progress; one sent from memory is never cut for want of it.
      */
     private long staticProgressNanos;
+    private boolean staticFromDisk;
     private ChannelProgressiveFutureListener staticProgress;
     /** A static file being sent, and its release: {@code null} while none is. */
     private HttpRequest staticRequest;
@@ -679,6 +681,7 @@ final class ProxyHandler extends ChannelInboundHandlerAdapter implements Upstrea
             staticProgress = new ChannelProgressiveFutureListener() {
                 @Override
                 public void operationProgressed(ChannelProgressiveFuture f, long progress, long total) {
+                    staticFromDisk = true;
                     staticProgressNanos = System.nanoTime();
                 }
 
@@ -688,6 +691,7 @@ final class ProxyHandler extends ChannelInboundHandlerAdapter implements Upstrea
             };
         }
         staticProgressNanos = System.nanoTime();
+        staticFromDisk = false;
         try {
             served = files.serve(ctx, req, keep, staticProgress);
         } catch (RuntimeException e) {
@@ -1873,14 +1877,17 @@ final class ProxyHandler extends ChannelInboundHandlerAdapter implements Upstrea
             }
         } else if (staticRequest != null) {
             long stalled = now - staticProgressNanos;
-            if (stalled >= lc.clientIdleTimeoutNanos) {
+            if (!staticFromDisk) {
+                next = lc.clientIdleTimeoutNanos; // from memory, or not begun: nothing to judge it by yet
+            } else if (stalled >= lc.clientIdleTimeoutNanos) {
                 log.info("{} {} (release {}, static file): client {} read none of the response for {} ms; closed"
                         + " before its end", staticRequest.method(), UpstreamFailureLog.pathOf(staticRequest.uri()),
                         staticRelease.name(), clientIp, TimeUnit.NANOSECONDS.toMillis(stalled));
                 ctx.close();
                 return;
+            } else {
+                next = staticProgressNanos + lc.clientIdleTimeoutNanos - now;
             }
-            next = staticProgressNanos + lc.clientIdleTimeoutNanos - now;
         } else {
             long headStarted = decoder.headStartedNanos();
             if (headStarted != StrictRequestDecoder.NO_HEAD && now - headStarted >= lc.headerReadTimeoutNanos) {

@@ -11,6 +11,7 @@ import io.canaryproxy.testing.Gunicorn;
 import io.canaryproxy.testing.RawHttpClient;
 import io.canaryproxy.testing.RawExchange;
 import io.canaryproxy.testing.TestConfigs;
+import java.io.InputStream;
 import java.io.RandomAccessFile;
 import java.net.Socket;
 import java.nio.charset.StandardCharsets;
@@ -101,6 +102,44 @@ class StaticFilesThroughProxyTest {
             assertThat(logged.messages()).anySatisfy(line -> assertThat(line)
                     .contains("GET /static/big.bin (release blue, static file): client 127.0.0.1 read none of the"
                             + " response for"));
+        }
+    }
+
+    /**
+     * A file sent from memory (static-files.small-file-max raised) reports no progress: a client that takes it
+     * slowly, for longer than client-idle-timeout, still gets all of it.
+     */
+    @Test
+    void aSlowClientOfAFileSentFromMemoryGetsAllOfIt() throws Exception {
+        byte[] content = new byte[12 << 20]; // more than the socket buffers hold
+        java.util.Arrays.fill(content, (byte) 'm');
+        Files.write(dir.resolve("blue/static/medium.bin"), content);
+        try (CanaryProxy idle = CanaryProxy.start(config(
+                "proxy { limits.client-idle-timeout = 1s, static-files.small-file-max = 12m }"));
+             Socket client = new Socket()) {
+            client.setReceiveBufferSize(64 * 1024);
+            client.connect(idle.listenAddress());
+            client.setSoTimeout(10_000);
+            client.getOutputStream().write("GET /static/medium.bin HTTP/1.1\r\nHost: x\r\n\r\n"
+                    .getBytes(StandardCharsets.US_ASCII));
+            InputStream in = client.getInputStream();
+            StringBuilder head = new StringBuilder();
+            while (head.indexOf("\r\n\r\n") < 0) {
+                int b = in.read();
+                assertThat(b).isNotNegative();
+                head.append((char) b);
+            }
+            assertThat(head.toString()).startsWith("HTTP/1.1 200 ");
+            long began = System.nanoTime();
+            int got = 0;
+            while (got < content.length) {
+                byte[] piece = in.readNBytes(Math.min(512 * 1024, content.length - got));
+                assertThat(piece).as("cut after %d bytes", got).isNotEmpty();
+                got += piece.length;
+                Thread.sleep(50); // pacing a slow reader, not waiting for anything
+            }
+            assertThat(System.nanoTime() - began).as("slower than the idle timeout")
+                    .isGreaterThan(java.util.concurrent.TimeUnit.SECONDS.toNanos(1));
         }
     }
 
