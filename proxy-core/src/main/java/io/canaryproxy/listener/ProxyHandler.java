@@ -960,6 +960,11 @@ final class ProxyHandler extends ChannelInboundHandlerAdapter implements Upstrea
     private boolean rerouted() {
         Release to = fallback;
         fallback = null;
+        if (to != null && to.isRetired()) {
+            // Reloaded since the request was routed: judged, and sent to, as it is now.
+            Release now = listener.context().router.release(to.name());
+            to = now != null ? now : to;
+        }
         if (to == null || to == release || !to.hasEndpointToTry()) {
             return false;
         }
