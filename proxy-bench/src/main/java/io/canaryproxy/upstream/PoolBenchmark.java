@@ -102,9 +102,10 @@ public class PoolBenchmark {
     public void setUp() throws Exception {
         Transport transport = Transport.select(TransportChoice.AUTO);
         backendGroup = transport.newGroup(1, "bench-backend");
-        backend = new ServerBootstrap().group(backendGroup).channel(transport.serverChannel())
+        InetSocketAddress address = new InetSocketAddress("127.0.0.1", 0);
+        backend = new ServerBootstrap().group(backendGroup).channelFactory(transport.serverChannel(address))
                 .childHandler(new ChannelInboundHandlerAdapter())
-                .bind(new InetSocketAddress("127.0.0.1", 0)).syncUninterruptibly().channel();
+                .bind(address).syncUninterruptibly().channel();
         int port = ((InetSocketAddress) backend.localAddress()).getPort();
         ProxyConfig config = ConfigLoader.fromConfig(ConfigFactory.parseString("""
                 proxy {

@@ -88,14 +88,6 @@ public enum Transport {
         return new MultiThreadIoEventLoopGroup(threads, new DefaultThreadFactory(name, true), factory);
     }
 
-    public Class<? extends ServerChannel> serverChannel() {
-        return switch (this) {
-            case EPOLL -> EpollServerSocketChannel.class;
-            case IO_URING -> IoUringServerSocketChannel.class;
-            case NIO -> NioServerSocketChannel.class;
-        };
-    }
-
     /**
      * A listening channel for {@code address}. An IPv4 address gets an IPv4 socket on epoll and NIO: a dual-stack
      * socket bound to {@code 0.0.0.0} (what both make by default where the host has IPv6) would also take IPv6

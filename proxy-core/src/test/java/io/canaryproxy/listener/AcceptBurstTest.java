@@ -47,9 +47,10 @@ class AcceptBurstTest {
         List<Integer> turns = new CopyOnWriteArrayList<>();
         List<Socket> clients = new ArrayList<>();
         try {
+            InetSocketAddress loopback = new InetSocketAddress("127.0.0.1", 0);
             Channel server = new ServerBootstrap()
                     .group(group)
-                    .channel(transport.serverChannel())
+                    .channelFactory(transport.serverChannel(loopback))
                     .option(ChannelOption.RCVBUF_ALLOCATOR, Listener.acceptAllocator())
                     .handler(new AcceptsPerTurn(turns))
                     .childHandler(new ChannelInitializer<Channel>() {
@@ -57,7 +58,7 @@ class AcceptBurstTest {
                         protected void initChannel(Channel ch) {
                         }
                     })
-                    .bind(new InetSocketAddress("127.0.0.1", 0)).sync().channel();
+                    .bind(loopback).sync().channel();
             EventLoop loop = server.eventLoop();
 
             // Hold the loop so that the whole burst is queued by the kernel before it looks again. The burst starts

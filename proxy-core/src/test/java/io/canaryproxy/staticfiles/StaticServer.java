@@ -56,9 +56,10 @@ final class StaticServer implements AutoCloseable {
     private StaticServer(Transport transport, StaticFiles files) throws InterruptedException {
         this.files = files;
         this.group = transport.newGroup(1, "static-test");
+        InetSocketAddress address = new InetSocketAddress("127.0.0.1", 0);
         this.server = new ServerBootstrap()
                 .group(group)
-                .channel(transport.serverChannel())
+                .channelFactory(transport.serverChannel(address))
                 .childHandler(new ChannelInitializer<Channel>() {
                     @Override
                     protected void initChannel(Channel ch) {
@@ -68,7 +69,7 @@ final class StaticServer implements AutoCloseable {
                                 .addLast(new ServeHandler());
                     }
                 })
-                .bind(new InetSocketAddress("127.0.0.1", 0))
+                .bind(address)
                 .sync()
                 .channel();
     }
