@@ -15,6 +15,7 @@ import com.github.tomakehurst.wiremock.stubbing.Scenario;
 import com.github.tomakehurst.wiremock.verification.LoggedRequest;
 import io.canaryproxy.CanaryProxy;
 import io.canaryproxy.testing.Gunicorn;
+import io.canaryproxy.testing.HttpHeads;
 import io.canaryproxy.testing.NoLeaksExtension;
 import io.canaryproxy.testing.Ports;
 import io.canaryproxy.testing.RawExchange;
@@ -22,7 +23,6 @@ import io.canaryproxy.testing.RawHttpClient;
 import io.canaryproxy.testing.TestConfigs;
 import java.io.ByteArrayOutputStream;
 import java.io.IOException;
-import java.io.InputStream;
 import java.io.OutputStream;
 import java.net.InetAddress;
 import java.net.ServerSocket;
@@ -281,12 +281,12 @@ class ChunkedUploadTest {
                 try {
                     Socket first = raw.accept();
                     accepted.add(first);
-                    readHead(first.getInputStream());
+                    HttpHeads.read(first.getInputStream());
                     // Answered at once, keep-alive, and then not another byte read.
                     first.getOutputStream().write(ascii("HTTP/1.1 201 Created\r\nContent-Length: 0\r\n\r\n"));
                     Socket second = raw.accept();
                     accepted.add(second);
-                    readHead(second.getInputStream());
+                    HttpHeads.read(second.getInputStream());
                     second.getOutputStream().write(ascii("HTTP/1.1 200 OK\r\nContent-Length: 1\r\n\r\nb"));
                 } catch (IOException closedByTheTest) {
                     // the test is over
@@ -310,17 +310,6 @@ class ChunkedUploadTest {
             for (Socket s : accepted) {
                 s.close();
             }
-        }
-    }
-
-    private static void readHead(InputStream in) throws IOException {
-        int matched = 0;
-        while (matched < 4) {
-            int b = in.read();
-            if (b < 0) {
-                throw new IOException("closed before the end of a head");
-            }
-            matched = b == "\r\n\r\n".charAt(matched) ? matched + 1 : b == '\r' ? 1 : 0;
         }
     }
 

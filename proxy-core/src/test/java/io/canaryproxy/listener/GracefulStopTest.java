@@ -6,6 +6,7 @@ import static org.awaitility.Awaitility.await;
 import io.canaryproxy.CanaryProxy;
 import io.canaryproxy.testing.Captured;
 import io.canaryproxy.testing.Gunicorn;
+import io.canaryproxy.testing.HttpHeads;
 import io.canaryproxy.testing.ScriptedBackend;
 import io.canaryproxy.testing.ScriptedBackend.Reply;
 import io.canaryproxy.testing.TestConfigs;
@@ -98,7 +99,7 @@ class GracefulStopTest {
             out.flush();
 
             InputStream in = client.getInputStream();
-            String head = readHead(in);
+            String head = HttpHeads.read(in);
             assertThat(head).startsWith("HTTP/1.1 200 ").contains("Content-Length: " + body.length);
             assertThat(in.readNBytes(body.length)).isEqualTo(body);
             stopped.get(30, TimeUnit.SECONDS);
@@ -111,16 +112,6 @@ class GracefulStopTest {
         } catch (IOException e) {
             return false;
         }
-    }
-
-    private static String readHead(InputStream in) throws IOException {
-        StringBuilder head = new StringBuilder();
-        while (head.indexOf("\r\n\r\n") < 0) {
-            int b = in.read();
-            assertThat(b).as("closed before the end of the head: " + head).isNotNegative();
-            head.append((char) b);
-        }
-        return head.toString();
     }
 
     /** A static file the client is slow to take is cut too, and named like a proxied response. */

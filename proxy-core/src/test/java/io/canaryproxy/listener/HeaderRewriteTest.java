@@ -13,11 +13,9 @@ import static org.junit.jupiter.api.Assumptions.assumeTrue;
 import com.github.tomakehurst.wiremock.WireMockServer;
 import com.github.tomakehurst.wiremock.verification.LoggedRequest;
 import io.canaryproxy.CanaryProxy;
+import io.canaryproxy.testing.Ports;
 import io.canaryproxy.testing.RawExchange;
 import io.canaryproxy.testing.TestConfigs;
-import java.io.IOException;
-import java.net.InetAddress;
-import java.net.ServerSocket;
 import java.nio.charset.StandardCharsets;
 import java.util.List;
 import org.junit.jupiter.api.AfterAll;
@@ -88,7 +86,7 @@ class HeaderRewriteTest {
     /** An IPv6 client is named as nginx names it, in RFC 5952's form (::1): apps and logs compare addresses as text. */
     @Test
     void anIpv6ClientIsNamedInItsShortForm() throws Exception {
-        assumeTrue(ipv6Loopback(), "no IPv6 loopback here");
+        assumeTrue(Ports.ipv6Loopback(), "no IPv6 loopback here");
         try (CanaryProxy v6 = CanaryProxy.start(TestConfigs.single("127.0.0.1:" + upstream.port(),
                 "proxy.listen = \"[::1]:0\""))) {
             RawExchange.Result r = RawExchange.send(v6.listenAddress(),
@@ -97,14 +95,6 @@ class HeaderRewriteTest {
         }
         assertThat(upstream.findAll(anyRequestedFor(urlEqualTo("/h"))).get(0).getHeader("X-Forwarded-For"))
                 .isEqualTo("::1");
-    }
-
-    private static boolean ipv6Loopback() {
-        try (ServerSocket probe = new ServerSocket(0, 1, InetAddress.getByName("::1"))) {
-            return true;
-        } catch (IOException e) {
-            return false;
-        }
     }
 
     private LoggedRequest sendFromTrustedProxy(String headers) throws Exception {

@@ -7,6 +7,7 @@ import static org.awaitility.Awaitility.await;
 import io.canaryproxy.CanaryProxy;
 import io.canaryproxy.testing.Captured;
 import io.canaryproxy.testing.Gunicorn;
+import io.canaryproxy.testing.HttpHeads;
 import io.canaryproxy.testing.RawHttpClient;
 import io.canaryproxy.testing.TestConfigs;
 import io.micrometer.core.instrument.MeterRegistry;
@@ -77,7 +78,7 @@ class ResponseBufferTest {
             assertThat(openResponseFiles()).isEqualTo(1);
 
             InputStream in = phone.getInputStream();
-            String head = readHead(in);
+            String head = HttpHeads.read(in);
             assertThat(head).startsWith("HTTP/1.1 200 OK\r\n").contains("\r\nContent-Length: " + LARGE + "\r\n");
             byte[] body = in.readNBytes(LARGE);
             assertThat(body).hasSize(LARGE);
@@ -92,7 +93,7 @@ class ResponseBufferTest {
 
             // The connection goes on, for the next request.
             send(phone, "GET / HTTP/1.1\r\nHost: shop.example\r\n\r\n");
-            assertThat(readHead(in)).startsWith("HTTP/1.1 200 OK\r\n");
+            assertThat(HttpHeads.read(in)).startsWith("HTTP/1.1 200 OK\r\n");
         }
     }
 
@@ -110,7 +111,7 @@ class ResponseBufferTest {
             }
 
             InputStream in = phone.getInputStream();
-            assertThat(readHead(in)).startsWith("HTTP/1.1 200 OK\r\n").contains("\r\nTransfer-Encoding: chunked\r\n");
+            assertThat(HttpHeads.read(in)).startsWith("HTTP/1.1 200 OK\r\n").contains("\r\nTransfer-Encoding: chunked\r\n");
             byte[] body = dechunk(in);
             assertThat(body).hasSize(LARGE);
             for (int i = 0; i < LARGE; i++) {
@@ -155,7 +156,7 @@ class ResponseBufferTest {
             await().atMost(Duration.ofSeconds(5)).until(() -> refuses(port));
 
             InputStream in = phone.getInputStream();
-            assertThat(readHead(in)).startsWith("HTTP/1.1 200 OK\r\n");
+            assertThat(HttpHeads.read(in)).startsWith("HTTP/1.1 200 OK\r\n");
             // All of it, and then the close: the stop ends the connection once its exchange is done.
             assertThat(in.readNBytes(LARGE + 1)).hasSize(LARGE);
             stop.join(10_000);
@@ -266,21 +267,6 @@ class ResponseBufferTest {
                 }
             }).count();
         }
-    }
-
-    private static String readHead(InputStream in) throws IOException {
-        ByteArrayOutputStream head = new ByteArrayOutputStream();
-        int matched = 0;
-        while (matched < 4) {
-            int b = in.read();
-            if (b < 0) {
-                throw new IOException("closed in the head: " + head);
-            }
-            head.write(b);
-            matched = (b == '\r' && (matched == 0 || matched == 2)) || (b == '\n' && (matched == 1 || matched == 3))
-                    ? matched + 1 : (b == '\r' ? 1 : 0);
-        }
-        return head.toString(StandardCharsets.ISO_8859_1);
     }
 
     private static byte[] dechunk(InputStream in) throws IOException {

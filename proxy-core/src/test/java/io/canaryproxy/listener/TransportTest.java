@@ -8,12 +8,10 @@ import io.canaryproxy.config.ConfigException;
 import io.canaryproxy.config.TransportChoice;
 import io.canaryproxy.testing.Gunicorn;
 import io.canaryproxy.testing.LoadGenerator;
+import io.canaryproxy.testing.Ports;
 import io.canaryproxy.testing.RawHttpClient;
 import io.canaryproxy.testing.TestConfigs;
-import java.io.IOException;
 import java.net.ConnectException;
-import java.net.InetAddress;
-import java.net.ServerSocket;
 import java.net.Socket;
 import java.nio.file.Path;
 import java.time.Duration;
@@ -71,7 +69,7 @@ class TransportTest {
     void theIpv4WildcardTakesNoIpv6Connection(TransportChoice choice) throws Exception {
         Transport transport = Transport.valueOf(choice.name());
         Assumptions.assumeTrue(transport.isAvailable(), choice + " is not available here");
-        Assumptions.assumeTrue(ipv6Loopback(), "no IPv6 loopback here");
+        Assumptions.assumeTrue(Ports.ipv6Loopback(), "no IPv6 loopback here");
         try (CanaryProxy proxy = CanaryProxy.start(TestConfigs.single("127.0.0.1:9",
                 "proxy { transport = %s, listen = \"0.0.0.0:0\" }".formatted(choice)))) {
             int port = proxy.listenAddress().getPort();
@@ -80,14 +78,6 @@ class TransportTest {
                 assertThat(v4.isConnected()).isTrue();
             }
             assertThatThrownBy(() -> new Socket("::1", port).close()).isInstanceOf(ConnectException.class);
-        }
-    }
-
-    private static boolean ipv6Loopback() {
-        try (ServerSocket probe = new ServerSocket(0, 1, InetAddress.getByName("::1"))) {
-            return true;
-        } catch (IOException e) {
-            return false;
         }
     }
 

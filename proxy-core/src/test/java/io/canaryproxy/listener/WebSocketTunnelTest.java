@@ -5,6 +5,8 @@ import static org.awaitility.Awaitility.await;
 
 import io.canaryproxy.CanaryProxy;
 import io.canaryproxy.ProxyStatus;
+import io.canaryproxy.config.ProxyConfig;
+import io.canaryproxy.testing.HttpHeads;
 import io.canaryproxy.testing.RawHttpClient;
 import io.canaryproxy.testing.TestConfigs;
 import io.canaryproxy.testing.WebSocketEchoBackend;
@@ -38,7 +40,11 @@ class WebSocketTunnelTest {
     void start() {
         blue = new WebSocketEchoBackend("blue");
         green = new WebSocketEchoBackend("green");
-        proxy = CanaryProxy.start(TestConfigs.parse("""
+        proxy = CanaryProxy.start(config(blue.endpoint(), green.endpoint()));
+    }
+
+    private static ProxyConfig config(String blue, String green) {
+        return TestConfigs.parse("""
                 proxy {
                   releases.blue.endpoints = ["%s"]
                   releases.green.endpoints = ["%s"]
@@ -46,7 +52,7 @@ class WebSocketTunnelTest {
                   health-check.interval = 0
                   drain.timeout = 1s
                 }
-                """.formatted(blue.endpoint(), green.endpoint())));
+                """.formatted(blue, green));
     }
 
     @AfterEach
@@ -101,14 +107,8 @@ class WebSocketTunnelTest {
             socket.getOutputStream().write(("GET /ws HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\n"
                     + "Connection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n"
                     + "Sec-WebSocket-Version: 13\r\n\r\n").getBytes(StandardCharsets.US_ASCII));
-            StringBuilder head = new StringBuilder();
-            InputStream in = socket.getInputStream();
-            while (head.indexOf("\r\n\r\n") < 0) {
-                int b = in.read();
-                assertThat(b).as("closed before the end of the head: " + head).isNotNegative();
-                head.append((char) b);
-            }
-            assertThat(head.toString()).startsWith("HTTP/1.1 101 ").containsOnlyOnce("X-Served-By: blue\r\n");
+            assertThat(HttpHeads.read(socket.getInputStream())).startsWith("HTTP/1.1 101 ")
+                    .containsOnlyOnce("X-Served-By: blue\r\n");
         }
     }
 
@@ -168,15 +168,7 @@ class WebSocketTunnelTest {
         assertThat(tester.echo("hello")).isEqualTo("green:hello");
 
         try (WebSocketEchoBackend newGreen = new WebSocketEchoBackend("green-v2")) {
-            proxy.reload(TestConfigs.parse("""
-                    proxy {
-                      releases.blue.endpoints = ["%s"]
-                      releases.green.endpoints = ["%s"]
-                      routing.stable = blue
-                      health-check.interval = 0
-                      drain.timeout = 1s
-                    }
-                    """.formatted(blue.endpoint(), newGreen.endpoint())));
+            proxy.reload(config(blue.endpoint(), newGreen.endpoint()));
 
             assertThat(tester.closed.get(10, TimeUnit.SECONDS)).isEqualTo(1001);
             await().atMost(Duration.ofSeconds(5))
@@ -204,7 +196,7 @@ class WebSocketTunnelTest {
             socket.getOutputStream().write(both);
 
             InputStream in = socket.getInputStream();
-            assertThat(readHead(in)).startsWith("HTTP/1.1 101 ");
+            assertThat(HttpHeads.read(in)).startsWith("HTTP/1.1 101 ");
             assertThat(readText(in)).isEqualTo("blue:early");
             socket.getOutputStream().write(maskedText("later"));
             assertThat(readText(in)).isEqualTo("blue:later");
@@ -245,7 +237,7 @@ class WebSocketTunnelTest {
             Thread server = new Thread(() -> {
                 try (Socket s = upstream.accept()) {
                     InputStream in = s.getInputStream();
-                    readHead(in);
+                    HttpHeads.read(in);
                     headSeen.countDown();
                     mayAnswer.await();
                     s.getOutputStream().write(("HTTP/1.1 101 Switching Protocols\r\nUpgrade: raw\r\n"
@@ -273,7 +265,7 @@ class WebSocketTunnelTest {
                 out.write(ahead);
                 mayAnswer.countDown();
 
-                assertThat(readHead(client.getInputStream())).startsWith("HTTP/1.1 101 ");
+                assertThat(HttpHeads.read(client.getInputStream())).startsWith("HTTP/1.1 101 ");
                 assertThat(received.get(10, TimeUnit.SECONDS)).isEqualTo(ahead);
             }
             server.join(10_000);
@@ -303,16 +295,6 @@ class WebSocketTunnelTest {
             frame[6 + i] = (byte) (payload[i] ^ mask[i % 4]);
         }
         return frame;
-    }
-
-    private static String readHead(InputStream in) throws Exception {
-        StringBuilder head = new StringBuilder();
-        while (head.indexOf("\r\n\r\n") < 0) {
-            int b = in.read();
-            assertThat(b).as("closed before the end of the head: " + head).isNotNegative();
-            head.append((char) b);
-        }
-        return head.toString();
     }
 
     /** A short unmasked text frame from the server. */

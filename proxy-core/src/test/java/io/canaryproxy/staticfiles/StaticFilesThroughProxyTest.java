@@ -8,6 +8,7 @@ import io.canaryproxy.CanaryProxy;
 import io.canaryproxy.config.ProxyConfig;
 import io.canaryproxy.testing.Captured;
 import io.canaryproxy.testing.Gunicorn;
+import io.canaryproxy.testing.HttpHeads;
 import io.canaryproxy.testing.RawHttpClient;
 import io.canaryproxy.testing.RawExchange;
 import io.canaryproxy.testing.TestConfigs;
@@ -123,13 +124,7 @@ class StaticFilesThroughProxyTest {
             client.getOutputStream().write("GET /static/medium.bin HTTP/1.1\r\nHost: x\r\n\r\n"
                     .getBytes(StandardCharsets.US_ASCII));
             InputStream in = client.getInputStream();
-            StringBuilder head = new StringBuilder();
-            while (head.indexOf("\r\n\r\n") < 0) {
-                int b = in.read();
-                assertThat(b).isNotNegative();
-                head.append((char) b);
-            }
-            assertThat(head.toString()).startsWith("HTTP/1.1 200 ");
+            assertThat(HttpHeads.read(in)).startsWith("HTTP/1.1 200 ");
             long began = System.nanoTime();
             int got = 0;
             while (got < content.length) {
