@@ -36,6 +36,14 @@ final class RequestRules {
         if (version.majorVersion() != 1) {
             return HttpResponseStatus.HTTP_VERSION_NOT_SUPPORTED;
         }
+        HttpMethod method = request.method();
+        if (method == HttpMethod.CONNECT || method == HttpMethod.TRACE) {
+            // RFC 9110 15.6.2: methods the proxy serves for no target (a 405 would need an Allow header listing
+            // the target's methods, which only the app knows). CONNECT asks for a tunnel this proxy does not open;
+            // TRACE would echo the request back, the client's cookies and the forwarding headers the proxy adds
+            // included, which is why nginx refuses it too.
+            return HttpResponseStatus.NOT_IMPLEMENTED;
+        }
         HttpHeaders h = request.headers();
         // RFC 9112 3.2: a 1.1 request without Host gets a 400 (one with more than one is refused by the decoder).
         CharSequence host = RequestHeaders.of(h).first(HttpHeaderNames.HOST);
@@ -58,13 +66,8 @@ final class RequestRules {
             return HttpResponseStatus.BAD_REQUEST;
         }
         if (uri.charAt(0) != '/') {
-            if ("*".equals(uri) && HttpMethod.OPTIONS.equals(request.method())) {
+            if ("*".equals(uri) && method == HttpMethod.OPTIONS) {
                 return null;
-            }
-            if (HttpMethod.CONNECT.equals(request.method())) {
-                // RFC 9110 15.6.2: a method the proxy serves for no target. A 405 would need an Allow header
-                // listing the target's methods, which only the app knows.
-                return HttpResponseStatus.NOT_IMPLEMENTED;
             }
             return toOriginForm(request) ? null : HttpResponseStatus.BAD_REQUEST;
         }

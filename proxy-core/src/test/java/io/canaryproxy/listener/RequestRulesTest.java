@@ -44,4 +44,18 @@ class RequestRulesTest {
         badHost.headers().set(HttpHeaderNames.HOST, "x");
         assertThat(RequestRules.check(badHost)).isEqualTo(HttpResponseStatus.BAD_REQUEST);
     }
+
+    /**
+     * RFC 9110 15.6.2: CONNECT and TRACE are served for no target. TRACE would echo the client's cookies and the
+     * proxy's forwarding headers back; nginx refuses it as well.
+     */
+    @ParameterizedTest
+    @ValueSource(strings = {"TRACE /", "CONNECT shop.example:443", "CONNECT /"})
+    void connectAndTraceAreNotForwarded(String line) {
+        String[] parts = line.split(" ");
+        HttpRequest request = new DefaultHttpRequest(HttpVersion.HTTP_1_1, HttpMethod.valueOf(parts[0]), parts[1]);
+        request.headers().set(HttpHeaderNames.HOST, "shop.example");
+
+        assertThat(RequestRules.check(request)).isEqualTo(HttpResponseStatus.NOT_IMPLEMENTED);
+    }
 }

@@ -108,6 +108,7 @@ class ProxyMetricsTest {
                     .isEqualTo(1);
             for (String[] refused : new String[][] {
                     {"CONNECT 127.0.0.1:443 HTTP/1.1\r\nHost: 127.0.0.1:443\r\n\r\n", "501"},
+                    {"TRACE / HTTP/1.1\r\nHost: a\r\n\r\n", "501"},
                     {"GET / HTTP/2.0\r\nHost: a\r\n\r\n", "505"}}) {
                 try (RawHttpClient another = new RawHttpClient(proxy.listenAddress())) {
                     assertThat(another.sendRaw(refused[0].getBytes(StandardCharsets.US_ASCII)).status())
@@ -116,6 +117,8 @@ class ProxyMetricsTest {
                 await().atMost(Duration.ofSeconds(5)).until(() -> registry.find("canary.proxy.client.rejected")
                         .tag("status", refused[1]).counter() != null);
             }
+            await().atMost(Duration.ofSeconds(5)).untilAsserted(() -> assertThat(registry
+                    .get("canary.proxy.client.rejected").tag("status", "501").counter().count()).isEqualTo(2));
             assertThat(registry.find("canary.proxy.requests").counters()).allSatisfy(c ->
                     assertThat(c.count()).isZero());
             assertThat(backend.requests()).isZero();
