@@ -9,6 +9,7 @@ import io.canaryproxy.config.EndpointAddress;
 import io.canaryproxy.config.ProxyConfig;
 import io.canaryproxy.config.ReleaseConfig;
 import io.canaryproxy.config.RoutingConfig;
+import io.canaryproxy.internal.Descriptors;
 import io.canaryproxy.internal.DurationText;
 import io.canaryproxy.listener.InFlightRequest;
 import io.canaryproxy.listener.Listener;
@@ -150,6 +151,7 @@ public final class CanaryProxy implements AutoCloseable {
         log.info("listening on {} ({} event loops, {} transport); stable release {}", address, loopArray.length,
                 transport.name().toLowerCase(), routes.table().stable());
         config.warnings().forEach(w -> log.warn("{}", w));
+        Descriptors.warnIfLow();
     }
 
     /**

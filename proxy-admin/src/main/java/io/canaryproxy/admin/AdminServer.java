@@ -3,6 +3,7 @@ package io.canaryproxy.admin;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import io.canaryproxy.CanaryProxy;
 import io.canaryproxy.config.AdminConfig;
+import io.canaryproxy.internal.AcceptFailureLog;
 import io.micrometer.core.instrument.MeterRegistry;
 import io.micrometer.core.instrument.composite.CompositeMeterRegistry;
 import io.micrometer.prometheusmetrics.PrometheusMeterRegistry;
@@ -32,6 +33,7 @@ import io.netty.handler.codec.http.HttpResponseStatus;
 import io.netty.handler.codec.http.HttpServerCodec;
 import io.netty.handler.codec.http.HttpUtil;
 import io.netty.handler.codec.http.HttpVersion;
+import io.netty.util.NetUtil;
 import io.netty.util.ReferenceCountUtil;
 import io.netty.util.concurrent.DefaultThreadFactory;
 import java.io.IOException;
@@ -215,6 +217,8 @@ public final class AdminServer implements AutoCloseable {
         }
         group = loop;
         channel = bound.channel();
+        AcceptFailureLog.install(channel, "the admin API on "
+                + NetUtil.toSocketAddressString((InetSocketAddress) channel.localAddress()));
         return this;
     }
 

@@ -181,6 +181,82 @@ class LauncherProcessTest {
         l.stopsOn("TERM");
     }
 
+    /**
+     * A proxy out of file descriptors cannot accept or connect, and that is its own limit: its requests get a quick
+     * 503 that says so, in one line every ten seconds rather than a stack trace per failed accept, and neither the
+     * endpoints it could not connect to nor the health checks it could not make count against a release (a canary
+     * would otherwise be rolled back for the proxy's shortage). Once connections close it serves again.
+     */
+    @Test
+    void outOfFileDescriptorsIsTheProxysOwnShortageNotTheEndpoints() throws Exception {
+        DemoBackends backends = DemoBackends.start("blue", "green");
+        resources.add(backends);
+        Path conf = config("proxy {\n"
+                + "  listen = \"127.0.0.1:0\"\n"
+                + "  admin { listen = \"127.0.0.1:0\" }\n"
+                + "  state-file = \"\"\n"
+                + "  threads = 1\n"
+                + "  health-check { interval = 500ms, timeout = 500ms, fall = 1 }\n"
+                + "  releases {\n"
+                + "    blue { endpoints = [\"127.0.0.1:" + backends.address("blue").getPort() + "\"] }\n"
+                + "    green { endpoints = [\"127.0.0.1:" + backends.address("green").getPort() + "\"] }\n"
+                + "  }\n"
+                + "  routing { stable = blue }\n"
+                + "}\n");
+        int limit = 400;
+        Launched l = launchUnder(List.of("sh", "-c", "ulimit -n " + limit + " && exec \"$@\"", "sh"),
+                "--config", conf.toString());
+        int proxyPort = Integer.parseInt(l.awaitLine("listening on 127\\.0\\.0\\.1:(\\d+)").group(1));
+        int adminPort = Integer.parseInt(l.awaitLine("admin API on http://127\\.0\\.0\\.1:(\\d+)/").group(1));
+        l.awaitLine("the open-files limit is " + limit + ": every client connection");
+        assertThat(get("http://127.0.0.1:" + proxyPort + "/").body()).isEqualTo("Hello from blue\n");
+
+        // More connections than the proxy has descriptors: those it accepts ask for a page it has no descriptor
+        // to fetch; the rest wait in the listen queue until it can take them.
+        List<java.net.Socket> clients = new ArrayList<>();
+        try {
+            for (int i = 0; i < limit + 100; i++) {
+                java.net.Socket s = new java.net.Socket("127.0.0.1", proxyPort);
+                s.setSoTimeout(30_000);
+                clients.add(s);
+            }
+            for (java.net.Socket s : clients) {
+                s.getOutputStream().write("GET / HTTP/1.1\r\nHost: shop.example\r\n\r\n"
+                        .getBytes(StandardCharsets.US_ASCII));
+            }
+            // The first accepted: the one pooled connection serves some of them, one after the other.
+            int unavailable = 0;
+            for (java.net.Socket s : clients.subList(0, 100)) {
+                String status = new BufferedReader(new InputStreamReader(s.getInputStream(),
+                        StandardCharsets.US_ASCII)).readLine();
+                assertThat(status).isIn("HTTP/1.1 200 OK", "HTTP/1.1 503 Service Unavailable");
+                unavailable += status.contains("503") ? 1 : 0;
+            }
+            assertThat(unavailable).isPositive();
+            l.awaitLine("ERROR .*the proxy is out of file descriptors \\(open-files limit " + limit + "\\): cannot"
+                    + " (connect to|accept connections on|make a health check of)");
+            l.awaitLine("503 GET / from 127\\.0\\.0\\.1 \\(release blue\\): cannot connect to .*: the proxy is out"
+                    + " of file descriptors");
+            // Ten seconds on, the next report: by then health checks with fall = 1 would have made both releases
+            // unhealthy many times over, had they counted; the public and the admin listeners would have logged
+            // twenty stack traces each.
+            l.awaitLine("ERROR .*the proxy is out of file descriptors .*more failures since the last report");
+        } finally {
+            for (java.net.Socket s : clients) {
+                s.close();
+            }
+        }
+
+        await().atMost(Duration.ofSeconds(20)).untilAsserted(() ->
+                assertThat(get("http://127.0.0.1:" + proxyPort + "/").body()).isEqualTo("Hello from blue\n"));
+        assertThat(get("http://127.0.0.1:" + adminPort + "/status").body())
+                .doesNotContain("\"healthy\":false").doesNotContain("ejected");
+        assertThat(l.stdout).noneMatch(line -> line.contains("unhealthy: connect failed") || line.contains("ejected")
+                || line.startsWith("\tat ") || line.contains("reached at the tail of the pipeline"));
+        l.stopsOn("TERM");
+        assertThat(l.stderr).isEmpty();
+    }
+
     @Test
     void demoModeSwitchesBetweenTheBuiltInBackends() throws Exception {
         Launched l = launch("demo", "--listen", "127.0.0.1:0", "--admin", "127.0.0.1:0");

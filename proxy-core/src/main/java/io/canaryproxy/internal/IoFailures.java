@@ -1,12 +1,14 @@
 package io.canaryproxy.internal;
 
+import io.netty.channel.ChannelException;
 import io.netty.channel.ConnectTimeoutException;
 import java.io.FileNotFoundException;
+import java.lang.reflect.InvocationTargetException;
 import java.nio.file.NoSuchFileException;
 import java.util.regex.Matcher;
 import java.util.regex.Pattern;
 
-/** Upstream I/O failures as an operator reads them, in health reasons, ejections and the failure log. */
+/** I/O failures as an operator reads them, in health reasons, ejections and the failure log. */
 public final class IoFailures {
 
     private IoFailures() {
@@ -27,8 +29,9 @@ public final class IoFailures {
      * caller names the endpoint. For the exceptions that carry no message, what they mean.
      */
     public static String describe(Throwable cause) {
+        cause = unwrapCreation(cause);
         if (isMissingFile(cause)) {
-            return "no such socket file";
+            return "no such file or directory";
         }
         if (cause instanceof ConnectTimeoutException) {
             return "connect timed out";
@@ -42,6 +45,41 @@ public final class IoFailures {
         // "Connection refused" reads as the sentence it is part of; "IOException" or "EOF" stays as it is.
         return text.length() > 1 && Character.isUpperCase(text.charAt(0)) && Character.isLowerCase(text.charAt(1))
                 ? Character.toLowerCase(text.charAt(0)) + text.substring(1) : text;
+    }
+
+    /**
+     * {@link #describe} for a connect to an endpoint, where a missing file can only be the endpoint's socket file (a
+     * gunicorn not started, or one that removed it as it stopped).
+     */
+    public static String describeConnect(Throwable cause) {
+        return isMissingFile(unwrapCreation(cause)) ? "no such socket file" : describe(cause);
+    }
+
+    /**
+     * Whether the proxy itself ran out of file descriptors (EMFILE, or ENFILE for the whole system) and so could not
+     * open a socket or accept a connection: its own limit, not a fault of the endpoint or the client.
+     */
+    public static boolean isOutOfDescriptors(Throwable cause) {
+        for (Throwable c = cause; c != null; c = c.getCause()) {
+            // ENFILE's text is "Too many open files in system"; a native transport may give only the errno.
+            if (says(c, "Too many open files", "error(-24)") || says(c, "error(-23)", "error(-23)")) {
+                return true;
+            }
+        }
+        return false;
+    }
+
+    /**
+     * The reason a channel could not be made. Netty wraps it in a {@link ChannelException} that names the channel's
+     * class ({@code Unable to create Channel from class …}) or the step ({@code Failed to open a socket.}), a
+     * reflective factory in an {@link InvocationTargetException} as well: the system's error is inside.
+     */
+    private static Throwable unwrapCreation(Throwable cause) {
+        Throwable c = cause;
+        while (c.getCause() != null && (c instanceof InvocationTargetException || c instanceof ChannelException)) {
+            c = c.getCause();
+        }
+        return c;
     }
 
     /**

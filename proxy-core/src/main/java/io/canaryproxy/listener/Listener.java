@@ -2,6 +2,7 @@ package io.canaryproxy.listener;
 
 import io.canaryproxy.config.ConfigException;
 import io.canaryproxy.config.ProxyConfig;
+import io.canaryproxy.internal.AcceptFailureLog;
 import io.canaryproxy.metrics.ClientMetrics;
 import io.canaryproxy.routing.RouteState;
 import io.canaryproxy.routing.Router;
@@ -16,6 +17,7 @@ import io.netty.channel.ServerChannelRecvByteBufAllocator;
 import io.netty.channel.WriteBufferWaterMark;
 import io.netty.channel.group.ChannelGroup;
 import io.netty.channel.group.DefaultChannelGroup;
+import io.netty.util.NetUtil;
 import io.netty.util.concurrent.GlobalEventExecutor;
 import java.net.InetSocketAddress;
 import java.util.ArrayList;
@@ -120,7 +122,9 @@ public final class Listener {
             throw new java.io.UncheckedIOException(new java.io.IOException(
                     "cannot listen on " + config.listen() + ": " + e.getMessage(), e));
         }
-        return (InetSocketAddress) serverChannel.localAddress();
+        InetSocketAddress bound = (InetSocketAddress) serverChannel.localAddress();
+        AcceptFailureLog.install(serverChannel, "the listener on " + NetUtil.toSocketAddressString(bound));
+        return bound;
     }
 
     /**

@@ -1,5 +1,6 @@
 package io.canaryproxy.listener;
 
+import io.canaryproxy.internal.Descriptors;
 import io.canaryproxy.internal.IoFailures;
 import io.canaryproxy.metrics.ClientStage;
 import io.canaryproxy.metrics.ReleaseMetrics.UpstreamError;
@@ -1078,6 +1079,10 @@ final class ProxyHandler extends ChannelInboundHandlerAdapter implements Upstrea
         Endpoint failed = endpoint;
         if (cause instanceof EndpointPool.ExhaustedException) {
             fail(HttpResponseStatus.SERVICE_UNAVAILABLE, UpstreamError.POOL_FULL, cause.getMessage());
+        } else if (connectFailed && IoFailures.isOutOfDescriptors(cause)) {
+            // Not the endpoint's fault, and every other endpoint would fail alike until connections close.
+            fail(HttpResponseStatus.SERVICE_UNAVAILABLE, null, "cannot connect to " + failed + ": "
+                    + Descriptors.shortage());
         } else if (connectFailed && (next = nextAfterConnectFailure(cause)) != null) {
             log.debug("connect to {} failed ({}), trying {}", failed, cause.toString(), next);
             release.metrics().error(UpstreamError.CONNECT);
@@ -1088,7 +1093,7 @@ final class ProxyHandler extends ChannelInboundHandlerAdapter implements Upstrea
                     failed, cause.toString());
         } else {
             fail(HttpResponseStatus.BAD_GATEWAY, UpstreamError.CONNECT, "connect to " + failed + " failed: "
-                    + IoFailures.describe(cause));
+                    + IoFailures.describeConnect(cause));
         }
     }
 
@@ -1519,7 +1524,10 @@ final class ProxyHandler extends ChannelInboundHandlerAdapter implements Upstrea
         }
     }
 
-    /** Answers the current exchange with a proxy error, or closes the connection if the response has begun. */
+    /**
+     * Answers the current exchange with a proxy error, or closes the connection if the response has begun. The
+     * failure counts as an upstream error of {@code kind}, or of none when the proxy itself failed.
+     */
     private void fail(HttpResponseStatus status, UpstreamError kind, String why) {
         if (!responseStarted) {
             listener.failureLog().failed(status.code(), request, clientForLog(request),
@@ -1540,7 +1548,9 @@ final class ProxyHandler extends ChannelInboundHandlerAdapter implements Upstrea
         boolean close = closing || !keepAlive || bodyStillComing || listener.shuttingDown();
         boolean head = headRequest;
         if (release != null) {
-            release.metrics().error(kind);
+            if (kind != null) {
+                release.metrics().error(kind);
+            }
             release.responded(status.code(), System.nanoTime() - startNanos);
         }
         endExchange();

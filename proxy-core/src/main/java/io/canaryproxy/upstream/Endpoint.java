@@ -2,6 +2,7 @@ package io.canaryproxy.upstream;
 
 import io.canaryproxy.config.EndpointAddress;
 import io.canaryproxy.internal.DurationText;
+import io.canaryproxy.internal.Descriptors;
 import io.canaryproxy.internal.IoFailures;
 import io.netty.channel.Channel;
 import java.net.SocketAddress;
@@ -153,6 +154,11 @@ public final class Endpoint {
     }
 
     void connectFailed(Throwable cause) {
+        if (IoFailures.isOutOfDescriptors(cause)) {
+            // The proxy's own limit: every endpoint would fail alike, and ejecting them would outlast the shortage.
+            Descriptors.report("connect to " + address + " of release " + release.name());
+            return;
+        }
         if (IoFailures.isBusy(cause)) {
             // A Unix socket's listen backlog is full: the process is busy, not gone. Ejecting it would turn a
             // moment of overload into 503s for everyone until the next health check.
@@ -168,7 +174,7 @@ public final class Endpoint {
             return;
         }
         Ejection next = new Ejection(inForce ? current.untilNanos() : System.nanoTime() + ejectNanos, refused,
-                failures + " connect failures in a row (" + IoFailures.describe(cause) + ")");
+                failures + " connect failures in a row (" + IoFailures.describeConnect(cause) + ")");
         // A connect or a passing check that ended the ejection meanwhile wins.
         if (!ejection.compareAndSet(current, next) || inForce) {
             return;

@@ -123,19 +123,28 @@ public final class EndpointPool {
         open++;
         ChannelFuture connect = bootstrap.connect(endpoint.socketAddress());
         connect.addListener(f -> {
-            if (f.isSuccess()) {
-                Channel ch = connect.channel();
-                endpoint.connected(ch);
-                UpstreamConnection c = ch.pipeline().get(UpstreamConnection.class);
-                c.attach(listener, false);
-                listener.onAcquired(c, ticket);
-            } else {
-                open--;
-                endpoint.connectFailed(f.cause());
-                listener.onAcquireFailed(ticket, f.cause(), true);
-                serveWaiters();
+            if (!loop.inEventLoop()) {
+                // A channel that could not even be made (no descriptor left) fails on Netty's global executor.
+                loop.execute(() -> connected(connect, listener, ticket));
+                return;
             }
+            connected(connect, listener, ticket);
         });
+    }
+
+    private void connected(ChannelFuture connect, UpstreamListener listener, int ticket) {
+        if (connect.isSuccess()) {
+            Channel ch = connect.channel();
+            endpoint.connected(ch);
+            UpstreamConnection c = ch.pipeline().get(UpstreamConnection.class);
+            c.attach(listener, false);
+            listener.onAcquired(c, ticket);
+        } else {
+            open--;
+            endpoint.connectFailed(connect.cause());
+            listener.onAcquireFailed(ticket, connect.cause(), true);
+            serveWaiters();
+        }
     }
 
     void release(UpstreamConnection c, boolean reusable) {

@@ -1,6 +1,7 @@
 package io.canaryproxy.upstream;
 
 import io.canaryproxy.config.HealthCheckConfig;
+import io.canaryproxy.internal.Descriptors;
 import io.canaryproxy.internal.IoFailures;
 import io.netty.bootstrap.Bootstrap;
 import io.netty.buffer.Unpooled;
@@ -35,9 +36,12 @@ final class HealthChecker {
     private boolean stopped;
     private ScheduledFuture<?> next;
 
-    /** Where a probe's one result goes: whether the endpoint answered in time, and why not. */
+    /** A probe's result: the endpoint answered in time, or it did not, or the proxy could not make the check. */
+    private enum Outcome { PASSED, FAILED, NOT_MADE }
+
+    /** Where a probe's one result goes, with why it passed or why not. */
     private interface Result {
-        void accept(boolean ok, String why);
+        void accept(Outcome outcome, String why);
     }
 
     HealthChecker(Endpoint endpoint, EventLoop loop, HealthCheckConfig config) {
@@ -76,7 +80,8 @@ final class HealthChecker {
      */
     CompletableFuture<String> probeNow() {
         CompletableFuture<String> answer = new CompletableFuture<>();
-        loop.execute(() -> probe(config.probeTimeout(), (ok, why) -> {
+        loop.execute(() -> probe(config.probeTimeout(), (outcome, why) -> {
+            boolean ok = outcome == Outcome.PASSED;
             if (ok) {
                 failures = 0;
                 successes = config.rise();
@@ -112,20 +117,38 @@ final class HealthChecker {
                 }).connect(endpoint.socketAddress());
         Channel ch = connect.channel();
         probe.channel = ch;
-        probe.timeout = loop.schedule(() -> probe.finish(false, "no answer within " + timeout.toMillis() + " ms"),
+        probe.timeout = loop.schedule(() -> probe.finish(Outcome.FAILED, "no answer within " + timeout.toMillis() + " ms"),
                 timeout.toNanos(), TimeUnit.NANOSECONDS);
         connect.addListener(f -> {
-            if (!f.isSuccess()) {
-                probe.finish(false, "connect failed: " + IoFailures.describe(f.cause()));
+            if (!loop.inEventLoop()) {
+                // A channel that could not even be made (no descriptor left) fails on Netty's global executor.
+                loop.execute(() -> connected(probe, connect));
                 return;
             }
-            ch.writeAndFlush(Unpooled.copiedBuffer("GET " + config.path() + " HTTP/1.1\r\nHost: localhost\r\n"
-                    + "Connection: close\r\nUser-Agent: canary-proxy-health-check\r\n\r\n", StandardCharsets.US_ASCII));
+            connected(probe, connect);
         });
     }
 
-    private void result(boolean ok, String why) {
-        if (ok) {
+    private void connected(Probe probe, ChannelFuture connect) {
+        if (!connect.isSuccess()) {
+            Throwable cause = connect.cause();
+            if (IoFailures.isOutOfDescriptors(cause)) {
+                Descriptors.report("make a health check of " + endpoint + " of release " + endpoint.release().name());
+                probe.finish(Outcome.NOT_MADE, Descriptors.shortage());
+            } else {
+                probe.finish(Outcome.FAILED, "connect failed: " + IoFailures.describeConnect(cause));
+            }
+            return;
+        }
+        connect.channel().writeAndFlush(Unpooled.copiedBuffer("GET " + config.path() + " HTTP/1.1\r\nHost: localhost\r\n"
+                    + "Connection: close\r\nUser-Agent: canary-proxy-health-check\r\n\r\n", StandardCharsets.US_ASCII));
+    }
+
+    private void result(Outcome outcome, String why) {
+        if (outcome == Outcome.NOT_MADE) {
+            return; // the proxy's own shortage says nothing of the endpoint: its health stays as it was
+        }
+        if (outcome == Outcome.PASSED) {
             failures = 0;
             endpoint.checkPassed(why);
             if (++successes >= config.rise()) {
@@ -160,9 +183,9 @@ final class HealthChecker {
                 status = head.status();
             } else if (msg instanceof ResponseEnd end) {
                 ReferenceCountUtil.release(end.trailers);
-                finish(status >= 200 && status < 400, "GET " + config.path() + " answered " + status);
+                finish(status >= 200 && status < 400 ? Outcome.PASSED : Outcome.FAILED, "GET " + config.path() + " answered " + status);
             } else if (msg instanceof ResponseDecoder.Malformed malformed) {
-                finish(false, "GET " + config.path() + " got a malformed answer: " + malformed.reason);
+                finish(Outcome.FAILED, "GET " + config.path() + " got a malformed answer: " + malformed.reason);
             }
         }
 
@@ -172,25 +195,26 @@ final class HealthChecker {
          */
         @Override
         public void channelInactive(ChannelHandlerContext ctx) {
-            finish(false, status == 0 ? "connection closed without an answer"
+            finish(Outcome.FAILED, status == 0 ? "connection closed without an answer"
                     : "GET " + config.path() + " answered " + status + ", then closed before the end of the body");
         }
 
         @Override
         public void exceptionCaught(ChannelHandlerContext ctx, Throwable cause) {
-            finish(false, "health check failed: " + IoFailures.describe(cause));
+            finish(Outcome.FAILED, "health check failed: " + IoFailures.describe(cause));
         }
 
-        void finish(boolean ok, String why) {
+        void finish(Outcome outcome, String why) {
             if (!finished) {
                 finished = true;
                 if (timeout != null) {
                     timeout.cancel(false);
                 }
                 try {
-                    done.accept(ok, why);
+                    done.accept(outcome, why);
                 } finally {
-                    if (channel != null) {
+                    // A channel that could not be made was never registered, and closing one throws.
+                    if (channel != null && channel.isRegistered()) {
                         channel.close();
                     }
                 }

@@ -3,9 +3,11 @@ package io.canaryproxy.upstream;
 import static org.assertj.core.api.Assertions.assertThat;
 
 import io.canaryproxy.internal.IoFailures;
+import io.netty.channel.ChannelException;
 import io.netty.channel.ConnectTimeoutException;
 import java.io.FileNotFoundException;
 import java.io.IOException;
+import java.lang.reflect.InvocationTargetException;
 import java.net.ConnectException;
 import java.net.SocketException;
 import org.junit.jupiter.api.Test;
@@ -39,14 +41,32 @@ class ConnectFailureTest {
                 "connect(..) failed with error(-113): No route to host"))).isFalse();
     }
 
+    /** The proxy's own shortage, as each transport reports it, wrapped as Netty wraps a channel it could not make. */
+    @Test
+    void runningOutOfFileDescriptorsIsToldFromAFaultOfTheEndpoint() {
+        Throwable epoll = new ChannelException("Unable to create Channel from class class EpollSocketChannel",
+                new InvocationTargetException(new ChannelException(
+                        new IOException("newSocketStream(..) failed: Too many open files"))));
+        assertThat(IoFailures.isOutOfDescriptors(epoll)).isTrue();
+        assertThat(IoFailures.describe(epoll)).isEqualTo("too many open files");
+        assertThat(IoFailures.isOutOfDescriptors(new IOException("accept(..) failed with error(-24): Too many open"
+                + " files"))).isTrue();
+        assertThat(IoFailures.isOutOfDescriptors(new ChannelException("Failed to open a socket.",
+                new SocketException("Too many open files")))).isTrue();
+        assertThat(IoFailures.isOutOfDescriptors(new IOException("Too many open files in system"))).isTrue();
+        assertThat(IoFailures.isOutOfDescriptors(new ConnectException(
+                "connect(..) failed with error(-111): Connection refused"))).isFalse();
+    }
+
     @Test
     void exceptionsWithoutAMessageAreNamedForWhatTheyMean() {
-        assertThat(IoFailures.describe(new FileNotFoundException())).isEqualTo("no such socket file");
+        assertThat(IoFailures.describeConnect(new FileNotFoundException())).isEqualTo("no such socket file");
+        assertThat(IoFailures.describe(new FileNotFoundException())).isEqualTo("no such file or directory");
         assertThat(IoFailures.describe(new ConnectTimeoutException("connection timed out: /127.0.0.1:9")))
                 .isEqualTo("connect timed out");
         assertThat(IoFailures.describe(new ConnectException("connect(..) failed with error(-111): Connection refused")))
                 .isEqualTo("connection refused");
-        assertThat(IoFailures.describe(new SocketException("No such file or directory")))
+        assertThat(IoFailures.describeConnect(new SocketException("No such file or directory")))
                 .isEqualTo("no such socket file");
         assertThat(IoFailures.describe(new IOException())).isEqualTo("IOException");
     }
