@@ -35,8 +35,10 @@ public final class Webhooks {
 
     public Webhooks(List<AnalysisConfig.Webhook> hooks, Executor executor) {
         this.hooks = hooks;
-        this.client = hooks.isEmpty() ? null
-                : HttpClient.newBuilder().executor(executor).connectTimeout(Duration.ofSeconds(5)).build();
+        // HTTP/1.1: Java's client would ask every http:// receiver to switch to HTTP/2 (Upgrade: h2c), which a
+        // small receiver behind a proxy or a WSGI server does not expect in a POST.
+        this.client = hooks.isEmpty() ? null : HttpClient.newBuilder().version(HttpClient.Version.HTTP_1_1)
+                .executor(executor).connectTimeout(Duration.ofSeconds(5)).build();
     }
 
     /** {@code null} when every pre-rollout webhook agreed, otherwise why not. */

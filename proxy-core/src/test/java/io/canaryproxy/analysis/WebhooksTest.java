@@ -5,6 +5,7 @@ import static org.awaitility.Awaitility.await;
 
 import io.canaryproxy.config.AnalysisConfig;
 import io.canaryproxy.testing.Captured;
+import io.canaryproxy.testing.HttpHeads;
 import io.canaryproxy.testing.Ports;
 import java.net.ConnectException;
 import java.net.ServerSocket;
@@ -35,6 +36,26 @@ class WebhooksTest {
 
         assertThat(hooks.preRollout("green"))
                 .isEqualTo("deploy-gate failed: cannot connect to 127.0.0.1:" + port);
+    }
+
+    /** A plain HTTP/1.1 POST: no offer to switch to HTTP/2, which a small receiver does not expect. */
+    @Test
+    void aHookIsAPlainHttp11Post() throws Exception {
+        try (ServerSocket receiver = new ServerSocket(0)) {
+            Webhooks hooks = new Webhooks(List.of(hook("deploy-gate", "http://127.0.0.1:" + receiver.getLocalPort()
+                    + "/gate")), executor);
+            java.util.concurrent.Future<String> gate = executor.submit(() -> hooks.preRollout("green"));
+            String head;
+            try (java.net.Socket s = receiver.accept()) {
+                head = HttpHeads.read(s.getInputStream());
+                s.getOutputStream().write("HTTP/1.1 204 No Content\r\nConnection: close\r\n\r\n"
+                        .getBytes(java.nio.charset.StandardCharsets.US_ASCII));
+            }
+
+            assertThat(head).startsWith("POST /gate HTTP/1.1\r\n");
+            assertThat(head.toLowerCase(java.util.Locale.ROOT)).doesNotContain("upgrade").doesNotContain("http2");
+            assertThat(gate.get(10, java.util.concurrent.TimeUnit.SECONDS)).isNull();
+        }
     }
 
     @Test
