@@ -71,6 +71,8 @@ public final class CanaryProxy implements AutoCloseable {
     private static final Logger log = LoggerFactory.getLogger(CanaryProxy.class);
     private static final long DRAIN_POLL_MILLIS = 20;
     private static final long DRAIN_SWEEP_MILLIS = 500;
+    /** How often a route table that could not be saved is tried again. */
+    private static final long UNSAVED_RETRY_SECONDS = 5;
     /** How much longer than a health check's timeout a switch waits for the release's answer. */
     private static final long PROBE_GRACE_MILLIS = 1000;
 
@@ -148,6 +150,8 @@ public final class CanaryProxy implements AutoCloseable {
                 .description("Step of the running analysis, from 0; of the last one while idle").register(registry);
         saved.ifPresent(analysis::resume);
         upstreams.startHealthChecks();
+        control.scheduleWithFixedDelay(this::saveRoutesIfUnsaved, UNSAVED_RETRY_SECONDS, UNSAVED_RETRY_SECONDS,
+                TimeUnit.SECONDS);
         log.info("listening on {} ({} event loops, {} transport); stable release {}", address, loopArray.length,
                 transport.name().toLowerCase(), routes.table().stable());
         config.warnings().forEach(w -> log.warn("{}", w));
@@ -210,8 +214,8 @@ public final class CanaryProxy implements AutoCloseable {
     public RouteTable switchTo(String release, boolean force) {
         Release target = requireRelease(release);
         requireServing(target, "switch", force);
-        analysis.abort("switched to " + release + " by an operator");
-        RouteTable table = routes.update(t -> t.switchTo(release));
+        RouteTable table = analysis.operatorChange(() -> routes.update(t -> t.switchTo(release)),
+                "switched to " + release + " by an operator", "ended");
         scheduleUpgradedClose();
         return table;
     }
@@ -233,8 +237,8 @@ public final class CanaryProxy implements AutoCloseable {
         if (weightPercent > 0) {
             requireServing(target, "change", force);
         }
-        analysis.abort("canary weight set to " + weightPercent + "% by an operator");
-        return canaryAt(release, weightPercent);
+        return analysis.operatorChange(() -> canaryAt(release, weightPercent),
+                "canary weight set to " + weightPercent + "% by an operator", "ended");
     }
 
     /**
@@ -307,8 +311,7 @@ public final class CanaryProxy implements AutoCloseable {
      * @throws IllegalStateException when there is no canary
      */
     public RouteTable promote() {
-        analysis.abort("promoted by an operator", "promoted");
-        return promoted();
+        return analysis.operatorChange(this::promoted, "promoted by an operator", "promoted");
     }
 
     private RouteTable promoted() {
@@ -318,19 +321,31 @@ public final class CanaryProxy implements AutoCloseable {
     }
 
     /**
-     * Ends the canary by sending it no more traffic; the stable release is untouched and the canary drains.
+     * Ends the canary by sending it no more traffic; the stable release is untouched and the canary drains. Like the
+     * analysis's rollback, it happens even when the state file cannot be written: a bad canary must not keep its
+     * users because the disk is full (see {@link #unsavedRoutes()}).
      *
      * @throws IllegalStateException when there is no canary
      */
     public RouteTable rollback() {
-        analysis.abort("rolled back by an operator", "rolled-back");
-        return rolledBack();
+        return analysis.operatorChange(this::rolledBackEvenIfUnsaved, "rolled back by an operator", "rolled-back");
     }
 
-    private RouteTable rolledBack() {
-        RouteTable table = routes.update(RouteTable::rollback);
-        scheduleUpgradedClose();
-        return table;
+    private void saveRoutesIfUnsaved() {
+        try {
+            routes.saveIfUnsaved();
+        } catch (RuntimeException e) {
+            // Thrown out of a periodic task, it would end the retries for good.
+            log.error("saving the route table again failed", e);
+        }
+    }
+
+    /**
+     * Why the route table in force is not in the state file (a rollback made while it could not be written), or
+     * {@code null} when it is. It is written again as soon as it can be.
+     */
+    public String unsavedRoutes() {
+        return routes.unsaved();
     }
 
     /** The analysis's rollback: it happens even if the state file cannot be written (no operator is watching). */

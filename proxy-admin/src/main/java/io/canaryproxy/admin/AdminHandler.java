@@ -297,7 +297,13 @@ final class AdminHandler extends SimpleChannelInboundHandler<FullHttpRequest> {
         }
         log.info("{}: {}: {} -> {} (route table v{})", ex.remote(), action, before.describe(), after.describe(),
                 after.version());
-        respond(ctx, ex, HttpResponseStatus.OK, changeJson(before, after));
+        Map<String, Object> body = changeJson(before, after);
+        // A rollback goes ahead when the state file cannot be written; the operator who asked should know.
+        String unsaved = proxy.unsavedRoutes();
+        if (unsaved != null) {
+            body.put("warning", unsaved);
+        }
+        respond(ctx, ex, HttpResponseStatus.OK, body);
     }
 
     /**

@@ -16,6 +16,7 @@ import java.util.Map;
 import java.util.concurrent.ScheduledExecutorService;
 import java.util.concurrent.ScheduledFuture;
 import java.util.concurrent.TimeUnit;
+import java.util.function.Supplier;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
@@ -267,6 +268,17 @@ public final class Analysis {
         return status();
     }
 
+    /**
+     * Makes an operator's change of the route table, then ends the run with {@code why}, telling the webhooks
+     * {@code event}. A change refused or not saved leaves the run going: only a change that took effect ends it.
+     * Under this object's lock, so that no check steps the weight in between.
+     */
+    public synchronized <T> T operatorChange(Supplier<T> change, String why, String event) {
+        T result = change.get();
+        abort(why, event);
+        return result;
+    }
+
     /** Ends the run without touching the route table: the operator changed it; webhooks get an {@code ended}. */
     public synchronized void abort(String why) {
         abort(why, "ended");
@@ -390,9 +402,13 @@ public final class Analysis {
         }
     }
 
-    /** A canary that has lost every endpoint is rolled back at once, not at the end of the interval. */
+    /**
+     * A canary that has lost every endpoint fails its run at once, not at the end of the interval. A paused run is
+     * left to its operator: the canary's users go to the stable release meanwhile (the router sends them there
+     * while the canary has no healthy endpoint), and a pause is there to keep the weight where it is.
+     */
     private synchronized void watchHealth() {
-        if (state == State.IDLE) {
+        if (state != State.RUNNING) {
             return;
         }
         RouteTable table = control.routes();
@@ -400,13 +416,14 @@ public final class Analysis {
             return; // the interval's check ends the run, saying why
         }
         try {
-            rolledBackIfUnhealthy(control.release(release), control.release(table.stable()));
+            failedIfUnhealthy(control.release(release), control.release(table.stable()));
         } catch (RuntimeException e) {
             pauseAfter(e);
         }
     }
 
-    private boolean rolledBackIfUnhealthy(Release canary, Release stable) {
+    /** Rolls back a running canary without a healthy endpoint, or pauses it with {@code on-failure = pause}. */
+    private boolean failedIfUnhealthy(Release canary, Release stable) {
         if (canary.hasHealthyEndpoint()) {
             return false;
         }
@@ -420,9 +437,14 @@ public final class Analysis {
         // different fixes, and the history and the webhook are read long after the logs have scrolled by.
         String problems = canary.problems();
         String why = "canary has no healthy endpoint" + (problems.isEmpty() ? "" : " (" + problems + ")");
-        record(new Check(Instant.now(), step, steps.get(step), Verdict.FAIL, why,
-                Judge.figures(c), Judge.figures(s), Double.NaN, Double.NaN, Double.NaN));
-        rollBack("the " + why);
+        Check check = new Check(Instant.now(), step, steps.get(step), Verdict.FAIL, why,
+                Judge.figures(c), Judge.figures(s), Double.NaN, Double.NaN, Double.NaN);
+        record(check);
+        if (config.pauseOnFailure()) {
+            pauseFailed("paused: the " + why, check);
+        } else {
+            rollBack("the " + why);
+        }
         return true;
     }
 
@@ -458,11 +480,11 @@ public final class Analysis {
         }
         Release canary = control.release(release);
         Release stable = control.release(table.stable());
-        if (rolledBackIfUnhealthy(canary, stable)) {
-            return;
-        }
         if (state == State.PAUSED) {
             resetWindows(canary, stable);
+            return;
+        }
+        if (failedIfUnhealthy(canary, stable)) {
             return;
         }
         if (Duration.between(stepStartedAt, Instant.now()).compareTo(config.warmup()) < 0) {
@@ -497,12 +519,8 @@ public final class Analysis {
                     save();
                 } else {
                     if (config.pauseOnFailure()) {
-                        state = State.PAUSED;
-                        lastOutcome = "paused after " + consecutiveFailures + " failed checks: " + result.reason();
-                        log.warn("analysis of {} paused: {}", release, lastOutcome);
-                        metrics.outcome("paused");
-                        webhooks.send("paused", release, step, steps.get(step), result);
-                        save();
+                        pauseFailed("paused after " + consecutiveFailures + " failed checks: " + result.reason(),
+                                result);
                     } else {
                         rollBack(consecutiveFailures + " failed checks in a row: " + result.reason());
                     }
@@ -529,6 +547,16 @@ public final class Analysis {
         log.info("analysis of {}: step {} at {}%", release, step, weight);
         webhooks.send("step", release, step, weight, history.peekLast());
         beginStep(table);
+    }
+
+    /** {@code on-failure = pause}: the run holds its weight for an operator, who reads why in the outcome. */
+    private void pauseFailed(String outcome, Check check) {
+        state = State.PAUSED;
+        lastOutcome = outcome;
+        log.warn("analysis of {} {}", release, lastOutcome);
+        metrics.outcome("paused");
+        webhooks.send("paused", release, step, steps.get(step), check);
+        save();
     }
 
     private void rollBack(String why) {

@@ -24,6 +24,8 @@ public final class RouteState {
     private volatile Upstreams upstreams;
     private final StateFile stateFile;
     private volatile Routes current;
+    /** Why the table in force is not in the state file, or {@code null} when it is. */
+    private volatile String unsaved;
 
     public RouteState(Upstreams upstreams, RouteTable initial, StateFile stateFile) {
         this.upstreams = upstreams;
@@ -50,9 +52,9 @@ public final class RouteState {
     }
 
     /**
-     * {@link #update(UnaryOperator)} for a change that must happen even when the state file cannot be written: the
-     * automatic rollback of a failing canary. Keeping the canary because the disk is full would leave users on it
-     * with nobody watching; the table then holds in memory only, and the log says that a restart would undo it.
+     * {@link #update(UnaryOperator)} for a change that must happen even when the state file cannot be written: a
+     * rollback. Keeping the canary because the disk is full would leave users on it; the table then holds in memory
+     * only, {@link #unsaved()} says so, and {@link #saveIfUnsaved()} writes it once the file can be written.
      */
     public RouteTable updateEvenIfUnsaved(UnaryOperator<RouteTable> change) {
         return update(change, true);
@@ -65,18 +67,43 @@ public final class RouteState {
         if (stateFile != null) {
             try {
                 stateFile.write(after);
+                unsaved = null;
             } catch (IOException e) {
                 String why = "cannot write state file " + stateFile.path() + ": " + StateFile.reason(e, stateFile.path());
                 if (!evenIfUnsaved) {
                     throw new UncheckedIOException(why, e);
                 }
-                log.error("{}; route table v{} is in force in memory only, and a restart would go back to v{}",
-                        why, after.version(), before.version());
+                unsaved = why + "; route table v" + after.version() + " is in force in memory only until it can be"
+                        + " written, and a restart before then would go back to v" + before.version();
+                log.error("{}", unsaved);
             }
         }
         apply(after);
         log.info("route table v{}: {} (was {})", after.version(), after.describe(), before.describe());
         return after;
+    }
+
+    /** Why the table in force is not in the state file (see {@link #updateEvenIfUnsaved}), or {@code null}. */
+    public String unsaved() {
+        return unsaved;
+    }
+
+    /**
+     * Writes the table in force if a change could not be saved when it was made; a restart would otherwise undo a
+     * rollback made while the disk was full. Called every few seconds; does nothing while everything is saved.
+     */
+    public synchronized void saveIfUnsaved() {
+        if (unsaved == null || stateFile == null) {
+            return;
+        }
+        RouteTable table = current.table();
+        try {
+            stateFile.write(table);
+            unsaved = null;
+            log.info("route table v{} saved to {}: it was in force in memory only", table.version(), stateFile.path());
+        } catch (IOException e) {
+            log.debug("state file {} still cannot be written: {}", stateFile.path(), e.toString());
+        }
     }
 
     /**

@@ -15,6 +15,7 @@ import com.fasterxml.jackson.databind.ObjectMapper;
 import com.github.tomakehurst.wiremock.WireMockServer;
 import io.canaryproxy.CanaryProxy;
 import io.canaryproxy.config.ProxyConfig;
+import io.canaryproxy.routing.RouteTable;
 import io.canaryproxy.testing.Captured;
 import io.canaryproxy.testing.CountingBackend;
 import io.canaryproxy.testing.Gunicorn;
@@ -551,6 +552,102 @@ class AnalysisControlTest {
             assertThatThrownBy(() -> proxy.startAnalysis("purple", false))
                     .isInstanceOf(IllegalArgumentException.class).hasMessageContaining("purple");
             assertThatThrownBy(proxy::pauseAnalysis).isInstanceOf(IllegalStateException.class);
+        }
+    }
+
+    /**
+     * An operator's change that is not made (refused, or not saved) leaves the run going: ending it would leave the
+     * canary's users on it with nothing watching, and the outcome and the webhooks telling of a change that never
+     * happened.
+     */
+    @Test
+    void aChangeThatIsRefusedOrNotSavedLeavesTheRunGoing() throws Exception {
+        Path var = dir.resolve("var");
+        try (CanaryProxy proxy = CanaryProxy.start(config("proxy.state-file = \"" + var.resolve("state.json") + "\""))) {
+            proxy.startAnalysis("green", false);
+
+            assertThatThrownBy(() -> proxy.setCanary("blue", 20, true))
+                    .isInstanceOf(IllegalArgumentException.class).hasMessageContaining("stable");
+            assertThat(proxy.status().analysis().state()).isEqualTo(Analysis.State.RUNNING);
+
+            makeUnwritable(var);
+            assertThatThrownBy(() -> proxy.switchTo("green", true)).hasMessageContaining("cannot write state file");
+            assertThatThrownBy(() -> proxy.setCanary("green", 50, true)).hasMessageContaining("cannot write");
+            assertThatThrownBy(proxy::promote).hasMessageContaining("cannot write state file");
+            Analysis.Status status = proxy.status().analysis();
+            assertThat(status.state()).isEqualTo(Analysis.State.RUNNING);
+            assertThat(status.lastOutcome()).isEmpty();
+            assertThat(proxy.routes().canary()).isEqualTo("green");
+            assertThat(proxy.routes().weightPercent()).isEqualTo(5.0);
+        }
+    }
+
+    /**
+     * A bad canary must not keep its users because the disk is full: an operator's rollback goes ahead in memory,
+     * says so, and is written once the state file can be.
+     */
+    @Test
+    void anOperatorsRollbackHappensWhenTheStateFileCannotBeWrittenAndIsSavedOnceItCan() throws Exception {
+        Path var = dir.resolve("var");
+        Path stateFile = var.resolve("state.json");
+        try (CanaryProxy proxy = CanaryProxy.start(config("proxy.state-file = \"" + stateFile + "\""))) {
+            proxy.setCanary("green", 50, false);
+            Path saved = dir.resolve("saved.json");
+            Files.copy(stateFile, saved);
+            makeUnwritable(var);
+
+            RouteTable table = proxy.rollback();
+
+            assertThat(table.canary()).isNull();
+            assertThat(proxy.routes().canary()).isNull();
+            assertThat(proxy.unsavedRoutes()).startsWith("cannot write state file " + stateFile)
+                    .contains("route table v" + table.version() + " is in force in memory only");
+
+            Files.delete(var);
+            Files.createDirectory(var);
+            Files.copy(saved, stateFile);
+            await().atMost(Duration.ofSeconds(15)).until(() -> proxy.unsavedRoutes() == null);
+            assertThat(new ObjectMapper().readTree(stateFile.toFile()).path("canary").isNull()).isTrue();
+            assertThat(new ObjectMapper().readTree(stateFile.toFile()).path("version").asLong())
+                    .isEqualTo(table.version());
+        }
+    }
+
+    /**
+     * A pause holds the weight for an operator (a migration that cannot be undone): a canary that loses its
+     * endpoints meanwhile is not rolled back behind the operator's back. Its users go to the stable release while
+     * it has none, and come back once it is up again.
+     */
+    @Test
+    void aPausedRunIsNotRolledBackWhenItsCanaryLosesItsEndpoints() throws Exception {
+        try (CanaryProxy proxy = CanaryProxy.start(config(QUICK_CHECKS));
+             RawHttpClient client = new RawHttpClient(proxy.listenAddress())) {
+            proxy.startAnalysis("green", false);
+            proxy.pauseAnalysis();
+
+            green.close();
+            await().atMost(Duration.ofSeconds(10)).until(() ->
+                    !proxy.status().releases().get("green").endpoints().get(0).healthy());
+            assertThat(client.get("/", Map.of("Cookie", "cp_bucket=0")).status()).as("served by blue").isEqualTo(200);
+            await().during(Duration.ofSeconds(1)).atMost(Duration.ofSeconds(3)).until(() ->
+                    proxy.status().analysis().state() == Analysis.State.PAUSED);
+            assertThat(proxy.routes().canary()).isEqualTo("green");
+            assertThat(proxy.routes().weightPercent()).isEqualTo(5.0);
+        }
+    }
+
+    /** With {@code on-failure = pause}, a canary without a healthy endpoint is paused, not rolled back. */
+    @Test
+    void withOnFailurePauseACanaryThatLosesItsEndpointsIsPaused() throws Exception {
+        try (CanaryProxy proxy = CanaryProxy.start(config(QUICK_CHECKS + "proxy.analysis.on-failure = pause"))) {
+            proxy.startAnalysis("green", false);
+
+            green.close();
+            await().atMost(Duration.ofSeconds(10)).until(() ->
+                    proxy.status().analysis().state() == Analysis.State.PAUSED);
+            assertThat(proxy.status().analysis().lastOutcome()).isEqualTo("paused: the canary has no healthy endpoint ("
+                    + green.endpoint() + ": health check: connect failed: connection refused)");
+            assertThat(proxy.routes().canary()).isEqualTo("green");
         }
     }
 }
