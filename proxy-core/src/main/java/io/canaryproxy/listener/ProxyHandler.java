@@ -970,6 +970,10 @@ final class ProxyHandler extends ChannelInboundHandlerAdapter implements Upstrea
             return false;
         }
         release.metrics().error(UpstreamError.CONNECT);
+        // The stable release serves it, but the canary failed it: a canary that cannot take its share of the
+        // users (its listen queue full, say) is judged on the requests it refused too, as the stable release is on
+        // its 502s.
+        release.window().recordUntimed(HttpResponseStatus.BAD_GATEWAY.code());
         release.requestEnded();
         release = to;
         release.requestStarted();

@@ -650,4 +650,35 @@ class AnalysisControlTest {
             assertThat(proxy.routes().canary()).isEqualTo("green");
         }
     }
+
+    /**
+     * A canary request that no canary endpoint took goes to the stable release, and its user is served; the canary
+     * still failed it, as the stable release fails a request it answers 502. A canary that cannot take its share of
+     * the users is judged on them.
+     */
+    @Test
+    void aCanaryRequestTheCanaryRefusedCountsAgainstTheCanary() throws Exception {
+        try (CanaryProxy proxy = CanaryProxy.start(config("""
+                proxy.upstream.eject-after = 1000
+                proxy.analysis { interval = 300ms, min-requests = 5, failure-limit = 100 }
+                """));
+             RawHttpClient client = new RawHttpClient(proxy.listenAddress())) {
+            proxy.startAnalysis("green", false); // 5 %: bucket 0 is the canary's
+            green.close();
+            for (int i = 0; i < 5; i++) {
+                assertThat(client.get("/", Map.of("Cookie", "cp_bucket=0")).status()).isEqualTo(200);
+            }
+
+            // Held checks count at the next one: whatever the intervals cut, one check sees all five.
+            await().atMost(Duration.ofSeconds(10)).until(() -> proxy.status().analysis().history().stream()
+                    .anyMatch(check -> check.canary().requests() >= 5));
+            assertThat(proxy.status().analysis().history()).filteredOn(check -> check.canary().requests() >= 5)
+                    .first().satisfies(check -> {
+                        assertThat(check.canary().requests()).isEqualTo(5);
+                        assertThat(check.canary().errors()).isEqualTo(5);
+                        assertThat(check.stable().requests()).as("served by blue").isEqualTo(5);
+                        assertThat(check.stable().errors()).isZero();
+                    });
+        }
+    }
 }
