@@ -63,11 +63,16 @@ public final class Release {
     private volatile long retiredAtNanos;
     private volatile long unroutedSinceNanos = System.nanoTime();
     private final ReleaseMetrics metrics;
-    private final ReleaseWindow window = new ReleaseWindow();
+    private final ReleaseWindow window;
 
+    /**
+     * @param window the analysis window: a new generation of a release (after a reload) keeps its predecessor's, so
+     *               that a check judges the whole interval, and requests that finish on the old generation count
+     */
     Release(ReleaseConfig source, UpstreamConfig upstreamConfig, HealthCheckConfig healthConfig, int loops,
-            ReleaseMetrics metrics) {
+            ReleaseMetrics metrics, ReleaseWindow window) {
         this.name = source.name();
+        this.window = window;
         this.source = source;
         this.upstreamConfig = upstreamConfig;
         this.healthConfig = healthConfig;

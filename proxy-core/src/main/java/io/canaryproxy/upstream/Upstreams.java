@@ -1,5 +1,6 @@
 package io.canaryproxy.upstream;
 
+import io.canaryproxy.analysis.ReleaseWindow;
 import io.canaryproxy.config.EndpointAddress;
 import io.canaryproxy.config.HealthCheckConfig;
 import io.canaryproxy.config.ProxyConfig;
@@ -63,7 +64,8 @@ public final class Upstreams {
                 byName.put(rc.name(), old);
                 continue;
             }
-            Release release = new Release(rc, up, hc, loops.length, new ReleaseMetrics(registry, rc.name()));
+            Release release = new Release(rc, up, hc, loops.length, new ReleaseMetrics(registry, rc.name()),
+                    old != null ? old.window() : new ReleaseWindow());
             Endpoint[] endpoints = new Endpoint[rc.endpoints().size()];
             List<HealthChecker> checkers = new ArrayList<>();
             for (int i = 0; i < endpoints.length; i++) {
