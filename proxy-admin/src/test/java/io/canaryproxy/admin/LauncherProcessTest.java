@@ -3,10 +3,13 @@ package io.canaryproxy.admin;
 import static org.assertj.core.api.Assertions.assertThat;
 import static org.awaitility.Awaitility.await;
 
+import io.canaryproxy.testing.Gunicorn;
+import io.canaryproxy.testing.HttpHeads;
 import java.io.BufferedReader;
 import java.io.IOException;
 import java.io.InputStreamReader;
 import java.net.InetAddress;
+import java.net.InetSocketAddress;
 import java.net.ServerSocket;
 import java.net.URI;
 import java.net.http.HttpClient;
@@ -255,6 +258,54 @@ class LauncherProcessTest {
                 || line.startsWith("\tat ") || line.contains("reached at the tail of the pipeline"));
         l.stopsOn("TERM");
         assertThat(l.stderr).isEmpty();
+    }
+
+    /**
+     * The disk under {@code body-temp-dir} fills while a slow client's response goes through a file there (a file
+     * size limit stands in for the full disk): the client still gets all of it. What the file holds goes out, then
+     * what it could not take, and the rest of the response at the client's pace, as when no file can be made.
+     */
+    @Test
+    void aResponseForASlowClientIsNotCutWhenTheDiskFillsUnderIt() throws Exception {
+        Gunicorn blue = Gunicorn.unixSocket("blue", dir).workers(1).threads(1).start();
+        resources.add(blue);
+        Path temp = Files.createDirectory(dir.resolve("tmp"));
+        Path conf = config("proxy {\n"
+                + "  listen = \"127.0.0.1:0\"\n"
+                + "  admin { listen = \"127.0.0.1:0\" }\n"
+                + "  state-file = \"\"\n"
+                + "  limits.body-temp-dir = \"" + temp + "\"\n"
+                + "  releases.blue.endpoints = [\"" + blue.endpoint() + "\"]\n"
+                + "  routing.stable = blue\n"
+                + "}\n");
+        // Files of at most 512 KiB: a write beyond fails as on a full disk (EFBIG in place of ENOSPC).
+        Launched l = launchUnder(List.of("sh", "-c", "ulimit -f 512 && exec \"$@\"", "sh"), "--config",
+                conf.toString());
+        int proxyPort = Integer.parseInt(l.awaitLine("listening on 127\\.0\\.0\\.1:(\\d+)").group(1));
+
+        int size = 16 * 1024 * 1024;
+        try (java.net.Socket phone = new java.net.Socket()) {
+            phone.setReceiveBufferSize(32 * 1024);
+            phone.connect(new InetSocketAddress("127.0.0.1", proxyPort));
+            phone.setSoTimeout(30_000);
+            phone.getOutputStream().write(("GET /download?bytes=" + size + " HTTP/1.1\r\nHost: x\r\n\r\n")
+                    .getBytes(StandardCharsets.US_ASCII));
+            l.awaitLine("WARN .*cannot keep responses for slow clients in " + Pattern.quote(temp.toString())
+                    + " \\(file too large\\): their upstreams wait for them meanwhile");
+
+            java.io.InputStream in = phone.getInputStream();
+            String head = HttpHeads.read(in);
+            assertThat(head).startsWith("HTTP/1.1 200 OK\r\n").contains("\r\nContent-Length: " + size + "\r\n");
+            byte[] body = in.readNBytes(size);
+            assertThat(body).hasSize(size);
+            for (int i = 0; i < size; i++) {
+                if (body[i] != (byte) (i % 251)) {
+                    throw new AssertionError("byte " + i + " is " + body[i]);
+                }
+            }
+        }
+        assertThat(l.stdout).noneMatch(line -> line.contains("the response is cut"));
+        l.stopsOn("TERM");
     }
 
     @Test

@@ -2,6 +2,7 @@ package io.canaryproxy.listener;
 
 import io.netty.buffer.ByteBuf;
 import io.netty.buffer.ByteBufAllocator;
+import io.netty.buffer.Unpooled;
 import io.netty.channel.DefaultFileRegion;
 import io.netty.channel.FileRegion;
 import io.netty.util.AbstractReferenceCounted;
@@ -135,6 +136,21 @@ final class BodySpool extends AbstractReferenceCounted {
             position += written;
             count -= written;
         }
+    }
+
+    /**
+     * Gives up appending after a write failed: what is staged (appended, not in the file; a failed write may have
+     * put some of it there, but {@link #written} never counted it) is handed to the caller, who releases it. The file
+     * keeps what it holds, for {@link #region}s.
+     */
+    ByteBuf takeStaged() {
+        ByteBuf staged = staging;
+        staging = null;
+        if (staged == null) {
+            return Unpooled.EMPTY_BUFFER;
+        }
+        length -= staged.readableBytes();
+        return staged;
     }
 
     /** The bytes appended so far, staged or written. */

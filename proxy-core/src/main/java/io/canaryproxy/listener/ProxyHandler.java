@@ -13,6 +13,7 @@ import io.canaryproxy.upstream.ResponseHead;
 import io.canaryproxy.upstream.UpstreamConnection;
 import io.canaryproxy.upstream.UpstreamListener;
 import io.netty.buffer.ByteBuf;
+import io.netty.buffer.CompositeByteBuf;
 import io.netty.buffer.Unpooled;
 import io.netty.channel.Channel;
 import io.netty.channel.ChannelConfig;
@@ -231,6 +232,13 @@ final class ProxyHandler extends ChannelInboundHandlerAdapter implements Upstrea
     private long bufferProgressNanos;
     /** The response went through the disk at some point (counted once per response). */
     private boolean responseBuffered;
+    /**
+     * What the buffer's file could not take (a full disk): it goes to the client once the file has, from memory,
+     * while the upstream is not read; then the response goes on without a file, at the client's pace.
+     */
+    private CompositeByteBuf unbuffered;
+    /** The file failed this response: no other is made for it. */
+    private boolean bufferRefused;
     /**
      * The upstream has sent the whole response, its connection is back in the pool and the release has its answer
      * and no longer counts it in flight (a drain does not wait for it); the client is still taking the rest from
@@ -1124,6 +1132,7 @@ final class ProxyHandler extends ChannelInboundHandlerAdapter implements Upstrea
         responseStarted = true;
         responseStatus = code;
         responseBuffered = false;
+        bufferRefused = false;
         releaseReplay();
         // Not after a HEAD, a 204 or a 304: gunicorn (20.1) sends the body Django gave such a response (a
         // StreamingHttpResponse answering a HEAD, JsonResponse({}, status=204)) after the head, and bytes that
@@ -1275,15 +1284,34 @@ final class ProxyHandler extends ChannelInboundHandlerAdapter implements Upstrea
             wire.write(data.retainedSlice(index, length), wire.voidPromise());
             return;
         }
-        try {
-            b.append(data, index, length);
-        } catch (IOException e) {
-            // The bytes before these are in the file and these cannot follow them: the response cannot go on.
-            bufferFailed("cannot keep the response for a slow client in ", e);
+        if (unbuffered == null) {
+            try {
+                b.append(data, index, length);
+                return;
+            } catch (IOException e) {
+                spillRefused(e);
+            }
+        }
+        unbuffered.addComponent(true, data.retainedSlice(index, length));
+    }
+
+    /**
+     * The buffer's file takes no more (the disk is full): the client gets what it holds, then what it could not take
+     * from memory, and the upstream is not read meanwhile. Then the response goes on as without a file, the
+     * upstream read as fast as the client reads, as when no file can be made.
+     */
+    private void spillRefused(IOException e) {
+        ResponseBuffer.cannotOpen(lc.bodyTempDir, e);
+        bufferRefused = true;
+        unbuffered = ctx.alloc().compositeBuffer(Integer.MAX_VALUE);
+        unbuffered.addComponent(true, responseBuffer.takeUnwritten());
+        bufferFull = true; // the upstream's silence is the proxy's doing: no response timeout
+        if (upstream != null) {
+            upstream.channel().config().setAutoRead(false);
         }
     }
 
-    /** The response file failed {@code doing} in the temp dir: said, and the response cut. */
+    /** The response file could not be read {@code doing} in the temp dir: said, and the response cut. */
     private void bufferFailed(String doing, IOException e) {
         String why = doing + lc.bodyTempDir + ": " + IoFailures.describe(e);
         log.warn("{} {} (release {}): {}; the response is cut", request.method(),
@@ -1319,7 +1347,8 @@ final class ProxyHandler extends ChannelInboundHandlerAdapter implements Upstrea
 
     /** Whether what the client cannot take yet of the response under way may go to disk (see startBuffering). */
     private boolean mayBuffer() {
-        return lc.maxResponseBuffer > 0 && request != null && responseStarted && requestComplete && !upstreamDone;
+        return lc.maxResponseBuffer > 0 && request != null && responseStarted && requestComplete && !upstreamDone
+                && !bufferRefused;
     }
 
     /**
@@ -1333,7 +1362,13 @@ final class ProxyHandler extends ChannelInboundHandlerAdapter implements Upstrea
         try {
             region = b.nextRegion();
         } catch (IOException e) {
-            bufferFailed("cannot write the response for a slow client to ", e);
+            if (unbuffered != null) {
+                bufferFailed("cannot read the response for a slow client back from ", e);
+                return;
+            }
+            // What was staged could not be written: the file is sent as far as it goes, the rest from memory.
+            spillRefused(e);
+            sendBuffered();
             return;
         }
         if (region != null) {
@@ -1351,7 +1386,7 @@ final class ProxyHandler extends ChannelInboundHandlerAdapter implements Upstrea
                     if (f.isSuccess() && responseBuffer == b) {
                         bufferProgressNanos = System.nanoTime();
                         b.regionSent();
-                        if (bufferFull && b.unsent() < lc.maxResponseBuffer) {
+                        if (bufferFull && b.unsent() < lc.maxResponseBuffer && unbuffered == null) {
                             bufferFull = false;
                             if (upstream != null) {
                                 upstream.channel().config().setAutoRead(true);
@@ -1368,6 +1403,26 @@ final class ProxyHandler extends ChannelInboundHandlerAdapter implements Upstrea
         if (b.unsent() != 0) {
             return; // a region is still going out
         }
+        if (unbuffered != null) {
+            ByteBuf rest = unbuffered;
+            unbuffered = null;
+            stopBuffering();
+            wire.writeAndFlush(rest, wire.voidPromise());
+            if (upstreamDone) {
+                finishExchange(System.nanoTime());
+            } else if (upstream != null) {
+                // From here as without a file: the upstream is read while the client can take more.
+                long now = System.nanoTime();
+                lastUpstreamNanos = now;
+                boolean writable = ctx.channel().isWritable();
+                upstream.channel().config().setAutoRead(writable);
+                if (!writable) {
+                    clientStalledNanos = now;
+                    scheduleTick(now, lc.clientIdleTimeoutNanos);
+                }
+            }
+            return;
+        }
         if (upstreamDone) {
             finishExchange(System.nanoTime());
         } else if (ctx.channel().isWritable()) {
@@ -1377,6 +1432,10 @@ final class ProxyHandler extends ChannelInboundHandlerAdapter implements Upstrea
 
     /** Lets go of the response buffer, which the client has taken all of or will take no more of. */
     private void stopBuffering() {
+        if (unbuffered != null) {
+            unbuffered.release();
+            unbuffered = null;
+        }
         ResponseBuffer b = responseBuffer;
         if (b != null) {
             responseBuffer = null;

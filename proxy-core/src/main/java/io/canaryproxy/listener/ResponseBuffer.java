@@ -63,6 +63,14 @@ final class ResponseBuffer {
         spool.append(data, index, length);
     }
 
+    /**
+     * After a write failed (a full disk): the bytes appended that are not in the file, handed over to the caller,
+     * who releases them. The file takes no more; its regions still send what it holds.
+     */
+    ByteBuf takeUnwritten() {
+        return spool.takeStaged();
+    }
+
     /** Bytes appended that the client has not taken yet, those of a region being sent included. */
     long unsent() {
         return spool.length() - sent;
