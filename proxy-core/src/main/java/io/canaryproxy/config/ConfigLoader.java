@@ -146,19 +146,23 @@ public final class ConfigLoader {
 
     /**
      * Refuses a key of the file outside {@code proxy} that looks like a misspelt {@code proxy} ({@code prxy},
-     * {@code Proxy}): every setting under it would otherwise be dropped without a word, an admin token included.
-     * Other keys outside {@code proxy} are allowed, as values for substitutions ({@code timeout = 3s} and
+     * {@code Proxy}), or that is a setting of the proxy written outside its block ({@code admin.token = …} after
+     * the closing brace): every setting under it would otherwise be dropped without a word, an admin token
+     * included. Other keys outside {@code proxy} are allowed, as values for substitutions ({@code timeout = 3s} and
      * {@code ${timeout}} below).
      */
     private static void checkRoots(Config fromFile, Path file) {
         List<String> unknown = new ArrayList<>();
+        java.util.Set<String> settings = Reference.CONFIG.getObject(ROOT).keySet();
         for (Map.Entry<String, ConfigValue> e : new TreeMap<>(fromFile.root()).entrySet()) {
             String name = e.getKey();
+            ConfigOrigin origin = e.getValue().origin();
+            String where = " (in " + file + (origin.lineNumber() >= 0 ? ":" + origin.lineNumber() : "") + ")";
             if (!name.equals(ROOT) && ConfigBinder.editDistance(name.toLowerCase(Locale.ROOT), ROOT) <= 2) {
-                ConfigOrigin origin = e.getValue().origin();
-                String line = origin.lineNumber() >= 0 ? ":" + origin.lineNumber() : "";
-                unknown.add("unknown key " + ConfigUtil.joinPath(name) + " (in " + file + line + "); did you mean "
-                        + ROOT + "?");
+                unknown.add("unknown key " + ConfigUtil.joinPath(name) + where + "; did you mean " + ROOT + "?");
+            } else if (settings.contains(name)) {
+                unknown.add("key " + ConfigUtil.joinPath(name) + where + " is outside the " + ROOT + " { } block,"
+                        + " where it would be ignored; did you mean " + ROOT + "." + ConfigUtil.joinPath(name) + "?");
             }
         }
         if (!unknown.isEmpty()) {

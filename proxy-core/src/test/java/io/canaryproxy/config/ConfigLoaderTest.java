@@ -341,6 +341,17 @@ class ConfigLoaderTest {
                 .hasMessage("unknown key Proxy (in " + capital + ":8); did you mean proxy?");
     }
 
+    /** A setting appended after the proxy block's closing brace would be dropped: the admin token, say. */
+    @Test
+    void aSettingOfTheProxyOutsideItsBlockIsAnError() throws IOException {
+        Path file = write(MINIMAL + "admin.token = s3cret\nupstream.response-timeout = 5s\n");
+        assertThatThrownBy(() -> ConfigLoader.load(file, Map.of(), NO_PROPERTIES))
+                .isInstanceOf(ConfigException.class)
+                .hasMessageContaining("key admin (in " + file + ":8) is outside the proxy { } block, where it would"
+                        + " be ignored; did you mean proxy.admin?")
+                .hasMessageContaining("key upstream (in " + file + ":9) is outside the proxy { } block");
+    }
+
     @Test
     void fromConfigAppliesDefaultsAndValidation() {
         ProxyConfig config = ConfigLoader.fromConfig(ConfigFactory.parseString(MINIMAL + "other.root = 1"));
