@@ -391,7 +391,15 @@ public final class CanaryProxy implements AutoCloseable {
         }
         Upstreams before = upstreams;
         Upstreams after = Upstreams.rebuild(before, next, transport, loops, registry);
-        routes.reconfigure(after);
+        try {
+            routes.reconfigure(after);
+        } catch (IllegalArgumentException e) {
+            // A switch or canary change made since the check above put a release this file removes in the route
+            // table; the new releases start nothing until they are in force, so they are simply dropped.
+            throw new io.canaryproxy.config.ConfigException("reload refused, the running configuration stays: the"
+                    + " route table (" + routes.table().describe() + ") uses a release the new configuration removes; switch"
+                    + " away from it first");
+        }
         upstreams = after;
         config = next;
         listener.reconfigure(next, new Router(routes, after, next.routing()));
