@@ -33,6 +33,7 @@ import io.netty.handler.codec.http.HttpResponseStatus;
 import io.netty.handler.codec.http.HttpServerCodec;
 import io.netty.handler.codec.http.HttpUtil;
 import io.netty.handler.codec.http.HttpVersion;
+import io.netty.handler.timeout.IdleStateHandler;
 import io.netty.util.NetUtil;
 import io.netty.util.ReferenceCountUtil;
 import io.netty.util.concurrent.DefaultThreadFactory;
@@ -196,7 +197,11 @@ public final class AdminServer implements AutoCloseable {
                 .childHandler(new ChannelInitializer<SocketChannel>() {
                     @Override
                     protected void initChannel(SocketChannel ch) {
+                        // As on the public listener: a connection that sends nothing (a half-sent head, an idle
+                        // keep-alive client) does not hold one of the proxy's descriptors for ever.
+                        long idle = proxy.config().limits().clientIdleTimeout().toMillis();
                         ch.pipeline()
+                                .addLast("idle", new IdleStateHandler(idle, 0, 0, TimeUnit.MILLISECONDS))
                                 .addLast("http", new HttpServerCodec())
                                 .addLast("aggregator", new JsonAggregator(MAX_REQUEST_BYTES))
                                 .addLast("admin", new AdminHandler(proxy, token, mapper, reloader, prometheus));

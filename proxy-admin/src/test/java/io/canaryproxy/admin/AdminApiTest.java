@@ -19,6 +19,8 @@ import io.canaryproxy.CanaryProxy;
 import io.canaryproxy.analysis.Analysis;
 import io.canaryproxy.config.AdminConfig;
 import io.canaryproxy.config.HostPort;
+import io.canaryproxy.testing.HttpHeads;
+import io.canaryproxy.testing.RawHttpClient;
 import java.io.ByteArrayOutputStream;
 import java.io.IOException;
 import java.io.InputStream;
@@ -133,6 +135,41 @@ class AdminApiTest {
         assertThat(status.get("releases").get("green").get("endpoints").get(0).get("address").asText())
                 .isEqualTo("127.0.0.1:" + green.port());
         assertThat(get("/status/").statusCode()).isEqualTo(200);
+    }
+
+    /**
+     * A client that starts a request and never finishes it (slowloris), or keeps a connection open and silent, is
+     * closed after {@code limits.client-idle-timeout}, as on the public port; one waiting for a drain is not.
+     */
+    @Test
+    void aSilentConnectionIsClosedAfterTheIdleTimeoutButADrainWaiterIsNot() throws Exception {
+        try (CanaryProxy quick = CanaryProxy.start(fixture.config("proxy.limits.client-idle-timeout = 500ms"));
+                AdminServer admin = new AdminServer(quick, quick.config().admin()).start();
+                java.net.Socket slow = new java.net.Socket("127.0.0.1", admin.address().getPort());
+                java.net.Socket waiter = new java.net.Socket("127.0.0.1", admin.address().getPort())) {
+            slow.setSoTimeout(10_000);
+            slow.getOutputStream().write("GET /status HTTP/1.1\r\nHost: x\r\n".getBytes(StandardCharsets.US_ASCII));
+
+            // A tester's slow request keeps green from draining for two seconds, four idle timeouts.
+            fixture.green().stubFor(WireMock.get(urlEqualTo("/slow")).willReturn(aResponse().withStatus(200)
+                    .withFixedDelay(2000)));
+            CompletableFuture<Integer> pinned = CompletableFuture.supplyAsync(
+                    () -> {
+                        try (RawHttpClient tester = new RawHttpClient(quick.listenAddress())) {
+                            return tester.get("/slow", java.util.Map.of("Cookie", "cp_release=green")).status();
+                        } catch (java.io.IOException e) {
+                            throw new java.io.UncheckedIOException(e);
+                        }
+                    });
+            await().atMost(Duration.ofSeconds(5)).until(() -> quick.status().releases().get("green").inflight() == 1);
+            waiter.setSoTimeout(10_000);
+            waiter.getOutputStream().write(("GET /drain?release=green&timeout=10s HTTP/1.1\r\nHost: x\r\n\r\n")
+                    .getBytes(StandardCharsets.US_ASCII));
+
+            assertThat(slow.getInputStream().read()).as("closed").isEqualTo(-1);
+            assertThat(HttpHeads.read(waiter.getInputStream())).startsWith("HTTP/1.1 200 ");
+            assertThat(pinned.get(10, TimeUnit.SECONDS)).isEqualTo(200);
+        }
     }
 
     @Test
