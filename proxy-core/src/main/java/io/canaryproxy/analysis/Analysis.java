@@ -65,6 +65,8 @@ public final class Analysis {
     private final Map<String, Instant> cooldownUntil = new HashMap<>();
 
     private State state = State.IDLE;
+    /** The release whose start is asking the pre-rollout webhook, or {@code null}. */
+    private String starting;
     private String release;
     /**
      * The run's steps: {@code analysis.steps} as they were when it started (a reload changes the next run's), with
@@ -109,16 +111,29 @@ public final class Analysis {
     public Status start(String name, boolean force) {
         synchronized (this) {
             checkStartable(name, force);
+            if (starting != null) {
+                // One start at a time asks the pre-rollout webhook: a hook that runs a migration or tells a chat
+                // must not hear of starts that cannot happen.
+                throw new IllegalStateException("an analysis of " + starting + " is starting (its pre-rollout"
+                        + " webhook is being asked); wait for it");
+            }
+            starting = name;
         }
-        // The pre-rollout gate may take up to its timeout: asked without holding the lock, so that /status and
-        // the metrics stay answerable meanwhile.
-        String refusal = webhooks.preRollout(name);
-        if (refusal != null) {
-            throw new IllegalStateException("pre-rollout webhook refused: " + refusal);
-        }
-        synchronized (this) {
-            checkStartable(name, force);
-            return begin(name);
+        try {
+            // The pre-rollout gate may take up to its timeout: asked without holding the lock, so that /status
+            // and the metrics stay answerable meanwhile.
+            String refusal = webhooks.preRollout(name);
+            if (refusal != null) {
+                throw new IllegalStateException("pre-rollout webhook refused: " + refusal);
+            }
+            synchronized (this) {
+                checkStartable(name, force);
+                return begin(name);
+            }
+        } finally {
+            synchronized (this) {
+                starting = null;
+            }
         }
     }
 

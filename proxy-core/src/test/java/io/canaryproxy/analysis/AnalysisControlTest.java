@@ -681,4 +681,21 @@ class AnalysisControlTest {
                     });
         }
     }
+
+    /** A pre-rollout webhook hears of one start at a time: a second asked meanwhile is refused, not gated. */
+    @Test
+    void aStartWhileAnotherAsksThePreRolloutWebhookIsRefusedWithoutAskingIt() throws Exception {
+        hooks.stubFor(post(urlEqualTo("/gate")).willReturn(aResponse().withStatus(200).withFixedDelay(2000)));
+        try (CanaryProxy proxy = CanaryProxy.start(config(""))) {
+            java.util.concurrent.CompletableFuture<Analysis.Status> first =
+                    java.util.concurrent.CompletableFuture.supplyAsync(() -> proxy.startAnalysis("green", false));
+            await().atMost(Duration.ofSeconds(5)).until(() -> !hooks.getAllServeEvents().isEmpty());
+
+            assertThatThrownBy(() -> proxy.startAnalysis("green", true))
+                    .isInstanceOf(IllegalStateException.class).hasMessageContaining("is starting");
+
+            assertThat(first.get(10, TimeUnit.SECONDS).state()).isEqualTo(Analysis.State.RUNNING);
+            hooks.verify(1, postRequestedFor(urlEqualTo("/gate")));
+        }
+    }
 }
