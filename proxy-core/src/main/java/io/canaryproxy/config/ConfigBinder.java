@@ -405,8 +405,10 @@ final class ConfigBinder {
     }
 
     private LimitsConfig limits() {
-        Long header = size(path("limits.max-header-size"), Integer.MAX_VALUE);
-        Long initialLine = size(path("limits.max-initial-line"), Integer.MAX_VALUE);
+        // A browser's request line and head are longer than these floors: below them every request would be
+        // refused, most likely a unit left out (8 meant as 8k).
+        Long header = size(path("limits.max-header-size"), 1024, Integer.MAX_VALUE, ", at least 1k");
+        Long initialLine = size(path("limits.max-initial-line"), 256, Integer.MAX_VALUE, ", at least 256");
         Long body = size(path("limits.max-body-size"), Long.MAX_VALUE);
         Duration headerRead = duration(path("limits.header-read-timeout"), false, POSITIVE);
         Duration clientIdle = duration(path("limits.client-idle-timeout"), false, POSITIVE);

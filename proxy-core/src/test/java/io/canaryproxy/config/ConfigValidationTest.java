@@ -68,7 +68,9 @@ class ConfigValidationTest {
             proxy.routing.sticky-cookie.max-age | 1000d | "1000d"    | whole seconds from 1s to 400d, such as 30d
             proxy.routing.sticky-cookie.max-age | soon  | "soon"     | a duration such as 2s or 500ms; here whole seconds
             proxy.limits.max-header-size    | lots      | "lots"     | a size such as 16k or 50m
-            proxy.limits.max-header-size    | 0         | 0          | a size such as 16k or 50m, greater than 0
+            proxy.limits.max-header-size    | 0         | 0          | a size such as 16k or 50m, at least 1k
+            proxy.limits.max-header-size    | 8         | 8          | a size such as 16k or 50m, at least 1k
+            proxy.limits.max-initial-line   | 10        | 10         | a size such as 16k or 50m, at least 256
             proxy.limits.max-header-size    | 3g        | "3g"       | at most 2147483647 bytes
             proxy.limits.max-initial-line   | -8k       | "-8k"      | a size such as 16k or 50m
             proxy.limits.max-body-size      | 0         | 0          | a size such as 16k or 50m, greater than 0
