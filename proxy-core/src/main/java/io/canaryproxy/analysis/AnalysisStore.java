@@ -82,7 +82,9 @@ public final class AnalysisStore {
         }
         String name = stateFile.getFileName().toString();
         String base = name.endsWith(".json") ? name.substring(0, name.length() - 5) : name;
-        return new AnalysisStore(stateFile.resolveSibling(base + ".analysis.json"));
+        Path path = stateFile.resolveSibling(base + ".analysis.json");
+        AtomicFile.removeLeftovers(path);
+        return new AnalysisStore(path);
     }
 
     /**

@@ -12,6 +12,7 @@ import java.nio.file.Files;
 import java.nio.file.Path;
 import java.nio.file.StandardCopyOption;
 import java.nio.file.StandardOpenOption;
+import java.util.stream.Stream;
 
 /**
  * A small file replaced whole, and read back as one JSON object: the route table's state file and the analysis
@@ -87,6 +88,31 @@ public final class AtomicFile {
         Path dir = path.toAbsolutePath().getParent();
         Files.createDirectories(dir);
         return Files.createTempFile(dir, path.getFileName().toString(), ".tmp");
+    }
+
+    /**
+     * Removes the temporary files a writer of {@code path} left behind when it was killed between making one and
+     * renaming it: nothing reads them, and each restart after such a kill would add one. For the file's only
+     * writer, before it writes.
+     */
+    public static void removeLeftovers(Path path) {
+        Path dir = path.toAbsolutePath().getParent();
+        String name = path.getFileName().toString();
+        if (dir == null || !Files.isDirectory(dir)) {
+            return;
+        }
+        try (Stream<Path> files = Files.list(dir)) {
+            for (Path f : files.toList()) {
+                String n = f.getFileName().toString();
+                // newTempFile's names: the file's name, the random digits of createTempFile, .tmp
+                if (n.length() > name.length() + 4 && n.startsWith(name) && n.endsWith(".tmp")
+                        && n.substring(name.length(), n.length() - 4).chars().allMatch(Character::isDigit)) {
+                    Files.deleteIfExists(f);
+                }
+            }
+        } catch (IOException e) {
+            // Left for the next start: they take a few bytes each.
+        }
     }
 
     /** The rename itself is on disk only once the directory is: best effort, not every file system allows it. */

@@ -101,12 +101,14 @@ public final class StateFile {
     /**
      * Makes sure that {@link #write} can work: the directory exists (it is created) and a file can be created and
      * renamed there, and the path is no directory. Checked at start, so that a path that cannot be written is
-     * found then, not when the first switch of a deploy fails.
+     * found then, not when the first switch of a deploy fails; the temporary files of a proxy killed while it wrote
+     * are removed then too.
      */
     public void checkWritable() throws IOException {
         if (Files.isDirectory(path)) {
             throw new FileSystemException(path.toString(), null, "Is a directory");
         }
+        AtomicFile.removeLeftovers(path);
         Files.delete(AtomicFile.newTempFile(path));
     }
 

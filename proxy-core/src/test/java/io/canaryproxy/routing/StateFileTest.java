@@ -110,6 +110,21 @@ class StateFileTest {
         }
     }
 
+    /** A proxy killed between making its temporary file and renaming it left one; the next start removes it. */
+    @Test
+    void theTemporaryFilesOfAKilledWriterAreRemovedAtStart() throws Exception {
+        Path state = dir.resolve("state.json");
+        Path left = Files.writeString(dir.resolve("state.json3732912645572935402.tmp"), "{\"stable\"");
+        Path analysisLeft = Files.writeString(dir.resolve("state.analysis.json81234.tmp"), "{");
+        Path others = Files.writeString(dir.resolve("state.json.bak.tmp"), "kept");
+        try (CountingBackend blue = new CountingBackend(); CountingBackend green = new CountingBackend();
+             CanaryProxy proxy = CanaryProxy.start(config(state, blue.endpoint(), green.endpoint()))) {
+            assertThat(left).doesNotExist();
+            assertThat(analysisLeft).doesNotExist();
+            assertThat(others).exists();
+        }
+    }
+
     @Test
     void aStateFileThatCannotBeWrittenAtStartIsAConfigError() throws Exception {
         // a file where its directory should be: fails for root too, unlike a read-only directory
