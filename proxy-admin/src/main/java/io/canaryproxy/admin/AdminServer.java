@@ -4,6 +4,7 @@ import com.fasterxml.jackson.databind.ObjectMapper;
 import io.canaryproxy.CanaryProxy;
 import io.canaryproxy.config.AdminConfig;
 import io.canaryproxy.internal.AcceptFailureLog;
+import io.canaryproxy.listener.Transport;
 import io.micrometer.core.instrument.MeterRegistry;
 import io.micrometer.core.instrument.composite.CompositeMeterRegistry;
 import io.micrometer.prometheusmetrics.PrometheusMeterRegistry;
@@ -20,7 +21,6 @@ import io.netty.channel.EventLoopGroup;
 import io.netty.channel.MultiThreadIoEventLoopGroup;
 import io.netty.channel.nio.NioIoHandler;
 import io.netty.channel.socket.SocketChannel;
-import io.netty.channel.socket.nio.NioServerSocketChannel;
 import io.netty.handler.codec.http.DefaultFullHttpResponse;
 import io.netty.handler.codec.http.FullHttpResponse;
 import io.netty.handler.codec.http.HttpHeaderNames;
@@ -190,9 +190,11 @@ public final class AdminServer implements AutoCloseable {
         }
         EventLoopGroup loop = new MultiThreadIoEventLoopGroup(1, new DefaultThreadFactory("canary-admin"),
                 NioIoHandler.newFactory());
+        InetSocketAddress address = new InetSocketAddress(config.listen().host(), config.listen().port());
         ServerBootstrap bootstrap = new ServerBootstrap()
                 .group(loop)
-                .channel(NioServerSocketChannel.class)
+                // 0.0.0.0 takes IPv4 only, as on the public listener; Java's own sockets are dual-stack.
+                .channelFactory(Transport.NIO.serverChannel(address))
                 .option(ChannelOption.SO_BACKLOG, 64)
                 .childHandler(new ChannelInitializer<SocketChannel>() {
                     @Override
@@ -209,8 +211,7 @@ public final class AdminServer implements AutoCloseable {
                 });
         ChannelFuture bound;
         try {
-            bound = bootstrap.bind(new InetSocketAddress(config.listen().host(), config.listen().port()))
-                    .awaitUninterruptibly();
+            bound = bootstrap.bind(address).awaitUninterruptibly();
         } catch (RuntimeException e) {
             loop.shutdownGracefully(0, 0, TimeUnit.SECONDS).syncUninterruptibly();
             throw new StartupException("cannot listen for the admin API on " + config.listen() + ": " + reason(e), e);

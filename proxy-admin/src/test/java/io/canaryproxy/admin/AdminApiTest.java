@@ -172,6 +172,21 @@ class AdminApiTest {
         }
     }
 
+    /** {@code 0.0.0.0} is IPv4's wildcard, as on the public listener: an IPv6 client is not let in through it. */
+    @Test
+    void anAdminListenerOnTheIpv4WildcardTakesNoIpv6Connection() throws Exception {
+        org.junit.jupiter.api.Assumptions.assumeTrue(io.canaryproxy.testing.Ports.ipv6Loopback(), "no IPv6 here");
+        try (CanaryProxy any = CanaryProxy.start(fixture.config("proxy.admin.listen = \"0.0.0.0:0\""));
+                AdminServer admin = new AdminServer(any, any.config().admin()).start()) {
+            int port = admin.address().getPort();
+            assertThat(admin.address().getAddress().getHostAddress()).isEqualTo("0.0.0.0");
+            try (Socket v4 = new Socket("127.0.0.1", port)) {
+                assertThat(v4.isConnected()).isTrue();
+            }
+            assertThatThrownBy(() -> new Socket("::1", port).close()).isInstanceOf(java.net.ConnectException.class);
+        }
+    }
+
     @Test
     void weightIsAPercentage() throws Exception {
         try (CanaryProxy canary = CanaryProxy.start(fixture.config("proxy.routing { canary = green, weight = 12.5 }"));
