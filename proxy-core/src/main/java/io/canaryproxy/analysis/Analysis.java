@@ -308,7 +308,9 @@ public final class Analysis {
         if (state != State.IDLE) {
             log.info("analysis of {} ended: {}", release, why);
             lastOutcome = "ended: " + why;
-            webhooks.send(event, release, step, steps.get(step), history.peekLast(), why);
+            // A promotion leaves the canary at 100 %, whoever made it; a rollback tells the weight it was taken from.
+            webhooks.send(event, release, step, "promoted".equals(event) ? 100 : steps.get(step), history.peekLast(),
+                    why);
             metrics.outcome(event);
             finish();
         }
@@ -549,7 +551,7 @@ public final class Analysis {
             control.promote();
             lastOutcome = "promoted after " + steps.size() + " steps";
             log.info("analysis of {}: {}", release, lastOutcome);
-            webhooks.send("promoted", release, step, 100, history.peekLast());
+            webhooks.send("promoted", release, step, 100, history.peekLast(), lastOutcome);
             metrics.outcome("promoted");
             finish();
             return;
@@ -570,7 +572,7 @@ public final class Analysis {
         lastOutcome = outcome;
         log.warn("analysis of {} {}", release, lastOutcome);
         metrics.outcome("paused");
-        webhooks.send("paused", release, step, steps.get(step), check);
+        webhooks.send("paused", release, step, steps.get(step), check, lastOutcome);
         save();
     }
 
@@ -579,7 +581,7 @@ public final class Analysis {
         cooldownUntil.put(release, Instant.now().plus(config.cooldown()));
         lastOutcome = "rolled back: " + why;
         log.warn("analysis of {} {}", release, lastOutcome);
-        webhooks.send("rolled-back", release, step, steps.get(step), history.peekLast());
+        webhooks.send("rolled-back", release, step, steps.get(step), history.peekLast(), lastOutcome);
         metrics.outcome("rolled-back");
         finish();
     }

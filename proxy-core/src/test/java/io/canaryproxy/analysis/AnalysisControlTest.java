@@ -698,4 +698,29 @@ class AnalysisControlTest {
             hooks.verify(1, postRequestedFor(urlEqualTo("/gate")));
         }
     }
+
+    /**
+     * A promotion leaves the canary at 100 %, whoever made it; every end of a run says why, the analysis's own
+     * included.
+     */
+    @Test
+    void webhooksGiveTheWeightAfterAPromotionAndTheReasonOfEveryEnd() throws Exception {
+        String events = "proxy.analysis.webhooks = [{ name = events, url = \"http://127.0.0.1:%d/events\","
+                + " events = [promoted, rolled-back] }]\n";
+        try (CanaryProxy proxy = CanaryProxy.start(config(QUICK_CHECKS + events.formatted(hooks.port())))) {
+            proxy.startAnalysis("green", false);
+            proxy.promote();
+            await().atMost(Duration.ofSeconds(5)).untilAsserted(() -> hooks.verify(postRequestedFor(
+                    urlEqualTo("/events")).withRequestBody(matchingJsonPath("$.event", equalTo("promoted")))
+                    .withRequestBody(matchingJsonPath("$.weight", equalTo("100.0")))
+                    .withRequestBody(matchingJsonPath("$.reason", equalTo("promoted by an operator")))));
+
+            proxy.switchTo("blue", false);
+            proxy.startAnalysis("green", false);
+            loseTheCanary(proxy);
+            await().atMost(Duration.ofSeconds(5)).untilAsserted(() -> hooks.verify(postRequestedFor(
+                    urlEqualTo("/events")).withRequestBody(matchingJsonPath("$.event", equalTo("rolled-back")))
+                    .withRequestBody(matchingJsonPath("$.reason", equalTo(lostCanary())))));
+        }
+    }
 }
