@@ -94,6 +94,7 @@ public final class CanaryProxy implements AutoCloseable {
     private final InetSocketAddress address;
     private final ScheduledExecutorService control;
     private final Analysis analysis;
+    private final AnalysisStore analysisStore;
     private AnalysisConfig analysisConfig;
     private boolean stopped;
     private boolean sweeping;
@@ -141,6 +142,7 @@ public final class CanaryProxy implements AutoCloseable {
             throw e;
         }
         gauges = ProxyMeters.bind(registry, upstreams, List.of(), routes, totals);
+        this.analysisStore = store;
         this.analysis = new Analysis(analysisConfig, new AnalysisControl(), control,
                 new Webhooks(analysisConfig.webhooks(), ForkJoinPool.commonPool()), store,
                 new AnalysisMetrics(registry));
@@ -150,7 +152,7 @@ public final class CanaryProxy implements AutoCloseable {
                 .description("Step of the running analysis, from 0; of the last one while idle").register(registry);
         saved.ifPresent(analysis::resume);
         upstreams.startHealthChecks();
-        control.scheduleWithFixedDelay(this::saveRoutesIfUnsaved, UNSAVED_RETRY_SECONDS, UNSAVED_RETRY_SECONDS,
+        control.scheduleWithFixedDelay(this::saveIfUnsaved, UNSAVED_RETRY_SECONDS, UNSAVED_RETRY_SECONDS,
                 TimeUnit.SECONDS);
         log.info("listening on {} ({} event loops, {} transport); stable release {}", address, loopArray.length,
                 transport.name().toLowerCase(), routes.table().stable());
@@ -323,7 +325,7 @@ public final class CanaryProxy implements AutoCloseable {
     /**
      * Ends the canary by sending it no more traffic; the stable release is untouched and the canary drains. Like the
      * analysis's rollback, it happens even when the state file cannot be written: a bad canary must not keep its
-     * users because the disk is full (see {@link #unsavedRoutes()}).
+     * users because the disk is full (see {@link #unsavedState()}).
      *
      * @throws IllegalStateException when there is no canary
      */
@@ -331,21 +333,24 @@ public final class CanaryProxy implements AutoCloseable {
         return analysis.operatorChange(this::rolledBackEvenIfUnsaved, "rolled back by an operator", "rolled-back");
     }
 
-    private void saveRoutesIfUnsaved() {
+    private void saveIfUnsaved() {
         try {
             routes.saveIfUnsaved();
+            analysisStore.saveIfUnsaved();
         } catch (RuntimeException e) {
             // Thrown out of a periodic task, it would end the retries for good.
-            log.error("saving the route table again failed", e);
+            log.error("saving the route table or the analysis state again failed", e);
         }
     }
 
     /**
-     * Why the route table in force is not in the state file (a rollback made while it could not be written), or
-     * {@code null} when it is. It is written again as soon as it can be.
+     * Why what is in force is not in the state files, or {@code null} when it is: the route table (a rollback made
+     * while it could not be written) or the analysis (a pause, a run started or ended meanwhile). Both are written
+     * again as soon as they can be; a restart before then would go back to what the files hold.
      */
-    public String unsavedRoutes() {
-        return routes.unsaved();
+    public String unsavedState() {
+        String routesUnsaved = routes.unsaved();
+        return routesUnsaved != null ? routesUnsaved : analysisStore.unsaved();
     }
 
     /** The analysis's rollback: it happens even if the state file cannot be written (no operator is watching). */

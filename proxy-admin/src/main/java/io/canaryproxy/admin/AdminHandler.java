@@ -101,6 +101,9 @@ final class AdminHandler extends SimpleChannelInboundHandler<FullHttpRequest> {
     private final ArrayDeque<FullHttpRequest> held = new ArrayDeque<>();
     private boolean busy;
     private boolean closing;
+    private final long idleNanos;
+    /** When the last answer that kept the connection busy went out: its idle time starts there, not at its read. */
+    private long busyEndedNanos;
 
     /** One request being answered: what the answer needs once the request itself has been released. */
     private record Exchange(HttpMethod method, String path, boolean keepAlive, String remote) {
@@ -109,10 +112,13 @@ final class AdminHandler extends SimpleChannelInboundHandler<FullHttpRequest> {
     /**
      * @param token      the bearer token mutations need, or {@code null} when they need none
      * @param prometheus the registry {@code /metrics} scrapes, or {@code null} when the proxy records into none
+     * @param idleNanos  how long a connection may send nothing (see {@link #userEventTriggered})
      */
     AdminHandler(CanaryProxy proxy, byte[] token, ObjectMapper mapper, ConfigReloader reloader,
-            PrometheusMeterRegistry prometheus) {
+            PrometheusMeterRegistry prometheus, long idleNanos) {
         super(true);
+        this.idleNanos = idleNanos;
+        this.busyEndedNanos = System.nanoTime() - idleNanos;
         this.proxy = proxy;
         this.token = token;
         this.json = mapper.writerWithDefaultPrettyPrinter();
@@ -138,11 +144,14 @@ final class AdminHandler extends SimpleChannelInboundHandler<FullHttpRequest> {
         super.channelInactive(ctx);
     }
 
-    /** Silent for {@code limits.client-idle-timeout}: closed, unless it waits for an answer (a drain). */
+    /**
+     * Silent for {@code limits.client-idle-timeout}: closed, unless it waits for an answer (a drain) or had one
+     * within that time; the idle handler counts from the last read, which a long wait leaves far behind.
+     */
     @Override
     public void userEventTriggered(ChannelHandlerContext ctx, Object evt) throws Exception {
         if (evt instanceof IdleStateEvent) {
-            if (!busy) {
+            if (!busy && System.nanoTime() - busyEndedNanos >= idleNanos) {
                 ctx.close();
             }
             return;
@@ -310,13 +319,7 @@ final class AdminHandler extends SimpleChannelInboundHandler<FullHttpRequest> {
         }
         log.info("{}: {}: {} -> {} (route table v{})", ex.remote(), action, before.describe(), after.describe(),
                 after.version());
-        Map<String, Object> body = changeJson(before, after);
-        // A rollback goes ahead when the state file cannot be written; the operator who asked should know.
-        String unsaved = proxy.unsavedRoutes();
-        if (unsaved != null) {
-            body.put("warning", unsaved);
-        }
-        respond(ctx, ex, HttpResponseStatus.OK, body);
+        respond(ctx, ex, HttpResponseStatus.OK, withUnsavedWarning(changeJson(before, after)));
     }
 
     /**
@@ -335,7 +338,7 @@ final class AdminHandler extends SimpleChannelInboundHandler<FullHttpRequest> {
                     RouteTable after = proxy.routes();
                     log.info("{}: analysis of {} started{}: {} -> {} (route table v{})", ex.remote(), release,
                             force ? " (forced)" : "", before.describe(), after.describe(), after.version());
-                    respond(ctx, ex, HttpResponseStatus.OK, analysisJson(status));
+                    respond(ctx, ex, HttpResponseStatus.OK, withUnsavedWarning(analysisJson(status)));
                 });
     }
 
@@ -376,7 +379,19 @@ final class AdminHandler extends SimpleChannelInboundHandler<FullHttpRequest> {
         }
         log.info("{}: analysis {}: {} {} at step {} ({}%)", ex.remote(), action, status.release(),
                 status.state().name().toLowerCase(Locale.ROOT), status.step(), percent(status.weight()));
-        respond(ctx, ex, HttpResponseStatus.OK, analysisJson(status));
+        respond(ctx, ex, HttpResponseStatus.OK, withUnsavedWarning(analysisJson(status)));
+    }
+
+    /**
+     * {@code body} with a {@code warning} when what is in force is not in the state files (a full disk): a rollback
+     * or a pause still goes ahead, and the operator who asked should know that a restart would undo it.
+     */
+    private Map<String, Object> withUnsavedWarning(Map<String, Object> body) {
+        String unsaved = proxy.unsavedState();
+        if (unsaved != null) {
+            body.put("warning", unsaved);
+        }
+        return body;
     }
 
     /** The state file cannot be written: the change was not made. The message says which file and why. */
@@ -536,6 +551,7 @@ final class AdminHandler extends SimpleChannelInboundHandler<FullHttpRequest> {
                 respond(ctx, ex, HttpResponseStatus.INTERNAL_SERVER_ERROR, error("internal error: " + e));
             } finally {
                 busy = false;
+                busyEndedNanos = System.nanoTime();
                 answerHeld(ctx);
             }
         }));

@@ -206,7 +206,8 @@ public final class AdminServer implements AutoCloseable {
                                 .addLast("idle", new IdleStateHandler(idle, 0, 0, TimeUnit.MILLISECONDS))
                                 .addLast("http", new HttpServerCodec())
                                 .addLast("aggregator", new JsonAggregator(MAX_REQUEST_BYTES))
-                                .addLast("admin", new AdminHandler(proxy, token, mapper, reloader, prometheus));
+                                .addLast("admin", new AdminHandler(proxy, token, mapper, reloader, prometheus,
+                                        TimeUnit.MILLISECONDS.toNanos(idle)));
                     }
                 });
         ChannelFuture bound;

@@ -143,16 +143,16 @@ class AdminApiTest {
      */
     @Test
     void aSilentConnectionIsClosedAfterTheIdleTimeoutButADrainWaiterIsNot() throws Exception {
-        try (CanaryProxy quick = CanaryProxy.start(fixture.config("proxy.limits.client-idle-timeout = 500ms"));
+        try (CanaryProxy quick = CanaryProxy.start(fixture.config("proxy.limits.client-idle-timeout = 1s"));
                 AdminServer admin = new AdminServer(quick, quick.config().admin()).start();
                 java.net.Socket slow = new java.net.Socket("127.0.0.1", admin.address().getPort());
                 java.net.Socket waiter = new java.net.Socket("127.0.0.1", admin.address().getPort())) {
             slow.setSoTimeout(10_000);
             slow.getOutputStream().write("GET /status HTTP/1.1\r\nHost: x\r\n".getBytes(StandardCharsets.US_ASCII));
 
-            // A tester's slow request keeps green from draining for two seconds, four idle timeouts.
+            // A tester's slow request keeps green from draining for three seconds, three idle timeouts.
             fixture.green().stubFor(WireMock.get(urlEqualTo("/slow")).willReturn(aResponse().withStatus(200)
-                    .withFixedDelay(2000)));
+                    .withFixedDelay(3000)));
             CompletableFuture<Integer> pinned = CompletableFuture.supplyAsync(
                     () -> {
                         try (RawHttpClient tester = new RawHttpClient(quick.listenAddress())) {
@@ -167,8 +167,16 @@ class AdminApiTest {
                     .getBytes(StandardCharsets.US_ASCII));
 
             assertThat(slow.getInputStream().read()).as("closed").isEqualTo(-1);
-            assertThat(HttpHeads.read(waiter.getInputStream())).startsWith("HTTP/1.1 200 ");
+            InputStream answer = waiter.getInputStream();
+            String head = HttpHeads.read(answer);
+            assertThat(head).startsWith("HTTP/1.1 200 ");
+            answer.readNBytes(Integer.parseInt(head.replaceAll("(?s).*content-length: (\\d+).*", "$1")));
             assertThat(pinned.get(10, TimeUnit.SECONDS)).isEqualTo(200);
+            // Its idle time starts with the answer, not with the request it read seconds ago.
+            waiter.setSoTimeout(500);
+            assertThatThrownBy(answer::read).isInstanceOf(SocketTimeoutException.class);
+            waiter.setSoTimeout(10_000);
+            assertThat(answer.read()).as("closed once idle").isEqualTo(-1);
         }
     }
 

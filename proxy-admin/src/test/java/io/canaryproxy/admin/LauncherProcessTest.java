@@ -200,6 +200,7 @@ class LauncherProcessTest {
                 + "  state-file = \"\"\n"
                 + "  threads = 1\n"
                 + "  health-check { interval = 500ms, timeout = 500ms, fall = 1 }\n"
+                + "  analysis { interval = 500ms, min-requests = 1000000, steps = [50, 100] }\n"
                 + "  releases {\n"
                 + "    blue { endpoints = [\"127.0.0.1:" + backends.address("blue").getPort() + "\"] }\n"
                 + "    green { endpoints = [\"127.0.0.1:" + backends.address("green").getPort() + "\"] }\n"
@@ -213,6 +214,8 @@ class LauncherProcessTest {
         int adminPort = Integer.parseInt(l.awaitLine("admin API on http://127\\.0\\.0\\.1:(\\d+)/").group(1));
         l.awaitLine("the open-files limit is " + limit + ": every client connection");
         assertThat(get("http://127.0.0.1:" + proxyPort + "/").body()).isEqualTo("Hello from blue\n");
+        // A run judges green against blue meanwhile (every check holds: min-requests is out of reach).
+        assertThat(post("http://127.0.0.1:" + adminPort + "/canary/start?release=green").statusCode()).isEqualTo(200);
 
         // More connections than the proxy has descriptors: those it accepts ask for a page it has no descriptor
         // to fetch; the rest wait in the listen queue until it can take them.
@@ -223,23 +226,25 @@ class LauncherProcessTest {
                 s.setSoTimeout(30_000);
                 clients.add(s);
             }
-            for (java.net.Socket s : clients) {
-                s.getOutputStream().write("GET / HTTP/1.1\r\nHost: shop.example\r\n\r\n"
-                        .getBytes(StandardCharsets.US_ASCII));
+            for (int i = 0; i < clients.size(); i++) {
+                // Half of them the canary's users, half the stable release's.
+                clients.get(i).getOutputStream().write(("GET / HTTP/1.1\r\nHost: shop.example\r\nCookie: cp_bucket="
+                        + (i % 2 == 0 ? "0" : "9999") + "\r\n\r\n").getBytes(StandardCharsets.US_ASCII));
             }
-            // The first accepted: the one pooled connection serves some of them, one after the other.
+            // The first accepted: the pooled connections serve some of them, one after the other.
             int unavailable = 0;
             for (java.net.Socket s : clients.subList(0, 100)) {
                 String status = new BufferedReader(new InputStreamReader(s.getInputStream(),
                         StandardCharsets.US_ASCII)).readLine();
-                assertThat(status).isIn("HTTP/1.1 200 OK", "HTTP/1.1 503 Service Unavailable");
+                assertThat(status).as("a 200 or the proxy's 503").isIn("HTTP/1.1 200 OK",
+                        "HTTP/1.1 503 Service Unavailable");
                 unavailable += status.contains("503") ? 1 : 0;
             }
             assertThat(unavailable).isPositive();
             l.awaitLine("ERROR .*the proxy is out of file descriptors \\(open-files limit " + limit + "\\): cannot"
                     + " (connect to|accept connections on|make a health check of)");
-            l.awaitLine("503 GET / from 127\\.0\\.0\\.1 \\(release blue\\): cannot connect to .*: the proxy is out"
-                    + " of file descriptors");
+            l.awaitLine("503 GET / from 127\\.0\\.0\\.1 \\(release (blue|green)\\): cannot connect to .*: the proxy is"
+                    + " out of file descriptors");
             // Ten seconds on, the next report: by then health checks with fall = 1 would have made both releases
             // unhealthy many times over, had they counted; the public and the admin listeners would have logged
             // twenty stack traces each.
@@ -251,9 +256,18 @@ class LauncherProcessTest {
         }
 
         await().atMost(Duration.ofSeconds(20)).untilAsserted(() ->
-                assertThat(get("http://127.0.0.1:" + proxyPort + "/").body()).isEqualTo("Hello from blue\n"));
-        assertThat(get("http://127.0.0.1:" + adminPort + "/status").body())
-                .doesNotContain("\"healthy\":false").doesNotContain("ejected");
+                assertThat(get("http://127.0.0.1:" + proxyPort + "/").body()).isIn("Hello from blue\n",
+                        "Hello from green\n"));
+        String status = get("http://127.0.0.1:" + adminPort + "/status").body();
+        assertThat(status).doesNotContain("\"healthy\":false").doesNotContain("ejected");
+        // The proxy's 503s are no release's errors: the run goes on, and no check counted one.
+        com.fasterxml.jackson.databind.JsonNode analysis = new com.fasterxml.jackson.databind.ObjectMapper()
+                .readTree(status).get("analysis");
+        assertThat(analysis.get("state").asText()).isEqualTo("running");
+        assertThat(analysis.get("history")).isNotEmpty().allSatisfy(check -> {
+            assertThat(check.get("canary").get("errors").asLong()).isZero();
+            assertThat(check.get("stable").get("errors").asLong()).isZero();
+        });
         assertThat(l.stdout).noneMatch(line -> line.contains("unhealthy: connect failed") || line.contains("ejected")
                 || line.startsWith("\tat ") || line.contains("reached at the tail of the pipeline"));
         l.stopsOn("TERM");

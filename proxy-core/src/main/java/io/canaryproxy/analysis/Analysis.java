@@ -478,9 +478,14 @@ public final class Analysis {
      * weight for an operator, and says so where operators look, the outcome and the {@code paused} webhook.
      */
     private void pauseAfter(RuntimeException e) {
-        log.error("analysis of {} failed unexpectedly; pausing it", release, e);
         state = State.PAUSED;
         lastOutcome = "paused: " + e.getMessage();
+        if (e instanceof java.io.UncheckedIOException) {
+            // The state file: a full disk or a lost directory is the operator's to fix, and the reason says it all.
+            log.error("analysis of {} {}", release, lastOutcome);
+        } else {
+            log.error("analysis of {} failed unexpectedly; pausing it", release, e);
+        }
         metrics.outcome("paused");
         webhooks.send("paused", release, step, steps.get(step), history.peekLast(), lastOutcome);
         save();

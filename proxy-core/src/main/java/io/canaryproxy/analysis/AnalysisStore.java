@@ -5,6 +5,7 @@ import com.fasterxml.jackson.databind.ObjectMapper;
 import com.fasterxml.jackson.databind.node.ArrayNode;
 import com.fasterxml.jackson.databind.node.ObjectNode;
 import io.canaryproxy.internal.AtomicFile;
+import io.canaryproxy.internal.IoFailures;
 import java.io.IOException;
 import java.nio.ByteBuffer;
 import java.nio.file.Files;
@@ -194,12 +195,39 @@ public final class AnalysisStore {
         return v.asBoolean();
     }
 
+    /** What {@link #save} could not write, written again by {@link #saveIfUnsaved}; {@code null} when saved. */
+    private byte[] unsaved;
+    private String unsavedReason;
+
     /** The file, or {@code null} for a store that keeps nothing. */
     public Path path() {
         return path;
     }
 
-    void save(Saved saved) {
+    /**
+     * Why the analysis state in force is not in the file (it could not be written), or {@code null} when it is. A
+     * restart before it is written would resume the run as last saved: a pause, or the end of a run, undone.
+     */
+    public synchronized String unsaved() {
+        return unsavedReason;
+    }
+
+    /** Writes the state that could not be written when it changed; called every few seconds. */
+    public synchronized void saveIfUnsaved() {
+        if (unsaved == null) {
+            return;
+        }
+        try {
+            AtomicFile.write(path, unsaved);
+            unsaved = null;
+            unsavedReason = null;
+            log.info("analysis state saved to {}: it was in memory only", path);
+        } catch (IOException e) {
+            log.debug("{} still cannot be written: {}", path, e.toString());
+        }
+    }
+
+    synchronized void save(Saved saved) {
         if (path == null) {
             return;
         }
@@ -225,17 +253,31 @@ public final class AnalysisStore {
                     .put("errors", baseline.errors())
                     .put("latency", Base64.getEncoder().encodeToString(Arrays.copyOf(buffer.array(), length)));
         }
+        byte[] bytes;
         try {
-            AtomicFile.write(path, JSON.writeValueAsBytes(n));
+            bytes = JSON.writeValueAsBytes(n);
         } catch (IOException e) {
-            log.warn("cannot save the analysis state to {}: {}", path, e.toString());
+            throw new java.io.UncheckedIOException(e);
+        }
+        try {
+            AtomicFile.write(path, bytes);
+            unsaved = null;
+            unsavedReason = null;
+        } catch (IOException e) {
+            unsaved = bytes;
+            unsavedReason = "cannot save the analysis state to " + path + ": " + IoFailures.describe(e)
+                    + "; it is in force in memory only until it can be written, and a restart before then would"
+                    + " resume the run as last saved";
+            log.warn("{}", unsavedReason);
         }
     }
 
-    void clear() {
+    synchronized void clear() {
         if (path == null) {
             return;
         }
+        unsaved = null;
+        unsavedReason = null;
         try {
             Files.deleteIfExists(path);
         } catch (IOException e) {

@@ -21,6 +21,9 @@ import java.util.stream.Stream;
  */
 public final class AtomicFile {
 
+    /** How old a temporary file must be to be taken for one a killed writer left. */
+    private static final long LEFTOVER_AGE_MILLIS = 60_000;
+
     private AtomicFile() {
     }
 
@@ -92,8 +95,9 @@ public final class AtomicFile {
 
     /**
      * Removes the temporary files a writer of {@code path} left behind when it was killed between making one and
-     * renaming it: nothing reads them, and each restart after such a kill would add one. For the file's only
-     * writer, before it writes.
+     * renaming it: nothing reads them, and each restart after such a kill would add one. Only files a minute old:
+     * a second proxy started by mistake with the same state file must not take the one the running proxy is
+     * writing (a write takes milliseconds).
      */
     public static void removeLeftovers(Path path) {
         Path dir = path.toAbsolutePath().getParent();
@@ -106,7 +110,8 @@ public final class AtomicFile {
                 String n = f.getFileName().toString();
                 // newTempFile's names: the file's name, the random digits of createTempFile, .tmp
                 if (n.length() > name.length() + 4 && n.startsWith(name) && n.endsWith(".tmp")
-                        && n.substring(name.length(), n.length() - 4).chars().allMatch(Character::isDigit)) {
+                        && n.substring(name.length(), n.length() - 4).chars().allMatch(Character::isDigit)
+                        && Files.getLastModifiedTime(f).toMillis() < System.currentTimeMillis() - LEFTOVER_AGE_MILLIS) {
                     Files.deleteIfExists(f);
                 }
             }

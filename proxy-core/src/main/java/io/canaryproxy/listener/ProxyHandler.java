@@ -1589,7 +1589,8 @@ final class ProxyHandler extends ChannelInboundHandlerAdapter implements Upstrea
 
     /**
      * Answers the current exchange with a proxy error, or closes the connection if the response has begun. The
-     * failure counts as an upstream error of {@code kind}, or of none when the proxy itself failed.
+     * failure counts as an upstream error of {@code kind} and in the release's analysis window; or, {@code null},
+     * as the proxy's own, in neither.
      */
     private void fail(HttpResponseStatus status, UpstreamError kind, String why) {
         if (!responseStarted) {
@@ -1611,10 +1612,13 @@ final class ProxyHandler extends ChannelInboundHandlerAdapter implements Upstrea
         boolean close = closing || !keepAlive || bodyStillComing || listener.shuttingDown();
         boolean head = headRequest;
         if (release != null) {
+            long nanos = System.nanoTime() - startNanos;
             if (kind != null) {
                 release.metrics().error(kind);
+                release.responded(status.code(), nanos);
+            } else {
+                release.respondedForTheProxy(status.code(), nanos);
             }
-            release.responded(status.code(), System.nanoTime() - startNanos);
         }
         endExchange();
         FullHttpResponse response = ErrorResponses.of(status, close, head, http10);

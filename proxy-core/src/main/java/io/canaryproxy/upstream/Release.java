@@ -149,6 +149,14 @@ public final class Release {
     }
 
     /**
+     * An answer the proxy gave in this release's name for a failure of its own (no file descriptor left): counted
+     * in the metrics, which tell what users got, but not in the analysis window, which judges the release.
+     */
+    public void respondedForTheProxy(int status, long nanos) {
+        metrics.response(status, nanos);
+    }
+
+    /**
      * A response its client left before the end (an event stream closed, a download cancelled): metrics and
      * analysis window count it under its status, with no latency, since how long it lasted was the client's choice.
      */

@@ -600,13 +600,13 @@ class AnalysisControlTest {
 
             assertThat(table.canary()).isNull();
             assertThat(proxy.routes().canary()).isNull();
-            assertThat(proxy.unsavedRoutes()).startsWith("cannot write state file " + stateFile)
+            assertThat(proxy.unsavedState()).startsWith("cannot write state file " + stateFile)
                     .contains("route table v" + table.version() + " is in force in memory only");
 
             Files.delete(var);
             Files.createDirectory(var);
             Files.copy(saved, stateFile);
-            await().atMost(Duration.ofSeconds(15)).until(() -> proxy.unsavedRoutes() == null);
+            await().atMost(Duration.ofSeconds(15)).until(() -> proxy.unsavedState() == null);
             assertThat(new ObjectMapper().readTree(stateFile.toFile()).path("canary").isNull()).isTrue();
             assertThat(new ObjectMapper().readTree(stateFile.toFile()).path("version").asLong())
                     .isEqualTo(table.version());
@@ -676,9 +676,9 @@ class AnalysisControlTest {
                     .first().satisfies(check -> {
                         assertThat(check.canary().requests()).isEqualTo(5);
                         assertThat(check.canary().errors()).isEqualTo(5);
-                        assertThat(check.stable().requests()).as("served by blue").isEqualTo(5);
                         assertThat(check.stable().errors()).isZero();
                     });
+            assertThat(blue.requests()).as("served by blue").isEqualTo(5);
         }
     }
 
@@ -721,6 +721,33 @@ class AnalysisControlTest {
             await().atMost(Duration.ofSeconds(5)).untilAsserted(() -> hooks.verify(postRequestedFor(
                     urlEqualTo("/events")).withRequestBody(matchingJsonPath("$.event", equalTo("rolled-back")))
                     .withRequestBody(matchingJsonPath("$.reason", equalTo(lostCanary())))));
+        }
+    }
+
+    /**
+     * A pause made while the analysis file cannot be written holds in memory and is written once the file can be:
+     * a restart before that would resume the run as it was saved, running.
+     */
+    @Test
+    void aPauseThatCannotBeSavedIsSavedOnceTheFileCanBe() throws Exception {
+        Path var = dir.resolve("var");
+        Path stateFile = var.resolve("state.json");
+        try (CanaryProxy proxy = CanaryProxy.start(config("proxy.state-file = \"" + stateFile + "\""))) {
+            proxy.startAnalysis("green", false);
+            Path saved = dir.resolve("saved.json");
+            Files.copy(stateFile, saved);
+            makeUnwritable(var);
+
+            assertThat(proxy.pauseAnalysis().state()).isEqualTo(Analysis.State.PAUSED);
+            assertThat(proxy.unsavedState()).startsWith("cannot save the analysis state to "
+                    + var.resolve("state.analysis.json"));
+
+            Files.delete(var);
+            Files.createDirectory(var);
+            Files.copy(saved, stateFile);
+            await().atMost(Duration.ofSeconds(15)).until(() -> proxy.unsavedState() == null);
+            assertThat(new ObjectMapper().readTree(var.resolve("state.analysis.json").toFile()).path("paused")
+                    .asBoolean()).isTrue();
         }
     }
 }

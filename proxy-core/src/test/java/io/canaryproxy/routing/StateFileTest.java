@@ -11,6 +11,7 @@ import io.canaryproxy.testing.TestConfigs;
 import java.io.UncheckedIOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
+import java.time.Duration;
 import java.time.Instant;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
@@ -110,18 +111,27 @@ class StateFileTest {
         }
     }
 
-    /** A proxy killed between making its temporary file and renaming it left one; the next start removes it. */
+    /**
+     * A proxy killed between making its temporary file and renaming it left one; the next start removes it, but
+     * not one just made, which may be another proxy's write in progress.
+     */
     @Test
     void theTemporaryFilesOfAKilledWriterAreRemovedAtStart() throws Exception {
         Path state = dir.resolve("state.json");
-        Path left = Files.writeString(dir.resolve("state.json3732912645572935402.tmp"), "{\"stable\"");
-        Path analysisLeft = Files.writeString(dir.resolve("state.analysis.json81234.tmp"), "{");
-        Path others = Files.writeString(dir.resolve("state.json.bak.tmp"), "kept");
+        java.nio.file.attribute.FileTime longAgo = java.nio.file.attribute.FileTime.from(
+                Instant.now().minus(Duration.ofMinutes(2)));
+        Path left = Files.setLastModifiedTime(Files.writeString(dir.resolve("state.json3732912645572935402.tmp"),
+                "{\"stable\""), longAgo);
+        Path analysisLeft = Files.setLastModifiedTime(Files.writeString(dir.resolve("state.analysis.json81234.tmp"),
+                "{"), longAgo);
+        Path other = Files.setLastModifiedTime(Files.writeString(dir.resolve("state.json.bak.tmp"), "kept"), longAgo);
+        Path beingWritten = Files.writeString(dir.resolve("state.json5550123.tmp"), "{");
         try (CountingBackend blue = new CountingBackend(); CountingBackend green = new CountingBackend();
              CanaryProxy proxy = CanaryProxy.start(config(state, blue.endpoint(), green.endpoint()))) {
             assertThat(left).doesNotExist();
             assertThat(analysisLeft).doesNotExist();
-            assertThat(others).exists();
+            assertThat(other).exists();
+            assertThat(beingWritten).exists();
         }
     }
 
