@@ -630,7 +630,7 @@ final class ProxyHandler extends ChannelInboundHandlerAdapter implements Upstrea
             target.metrics().error(UpstreamError.REFUSED_NO_ENDPOINT);
             target.responded(503, System.nanoTime() - startNanos);
             listener.failureLog().failed(503, req, clientForLog(req), target.name(), why);
-            answerAtOnce(HttpResponseStatus.SERVICE_UNAVAILABLE, why);
+            answerAtOnce(HttpResponseStatus.SERVICE_UNAVAILABLE, why, target);
             return;
         }
         ThreadLocalRandom random = ThreadLocalRandom.current();
@@ -1611,6 +1611,8 @@ final class ProxyHandler extends ChannelInboundHandlerAdapter implements Upstrea
         boolean bodyStillComing = !requestComplete && bodyExpected;
         boolean close = closing || !keepAlive || bodyStillComing || listener.shuttingDown();
         boolean head = headRequest;
+        // The release the answer counts under: a tester reading it sees which release failed.
+        Release answeredFor = release;
         if (release != null) {
             long nanos = System.nanoTime() - startNanos;
             if (kind != null) {
@@ -1621,7 +1623,7 @@ final class ProxyHandler extends ChannelInboundHandlerAdapter implements Upstrea
             }
         }
         endExchange();
-        FullHttpResponse response = ErrorResponses.of(status, close, head, http10);
+        FullHttpResponse response = servedBy(ErrorResponses.of(status, close, head, http10), answeredFor);
         if (bodyStillComing) {
             // The client may still be sending: closing at once could reset the connection before it reads this.
             lingerAndClose(response);
@@ -1718,18 +1720,27 @@ final class ProxyHandler extends ChannelInboundHandlerAdapter implements Upstrea
      * during an outage every keep-alive client would otherwise reconnect for each request. With one, the answer
      * closes the connection as {@link #reject} does.
      */
-    private void answerAtOnce(HttpResponseStatus status, String why) {
+    private void answerAtOnce(HttpResponseStatus status, String why, Release forRelease) {
+        log.debug("client {}: {} -> {}", clientIp, why, status.code());
         if (bodyExpected || !keepAlive || listener.shuttingDown()) {
-            reject(status, why);
+            lingerAndClose(servedBy(ErrorResponses.closing(status), forRelease));
             return;
         }
-        log.debug("client {}: {} -> {}", clientIp, why, status.code());
         encoder.headRequest(headRequest);
-        ctx.writeAndFlush(ErrorResponses.of(status, false, headRequest, http10), ctx.voidPromise());
+        ctx.writeAndFlush(servedBy(ErrorResponses.of(status, false, headRequest, http10), forRelease),
+                ctx.voidPromise());
         idleSinceNanos = System.nanoTime();
         if (decoder.resume()) {
             decodeHeldBytes();
         }
+    }
+
+    /** {@code response} with {@code X-Served-By} naming the release it answers for, when the header is on. */
+    private FullHttpResponse servedBy(FullHttpResponse response, Release forRelease) {
+        if (lc.servedByHeader && forRelease != null) {
+            response.headers().set(HeaderRewriter.X_SERVED_BY, forRelease.name());
+        }
+        return response;
     }
 
     /** The request body turned out bad or too large after forwarding began. */

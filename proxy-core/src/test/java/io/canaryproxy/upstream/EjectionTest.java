@@ -123,15 +123,20 @@ class EjectionTest {
              Backlog full = Backlog.fill(hung);
              CanaryProxy proxy = CanaryProxy.start(TestConfigs.single("127.0.0.1:" + hung.getLocalPort(), """
                      proxy.upstream { connect-timeout = 200ms, max-retries = 2, eject-after = 3, eject-duration = 1h }
+                     proxy.routing.served-by-header = on
                      """));
              RawHttpClient client = new RawHttpClient(proxy.listenAddress())) {
             for (int i = 0; i < 3; i++) {
-                assertThat(client.get("/").status()).isEqualTo(502);
+                RawHttpClient.Response failed = client.get("/");
+                assertThat(failed.status()).isEqualTo(502);
+                assertThat(failed.header("X-Served-By")).as("the release that failed").isEqualTo("blue");
             }
             assertThat(endpointHealthy(proxy, 0)).as("ejected").isFalse();
 
             // Refused by the proxy itself: a request that tried to connect would have got a 502.
-            assertThat(client.get("/").status()).isEqualTo(503);
+            RawHttpClient.Response none = client.get("/");
+            assertThat(none.status()).isEqualTo(503);
+            assertThat(none.header("X-Served-By")).isEqualTo("blue");
         }
     }
 
