@@ -80,6 +80,12 @@ final class AdminClient {
             if (answer.status() == 401) {
                 message += " (give the admin token with --token or " + Ctl.ENV_TOKEN + ")";
             }
+            if (answer.status() == 404) {
+                // ctl asks only for what every admin API serves: --admin names a path under it, so nothing was
+                // asked of the proxy at all.
+                return new CtlException(Ctl.EXIT_UNREACHABLE, message + " (--admin is the admin API's address"
+                        + " without a path, such as " + base(answer.url()) + ")");
+            }
             return new CtlException(Ctl.EXIT_REFUSED, message);
         }
         String body = answer.body().strip();

@@ -508,6 +508,15 @@ class CtlTest {
                 + "/status: HTTP 404").contains("canary-proxy's admin API?").hasLineCount(1);
     }
 
+    /** The admin API's own 404: --admin has a path, and the proxy was asked nothing. */
+    @Test
+    void anAdminUrlWithAPathIsExitStatus3() {
+        MainTest.Result r = MainTest.run("ctl", "status", "--admin", admin + "/foo");
+        assertThat(r.status()).isEqualTo(3);
+        assertThat(r.err()).startsWith("canary-proxy: no such endpoint: /foo/status").contains(
+                "(--admin is the admin API's address without a path, such as " + admin + ")").hasLineCount(1);
+    }
+
     @Test
     void theAdminUrlAndTokenComeFromOptionsThenTheEnvironment() {
         assertThat(Ctl.adminUri(null, Map.of())).isEqualTo(URI.create("http://127.0.0.1:9901"));
