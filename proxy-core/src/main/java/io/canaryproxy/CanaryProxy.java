@@ -671,6 +671,12 @@ public final class CanaryProxy implements AutoCloseable {
         // After the loops: the requests cut above are logged there, as their connections close.
         listener.flushFailureLog();
         control.shutdownNow();
+        // The last chance to write what the retries have not: the next start reads these files.
+        saveIfUnsaved();
+        String unsaved = unsavedState();
+        if (unsaved != null) {
+            log.error("stopping with state not saved: {}", unsaved);
+        }
         log.info("stopped");
     }
 

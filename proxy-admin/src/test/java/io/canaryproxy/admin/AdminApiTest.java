@@ -143,36 +143,40 @@ class AdminApiTest {
      */
     @Test
     void aSilentConnectionIsClosedAfterTheIdleTimeoutButADrainWaiterIsNot() throws Exception {
-        try (CanaryProxy quick = CanaryProxy.start(fixture.config("proxy.limits.client-idle-timeout = 1s"));
+        try (CanaryProxy quick = CanaryProxy.start(fixture.config("""
+                proxy.limits.client-idle-timeout = 1s
+                proxy.drain.timeout = 1s
+                """));
                 AdminServer admin = new AdminServer(quick, quick.config().admin()).start();
                 java.net.Socket slow = new java.net.Socket("127.0.0.1", admin.address().getPort());
-                java.net.Socket waiter = new java.net.Socket("127.0.0.1", admin.address().getPort())) {
+                java.net.Socket waiter = new java.net.Socket("127.0.0.1", admin.address().getPort());
+                RawHttpClient tester = new RawHttpClient(quick.listenAddress())) {
             slow.setSoTimeout(10_000);
             slow.getOutputStream().write("GET /status HTTP/1.1\r\nHost: x\r\n".getBytes(StandardCharsets.US_ASCII));
 
-            // A tester's slow request keeps green from draining for three seconds, three idle timeouts.
+            // A tester's request that green answers only after the test keeps green from draining.
             fixture.green().stubFor(WireMock.get(urlEqualTo("/slow")).willReturn(aResponse().withStatus(200)
-                    .withFixedDelay(3000)));
-            CompletableFuture<Integer> pinned = CompletableFuture.supplyAsync(
-                    () -> {
-                        try (RawHttpClient tester = new RawHttpClient(quick.listenAddress())) {
-                            return tester.get("/slow", java.util.Map.of("Cookie", "cp_release=green")).status();
-                        } catch (java.io.IOException e) {
-                            throw new java.io.UncheckedIOException(e);
-                        }
-                    });
+                    .withFixedDelay(20_000)));
+            CompletableFuture.runAsync(() -> {
+                try {
+                    tester.get("/slow", java.util.Map.of("Cookie", "cp_release=green"));
+                } catch (java.io.IOException ended) {
+                    // the proxy stops under it at the end of the test
+                }
+            });
             await().atMost(Duration.ofSeconds(5)).until(() -> quick.status().releases().get("green").inflight() == 1);
+            // The drain answers at its timeout, 2.7 s after the request: between the idle checks at 2 s and 3 s.
             waiter.setSoTimeout(10_000);
-            waiter.getOutputStream().write(("GET /drain?release=green&timeout=10s HTTP/1.1\r\nHost: x\r\n\r\n")
+            waiter.getOutputStream().write(("GET /drain?release=green&timeout=2700ms HTTP/1.1\r\nHost: x\r\n\r\n")
                     .getBytes(StandardCharsets.US_ASCII));
 
             assertThat(slow.getInputStream().read()).as("closed").isEqualTo(-1);
             InputStream answer = waiter.getInputStream();
             String head = HttpHeads.read(answer);
-            assertThat(head).startsWith("HTTP/1.1 200 ");
+            assertThat(head).as("not drained, after waiting out two idle checks").startsWith("HTTP/1.1 503 ");
             answer.readNBytes(Integer.parseInt(head.replaceAll("(?s).*content-length: (\\d+).*", "$1")));
-            assertThat(pinned.get(10, TimeUnit.SECONDS)).isEqualTo(200);
-            // Its idle time starts with the answer, not with the request it read seconds ago.
+            // Its idle time starts with the answer, not with the request it read 2.7 s ago: the check at 3 s, a
+            // moment after the answer, leaves it open.
             waiter.setSoTimeout(500);
             assertThatThrownBy(answer::read).isInstanceOf(SocketTimeoutException.class);
             waiter.setSoTimeout(10_000);

@@ -197,7 +197,8 @@ public final class AnalysisStore {
 
     /** What {@link #save} could not write, written again by {@link #saveIfUnsaved}; {@code null} when saved. */
     private byte[] unsaved;
-    private String unsavedReason;
+    /** Read without the lock: the admin API asks for it, and must not wait for a write the retry has under way. */
+    private volatile String unsavedReason;
 
     /** The file, or {@code null} for a store that keeps nothing. */
     public Path path() {
@@ -208,7 +209,7 @@ public final class AnalysisStore {
      * Why the analysis state in force is not in the file (it could not be written), or {@code null} when it is. A
      * restart before it is written would resume the run as last saved: a pause, or the end of a run, undone.
      */
-    public synchronized String unsaved() {
+    public String unsaved() {
         return unsavedReason;
     }
 

@@ -12,6 +12,7 @@ import java.nio.file.Files;
 import java.nio.file.Path;
 import java.nio.file.StandardCopyOption;
 import java.nio.file.StandardOpenOption;
+import java.util.List;
 import java.util.stream.Stream;
 
 /**
@@ -105,18 +106,25 @@ public final class AtomicFile {
         if (dir == null || !Files.isDirectory(dir)) {
             return;
         }
-        try (Stream<Path> files = Files.list(dir)) {
-            for (Path f : files.toList()) {
-                String n = f.getFileName().toString();
-                // newTempFile's names: the file's name, the random digits of createTempFile, .tmp
-                if (n.length() > name.length() + 4 && n.startsWith(name) && n.endsWith(".tmp")
-                        && n.substring(name.length(), n.length() - 4).chars().allMatch(Character::isDigit)
-                        && Files.getLastModifiedTime(f).toMillis() < System.currentTimeMillis() - LEFTOVER_AGE_MILLIS) {
-                    Files.deleteIfExists(f);
+        List<Path> files;
+        try (Stream<Path> listed = Files.list(dir)) {
+            files = listed.toList();
+        } catch (IOException e) {
+            return; // left for the next start: they take a few bytes each
+        }
+        for (Path f : files) {
+            String n = f.getFileName().toString();
+            // newTempFile's names: the file's name, the random digits of createTempFile, .tmp
+            if (n.length() > name.length() + 4 && n.startsWith(name) && n.endsWith(".tmp")
+                    && n.substring(name.length(), n.length() - 4).chars().allMatch(Character::isDigit)) {
+                try {
+                    if (Files.getLastModifiedTime(f).toMillis() < System.currentTimeMillis() - LEFTOVER_AGE_MILLIS) {
+                        Files.deleteIfExists(f);
+                    }
+                } catch (IOException e) {
+                    // Renamed or removed by its writer meanwhile, or not ours to remove: the others still go.
                 }
             }
-        } catch (IOException e) {
-            // Left for the next start: they take a few bytes each.
         }
     }
 

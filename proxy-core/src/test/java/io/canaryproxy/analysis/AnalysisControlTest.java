@@ -592,8 +592,6 @@ class AnalysisControlTest {
         Path stateFile = var.resolve("state.json");
         try (CanaryProxy proxy = CanaryProxy.start(config("proxy.state-file = \"" + stateFile + "\""))) {
             proxy.setCanary("green", 50, false);
-            Path saved = dir.resolve("saved.json");
-            Files.copy(stateFile, saved);
             makeUnwritable(var);
 
             RouteTable table = proxy.rollback();
@@ -603,9 +601,9 @@ class AnalysisControlTest {
             assertThat(proxy.unsavedState()).startsWith("cannot write state file " + stateFile)
                     .contains("route table v" + table.version() + " is in force in memory only");
 
+            // The directory back, empty: the retry, which may already be under way, writes what is in force.
             Files.delete(var);
-            Files.createDirectory(var);
-            Files.copy(saved, stateFile);
+            Files.createDirectories(var);
             await().atMost(Duration.ofSeconds(15)).until(() -> proxy.unsavedState() == null);
             assertThat(new ObjectMapper().readTree(stateFile.toFile()).path("canary").isNull()).isTrue();
             assertThat(new ObjectMapper().readTree(stateFile.toFile()).path("version").asLong())
@@ -734,20 +732,38 @@ class AnalysisControlTest {
         Path stateFile = var.resolve("state.json");
         try (CanaryProxy proxy = CanaryProxy.start(config("proxy.state-file = \"" + stateFile + "\""))) {
             proxy.startAnalysis("green", false);
-            Path saved = dir.resolve("saved.json");
-            Files.copy(stateFile, saved);
             makeUnwritable(var);
 
             assertThat(proxy.pauseAnalysis().state()).isEqualTo(Analysis.State.PAUSED);
             assertThat(proxy.unsavedState()).startsWith("cannot save the analysis state to "
                     + var.resolve("state.analysis.json"));
 
+            // The directory back, empty: the retry, which may already be under way, writes what is in force.
             Files.delete(var);
-            Files.createDirectory(var);
-            Files.copy(saved, stateFile);
+            Files.createDirectories(var);
             await().atMost(Duration.ofSeconds(15)).until(() -> proxy.unsavedState() == null);
             assertThat(new ObjectMapper().readTree(var.resolve("state.analysis.json").toFile()).path("paused")
                     .asBoolean()).isTrue();
         }
+    }
+
+    /** A stop soon after the disk has room again writes what the retries have not yet: the next start reads it. */
+    @Test
+    void aStopWritesWhatIsUnsaved() throws Exception {
+        Path var = dir.resolve("var");
+        Path stateFile = var.resolve("state.json");
+        CanaryProxy proxy = CanaryProxy.start(config("proxy.state-file = \"" + stateFile + "\""));
+        try {
+            proxy.startAnalysis("green", false);
+            makeUnwritable(var);
+            proxy.pauseAnalysis();
+            assertThat(proxy.unsavedState()).isNotNull();
+            Files.delete(var);
+            Files.createDirectories(var);
+        } finally {
+            proxy.stop();
+        }
+        assertThat(new ObjectMapper().readTree(var.resolve("state.analysis.json").toFile()).path("paused")
+                .asBoolean()).isTrue();
     }
 }
