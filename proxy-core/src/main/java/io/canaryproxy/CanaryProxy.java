@@ -71,7 +71,7 @@ public final class CanaryProxy implements AutoCloseable {
     private static final Logger log = LoggerFactory.getLogger(CanaryProxy.class);
     private static final long DRAIN_POLL_MILLIS = 20;
     private static final long DRAIN_SWEEP_MILLIS = 500;
-    /** How often a route table that could not be saved is tried again. */
+    /** How often a route table or an analysis state that could not be saved is written again. */
     private static final long UNSAVED_RETRY_SECONDS = 5;
     /** How much longer than a health check's timeout a switch waits for the release's answer. */
     private static final long PROBE_GRACE_MILLIS = 1000;
@@ -402,8 +402,8 @@ public final class CanaryProxy implements AutoCloseable {
             // A switch or canary change made since the check above put a release this file removes in the route
             // table; the new releases start nothing until they are in force, so they are simply dropped.
             throw new io.canaryproxy.config.ConfigException("reload refused, the running configuration stays: the"
-                    + " route table (" + routes.table().describe() + ") uses a release the new configuration removes; switch"
-                    + " away from it first");
+                    + " route table (" + routes.table().describe() + ") uses a release the new configuration"
+                    + " removes; switch away from it first");
         }
         upstreams = after;
         config = next;

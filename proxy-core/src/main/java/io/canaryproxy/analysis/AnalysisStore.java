@@ -71,6 +71,11 @@ public final class AnalysisStore {
 
     private final Path path;
 
+    /** What {@link #save} could not write, written again by {@link #saveIfUnsaved}; {@code null} when saved. */
+    private byte[] unsaved;
+    /** Read without the lock: the admin API asks for it, and must not wait for a write the retry has under way. */
+    private volatile String unsavedReason;
+
     /** @param path the file, or {@code null} for a store that keeps nothing */
     public AnalysisStore(Path path) {
         this.path = path;
@@ -194,11 +199,6 @@ public final class AnalysisStore {
         }
         return v.asBoolean();
     }
-
-    /** What {@link #save} could not write, written again by {@link #saveIfUnsaved}; {@code null} when saved. */
-    private byte[] unsaved;
-    /** Read without the lock: the admin API asks for it, and must not wait for a write the retry has under way. */
-    private volatile String unsavedReason;
 
     /** The file, or {@code null} for a store that keeps nothing. */
     public Path path() {

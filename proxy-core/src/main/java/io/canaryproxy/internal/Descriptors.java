@@ -31,12 +31,6 @@ public final class Descriptors {
         return os instanceof com.sun.management.UnixOperatingSystemMXBean unix ? unix.getMaxFileDescriptorCount() : -1;
     }
 
-    /** Descriptors open now, or -1 where the platform does not tell. */
-    public static long open() {
-        OperatingSystemMXBean os = ManagementFactory.getOperatingSystemMXBean();
-        return os instanceof com.sun.management.UnixOperatingSystemMXBean unix ? unix.getOpenFileDescriptorCount() : -1;
-    }
-
     /** The reason to give for something that could not be opened: {@code the proxy is out of file descriptors …}. */
     public static String shortage() {
         long limit = limit();
