@@ -117,7 +117,8 @@ final class HealthChecker {
                 }).connect(endpoint.socketAddress());
         Channel ch = connect.channel();
         probe.channel = ch;
-        probe.timeout = loop.schedule(() -> probe.finish(Outcome.FAILED, "no answer within " + timeout.toMillis() + " ms"),
+        probe.timeout = loop.schedule(
+                () -> probe.finish(Outcome.FAILED, "no answer within " + timeout.toMillis() + " ms"),
                 timeout.toNanos(), TimeUnit.NANOSECONDS);
         connect.addListener(f -> {
             if (!loop.inEventLoop()) {
@@ -140,8 +141,9 @@ final class HealthChecker {
             }
             return;
         }
-        connect.channel().writeAndFlush(Unpooled.copiedBuffer("GET " + config.path() + " HTTP/1.1\r\nHost: localhost\r\n"
-                    + "Connection: close\r\nUser-Agent: canary-proxy-health-check\r\n\r\n", StandardCharsets.US_ASCII));
+        connect.channel().writeAndFlush(Unpooled.copiedBuffer("GET " + config.path()
+                + " HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\nUser-Agent: canary-proxy-health-check\r\n\r\n",
+                StandardCharsets.US_ASCII));
     }
 
     private void result(Outcome outcome, String why) {
@@ -183,7 +185,8 @@ final class HealthChecker {
                 status = head.status();
             } else if (msg instanceof ResponseEnd end) {
                 ReferenceCountUtil.release(end.trailers);
-                finish(status >= 200 && status < 400 ? Outcome.PASSED : Outcome.FAILED, "GET " + config.path() + " answered " + status);
+                finish(status >= 200 && status < 400 ? Outcome.PASSED : Outcome.FAILED,
+                        "GET " + config.path() + " answered " + status);
             } else if (msg instanceof ResponseDecoder.Malformed malformed) {
                 finish(Outcome.FAILED, "GET " + config.path() + " got a malformed answer: " + malformed.reason);
             }
