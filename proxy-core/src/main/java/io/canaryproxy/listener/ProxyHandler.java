@@ -900,36 +900,47 @@ final class ProxyHandler extends ChannelInboundHandlerAdapter implements Upstrea
     // ---------------------------------------------------------------- upstream side
 
     private void connect(boolean fresh) {
-        if (release.isRetired()) {
-            toCurrentGeneration();
-        }
+        toCurrentGeneration();
         connect(release.pick(loopIndex, endpoint, failedOn), fresh);
     }
 
     /**
-     * A reload replaced the release since this request was routed, and it needs a connection (its chunked body is
-     * collected, or it is sent again): it goes to the release's endpoints as they are now. The old ones are not
+     * If a reload replaced the release since this request was routed, and it needs a connection (its chunked body
+     * is collected, or it is sent again), it goes to the release's endpoints as they are now. The old ones are not
      * listed once nothing is connected to them, and a deploy script may stop them then.
+     *
+     * @return whether the request moved to the release's current generation
      */
-    private void toCurrentGeneration() {
-        Release now = listener.context().router.release(release.name());
-        if (now != null && now != release) {
-            release.requestEnded();
-            now.requestStarted();
-            release = now;
-            // An address the reload kept is the same gunicorn: one that dropped this request is still not tried.
-            endpoint = sameIn(now, endpoint);
-            if (failedOn != null) {
-                List<Endpoint> before = new ArrayList<>(failedOn);
-                failedOn.clear();
-                for (Endpoint e : before) {
-                    Endpoint kept = sameIn(now, e);
-                    if (kept != null) {
-                        failedOn.add(kept);
-                    }
+    private boolean toCurrentGeneration() {
+        Release now = currentGeneration(release);
+        if (now == release) {
+            return false;
+        }
+        release.requestEnded();
+        now.requestStarted();
+        release = now;
+        // An address the reload kept is the same gunicorn: one that dropped this request is still not tried.
+        endpoint = sameIn(now, endpoint);
+        if (failedOn != null) {
+            List<Endpoint> before = new ArrayList<>(failedOn);
+            failedOn.clear();
+            for (Endpoint e : before) {
+                Endpoint kept = sameIn(now, e);
+                if (kept != null) {
+                    failedOn.add(kept);
                 }
             }
         }
+        return true;
+    }
+
+    /** {@code r} as the route table resolves it now: its new generation, if a reload replaced it. */
+    private Release currentGeneration(Release r) {
+        if (!r.isRetired()) {
+            return r;
+        }
+        Release now = listener.context().router.release(r.name());
+        return now != null ? now : r;
     }
 
     private static Endpoint sameIn(Release r, Endpoint e) {
@@ -969,10 +980,9 @@ final class ProxyHandler extends ChannelInboundHandlerAdapter implements Upstrea
     private boolean rerouted() {
         Release to = fallback;
         fallback = null;
-        if (to != null && to.isRetired()) {
+        if (to != null) {
             // Reloaded since the request was routed: judged, and sent to, as it is now.
-            Release now = listener.context().router.release(to.name());
-            to = now != null ? now : to;
+            to = currentGeneration(to);
         }
         if (to == null || to == release || !to.hasEndpointToTry()) {
             return false;
@@ -1528,9 +1538,7 @@ final class ProxyHandler extends ChannelInboundHandlerAdapter implements Upstrea
             return nextAfterFailureOf(endpoint);
         }
         connectRetries++;
-        if (release.isRetired()) {
-            toCurrentGeneration();
-        }
+        toCurrentGeneration();
         Endpoint other = release.pick(loopIndex, endpoint, failedOn);
         return other != null ? other : endpoint;
     }
@@ -1541,8 +1549,7 @@ final class ProxyHandler extends ChannelInboundHandlerAdapter implements Upstrea
             failedOn = new ArrayList<>(2);
         }
         failedOn.add(failed);
-        if (release.isRetired()) {
-            toCurrentGeneration();
+        if (toCurrentGeneration()) {
             failed = endpoint;
         }
         return release.pick(loopIndex, failed, failedOn);
