@@ -122,14 +122,7 @@ public final class EndpointPool {
     private void connect(UpstreamListener listener, int ticket) {
         open++;
         ChannelFuture connect = bootstrap.connect(endpoint.socketAddress());
-        connect.addListener(f -> {
-            if (!loop.inEventLoop()) {
-                // A channel that could not even be made (no descriptor left) fails on Netty's global executor.
-                loop.execute(() -> connected(connect, listener, ticket));
-                return;
-            }
-            connected(connect, listener, ticket);
-        });
+        ConnectResults.onLoop(connect, loop, () -> connected(connect, listener, ticket));
     }
 
     private void connected(ChannelFuture connect, UpstreamListener listener, int ticket) {

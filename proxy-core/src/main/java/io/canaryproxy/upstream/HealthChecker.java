@@ -120,14 +120,7 @@ final class HealthChecker {
         probe.timeout = loop.schedule(
                 () -> probe.finish(Outcome.FAILED, "no answer within " + timeout.toMillis() + " ms"),
                 timeout.toNanos(), TimeUnit.NANOSECONDS);
-        connect.addListener(f -> {
-            if (!loop.inEventLoop()) {
-                // A channel that could not even be made (no descriptor left) fails on Netty's global executor.
-                loop.execute(() -> connected(probe, connect));
-                return;
-            }
-            connected(probe, connect);
-        });
+        ConnectResults.onLoop(connect, loop, () -> connected(probe, connect));
     }
 
     private void connected(Probe probe, ChannelFuture connect) {
