@@ -4,8 +4,7 @@ import io.netty.channel.Channel;
 import io.netty.channel.ChannelHandler;
 import io.netty.channel.ChannelHandlerContext;
 import io.netty.channel.ChannelInboundHandlerAdapter;
-import java.util.concurrent.TimeUnit;
-import java.util.concurrent.atomic.AtomicLong;
+import java.time.Duration;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
@@ -18,10 +17,9 @@ import org.slf4j.LoggerFactory;
 public final class AcceptFailureLog extends ChannelInboundHandlerAdapter {
 
     private static final Logger log = LoggerFactory.getLogger(AcceptFailureLog.class);
-    private static final long WARN_EVERY_NANOS = TimeUnit.SECONDS.toNanos(10);
 
     private final String listener;
-    private final AtomicLong lastWarned = new AtomicLong(System.nanoTime() - WARN_EVERY_NANOS);
+    private final LogThrottle warnings = new LogThrottle(Duration.ofSeconds(10));
 
     private AcceptFailureLog(String listener) {
         this.listener = listener;
@@ -43,9 +41,7 @@ public final class AcceptFailureLog extends ChannelInboundHandlerAdapter {
             Descriptors.report("accept connections on " + listener + " (accepting again in a second)");
             return;
         }
-        long last = lastWarned.get();
-        long now = System.nanoTime();
-        if (now - last >= WARN_EVERY_NANOS && lastWarned.compareAndSet(last, now)) {
+        if (warnings.allow() >= 0) {
             log.warn("{} cannot accept a connection: {}", listener, IoFailures.describe(cause));
         }
     }

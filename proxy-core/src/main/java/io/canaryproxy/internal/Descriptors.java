@@ -2,8 +2,7 @@ package io.canaryproxy.internal;
 
 import java.lang.management.ManagementFactory;
 import java.lang.management.OperatingSystemMXBean;
-import java.util.concurrent.TimeUnit;
-import java.util.concurrent.atomic.AtomicLong;
+import java.time.Duration;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
@@ -18,9 +17,7 @@ public final class Descriptors {
     private static final Logger log = LoggerFactory.getLogger(Descriptors.class);
     /** Below this an ordinary day's connections can exhaust the limit (nginx's default is 1,024 per worker). */
     private static final long LOW_LIMIT = 4096;
-    private static final long REPORT_EVERY_NANOS = TimeUnit.SECONDS.toNanos(10);
-    private static final AtomicLong lastReported = new AtomicLong(System.nanoTime() - REPORT_EVERY_NANOS);
-    private static final AtomicLong unreported = new AtomicLong();
+    private static final LogThrottle reports = new LogThrottle(Duration.ofSeconds(10));
 
     private Descriptors() {
     }
@@ -42,14 +39,10 @@ public final class Descriptors {
      * descriptor: logged at once, then once every ten seconds at most, with how many more failed in between.
      */
     public static void report(String what) {
-        long last = lastReported.get();
-        long now = System.nanoTime();
-        if (now - last >= REPORT_EVERY_NANOS && lastReported.compareAndSet(last, now)) {
-            long more = unreported.getAndSet(0);
+        long more = reports.allow();
+        if (more >= 0) {
             log.error("{}: cannot {}{}; raise LimitNOFILE (systemd) or minfds (supervisord), or `ulimit -n`",
                     shortage(), what, more > 0 ? " (and " + more + " more failures since the last report)" : "");
-        } else {
-            unreported.incrementAndGet();
         }
     }
 

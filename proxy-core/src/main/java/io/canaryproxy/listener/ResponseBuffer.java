@@ -1,13 +1,13 @@
 package io.canaryproxy.listener;
 
 import io.canaryproxy.internal.IoFailures;
+import io.canaryproxy.internal.LogThrottle;
 import io.netty.buffer.ByteBuf;
 import io.netty.buffer.ByteBufAllocator;
 import io.netty.channel.FileRegion;
 import java.io.IOException;
 import java.nio.file.Path;
-import java.util.concurrent.TimeUnit;
-import java.util.concurrent.atomic.AtomicLong;
+import java.time.Duration;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
@@ -27,8 +27,7 @@ final class ResponseBuffer {
      * buffer makes room for the upstream as regions are done.
      */
     private static final long REGION_MAX = 1L << 20;
-    private static final long WARN_EVERY_NANOS = TimeUnit.MINUTES.toNanos(1);
-    private static final AtomicLong lastWarned = new AtomicLong(System.nanoTime() - WARN_EVERY_NANOS);
+    private static final LogThrottle warnings = new LogThrottle(Duration.ofMinutes(1));
 
     private final BodySpool spool;
     /** Bytes the client's connection has taken. */
@@ -50,9 +49,7 @@ final class ResponseBuffer {
      * minute at most (a full disk would otherwise say so for every slow client).
      */
     static void cannotOpen(Path dir, IOException e) {
-        long last = lastWarned.get();
-        long now = System.nanoTime();
-        if (now - last >= WARN_EVERY_NANOS && lastWarned.compareAndSet(last, now)) {
+        if (warnings.allow() >= 0) {
             log.warn("cannot keep responses for slow clients in {} ({}): their upstreams wait for them meanwhile",
                     dir, IoFailures.describe(e));
         }
