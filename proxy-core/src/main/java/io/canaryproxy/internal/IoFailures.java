@@ -52,7 +52,8 @@ public final class IoFailures {
      * gunicorn not started, or one that removed it as it stopped).
      */
     public static String describeConnect(Throwable cause) {
-        return isMissingFile(unwrapCreation(cause)) ? "no such socket file" : describe(cause);
+        Throwable c = unwrapCreation(cause);
+        return isMissingFile(c) ? "no such socket file" : describe(c);
     }
 
     /**
