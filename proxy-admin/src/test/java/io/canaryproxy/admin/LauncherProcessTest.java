@@ -63,16 +63,7 @@ class LauncherProcessTest {
         environment.put(Ctl.ENV_TOKEN, "for-ctl");
         DemoBackends backends = DemoBackends.start("blue", "green");
         resources.add(backends);
-        Path conf = config("proxy {\n"
-                + "  listen = \"127.0.0.1:0\"\n"
-                + "  admin { listen = \"127.0.0.1:0\" }\n"
-                + "  state-file = \"\"\n"
-                + "  releases {\n"
-                + "    blue { endpoints = [\"127.0.0.1:" + backends.address("blue").getPort() + "\"] }\n"
-                + "    green { endpoints = [\"127.0.0.1:" + backends.address("green").getPort() + "\"] }\n"
-                + "  }\n"
-                + "  routing { stable = green }\n"
-                + "}\n");
+        Path conf = config(blueAndGreen(backends, "green", ""));
         Launched l = launch("--config", conf.toString());
         int proxyPort = Integer.parseInt(l.awaitLine("listening on 127\\.0\\.0\\.1:(\\d+)").group(1));
         int adminPort = Integer.parseInt(l.awaitLine("admin API on http://127\\.0\\.0\\.1:(\\d+)/").group(1));
@@ -194,22 +185,13 @@ class LauncherProcessTest {
     void outOfFileDescriptorsIsTheProxysOwnShortageNotTheEndpoints() throws Exception {
         DemoBackends backends = DemoBackends.start("blue", "green");
         resources.add(backends);
-        Path conf = config("proxy {\n"
-                + "  listen = \"127.0.0.1:0\"\n"
-                + "  admin { listen = \"127.0.0.1:0\" }\n"
-                + "  state-file = \"\"\n"
-                + "  threads = 1\n"
-                + "  health-check { interval = 500ms, timeout = 500ms, fall = 1 }\n"
-                + "  analysis { interval = 500ms, min-requests = 1000000, steps = [50, 100] }\n"
-                + "  releases {\n"
-                + "    blue { endpoints = [\"127.0.0.1:" + backends.address("blue").getPort() + "\"] }\n"
-                + "    green { endpoints = [\"127.0.0.1:" + backends.address("green").getPort() + "\"] }\n"
-                + "  }\n"
-                + "  routing { stable = blue }\n"
-                + "}\n");
+        Path conf = config(blueAndGreen(backends, "blue", """
+                  threads = 1
+                  health-check { interval = 500ms, timeout = 500ms, fall = 1 }
+                  analysis { interval = 500ms, min-requests = 1000000, steps = [50, 100] }
+                """));
         int limit = 400;
-        Launched l = launchUnder(List.of("sh", "-c", "ulimit -n " + limit + " && exec \"$@\"", "sh"),
-                "--config", conf.toString());
+        Launched l = launchUnder(ulimit("-n " + limit), "--config", conf.toString());
         int proxyPort = Integer.parseInt(l.awaitLine("listening on 127\\.0\\.0\\.1:(\\d+)").group(1));
         int adminPort = Integer.parseInt(l.awaitLine("admin API on http://127\\.0\\.0\\.1:(\\d+)/").group(1));
         l.awaitLine("the open-files limit is " + limit + ": every client connection");
@@ -293,8 +275,7 @@ class LauncherProcessTest {
                 + "  routing.stable = blue\n"
                 + "}\n");
         // Files of at most 512 KiB: a write beyond fails as on a full disk (EFBIG in place of ENOSPC).
-        Launched l = launchUnder(List.of("sh", "-c", "ulimit -f 512 && exec \"$@\"", "sh"), "--config",
-                conf.toString());
+        Launched l = launchUnder(ulimit("-f 512"), "--config", conf.toString());
         int proxyPort = Integer.parseInt(l.awaitLine("listening on 127\\.0\\.0\\.1:(\\d+)").group(1));
 
         int size = 16 * 1024 * 1024;
@@ -310,13 +291,7 @@ class LauncherProcessTest {
             java.io.InputStream in = phone.getInputStream();
             String head = HttpHeads.read(in);
             assertThat(head).startsWith("HTTP/1.1 200 OK\r\n").contains("\r\nContent-Length: " + size + "\r\n");
-            byte[] body = in.readNBytes(size);
-            assertThat(body).hasSize(size);
-            for (int i = 0; i < size; i++) {
-                if (body[i] != (byte) (i % 251)) {
-                    throw new AssertionError("byte " + i + " is " + body[i]);
-                }
-            }
+            Gunicorn.assertDownload(in.readNBytes(size), size);
         }
         assertThat(l.stdout).noneMatch(line -> line.contains("the response is cut"));
         l.stopsOn("TERM");
@@ -459,6 +434,29 @@ class LauncherProcessTest {
                 + "  releases { blue { endpoints = [\"127.0.0.1:1\"] } }\n"
                 + "  routing { stable = blue }\n"
                 + "}\n");
+    }
+
+    /**
+     * Listener and admin API on free ports, no state file, {@code backends}' blue and green as the releases,
+     * {@code stable} stable; {@code settings}: more lines inside {@code proxy { }}.
+     */
+    private static String blueAndGreen(DemoBackends backends, String stable, String settings) {
+        return "proxy {\n"
+                + "  listen = \"127.0.0.1:0\"\n"
+                + "  admin { listen = \"127.0.0.1:0\" }\n"
+                + "  state-file = \"\"\n"
+                + settings
+                + "  releases {\n"
+                + "    blue { endpoints = [\"127.0.0.1:" + backends.address("blue").getPort() + "\"] }\n"
+                + "    green { endpoints = [\"127.0.0.1:" + backends.address("green").getPort() + "\"] }\n"
+                + "  }\n"
+                + "  routing { stable = " + stable + " }\n"
+                + "}\n";
+    }
+
+    /** A wrapper for {@link #launchUnder}: the JVM started under {@code ulimit option} ({@code -n 400}). */
+    private static List<String> ulimit(String option) {
+        return List.of("sh", "-c", "ulimit " + option + " && exec \"$@\"", "sh");
     }
 
     private Path config(String text) throws IOException {

@@ -370,6 +370,21 @@ public final class Gunicorn implements AutoCloseable {
   }
 
   /**
+   * Checks a body of the test app's {@code /download?bytes=size}: {@code size} bytes, byte {@code i}
+   * being {@code i % 251}, so that a byte lost, doubled or moved is found where it happened.
+   */
+  public static void assertDownload(byte[] body, int size) {
+    if (body.length != size) {
+      throw new AssertionError("a download of " + size + " bytes came with " + body.length);
+    }
+    for (int i = 0; i < size; i++) {
+      if (body[i] != (byte) (i % 251)) {
+        throw new AssertionError("byte " + i + " is " + body[i]);
+      }
+    }
+  }
+
+  /**
    * The directory holding the Django project ({@code testapp/}): {@code -Dcanaryproxy.testapp.dir}
    * or {@code proxy-core/src/test/django} found by walking up from the working directory, so it
    * works from any module of the build.
