@@ -142,13 +142,19 @@ class WebSocketTunnelTest {
         assertThat(client.closed.get(10, TimeUnit.SECONDS)).isEqualTo(1001);
     }
 
-    /** A tester's tunnel to a release pinned with cp_release, opened after it was switched away from, is theirs. */
-    @Test
-    void aTunnelPinnedToAnUnroutedReleaseOutlivesLaterDrains() throws Exception {
+    /** Green stable, then blue again: a tester then opens a tunnel pinned to green, which no user is routed to. */
+    private Client testerPinnedToGreenAfterItsDrain() throws Exception {
         proxy.switchTo("green", false);
         proxy.switchTo("blue", false);
         Client tester = Client.connect(proxy, "cp_release=green");
         assertThat(tester.echo("hello")).isEqualTo("green:hello");
+        return tester;
+    }
+
+    /** A tester's tunnel to a release pinned with cp_release, opened after it was switched away from, is theirs. */
+    @Test
+    void aTunnelPinnedToAnUnroutedReleaseOutlivesLaterDrains() throws Exception {
+        Client tester = testerPinnedToGreenAfterItsDrain();
 
         proxy.switchTo("blue", false); // any change of the route table schedules the drain of unrouted releases
         await().during(Duration.ofMillis(1500)).atMost(Duration.ofSeconds(5))
@@ -162,10 +168,7 @@ class WebSocketTunnelTest {
      */
     @Test
     void aReloadEndsEvenAPinnedTunnelOnTheEndpointsItTookOut() throws Exception {
-        proxy.switchTo("green", false);
-        proxy.switchTo("blue", false);
-        Client tester = Client.connect(proxy, "cp_release=green");
-        assertThat(tester.echo("hello")).isEqualTo("green:hello");
+        Client tester = testerPinnedToGreenAfterItsDrain();
 
         try (WebSocketEchoBackend newGreen = new WebSocketEchoBackend("green-v2")) {
             proxy.reload(config(blue.endpoint(), newGreen.endpoint()));
