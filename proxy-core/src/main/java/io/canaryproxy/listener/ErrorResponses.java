@@ -17,9 +17,9 @@ final class ErrorResponses {
     private ErrorResponses() {
     }
 
-    /** {@code status} with a one-line plain-text body, on a connection that closes after it. */
-    static FullHttpResponse closing(HttpResponseStatus status) {
-        return of(status, true, false, false);
+    /** {@code status} with a one-line plain-text body (none for a {@code HEAD}), on a connection that closes after it. */
+    static FullHttpResponse closing(HttpResponseStatus status, boolean head) {
+        return of(status, true, head, false);
     }
 
     /**

@@ -570,6 +570,10 @@ final class ProxyHandler extends ChannelInboundHandlerAdapter implements Upstrea
         lastClientNanos = System.nanoTime();
         startNanos = lastClientNanos;
         idleSinceNanos = 0;
+        // Before any answer: the encoder still holds the previous request's, and a refusal of a GET after a HEAD
+        // would go out without the body its Content-Length promises.
+        headRequest = HttpMethod.HEAD.equals(req.method());
+        encoder.headRequest(headRequest);
         DecoderResult result = req.decoderResult();
         if (result.isFailure() && result.cause() instanceof PrematureChannelClosureException) {
             // The connection closed in the middle of a head: a client that gave up (a page load cancelled, a
@@ -589,7 +593,6 @@ final class ProxyHandler extends ChannelInboundHandlerAdapter implements Upstrea
         }
         HttpHeaders h = req.headers();
         http10 = req.protocolVersion().equals(HttpVersion.HTTP_1_0);
-        headRequest = HttpMethod.HEAD.equals(req.method());
         keepAlive = HttpUtil.isKeepAlive(req) && !closing;
         long contentLength = HttpUtil.getContentLength(req, -1L);
         boolean chunked = HttpUtil.isTransferEncodingChunked(req);
@@ -641,7 +644,6 @@ final class ProxyHandler extends ChannelInboundHandlerAdapter implements Upstrea
         release = target;
         fallback = decision.fallback();
         release.requestStarted();
-        encoder.headRequest(headRequest);
         sends = 0;
         connectRetries = 0;
         endpoint = null;
@@ -684,7 +686,6 @@ final class ProxyHandler extends ChannelInboundHandlerAdapter implements Upstrea
         if (!keep) {
             closing = true;
         }
-        encoder.headRequest(headRequest);
         ChannelFuture served;
         if (staticProgress == null) {
             staticProgress = new ChannelProgressiveFutureListener() {
@@ -707,7 +708,10 @@ final class ProxyHandler extends ChannelInboundHandlerAdapter implements Upstrea
             // Counted in flight only once it is served: a request left counted would keep its release from draining.
             log.warn("static file {} of release {}: {}", UpstreamFailureLog.pathOf(req.uri()), target.name(),
                     e.toString());
-            reject(HttpResponseStatus.INTERNAL_SERVER_ERROR, "static file failed");
+            log.debug("client {}: static file failed -> 500", clientIp);
+            // A release's answer, as its 404s are: a tester reads which release's root failed.
+            lingerAndClose(servedBy(ErrorResponses.closing(HttpResponseStatus.INTERNAL_SERVER_ERROR, headRequest),
+                    target));
             return;
         }
         target.requestStarted();
@@ -1696,7 +1700,7 @@ final class ProxyHandler extends ChannelInboundHandlerAdapter implements Upstrea
             // release's answer.
             lc.clientMetrics.rejected(code);
         }
-        lingerAndClose(ErrorResponses.closing(status));
+        lingerAndClose(ErrorResponses.closing(status, headRequest));
     }
 
     /**
@@ -1730,10 +1734,9 @@ final class ProxyHandler extends ChannelInboundHandlerAdapter implements Upstrea
     private void answerAtOnce(HttpResponseStatus status, String why, Release forRelease) {
         log.debug("client {}: {} -> {}", clientIp, why, status.code());
         if (bodyExpected || !keepAlive || listener.shuttingDown()) {
-            lingerAndClose(servedBy(ErrorResponses.closing(status), forRelease));
+            lingerAndClose(servedBy(ErrorResponses.closing(status, headRequest), forRelease));
             return;
         }
-        encoder.headRequest(headRequest);
         ctx.writeAndFlush(servedBy(ErrorResponses.of(status, false, headRequest, http10), forRelease),
                 ctx.voidPromise());
         idleSinceNanos = System.nanoTime();

@@ -151,6 +151,30 @@ class StrictFramingTest {
         assertThat(result.closed()).isTrue();
     }
 
+    /** A refusal is framed for the request it answers, not for the one before it on the connection. */
+    @Test
+    void aRefusalAfterAHeadRequestCarriesItsBody() throws Exception {
+        RawExchange.Result result = RawExchange.send(proxy.listenAddress(),
+                "HEAD / HTTP/1.1\r\nHost: x\r\n\r\n"
+                        + "GET / HTTP/1.1\r\nHost: x\r\nContent-Length: 3a\r\n\r\n");
+
+        assertThat(result.responses()).as(result.text()).isEqualTo(2);
+        assertThat(result.text()).contains("HTTP/1.1 400 Bad Request").endsWith("\r\n\r\n400 Bad Request\n");
+        assertThat(result.closed()).isTrue();
+    }
+
+    /** RFC 9110 9.3.2: no answer to a HEAD has a body, the proxy's own refusals included. */
+    @Test
+    void aRefusedHeadRequestGetsNoBody() throws Exception {
+        RawExchange.Result result = RawExchange.send(proxy.listenAddress(),
+                "GET / HTTP/1.1\r\nHost: x\r\n\r\n"
+                        + "HEAD / HTTP/1.1\r\nHost: x\r\nContent-Length: 5000\r\n\r\n");
+
+        assertThat(result.responses()).as(result.text()).isEqualTo(2);
+        assertThat(result.text()).contains("HTTP/1.1 413 ").endsWith("\r\n\r\n");
+        assertThat(result.closed()).isTrue();
+    }
+
     /** RFC 9110 2.5: a later 1.x minor version is answered as 1.1; it still needs a Host, as 1.1 does. */
     @Test
     void aHigherMinorVersionIsHandledAsHttp11() throws Exception {
