@@ -35,12 +35,31 @@ final class ErrorResponses {
                 .set(HttpHeaderNames.CONTENT_TYPE, HttpHeaderValues.TEXT_PLAIN)
                 .set(HttpHeaderNames.CACHE_CONTROL, HttpHeaderValues.NO_STORE)
                 .setInt(HttpHeaderNames.CONTENT_LENGTH, text.length);
+        connection(response, close, http10Client);
+        return response;
+    }
+
+    /**
+     * {@code 200} with no body: the answer to an {@code OPTIONS} whose {@code Max-Forwards} ran out here, which the
+     * proxy gives as the request's final recipient (RFC 9110 7.6.2). It lists no methods: which ones a resource
+     * takes, only the app knows.
+     */
+    static FullHttpResponse optionsHere(boolean close, boolean http10Client) {
+        FullHttpResponse response = new DefaultFullHttpResponse(HttpVersion.HTTP_1_1, HttpResponseStatus.OK,
+                Unpooled.EMPTY_BUFFER);
+        response.headers()
+                .set(HttpHeaderNames.DATE, HttpDate.value())
+                .setInt(HttpHeaderNames.CONTENT_LENGTH, 0);
+        connection(response, close, http10Client);
+        return response;
+    }
+
+    private static void connection(FullHttpResponse response, boolean close, boolean http10Client) {
         if (close) {
             response.headers().set(HttpHeaderNames.CONNECTION, HttpHeaderValues.CLOSE);
         } else if (http10Client) {
             response.headers().set(HttpHeaderNames.CONNECTION, HttpHeaderValues.KEEP_ALIVE);
         }
-        return response;
     }
 
     static FullHttpResponse continue100() {

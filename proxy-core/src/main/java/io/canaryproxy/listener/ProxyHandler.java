@@ -607,6 +607,19 @@ final class ProxyHandler extends ChannelInboundHandlerAdapter implements Upstrea
             return;
         }
         expectContinue = expect != null && !http10;
+        if (req.method() == HttpMethod.OPTIONS && h.contains(HttpHeaderNames.MAX_FORWARDS)) {
+            // RFC 9110 7.6.2: an OPTIONS whose hops ran out is answered here; one with hops left goes on with one less.
+            long hops = RequestRules.maxForwards(h);
+            if (hops == 0) {
+                log.debug("client {}: OPTIONS with Max-Forwards: 0 -> 200", clientIp);
+                boolean close = bodyExpected || !keepAlive || listener.shuttingDown();
+                answerAtOnce(ErrorResponses.optionsHere(close, http10), close);
+                return;
+            }
+            if (hops > 0) {
+                h.set(HttpHeaderNames.MAX_FORWARDS, Long.toString(hops - 1));
+            }
+        }
         upgradeRequested = RequestRules.asksUpgrade(req);
         idempotent = RequestRules.isIdempotent(req.method());
 
@@ -1733,12 +1746,16 @@ final class ProxyHandler extends ChannelInboundHandlerAdapter implements Upstrea
      */
     private void answerAtOnce(HttpResponseStatus status, String why, Release forRelease) {
         log.debug("client {}: {} -> {}", clientIp, why, status.code());
-        if (bodyExpected || !keepAlive || listener.shuttingDown()) {
-            lingerAndClose(servedBy(ErrorResponses.closing(status, headRequest), forRelease));
+        boolean close = bodyExpected || !keepAlive || listener.shuttingDown();
+        answerAtOnce(servedBy(ErrorResponses.of(status, close, headRequest, http10), forRelease), close);
+    }
+
+    private void answerAtOnce(FullHttpResponse response, boolean close) {
+        if (close) {
+            lingerAndClose(response);
             return;
         }
-        ctx.writeAndFlush(servedBy(ErrorResponses.of(status, false, headRequest, http10), forRelease),
-                ctx.voidPromise());
+        ctx.writeAndFlush(response, ctx.voidPromise());
         idleSinceNanos = System.nanoTime();
         if (decoder.resume()) {
             decodeHeldBytes();

@@ -145,6 +145,26 @@ final class RequestRules {
                 || "-._~%!$&'()*+,;=".indexOf(c) >= 0;
     }
 
+    /**
+     * The request's {@code Max-Forwards} (RFC 9110 7.6.2), or {@code -1} when it has none or one that is not a
+     * number, which is passed on as it came.
+     */
+    static long maxForwards(HttpHeaders h) {
+        String value = h.get(HttpHeaderNames.MAX_FORWARDS);
+        if (value == null || value.isEmpty() || value.length() > 18) {
+            return -1;
+        }
+        long n = 0;
+        for (int i = 0; i < value.length(); i++) {
+            char c = value.charAt(i);
+            if (c < '0' || c > '9') {
+                return -1;
+            }
+            n = n * 10 + c - '0';
+        }
+        return n;
+    }
+
     /** RFC 9110 9.2.2; the decoder hands out Netty's shared method instances, so identity is enough. */
     static boolean isIdempotent(HttpMethod method) {
         return method == HttpMethod.GET || method == HttpMethod.HEAD || method == HttpMethod.OPTIONS

@@ -70,6 +70,32 @@ class HeaderRewriteTest {
         assertThat(r.getHeader("Host")).isEqualTo("shop.example");
     }
 
+    /**
+     * RFC 9110 7.6.2: an OPTIONS goes on with one hop less, and one with no hop left is answered by the proxy as
+     * its final recipient. Other methods pass the header on untouched.
+     */
+    @Test
+    void optionsCountsDownMaxForwards() throws Exception {
+        RawExchange.Result forwarded = RawExchange.send(proxy.listenAddress(),
+                "OPTIONS /h HTTP/1.1\r\nHost: x\r\nMax-Forwards: 3\r\nConnection: close\r\n\r\n");
+        assertThat(forwarded.status()).as(forwarded.text()).isEqualTo(200);
+        assertThat(forwarded.text()).contains("body");
+        assertThat(upstream.findAll(anyRequestedFor(urlEqualTo("/h"))))
+                .singleElement().satisfies(r -> assertThat(r.getHeader("Max-Forwards")).isEqualTo("2"));
+
+        RawExchange.Result here = RawExchange.send(proxy.listenAddress(),
+                "OPTIONS /h HTTP/1.1\r\nHost: x\r\nMax-Forwards: 0\r\n\r\n"
+                        + "OPTIONS * HTTP/1.1\r\nHost: x\r\nMax-Forwards: 0\r\nConnection: close\r\n\r\n");
+        assertThat(here.responses()).as(here.text()).isEqualTo(2);
+        assertThat(here.text()).startsWith("HTTP/1.1 200 OK").containsIgnoringCase("content-length: 0")
+                .doesNotContain("body").endsWith("\r\n\r\n");
+        assertThat(upstream.findAll(anyRequestedFor(urlEqualTo("/h")))).as("requests upstream").hasSize(1);
+
+        upstream.resetRequests();
+        LoggedRequest get = send("Max-Forwards: 0\r\n");
+        assertThat(get.getHeader("Max-Forwards")).isEqualTo("0");
+    }
+
     /** RFC 6265 5.4: one Cookie header; gunicorn would join two with ", ", which Django reads into a value. */
     @Test
     void severalCookieHeadersReachTheUpstreamAsOne() throws Exception {

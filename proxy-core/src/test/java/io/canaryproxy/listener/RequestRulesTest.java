@@ -58,4 +58,24 @@ class RequestRulesTest {
 
         assertThat(RequestRules.check(request)).isEqualTo(HttpResponseStatus.NOT_IMPLEMENTED);
     }
+
+    /** RFC 9110 7.6.2: Max-Forwards is 1*DIGIT; anything else is passed on as it came (-1). */
+    @Test
+    void maxForwardsIsReadAsDigitsOnly() {
+        assertThat(maxForwards(null)).isEqualTo(-1);
+        assertThat(maxForwards("0")).isZero();
+        assertThat(maxForwards("10")).isEqualTo(10);
+        assertThat(maxForwards("007")).isEqualTo(7);
+        for (String bad : new String[] {"", "-1", "+1", "1.5", "one", "1 2", "9999999999999999999"}) {
+            assertThat(maxForwards(bad)).as(bad).isEqualTo(-1);
+        }
+    }
+
+    private static long maxForwards(String value) {
+        HttpRequest request = new DefaultHttpRequest(HttpVersion.HTTP_1_1, HttpMethod.OPTIONS, "*");
+        if (value != null) {
+            request.headers().set(HttpHeaderNames.MAX_FORWARDS, value);
+        }
+        return RequestRules.maxForwards(request.headers());
+    }
 }
