@@ -1834,7 +1834,7 @@ final class ProxyHandler extends ChannelInboundHandlerAdapter implements Upstrea
         ctx.pipeline().remove(encoder);
         boolean sentAhead = decoder.switchToRaw();
         Release r = release;
-        r.upgraded(ctx.channel());
+        r.upgraded(ctx.channel(), startNanos, lc.drainTimeoutNanos);
         endExchange();
         upstream = up;
         ctx.channel().config().setAutoRead(true);

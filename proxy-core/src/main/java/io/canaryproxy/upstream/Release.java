@@ -302,10 +302,23 @@ public final class Release {
         inflight.decrement();
     }
 
-    /** Registers the client side of an upgraded connection, so that a drain can close it. */
-    public void upgraded(Channel clientChannel) {
-        clientChannel.attr(UPGRADED_AT).set(System.nanoTime());
+    /**
+     * Registers the client side of an upgraded connection, so that a drain can close it. The tunnel belongs to the
+     * drain that began after {@code routedAtNanos}, when its request was routed here, however late the 101 came;
+     * if that drain's {@code drainTimeoutNanos} has already run out, its timer has passed it by, and it is ended
+     * now.
+     */
+    public void upgraded(Channel clientChannel, long routedAtNanos, long drainTimeoutNanos) {
+        clientChannel.attr(UPGRADED_AT).set(routedAtNanos);
         upgraded.add(clientChannel);
+        long now = System.nanoTime();
+        boolean retiredTooLong = retiredForNanos(now) >= drainTimeoutNanos;
+        boolean drainedTooLong = !routed && everUnrouted && routedAtNanos - unroutedSinceNanos < 0
+                && now - unroutedSinceNanos >= drainTimeoutNanos;
+        if (retiredTooLong || drainedTooLong) {
+            // After the caller has set the tunnel up: ending it is an event its handler must be ready for.
+            clientChannel.eventLoop().execute(() -> end(clientChannel));
+        }
     }
 
     public int upgradedCount() {
@@ -381,13 +394,6 @@ public final class Release {
     }
 
     /**
-     * Closes the upgraded connections that were open when the route table last stopped sending requests here: the
-     * ones a switch or rollback drains. A tunnel opened since, by a tester who pinned this release with
-     * {@code cp_release}, is the tester's to end; so are all tunnels of a release the route table never used.
-     *
-     * @return how many were closed
-     */
-    /**
      * Ends every upgraded connection of this generation, a tester's pinned ones included: a reload took its
      * endpoints or pools out, and their processes are to be stopped once nothing uses them.
      */
@@ -400,6 +406,13 @@ public final class Release {
         return closed;
     }
 
+    /**
+     * Closes the upgraded connections whose requests came before the route table last stopped sending requests
+     * here: the ones a switch or rollback drains. A tunnel opened since, by a tester who pinned this release with
+     * {@code cp_release}, is the tester's to end; so are all tunnels of a release the route table never used.
+     *
+     * @return how many were closed
+     */
     public int closeUpgradedFromBeforeUnrouted() {
         if (!everUnrouted) {
             return 0;

@@ -8,6 +8,8 @@ import io.canaryproxy.ProxyStatus;
 import io.canaryproxy.config.ProxyConfig;
 import io.canaryproxy.testing.HttpHeads;
 import io.canaryproxy.testing.RawHttpClient;
+import io.canaryproxy.testing.ScriptedBackend;
+import io.canaryproxy.testing.ScriptedBackend.Reply;
 import io.canaryproxy.testing.TestConfigs;
 import io.canaryproxy.testing.WebSocketEchoBackend;
 import java.io.InputStream;
@@ -28,6 +30,8 @@ import java.util.concurrent.TimeUnit;
 import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.BeforeEach;
 import org.junit.jupiter.api.Test;
+import org.junit.jupiter.params.ParameterizedTest;
+import org.junit.jupiter.params.provider.ValueSource;
 
 /** WebSocket connections are tunnelled after the 101 and closed after {@code drain.timeout} once switched away. */
 class WebSocketTunnelTest {
@@ -44,15 +48,19 @@ class WebSocketTunnelTest {
     }
 
     private static ProxyConfig config(String blue, String green) {
+        return config(blue, green, "1s");
+    }
+
+    private static ProxyConfig config(String blue, String green, String drainTimeout) {
         return TestConfigs.parse("""
                 proxy {
                   releases.blue.endpoints = ["%s"]
                   releases.green.endpoints = ["%s"]
                   routing.stable = blue
                   health-check.interval = 0
-                  drain.timeout = 1s
+                  drain.timeout = %s
                 }
-                """.formatted(blue, green));
+                """.formatted(blue, green, drainTimeout));
     }
 
     @AfterEach
@@ -160,6 +168,42 @@ class WebSocketTunnelTest {
         await().during(Duration.ofMillis(1500)).atMost(Duration.ofSeconds(5))
                 .until(() -> !tester.closed.isDone() && proxy.status().releases().get("green").upgraded() == 1);
         assertThat(tester.echo("still here")).isEqualTo("green:still here");
+    }
+
+    /**
+     * A tunnel whose request the route table sent to blue before a switch is that switch's to drain, however late
+     * the app's 101 comes: while the drain timeout runs, or after it ran out.
+     */
+    @ParameterizedTest(name = "the 101 comes {0} the drain timeout")
+    @ValueSource(strings = {"within", "after"})
+    void aTunnelRoutedBeforeASwitchIsDrainedHoweverLateItsUpgrade(String when) throws Exception {
+        CountDownLatch answer = new CountDownLatch(1);
+        try (ScriptedBackend slowBlue = new ScriptedBackend();
+             ScriptedBackend otherGreen = new ScriptedBackend()) {
+            slowBlue.on("/up", Reply.of("HTTP/1.1 101 Switching Protocols\r\nUpgrade: foo\r\nConnection: Upgrade\r\n\r\n")
+                    .holdAt(1, answer));
+            try (CanaryProxy own = CanaryProxy.start(config(slowBlue.endpoint(), otherGreen.endpoint(), "300ms"));
+                 Socket client = new Socket(InetAddress.getLoopbackAddress(), own.listenAddress().getPort())) {
+                client.setSoTimeout(10_000);
+                client.getOutputStream().write("GET /up HTTP/1.1\r\nHost: x\r\nUpgrade: foo\r\nConnection: Upgrade\r\n\r\n"
+                        .getBytes(StandardCharsets.US_ASCII));
+                await().atMost(Duration.ofSeconds(5)).until(() -> slowBlue.requests() == 1);
+
+                own.switchTo("green", false);
+                if (when.equals("after")) {
+                    await().during(Duration.ofMillis(700)).atMost(Duration.ofSeconds(5))
+                            .until(() -> own.status().releases().get("blue").inflight() == 1);
+                }
+                answer.countDown();
+
+                InputStream in = client.getInputStream();
+                assertThat(new String(in.readNBytes(12), StandardCharsets.US_ASCII)).isEqualTo("HTTP/1.1 101");
+                // Returns at the tunnel's end; one left open times the read out.
+                assertThat(new String(in.readAllBytes(), StandardCharsets.US_ASCII)).endsWith("\r\n\r\n");
+                assertThat(own.awaitDrained("blue", Duration.ofSeconds(5)).get(10, TimeUnit.SECONDS).drained())
+                        .isTrue();
+            }
+        }
     }
 
     /**
