@@ -1067,6 +1067,8 @@ final class ProxyHandler extends ChannelInboundHandlerAdapter implements Upstrea
         }
         if (!requestComplete) {
             if (up.isWritable()) {
+                // A pause for a connection that closed before it drained: no writability change will lift it.
+                bodyPaused = false;
                 drain();
             } else {
                 pauseBody();
@@ -1523,7 +1525,14 @@ final class ProxyHandler extends ChannelInboundHandlerAdapter implements Upstrea
      */
     private boolean retried(UpstreamConnection connection, String why) {
         Endpoint failed = endpoint;
-        Endpoint next = connection.reused() ? endpoint : nextAfterFailureOf(endpoint);
+        Endpoint next;
+        if (connection.reused()) {
+            // The same gunicorn, in the release as it is now: a reload may have taken this endpoint out since.
+            toCurrentGeneration();
+            next = endpoint != null ? endpoint : release.pick(loopIndex, null, failedOn);
+        } else {
+            next = nextAfterFailureOf(endpoint);
+        }
         if (next == null) {
             return false;
         }

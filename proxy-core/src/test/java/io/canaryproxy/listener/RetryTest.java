@@ -18,13 +18,21 @@ import io.canaryproxy.CanaryProxy;
 import io.canaryproxy.config.ProxyConfig;
 import io.canaryproxy.testing.Captured;
 import io.canaryproxy.testing.Gunicorn;
+import io.canaryproxy.testing.HttpHeads;
 import io.canaryproxy.testing.Ports;
 import io.canaryproxy.testing.RawExchange;
 import io.canaryproxy.testing.RawHttpClient;
+import io.canaryproxy.testing.ScriptedBackend;
+import io.canaryproxy.testing.ScriptedBackend.Reply;
 import io.canaryproxy.testing.TestConfigs;
 import io.micrometer.core.instrument.MeterRegistry;
 import io.micrometer.core.instrument.simple.SimpleMeterRegistry;
 import java.io.IOException;
+import java.io.InputStream;
+import java.io.UncheckedIOException;
+import java.net.InetAddress;
+import java.net.ServerSocket;
+import java.net.Socket;
 import java.net.StandardProtocolFamily;
 import java.net.UnixDomainSocketAddress;
 import java.nio.channels.ServerSocketChannel;
@@ -34,6 +42,9 @@ import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.List;
+import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.CountDownLatch;
+import java.util.concurrent.TimeUnit;
 import java.util.regex.Pattern;
 import java.util.stream.Collectors;
 import java.util.stream.Stream;
@@ -193,6 +204,54 @@ class RetryTest {
 
             assertThat(r.status()).isEqualTo(200);
             assertThat(r.bodyText()).isEqualTo("again");
+        }
+    }
+
+    /**
+     * A request that met its kept-alive connection closing, after a reload took that connection's endpoint out of
+     * the release, goes to the release as it is now: the old gunicorn may be stopped once nothing uses it.
+     */
+    @Test
+    void aRequestThatMetAClosingKeptAliveConnectionAfterAReloadGoesToTheReleaseAsItIsNow() throws Exception {
+        CountDownLatch asked = new CountDownLatch(1);
+        CountDownLatch reloaded = new CountDownLatch(1);
+        try (ServerSocket old = new ServerSocket(0, 50, InetAddress.getLoopbackAddress());
+             ScriptedBackend replacement = new ScriptedBackend()) {
+            replacement.otherwise(Reply.of("HTTP/1.1 200 OK\r\nContent-Length: 3\r\n\r\nnew"));
+            Thread oldGunicorn = new Thread(() -> {
+                try (Socket s = old.accept()) {
+                    InputStream in = s.getInputStream();
+                    HttpHeads.read(in);
+                    s.getOutputStream().write("HTTP/1.1 200 OK\r\nContent-Length: 3\r\n\r\nold"
+                            .getBytes(StandardCharsets.US_ASCII));
+                    HttpHeads.read(in);
+                    asked.countDown();
+                    reloaded.await(10, TimeUnit.SECONDS);
+                } catch (IOException | InterruptedException e) {
+                    // the test fails on what it does not get
+                }
+                // Closed without an answer, as gunicorn closes a connection it kept idle too long.
+            });
+            oldGunicorn.start();
+            String oldEndpoint = "127.0.0.1:" + old.getLocalPort();
+            try (CanaryProxy proxy = CanaryProxy.start(blue(KEEP_IDLE, oldEndpoint));
+                 RawHttpClient client = new RawHttpClient(proxy.listenAddress())) {
+                assertThat(client.get("/warm").bodyText()).isEqualTo("old");
+                CompletableFuture<RawHttpClient.Response> x = CompletableFuture.supplyAsync(() -> {
+                    try {
+                        return client.get("/x");
+                    } catch (IOException e) {
+                        throw new UncheckedIOException(e);
+                    }
+                });
+                assertThat(asked.await(10, TimeUnit.SECONDS)).isTrue();
+
+                proxy.reload(blue(KEEP_IDLE, replacement.endpoint()));
+                reloaded.countDown();
+
+                assertThat(x.get(10, TimeUnit.SECONDS).bodyText()).isEqualTo("new");
+            }
+            oldGunicorn.join(10_000);
         }
     }
 
