@@ -43,7 +43,7 @@ final class ConfigChanges {
         if (Objects.equals(before, after)) {
             return;
         }
-        if (!isSettings(before) || after == null || before.getClass() != after.getClass()) {
+        if (before == null || after == null || !isSettings(before) || before.getClass() != after.getClass()) {
             refused.add(key + " changed from " + show(before) + " to " + show(after) + ", which needs a restart");
             return;
         }
@@ -119,7 +119,7 @@ final class ConfigChanges {
         if (Objects.equals(before, after)) {
             return List.of();
         }
-        if (!isSettings(before) || after == null || before.getClass() != after.getClass()) {
+        if (before == null || after == null || !isSettings(before) || before.getClass() != after.getClass()) {
             return List.of(key + ": " + show(before) + " -> " + show(after));
         }
         List<String> lines = new ArrayList<>();

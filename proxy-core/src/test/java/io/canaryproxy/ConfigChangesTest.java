@@ -129,4 +129,16 @@ class ConfigChangesTest {
                 "proxy.listen changed from " + before.listen() + " to 127.0.0.1:9, which needs a restart",
                 "proxy.admin.token changed, which needs a restart");
     }
+
+    /** A state file turned on or off by a reload is refused as any other restart-only change, in both directions. */
+    @Test
+    void aStateFileTurnedOnOrOffNeedsARestart() {
+        ProxyConfig off = config("proxy.state-file = \"\"");
+        ProxyConfig on = config("proxy.state-file = \"/var/lib/canary-proxy/state.json\"");
+
+        assertThat(ConfigChanges.needingRestart(off, on)).containsExactly("proxy.state-file changed from none to "
+                + on.stateFile() + ", which needs a restart");
+        assertThat(ConfigChanges.needingRestart(on, off)).containsExactly("proxy.state-file changed from "
+                + on.stateFile() + " to none, which needs a restart");
+    }
 }
