@@ -64,7 +64,11 @@ import org.slf4j.LoggerFactory;
  * proxy.close();
  * }</pre>
  *
- * <p>All methods are thread-safe.
+ * <p>All methods are thread-safe. The proxy's threads are daemon threads: it keeps no JVM alive by itself, so an
+ * application whose main thread returns must wait for its own end (a shutdown hook that calls {@link #stop()}, say).
+ * Once {@link #stop()} has begun, every method that would change the route table, the configuration or the
+ * analysis throws {@link IllegalStateException}. Each proxy needs a {@link MeterRegistry} of its own while it runs;
+ * its meters are removed from it when it stops.
  */
 public final class CanaryProxy implements AutoCloseable {
 
@@ -96,7 +100,13 @@ public final class CanaryProxy implements AutoCloseable {
     private final Analysis analysis;
     private final AnalysisStore analysisStore;
     private AnalysisConfig analysisConfig;
-    private boolean stopped;
+    /** Set as a stop begins; from then on nothing changes the route table, the configuration or the analysis. */
+    private volatile boolean stopping;
+    /** Completes when the stop has ended: a second caller of {@link #stop()} waits for it. */
+    private final CompletableFuture<Void> stopped = new CompletableFuture<>();
+    /** {@link #awaitDrained} calls under way, with their release: a stop completes them with what it leaves. */
+    private final Map<CompletableFuture<ProxyStatus.Release>, String> drainWaits =
+            new java.util.concurrent.ConcurrentHashMap<>();
     private boolean sweeping;
 
     private CanaryProxy(ProxyConfig config, MeterRegistry registry) {
@@ -139,6 +149,7 @@ public final class CanaryProxy implements AutoCloseable {
         } catch (RuntimeException e) {
             group.shutdownGracefully(0, 0, TimeUnit.MILLISECONDS);
             control.shutdownNow();
+            removeMeters(registry);
             throw e;
         }
         gauges = ProxyMeters.bind(registry, upstreams, List.of(), routes, totals);
@@ -214,6 +225,7 @@ public final class CanaryProxy implements AutoCloseable {
      *                                  the proxy's event loops)
      */
     public RouteTable switchTo(String release, boolean force) {
+        requireRunning();
         Release target = requireRelease(release);
         requireServing(target, "switch", force);
         RouteTable table = analysis.operatorChange(() -> routes.update(t -> t.switchTo(release)),
@@ -227,14 +239,20 @@ public final class CanaryProxy implements AutoCloseable {
      * keeps the rest. Weight 0 keeps the canary named but sends it nobody.
      *
      * @throws IllegalArgumentException for an unknown release, the stable release itself, or a weight outside
-     *                                  0..100
+     *                                  0..100 or finer than 0.01
      * @throws IllegalStateException    when the weight is above 0, the release has no healthy endpoint and
      *                                  {@code force} is false
      */
     public RouteTable setCanary(String release, double weightPercent, boolean force) {
+        requireRunning();
         Release target = requireRelease(release);
         if (!(weightPercent >= 0 && weightPercent <= 100)) {
             throw new IllegalArgumentException("weight must be a percentage from 0 to 100, not " + weightPercent);
+        }
+        double basisPoints = weightPercent * 100;
+        if (Math.abs(basisPoints - Math.rint(basisPoints)) > 1e-6) {
+            // 0.004 would round to 0: a canary that gets nobody, though a weight was asked for.
+            throw new IllegalArgumentException("weight has a resolution of 0.01 %, not " + weightPercent);
         }
         if (weightPercent > 0) {
             requireServing(target, "change", force);
@@ -313,6 +331,7 @@ public final class CanaryProxy implements AutoCloseable {
      * @throws IllegalStateException when there is no canary
      */
     public RouteTable promote() {
+        requireRunning();
         return analysis.operatorChange(this::promoted, "promoted by an operator", "promoted");
     }
 
@@ -330,6 +349,7 @@ public final class CanaryProxy implements AutoCloseable {
      * @throws IllegalStateException when there is no canary
      */
     public RouteTable rollback() {
+        requireRunning();
         return analysis.operatorChange(this::rolledBackEvenIfUnsaved, "rolled back by an operator", "rolled-back");
     }
 
@@ -370,6 +390,8 @@ public final class CanaryProxy implements AutoCloseable {
      *                                               applied then
      */
     public synchronized List<String> reload(ProxyConfig next) {
+        requireRunning();
+        java.util.Objects.requireNonNull(next, "next");
         ProxyConfig now = config;
         List<String> refused = new ArrayList<>(ConfigChanges.needingRestart(now, next));
         RouteTable table = routes.table();
@@ -446,6 +468,7 @@ public final class CanaryProxy implements AutoCloseable {
      *                                  {@code force} is false, or a pre-rollout webhook refused
      */
     public Analysis.Status startAnalysis(String release, boolean force) {
+        requireRunning();
         Release target = requireRelease(release);
         if (release.equals(routes.table().stable())) {
             throw new IllegalArgumentException("'" + release + "' is the stable release; a canary must be another");
@@ -454,13 +477,31 @@ public final class CanaryProxy implements AutoCloseable {
         return analysis.start(release, force);
     }
 
-    /** Holds the running analysis at its weight until {@link #resumeAnalysis()}. */
+    /**
+     * Holds the running analysis at its weight until {@link #resumeAnalysis()}: no check is judged, no step taken.
+     *
+     * @throws IllegalStateException when no analysis is running
+     */
     public Analysis.Status pauseAnalysis() {
+        requireRunning();
         return analysis.pause();
     }
 
+    /**
+     * Continues a paused analysis at its step, with a fresh interval.
+     *
+     * @throws IllegalStateException when no analysis is paused
+     */
     public Analysis.Status resumeAnalysis() {
+        requireRunning();
         return analysis.resume();
+    }
+
+    /** Refuses a change once a stop has begun: a stopped proxy's state file may already be another proxy's. */
+    private void requireRunning() {
+        if (stopping) {
+            throw new IllegalStateException(stopped.isDone() ? "the proxy has stopped" : "the proxy is stopping");
+        }
     }
 
     /** What the control plane of an analysis may do: route-table changes that do not end the analysis itself. */
@@ -592,19 +633,25 @@ public final class CanaryProxy implements AutoCloseable {
      * waits for. Upgraded connections are not requests and are not listed.
      */
     public CompletableFuture<List<InFlightRequest>> requestsInFlight(String release, int max) {
+        if (max < 0) {
+            throw new IllegalArgumentException("max must be 0 or more, not " + max);
+        }
         return listener.inFlight(release, max);
     }
 
     /**
      * Completes with the release's state once it is drained (routed nowhere, no request in flight, no connection
-     * open), or with its state at the deadline. Never completes exceptionally for a known release.
+     * open), or with its state at the deadline, or at a stop that comes first. Never completes exceptionally for a
+     * known release.
      *
      * @throws IllegalArgumentException when no release has that name
      * @throws IllegalStateException    when the route table sends users to the release: it is the stable one or the
      *                                  canary, and waiting would only end at the deadline (a deploy script that
-     *                                  drained its live release and then stopped it would take the site down)
+     *                                  drained its live release and then stopped it would take the site down),
+     *                                  or once the proxy is stopping
      */
     public CompletableFuture<ProxyStatus.Release> awaitDrained(String release, Duration timeout) {
+        requireRunning();
         if (release == null || upstreams.release(release) == null && !removedReleases.contains(release)) {
             requireRelease(release); // throws, naming the known ones
         }
@@ -615,31 +662,67 @@ public final class CanaryProxy implements AutoCloseable {
                     + "; switch away from it before draining it");
         }
         CompletableFuture<ProxyStatus.Release> result = new CompletableFuture<>();
-        long deadline = System.nanoTime() + timeout.toNanos();
+        long start = System.nanoTime();
+        long limit = saturatedNanos(timeout);
         Runnable[] poll = new Runnable[1];
         poll[0] = () -> {
             ProxyStatus.Release s = releaseStatus(release);
-            if (s.drained() || System.nanoTime() - deadline >= 0) {
+            if (s.drained() || System.nanoTime() - start >= limit) {
                 result.complete(s);
             } else {
                 control.schedule(poll[0], DRAIN_POLL_MILLIS, TimeUnit.MILLISECONDS);
             }
         };
-        control.execute(poll[0]);
+        drainWaits.put(result, release);
+        result.whenComplete((s, e) -> drainWaits.remove(result));
+        try {
+            control.execute(poll[0]);
+        } catch (java.util.concurrent.RejectedExecutionException stopped) {
+            result.complete(releaseStatus(release));
+        }
         return result;
+    }
+
+    private static long saturatedNanos(Duration d) {
+        try {
+            return d.toNanos();
+        } catch (ArithmeticException tooLong) {
+            return d.isNegative() ? Long.MIN_VALUE : Long.MAX_VALUE;
+        }
     }
 
     /**
      * Graceful stop: stops accepting, lets in-flight requests finish (at most {@code drain.timeout}), closes every
-     * connection and releases the threads. Idempotent.
+     * connection, releases the threads and removes the proxy's meters from its registry. Returns once all that is
+     * done, also when another thread's stop is under way. Idempotent.
+     *
+     * @throws IllegalStateException on one of the proxy's event loops (in a callback of a future the proxy
+     *                               completed there, say), which the stop waits to end; call it from another thread
      */
     public void stop() {
-        synchronized (this) {
-            if (stopped) {
-                return;
+        for (EventLoop loop : loops) {
+            if (loop.inEventLoop()) {
+                throw new IllegalStateException("stop() waits for the proxy's event loops to end, so it cannot be"
+                        + " called on one of them; call it from another thread");
             }
-            stopped = true;
         }
+        boolean first;
+        synchronized (this) {
+            first = !stopping;
+            stopping = true;
+        }
+        if (!first) {
+            stopped.join();
+            return;
+        }
+        try {
+            stopNow();
+        } finally {
+            stopped.complete(null);
+        }
+    }
+
+    private void stopNow() {
         log.info("stopping: no new connections, waiting up to {} for requests in flight",
                 DurationText.of(config.drain().timeout()));
         listener.stopAccepting();
@@ -671,13 +754,25 @@ public final class CanaryProxy implements AutoCloseable {
         // After the loops: the requests cut above are logged there, as their connections close.
         listener.flushFailureLog();
         control.shutdownNow();
+        drainWaits.forEach((waiting, release) -> waiting.complete(releaseStatus(release)));
         // The last chance to write what the retries have not: the next start reads these files.
         saveIfUnsaved();
+        routes.close();
+        removeMeters(registry);
         String unsaved = unsavedState();
         if (unsaved != null) {
             log.error("stopping with state not saved: {}", unsaved);
         }
         log.info("stopped");
+    }
+
+    /** Removes every meter of the proxy's, so that another proxy may register them anew and nothing holds this one. */
+    private static void removeMeters(MeterRegistry registry) {
+        for (io.micrometer.core.instrument.Meter m : List.copyOf(registry.getMeters())) {
+            if (m.getId().getName().startsWith("canary.proxy.")) {
+                registry.remove(m);
+            }
+        }
     }
 
     /** Same as {@link #stop()}. */

@@ -14,6 +14,10 @@ import java.util.Map;
  */
 public record ProxyStatus(RouteTable routes, Map<String, Release> releases, Analysis.Status analysis) {
 
+    public ProxyStatus {
+        releases = java.util.Collections.unmodifiableMap(new java.util.LinkedHashMap<>(releases));
+    }
+
     /**
      * @param inflight    requests of this release not yet answered completely
      * @param connections open upstream connections (pooled, busy and upgraded) to this release's endpoints

@@ -26,6 +26,8 @@ public final class RouteState {
     private volatile Routes current;
     /** Why the table in force is not in the state file, or {@code null} when it is. */
     private volatile String unsaved;
+    /** Set by a stop: the state file may be another proxy's from then on. */
+    private boolean closed;
 
     public RouteState(Upstreams upstreams, RouteTable initial, StateFile stateFile) {
         this.upstreams = upstreams;
@@ -61,6 +63,9 @@ public final class RouteState {
     }
 
     private synchronized RouteTable update(UnaryOperator<RouteTable> change, boolean evenIfUnsaved) {
+        if (closed) {
+            throw new IllegalStateException("the proxy has stopped; its route table no longer changes");
+        }
         RouteTable before = current.table();
         RouteTable after = change.apply(before);
         resolve(after);
@@ -81,6 +86,14 @@ public final class RouteState {
         apply(after);
         log.info("route table v{}: {} (was {})", after.version(), after.describe(), before.describe());
         return after;
+    }
+
+    /**
+     * Refuses every later change, after the stop's last save: a proxy started next on the same state file must not
+     * have its table overwritten by a change made through this stopped one.
+     */
+    public synchronized void close() {
+        closed = true;
     }
 
     /** Why the table in force is not in the state file (see {@link #updateEvenIfUnsaved}), or {@code null}. */
