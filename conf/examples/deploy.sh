@@ -6,13 +6,16 @@
 # It finds the idle release, updates and restarts it, checks it answers,
 # switches all traffic to it, waits until the old release is drained and
 # only then stops the old gunicorn. Any failure stops it with a one-line
-# reason and a non-zero exit; the release that served before still serves.
+# reason and a non-zero exit. Up to the switch, the release that served
+# before still serves; after it, a drain that does not end in time leaves the
+# new release serving and the old gunicorn running, as the reason says.
 #
 # Environment: ADMIN (or CANARY_PROXY_ADMIN_URL), default http://127.0.0.1:9901;
 # CANARY_PROXY_TOKEN (or CANARY_PROXY_ADMIN_TOKEN, as the proxy reads it) when
 # admin.token is set; APP_ROOT, default /srv/app, holding blue/ and green/;
 # DRAIN_TIMEOUT, default 60s: how long requests on the old release may take;
-# DEPLOY_LOCK, default $TMPDIR/canary-proxy-deploy.lock: held while it runs.
+# DEPLOY_LOCK, default $TMPDIR/canary-proxy-deploy.lock: held while it runs;
+# SUPERVISORCTL, default supervisorctl (e.g. "supervisorctl -c /etc/app.conf").
 set -euo pipefail
 # A git hook runs with GIT_DIR set to the repository pushed to: the git
 # commands below must act on the release's own checkout instead.
@@ -23,6 +26,7 @@ ADMIN=${ADMIN:-${CANARY_PROXY_ADMIN_URL:-http://127.0.0.1:9901}}
 TOKEN=${CANARY_PROXY_TOKEN:-${CANARY_PROXY_ADMIN_TOKEN:-}}
 APP_ROOT=${APP_ROOT:-/srv/app}
 DRAIN_TIMEOUT=${DRAIN_TIMEOUT:-60s}
+SUPERVISORCTL=${SUPERVISORCTL:-supervisorctl}
 REF=${1:-main}
 AUTH=()
 if [ -n "$TOKEN" ]; then AUTH=(-H "Authorization: Bearer $TOKEN"); fi
@@ -32,7 +36,10 @@ fail() { echo "deploy: $*" >&2; exit 1; }
 # One deploy at a time: a second one started while the first drains would take
 # the release being drained for the idle one. A second push waits its turn.
 LOCK=${DEPLOY_LOCK:-${TMPDIR:-/tmp}/canary-proxy-deploy.lock}
-exec 9>>"$LOCK" || fail "cannot open the lock file $LOCK"
+# Opened for reading, which is all flock needs: the file stays the account's
+# that first made it, and every other account that deploys can open it so.
+[ -e "$LOCK" ] || (: >>"$LOCK") 2>/dev/null || true
+exec 9<"$LOCK" || fail "cannot open the lock file $LOCK"
 flock -w 900 9 || fail "another deploy has held $LOCK for 15 minutes; nothing was changed"
 # An answer's body on one line, cut short: a wrong address may answer a page.
 short() { tr -s '\n' ' ' <<<"$1" | cut -c1-300; }
@@ -72,7 +79,7 @@ git checkout --quiet --force --detach FETCH_HEAD || fail "cannot check out $REF 
 ./venv/bin/python manage.py migrate --noinput || fail "migrate failed for $next; $stable still serves"
 ./venv/bin/python manage.py collectstatic --noinput --clear >/dev/null \
   || fail "collectstatic failed for $next; $stable still serves"
-supervisorctl restart "gunicorn-$next" || fail "cannot restart gunicorn-$next; $stable still serves"
+$SUPERVISORCTL restart "gunicorn-$next" || fail "cannot restart gunicorn-$next; $stable still serves"
 
 # The switch is refused (409) while none of the new release's endpoints
 # answers its health check when asked, so a gunicorn that did not come up (or
@@ -103,5 +110,5 @@ except (ValueError, KeyError, TypeError):
     print("")' <<<"$body")
   fail "$next serves, but $stable is not drained ($code): ${open:-$(short "$body")}; gunicorn-$stable left running"
 fi
-supervisorctl stop "gunicorn-$stable" || fail "$next serves, but gunicorn-$stable could not be stopped"
+$SUPERVISORCTL stop "gunicorn-$stable" || fail "$next serves, but gunicorn-$stable could not be stopped"
 echo "deployed $REF on $next; $stable stopped"
