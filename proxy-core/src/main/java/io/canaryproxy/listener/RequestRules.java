@@ -37,6 +37,11 @@ final class RequestRules {
             return HttpResponseStatus.HTTP_VERSION_NOT_SUPPORTED;
         }
         HttpMethod method = request.method();
+        if (hasLowerCase(method)) {
+            // RFC 9110 9.1: methods are case-sensitive, but gunicorn upper-cases them, so "get" would run a GET
+            // view and "trace" would pass the check below as something else; nginx refuses them as well.
+            return HttpResponseStatus.BAD_REQUEST;
+        }
         if (method == HttpMethod.CONNECT || method == HttpMethod.TRACE) {
             // RFC 9110 15.6.2: methods the proxy serves for no target (a 405 would need an Allow header listing
             // the target's methods, which only the app knows). CONNECT asks for a tunnel this proxy does not open;
@@ -85,10 +90,10 @@ final class RequestRules {
             }
             String path = uri.getRawPath() == null || uri.getRawPath().isEmpty() ? "/" : uri.getRawPath();
             request.setUri(uri.getRawQuery() == null ? path : path + "?" + uri.getRawQuery());
-            // RFC 9112 3.2.2: Host becomes the target's host and port; user information is no part of it.
-            String authority = uri.getRawAuthority();
-            String hostAndPort = authority.substring(authority.lastIndexOf('@') + 1);
-            if (!isValidHost(hostAndPort)) {
+            // RFC 9112 3.2.2: Host becomes the target's host and port. RFC 9110 4.2.4: user information in the
+            // target is an error; it mostly serves to disguise the host (http://bank.example@evil.example/).
+            String hostAndPort = uri.getRawAuthority();
+            if (hostAndPort.indexOf('@') >= 0 || !isValidHost(hostAndPort)) {
                 return false;
             }
             request.headers().set(HttpHeaderNames.HOST, hostAndPort);
@@ -100,7 +105,8 @@ final class RequestRules {
 
     /**
      * RFC 9110 7.2 with RFC 3986 3.2.2: {@code uri-host [":" port]}, the host an IP literal in brackets or a
-     * reg-name (unreserved, percent-encoded and sub-delims characters). Empty is valid: a target without one.
+     * reg-name (unreserved, percent-encoded and sub-delims characters). RFC 9110 4.2.1: the host of an {@code http}
+     * URI is never empty, and Django would refuse such a request with an error for the app's log.
      */
     static boolean isValidHost(CharSequence value) {
         int n = value.length();
@@ -125,6 +131,9 @@ final class RequestRules {
                 if (!isRegNameChar(value.charAt(i))) {
                     return false;
                 }
+            }
+            if (i == 0) {
+                return false;
             }
         }
         for (int k = i + 1; k < n; k++) {
@@ -163,6 +172,20 @@ final class RequestRules {
             n = n * 10 + c - '0';
         }
         return n;
+    }
+
+    private static boolean hasLowerCase(HttpMethod method) {
+        if (method == HttpMethod.GET || method == HttpMethod.POST || method == HttpMethod.HEAD) {
+            return false;
+        }
+        String name = method.name();
+        for (int i = 0; i < name.length(); i++) {
+            char c = name.charAt(i);
+            if (c >= 'a' && c <= 'z') {
+                return true;
+            }
+        }
+        return false;
     }
 
     /** RFC 9110 9.2.2; the decoder hands out Netty's shared method instances, so identity is enough. */

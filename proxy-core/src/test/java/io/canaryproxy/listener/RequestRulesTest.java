@@ -16,33 +16,53 @@ import org.junit.jupiter.params.provider.ValueSource;
 class RequestRulesTest {
 
     @ParameterizedTest
-    @ValueSource(strings = {"", "shop.example", "shop.example:8080", "127.0.0.1:80", "[::1]", "[::1]:8443",
+    @ValueSource(strings = {"shop.example", "shop.example:8080", "127.0.0.1:80", "[::1]", "[::1]:8443",
             "[::ffff:192.0.2.1]", "xn--caf-dma.example", "a,b", "under_score.example", "%41.example"})
     void validHostValues(String host) {
         assertThat(RequestRules.isValidHost(host)).isTrue();
     }
 
     @ParameterizedTest
-    @ValueSource(strings = {"a b", "a/b", "user@a", "a:http", "a:80:81", "[::1", "[]", "[::1]x", "a?b", "a#b",
+    @ValueSource(strings = {"", ":80", "a b", "a/b", "user@a", "a:http", "a:80:81", "[::1", "[]", "[::1]x", "a?b", "a#b",
             "a\\b", "\"a\""})
     void invalidHostValues(String host) {
         assertThat(RequestRules.isValidHost(host)).isFalse();
     }
 
-    /** RFC 9112 3.2.2: the upstream gets the origin form, and Host from the target without user information. */
+    /**
+     * RFC 9112 3.2.2: the upstream gets the origin form, and Host from the target. RFC 9110 4.2.4: user information
+     * in the target is an error, as nginx takes it.
+     */
     @Test
-    void anAbsoluteTargetBecomesOriginFormAndItsHostWithoutUserInformation() {
+    void anAbsoluteTargetBecomesOriginFormAndItsHost() {
         HttpRequest request = new DefaultHttpRequest(HttpVersion.HTTP_1_1, HttpMethod.GET,
-                "http://user:secret@shop.example:8080/cart?id=1");
+                "http://shop.example:8080/cart?id=1");
         request.headers().set(HttpHeaderNames.HOST, "other.example");
 
         assertThat(RequestRules.check(request)).isNull();
         assertThat(request.uri()).isEqualTo("/cart?id=1");
         assertThat(request.headers().get(HttpHeaderNames.HOST)).isEqualTo("shop.example:8080");
 
-        HttpRequest badHost = new DefaultHttpRequest(HttpVersion.HTTP_1_1, HttpMethod.GET, "http://user@a:http/");
-        badHost.headers().set(HttpHeaderNames.HOST, "x");
-        assertThat(RequestRules.check(badHost)).isEqualTo(HttpResponseStatus.BAD_REQUEST);
+        for (String target : new String[] {"http://user:secret@shop.example:8080/cart", "http://user@a:http/",
+                "http://:80/", "http:///x"}) {
+            HttpRequest bad = new DefaultHttpRequest(HttpVersion.HTTP_1_1, HttpMethod.GET, target);
+            bad.headers().set(HttpHeaderNames.HOST, "x");
+            assertThat(RequestRules.check(bad)).as(target).isEqualTo(HttpResponseStatus.BAD_REQUEST);
+        }
+    }
+
+    /** RFC 9110 9.1: gunicorn would run "get" as GET and "trace" as TRACE. Other methods of any name go on. */
+    @ParameterizedTest
+    @ValueSource(strings = {"get", "Get", "trace", "connect", "propfind"})
+    void aMethodWithLowerCaseLettersIsRefused(String method) {
+        HttpRequest request = new DefaultHttpRequest(HttpVersion.HTTP_1_1, HttpMethod.valueOf(method), "/");
+        request.headers().set(HttpHeaderNames.HOST, "shop.example");
+
+        assertThat(RequestRules.check(request)).isEqualTo(HttpResponseStatus.BAD_REQUEST);
+
+        HttpRequest custom = new DefaultHttpRequest(HttpVersion.HTTP_1_1, HttpMethod.valueOf("PURGE-ALL_2"), "/");
+        custom.headers().set(HttpHeaderNames.HOST, "shop.example");
+        assertThat(RequestRules.check(custom)).isNull();
     }
 
     /**

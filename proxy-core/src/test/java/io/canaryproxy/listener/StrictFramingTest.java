@@ -121,7 +121,13 @@ class StrictFramingTest {
                 Arguments.of("a protocol other than HTTP",
                         "GET / FOO/1.1\r\nHost: x\r\n\r\n", 400),
                 Arguments.of("a version with two digits",
-                        "GET / HTTP/1.10\r\nHost: x\r\n\r\n", 400));
+                        "GET / HTTP/1.10\r\nHost: x\r\n\r\n", 400),
+                Arguments.of("an empty Host",
+                        "GET / HTTP/1.1\r\nHost:\r\n\r\n", 400),
+                Arguments.of("a lower-case method, which gunicorn would upper-case",
+                        "trace / HTTP/1.1\r\nHost: x\r\n\r\n", 400),
+                Arguments.of("user information in an absolute target",
+                        "GET http://bank.example@evil.example/ HTTP/1.1\r\nHost: x\r\n\r\n", 400));
     }
 
     @ParameterizedTest(name = "{0} -> {2}")
