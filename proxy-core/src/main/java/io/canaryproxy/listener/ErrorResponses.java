@@ -17,7 +17,7 @@ final class ErrorResponses {
     private ErrorResponses() {
     }
 
-    /** {@code status} with a one-line plain-text body (none for a {@code HEAD}), on a connection that closes after it. */
+    /** {@code status} with a one-line plain-text body (none for a {@code HEAD}), on a connection that then closes. */
     static FullHttpResponse closing(HttpResponseStatus status, boolean head) {
         return of(status, true, head, false);
     }

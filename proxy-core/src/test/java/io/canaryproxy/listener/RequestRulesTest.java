@@ -23,7 +23,8 @@ class RequestRulesTest {
     }
 
     @ParameterizedTest
-    @ValueSource(strings = {"", ":80", "a b", "a/b", "user@a", "a:http", "a:80:81", "[::1", "[]", "[::1]x", "a?b", "a#b",
+    @ValueSource(strings = {"", ":80", "a b", "a/b", "user@a", "a:http", "a:80:81", "[::1", "[]", "[::1]x", "a?b",
+            "a#b",
             "a\\b", "\"a\""})
     void invalidHostValues(String host) {
         assertThat(RequestRules.isValidHost(host)).isFalse();

@@ -180,13 +180,13 @@ class WebSocketTunnelTest {
         CountDownLatch answer = new CountDownLatch(1);
         try (ScriptedBackend slowBlue = new ScriptedBackend();
              ScriptedBackend otherGreen = new ScriptedBackend()) {
-            slowBlue.on("/up", Reply.of("HTTP/1.1 101 Switching Protocols\r\nUpgrade: foo\r\nConnection: Upgrade\r\n\r\n")
-                    .holdAt(1, answer));
+            slowBlue.on("/up", Reply.of("HTTP/1.1 101 Switching Protocols\r\nUpgrade: foo\r\n"
+                    + "Connection: Upgrade\r\n\r\n").holdAt(1, answer));
             try (CanaryProxy own = CanaryProxy.start(config(slowBlue.endpoint(), otherGreen.endpoint(), "300ms"));
                  Socket client = new Socket(InetAddress.getLoopbackAddress(), own.listenAddress().getPort())) {
                 client.setSoTimeout(10_000);
-                client.getOutputStream().write("GET /up HTTP/1.1\r\nHost: x\r\nUpgrade: foo\r\nConnection: Upgrade\r\n\r\n"
-                        .getBytes(StandardCharsets.US_ASCII));
+                client.getOutputStream().write(("GET /up HTTP/1.1\r\nHost: x\r\nUpgrade: foo\r\n"
+                        + "Connection: Upgrade\r\n\r\n").getBytes(StandardCharsets.US_ASCII));
                 await().atMost(Duration.ofSeconds(5)).until(() -> slowBlue.requests() == 1);
 
                 own.switchTo("green", false);
