@@ -769,6 +769,10 @@ final class ResponseDecoder extends ChannelInboundHandlerAdapter {
                     if (h.kinds[i] == ResponseHead.OTHER && h.lines[ResponseHead.LINE * i + 1] - ns == n
                             && regionEqualsIgnoreCase(b, ns, a, n)) {
                         h.kinds[i] = ResponseHead.HOP_BY_HOP;
+                        if (n == 4 && h.nameIs(i, DATE)) {
+                            // Not passed on, so the proxy adds its own (RFC 9110 6.6.1).
+                            h.dated = false;
+                        }
                     }
                 }
             }

@@ -618,6 +618,18 @@ class ResponseFramingTest {
         assertThat(backend.connections()).isEqualTo(1);
     }
 
+    /** RFC 9110 6.6.1: a response that goes on without the upstream's Date, hop-by-hop here, gets the proxy's. */
+    @Test
+    void aDateNamedInConnectionIsReplacedByTheProxys() throws Exception {
+        backend.on("/dated", "HTTP/1.1 200 OK\r\nDate: Mon, 01 Jan 2001 00:00:00 GMT\r\nConnection: Date\r\n"
+                + "Content-Length: 2\r\n\r\nok");
+
+        try (Client client = client()) {
+            Response r = client.exchange("/dated");
+            assertThat(r.headers("Date")).singleElement().asString().doesNotContain("2001");
+        }
+    }
+
     // ---------------------------------------------------------------- 9. HTTP/1.0 upstream response
 
     @Test
