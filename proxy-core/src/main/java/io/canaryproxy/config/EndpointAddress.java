@@ -54,6 +54,32 @@ public record EndpointAddress(HostPort tcp, Path unixPath) {
         return unixPath != null;
     }
 
+    /**
+     * Whether this is a TCP address of this machine's loopback interface: {@code localhost}, {@code 127.x.x.x} or
+     * {@code ::1}. Told from the text, without a name lookup.
+     */
+    public boolean isLoopback() {
+        if (tcp == null) {
+            return false;
+        }
+        String host = tcp.host();
+        if (host.startsWith("[") && host.endsWith("]")) {
+            host = host.substring(1, host.length() - 1);
+        }
+        if (host.equalsIgnoreCase("localhost")) {
+            return true;
+        }
+        byte[] ip = io.netty.util.NetUtil.createByteArrayFromIpAddressString(host);
+        if (ip == null) {
+            return false;
+        }
+        try {
+            return java.net.InetAddress.getByAddress(ip).isLoopbackAddress();
+        } catch (java.net.UnknownHostException e) {
+            return false;
+        }
+    }
+
     @Override
     public String toString() {
         return isUnix() ? "unix:" + unixPath : tcp.toString();

@@ -5,6 +5,7 @@ import io.canaryproxy.internal.DurationText;
 import io.canaryproxy.internal.Descriptors;
 import io.canaryproxy.internal.IoFailures;
 import io.netty.channel.Channel;
+import io.netty.channel.ConnectTimeoutException;
 import java.net.SocketAddress;
 import java.time.Duration;
 import java.util.concurrent.atomic.AtomicInteger;
@@ -31,6 +32,8 @@ public final class Endpoint {
     private static final Logger log = LoggerFactory.getLogger(Endpoint.class);
 
     private final EndpointAddress address;
+    /** On this machine's loopback interface: a connect that times out there met a full listen backlog. */
+    private final boolean loopback;
     private final SocketAddress socketAddress;
     private final Class<? extends Channel> channelType;
     private final Release release;
@@ -51,6 +54,7 @@ public final class Endpoint {
     Endpoint(EndpointAddress address, SocketAddress socketAddress, Class<? extends Channel> channelType,
              Release release, int ejectAfter, long ejectNanos, boolean healthChecked) {
         this.address = address;
+        this.loopback = address.isLoopback();
         this.socketAddress = socketAddress;
         this.channelType = channelType;
         this.release = release;
@@ -159,9 +163,10 @@ public final class Endpoint {
             Descriptors.report("connect to " + address + " of release " + release.name());
             return;
         }
-        if (IoFailures.isBusy(cause)) {
-            // A Unix socket's listen backlog is full: the process is busy, not gone. Ejecting it would turn a
-            // moment of overload into 503s for everyone until the next health check.
+        if (IoFailures.isBusy(cause) || loopback && cause instanceof ConnectTimeoutException) {
+            // A full listen backlog: EAGAIN from a Unix socket, or SYNs dropped by a loopback port, since nothing
+            // on this machine's own interface is gone from the network. The process is busy, not gone: ejecting it
+            // would turn a moment of overload into 503s for everyone until the next health check.
             return;
         }
         int failures = connectFailures.incrementAndGet();

@@ -82,4 +82,11 @@ class AddressParsingTest {
                         + " \"unix:/run/app/b.sock\"]");
         assertThatThrownBy(() -> new EndpointAddress(null, null)).isInstanceOf(IllegalArgumentException.class);
     }
+
+    @ParameterizedTest
+    @CsvSource({"127.0.0.1:8001, true", "127.3.2.1:80, true", "localhost:8001, true", "[::1]:8001, true",
+            "10.0.0.7:8001, false", "app.internal:8001, false", "[2001:db8::1]:80, false", "unix:/run/a.sock, false"})
+    void loopbackAddressesAreToldWithoutALookup(String endpoint, boolean loopback) {
+        assertThat(EndpointAddress.parse(endpoint).isLoopback()).isEqualTo(loopback);
+    }
 }

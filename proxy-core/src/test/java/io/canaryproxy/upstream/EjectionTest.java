@@ -10,20 +10,26 @@ import static org.awaitility.Awaitility.await;
 import com.github.tomakehurst.wiremock.WireMockServer;
 import io.canaryproxy.CanaryProxy;
 import io.canaryproxy.testing.Gunicorn;
+import io.canaryproxy.testing.HttpHeads;
 import io.canaryproxy.testing.Ports;
 import io.canaryproxy.testing.RawHttpClient;
 import io.canaryproxy.testing.TestConfigs;
 import java.io.IOException;
+import java.net.Inet4Address;
 import java.net.InetAddress;
 import java.net.InetSocketAddress;
 import java.net.ServerSocket;
 import java.net.Socket;
+import java.net.NetworkInterface;
 import java.net.SocketTimeoutException;
+import java.nio.charset.StandardCharsets;
 import java.nio.file.Path;
 import java.time.Duration;
 import java.util.ArrayList;
+import java.util.Collections;
 import java.util.List;
 import org.junit.jupiter.api.AfterEach;
+import org.junit.jupiter.api.Assumptions;
 import org.junit.jupiter.api.BeforeEach;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
@@ -114,14 +120,18 @@ class EjectionTest {
     }
 
     /**
-     * A connect that times out costs every request that waits for it: such an endpoint is ejected even when it is
-     * the release's last, and its requests get 503 at once instead of waiting out the connect timeout each.
+     * A connect that times out costs every request that waits for it: an endpoint on another host whose connects
+     * time out (a host gone from the network, or hung) is ejected even when it is the release's last, and its
+     * requests get 503 at once instead of waiting out the connect timeout each. The machine's own non-loopback
+     * address stands in for another host here; a full accept queue drops SYNs on it as on any.
      */
     @Test
     void anEndpointWhoseConnectsTimeOutIsEjectedEvenAsTheLast() throws Exception {
-        try (ServerSocket hung = new ServerSocket(0, 1, InetAddress.getLoopbackAddress());
+        InetAddress elsewhere = nonLoopbackAddress();
+        try (ServerSocket hung = new ServerSocket(0, 1, elsewhere);
              Backlog full = Backlog.fill(hung);
-             CanaryProxy proxy = CanaryProxy.start(TestConfigs.single("127.0.0.1:" + hung.getLocalPort(), """
+             CanaryProxy proxy = CanaryProxy.start(TestConfigs.single(
+                     elsewhere.getHostAddress() + ":" + hung.getLocalPort(), """
                      proxy.upstream { connect-timeout = 200ms, max-retries = 2, eject-after = 3, eject-duration = 1h }
                      proxy.routing.served-by-header = on
                      """));
@@ -143,8 +153,9 @@ class EjectionTest {
     /** A host that refused and now lets connects time out (gone from the network) is no longer worth a try. */
     @Test
     void anEndpointThatRefusedAndNowTimesOutIsNoLongerTried() throws Exception {
+        InetAddress elsewhere = nonLoopbackAddress();
         int port = Ports.unused();
-        try (CanaryProxy proxy = CanaryProxy.start(TestConfigs.single("127.0.0.1:" + port, """
+        try (CanaryProxy proxy = CanaryProxy.start(TestConfigs.single(elsewhere.getHostAddress() + ":" + port, """
                 proxy.upstream { connect-timeout = 200ms, eject-after = 3, eject-duration = 1h }
                 """));
              RawHttpClient client = new RawHttpClient(proxy.listenAddress())) {
@@ -155,7 +166,7 @@ class EjectionTest {
 
             try (ServerSocket hung = new ServerSocket()) {
                 hung.setReuseAddress(true);
-                hung.bind(new InetSocketAddress(InetAddress.getLoopbackAddress(), port), 1);
+                hung.bind(new InetSocketAddress(elsewhere, port), 1);
                 try (Backlog full = Backlog.fill(hung)) {
                     assertThat(client.get("/").status()).as("timed out").isEqualTo(502);
 
@@ -164,6 +175,69 @@ class EjectionTest {
                 }
             }
         }
+    }
+
+    /**
+     * A port on the loopback interface whose connects time out has a full accept queue: a gunicorn whose workers
+     * are all busy, not a host gone. It is not ejected, as a Unix socket's full backlog is not: each request waits
+     * for its connect, and is served once a worker takes the queue on, where an ejection would answer 503 to
+     * everyone until a health check passed.
+     */
+    @Test
+    void aBusyLoopbackPortIsNotEjected() throws Exception {
+        try (ServerSocket busy = new ServerSocket(0, 1, InetAddress.getLoopbackAddress());
+             CanaryProxy proxy = CanaryProxy.start(TestConfigs.single("127.0.0.1:" + busy.getLocalPort(), """
+                     proxy.upstream { connect-timeout = 200ms, eject-after = 1, eject-duration = 1h }
+                     """));
+             RawHttpClient client = new RawHttpClient(proxy.listenAddress())) {
+            try (Backlog full = Backlog.fill(busy)) {
+                assertThat(client.get("/").status()).as("connect timed out").isEqualTo(502);
+                assertThat(client.get("/").status()).as("tried again, not refused at once").isEqualTo(502);
+                assertThat(problem(proxy, 0)).isNull();
+            }
+            // The queue is taken on: the next connect gets in, and its request is answered.
+            Thread worker = new Thread(() -> {
+                try (Socket s = busy.accept()) {
+                    HttpHeads.read(s.getInputStream());
+                    s.getOutputStream().write("HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok"
+                            .getBytes(StandardCharsets.US_ASCII));
+                } catch (IOException e) {
+                    // the assertion below fails
+                }
+            });
+            drain(busy);
+            worker.start();
+            assertThat(client.get("/").bodyText()).isEqualTo("ok");
+            worker.join(5000);
+        }
+    }
+
+    /** Accepts and closes what the queue holds, so that the next connect is the next one accepted. */
+    private static void drain(ServerSocket server) throws IOException {
+        server.setSoTimeout(200);
+        try {
+            while (true) {
+                server.accept().close();
+            }
+        } catch (SocketTimeoutException empty) {
+            server.setSoTimeout(0);
+        }
+    }
+
+    /** An address of one of this machine's interfaces other than loopback; the test is skipped without one. */
+    private static InetAddress nonLoopbackAddress() throws IOException {
+        for (NetworkInterface nic : Collections.list(NetworkInterface.getNetworkInterfaces())) {
+            if (!nic.isUp() || nic.isLoopback()) {
+                continue;
+            }
+            for (InetAddress a : Collections.list(nic.getInetAddresses())) {
+                if (a instanceof Inet4Address) {
+                    return a;
+                }
+            }
+        }
+        Assumptions.assumeTrue(false, "no network interface other than loopback");
+        return null;
     }
 
     /**
@@ -214,7 +288,7 @@ class EjectionTest {
             for (int i = 0; i < 16; i++) {
                 Socket s = new Socket();
                 try {
-                    s.connect(new InetSocketAddress(InetAddress.getLoopbackAddress(), server.getLocalPort()), 300);
+                    s.connect(new InetSocketAddress(server.getInetAddress(), server.getLocalPort()), 300);
                     b.sockets.add(s);
                 } catch (SocketTimeoutException full) {
                     s.close();
