@@ -42,13 +42,34 @@ public final class Judge {
      * @param earlierStable the stable release's last window with at least {@code min-requests} requests, or
      *                      {@code null}: what the canary's latency is compared with when {@code stable} has fewer
      */
+    /**
+     * Why a check holds; with a hint when the canary gets far less than its weight's share of the traffic, which
+     * more time will not change: a hold that would otherwise go on for ever without a word of why.
+     */
+    private String holdReason(Sample canary, Sample stable, double weight) {
+        String reason = canary.requests() + " canary requests, fewer than min-requests " + config.minRequests();
+        long total = canary.requests() + stable.requests();
+        if (weight < 100 && total >= config.minRequests() && canary.requests() * 400.0 < weight * total) {
+            // Under a quarter of its share. Requests without a bucket cookie are routed by the client's address,
+            // and a browser's first one decides its cookie: clients that share one address all land on one side.
+            reason += String.format(java.util.Locale.ROOT, "; the canary had %.1f%% of %d requests at weight %s%%:"
+                    + " clients without a bucket cookie are routed by their address, so those behind one address"
+                    + " (a balancer not listed in proxy.trusted-proxies, a NAT) all go to the same release",
+                    100.0 * canary.requests() / total, total, percent(weight));
+        }
+        return reason;
+    }
+
+    private static String percent(double weight) {
+        return weight == Math.rint(weight) ? Long.toString((long) weight) : Double.toString(weight);
+    }
+
     public Check judge(Sample canary, Sample stable, Sample earlierStable, int step, double weight) {
         Figures c = figures(canary);
         Figures s = figures(stable);
         double alpha = 1 - config.confidence();
         if (canary.requests() < config.minRequests()) {
-            return new Check(Instant.now(), step, weight, Verdict.HOLD,
-                    canary.requests() + " canary requests, fewer than min-requests " + config.minRequests(),
+            return new Check(Instant.now(), step, weight, Verdict.HOLD, holdReason(canary, stable, weight),
                     c, s, Double.NaN, Double.NaN, Double.NaN);
         }
         // At the last steps the stable release gets almost no traffic; with too little of it to compare against,

@@ -122,6 +122,19 @@ class JudgeTest {
         assertThat(check.reason()).contains("3 canary requests");
     }
 
+    /** A canary that gets far less than its share holds with a hint of why: waiting longer will not change it. */
+    @Test
+    void aHoldWithFarLessThanTheWeightsShareSaysWhy() {
+        Check starved = judge.judge(window("green", 0, 0, 50), window("blue", 26_172, 0, 50), 0, 5);
+        assertThat(starved.verdict()).isEqualTo(Verdict.HOLD);
+        assertThat(starved.reason()).startsWith("0 canary requests, fewer than min-requests")
+                .contains("the canary had 0.0% of 26172 requests at weight 5%", "trusted-proxies");
+
+        Check young = judge.judge(window("green", 40, 0, 50), window("blue", 760, 0, 50), 0, 5);
+        assertThat(young.verdict()).isEqualTo(Verdict.HOLD);
+        assertThat(young.reason()).doesNotContain("trusted-proxies");
+    }
+
     @Test
     void anErrorRateUnderTheFloorNeverFailsHoweverSignificant() {
         Check check = judge.judge(new Sample("green", 100_000, 800, window("g", 100, 0, 50).latencyMicros()),
