@@ -84,13 +84,15 @@ public final class IoFailures {
     }
 
     /**
-     * A connect that failed at once, telling that nothing listens there: no socket file, or a refusal (the socket
-     * file or port is there, the process is not). A timeout or an unreachable host costs far more; a full backlog
-     * or a connect cut short is a moment, not a dead endpoint.
+     * A connect that failed at once, telling that nothing the proxy may use listens there: no socket file, a
+     * refusal (the socket file or port is there, the process is not), or a socket file the proxy's user may not
+     * write to (fixed by a chmod, and then served at once). A timeout or an unreachable host costs far more; a full
+     * backlog or a connect cut short is a moment, not a dead endpoint.
      */
     public static boolean isRefused(Throwable cause) {
         for (Throwable c = cause; c != null; c = c.getCause()) {
-            if (isMissingFile(c) || says(c, "error(-111)", "Connection refused")) {
+            if (isMissingFile(c) || says(c, "error(-111)", "Connection refused")
+                    || says(c, "error(-13)", "Permission denied")) {
                 return true;
             }
         }

@@ -984,8 +984,19 @@ final class ProxyHandler extends ChannelInboundHandlerAdapter implements Upstrea
         pool.acquire(this, ++ticket, fresh);
     }
 
+    /** Why a release has no endpoint to try, each endpoint's reason included: the log line is all an operator sees. */
     private static String allEjected(Release r) {
-        return "every endpoint of release " + r.name() + " is ejected after failed connects";
+        StringBuilder why = new StringBuilder("every endpoint of release ").append(r.name())
+                .append(" is ejected after failed connects");
+        char open = '(';
+        for (Endpoint e : r.endpoints()) {
+            String problem = e.problem();
+            if (problem != null) {
+                why.append(open == '(' ? " (" : "; ").append(e.address()).append(": ").append(problem);
+                open = ';';
+            }
+        }
+        return open == '(' ? why.toString() : why.append(')').toString();
     }
 
     /**

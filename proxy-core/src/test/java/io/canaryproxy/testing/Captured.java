@@ -13,14 +13,19 @@ public final class Captured implements AutoCloseable {
     private final Logger logger;
     private final ListAppender<ILoggingEvent> appender = new ListAppender<>();
 
-    private Captured(Class<?> source) {
-        logger = (Logger) LoggerFactory.getLogger(source);
+    private Captured(String name) {
+        logger = (Logger) LoggerFactory.getLogger(name);
         appender.start();
         logger.addAppender(appender);
     }
 
     public static Captured from(Class<?> source) {
-        return new Captured(source);
+        return new Captured(source.getName());
+    }
+
+    /** The logger named {@code name}: a class this test's package cannot see, such as the upstream failure log. */
+    public static Captured from(String name) {
+        return new Captured(name);
     }
 
     /** The formatted messages so far, oldest first. */

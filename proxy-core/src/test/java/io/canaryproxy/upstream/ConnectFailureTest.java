@@ -36,6 +36,10 @@ class ConnectFailureTest {
         assertThat(IoFailures.isRefused(new IOException("No such file or directory: /run/blue.sock",
                 new SocketException("No such file or directory")))).isTrue();
         assertThat(IoFailures.isRefused(new ConnectException("Connection refused: /127.0.0.1:9"))).isTrue();
+        // A socket file the proxy's user may not write to: a chmod away from serving.
+        assertThat(IoFailures.isRefused(new ConnectException(
+                "connect(..) failed with error(-13): Permission denied"))).isTrue();
+        assertThat(IoFailures.isRefused(new SocketException("Permission denied"))).isTrue();
         assertThat(IoFailures.isRefused(new ConnectTimeoutException("connection timed out: /10.0.0.7:8000"))).isFalse();
         assertThat(IoFailures.isRefused(new ConnectException(
                 "connect(..) failed with error(-113): No route to host"))).isFalse();

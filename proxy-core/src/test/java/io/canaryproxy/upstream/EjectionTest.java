@@ -9,6 +9,7 @@ import static org.awaitility.Awaitility.await;
 
 import com.github.tomakehurst.wiremock.WireMockServer;
 import io.canaryproxy.CanaryProxy;
+import io.canaryproxy.testing.Captured;
 import io.canaryproxy.testing.Gunicorn;
 import io.canaryproxy.testing.HttpHeads;
 import io.canaryproxy.testing.Ports;
@@ -28,6 +29,7 @@ import java.time.Duration;
 import java.util.ArrayList;
 import java.util.Collections;
 import java.util.List;
+import org.assertj.core.api.InstanceOfAssertFactories;
 import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.Assumptions;
 import org.junit.jupiter.api.BeforeEach;
@@ -135,7 +137,8 @@ class EjectionTest {
                      proxy.upstream { connect-timeout = 200ms, max-retries = 2, eject-after = 3, eject-duration = 1h }
                      proxy.routing.served-by-header = on
                      """));
-             RawHttpClient client = new RawHttpClient(proxy.listenAddress())) {
+             RawHttpClient client = new RawHttpClient(proxy.listenAddress());
+             Captured logged = Captured.from("io.canaryproxy.listener.UpstreamFailureLog")) {
             for (int i = 0; i < 3; i++) {
                 RawHttpClient.Response failed = client.get("/");
                 assertThat(failed.status()).isEqualTo(502);
@@ -147,6 +150,11 @@ class EjectionTest {
             RawHttpClient.Response none = client.get("/");
             assertThat(none.status()).isEqualTo(503);
             assertThat(none.header("X-Served-By")).isEqualTo("blue");
+            // The log line says why, endpoint by endpoint: it is all an operator sees of the 503.
+            assertThat(logged.messages()).last(InstanceOfAssertFactories.STRING).startsWith("503 GET /")
+                    .endsWith("every endpoint of release blue is ejected after failed connects ("
+                            + elsewhere.getHostAddress() + ":" + hung.getLocalPort()
+                            + ": ejected after 3 connect failures in a row (connect timed out))");
         }
     }
 
