@@ -14,7 +14,8 @@
 # CANARY_PROXY_TOKEN (or CANARY_PROXY_ADMIN_TOKEN, as the proxy reads it) when
 # admin.token is set; APP_ROOT, default /srv/app, holding blue/ and green/;
 # DRAIN_TIMEOUT, default 60s: how long requests on the old release may take;
-# DEPLOY_LOCK, default $TMPDIR/canary-proxy-deploy.lock: held while it runs;
+# DEPLOY_LOCK, default $APP_ROOT/deploy.lock: held while it runs (one file for
+# every account that deploys, so not under a per-user TMPDIR);
 # SUPERVISORCTL, default supervisorctl (e.g. "supervisorctl -c /etc/app.conf").
 set -euo pipefail
 # A git hook runs with GIT_DIR set to the repository pushed to: the git
@@ -35,10 +36,12 @@ fail() { echo "deploy: $*" >&2; exit 1; }
 
 # One deploy at a time: a second one started while the first drains would take
 # the release being drained for the idle one. A second push waits its turn.
-LOCK=${DEPLOY_LOCK:-${TMPDIR:-/tmp}/canary-proxy-deploy.lock}
+LOCK=${DEPLOY_LOCK:-$APP_ROOT/deploy.lock}
 # Opened for reading, which is all flock needs: the file stays the account's
-# that first made it, and every other account that deploys can open it so.
-[ -e "$LOCK" ] || (: >>"$LOCK") 2>/dev/null || true
+# that first made it, readable by all, and every other account that deploys
+# can open it so. Beside the checkouts, not in a world-writable directory,
+# where any local user could make or hold it.
+[ -e "$LOCK" ] || (umask 022; : >>"$LOCK") 2>/dev/null || true
 exec 9<"$LOCK" || fail "cannot open the lock file $LOCK"
 flock -w 900 9 || fail "another deploy has held $LOCK for 15 minutes; nothing was changed"
 # An answer's body on one line, cut short: a wrong address may answer a page.

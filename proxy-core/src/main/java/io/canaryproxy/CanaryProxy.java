@@ -25,6 +25,7 @@ import io.canaryproxy.upstream.Endpoint;
 import io.canaryproxy.upstream.Release;
 import io.canaryproxy.upstream.Upstreams;
 import io.micrometer.core.instrument.Gauge;
+import io.micrometer.core.instrument.Meter;
 import io.micrometer.core.instrument.MeterRegistry;
 import io.micrometer.core.instrument.composite.CompositeMeterRegistry;
 import io.netty.channel.EventLoop;
@@ -40,11 +41,15 @@ import java.util.LinkedHashMap;
 import java.util.LinkedHashSet;
 import java.util.List;
 import java.util.Map;
+import java.util.Objects;
 import java.util.Optional;
 import java.util.Set;
 import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.ConcurrentHashMap;
+import java.util.concurrent.CopyOnWriteArrayList;
 import java.util.concurrent.ExecutionException;
 import java.util.concurrent.Executors;
+import java.util.concurrent.RejectedExecutionException;
 import java.util.concurrent.ForkJoinPool;
 import java.util.concurrent.ScheduledExecutorService;
 import java.util.concurrent.TimeUnit;
@@ -73,6 +78,7 @@ import org.slf4j.LoggerFactory;
 public final class CanaryProxy implements AutoCloseable {
 
     private static final Logger log = LoggerFactory.getLogger(CanaryProxy.class);
+    private static final String METER_PREFIX = "canary.proxy.";
     private static final long DRAIN_POLL_MILLIS = 20;
     private static final long DRAIN_SWEEP_MILLIS = 500;
     /** How often a route table or an analysis state that could not be saved is written again. */
@@ -84,12 +90,12 @@ public final class CanaryProxy implements AutoCloseable {
     private final MeterRegistry registry;
     private final Transport transport;
     private final EventLoop[] loops;
-    private final List<Release> draining = new java.util.concurrent.CopyOnWriteArrayList<>();
+    private final List<Release> draining = new CopyOnWriteArrayList<>();
     /**
      * Releases a reload took out of the configuration: a deploy script may still ask whether one is drained, and
      * "unknown release" would not tell it that it may stop the processes behind it.
      */
-    private final Set<String> removedReleases = java.util.concurrent.ConcurrentHashMap.newKeySet();
+    private final Set<String> removedReleases = ConcurrentHashMap.newKeySet();
     private List<io.micrometer.core.instrument.Meter> gauges = List.of();
     private final EventLoopGroup group;
     private volatile Upstreams upstreams;
@@ -102,14 +108,24 @@ public final class CanaryProxy implements AutoCloseable {
     private AnalysisConfig analysisConfig;
     /** Set as a stop begins; from then on nothing changes the route table, the configuration or the analysis. */
     private volatile boolean stopping;
+    /** The thread running the stop: a drain wait's callback on it that stops again must not wait for itself. */
+    private volatile Thread stoppingThread;
     /** Completes when the stop has ended: a second caller of {@link #stop()} waits for it. */
     private final CompletableFuture<Void> stopped = new CompletableFuture<>();
     /** {@link #awaitDrained} calls under way, with their release: a stop completes them with what it leaves. */
-    private final Map<CompletableFuture<ProxyStatus.Release>, String> drainWaits =
-            new java.util.concurrent.ConcurrentHashMap<>();
+    private final Map<CompletableFuture<ProxyStatus.Release>, String> drainWaits = new ConcurrentHashMap<>();
+    /** The control executor's thread: a stop may run on it, in a callback of a drain wait. */
+    private volatile Thread controlThread;
     private boolean sweeping;
 
     private CanaryProxy(ProxyConfig config, MeterRegistry registry) {
+        for (Meter m : registry.getMeters()) {
+            if (m.getId().getName().startsWith(METER_PREFIX)) {
+                // Its gauges would be ignored as duplicates, and this proxy's stop would remove the other's meters.
+                throw new IllegalArgumentException("the meter registry already holds " + m.getId().getName()
+                        + ", another proxy's: give each running proxy a registry of its own");
+            }
+        }
         this.config = config;
         this.registry = registry;
         this.transport = Transport.select(config.transport());
@@ -123,6 +139,7 @@ public final class CanaryProxy implements AutoCloseable {
         this.control = Executors.newSingleThreadScheduledExecutor(r -> {
             Thread t = new Thread(r, "canary-proxy-control");
             t.setDaemon(true);
+            controlThread = t;
             return t;
         });
         AnalysisStore store;
@@ -235,11 +252,11 @@ public final class CanaryProxy implements AutoCloseable {
     }
 
     /**
-     * Sends {@code weightPercent} % of users (0.01 % resolution) to {@code release} as canary; the stable release
-     * keeps the rest. Weight 0 keeps the canary named but sends it nobody.
+     * Sends {@code weightPercent} % of users to {@code release} as canary, rounded to the 0.01 % resolution; the
+     * stable release keeps the rest. Weight 0 keeps the canary named but sends it nobody.
      *
      * @throws IllegalArgumentException for an unknown release, the stable release itself, or a weight outside
-     *                                  0..100 or finer than 0.01
+     *                                  0..100, or above 0 and below 0.005 (which would round to 0)
      * @throws IllegalStateException    when the weight is above 0, the release has no healthy endpoint and
      *                                  {@code force} is false
      */
@@ -249,10 +266,9 @@ public final class CanaryProxy implements AutoCloseable {
         if (!(weightPercent >= 0 && weightPercent <= 100)) {
             throw new IllegalArgumentException("weight must be a percentage from 0 to 100, not " + weightPercent);
         }
-        double basisPoints = weightPercent * 100;
-        if (Math.abs(basisPoints - Math.rint(basisPoints)) > 1e-6) {
-            // 0.004 would round to 0: a canary that gets nobody, though a weight was asked for.
-            throw new IllegalArgumentException("weight has a resolution of 0.01 %, not " + weightPercent);
+        if (weightPercent > 0 && Math.round(weightPercent * 100) == 0) {
+            // Rounded to the 0.01 % resolution, it would be a canary that gets nobody, though a weight was asked for.
+            throw new IllegalArgumentException("weight " + weightPercent + " is below the resolution of 0.01 %");
         }
         if (weightPercent > 0) {
             requireServing(target, "change", force);
@@ -391,7 +407,7 @@ public final class CanaryProxy implements AutoCloseable {
      */
     public synchronized List<String> reload(ProxyConfig next) {
         requireRunning();
-        java.util.Objects.requireNonNull(next, "next");
+        Objects.requireNonNull(next, "next");
         ProxyConfig now = config;
         List<String> refused = new ArrayList<>(ConfigChanges.needingRestart(now, next));
         RouteTable table = routes.table();
@@ -666,6 +682,10 @@ public final class CanaryProxy implements AutoCloseable {
         long limit = saturatedNanos(timeout);
         Runnable[] poll = new Runnable[1];
         poll[0] = () -> {
+            if (stopping) {
+                // The stop completes it, with the state it leaves before cutting: what it cuts is not drained.
+                return;
+            }
             ProxyStatus.Release s = releaseStatus(release);
             if (s.drained() || System.nanoTime() - start >= limit) {
                 result.complete(s);
@@ -677,7 +697,7 @@ public final class CanaryProxy implements AutoCloseable {
         result.whenComplete((s, e) -> drainWaits.remove(result));
         try {
             control.execute(poll[0]);
-        } catch (java.util.concurrent.RejectedExecutionException stopped) {
+        } catch (RejectedExecutionException stopped) {
             result.complete(releaseStatus(release));
         }
         return result;
@@ -700,29 +720,42 @@ public final class CanaryProxy implements AutoCloseable {
      *                               completed there, say), which the stop waits to end; call it from another thread
      */
     public void stop() {
+        boolean onLoop = false;
         for (EventLoop loop : loops) {
-            if (loop.inEventLoop()) {
-                throw new IllegalStateException("stop() waits for the proxy's event loops to end, so it cannot be"
-                        + " called on one of them; call it from another thread");
-            }
+            onLoop |= loop.inEventLoop();
         }
         boolean first;
         synchronized (this) {
+            if (onLoop && !stopping) {
+                throw new IllegalStateException("stop() waits for the proxy's event loops to end, so it cannot be"
+                        + " called on one of them; call it from another thread");
+            }
             first = !stopping;
             stopping = true;
         }
         if (!first) {
-            stopped.join();
+            if (!onLoop && !stopped.isDone() && Thread.currentThread() != stoppingThread) {
+                stopped.join();
+            }
             return;
         }
+        stoppingThread = Thread.currentThread();
+        Map<CompletableFuture<ProxyStatus.Release>, ProxyStatus.Release> waitsAtStop = new LinkedHashMap<>();
         try {
-            stopNow();
+            stopNow(waitsAtStop);
         } finally {
             stopped.complete(null);
+            // Last, after the stop is done: a callback of one of these may call stop() again, and must find it done.
+            waitsAtStop.forEach(CompletableFuture::complete);
+            drainWaits.forEach((waiting, release) -> waiting.complete(releaseStatus(release)));
         }
     }
 
-    private void stopNow() {
+    /**
+     * Stops, putting in {@code waitsAtStop} each drain wait under way with its release's state as the stop is about
+     * to cut what is still open: a release drained only because the stop cut its requests is not drained.
+     */
+    private void stopNow(Map<CompletableFuture<ProxyStatus.Release>, ProxyStatus.Release> waitsAtStop) {
         log.info("stopping: no new connections, waiting up to {} for requests in flight",
                 DurationText.of(config.drain().timeout()));
         listener.stopAccepting();
@@ -733,6 +766,7 @@ public final class CanaryProxy implements AutoCloseable {
         // WebSocket clients were sent a Close frame as the stop began; a moment lets them read it and go.
         awaitNone(() -> sum(Release::upgradedCount),
                 Math.min(deadline, System.nanoTime() + TimeUnit.SECONDS.toNanos(1)));
+        drainWaits.forEach((waiting, release) -> waitsAtStop.put(waiting, releaseStatus(release)));
         long left = inflight();
         if (left > 0) {
             log.warn("stopping with {} still in flight after {}", left == 1 ? "1 request" : left + " requests",
@@ -754,7 +788,11 @@ public final class CanaryProxy implements AutoCloseable {
         // After the loops: the requests cut above are logged there, as their connections close.
         listener.flushFailureLog();
         control.shutdownNow();
-        drainWaits.forEach((waiting, release) -> waiting.complete(releaseStatus(release)));
+        if (Thread.currentThread() == controlThread) {
+            // This stop runs on the control thread (a drain wait's callback), which shutdownNow interrupted: the
+            // saves below write through interruptible channels.
+            Thread.interrupted();
+        }
         // The last chance to write what the retries have not: the next start reads these files.
         saveIfUnsaved();
         routes.close();
@@ -766,10 +804,13 @@ public final class CanaryProxy implements AutoCloseable {
         log.info("stopped");
     }
 
-    /** Removes every meter of the proxy's, so that another proxy may register them anew and nothing holds this one. */
+    /**
+     * Removes the proxy's meters, so that another proxy may register them anew and nothing holds this one. Every
+     * {@code canary.proxy.*} meter of the registry is this proxy's: a start refuses a registry that has any.
+     */
     private static void removeMeters(MeterRegistry registry) {
-        for (io.micrometer.core.instrument.Meter m : List.copyOf(registry.getMeters())) {
-            if (m.getId().getName().startsWith("canary.proxy.")) {
+        for (Meter m : List.copyOf(registry.getMeters())) {
+            if (m.getId().getName().startsWith(METER_PREFIX)) {
                 registry.remove(m);
             }
         }

@@ -2,6 +2,8 @@ package io.canaryproxy;
 
 import io.canaryproxy.analysis.Analysis;
 import io.canaryproxy.routing.RouteTable;
+import java.util.Collections;
+import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
 
@@ -15,7 +17,7 @@ import java.util.Map;
 public record ProxyStatus(RouteTable routes, Map<String, Release> releases, Analysis.Status analysis) {
 
     public ProxyStatus {
-        releases = java.util.Collections.unmodifiableMap(new java.util.LinkedHashMap<>(releases));
+        releases = Collections.unmodifiableMap(new LinkedHashMap<>(releases));
     }
 
     /**

@@ -150,6 +150,8 @@ class EmbeddingTest {
 
         ProxyStatus.Release blueAtTheStop = drained.get(5, TimeUnit.SECONDS);
         assertThat(blueAtTheStop.name()).isEqualTo("blue");
+        assertThat(blueAtTheStop.drained()).as("its request was cut by the stop, not finished").isFalse();
+        assertThat(blueAtTheStop.inflight()).isEqualTo(1);
         answer.countDown();
         assertThat(slow).failsWithin(Duration.ofSeconds(5)); // cut by the stop, after drain.timeout
     }
@@ -165,6 +167,7 @@ class EmbeddingTest {
                 .hasMessage("the proxy is stopping"));
 
         CompletableFuture<Void> secondStop = CompletableFuture.runAsync(proxy::stop);
+        await().during(Duration.ofMillis(300)).atMost(Duration.ofSeconds(2)).until(() -> !secondStop.isDone());
         answer.countDown();
         secondStop.get(10, TimeUnit.SECONDS);
 
@@ -192,11 +195,49 @@ class EmbeddingTest {
         }
     }
 
+    /**
+     * A drain wait's callback that stops the proxy, as a shutdown path may: it runs as the stop ends the waits, on
+     * the stopping thread, or on the proxy's control thread when the release drains first. Neither waits for itself.
+     */
+    @Test
+    void aStopFromADrainWaitsCallbackEnds() throws Exception {
+        CanaryProxy cutShort = CanaryProxy.start(config("proxy.drain.timeout = 200ms"));
+        cutShort.switchTo("green", false);
+        CompletableFuture<RawHttpClient.Response> slow = slowRequest(cutShort);
+        cutShort.awaitDrained("blue", Duration.ofMinutes(10)).thenRun(cutShort::stop);
+        CompletableFuture.runAsync(cutShort::stop).get(10, TimeUnit.SECONDS);
+        answer.countDown();
+        assertThat(slow).failsWithin(Duration.ofSeconds(5));
+
+        CanaryProxy drains = CanaryProxy.start(config(""));
+        drains.switchTo("green", false);
+        CompletableFuture<Void> stoppedInCallback = new CompletableFuture<>();
+        drains.awaitDrained("blue", Duration.ofMinutes(1)).thenRun(() -> {
+            drains.stop();
+            stoppedInCallback.complete(null);
+        });
+        stoppedInCallback.get(10, TimeUnit.SECONDS);
+        assertThatThrownBy(() -> drains.switchTo("blue", true)).hasMessage("the proxy has stopped");
+    }
+
+    /** Two running proxies on one registry would mix their meters: the second is refused, and says why. */
+    @Test
+    void aRegistryAnotherProxyUsesIsRefused() {
+        MeterRegistry registry = new SimpleMeterRegistry();
+        try (CanaryProxy first = CanaryProxy.start(config(""), registry)) {
+            int meters = proxyMeters(registry).size();
+            assertThatThrownBy(() -> CanaryProxy.start(config(""), registry))
+                    .isInstanceOf(IllegalArgumentException.class).hasMessageContaining("a registry of its own");
+            assertThat(proxyMeters(registry)).as("the running proxy's meters").hasSize(meters);
+        }
+    }
+
     @Test
     void argumentsOutsideWhatTheProxyCanDoAreRefused() {
         try (CanaryProxy proxy = CanaryProxy.start(config(""))) {
             assertThatThrownBy(() -> proxy.setCanary("green", 0.004, true))
                     .isInstanceOf(IllegalArgumentException.class).hasMessageContaining("0.01 %");
+            assertThat(proxy.setCanary("green", 33.333, true).weightBasisPoints()).isEqualTo(3333);
             assertThatThrownBy(() -> proxy.requestsInFlight("blue", -1)).isInstanceOf(IllegalArgumentException.class);
             assertThatThrownBy(() -> proxy.status().releases().clear())
                     .isInstanceOf(UnsupportedOperationException.class);

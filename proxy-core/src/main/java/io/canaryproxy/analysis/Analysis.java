@@ -67,6 +67,8 @@ public final class Analysis {
     private State state = State.IDLE;
     /** The release whose start is asking the pre-rollout webhook, or {@code null}. */
     private String starting;
+    /** Set by {@link #close()}: the proxy is stopping. */
+    private boolean closed;
     private String release;
     /**
      * The run's steps: {@code analysis.steps} as they were when it started (a reload changes the next run's), with
@@ -110,6 +112,7 @@ public final class Analysis {
      */
     public Status start(String name, boolean force) {
         synchronized (this) {
+            requireOpen();
             checkStartable(name, force);
             if (starting != null) {
                 // One start at a time asks the pre-rollout webhook: a hook that runs a migration or tells a chat
@@ -127,6 +130,7 @@ public final class Analysis {
                 throw new IllegalStateException("pre-rollout webhook refused: " + refusal);
             }
             synchronized (this) {
+                requireOpen();
                 checkStartable(name, force);
                 return begin(name);
             }
@@ -258,6 +262,7 @@ public final class Analysis {
     }
 
     public synchronized Status pause() {
+        requireOpen();
         requireRun();
         if (state != State.PAUSED) {
             state = State.PAUSED;
@@ -270,6 +275,7 @@ public final class Analysis {
     }
 
     public synchronized Status resume() {
+        requireOpen();
         requireRun();
         if (state == State.PAUSED) {
             state = State.RUNNING;
@@ -335,10 +341,21 @@ public final class Analysis {
         }
     }
 
-    /** Stops the timer; the saved state stays, so a restarted proxy resumes. */
+    /**
+     * Stops the timer and refuses every later start, pause and resume; the saved state stays, so a restarted proxy
+     * resumes. A call that got past the proxy's own check before its stop began must not write the file the proxy
+     * started next reads.
+     */
     public synchronized void close() {
+        closed = true;
         cancelTimers();
         cancelWarmupEnd();
+    }
+
+    private void requireOpen() {
+        if (closed) {
+            throw new IllegalStateException("the proxy is stopping");
+        }
     }
 
     private void requireRun() {

@@ -55,8 +55,11 @@ final class RequestRules {
         if (version.minorVersion() >= 1 && host == null) {
             return HttpResponseStatus.BAD_REQUEST;
         }
-        // RFC 9112 3.2: an invalid Host value gets a 400 too; the upstream and X-Forwarded-Host would trust it.
-        if (host != null && !isValidHost(host)) {
+        // RFC 9112 3.2: an invalid Host value gets a 400 too; the upstream and X-Forwarded-Host would trust it. With
+        // an absolute target, Host is ignored (RFC 9112 3.2.2): the target's replaces it below.
+        String uri = request.uri();
+        boolean absoluteForm = !uri.isEmpty() && uri.charAt(0) != '/' && !"*".equals(uri);
+        if (host != null && !absoluteForm && !isValidHost(host)) {
             return HttpResponseStatus.BAD_REQUEST;
         }
         if (h.contains(HttpHeaderNames.TRANSFER_ENCODING)) {
@@ -66,7 +69,6 @@ final class RequestRules {
                 return HttpResponseStatus.BAD_REQUEST;
             }
         }
-        String uri = request.uri();
         if (uri.isEmpty()) {
             return HttpResponseStatus.BAD_REQUEST;
         }

@@ -44,6 +44,12 @@ class RequestRulesTest {
         assertThat(request.uri()).isEqualTo("/cart?id=1");
         assertThat(request.headers().get(HttpHeaderNames.HOST)).isEqualTo("shop.example:8080");
 
+        // RFC 9112 3.2.2: the Host that came with it is ignored, however bad.
+        HttpRequest emptyHost = new DefaultHttpRequest(HttpVersion.HTTP_1_1, HttpMethod.GET, "http://shop.example/");
+        emptyHost.headers().set(HttpHeaderNames.HOST, "");
+        assertThat(RequestRules.check(emptyHost)).isNull();
+        assertThat(emptyHost.headers().get(HttpHeaderNames.HOST)).isEqualTo("shop.example");
+
         for (String target : new String[] {"http://user:secret@shop.example:8080/cart", "http://user@a:http/",
                 "http://:80/", "http:///x"}) {
             HttpRequest bad = new DefaultHttpRequest(HttpVersion.HTTP_1_1, HttpMethod.GET, target);
