@@ -96,7 +96,7 @@ public final class CanaryProxy implements AutoCloseable {
      * "unknown release" would not tell it that it may stop the processes behind it.
      */
     private final Set<String> removedReleases = ConcurrentHashMap.newKeySet();
-    private List<io.micrometer.core.instrument.Meter> gauges = List.of();
+    private List<Meter> gauges = List.of();
     private final EventLoopGroup group;
     private volatile Upstreams upstreams;
     private final RouteState routes;
@@ -108,8 +108,11 @@ public final class CanaryProxy implements AutoCloseable {
     private AnalysisConfig analysisConfig;
     /** Set as a stop begins; from then on nothing changes the route table, the configuration or the analysis. */
     private volatile boolean stopping;
-    /** The thread running the stop: a drain wait's callback on it that stops again must not wait for itself. */
-    private volatile Thread stoppingThread;
+    /**
+     * Set, under {@link #drainWaits}' lock, as the stop is about to cut what is still open: from then on the stop
+     * completes the drain waits, with what it found before the cut.
+     */
+    private boolean cutting;
     /** Completes when the stop has ended: a second caller of {@link #stop()} waits for it. */
     private final CompletableFuture<Void> stopped = new CompletableFuture<>();
     /** {@link #awaitDrained} calls under way, with their release: a stop completes them with what it leaves. */
@@ -572,6 +575,9 @@ public final class CanaryProxy implements AutoCloseable {
      * gauges would otherwise stay at 0 for good.
      */
     private synchronized void rebindGauges() {
+        if (stopping) {
+            return; // the stop removes the meters; gauges bound now would outlive it
+        }
         Set<String> removed = new LinkedHashSet<>();
         for (Release old : draining) {
             removed.add(old.name());
@@ -682,16 +688,18 @@ public final class CanaryProxy implements AutoCloseable {
         long limit = saturatedNanos(timeout);
         Runnable[] poll = new Runnable[1];
         poll[0] = () -> {
-            if (stopping) {
-                // The stop completes it, with the state it leaves before cutting: what it cuts is not drained.
-                return;
+            synchronized (drainWaits) {
+                if (cutting) {
+                    // The stop completes it, with the state before its cut: what it cuts is not drained.
+                    return;
+                }
+                ProxyStatus.Release s = releaseStatus(release);
+                if (s.drained() || System.nanoTime() - start >= limit) {
+                    result.complete(s);
+                    return;
+                }
             }
-            ProxyStatus.Release s = releaseStatus(release);
-            if (s.drained() || System.nanoTime() - start >= limit) {
-                result.complete(s);
-            } else {
-                control.schedule(poll[0], DRAIN_POLL_MILLIS, TimeUnit.MILLISECONDS);
-            }
+            control.schedule(poll[0], DRAIN_POLL_MILLIS, TimeUnit.MILLISECONDS);
         };
         drainWaits.put(result, release);
         result.whenComplete((s, e) -> drainWaits.remove(result));
@@ -714,10 +722,12 @@ public final class CanaryProxy implements AutoCloseable {
     /**
      * Graceful stop: stops accepting, lets in-flight requests finish (at most {@code drain.timeout}), closes every
      * connection, releases the threads and removes the proxy's meters from its registry. Returns once all that is
-     * done, also when another thread's stop is under way. Idempotent.
+     * done, also when another thread's stop is under way; on one of the proxy's event loops, where it cannot wait,
+     * a stop already under way makes it return at once. Idempotent.
      *
      * @throws IllegalStateException on one of the proxy's event loops (in a callback of a future the proxy
-     *                               completed there, say), which the stop waits to end; call it from another thread
+     *                               completed there, say) when no stop is under way: the stop waits for those
+     *                               loops to end; call it from another thread
      */
     public void stop() {
         boolean onLoop = false;
@@ -734,12 +744,12 @@ public final class CanaryProxy implements AutoCloseable {
             stopping = true;
         }
         if (!first) {
-            if (!onLoop && !stopped.isDone() && Thread.currentThread() != stoppingThread) {
+            if (!onLoop) {
+                // Drain waits' callbacks run after the stop is done: one that stops again does not wait for itself.
                 stopped.join();
             }
             return;
         }
-        stoppingThread = Thread.currentThread();
         Map<CompletableFuture<ProxyStatus.Release>, ProxyStatus.Release> waitsAtStop = new LinkedHashMap<>();
         try {
             stopNow(waitsAtStop);
@@ -766,7 +776,10 @@ public final class CanaryProxy implements AutoCloseable {
         // WebSocket clients were sent a Close frame as the stop began; a moment lets them read it and go.
         awaitNone(() -> sum(Release::upgradedCount),
                 Math.min(deadline, System.nanoTime() + TimeUnit.SECONDS.toNanos(1)));
-        drainWaits.forEach((waiting, release) -> waitsAtStop.put(waiting, releaseStatus(release)));
+        synchronized (drainWaits) {
+            cutting = true;
+            drainWaits.forEach((waiting, release) -> waitsAtStop.put(waiting, releaseStatus(release)));
+        }
         long left = inflight();
         if (left > 0) {
             log.warn("stopping with {} still in flight after {}", left == 1 ? "1 request" : left + " requests",
@@ -792,6 +805,13 @@ public final class CanaryProxy implements AutoCloseable {
             // This stop runs on the control thread (a drain wait's callback), which shutdownNow interrupted: the
             // saves below write through interruptible channels.
             Thread.interrupted();
+        } else {
+            // A task under way (an analysis check, a rebind of the gauges) may still register a meter.
+            try {
+                control.awaitTermination(2, TimeUnit.SECONDS);
+            } catch (InterruptedException e) {
+                Thread.currentThread().interrupt();
+            }
         }
         // The last chance to write what the retries have not: the next start reads these files.
         saveIfUnsaved();

@@ -156,6 +156,24 @@ class EmbeddingTest {
         assertThat(slow).failsWithin(Duration.ofSeconds(5)); // cut by the stop, after drain.timeout
     }
 
+    /** A stop that waits for requests in flight does not hold up a drain wait whose own deadline comes first. */
+    @Test
+    void aDrainWaitKeepsItsDeadlineWhileAStopWaitsForRequests() throws Exception {
+        CanaryProxy proxy = CanaryProxy.start(config("proxy.drain.timeout = 20s"));
+        proxy.switchTo("green", false);
+        CompletableFuture<RawHttpClient.Response> slow = slowRequest(proxy);
+        CompletableFuture<ProxyStatus.Release> drained = proxy.awaitDrained("blue", Duration.ofSeconds(2));
+        CompletableFuture<Void> stop = CompletableFuture.runAsync(proxy::stop);
+
+        ProxyStatus.Release atItsDeadline = drained.get(10, TimeUnit.SECONDS);
+        assertThat(atItsDeadline.drained()).isFalse();
+        assertThat(stop).as("the stop still waits for the request").isNotDone();
+
+        answer.countDown();
+        stop.get(10, TimeUnit.SECONDS);
+        assertThat(slow.get(5, TimeUnit.SECONDS).bodyText()).isEqualTo("slow");
+    }
+
     /** A second stop, a shutdown hook's beside a try-with-resources, say, returns only once the proxy has stopped. */
     @Test
     void aSecondStopReturnsOnlyOnceTheFirstHasStopped() throws Exception {

@@ -342,9 +342,9 @@ public final class Analysis {
     }
 
     /**
-     * Stops the timer and refuses every later start, pause and resume; the saved state stays, so a restarted proxy
-     * resumes. A call that got past the proxy's own check before its stop began must not write the file the proxy
-     * started next reads.
+     * Stops the timer, lets no tick that was already waiting run, and refuses every later start, pause and resume;
+     * the saved state stays, so a restarted proxy resumes. A call that got past the proxy's own check before its
+     * stop began must not write the file the proxy started next reads.
      */
     public synchronized void close() {
         closed = true;
@@ -390,7 +390,7 @@ public final class Analysis {
     }
 
     private synchronized void endWarmup(long version, int warmingStep) {
-        if (state != State.RUNNING || step != warmingStep || version != expectedVersion) {
+        if (closed || state != State.RUNNING || step != warmingStep || version != expectedVersion) {
             return; // paused, moved on or ended meanwhile
         }
         warmupEnd = null;
@@ -442,7 +442,7 @@ public final class Analysis {
      * while the canary has no healthy endpoint), and a pause is there to keep the weight where it is.
      */
     private synchronized void watchHealth() {
-        if (state != State.RUNNING) {
+        if (closed || state != State.RUNNING) {
             return;
         }
         RouteTable table = control.routes();
@@ -483,6 +483,9 @@ public final class Analysis {
     }
 
     private synchronized void onInterval() {
+        if (closed) {
+            return; // a tick that was waiting for the lock while the proxy's stop closed this
+        }
         try {
             check();
         } catch (RuntimeException e) {
