@@ -1,5 +1,8 @@
 package io.canaryproxy.config;
 
+import io.netty.util.NetUtil;
+import java.net.InetAddress;
+import java.net.UnknownHostException;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Path;
 
@@ -56,7 +59,7 @@ public record EndpointAddress(HostPort tcp, Path unixPath) {
 
     /**
      * Whether this is a TCP address of this machine's loopback interface: {@code localhost}, {@code 127.x.x.x} or
-     * {@code ::1}. Told from the text, without a name lookup.
+     * {@code ::1}. Told from the text, without a name lookup: another name for this machine counts as remote.
      */
     public boolean isLoopback() {
         if (tcp == null) {
@@ -69,13 +72,13 @@ public record EndpointAddress(HostPort tcp, Path unixPath) {
         if (host.equalsIgnoreCase("localhost")) {
             return true;
         }
-        byte[] ip = io.netty.util.NetUtil.createByteArrayFromIpAddressString(host);
+        byte[] ip = NetUtil.createByteArrayFromIpAddressString(host);
         if (ip == null) {
             return false;
         }
         try {
-            return java.net.InetAddress.getByAddress(ip).isLoopbackAddress();
-        } catch (java.net.UnknownHostException e) {
+            return InetAddress.getByAddress(ip).isLoopbackAddress();
+        } catch (UnknownHostException e) {
             return false;
         }
     }

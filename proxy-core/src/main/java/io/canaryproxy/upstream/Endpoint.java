@@ -105,7 +105,7 @@ public final class Endpoint {
 
     /**
      * Whether a request may be sent here when no endpoint of the release is usable: the endpoint is ejected, and
-     * its last connects failed at once. Another try costs microseconds and is the first to see a restarted gunicorn
+     * its last connects failed at once, or timed out on the loopback interface (a full accept queue). Another try costs microseconds and is the first to see a restarted gunicorn
      * back; an endpoint whose connects time out would hold each request for the connect timeout instead.
      */
     public boolean lastResort() {
@@ -163,14 +163,16 @@ public final class Endpoint {
             Descriptors.report("connect to " + address + " of release " + release.name());
             return;
         }
-        if (IoFailures.isBusy(cause) || loopback && cause instanceof ConnectTimeoutException) {
-            // A full listen backlog: EAGAIN from a Unix socket, or SYNs dropped by a loopback port, since nothing
-            // on this machine's own interface is gone from the network. The process is busy, not gone: ejecting it
-            // would turn a moment of overload into 503s for everyone until the next health check.
+        if (IoFailures.isBusy(cause)) {
+            // A Unix socket's listen backlog is full: the process is busy, not gone. Ejecting it would turn a
+            // moment of overload into 503s for everyone until the next health check.
             return;
         }
         int failures = connectFailures.incrementAndGet();
-        boolean refused = IoFailures.isRefused(cause);
+        // A loopback port drops SYNs when its accept queue is full (all sync workers busy), or for good when its
+        // process is stopped: ejected, its release's other endpoints take the requests, but with none left it is
+        // still tried, as a refusing one is, since nothing on this machine is gone from the network.
+        boolean refused = IoFailures.isRefused(cause) || loopback && cause instanceof ConnectTimeoutException;
         Ejection current = ejection.get();
         boolean inForce = current != null && current.inForce();
         // In force, an ejection changes only its kind: refused before, timing out now (a host gone from the

@@ -187,12 +187,12 @@ class EjectionTest {
 
     /**
      * A port on the loopback interface whose connects time out has a full accept queue: a gunicorn whose workers
-     * are all busy, not a host gone. It is not ejected, as a Unix socket's full backlog is not: each request waits
-     * for its connect, and is served once a worker takes the queue on, where an ejection would answer 503 to
-     * everyone until a health check passed.
+     * are all busy, not a host gone. As the release's last endpoint it is still tried, as a refusing one is: each
+     * request waits for its connect, and is served once a worker takes the queue on, where a 503 for everyone
+     * would last until a health check passed.
      */
     @Test
-    void aBusyLoopbackPortIsNotEjected() throws Exception {
+    void aBusyLoopbackPortIsStillTriedAsTheLast() throws Exception {
         try (ServerSocket busy = new ServerSocket(0, 1, InetAddress.getLoopbackAddress());
              CanaryProxy proxy = CanaryProxy.start(TestConfigs.single("127.0.0.1:" + busy.getLocalPort(), """
                      proxy.upstream { connect-timeout = 200ms, eject-after = 1, eject-duration = 1h }
@@ -201,7 +201,8 @@ class EjectionTest {
             try (Backlog full = Backlog.fill(busy)) {
                 assertThat(client.get("/").status()).as("connect timed out").isEqualTo(502);
                 assertThat(client.get("/").status()).as("tried again, not refused at once").isEqualTo(502);
-                assertThat(problem(proxy, 0)).isNull();
+                assertThat(problem(proxy, 0)).startsWith("ejected after ").contains("(connect timed out)")
+                        .endsWith("still tried while its release has nothing else");
             }
             // The queue is taken on: the next connect gets in, and its request is answered.
             Thread worker = new Thread(() -> {
