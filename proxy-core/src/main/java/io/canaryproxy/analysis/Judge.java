@@ -4,6 +4,7 @@ import io.canaryproxy.analysis.Check.Figures;
 import io.canaryproxy.analysis.Check.Verdict;
 import io.canaryproxy.config.AnalysisConfig;
 import java.time.Instant;
+import java.util.Locale;
 
 /**
  * Compares a canary with the stable release over the same window.
@@ -42,28 +43,6 @@ public final class Judge {
      * @param earlierStable the stable release's last window with at least {@code min-requests} requests, or
      *                      {@code null}: what the canary's latency is compared with when {@code stable} has fewer
      */
-    /**
-     * Why a check holds; with a hint when the canary gets far less than its weight's share of the traffic, which
-     * more time will not change: a hold that would otherwise go on for ever without a word of why.
-     */
-    private String holdReason(Sample canary, Sample stable, double weight) {
-        String reason = canary.requests() + " canary requests, fewer than min-requests " + config.minRequests();
-        long total = canary.requests() + stable.requests();
-        if (weight < 100 && total >= config.minRequests() && canary.requests() * 400.0 < weight * total) {
-            // Under a quarter of its share. Requests without a bucket cookie are routed by the client's address,
-            // and a browser's first one decides its cookie: clients that share one address all land on one side.
-            reason += String.format(java.util.Locale.ROOT, "; the canary had %.1f%% of %d requests at weight %s%%:"
-                    + " clients without a bucket cookie are routed by their address, so those behind one address"
-                    + " (a balancer not listed in proxy.trusted-proxies, a NAT) all go to the same release",
-                    100.0 * canary.requests() / total, total, percent(weight));
-        }
-        return reason;
-    }
-
-    private static String percent(double weight) {
-        return weight == Math.rint(weight) ? Long.toString((long) weight) : Double.toString(weight);
-    }
-
     public Check judge(Sample canary, Sample stable, Sample earlierStable, int step, double weight) {
         Figures c = figures(canary);
         Figures s = figures(stable);
@@ -93,7 +72,7 @@ public final class Judge {
                 : new Statistics.UTest(Double.NaN, Double.NaN);
 
         if (errorP < alpha && c.errorRate() > config.maxErrorRate()) {
-            return fail(step, weight, String.format(java.util.Locale.ROOT,
+            return fail(step, weight, String.format(Locale.ROOT,
                     "error rate %.2f%% against %.2f%% (p=%.4f < %.4f, floor %.2f%%)", c.errorRate() * 100,
                     s.errorRate() * 100, errorP, alpha, config.maxErrorRate() * 100), c, s, errorP, u);
         }
@@ -101,39 +80,63 @@ public final class Judge {
         double ratio = config.maxLatencyRatio();
         boolean judgeLatency = latencyBasis != null;
         if (judgeLatency && worse(c.p50Millis(), b.p50Millis(), ratio, slackMillis)) {
-            return fail(step, weight, String.format(java.util.Locale.ROOT, "p50 %.1f ms against %.1f ms%s",
+            return fail(step, weight, String.format(Locale.ROOT, "p50 %.1f ms against %.1f ms%s",
                     c.p50Millis(), b.p50Millis(), basis), c, s, errorP, u);
         }
         if (judgeLatency && sameWindow && canary.requests() >= config.minP99Samples()
                 && latencyBasis.requests() >= config.minP99Samples()
                 && worse(c.p99Millis(), b.p99Millis(), ratio, slackMillis)) {
-            return fail(step, weight, String.format(java.util.Locale.ROOT, "p99 %.1f ms against %.1f ms%s",
+            return fail(step, weight, String.format(Locale.ROOT, "p99 %.1f ms against %.1f ms%s",
                     c.p99Millis(), b.p99Millis(), basis), c, s, errorP, u);
         }
         boolean rankSlower = judgeLatency && sameWindow && u.p() < alpha && u.effect() >= config.minEffect();
         if (rankSlower && c.p50Millis() - b.p50Millis() > slackMillis) {
-            return fail(step, weight, String.format(java.util.Locale.ROOT,
+            return fail(step, weight, String.format(Locale.ROOT,
                     "slower by rank test (p=%.4f, effect %.2f)%s", u.p(), u.effect(), basis), c, s, errorP, u);
         }
         String reason;
         if (!judgeLatency) {
             // Said, so that a promotion is not read as a latency check that passed.
-            reason = String.format(java.util.Locale.ROOT, "error rate %.2f%% not significantly above the %.2f%% floor;"
+            reason = String.format(Locale.ROOT, "error rate %.2f%% not significantly above the %.2f%% floor;"
                     + " latency not judged: stable had %d requests, fewer than min-requests %d, and no earlier"
                     + " window to compare with", c.errorRate() * 100, config.maxErrorRate() * 100, stable.requests(),
                     config.minRequests());
         } else if (rankSlower) {
             // A difference the rank test is sure of can still be too small to matter: say so rather than "none".
-            reason = String.format(java.util.Locale.ROOT, "slower by rank test (p=%.4f, effect %.2f), but p50 %.1f ms"
+            reason = String.format(Locale.ROOT, "slower by rank test (p=%.4f, effect %.2f), but p50 %.1f ms"
                     + " against %.1f ms%s is within the %.0f ms slack", u.p(), u.effect(), c.p50Millis(),
                     b.p50Millis(), basis, slackMillis);
         } else if (!sameWindow) {
-            reason = String.format(java.util.Locale.ROOT, "p50 %.1f ms against %.1f ms%s, within the %.1fx ratio or"
+            reason = String.format(Locale.ROOT, "p50 %.1f ms against %.1f ms%s, within the %.1fx ratio or"
                     + " the %.0f ms slack", c.p50Millis(), b.p50Millis(), basis, ratio, slackMillis);
         } else {
             reason = "no significant difference";
         }
         return new Check(Instant.now(), step, weight, Verdict.PASS, reason, c, s, errorP, u.p(), u.effect());
+    }
+
+    /**
+     * Why a check holds; with a hint when the canary gets far less than its weight's share of the traffic, which
+     * more time will not change: a hold that would otherwise go on for ever without a word of why.
+     */
+    private String holdReason(Sample canary, Sample stable, double weight) {
+        String reason = canary.requests() + " canary requests, fewer than min-requests " + config.minRequests();
+        long total = canary.requests() + stable.requests();
+        double expected = weight * total / 100;
+        // Only where its share would have reached min-requests: at 1 % of a little traffic, none is mere chance.
+        if (weight < 100 && expected >= config.minRequests() && canary.requests() < expected / 4) {
+            // Under a quarter of its share. Requests without a bucket cookie are routed by the client's address,
+            // and a browser's first one decides its cookie: clients that share one address all land on one side.
+            reason += String.format(Locale.ROOT, "; the canary had %.1f%% of %d requests at weight %s%%:"
+                    + " clients without a bucket cookie are routed by their address, so those behind one address"
+                    + " (a balancer not listed in proxy.trusted-proxies, a NAT) all go to the same release",
+                    100.0 * canary.requests() / total, total, percent(weight));
+        }
+        return reason;
+    }
+
+    private static String percent(double weight) {
+        return weight == Math.rint(weight) ? Long.toString((long) weight) : Double.toString(weight);
     }
 
     private static boolean worse(double canary, double stable, double ratio, double slack) {

@@ -133,6 +133,10 @@ class JudgeTest {
         Check young = judge.judge(window("green", 40, 0, 50), window("blue", 760, 0, 50), 0, 5);
         assertThat(young.verdict()).isEqualTo(Verdict.HOLD);
         assertThat(young.reason()).doesNotContain("trusted-proxies");
+
+        // At 1 % of 150 requests, one or two are due, and none is mere chance.
+        Check unlucky = judge.judge(window("green", 0, 0, 50), window("blue", 150, 0, 50), 0, 1);
+        assertThat(unlucky.reason()).doesNotContain("trusted-proxies");
     }
 
     @Test
