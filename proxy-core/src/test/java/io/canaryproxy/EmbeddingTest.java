@@ -184,7 +184,12 @@ class EmbeddingTest {
         await().atMost(Duration.ofSeconds(5)).untilAsserted(() -> assertThatThrownBy(proxy::promote)
                 .hasMessage("the proxy is stopping"));
 
-        CompletableFuture<Void> secondStop = CompletableFuture.runAsync(proxy::stop);
+        CountDownLatch secondCalled = new CountDownLatch(1);
+        CompletableFuture<Void> secondStop = CompletableFuture.runAsync(() -> {
+            secondCalled.countDown();
+            proxy.stop();
+        });
+        assertThat(secondCalled.await(5, TimeUnit.SECONDS)).isTrue();
         await().during(Duration.ofMillis(300)).atMost(Duration.ofSeconds(2)).until(() -> !secondStop.isDone());
         answer.countDown();
         secondStop.get(10, TimeUnit.SECONDS);
@@ -227,14 +232,27 @@ class EmbeddingTest {
         answer.countDown();
         assertThat(slow).failsWithin(Duration.ofSeconds(5));
 
+        CountDownLatch secondAnswer = new CountDownLatch(1);
+        blue.on("/slow2", Reply.of(SLOW_ANSWER).holdAt(SLOW_ANSWER.length() - 4, secondAnswer));
         CanaryProxy drains = CanaryProxy.start(config(""));
         drains.switchTo("green", false);
-        CompletableFuture<Void> stoppedInCallback = new CompletableFuture<>();
+        CompletableFuture<RawHttpClient.Response> held = CompletableFuture.supplyAsync(() -> {
+            try (RawHttpClient client = new RawHttpClient(drains.listenAddress())) {
+                return client.get("/slow2", Map.of("Cookie", "cp_release=blue"));
+            } catch (IOException e) {
+                throw new UncheckedIOException(e);
+            }
+        });
+        await().atMost(Duration.ofSeconds(5)).until(() -> drains.status().releases().get("blue").inflight() == 1);
+        CompletableFuture<String> stoppedOn = new CompletableFuture<>();
+        // Attached while blue still has its request: the wait completes on the control thread once it ends.
         drains.awaitDrained("blue", Duration.ofMinutes(1)).thenRun(() -> {
             drains.stop();
-            stoppedInCallback.complete(null);
+            stoppedOn.complete(Thread.currentThread().getName());
         });
-        stoppedInCallback.get(10, TimeUnit.SECONDS);
+        secondAnswer.countDown();
+        assertThat(held.get(5, TimeUnit.SECONDS).bodyText()).isEqualTo("slow");
+        assertThat(stoppedOn.get(10, TimeUnit.SECONDS)).isEqualTo("canary-proxy-control");
         assertThatThrownBy(() -> drains.switchTo("blue", true)).hasMessage("the proxy has stopped");
     }
 
