@@ -105,8 +105,10 @@ public final class Endpoint {
 
     /**
      * Whether a request may be sent here when no endpoint of the release is usable: the endpoint is ejected, and
-     * its last connects failed at once, or timed out on the loopback interface (a full accept queue). Another try costs microseconds and is the first to see a restarted gunicorn
-     * back; an endpoint whose connects time out would hold each request for the connect timeout instead.
+     * its last connects failed at once, or timed out on the loopback interface. Another try of one that refuses
+     * costs microseconds and is the first to see a restarted gunicorn back; one on this machine whose accept queue
+     * is full is the only place the request can be served. A host elsewhere whose connects time out may be gone
+     * from the network, and would hold each request for the connect timeout instead.
      */
     public boolean lastResort() {
         Ejection e = ejection.get();
