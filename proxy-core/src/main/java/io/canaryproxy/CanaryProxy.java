@@ -290,15 +290,13 @@ public final class CanaryProxy implements AutoCloseable {
      * @throws IllegalStateException naming every endpoint's reason when none answers, unless forced
      */
     private void requireServing(Release target, String action, boolean force) {
-        for (EventLoop loop : loops) {
-            if (loop.inEventLoop()) {
-                if (force) {
-                    return;
-                }
-                // The probes run on these loops: waiting here for one of them would wait for ever.
-                throw new IllegalStateException("a switch or canary change that asks the release must not be"
-                        + " called on an event loop of the proxy; force it, or call it from another thread");
+        if (onEventLoop()) {
+            if (force) {
+                return;
             }
+            // The probes run on these loops: waiting here for one of them would wait for ever.
+            throw new IllegalStateException("a switch or canary change that asks the release must not be"
+                    + " called on an event loop of the proxy; force it, or call it from another thread");
         }
         String problem;
         try {
@@ -516,6 +514,16 @@ public final class CanaryProxy implements AutoCloseable {
         return analysis.resume();
     }
 
+    /** Whether the caller runs on one of the proxy's event loops, which must not wait for work of their own. */
+    private boolean onEventLoop() {
+        for (EventLoop loop : loops) {
+            if (loop.inEventLoop()) {
+                return true;
+            }
+        }
+        return false;
+    }
+
     /** Refuses a change once a stop has begun: a stopped proxy's state file may already be another proxy's. */
     private void requireRunning() {
         if (stopping) {
@@ -730,10 +738,7 @@ public final class CanaryProxy implements AutoCloseable {
      *                               loops to end; call it from another thread
      */
     public void stop() {
-        boolean onLoop = false;
-        for (EventLoop loop : loops) {
-            onLoop |= loop.inEventLoop();
-        }
+        boolean onLoop = onEventLoop();
         boolean first;
         synchronized (this) {
             if (onLoop && !stopping) {

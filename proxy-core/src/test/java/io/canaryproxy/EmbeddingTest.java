@@ -67,9 +67,14 @@ class EmbeddingTest {
 
     /** A request to blue that waits for {@link #answer}, on a thread of its own. */
     private CompletableFuture<RawHttpClient.Response> slowRequest(CanaryProxy proxy) {
+        return slowRequest(proxy, "/slow");
+    }
+
+    /** A request for {@code path} pinned to blue, on a thread of its own, once blue counts it in flight. */
+    private static CompletableFuture<RawHttpClient.Response> slowRequest(CanaryProxy proxy, String path) {
         CompletableFuture<RawHttpClient.Response> slow = CompletableFuture.supplyAsync(() -> {
             try (RawHttpClient client = new RawHttpClient(proxy.listenAddress())) {
-                return client.get("/slow", Map.of("Cookie", "cp_release=blue"));
+                return client.get(path, Map.of("Cookie", "cp_release=blue"));
             } catch (IOException e) {
                 throw new UncheckedIOException(e);
             }
@@ -236,14 +241,7 @@ class EmbeddingTest {
         blue.on("/slow2", Reply.of(SLOW_ANSWER).holdAt(SLOW_ANSWER.length() - 4, secondAnswer));
         CanaryProxy drains = CanaryProxy.start(config(""));
         drains.switchTo("green", false);
-        CompletableFuture<RawHttpClient.Response> held = CompletableFuture.supplyAsync(() -> {
-            try (RawHttpClient client = new RawHttpClient(drains.listenAddress())) {
-                return client.get("/slow2", Map.of("Cookie", "cp_release=blue"));
-            } catch (IOException e) {
-                throw new UncheckedIOException(e);
-            }
-        });
-        await().atMost(Duration.ofSeconds(5)).until(() -> drains.status().releases().get("blue").inflight() == 1);
+        CompletableFuture<RawHttpClient.Response> held = slowRequest(drains, "/slow2");
         CompletableFuture<String> stoppedOn = new CompletableFuture<>();
         // Attached while blue still has its request: the wait completes on the control thread once it ends.
         drains.awaitDrained("blue", Duration.ofMinutes(1)).thenRun(() -> {

@@ -63,7 +63,8 @@ public final class IoFailures {
     public static boolean isOutOfDescriptors(Throwable cause) {
         for (Throwable c = cause; c != null; c = c.getCause()) {
             // ENFILE's text is "Too many open files in system"; a native transport may give only the errno.
-            if (says(c, "Too many open files", "error(-24)") || says(c, "error(-23)", "error(-23)")) {
+            if (says(c, "Too many open files", "error(-24)")
+                    || says(c, "error(-23)", "Too many open files in system")) {
                 return true;
             }
         }

@@ -612,7 +612,7 @@ final class ProxyHandler extends ChannelInboundHandlerAdapter implements Upstrea
             long hops = RequestRules.maxForwards(h);
             if (hops == 0) {
                 log.debug("client {}: OPTIONS with Max-Forwards: 0 -> 200", clientIp);
-                boolean close = bodyExpected || !keepAlive || listener.shuttingDown();
+                boolean close = answerCloses();
                 answerAtOnce(ErrorResponses.optionsHere(close, http10), close);
                 return;
             }
@@ -1766,8 +1766,13 @@ final class ProxyHandler extends ChannelInboundHandlerAdapter implements Upstrea
      */
     private void answerAtOnce(HttpResponseStatus status, String why, Release forRelease) {
         log.debug("client {}: {} -> {}", clientIp, why, status.code());
-        boolean close = bodyExpected || !keepAlive || listener.shuttingDown();
+        boolean close = answerCloses();
         answerAtOnce(servedBy(ErrorResponses.of(status, close, headRequest, http10), forRelease), close);
+    }
+
+    /** Whether an answer given at once ends the connection: a body to read past, or a connection that ends anyway. */
+    private boolean answerCloses() {
+        return bodyExpected || !keepAlive || listener.shuttingDown();
     }
 
     private void answerAtOnce(FullHttpResponse response, boolean close) {
