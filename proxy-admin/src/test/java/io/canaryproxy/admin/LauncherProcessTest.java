@@ -208,6 +208,10 @@ class LauncherProcessTest {
                 s.setSoTimeout(30_000);
                 clients.add(s);
             }
+            // Only once the proxy has run out: a request that came while it was still accepting the rest could
+            // have had its descriptor, and all the first hundred would be served.
+            l.awaitLine("ERROR .*the proxy is out of file descriptors \\(open-files limit " + limit + "\\): cannot"
+                    + " (connect to|accept connections on|make a health check of)");
             for (int i = 0; i < clients.size(); i++) {
                 // Half of them the canary's users, half the stable release's.
                 clients.get(i).getOutputStream().write(("GET / HTTP/1.1\r\nHost: shop.example\r\nCookie: cp_bucket="
@@ -223,8 +227,6 @@ class LauncherProcessTest {
                 unavailable += status.contains("503") ? 1 : 0;
             }
             assertThat(unavailable).isPositive();
-            l.awaitLine("ERROR .*the proxy is out of file descriptors \\(open-files limit " + limit + "\\): cannot"
-                    + " (connect to|accept connections on|make a health check of)");
             l.awaitLine("503 GET / from 127\\.0\\.0\\.1 \\(release (blue|green)\\): cannot connect to .*: the proxy is"
                     + " out of file descriptors");
             // Ten seconds on, the next report: by then health checks with fall = 1 would have made both releases
