@@ -129,7 +129,9 @@ public final class ConfigLoader {
             throw new ConfigException("config file is not a regular file: " + file);
         }
         try {
-            return ConfigFactory.parseFile(file.toFile(), ConfigParseOptions.defaults().setAllowMissing(false));
+            return ConfigFactory.parseFile(file.toFile(), ConfigParseOptions.defaults()
+                    .setAllowMissing(false)
+                    .setIncluder(new MissingIncludeWarning(file)));
         } catch (com.typesafe.config.ConfigException.Parse e) {
             throw new ConfigException(syntaxError(e, file), e);
         } catch (com.typesafe.config.ConfigException.IO e) {

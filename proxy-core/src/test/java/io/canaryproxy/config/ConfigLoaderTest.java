@@ -4,6 +4,7 @@ import static org.assertj.core.api.Assertions.assertThat;
 import static org.assertj.core.api.Assertions.assertThatThrownBy;
 
 import com.typesafe.config.ConfigFactory;
+import io.canaryproxy.testing.Captured;
 import java.io.IOException;
 import java.io.InputStream;
 import java.nio.charset.StandardCharsets;
@@ -301,6 +302,27 @@ class ConfigLoaderTest {
                 .hasMessageContaining("secrets.conf")
                 .hasMessageEndingWith("(includes are looked up next to the file that includes them: " + dir + ")")
                 .hasMessageNotContaining("java.");
+    }
+
+    /** HOCON drops a plain include that finds no file; the operator hears of it, with the way to make it an error. */
+    @Test
+    void aPlainIncludeThatFindsNoFileIsLogged() throws IOException {
+        Files.writeString(dir.resolve("token.conf"), "proxy.admin.token = s3cret\n");
+        Files.writeString(dir.resolve("empty.conf"), "");
+        Path file = write(MINIMAL + "include \"token.conf\"\ninclude \"empty.conf\"\n"
+                + "include \"secrets.conf\"\ninclude file(\"" + dir.resolve("local.conf") + "\")\n");
+        try (Captured logged = Captured.from(ConfigLoader.class)) {
+            ProxyConfig config = ConfigLoader.load(file, Map.of(), NO_PROPERTIES);
+
+            assertThat(config.admin().token()).isEqualTo("s3cret");
+            assertThat(logged.messages()).containsExactly(
+                    "config file " + file + ": include \"secrets.conf\" found no file, so it added nothing (includes"
+                            + " are looked up next to the file that includes them; include required(…) makes a"
+                            + " missing file an error)",
+                    "config file " + file + ": include file(\"" + dir.resolve("local.conf") + "\") found no file, so"
+                            + " it added nothing (includes are looked up next to the file that includes them; include"
+                            + " required(…) makes a missing file an error)");
+        }
     }
 
     @Test
