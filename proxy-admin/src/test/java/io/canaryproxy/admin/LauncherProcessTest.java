@@ -5,6 +5,7 @@ import static org.awaitility.Awaitility.await;
 
 import io.canaryproxy.testing.Gunicorn;
 import io.canaryproxy.testing.HttpHeads;
+import io.canaryproxy.testing.RawHttpClient;
 import java.io.BufferedReader;
 import java.io.IOException;
 import java.io.InputStreamReader;
@@ -23,6 +24,8 @@ import java.util.ArrayList;
 import java.util.HashMap;
 import java.util.List;
 import java.util.Map;
+import java.util.Queue;
+import java.util.concurrent.ConcurrentLinkedQueue;
 import java.util.concurrent.CopyOnWriteArrayList;
 import java.util.concurrent.TimeUnit;
 import java.util.regex.Matcher;
@@ -299,6 +302,52 @@ class LauncherProcessTest {
         l.stopsOn("TERM");
     }
 
+    /**
+     * Under systemd socket activation the listening socket belongs to the {@code .socket} unit, not to the proxy: a
+     * restart (SIGTERM, then the next process) refuses no connection. New visitors keep coming throughout; those
+     * that come while no proxy runs wait in the socket's queue for the next one.
+     */
+    @Test
+    void underSocketActivationARestartRefusesNoConnection() throws Exception {
+        Gunicorn blue = Gunicorn.unixSocket("blue", dir).workers(2).start();
+        resources.add(blue);
+        Path conf = config(singleRelease(blue.endpoint()));
+        Launched l = launchUnder(socketUnit(2, "nonblocking"), "--config", conf.toString());
+        int port = Integer.parseInt(l.awaitLine("^listening (\\d+)$").group(1));
+        long first = Long.parseLong(l.awaitLine("^started (\\d+)$").group(1));
+        l.awaitLine("taking the listening socket systemd passed, on 127\\.0\\.0\\.1:" + port
+                + " \\(proxy.listen = 127\\.0\\.0\\.1:0 is not used\\)");
+
+        try (NewVisitors visitors = new NewVisitors(new InetSocketAddress("127.0.0.1", port), 4)) {
+            visitors.awaitAnswers(20);
+            signal("TERM", first);
+            l.awaitLine("^exited 0$");
+            long noProxyRunning = System.nanoTime();
+            l.awaitLine("^started (?!" + first + "$)(\\d+)$");
+            await().atMost(STARTUP).until(() -> count(l.stdout, "taking the listening socket systemd passed") == 2);
+            visitors.awaitAnswers(visitors.answered() + 20);
+            visitors.stop();
+
+            assertThat(visitors.failures).isEmpty();
+            assertThat(visitors.exchanges).as("visitors who came while no proxy ran and were answered by the next")
+                    .anyMatch(e -> e[0] < noProxyRunning && e[1] > noProxyRunning);
+        }
+    }
+
+    /**
+     * A socket in blocking mode would stall the event loop at its last accept; the service unit must say
+     * NonBlocking=true.
+     */
+    @Test
+    void aBlockingSocketFromSystemdIsOneLineAndExitStatus2() throws Exception {
+        Path conf = config(singleRelease("127.0.0.1:1"));
+        Launched l = launchUnder(socketUnit(1, "blocking"), "--config", conf.toString());
+        l.awaitLine("^exited 2$");
+        l.drained();
+        assertThat(l.stderr).containsExactly("canary-proxy: the listening socket systemd passed is in blocking mode,"
+                + " which would stall the event loop: set NonBlocking=true in canary-proxy's .service unit");
+    }
+
     @Test
     void demoModeSwitchesBetweenTheBuiltInBackends() throws Exception {
         Launched l = launch("demo", "--listen", "127.0.0.1:0", "--admin", "127.0.0.1:0");
@@ -454,6 +503,90 @@ class LauncherProcessTest {
                 + "  }\n"
                 + "  routing { stable = " + stable + " }\n"
                 + "}\n";
+    }
+
+    /** Listener and admin API on free ports, no state file, one release {@code blue} on {@code endpoint}. */
+    private static String singleRelease(String endpoint) {
+        return "proxy {\n"
+                + "  listen = \"127.0.0.1:0\"\n"
+                + "  admin { listen = \"127.0.0.1:0\" }\n"
+                + "  state-file = \"\"\n"
+                + "  releases.blue.endpoints = [\"" + endpoint + "\"]\n"
+                + "  routing.stable = blue\n"
+                + "}\n";
+    }
+
+    /**
+     * A wrapper for {@link #launchUnder} standing in for a systemd {@code .socket} unit: it listens on a free port
+     * and runs the JVM with the socket as descriptor 3, {@code runs} times, the next as soon as one exits.
+     */
+    private List<String> socketUnit(int runs, String mode) throws IOException {
+        Path script = dir.resolve("socket-unit.py");
+        try (var in = LauncherProcessTest.class.getResourceAsStream("/socket-unit.py")) {
+            Files.copy(in, script);
+        }
+        return List.of("python3", script.toString(), "0", Integer.toString(runs), mode);
+    }
+
+    private static void signal(String name, long pid) throws IOException, InterruptedException {
+        Process kill = new ProcessBuilder("kill", "-" + name, Long.toString(pid)).start();
+        assertThat(kill.waitFor(10, TimeUnit.SECONDS)).isTrue();
+        assertThat(kill.exitValue()).isZero();
+    }
+
+    private static long count(List<String> lines, String part) {
+        return lines.stream().filter(line -> line.contains(part)).count();
+    }
+
+    /** Clients that each send one request on a new connection, again and again, as new visitors of a site do. */
+    private static final class NewVisitors implements AutoCloseable {
+        /** Sent and answered, in {@link System#nanoTime()}, for each request answered {@code 200}. */
+        final Queue<long[]> exchanges = new ConcurrentLinkedQueue<>();
+        final Queue<String> failures = new ConcurrentLinkedQueue<>();
+        private final List<Thread> threads = new ArrayList<>();
+        private volatile boolean running = true;
+
+        NewVisitors(InetSocketAddress proxy, int clients) {
+            for (int i = 0; i < clients; i++) {
+                Thread t = new Thread(() -> {
+                    while (running) {
+                        long sent = System.nanoTime();
+                        try (RawHttpClient c = new RawHttpClient(proxy).readTimeout(STARTUP)) {
+                            RawHttpClient.Response r = c.get("/", Map.of("Connection", "close"));
+                            if (r.status() == 200) {
+                                exchanges.add(new long[] {sent, System.nanoTime()});
+                            } else {
+                                failures.add(r.toString());
+                            }
+                        } catch (IOException e) {
+                            failures.add(e.toString());
+                        }
+                    }
+                }, "visitor-" + i);
+                threads.add(t);
+                t.start();
+            }
+        }
+
+        int answered() {
+            return exchanges.size();
+        }
+
+        void awaitAnswers(int n) {
+            await().atMost(STARTUP).until(() -> exchanges.size() >= n || !failures.isEmpty());
+        }
+
+        void stop() throws InterruptedException {
+            running = false;
+            for (Thread t : threads) {
+                t.join(STARTUP.toMillis());
+            }
+        }
+
+        @Override
+        public void close() throws InterruptedException {
+            stop();
+        }
     }
 
     /** A wrapper for {@link #launchUnder}: the JVM started under {@code ulimit option} ({@code -n 400}). */

@@ -23,6 +23,7 @@ import java.net.InetSocketAddress;
 import java.util.ArrayList;
 import java.util.Comparator;
 import java.util.List;
+import java.util.OptionalInt;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.RejectedExecutionException;
 import java.util.concurrent.atomic.LongAdder;
@@ -84,20 +85,24 @@ public final class Listener {
     }
 
     /**
-     * Binds the listener.
+     * Binds the listener, or takes the listening socket systemd passed the process ({@link SystemdSocket}), which
+     * then stands for {@code proxy.listen}.
      *
      * @throws java.io.UncheckedIOException when the address cannot be bound, with the address in the message
-     * @throws ConfigException              when the host name of {@code proxy.listen} does not resolve
+     * @throws ConfigException              when the host name of {@code proxy.listen} does not resolve, or the socket
+     *                                      systemd passed cannot be used
      */
     public InetSocketAddress bind() {
         Listener listener = this;
+        OptionalInt inherited = SystemdSocket.take(System.getenv(), ProcessHandle.current().pid());
         InetSocketAddress address = new InetSocketAddress(config.listen().host(), config.listen().port());
-        if (address.isUnresolved()) {
+        if (address.isUnresolved() && inherited.isEmpty()) {
             throw ConfigException.invalid("proxy.listen", config.listen().toString(), "cannot resolve the host name");
         }
         ServerBootstrap b = new ServerBootstrap()
                 .group(group)
-                .channelFactory(transport.serverChannel(address))
+                .channelFactory(inherited.isPresent() ? transport.inheritedServerChannel(inherited.getAsInt())
+                        : transport.serverChannel(address))
                 .option(ChannelOption.SO_BACKLOG, 1024)
                 .option(ChannelOption.SO_REUSEADDR, true)
                 .option(ChannelOption.RCVBUF_ALLOCATOR, acceptAllocator())
@@ -116,11 +121,26 @@ public final class Listener {
                                 .addLast("proxy", new ProxyHandler(listener, decoder, encoder));
                     }
                 });
-        try {
-            serverChannel = b.bind(address).syncUninterruptibly().channel();
-        } catch (Exception e) {
-            throw new java.io.UncheckedIOException(new java.io.IOException(
-                    "cannot listen on " + config.listen() + ": " + e.getMessage(), e));
+        if (inherited.isPresent()) {
+            SystemdSocket.checkNonBlocking(inherited.getAsInt());
+            // Already bound and listening: registering it starts the accepts.
+            serverChannel = b.register().syncUninterruptibly().channel();
+            if (!(serverChannel.localAddress() instanceof InetSocketAddress)) {
+                serverChannel.close().syncUninterruptibly();
+                throw new ConfigException("the socket systemd passed (descriptor " + inherited.getAsInt()
+                        + ") is not a TCP listening socket: give canary-proxy's .socket unit a ListenStream= of an"
+                        + " address and port");
+            }
+            log.info("taking the listening socket systemd passed, on {} (proxy.listen = {} is not used)",
+                    NetUtil.toSocketAddressString((InetSocketAddress) serverChannel.localAddress()),
+                    config.listen());
+        } else {
+            try {
+                serverChannel = b.bind(address).syncUninterruptibly().channel();
+            } catch (Exception e) {
+                throw new java.io.UncheckedIOException(new java.io.IOException(
+                        "cannot listen on " + config.listen() + ": " + e.getMessage(), e));
+            }
         }
         InetSocketAddress bound = (InetSocketAddress) serverChannel.localAddress();
         AcceptFailureLog.install(serverChannel, "the listener on " + NetUtil.toSocketAddressString(bound));

@@ -31,6 +31,7 @@ import java.net.InetSocketAddress;
 import java.net.SocketAddress;
 import java.net.UnixDomainSocketAddress;
 import java.nio.channels.spi.SelectorProvider;
+import java.util.Locale;
 
 /**
  * The I/O transport. Listener, upstream and health-check channels all come from here so that they match the event
@@ -103,6 +104,21 @@ public enum Transport {
             case NIO -> ipv4 ? () -> new NioServerSocketChannel(SelectorProvider.provider(), SocketProtocolFamily.INET)
                     : NioServerSocketChannel::new;
         };
+    }
+
+    /**
+     * A listening channel on descriptor {@code fd}, already bound and listening: the socket systemd passed. Only
+     * Netty's epoll transport can take a descriptor it did not open.
+     *
+     * @throws ConfigException for the other transports
+     */
+    ChannelFactory<ServerChannel> inheritedServerChannel(int fd) {
+        if (this != EPOLL) {
+            throw new ConfigException("the " + name().toLowerCase(Locale.ROOT) + " transport cannot take the listening"
+                    + " socket systemd passed (LISTEN_FDS): socket activation needs proxy.transport = epoll, or auto"
+                    + " where epoll is available");
+        }
+        return () -> new EpollServerSocketChannel(fd);
     }
 
     /** The client channel type able to connect to {@code address}. */
