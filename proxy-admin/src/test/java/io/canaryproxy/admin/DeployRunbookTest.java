@@ -18,6 +18,7 @@ import java.net.http.HttpRequest;
 import java.net.http.HttpResponse;
 import java.nio.file.Path;
 import java.time.Duration;
+import java.util.concurrent.atomic.AtomicReference;
 import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.BeforeEach;
 import org.junit.jupiter.api.Test;
@@ -88,13 +89,14 @@ class DeployRunbookTest {
 
             // curl -fsS -H "Authorization: Bearer $CANARY_PROXY_TOKEN" -X POST "$ADMIN/switch?release=$next",
             // up to 30 times a second apart: a 409 means the new gunicorn is not healthy yet
-            HttpResponse<String> switched = post("/switch?release=" + next);
+            AtomicReference<HttpResponse<String>> answer = new AtomicReference<>();
+            await().atMost(Duration.ofSeconds(30)).pollDelay(Duration.ZERO).pollInterval(Duration.ofSeconds(1))
+                    .until(() -> {
+                        answer.set(post("/switch?release=" + next));
+                        return answer.get().statusCode() != 409;
+                    });
             long switchReturnedAt = System.nanoTime();
-            for (int attempt = 1; attempt < 30 && switched.statusCode() == 409; attempt++) {
-                Thread.sleep(1000);
-                switched = post("/switch?release=" + next);
-                switchReturnedAt = System.nanoTime();
-            }
+            HttpResponse<String> switched = answer.get();
             assertThat(switched.statusCode()).as("switch: %s", switched.body()).isEqualTo(200);
             assertThat(json(switched).get("stable").asText()).isEqualTo("green");
             assertThat(json(switched).get("previous").asText()).isEqualTo("blue");

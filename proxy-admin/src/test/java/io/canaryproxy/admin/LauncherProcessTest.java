@@ -57,6 +57,11 @@ class LauncherProcessTest {
         for (AutoCloseable r : resources) {
             r.close();
         }
+        for (Launched l : launched) {
+            l.drained();
+            assertThat(l.stdout).as("leak reports").noneMatch(line -> line.contains("LEAK:"));
+            assertThat(l.stderr).as("leak reports").noneMatch(line -> line.contains("LEAK:"));
+        }
     }
 
     @Test
@@ -621,6 +626,8 @@ class LauncherProcessTest {
         command.addAll(List.of(
                 Path.of(System.getProperty("java.home"), "bin", "java").toString(),
                 "-Xmx256m",
+                // Main turns the leak detector off unless asked: these runs ask for it, as every test run does.
+                "-Dio.netty.leakDetection.level=paranoid",
                 "-Dlogback.configurationFile=logback.xml",
                 "-cp", System.getProperty("java.class.path"),
                 Main.class.getName()));

@@ -110,13 +110,11 @@ class UpstreamFaultsTest {
     void aStalledUpstreamIsA504AfterTheResponseTimeout() throws Exception {
         upstream.stubFor(any(urlEqualTo("/stall")).willReturn(aResponse().withStatus(200).withFixedDelay(5000)));
 
-        long start = System.nanoTime();
         RawExchange.Result result = RawExchange.send(proxy.listenAddress(),
                 "GET /stall HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n");
-        long millis = (System.nanoTime() - start) / 1_000_000;
 
+        // Only the proxy's own response timeout answers 504: the upstream would have answered 200.
         assertThat(result.status()).isEqualTo(504);
-        assertThat(millis).as("answered after the response timeout, long before the upstream").isLessThan(4000);
     }
 
     @Test
