@@ -349,8 +349,8 @@ class LauncherProcessTest {
         Launched l = launchUnder(socketUnit(1, "blocking"), "--config", conf.toString());
         l.awaitLine("^exited 2$");
         l.drained();
-        assertThat(l.stderr).containsExactly("canary-proxy: the listening socket systemd passed is in blocking mode,"
-                + " which would stall the event loop: set NonBlocking=true in canary-proxy's .service unit");
+        assertThat(l.stderr).containsExactly("canary-proxy: descriptor 3, the socket systemd passed, is in blocking"
+                + " mode, which would stall the event loop: set NonBlocking=true in canary-proxy's .service unit");
     }
 
     @Test

@@ -8,6 +8,7 @@ import io.canaryproxy.routing.RouteState;
 import io.canaryproxy.routing.Router;
 import io.netty.bootstrap.ServerBootstrap;
 import io.netty.channel.Channel;
+import io.netty.channel.ChannelFuture;
 import io.netty.channel.ChannelInitializer;
 import io.netty.channel.ChannelOption;
 import io.netty.channel.EventLoop;
@@ -122,15 +123,14 @@ public final class Listener {
                     }
                 });
         if (inherited.isPresent()) {
-            SystemdSocket.checkNonBlocking(inherited.getAsInt());
+            SystemdSocket.check(inherited.getAsInt());
             // Already bound and listening: registering it starts the accepts.
-            serverChannel = b.register().syncUninterruptibly().channel();
-            if (!(serverChannel.localAddress() instanceof InetSocketAddress)) {
-                serverChannel.close().syncUninterruptibly();
-                throw new ConfigException("the socket systemd passed (descriptor " + inherited.getAsInt()
-                        + ") is not a TCP listening socket: give canary-proxy's .socket unit a ListenStream= of an"
-                        + " address and port");
+            ChannelFuture registered = b.register().awaitUninterruptibly();
+            if (!registered.isSuccess()) {
+                throw new ConfigException("cannot take descriptor " + inherited.getAsInt() + ", the socket systemd"
+                        + " passed: " + registered.cause().getMessage());
             }
+            serverChannel = registered.channel();
             log.info("taking the listening socket systemd passed, on {} (proxy.listen = {} is not used)",
                     NetUtil.toSocketAddressString((InetSocketAddress) serverChannel.localAddress()),
                     config.listen());

@@ -63,28 +63,60 @@ final class SystemdSocket {
     }
 
     /**
-     * Refuses a socket in blocking mode, as systemd passes it unless the service unit says
-     * {@code NonBlocking=true}: the event loop accepts until the queue is empty, and the accept after the last
-     * connection would block the loop until the next one arrived. Java cannot clear the flag itself; the kernel
-     * shows it in {@code fdinfo}.
+     * Refuses a descriptor that is not a listening TCP socket (a {@code ListenStream=} of a path, a datagram socket),
+     * which Netty would take for one without a word, and a socket in blocking mode, as systemd passes it unless the
+     * service unit says {@code NonBlocking=true}: the event loop accepts until the queue is empty, and the accept
+     * after the last connection would block the loop until the next one arrived. Java cannot ask the socket itself;
+     * the kernel shows its flags in {@code fdinfo} and its kind and state in {@code /proc/net/tcp}.
      */
-    static void checkNonBlocking(int fd) {
-        Path info = Path.of("/proc/self/fdinfo/" + fd);
+    static void check(int fd) {
+        String problem;
         try {
-            for (String line : Files.readAllLines(info)) {
-                if (line.startsWith("flags:")) {
-                    int flags = Integer.parseInt(line.substring("flags:".length()).trim(), 8);
-                    if ((flags & O_NONBLOCK) == 0) {
-                        throw new ConfigException("the listening socket systemd passed is in blocking mode, which"
-                                + " would stall the event loop: set NonBlocking=true in canary-proxy's .service unit");
-                    }
-                    return;
+            problem = problem(fd);
+        } catch (IOException | RuntimeException e) {
+            problem = "cannot be checked (" + e.getMessage() + ")";
+        }
+        if (problem != null) {
+            throw new ConfigException("descriptor " + fd + ", the socket systemd passed, " + problem);
+        }
+    }
+
+    private static String problem(int fd) throws IOException {
+        String target = Files.readSymbolicLink(Path.of("/proc/self/fd/" + fd)).toString();
+        if (!target.startsWith("socket:[")) {
+            return "is no socket but " + target + ": give canary-proxy's .socket unit a ListenStream= of an address"
+                    + " and port";
+        }
+        String inode = target.substring("socket:[".length(), target.length() - 1);
+        if (!isListeningTcp(inode)) {
+            return "is not a listening TCP socket: give canary-proxy's .socket unit a ListenStream= of an address"
+                    + " and port";
+        }
+        for (String line : Files.readAllLines(Path.of("/proc/self/fdinfo/" + fd))) {
+            if (line.startsWith("flags:")) {
+                int flags = Integer.parseInt(line.substring("flags:".length()).trim(), 8);
+                return (flags & O_NONBLOCK) != 0 ? null : "is in blocking mode, which would stall the event loop:"
+                        + " set NonBlocking=true in canary-proxy's .service unit";
+            }
+        }
+        return "cannot be checked (no flags in its fdinfo)";
+    }
+
+    /** Whether {@code /proc/net/tcp} or {@code tcp6} has the socket with this inode, in state LISTEN ({@code 0A}). */
+    private static boolean isListeningTcp(String inode) throws IOException {
+        for (String table : new String[] {"/proc/net/tcp", "/proc/net/tcp6"}) {
+            Path file = Path.of(table);
+            if (!Files.exists(file)) {
+                continue;
+            }
+            for (String line : Files.readAllLines(file)) {
+                String[] f = line.trim().split("\\s+");
+                if (f.length > 9 && f[9].equals(inode)) {
+                    return f[3].equals("0A");
                 }
             }
-        } catch (IOException | NumberFormatException e) {
-            throw new ConfigException("cannot tell whether the listening socket systemd passed (descriptor " + fd
-                    + ") is non-blocking: " + info + " unreadable (" + e.getMessage() + ")", e);
         }
+        return false;
     }
 
     /** {@code O_NONBLOCK} on Linux, whose {@code fdinfo} shows the flags in octal. */
