@@ -122,7 +122,22 @@ public final class AnalysisStore {
         }
         return Optional.of(new Saved(release.isTextual() ? release.asText() : null, count(n, "step"),
                 flag(n, "paused"), count(n, "failures"), n.path("outcome").asText(""), cooldowns,
-                sample(n.path("stableBaseline")), steps(n.path("steps"))));
+                baseline(n.path("stableBaseline")), steps(n.path("steps"))));
+    }
+
+    /**
+     * The saved stable window, or {@code null} when there is none or it cannot be used: it only stands in for the
+     * stable release's latency at the last steps until stable has a window of its own again, so a bad one is
+     * dropped with a warning rather than stopping the start (the run, its step and its cool-downs are read whole).
+     */
+    private Sample baseline(JsonNode n) {
+        try {
+            return sample(n);
+        } catch (IOException e) {
+            log.warn("{}: {}; it is dropped, and the last steps judge latency once stable has a window of its own",
+                    path, e.getMessage());
+            return null;
+        }
     }
 
     /** Weights in percent, each above the one before, ending with 100; none when the file has none. */

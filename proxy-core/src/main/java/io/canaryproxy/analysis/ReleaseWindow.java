@@ -13,18 +13,18 @@ public final class ReleaseWindow {
 
     private static final long MAX_MICROS = 3_600_000_000L;
 
-    private final LongAdder requests = new LongAdder();
+    /** Requests without a latency; the others are the histogram's count. */
+    private final LongAdder untimed = new LongAdder();
     private final LongAdder errors = new LongAdder();
     private final Recorder latency = new Recorder(1, MAX_MICROS, 3);
     private Histogram recycled;
 
     /** A response that ended, with its status (5xx counts as an error) and the exchange's duration. */
     public void record(int status, long nanos) {
-        requests.increment();
+        latency.recordValue(Math.max(1, Math.min(MAX_MICROS, nanos / 1000)));
         if (status >= 500) {
             errors.increment();
         }
-        latency.recordValue(Math.max(1, Math.min(MAX_MICROS, nanos / 1000)));
     }
 
     /**
@@ -32,7 +32,7 @@ public final class ReleaseWindow {
      * how long it lasted was the client's choice.
      */
     public void recordUntimed(int status) {
-        requests.increment();
+        untimed.increment();
         if (status >= 500) {
             errors.increment();
         }
@@ -43,18 +43,28 @@ public final class ReleaseWindow {
         errors.increment();
     }
 
-    /** Everything recorded since the last call, and a fresh window from now on. */
+    /**
+     * Everything recorded since the last call, and a fresh window from now on. Timed requests are counted by the
+     * histogram itself: a separate counter, read a moment before or after the histogram is swapped, could miss a
+     * request whose latency is in it, and a window with more latencies than requests is not one the judge, or the
+     * analysis file, can take.
+     */
     public synchronized Sample take(String release) {
-        long r = requests.sumThenReset();
-        long e = errors.sumThenReset();
         Histogram h = latency.getIntervalHistogram(recycled);
         recycled = null;
+        long r = h.getTotalCount() + untimed.sumThenReset();
+        long e = errors.sumThenReset();
+        if (e > r) {
+            // Errors counted while their requests' latencies went to the next window: they belong there too.
+            errors.add(e - r);
+            e = r;
+        }
         return new Sample(release, r, e, h);
     }
 
     /** Drops what was recorded so far: a new window starts now. */
     public synchronized void reset() {
-        requests.reset();
+        untimed.reset();
         errors.reset();
         recycled = latency.getIntervalHistogram(recycled);
     }

@@ -3,6 +3,7 @@ package io.canaryproxy.analysis;
 import static org.assertj.core.api.Assertions.assertThat;
 import static org.assertj.core.api.Assertions.assertThatThrownBy;
 
+import io.canaryproxy.testing.Captured;
 import java.io.IOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
@@ -81,19 +82,32 @@ class AnalysisStoreTest {
                 .isEqualTo(latency.getValueAtPercentile(50));
     }
 
+    /**
+     * The stable window only stands in for stable's latency until it has a window of its own: one that cannot be
+     * read is dropped with a warning, and the run, its step and its cool-downs come back, the proxy starts.
+     */
     @Test
-    void aStableWindowThatCannotBeReadIsAProblemOfTheFile() throws Exception {
+    void aStableWindowThatCannotBeReadIsDroppedAndTheRunResumes() throws Exception {
         Files.writeString(dir.resolve("state.analysis.json"), "{\"release\":\"green\",\"step\":2,\"stableBaseline\":"
-                + "{\"release\":\"blue\",\"requests\":10,\"errors\":0,\"latency\":\"bm90IGEgaGlzdG9ncmFt\"}}");
+                + "{\"release\":\"blue\",\"requests\":10,\"errors\":0,\"latency\":\"bm90IGEgaGlzdG9ncmFt\"},"
+                + "\"cooldowns\":{\"red\":\"2030-01-01T00:00:00Z\"}}");
 
-        assertThatThrownBy(() -> AnalysisStore.besideStateFile(dir.resolve("state.json")).read())
-                .isInstanceOf(IOException.class)
-                .hasMessageStartingWith("the latency of \"stableBaseline\" cannot be read");
+        try (Captured logged = Captured.from(AnalysisStore.class)) {
+            AnalysisStore.Saved back = AnalysisStore.besideStateFile(dir.resolve("state.json")).read().orElseThrow();
+
+            assertThat(back.release()).isEqualTo("green");
+            assertThat(back.step()).isEqualTo(2);
+            assertThat(back.cooldowns()).containsKey("red");
+            assertThat(back.stableBaseline()).isNull();
+            assertThat(logged.messages()).singleElement().asString()
+                    .startsWith(dir.resolve("state.analysis.json") + ": the latency of \"stableBaseline\" cannot be read")
+                    .endsWith("; it is dropped, and the last steps judge latency once stable has a window of its own");
+        }
     }
 
-    /** A histogram cut short (a disk that filled up, an edit) is a problem of the file, not a crash of the start. */
+    /** A histogram cut short (a disk that filled up, an edit), or with more latencies than requests, is dropped. */
     @Test
-    void aStableWindowCutShortIsAProblemOfTheFile() throws Exception {
+    void aStableWindowCutShortOrInconsistentIsDropped() throws Exception {
         AnalysisStore store = AnalysisStore.besideStateFile(dir.resolve("state.json"));
         Histogram latency = thousandLatencies();
         store.save(new AnalysisStore.Saved("green", 2, false, 0, "", Map.of(), new Sample("blue", 1000, 0, latency)));
@@ -104,12 +118,17 @@ class AnalysisStoreTest {
         String half = Base64.getEncoder().encodeToString(Arrays.copyOf(whole, whole.length / 2));
         Files.writeString(file, json.replace(encoded, half));
 
-        assertThatThrownBy(store::read).isInstanceOf(IOException.class)
-                .hasMessageStartingWith("the latency of \"stableBaseline\" cannot be read");
+        try (Captured logged = Captured.from(AnalysisStore.class)) {
+            assertThat(store.read().orElseThrow().stableBaseline()).isNull();
 
-        Files.writeString(file, json.replace("\"requests\":1000", "\"requests\":10"));
-        assertThatThrownBy(store::read).isInstanceOf(IOException.class)
-                .hasMessage("the latency of \"stableBaseline\" holds 1000 samples for 10 requests");
+            Files.writeString(file, json.replace("\"requests\":1000", "\"requests\":10"));
+            assertThat(store.read().orElseThrow().stableBaseline()).isNull();
+
+            assertThat(logged.messages()).hasSize(2);
+            assertThat(logged.messages().get(0)).contains("the latency of \"stableBaseline\" cannot be read");
+            assertThat(logged.messages().get(1))
+                    .contains("the latency of \"stableBaseline\" holds 1000 samples for 10 requests");
+        }
     }
 
     /** 1,000 latencies spread from 37 µs to 37 ms. */
