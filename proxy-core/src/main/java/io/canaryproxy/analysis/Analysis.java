@@ -162,7 +162,18 @@ public final class Analysis {
         RouteTable current = control.routes();
         steps = config.steps();
         int first = name.equals(current.canary()) ? firstStepAtLeast(current.weightBasisPoints()) : 0;
-        RouteTable table = control.setCanary(name, steps.get(first));
+        // The run is saved before its canary gets users: a stop in between leaves a run the next start does not
+        // resume (the route table has no such canary), never a canary that no run judges.
+        Map<String, Instant> cooldowns = new HashMap<>(cooldownUntil);
+        cooldowns.remove(name);
+        store.save(new AnalysisStore.Saved(name, first, false, 0, "", Map.copyOf(cooldowns), null, steps));
+        RouteTable table;
+        try {
+            table = control.setCanary(name, steps.get(first));
+        } catch (RuntimeException e) {
+            save();
+            throw e;
+        }
         release = name;
         step = first;
         // Forced within a cooldown: this run's outcome decides anew.
@@ -203,11 +214,18 @@ public final class Analysis {
         }
         RouteTable t = control.routes();
         if (!saved.release().equals(t.canary())) {
-            log.info("analysis of {} not resumed: the route table no longer has it as canary", saved.release());
+            // Also what a proxy killed as it ended the run leaves: the route table was changed, the end not saved.
+            log.info("analysis of {} not resumed: the route table no longer has it as canary{}", saved.release(),
+                    saved.release().equals(t.stable()) ? " (it is the stable release)" : "");
             save();
             return;
         }
         release = saved.release();
+        if (cooldownUntil.remove(release) != null) {
+            log.warn("analysis of {}: the proxy stopped as it rolled {} back, before the route table changed; the"
+                    + " run goes on and judges it again", release, release);
+            lastOutcome = "";
+        }
         consecutiveFailures = saved.failures();
         Sample baseline = saved.stableBaseline();
         stableBaseline = baseline != null && baseline.release().equals(t.stable()) ? baseline : null;
@@ -602,9 +620,12 @@ public final class Analysis {
     }
 
     private void rollBack(String why) {
-        control.rollback();
+        // The cool-down is saved before the route table changes: a stop in between must not let the release that
+        // failed be started again at once. A run whose canary is still in the table at the next start goes on.
         cooldownUntil.put(release, Instant.now().plus(config.cooldown()));
         lastOutcome = "rolled back: " + why;
+        save();
+        control.rollback();
         log.warn("analysis of {} {}", release, lastOutcome);
         webhooks.send("rolled-back", release, step, steps.get(step), history.peekLast(), lastOutcome);
         metrics.outcome("rolled-back");

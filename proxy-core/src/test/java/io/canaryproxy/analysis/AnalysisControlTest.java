@@ -466,6 +466,67 @@ class AnalysisControlTest {
         }
     }
 
+    /**
+     * A rollback saves the release's cool-down before the route table drops the canary, and a proxy may be killed
+     * between the two. Killed after the table changed, before the run's end was saved: the cool-down holds.
+     */
+    @Test
+    void aRollbackKilledAfterTheRouteTableChangedKeepsItsCooldown() throws Exception {
+        killedInARollback(false);
+        try (CanaryProxy restarted = CanaryProxy.start(config(""))) {
+            assertThat(restarted.routes().canary()).isNull();
+            assertThat(restarted.status().analysis().state()).isEqualTo(Analysis.State.IDLE);
+            assertThat(restarted.status().analysis().lastOutcome()).isEqualTo("rolled back: 2 failed checks in a row");
+            assertThatThrownBy(() -> restarted.startAnalysis("green", false))
+                    .isInstanceOf(IllegalStateException.class).hasMessageContaining("cools down until");
+        }
+    }
+
+    /** Killed before the table changed: the canary still has its users, and the run goes on judging it. */
+    @Test
+    void aRollbackKilledBeforeTheRouteTableChangedGoesOnJudging() throws Exception {
+        killedInARollback(true);
+        try (Captured logged = Captured.from(Analysis.class);
+             CanaryProxy restarted = CanaryProxy.start(config(""))) {
+            Analysis.Status status = restarted.status().analysis();
+            assertThat(status.state()).isEqualTo(Analysis.State.RUNNING);
+            assertThat(status.release()).isEqualTo("green");
+            assertThat(status.lastOutcome()).isEmpty();
+            assertThat(restarted.routes().canary()).isEqualTo("green");
+            assertThat(logged.messages()).contains("analysis of green: the proxy stopped as it rolled green back,"
+                    + " before the route table changed; the run goes on and judges it again");
+
+            restarted.rollback();
+            assertThat(restarted.startAnalysis("green", false).state()).as("no cool-down from the rollback"
+                    + " that did not happen").isEqualTo(Analysis.State.RUNNING);
+        }
+    }
+
+    /**
+     * The files a proxy killed in the middle of a rollback leaves: the analysis file with the run, its cool-down and
+     * outcome already saved; the state file still with green as canary, or without it.
+     */
+    private void killedInARollback(boolean canaryStillInTheTable) throws Exception {
+        try (CanaryProxy proxy = CanaryProxy.start(config(""))) {
+            proxy.startAnalysis("green", false);
+        }
+        ObjectMapper json = new ObjectMapper();
+        Path analysis = dir.resolve("state.analysis.json");
+        var run = (com.fasterxml.jackson.databind.node.ObjectNode) json.readTree(analysis.toFile());
+        assertThat(run.path("release").asText()).isEqualTo("green");
+        run.put("outcome", "rolled back: 2 failed checks in a row");
+        run.putObject("cooldowns").put("green", java.time.Instant.now().plus(Duration.ofMinutes(10)).toString());
+        json.writeValue(analysis.toFile(), run);
+        if (!canaryStillInTheTable) {
+            Path state = dir.resolve("state.json");
+            var table = (com.fasterxml.jackson.databind.node.ObjectNode) json.readTree(state.toFile());
+            table.putNull("canary");
+            table.put("weight", 0.0);
+            table.put("version", table.path("version").asLong() + 1);
+            json.writeValue(state.toFile(), table);
+        }
+    }
+
     /** A record kept from the webhooks sees a run end whoever ends it. */
     @Test
     void anOperatorsRollbackOfARunIsAWebhookEventWithItsReason() {
