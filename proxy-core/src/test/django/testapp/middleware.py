@@ -23,7 +23,9 @@ class FaultInjectionMiddleware:
     500; with EXTRA_LATENCY_MS=200, every such request takes 200 ms longer;
     with FAIL_FIRST_MS=700, every such request gets a 500 for 700 ms from the
     first one the worker sees (a release warming up); with SLOW_WHILE_FILE set
-    to a path, every such request takes 200 ms longer while that file exists."""
+    to a path, every such request takes 200 ms longer while that file exists;
+    with UNHEALTHY_WHILE_FILE set to a path, /healthz answers 503 while that
+    file exists (a release a test takes down and brings back on demand)."""
 
     def __init__(self, get_response):
         import os
@@ -33,13 +35,17 @@ class FaultInjectionMiddleware:
         self.fail_first = float(os.environ.get("FAIL_FIRST_MS", "0") or 0) / 1000.0
         self.first_request_at = None
         self.slow_while = os.environ.get("SLOW_WHILE_FILE") or None
+        self.unhealthy_while = os.environ.get("UNHEALTHY_WHILE_FILE") or None
 
     def __call__(self, request):
         import os
         import random
         import time
         from django.http import HttpResponse
-        if request.path != "/healthz":
+        if request.path == "/healthz":
+            if self.unhealthy_while and os.path.exists(self.unhealthy_while):
+                return HttpResponse("unhealthy\n", status=503, content_type="text/plain")
+        else:
             if self.extra_latency:
                 time.sleep(self.extra_latency)
             if self.slow_while and os.path.exists(self.slow_while):

@@ -1,7 +1,5 @@
 package io.canaryproxy.admin;
 
-import static com.github.tomakehurst.wiremock.client.WireMock.aResponse;
-import static com.github.tomakehurst.wiremock.client.WireMock.urlEqualTo;
 import static io.canaryproxy.admin.AdminCalls.captureLog;
 import static io.canaryproxy.admin.AdminCalls.json;
 import static io.canaryproxy.admin.AdminCalls.releaseLog;
@@ -13,12 +11,11 @@ import ch.qos.logback.classic.Level;
 import ch.qos.logback.classic.spi.ILoggingEvent;
 import ch.qos.logback.core.read.ListAppender;
 import com.fasterxml.jackson.databind.JsonNode;
-import com.github.tomakehurst.wiremock.WireMockServer;
-import com.github.tomakehurst.wiremock.client.WireMock;
 import io.canaryproxy.CanaryProxy;
 import io.canaryproxy.analysis.Analysis;
 import io.canaryproxy.config.AdminConfig;
 import io.canaryproxy.config.HostPort;
+import io.canaryproxy.testing.Gunicorn;
 import io.canaryproxy.testing.HttpHeads;
 import io.canaryproxy.testing.RawHttpClient;
 import java.io.ByteArrayOutputStream;
@@ -45,8 +42,9 @@ import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 
 /**
- * The admin API in front of a real {@link CanaryProxy} whose releases blue and green are WireMock servers: blue
- * answers {@code GET /slow} only after {@link #SLOW}, which holds a request in flight for as long as a test needs.
+ * The admin API in front of a real {@link CanaryProxy} whose releases blue and green are real gunicorns serving the
+ * test Django app ({@link AdminFixture}): {@code GET /slow?ms=N} is answered only after N ms, which holds a request in
+ * flight for as long as a test needs ({@link #SLOW} on blue).
  */
 class AdminApiTest {
 
@@ -54,8 +52,8 @@ class AdminApiTest {
     private static final Duration SLOW = Duration.ofSeconds(6);
 
     private static AdminFixture fixture;
-    private static WireMockServer blue;
-    private static WireMockServer green;
+    private static Gunicorn blue;
+    private static Gunicorn green;
 
     @TempDir
     Path dir;
@@ -85,8 +83,6 @@ class AdminApiTest {
     @BeforeEach
     void start() {
         base = fixture.start("").adminUrl();
-        blue.stubFor(WireMock.get(urlEqualTo("/slow")).willReturn(aResponse().withStatus(200)
-                .withFixedDelay((int) SLOW.toMillis()).withBody("slow\n")));
         proxy = fixture.proxy();
         server = fixture.server();
     }
@@ -154,11 +150,9 @@ class AdminApiTest {
             slow.getOutputStream().write("GET /status HTTP/1.1\r\nHost: x\r\n".getBytes(StandardCharsets.US_ASCII));
 
             // A tester's request that green answers only after the test keeps green from draining.
-            fixture.green().stubFor(WireMock.get(urlEqualTo("/slow")).willReturn(aResponse().withStatus(200)
-                    .withFixedDelay(20_000)));
             CompletableFuture.runAsync(() -> {
                 try {
-                    tester.get("/slow", java.util.Map.of("Cookie", "cp_release=green"));
+                    tester.get("/slow?ms=20000", java.util.Map.of("Cookie", "cp_release=green"));
                 } catch (java.io.IOException ended) {
                     // the proxy stops under it at the end of the test
                 }
@@ -218,7 +212,7 @@ class AdminApiTest {
 
     @Test
     void switchSendsNewRequestsToTheNewReleaseAndLogsWhoDidIt() throws Exception {
-        assertThat(viaProxy("/").body()).isEqualTo("Hello from blue\n");
+        assertThat(viaProxy("/").body()).isEqualTo("release=blue\n");
         long before = proxy.routes().version();
         ListAppender<ILoggingEvent> logged = captureLog();
         try {
@@ -236,7 +230,7 @@ class AdminApiTest {
         assertThat(proxy.routes().stable()).isEqualTo("green");
         assertThat(json(get("/status")).get("stable").asText()).isEqualTo("green");
         HttpResponse<String> page = viaProxy("/");
-        assertThat(page.body()).isEqualTo("Hello from green\n");
+        assertThat(page.body()).isEqualTo("release=green\n");
         assertThat(page.headers().firstValue("x-release")).hasValue("green");
         assertThat(logged.list).anySatisfy(e -> {
             assertThat(e.getLevel()).isEqualTo(Level.INFO);
@@ -263,7 +257,7 @@ class AdminApiTest {
 
         assertThat(post("/switch?release=nope", null).statusCode()).isEqualTo(401);
         assertThat(proxy.routes().stable()).isEqualTo("blue");
-        assertThat(viaProxy("/").body()).isEqualTo("Hello from blue\n");
+        assertThat(viaProxy("/").body()).isEqualTo("release=blue\n");
         // reads need no token
         assertThat(get("/status").statusCode()).isEqualTo(200);
     }
@@ -350,7 +344,7 @@ class AdminApiTest {
 
     @Test
     void switchToAReleaseWithoutHealthyEndpointIsAConflictUnlessForced() throws Exception {
-        green.stubFor(WireMock.get(urlEqualTo("/healthz")).willReturn(aResponse().withStatus(500)));
+        fixture.unhealthy("green", true);
         await("green's only endpoint reported unhealthy").atMost(Duration.ofSeconds(5))
                 .pollInterval(Duration.ofMillis(50))
                 .until(() -> !json(get("/status")).get("releases").get("green").get("endpoints").get(0)
@@ -361,15 +355,15 @@ class AdminApiTest {
         assertThat(refused.statusCode()).isEqualTo(409);
         assertThat(json(refused).get("error").asText())
                 .isEqualTo("release 'green' has no healthy endpoint (127.0.0.1:" + green.port()
-                        + ": GET /healthz answered 500); start it first, or force the switch");
+                        + ": GET /healthz answered 503); start it first, or force the switch");
         assertThat(proxy.routes().stable()).isEqualTo("blue");
         assertThat(proxy.routes().version()).isEqualTo(version);
-        assertThat(viaProxy("/").body()).isEqualTo("Hello from blue\n");
+        assertThat(viaProxy("/").body()).isEqualTo("release=blue\n");
 
         HttpResponse<String> forced = post("/switch?release=green&force=true", TOKEN);
         assertThat(forced.statusCode()).isEqualTo(200);
         assertThat(json(forced).get("stable").asText()).isEqualTo("green");
-        assertThat(viaProxy("/").body()).isEqualTo("Hello from green\n");
+        assertThat(viaProxy("/").body()).isEqualTo("release=green\n");
     }
 
     @Test
@@ -408,7 +402,7 @@ class AdminApiTest {
 
     @Test
     void drainAnswersOnceTheOldReleaseIsDrained() throws Exception {
-        assertThat(viaProxy("/").body()).isEqualTo("Hello from blue\n");
+        assertThat(viaProxy("/").body()).isEqualTo("release=blue\n");
         assertThat(proxy.status().releases().get("blue").connections()).isPositive();
         assertThat(post("/switch?release=green", TOKEN).statusCode()).isEqualTo(200);
 
@@ -481,7 +475,8 @@ class AdminApiTest {
         assertThat(body.get("requests")).hasSize(1);
         JsonNode waitedFor = body.get("requests").get(0);
         assertThat(waitedFor.get("method").asText()).isEqualTo("GET");
-        assertThat(waitedFor.get("path").asText()).isEqualTo("/slow");
+        // the query (ms=6000) is held back: a query may carry a token
+        assertThat(waitedFor.get("path").asText()).isEqualTo("/slow?…");
         assertThat(waitedFor.get("client").asText()).isEqualTo("127.0.0.1");
         assertThat(waitedFor.get("stage").asText()).isEqualTo("waiting");
         assertThat(waitedFor.get("status").isNull()).isTrue();
@@ -495,7 +490,7 @@ class AdminApiTest {
 
         HttpResponse<String> answered = slow.get(10, TimeUnit.SECONDS);
         assertThat(answered.statusCode()).isEqualTo(200);
-        assertThat(answered.body()).isEqualTo("slow\n");
+        assertThat(answered.body()).isEqualTo("slept " + SLOW.toMillis() + " ms\n");
     }
 
     @Test
@@ -620,10 +615,11 @@ class AdminApiTest {
                 .hasMessage("cannot listen for the admin API on 127.0.0.1:" + port + ": Address already in use");
     }
 
-    /** Sends {@code GET /slow} through the proxy and returns once blue counts it in flight. */
+    /** Sends {@code GET /slow?ms=SLOW} through the proxy and returns once blue counts it in flight. */
     private CompletableFuture<HttpResponse<String>> requestInFlightOnBlue() {
-        CompletableFuture<HttpResponse<String>> slow = client.sendAsync(HttpRequest.newBuilder(proxyUri("/slow"))
-                .timeout(SLOW.multipliedBy(5)).build(), HttpResponse.BodyHandlers.ofString());
+        CompletableFuture<HttpResponse<String>> slow = client.sendAsync(HttpRequest.newBuilder(
+                proxyUri("/slow?ms=" + SLOW.toMillis())).timeout(SLOW.multipliedBy(5)).build(),
+                HttpResponse.BodyHandlers.ofString());
         await("GET /slow in flight on blue").atMost(Duration.ofSeconds(5)).pollInterval(Duration.ofMillis(10))
                 .until(() -> proxy.status().releases().get("blue").inflight() == 1);
         return slow;

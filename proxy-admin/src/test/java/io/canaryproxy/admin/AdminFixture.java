@@ -1,66 +1,98 @@
 package io.canaryproxy.admin;
 
-import static com.github.tomakehurst.wiremock.client.WireMock.aResponse;
-import static com.github.tomakehurst.wiremock.client.WireMock.urlEqualTo;
-import static com.github.tomakehurst.wiremock.core.WireMockConfiguration.options;
-
-import com.github.tomakehurst.wiremock.WireMockServer;
-import com.github.tomakehurst.wiremock.client.WireMock;
 import io.canaryproxy.CanaryProxy;
 import io.canaryproxy.config.ProxyConfig;
+import io.canaryproxy.testing.Gunicorn;
 import io.canaryproxy.testing.TestConfigs;
+import java.io.IOException;
+import java.io.UncheckedIOException;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.Comparator;
+import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.CompletionException;
+import java.util.stream.Stream;
 
 /**
- * A real {@link CanaryProxy} and its {@link AdminServer} in front of two WireMock releases, blue and green, that say
- * who answered. The releases live as long as the fixture (one per test class); the proxy and the admin API are
- * started per test with {@link #start(String)} or {@link #serve} and stopped with {@link #stop()}.
+ * A real {@link CanaryProxy} and its {@link AdminServer} in front of two real releases, blue and green: gunicorn
+ * serving the test Django app of {@code proxy-core/src/test/django} on a local port each. {@code GET /} answers
+ * {@code release=NAME} with an {@code X-Release: NAME} header, {@code GET /slow?ms=N} answers after N ms,
+ * {@code GET /fail?rate=1} answers 500, and {@code GET /healthz} answers 200, or 503 while a test has made the
+ * release {@link #unhealthy unhealthy}. The releases live as long as the fixture (one per test class); the proxy and
+ * the admin API are started per test with {@link #start(String)} or {@link #serve} and stopped with {@link #stop()}.
  */
 final class AdminFixture implements AutoCloseable {
 
     /** The bearer token the admin API of {@link #config(String)} asks for. */
     static final String TOKEN = "s3cret";
 
-    private final WireMockServer blue = release();
-    private final WireMockServer green = release();
+    private final Path switches;
+    private final Gunicorn blue;
+    private final Gunicorn green;
     private final RunningAdmin running = new RunningAdmin();
 
-    /** Starts the two releases. */
+    /** Starts the two releases, at the same time: each takes a second or so to load Django. */
     AdminFixture() {
         try {
+            switches = Files.createTempDirectory("admin-fixture");
+        } catch (IOException e) {
+            throw new UncheckedIOException(e);
+        }
+        blue = release("blue");
+        green = release("green");
+        try {
+            CompletableFuture<Gunicorn> greenStarted = CompletableFuture.supplyAsync(green::start);
             blue.start();
-            green.start();
+            greenStarted.join();
         } catch (RuntimeException e) {
             close();
-            throw e;
+            throw e instanceof CompletionException && e.getCause() instanceof RuntimeException cause ? cause : e;
         }
     }
 
-    private static WireMockServer release() {
-        return new WireMockServer(options().dynamicPort().bindAddress("127.0.0.1").disableRequestJournal());
+    /**
+     * One worker with 8 threads: a test holds at most two {@code /slow} requests in flight on a release (one for as
+     * long as 20 s, past the end of its test), which leaves threads for the health checks and everything else; 20 s
+     * is well within gunicorn's 60 s worker timeout. No access log: the health checks come every 100 ms.
+     */
+    private Gunicorn release(String name) {
+        return Gunicorn.tcp(name).workers(1).threads(8).accessLog(false)
+                .env("UNHEALTHY_WHILE_FILE", unhealthyFile(name).toString());
     }
 
-    WireMockServer blue() {
+    private Path unhealthyFile(String release) {
+        return switches.resolve(release + ".unhealthy");
+    }
+
+    Gunicorn blue() {
         return blue;
     }
 
-    WireMockServer green() {
+    Gunicorn green() {
         return green;
     }
 
     /**
-     * Forgets what a test stubbed: each release answers {@code GET /healthz} with 200 "ok" and {@code GET /} with
-     * "Hello from NAME" and an {@code X-Release: NAME} header.
+     * Makes {@code release}'s {@code GET /healthz} answer 503 (or 200 again): the proxy's health checks take its
+     * endpoint down within about a second (and bring it back at the next check).
      */
-    void stubReleases() {
-        stubRelease(blue, "blue");
-        stubRelease(green, "green");
+    void unhealthy(String release, boolean unhealthy) {
+        Path file = unhealthyFile(release);
+        try {
+            if (unhealthy) {
+                Files.writeString(file, "503\n");
+            } else {
+                Files.deleteIfExists(file);
+            }
+        } catch (IOException e) {
+            throw new UncheckedIOException(e);
+        }
     }
 
-    private static void stubRelease(WireMockServer release, String name) {
-        release.resetAll();
-        release.stubFor(WireMock.get(urlEqualTo("/healthz")).willReturn(aResponse().withStatus(200).withBody("ok")));
-        release.stubFor(WireMock.get(urlEqualTo("/")).willReturn(aResponse().withStatus(200)
-                .withHeader("X-Release", name).withBody("Hello from " + name + "\n")));
+    /** Forgets what a test did to the releases: both healthy again. */
+    void resetReleases() {
+        unhealthy("blue", false);
+        unhealthy("green", false);
     }
 
     /**
@@ -73,18 +105,18 @@ final class AdminFixture implements AutoCloseable {
         return TestConfigs.parse("""
                 proxy {
                   admin.token = "%s"
-                  releases.blue.endpoints = ["127.0.0.1:%d"]
-                  releases.green.endpoints = ["127.0.0.1:%d"]
+                  releases.blue.endpoints = ["%s"]
+                  releases.green.endpoints = ["%s"]
                   routing.stable = blue
                   health-check { interval = 100ms, timeout = 100ms, rise = 2, fall = 10 }
                 }
                 %s
-                """.formatted(TOKEN, blue.port(), green.port(), extra));
+                """.formatted(TOKEN, blue.endpoint(), green.endpoint(), extra));
     }
 
-    /** Stubs the releases afresh, then starts a proxy from {@link #config(String) config(extra)} and its admin API. */
+    /** Resets the releases, then starts a proxy from {@link #config(String) config(extra)} and its admin API. */
     AdminCalls start(String extra) {
-        stubReleases();
+        resetReleases();
         return serve(CanaryProxy.start(config(extra)), null);
     }
 
@@ -106,14 +138,22 @@ final class AdminFixture implements AutoCloseable {
         running.stop();
     }
 
-    /** {@link #stop()}, then stops the releases. */
+    /** {@link #stop()}, then stops the releases (at once: a request a test left in flight is not waited for). */
     @Override
     public void close() {
         try {
             stop();
         } finally {
-            blue.stop();
-            green.stop();
+            try {
+                blue.close();
+            } finally {
+                green.close();
+                try (Stream<Path> files = Files.walk(switches)) {
+                    files.sorted(Comparator.reverseOrder()).forEach(p -> p.toFile().delete());
+                } catch (IOException e) {
+                    // a temporary directory left behind
+                }
+            }
         }
     }
 }

@@ -1,17 +1,14 @@
 package io.canaryproxy.admin;
 
-import static com.github.tomakehurst.wiremock.client.WireMock.aResponse;
-import static com.github.tomakehurst.wiremock.client.WireMock.urlEqualTo;
 import static io.canaryproxy.admin.AdminCalls.json;
 import static org.assertj.core.api.Assertions.assertThat;
 import static org.awaitility.Awaitility.await;
 
 import ch.qos.logback.classic.Level;
 import com.fasterxml.jackson.databind.JsonNode;
-import com.github.tomakehurst.wiremock.WireMockServer;
-import com.github.tomakehurst.wiremock.client.WireMock;
 import io.canaryproxy.CanaryProxy;
 import io.canaryproxy.analysis.Analysis;
+import io.canaryproxy.testing.Gunicorn;
 import io.canaryproxy.testing.LoadGenerator;
 import java.net.http.HttpResponse;
 import java.time.Duration;
@@ -26,16 +23,16 @@ import org.junit.jupiter.api.Test;
 /**
  * {@code POST /canary/start}, {@code /canary/pause}, {@code /canary/resume} and the analysis in {@code GET /status},
  * against a real {@link CanaryProxy} with fast analysis settings (a check every 200 ms, steps 10 % and 100 %, 5 canary
- * requests enough to judge), whose releases blue and green are WireMock servers. Traffic goes through the proxy from
- * many users (a random {@code cp_bucket} cookie per request), so that the canary gets its share.
+ * requests enough to judge), whose releases blue and green are real gunicorns serving the test Django app
+ * ({@link AdminFixture}). Traffic goes through the proxy from many users (a random {@code cp_bucket} cookie per
+ * request), so that the canary gets its share.
  */
 class AnalysisApiTest {
 
     private static final Duration RUN = Duration.ofSeconds(20);
 
     private static AdminFixture fixture;
-    private static WireMockServer blue;
-    private static WireMockServer green;
+    private static Gunicorn green;
 
     private CanaryProxy proxy;
     private AdminCalls calls;
@@ -44,7 +41,6 @@ class AnalysisApiTest {
     @BeforeAll
     static void startReleases() {
         fixture = new AdminFixture();
-        blue = fixture.blue();
         green = fixture.green();
     }
 
@@ -71,10 +67,6 @@ class AnalysisApiTest {
     void stop() throws Exception {
         loads.forEach(LoadGenerator::close);
         fixture.stop();
-    }
-
-    private static void health(WireMockServer release, int status) {
-        release.stubFor(WireMock.get(urlEqualTo("/healthz")).willReturn(aResponse().withStatus(status)));
     }
 
     /** GET loops through the proxy, each request from a different user. */
@@ -242,7 +234,7 @@ class AnalysisApiTest {
 
     @Test
     void anUnhealthyCanaryIsAConflictUnlessForcedAndThenCoolsDownAfterItsRollback() throws Exception {
-        health(green, 503);
+        fixture.unhealthy("green", true);
         await().atMost(Duration.ofSeconds(5))
                 .until(() -> !proxy.status().releases().get("green").endpoints().get(0).healthy());
 
@@ -267,7 +259,7 @@ class AnalysisApiTest {
         assertThat(proxy.routes().canary()).isNull();
 
         // healthy again, but within the cooldown after the rollback: only with force
-        health(green, 200);
+        fixture.unhealthy("green", false);
         await().atMost(Duration.ofSeconds(5))
                 .until(() -> proxy.status().releases().get("green").endpoints().get(0).healthy());
         HttpResponse<String> cooling = calls.post("/canary/start?release=green&force=false");

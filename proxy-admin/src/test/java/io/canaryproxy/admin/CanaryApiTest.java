@@ -1,15 +1,11 @@
 package io.canaryproxy.admin;
 
-import static com.github.tomakehurst.wiremock.client.WireMock.aResponse;
-import static com.github.tomakehurst.wiremock.client.WireMock.urlEqualTo;
 import static io.canaryproxy.admin.AdminCalls.json;
 import static org.assertj.core.api.Assertions.assertThat;
 import static org.awaitility.Awaitility.await;
 
 import ch.qos.logback.classic.Level;
 import com.fasterxml.jackson.databind.JsonNode;
-import com.github.tomakehurst.wiremock.WireMockServer;
-import com.github.tomakehurst.wiremock.client.WireMock;
 import io.canaryproxy.CanaryProxy;
 import io.canaryproxy.routing.RouteTable;
 import java.net.http.HttpResponse;
@@ -24,13 +20,11 @@ import org.junit.jupiter.params.provider.CsvSource;
 
 /**
  * {@code POST /canary}, {@code /promote} and {@code /rollback} against a real {@link CanaryProxy} whose releases
- * blue and green are WireMock servers that say who answered.
+ * blue and green are real gunicorns serving the test Django app, which says who answered ({@link AdminFixture}).
  */
 class CanaryApiTest {
 
     private static AdminFixture fixture;
-    private static WireMockServer blue;
-    private static WireMockServer green;
 
     private CanaryProxy proxy;
     private AdminCalls calls;
@@ -38,8 +32,6 @@ class CanaryApiTest {
     @BeforeAll
     static void startReleases() {
         fixture = new AdminFixture();
-        blue = fixture.blue();
-        green = fixture.green();
     }
 
     @AfterAll
@@ -95,14 +87,14 @@ class CanaryApiTest {
         assertThat(calls.post("/canary?release=green&weight=100").statusCode()).isEqualTo(200);
         assertThat(json(calls.get("/status")).get("weight").isIntegralNumber()).isTrue();
         for (int i = 0; i < 5; i++) {
-            assertThat(calls.viaProxy("/").body()).isEqualTo("Hello from green\n");
+            assertThat(calls.viaProxy("/").body()).isEqualTo("release=green\n");
         }
         HttpResponse<String> zero = calls.post("/canary?release=green&weight=0");
         assertThat(zero.statusCode()).isEqualTo(200);
         assertThat(json(zero).get("canary").asText()).isEqualTo("green");
         assertThat(json(zero).get("previousCanary").asText()).isEqualTo("green");
         for (int i = 0; i < 5; i++) {
-            assertThat(calls.viaProxy("/").body()).isEqualTo("Hello from blue\n");
+            assertThat(calls.viaProxy("/").body()).isEqualTo("release=blue\n");
         }
     }
 
@@ -170,7 +162,7 @@ class CanaryApiTest {
 
     @Test
     void canaryToAReleaseWithoutHealthyEndpointIsAConflictUnlessForced() throws Exception {
-        green.stubFor(WireMock.get(urlEqualTo("/healthz")).willReturn(aResponse().withStatus(500)));
+        fixture.unhealthy("green", true);
         await("green's only endpoint reported unhealthy").atMost(Duration.ofSeconds(5))
                 .pollInterval(Duration.ofMillis(50))
                 .until(() -> !proxy.status().releases().get("green").endpoints().get(0).healthy());
@@ -178,7 +170,7 @@ class CanaryApiTest {
         HttpResponse<String> refused = calls.post("/canary?release=green&weight=10");
         assertThat(refused.statusCode()).isEqualTo(409);
         assertThat(json(refused).get("error").asText())
-                .startsWith("release 'green' has no healthy endpoint (").contains(": GET /healthz answered 500")
+                .startsWith("release 'green' has no healthy endpoint (").contains(": GET /healthz answered 503")
                 .endsWith("); start it first, or force the change");
         assertThat(proxy.routes().canary()).isNull();
 
@@ -201,7 +193,7 @@ class CanaryApiTest {
         assertThat(table.get("previous").asText()).isEqualTo("blue");
         assertThat(table.get("previousCanary").asText()).isEqualTo("green");
         assertThat(proxy.routes().stable()).isEqualTo("green");
-        assertThat(calls.viaProxy("/").body()).isEqualTo("Hello from green\n");
+        assertThat(calls.viaProxy("/").body()).isEqualTo("release=green\n");
         assertThat(logged.log()).anySatisfy(e -> assertThat(e.getFormattedMessage()).startsWith("127.0.0.1:")
                 .endsWith("promote: blue + canary green at 10% -> green (route table v2)"));
     }
@@ -209,7 +201,7 @@ class CanaryApiTest {
     @Test
     void rollbackSendsTheCanaryNoMoreUsers() throws Exception {
         assertThat(calls.post("/canary?release=green&weight=100").statusCode()).isEqualTo(200);
-        assertThat(calls.viaProxy("/").body()).isEqualTo("Hello from green\n");
+        assertThat(calls.viaProxy("/").body()).isEqualTo("release=green\n");
         AdminCalls.Logged logged = calls.postLogged("/rollback");
         HttpResponse<String> r = logged.response();
         assertThat(r.statusCode()).isEqualTo(200);
@@ -218,7 +210,7 @@ class CanaryApiTest {
         assertThat(table.get("canary").isNull()).isTrue();
         assertThat(table.get("previous").asText()).isEqualTo("blue");
         assertThat(table.get("previousCanary").asText()).isEqualTo("green");
-        assertThat(calls.viaProxy("/").body()).isEqualTo("Hello from blue\n");
+        assertThat(calls.viaProxy("/").body()).isEqualTo("release=blue\n");
         assertThat(json(calls.get("/status")).get("canary").isNull()).isTrue();
         assertThat(logged.log()).anySatisfy(e -> assertThat(e.getFormattedMessage())
                 .endsWith("rollback: blue + canary green at 100% -> blue (route table v2)"));

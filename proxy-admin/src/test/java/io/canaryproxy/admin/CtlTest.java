@@ -1,17 +1,14 @@
 package io.canaryproxy.admin;
 
-import static com.github.tomakehurst.wiremock.client.WireMock.aResponse;
-import static com.github.tomakehurst.wiremock.client.WireMock.urlEqualTo;
 import static org.assertj.core.api.Assertions.assertThat;
 import static org.assertj.core.api.Assertions.assertThatThrownBy;
 import static org.awaitility.Awaitility.await;
 
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
-import com.github.tomakehurst.wiremock.WireMockServer;
-import com.github.tomakehurst.wiremock.client.WireMock;
 import io.canaryproxy.CanaryProxy;
 import io.canaryproxy.analysis.Analysis;
+import io.canaryproxy.testing.Gunicorn;
 import io.canaryproxy.testing.LoadGenerator;
 import io.micrometer.prometheusmetrics.PrometheusConfig;
 import io.micrometer.prometheusmetrics.PrometheusMeterRegistry;
@@ -37,7 +34,8 @@ import org.junit.jupiter.api.io.TempDir;
 
 /**
  * {@code canary-proxy ctl}, run in-process through {@link Main#run}, against a real proxy and admin API whose
- * releases blue and green are WireMock servers; blue answers {@code /slow} only after {@link #SLOW}.
+ * releases blue and green are real gunicorns serving the test Django app ({@link AdminFixture}): {@code /slow?ms=N}
+ * answers after N ms, {@code /fail?rate=1} with a 500.
  */
 class CtlTest {
 
@@ -46,8 +44,8 @@ class CtlTest {
     private static final String NL = System.lineSeparator();
 
     private static AdminFixture fixture;
-    private static WireMockServer blue;
-    private static WireMockServer green;
+    private static Gunicorn blue;
+    private static Gunicorn green;
 
     @TempDir
     Path dir;
@@ -74,12 +72,7 @@ class CtlTest {
 
     @BeforeEach
     void start() throws Exception {
-        fixture.stubReleases();
-        for (WireMockServer release : new WireMockServer[] {blue, green}) {
-            release.stubFor(WireMock.get(urlEqualTo("/boom")).willReturn(aResponse().withStatus(500)));
-        }
-        blue.stubFor(WireMock.get(urlEqualTo("/slow")).willReturn(aResponse().withStatus(200)
-                .withFixedDelay((int) SLOW.toMillis()).withBody("slow\n")));
+        fixture.resetReleases();
         registry = new PrometheusMeterRegistry(PrometheusConfig.DEFAULT);
         file = dir.resolve("canary-proxy.conf");
         Files.writeString(file, """
@@ -124,7 +117,7 @@ class CtlTest {
         for (int i = 0; i < 4; i++) {
             assertThat(viaProxy("/").statusCode()).isEqualTo(200);
         }
-        assertThat(viaProxy("/boom").statusCode()).isEqualTo(500);
+        assertThat(viaProxy("/fail?rate=1").statusCode()).isEqualTo(500);
         await("the last response recorded").atMost(Duration.ofSeconds(5)).until(() ->
                 registry.get("canary.proxy.requests").tag("release", "blue").tag("status", "5xx").counter()
                         .count() == 1);
@@ -150,7 +143,7 @@ class CtlTest {
     @Test
     void statusShowsTheCanaryAndWhoIsUnhealthy() throws Exception {
         assertThat(ctl("canary", "green", "12.5").status()).isZero();
-        green.stubFor(WireMock.get(urlEqualTo("/healthz")).willReturn(aResponse().withStatus(503)));
+        fixture.unhealthy("green", true);
         await().atMost(Duration.ofSeconds(5))
                 .until(() -> !proxy.status().releases().get("green").endpoints().get(0).healthy());
 
@@ -198,7 +191,7 @@ class CtlTest {
         assertThat(promote.out()).isEqualTo("promoted green: stable at 100%; blue drains (canary-proxy ctl drain"
                 + " blue); route table v2" + NL);
         assertThat(proxy.routes().stable()).isEqualTo("green");
-        assertThat(viaProxy("/").body()).isEqualTo("Hello from green\n");
+        assertThat(viaProxy("/").body()).isEqualTo("release=green\n");
 
         assertThat(ctl("canary", "blue", "0.5", "--force").status()).isZero();
         MainTest.Result rollback = ctl("rollback");
@@ -213,7 +206,7 @@ class CtlTest {
         MainTest.Result r = ctl("switch", "green");
         assertThat(r.status()).isZero();
         assertThat(r.out()).isEqualTo("stable: green at 100% (was blue); route table v1" + NL);
-        assertThat(viaProxy("/").body()).isEqualTo("Hello from green\n");
+        assertThat(viaProxy("/").body()).isEqualTo("release=green\n");
 
         assertThat(ctl("canary", "blue", "50").status()).isZero();
         MainTest.Result back = ctl("switch", "blue", "--force");
@@ -248,7 +241,7 @@ class CtlTest {
         assertThat(stable.status()).isEqualTo(1);
         assertThat(stable.err()).isEqualTo("canary-proxy: 'blue' is the stable release; a canary must be another" + NL);
 
-        green.stubFor(WireMock.get(urlEqualTo("/healthz")).willReturn(aResponse().withStatus(503)));
+        fixture.unhealthy("green", true);
         await().atMost(Duration.ofSeconds(5))
                 .until(() -> !proxy.status().releases().get("green").endpoints().get(0).healthy());
         MainTest.Result unhealthy = ctl("switch", "green");
@@ -351,7 +344,7 @@ class CtlTest {
         assertThat(unknown.err()).isEqualTo("canary-proxy: unknown release 'purple' (known: blue, green)" + NL);
         assertThat(ctl("start").status()).isEqualTo(2);
 
-        green.stubFor(WireMock.get(urlEqualTo("/healthz")).willReturn(aResponse().withStatus(503)));
+        fixture.unhealthy("green", true);
         await().atMost(Duration.ofSeconds(5))
                 .until(() -> !proxy.status().releases().get("green").endpoints().get(0).healthy());
         MainTest.Result unhealthy = ctl("start", "green");
@@ -398,14 +391,14 @@ class CtlTest {
         assertThat(idle.out()).isEqualTo("release green is drained" + NL);
 
         CompletableFuture<HttpResponse<String>> slow = client.sendAsync(HttpRequest.newBuilder(
-                URI.create("http://127.0.0.1:" + proxy.listenAddress().getPort() + "/slow"))
+                URI.create("http://127.0.0.1:" + proxy.listenAddress().getPort() + "/slow?ms=" + SLOW.toMillis()))
                 .timeout(SLOW.multipliedBy(5)).build(), HttpResponse.BodyHandlers.ofString());
         await().atMost(Duration.ofSeconds(5)).until(() -> proxy.status().releases().get("blue").inflight() == 1);
         assertThat(ctl("switch", "green").status()).isZero();
         MainTest.Result busy = ctl("drain", "blue", "--timeout", "200ms");
         assertThat(busy.status()).isEqualTo(1);
         assertThat(busy.err()).matches(Pattern.quote("canary-proxy: release blue is not drained after 200ms: 1"
-                + " request in flight, 1 connection open (0 upgraded): GET /slow from 127.0.0.1, ")
+                + " request in flight, 1 connection open (0 upgraded): GET /slow?… from 127.0.0.1, ")
                 + "\\d+\\.\\d s, waiting for the response" + Pattern.quote(NL));
         assertThat(slow).isNotDone();
 
