@@ -426,7 +426,7 @@ final class AdminHandler extends SimpleChannelInboundHandler<FullHttpRequest> {
             HttpResponseStatus status = switch (result.outcome()) {
                 case RELOADED -> HttpResponseStatus.OK;
                 case REFUSED -> HttpResponseStatus.BAD_REQUEST;
-                case NO_FILE -> HttpResponseStatus.CONFLICT;
+                case NO_FILE, STOPPING -> HttpResponseStatus.CONFLICT;
                 case FAILED -> HttpResponseStatus.INTERNAL_SERVER_ERROR;
             };
             if (result.outcome() == ConfigReloader.Outcome.RELOADED) {

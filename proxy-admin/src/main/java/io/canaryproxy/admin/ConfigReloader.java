@@ -29,6 +29,8 @@ final class ConfigReloader {
         REFUSED,
         /** There is no file to re-read: the proxy was not started from one (demo mode, embedded). */
         NO_FILE,
+        /** The proxy is stopping, or has stopped, and takes no change any more. */
+        STOPPING,
         /** Something unexpected; logged with its stack trace. */
         FAILED
     }
@@ -109,6 +111,10 @@ final class ConfigReloader {
             }
             log.warn("{}: reload of {} refused, the running configuration stays: {}", who, file, message);
             return new Result(Outcome.REFUSED, List.of(), List.of(), message);
+        } catch (IllegalStateException e) {
+            // CanaryProxy refuses every change once a stop has begun: an answer, not a failure.
+            log.warn("{}: reload of {} refused: {}", who, file, e.getMessage());
+            return new Result(Outcome.STOPPING, List.of(), List.of(), e.getMessage());
         } catch (RuntimeException e) {
             log.error("{}: reload of {} failed, the running configuration stays", who, file, e);
             return new Result(Outcome.FAILED, List.of(), List.of(), "internal error: " + e);

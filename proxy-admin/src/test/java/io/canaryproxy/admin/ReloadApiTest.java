@@ -134,6 +134,26 @@ class ReloadApiTest {
         assertThat(fixed.has("warnings")).isFalse();
     }
 
+    /** A reload that comes as the proxy stops is refused as a switch is: 409 with the reason, no stack trace. */
+    @Test
+    void aReloadOnceTheProxyStopsIsAConflictWithTheReason() throws Exception {
+        proxy.stop();
+        Files.writeString(file, config(green.endpoint(), green2.endpoint()));
+
+        AdminCalls.Logged logged = calls.postLogged("/reload");
+
+        assertThat(logged.response().statusCode()).isEqualTo(409);
+        JsonNode body = json(logged.response());
+        assertThat(body.get("reloaded").asBoolean()).isFalse();
+        assertThat(body.get("error").asText()).isEqualTo("the proxy has stopped");
+        assertThat(logged.log()).singleElement().satisfies(e -> {
+            assertThat(e.getLevel()).isEqualTo(Level.WARN);
+            assertThat(e.getFormattedMessage()).endsWith(": reload of " + file.toAbsolutePath().normalize()
+                    + " refused: the proxy has stopped");
+            assertThat(e.getThrowableProxy()).isNull();
+        });
+    }
+
     @Test
     void anUnchangedFileIsReloadedWithNoChange() throws Exception {
         AdminCalls.Logged logged = calls.postLogged("/reload");
