@@ -147,12 +147,13 @@ public final class CanaryProxy implements AutoCloseable {
         });
         AnalysisStore store;
         Optional<AnalysisStore.Saved> saved;
+        StateFile stateFile = null;
         try {
             this.analysisConfig = config.analysis();
             this.upstreams = new Upstreams(config, transport, loopArray, registry);
-            StateFile stateFile = config.stateFile() == null ? null : new StateFile(config.stateFile());
-            if (stateFile != null) {
+            if (config.stateFile() != null) {
                 try {
+                    stateFile = StateFile.open(config.stateFile());
                     stateFile.checkWritable();
                 } catch (IOException e) {
                     throw ConfigException.invalid("proxy.state-file", config.stateFile().toString(),
@@ -161,12 +162,15 @@ public final class CanaryProxy implements AutoCloseable {
                 }
             }
             this.routes = new RouteState(upstreams, initialRoutes(config, stateFile), stateFile);
-            store = AnalysisStore.besideStateFile(config.stateFile());
+            store = AnalysisStore.besideStateFile(stateFile == null ? null : stateFile.path());
             saved = savedAnalysis(store, config);
             this.listener = new Listener(config, transport, group, loopArray, routes,
                     new Router(routes, upstreams, config.routing()), new ClientMetrics(registry));
             this.address = listener.bind();
         } catch (RuntimeException e) {
+            if (stateFile != null) {
+                stateFile.close();
+            }
             group.shutdownGracefully(0, 0, TimeUnit.MILLISECONDS);
             control.shutdownNow();
             removeMeters(registry);

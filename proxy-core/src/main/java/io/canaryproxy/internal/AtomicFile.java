@@ -2,6 +2,7 @@ package io.canaryproxy.internal;
 
 import com.fasterxml.jackson.core.JsonLocation;
 import com.fasterxml.jackson.core.JsonProcessingException;
+import com.fasterxml.jackson.databind.DeserializationFeature;
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import java.io.IOException;
@@ -37,7 +38,9 @@ public final class AtomicFile {
     public static JsonNode readObject(Path path, ObjectMapper json) throws IOException {
         JsonNode node;
         try {
-            node = json.readTree(path.toFile());
+            // A second value after the object is no file this proxy wrote: refused, as anything else unexpected is.
+            node = json.reader().with(DeserializationFeature.FAIL_ON_TRAILING_TOKENS).readTree(
+                    Files.readAllBytes(path));
         } catch (JsonProcessingException e) {
             throw new IOException("not valid JSON" + where(e) + " (" + parserSays(e) + ")", e);
         }
@@ -55,6 +58,9 @@ public final class AtomicFile {
     /** The parser's own words without the location it appends, which names its internals, not the file. */
     private static String parserSays(JsonProcessingException e) {
         String message = String.valueOf(e.getOriginalMessage());
+        if (message.startsWith("Trailing token")) {
+            return "more after the object";
+        }
         int cut = message.indexOf(" (start marker at ");
         if (cut < 0) {
             cut = message.indexOf('\n');

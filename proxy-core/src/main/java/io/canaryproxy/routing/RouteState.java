@@ -90,10 +90,13 @@ public final class RouteState {
 
     /**
      * Refuses every later change, after the stop's last save: a proxy started next on the same state file must not
-     * have its table overwritten by a change made through this stopped one.
+     * have its table overwritten by a change made through this stopped one. Lets that proxy take the file.
      */
     public synchronized void close() {
         closed = true;
+        if (stateFile != null) {
+            stateFile.close();
+        }
     }
 
     /** Why the table in force is not in the state file (see {@link #updateEvenIfUnsaved}), or {@code null}. */

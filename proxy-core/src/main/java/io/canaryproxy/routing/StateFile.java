@@ -3,15 +3,22 @@ package io.canaryproxy.routing;
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import com.fasterxml.jackson.databind.node.ObjectNode;
+import io.canaryproxy.config.ConfigException;
 import io.canaryproxy.config.RoutingConfig;
 import io.canaryproxy.internal.AtomicFile;
 import java.io.IOException;
+import java.nio.ByteBuffer;
+import java.nio.channels.FileChannel;
+import java.nio.channels.FileLock;
+import java.nio.channels.OverlappingFileLockException;
+import java.nio.charset.StandardCharsets;
 import java.nio.file.AccessDeniedException;
 import java.nio.file.FileAlreadyExistsException;
 import java.nio.file.FileSystemException;
 import java.nio.file.Files;
 import java.nio.file.NoSuchFileException;
 import java.nio.file.Path;
+import java.nio.file.StandardOpenOption;
 import java.time.Instant;
 import java.time.format.DateTimeParseException;
 import java.util.Optional;
@@ -21,14 +28,78 @@ import java.util.Optional;
  * to a temporary file, forced to disk and renamed over the old one: a crash leaves either the old or the new table,
  * never half of one.
  */
-public final class StateFile {
+public final class StateFile implements AutoCloseable {
 
     private static final ObjectMapper JSON = new ObjectMapper();
 
     private final Path path;
+    /** This proxy's hold on the file, or {@code null} for one made with the constructor. */
+    private final FileChannel lock;
 
     public StateFile(Path path) {
+        this(path, null);
+    }
+
+    private StateFile(Path path, FileChannel lock) {
         this.path = path;
+        this.lock = lock;
+    }
+
+    /**
+     * The state file at {@code configured}, held by this proxy until {@link #close}. A lock on {@code FILE.lock}
+     * refuses a second proxy started on the same file by mistake: each would replace the other's table without a
+     * word, and the next start would take whichever wrote last. A symbolic link is followed, so that the writes
+     * reach its target (a rename over the link would replace it with a file of its own).
+     *
+     * @throws ConfigException when another process holds the file, or the link leads nowhere
+     * @throws IOException     when the lock file cannot be made
+     */
+    public static StateFile open(Path configured) throws IOException {
+        Path path = configured;
+        if (Files.isSymbolicLink(configured)) {
+            if (!Files.exists(configured)) {
+                throw ConfigException.invalid("proxy.state-file", configured.toString(), "is a symbolic link to "
+                        + Files.readSymbolicLink(configured) + ", which does not exist (a volume not mounted yet?);"
+                        + " starting from routing.stable could send users to a release that is not running");
+            }
+            path = configured.toRealPath();
+        }
+        Path lockFile = path.resolveSibling(path.getFileName() + ".lock");
+        Files.createDirectories(path.toAbsolutePath().getParent());
+        FileChannel channel = FileChannel.open(lockFile, StandardOpenOption.CREATE, StandardOpenOption.READ,
+                StandardOpenOption.WRITE);
+        try {
+            FileLock held;
+            try {
+                held = channel.tryLock();
+            } catch (OverlappingFileLockException inThisJvm) {
+                held = null;
+            }
+            if (held == null) {
+                String holder = new String(Files.readAllBytes(lockFile), StandardCharsets.US_ASCII).strip();
+                throw ConfigException.invalid("proxy.state-file", configured.toString(), "is in use by another"
+                        + " canary-proxy" + (holder.isEmpty() ? "" : " (process " + holder + ")") + ", which holds "
+                        + lockFile + "; give each proxy a state file of its own");
+            }
+            channel.truncate(0);
+            channel.write(ByteBuffer.wrap((ProcessHandle.current().pid() + "\n").getBytes(StandardCharsets.US_ASCII)));
+            return new StateFile(path, channel);
+        } catch (IOException | RuntimeException e) {
+            channel.close();
+            throw e;
+        }
+    }
+
+    /** Lets another process have the file: the lock goes with the channel. */
+    @Override
+    public void close() {
+        if (lock != null) {
+            try {
+                lock.close();
+            } catch (IOException e) {
+                // the lock goes with the process anyway
+            }
+        }
     }
 
     public Path path() {
@@ -152,6 +223,11 @@ public final class StateFile {
             // A failed rename names its source first, the temporary file; what is wrong is the target (a
             // directory where the state file should be, say).
             String file = f.getOtherFile() != null ? f.getOtherFile() : f.getFile();
+            if (f instanceof AccessDeniedException && file != null && !Files.exists(Path.of(file))) {
+                // A file that could not be made (a temporary file, the lock): its directory is what refuses.
+                Path dir = Path.of(file).toAbsolutePath().getParent();
+                file = dir == null ? file : dir.toString();
+            }
             return file == null || file.equals(named) ? why : file + ": " + why;
         }
         return e.getMessage() == null ? e.getClass().getSimpleName() : e.getMessage();

@@ -54,6 +54,59 @@ class StateFileTest {
         }
     }
 
+    /**
+     * A second proxy started on the same state file by mistake would replace the first one's table without a word,
+     * and the next start would take whichever wrote last: it is refused while the first runs.
+     */
+    @Test
+    void aSecondProxyOnTheSameStateFileIsRefusedWhileTheFirstRuns() throws Exception {
+        Path state = dir.resolve("var/state.json");
+        try (CountingBackend blue = new CountingBackend(); CountingBackend green = new CountingBackend()) {
+            ProxyConfig config = config(state, blue.endpoint(), green.endpoint());
+            try (CanaryProxy first = CanaryProxy.start(config)) {
+                assertThatThrownBy(() -> CanaryProxy.start(config))
+                        .isInstanceOf(ConfigException.class)
+                        .hasMessage("proxy.state-file = \"" + state + "\": is in use by another canary-proxy (process "
+                                + ProcessHandle.current().pid() + "), which holds " + state + ".lock; give each proxy a"
+                                + " state file of its own");
+                first.switchTo("green", false);
+            }
+            try (CanaryProxy next = CanaryProxy.start(config)) {
+                assertThat(next.routes().stable()).as("the first one's table, whole").isEqualTo("green");
+            }
+        }
+    }
+
+    /** A state file kept elsewhere through a link (a mounted volume) is written there; the link stays a link. */
+    @Test
+    void aStateFileBehindASymbolicLinkIsWrittenThrough() throws Exception {
+        Path volume = Files.createDirectories(dir.resolve("volume"));
+        Path target = volume.resolve("state.json");
+        new StateFile(target).write(new RouteTable("blue", null, 0, 3, Instant.now()));
+        Path link = Files.createSymbolicLink(dir.resolve("state.json"), target);
+        try (CountingBackend blue = new CountingBackend(); CountingBackend green = new CountingBackend();
+             CanaryProxy proxy = CanaryProxy.start(config(link, blue.endpoint(), green.endpoint()))) {
+            assertThat(proxy.routes().version()).isEqualTo(3);
+            proxy.switchTo("green", false);
+
+            assertThat(Files.isSymbolicLink(link)).isTrue();
+            assertThat(new StateFile(target).read()).hasValueSatisfying(t -> assertThat(t.stable()).isEqualTo("green"));
+        }
+    }
+
+    /** A link to nothing is a volume not mounted yet: starting from routing.stable could route users anywhere. */
+    @Test
+    void aStateFileLinkThatLeadsNowhereStopsTheStart() throws Exception {
+        Path link = Files.createSymbolicLink(dir.resolve("state.json"), dir.resolve("unmounted/state.json"));
+        try (CountingBackend blue = new CountingBackend(); CountingBackend green = new CountingBackend()) {
+            assertThatThrownBy(() -> CanaryProxy.start(config(link, blue.endpoint(), green.endpoint())))
+                    .isInstanceOf(ConfigException.class)
+                    .hasMessage("proxy.state-file = \"" + link + "\": is a symbolic link to "
+                            + dir.resolve("unmounted/state.json") + ", which does not exist (a volume not mounted"
+                            + " yet?); starting from routing.stable could send users to a release that is not running");
+        }
+    }
+
     @Test
     void aStateFileNamingAReleaseTheConfigLacksStopsTheStart() throws Exception {
         Path state = dir.resolve("state.json");
@@ -74,6 +127,7 @@ class StateFileTest {
             cut short              | `{"stable" : "gre`                                  | not valid JSON at line 1, column 17 (Unexpected end-of-input in VALUE_STRING)
             not JSON               | `stable: green`                                     | not valid JSON at line 1, column 1 (Unrecognized token 'stable'
             an array               | `["green"]`                                         | not a JSON object
+            two objects            | `{"stable" : "green", "weight" : 0, "version" : 3} {"stable" : "blue"}` | not valid JSON at line 1, column 51 (more after the object)
             no stable              | `{"canary" : null, "weight" : 0, "version" : 3}`    | no "stable"
             stable not a name      | `{"stable" : 5, "weight" : 0, "version" : 3}`       | "stable" is 5, not a release name
             weight out of range    | `{"stable" : "green", "canary" : "blue", "weight" : 200, "version" : 3}` | "weight" is 200
@@ -160,6 +214,7 @@ class StateFileTest {
         try (CountingBackend blue = new CountingBackend(); CountingBackend green = new CountingBackend();
              CanaryProxy proxy = CanaryProxy.start(config(state, blue.endpoint(), green.endpoint()))) {
             // the directory turns into a file after the start
+            Files.delete(var.resolve("state.json.lock"));
             Files.delete(var);
             Files.writeString(var, "a file\n");
             assertThatThrownBy(() -> proxy.switchTo("green", true))
