@@ -74,9 +74,9 @@ import org.slf4j.LoggerFactory;
  * to an endpoint it has not failed on yet, whatever its method. One that was sent but got no response byte is sent
  * again only if its method is idempotent and its body was kept (at most {@link ListenerContext#replayLimit} bytes):
  * to the same endpoint on a new connection if it was lost on a kept-alive one, otherwise to an endpoint it has not
- * failed on yet (see {@link #retried}). A request with a non-idempotent method is always sent on a new connection,
- * so it cannot be lost to a keep-alive connection the upstream closes at the same moment (gunicorn does exactly
- * that to idle connections when its workers restart).
+ * failed on yet (see {@link #retried}). A request with a non-idempotent method, or with a body too large to keep, is
+ * always sent on a new connection, so it cannot be lost to a keep-alive connection the upstream closes at the same
+ * moment (gunicorn does exactly that to idle connections when its workers restart).
  */
 final class ProxyHandler extends ChannelInboundHandlerAdapter implements UpstreamListener {
 
@@ -170,6 +170,11 @@ final class ProxyHandler extends ChannelInboundHandlerAdapter implements Upstrea
     /** Connects tried again on an endpoint whose connect failed for a moment (see nextAfterConnectFailure). */
     private int connectRetries;
     private boolean idempotent;
+    /**
+     * The request goes out on a new connection: its method is not idempotent, or its body is larger than the proxy
+     * keeps to send again, so it could not be retried if a kept-alive connection closed under it.
+     */
+    private boolean freshConnection;
     private boolean keepAlive;
     private boolean http10;
     private boolean headRequest;
@@ -622,6 +627,7 @@ final class ProxyHandler extends ChannelInboundHandlerAdapter implements Upstrea
         }
         upgradeRequested = RequestRules.asksUpgrade(req);
         idempotent = RequestRules.isIdempotent(req.method());
+        freshConnection = !idempotent || contentLength > lc.replayLimit;
 
         // Only a trusted proxy in front can tell that the client came over TLS.
         secureClient = trustedClient && firstIsHttps(h.get(HeaderRewriter.X_FORWARDED_PROTO));
@@ -678,7 +684,7 @@ final class ProxyHandler extends ChannelInboundHandlerAdapter implements Upstrea
             }
             return;
         }
-        connect(!idempotent);
+        connect(freshConnection);
     }
 
     /** {@code https}, or a list whose first entry, the one the client's side wrote, is {@code https}. */
@@ -840,7 +846,7 @@ final class ProxyHandler extends ChannelInboundHandlerAdapter implements Upstrea
             requestComplete = true;
             lastUpstreamNanos = lastClientNanos;
             scheduleTick(lastClientNanos, lc.responseTimeoutNanos);
-            connect(!idempotent);
+            connect(freshConnection);
         }
     }
 
@@ -1027,7 +1033,7 @@ final class ProxyHandler extends ChannelInboundHandlerAdapter implements Upstrea
         if (failedOn != null) {
             failedOn.clear();
         }
-        connect(!idempotent);
+        connect(freshConnection);
         return true;
     }
 

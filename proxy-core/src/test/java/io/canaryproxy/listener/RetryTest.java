@@ -121,6 +121,31 @@ class RetryTest {
         }
     }
 
+    /**
+     * A PUT whose body is larger than the proxy keeps could not be sent again if a kept-alive connection closed
+     * under it, as gunicorn closes idle ones when its workers restart: like a POST, it goes on a new connection.
+     */
+    @Test
+    void aPutWithABodyTooLargeToKeepTravelsOnANewConnection() throws Exception {
+        try (ScriptedBackend backend = new ScriptedBackend();
+             CanaryProxy proxy = CanaryProxy.start(TestConfigs.single(backend.endpoint(),
+                     "proxy.upstream." + KEEP_IDLE));
+             RawHttpClient client = new RawHttpClient(proxy.listenAddress())) {
+            backend.on("/warm", "HTTP/1.1 200 OK\r\nContent-Length: 4\r\n\r\nwarm");
+            // Answered at its head, the connection then closed: the backend reads no body.
+            backend.on("/upload", Reply.of("HTTP/1.1 201 Created\r\nContent-Length: 0\r\n\r\n").thenClose());
+            assertThat(client.get("/warm").status()).isEqualTo(200);
+
+            assertThat(client.send("PUT", "/upload", java.util.Map.of(), new byte[100 * 1024]).status())
+                    .isEqualTo(201);
+
+            assertThat(backend.received("/warm")).singleElement().extracting(ScriptedBackend.Request::connection)
+                    .isEqualTo(1);
+            assertThat(backend.received("/upload")).singleElement().extracting(ScriptedBackend.Request::connection)
+                    .as("the kept-alive connection of /warm not used").isEqualTo(2);
+        }
+    }
+
     @Test
     void aRequestOneEndpointDroppedGoesToAnotherThatHasNotSeenIt() throws Exception {
         first.stubFor(get(urlPathEqualTo("/x")).willReturn(aResponse().withFault(Fault.CONNECTION_RESET_BY_PEER)));
