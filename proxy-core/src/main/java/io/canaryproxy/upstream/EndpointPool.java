@@ -62,6 +62,8 @@ public final class EndpointPool {
                 .group(loop)
                 .channel(endpoint.channelType())
                 .option(ChannelOption.CONNECT_TIMEOUT_MILLIS, connectTimeoutMillis)
+                // A failed write shuts the output only: the answer may already be there to read (UpstreamConnection).
+                .option(ChannelOption.AUTO_CLOSE, false)
                 .handler(new ChannelInitializer<Channel>() {
                     @Override
                     protected void initChannel(Channel ch) {

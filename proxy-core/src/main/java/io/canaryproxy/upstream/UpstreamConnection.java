@@ -4,6 +4,7 @@ import io.netty.channel.Channel;
 import io.netty.channel.ChannelHandlerContext;
 import io.netty.channel.ChannelInboundHandlerAdapter;
 import io.netty.channel.ChannelOption;
+import io.netty.channel.socket.DuplexChannel;
 import io.netty.util.ReferenceCountUtil;
 
 /**
@@ -18,6 +19,8 @@ public final class UpstreamConnection extends ChannelInboundHandlerAdapter {
     private UpstreamListener owner;
     private long idleSinceNanos;
     private boolean reused;
+    /** Why a write failed, after which only the output was shut: the answer may still come (see exceptionCaught). */
+    private Throwable writeFailure;
 
     UpstreamConnection(EndpointPool pool, ResponseDecoder decoder) {
         this.pool = pool;
@@ -48,7 +51,7 @@ public final class UpstreamConnection extends ChannelInboundHandlerAdapter {
     /** Gives the connection back: into the pool when {@code reusable} and nothing is left over, closed otherwise. */
     public void release(boolean reusable) {
         owner = null;
-        pool.release(this, reusable && decoder.clean());
+        pool.release(this, reusable && decoder.clean() && writeFailure == null);
     }
 
     /** Closes the connection without notifying its holder, which has already given up on it. */
@@ -137,12 +140,25 @@ public final class UpstreamConnection extends ChannelInboundHandlerAdapter {
         UpstreamListener o = owner;
         owner = null;
         if (o != null) {
-            o.onUpstreamClosed(this, null);
+            o.onUpstreamClosed(this, writeFailure);
         }
     }
 
+    /**
+     * A failed write ends only the request's way up: the pool's channels do not close on it (AUTO_CLOSE off), Netty
+     * shuts their output instead, and reading goes on until the answer or the close comes. gunicorn's sync worker
+     * answers an upload it did not read (a 404, a permission check's 403), then closes: the proxy's next write of
+     * the body fails, and the answer is on the socket already. Later writes fail the same way, and are dropped.
+     */
     @Override
     public void exceptionCaught(ChannelHandlerContext ctx, Throwable cause) {
+        if (ctx.channel() instanceof DuplexChannel duplex && duplex.isOutputShutdown() && duplex.isActive()
+                && !duplex.isInputShutdown()) {
+            if (writeFailure == null) {
+                writeFailure = cause;
+            }
+            return;
+        }
         UpstreamListener o = owner;
         owner = null;
         if (o != null) {

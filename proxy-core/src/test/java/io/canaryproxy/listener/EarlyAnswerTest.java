@@ -37,6 +37,24 @@ class EarlyAnswerTest {
         }
     }
 
+    /**
+     * gunicorn's default sync worker answers, then closes the connection without reading the rest of the body: the
+     * proxy's next write of it fails, and the answer, already on the socket, is still the client's to get.
+     */
+    @Test
+    void anUploadASyncWorkerAnswersWithoutReadingItGetsTheAnswer(@TempDir Path dir) throws Exception {
+        try (Gunicorn blue = Gunicorn.unixSocket("blue", dir).threads(1).args("--worker-class", "sync").start();
+             CanaryProxy proxy = CanaryProxy.start(TestConfigs.single(blue.endpoint(), ""))) {
+            for (int i = 0; i < 5; i++) {
+                String answers = uploadThenRead(proxy, "Content-Type: application/octet-stream\r\n",
+                        "GET /headers HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n");
+
+                assertThat(answers).as("upload %d", i).startsWith("HTTP/1.1 404 ");
+                assertThat(answers.indexOf("HTTP/1.1 200 OK")).as(answers).isPositive();
+            }
+        }
+    }
+
     /** The same on a connection the client asked to close: the answer still arrives whole, then the close. */
     @Test
     void anUploadAnsweredBeforeItsEndOnAClosingConnectionGetsTheAnswer(@TempDir Path dir) throws Exception {
