@@ -251,6 +251,11 @@ final class ProxyHandler extends ChannelInboundHandlerAdapter implements Upstrea
      */
     private boolean upstreamDone;
     private long startNanos;
+    /**
+     * When the head of a response the upstream delimits itself (chunked, or until it closes) came, or 0: how long
+     * such a body lasts is the app's choice (an event stream, a long-poll's updates), not its speed.
+     */
+    private long streamHeadNanos;
     private int responseStatus;
 
     ProxyHandler(Listener listener, StrictRequestDecoder decoder, ResponseEncoder encoder) {
@@ -524,9 +529,10 @@ final class ProxyHandler extends ChannelInboundHandlerAdapter implements Upstrea
      * The client closed its connection (or stopped reading for client-idle-timeout) before its exchange ended. One
      * that gave up waiting for the response counts in the analysis window as a request as slow as its wait, not as
      * an error: a release slow enough to make users leave before response-timeout is then not judged on the
-     * patient ones alone. One that left while receiving counts under the status it was getting (an error if a 5xx),
-     * with no latency: closing is how a client ends an event stream, and its time is the client's. One that left in
-     * the middle of its own body, unanswered, was not the release's doing.
+     * patient ones alone. One that left while receiving counts under the status it was getting (an error if a 5xx):
+     * a stream with the time to its head, as a stream the upstream ended; anything else with no latency, since when
+     * a download ends early is the client's choice. One that left in the middle of its own body, unanswered, was not
+     * the release's doing.
      */
     private void countClientAbort() {
         ClientStage stage = stage();
@@ -536,7 +542,11 @@ final class ProxyHandler extends ChannelInboundHandlerAdapter implements Upstrea
             return;
         }
         if (stage == ClientStage.RECEIVING) {
-            release.respondedUntimed(responseStatus);
+            if (streamHeadNanos != 0) {
+                release.responded(responseStatus, streamHeadNanos - startNanos);
+            } else {
+                release.respondedUntimed(responseStatus);
+            }
         } else if (stage == ClientStage.WAITING) {
             long waited = System.nanoTime() - startNanos;
             release.window().record(CLIENT_CLOSED, waited);
@@ -671,6 +681,7 @@ final class ProxyHandler extends ChannelInboundHandlerAdapter implements Upstrea
         }
         requestComplete = false;
         responseStarted = false;
+        streamHeadNanos = 0;
         bodyBytes = 0;
         replayBytes = 0;
         replayLost = false;
@@ -1192,6 +1203,7 @@ final class ProxyHandler extends ChannelInboundHandlerAdapter implements Upstrea
             closing = true;
         }
         rechunk = delimitedByUpstream && !http10;
+        streamHeadNanos = delimitedByUpstream ? Math.max(1, System.nanoTime()) : 0;
         if (!requestComplete) {
             // Answered before the whole body arrived (a 404 or a 403 to an upload, say): the upstream connection
             // still expects the rest, so it is not reused. The client's connection is: the rest of the body is
@@ -1600,6 +1612,15 @@ final class ProxyHandler extends ChannelInboundHandlerAdapter implements Upstrea
 
     // ---------------------------------------------------------------- endings
 
+    /**
+     * How long the release took over this response: until its last byte, but for a stream until its head. Timed to
+     * the end, one event stream in a hundred requests would be the release's p99, and a canary identical to stable
+     * would be rolled back, or a slow one hidden, by whichever side had more streams end in the window.
+     */
+    private long latencyNanos(long now) {
+        return (streamHeadNanos != 0 ? streamHeadNanos : now) - startNanos;
+    }
+
     private void finishResponse() {
         writeHeldHead();
         UpstreamConnection up = upstream;
@@ -1609,7 +1630,7 @@ final class ProxyHandler extends ChannelInboundHandlerAdapter implements Upstrea
             up.release(reusable);
         }
         long now = System.nanoTime();
-        release.responded(responseStatus, now - startNanos);
+        release.responded(responseStatus, latencyNanos(now));
         if (responseBuffer != null) {
             // The release is done with it; the client still takes the rest from the buffer.
             upstreamDone = true;
@@ -1715,7 +1736,7 @@ final class ProxyHandler extends ChannelInboundHandlerAdapter implements Upstrea
                 release.metrics().error(kind);
             }
             if (!upstreamDone) { // else the release's answer was counted when it ended
-                release.responded(responseStatus, System.nanoTime() - startNanos);
+                release.responded(responseStatus, latencyNanos(System.nanoTime()));
             }
             if (kind != null && responseStatus < 500) {
                 release.window().broken();

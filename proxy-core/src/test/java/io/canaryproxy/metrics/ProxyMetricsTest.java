@@ -10,6 +10,7 @@ import static org.awaitility.Awaitility.await;
 import com.github.tomakehurst.wiremock.WireMockServer;
 import com.github.tomakehurst.wiremock.http.Fault;
 import io.canaryproxy.CanaryProxy;
+import io.canaryproxy.testing.HttpHeads;
 import io.canaryproxy.testing.Ports;
 import io.canaryproxy.testing.RawHttpClient;
 import io.canaryproxy.testing.ScriptedBackend;
@@ -291,6 +292,38 @@ class ProxyMetricsTest {
                     .isZero();
         } finally {
             never.countDown();
+        }
+    }
+
+    /**
+     * A stream (chunked, or until the upstream closes) is timed to its head: how long it lasts is the app's choice,
+     * an event stream's or a long-poll's, and timed to its end one stream in a hundred requests would be the
+     * release's p99. The same whether the upstream ends it or the client leaves it.
+     */
+    @Test
+    void aStreamIsTimedToItsHeadWhoeverEndsIt() throws Exception {
+        String head = "HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\nTransfer-Encoding: chunked\r\n\r\n";
+        String event = "7\r\ndata: 1\r\n";
+        Duration between = Duration.ofSeconds(2);
+        MeterRegistry registry = new SimpleMeterRegistry();
+        try (ScriptedBackend backend = new ScriptedBackend()
+                     .on("/events", ScriptedBackend.Reply.of(head + event + event + "0\r\n\r\n")
+                             .splitAt(head.length() + event.length()).pauseBetweenPieces(between));
+             CanaryProxy proxy = CanaryProxy.start(TestConfigs.single(backend.endpoint(), ""), registry);
+             RawHttpClient client = new RawHttpClient(proxy.listenAddress())) {
+            assertThat(client.get("/events").bodyText()).isEqualTo("data: 1data: 1");
+            try (java.net.Socket leaving = new java.net.Socket("127.0.0.1", proxy.listenAddress().getPort())) {
+                leaving.getOutputStream().write(ascii("GET /events HTTP/1.1\r\nHost: x\r\n\r\n"));
+                leaving.setSoTimeout(5000);
+                assertThat(HttpHeads.read(leaving.getInputStream())).startsWith("HTTP/1.1 200 ");
+            }
+
+            await().atMost(Duration.ofSeconds(5)).until(() ->
+                    count(registry, "canary.proxy.client.aborted", "stage", "receiving") == 1);
+            var latency = registry.get("canary.proxy.upstream.latency").tag("release", "blue").timer();
+            assertThat(latency.count()).isEqualTo(2);
+            assertThat(latency.max(TimeUnit.MILLISECONDS)).as("time to the head, not the %s between events", between)
+                    .isLessThan(between.toMillis());
         }
     }
 
