@@ -281,6 +281,7 @@ class AdminApiTest {
         try (CanaryProxy unwritable = CanaryProxy.start(fixture.config("proxy.state-file = \"" + stateFile + "\""));
                 AdminServer admin = new AdminServer(unwritable, unwritable.config().admin()).start()) {
             // after the start, a regular file where the state file's directory was: unwritable for root too
+            Files.delete(notADirectory.resolve("x.json.lock")); // the running proxy's lock
             Files.delete(notADirectory);
             Files.writeString(notADirectory, "not a directory\n");
             String url = "http://127.0.0.1:" + admin.address().getPort();

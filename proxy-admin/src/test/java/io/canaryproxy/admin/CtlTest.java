@@ -373,6 +373,7 @@ class CtlTest {
         try (CanaryProxy unwritable = CanaryProxy.start(Main.loadConfig(conf));
                 AdminServer unwritableAdmin = new AdminServer(unwritable, unwritable.config().admin()).start()) {
             // the state file's directory turns into a file after the start
+            Files.delete(notADirectory.resolve("state.json.lock")); // the running proxy's lock
             Files.delete(notADirectory);
             Files.writeString(notADirectory, "not a directory\n");
             MainTest.Result r = MainTest.run("ctl", "switch", "green", "--force", "--admin",
