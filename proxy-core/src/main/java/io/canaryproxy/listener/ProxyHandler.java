@@ -2052,7 +2052,7 @@ final class ProxyHandler extends ChannelInboundHandlerAdapter implements Upstrea
             if (!staticFromDisk) {
                 next = lc.clientIdleTimeoutNanos; // from memory, or not begun: nothing to judge it by yet
             } else if (stalled >= lc.clientIdleTimeoutNanos) {
-                log.info("{} {} (release {}, static file): client {} read none of the response for {} ms; closed"
+                log.info("{} {} (release {}, static file): client {} took no more of the response for {} ms; closed"
                         + " before its end", staticRequest.method(), UpstreamFailureLog.pathOf(staticRequest.uri()),
                         staticRelease.name(), clientIp, TimeUnit.NANOSECONDS.toMillis(stalled));
                 ctx.close();
@@ -2086,7 +2086,7 @@ final class ProxyHandler extends ChannelInboundHandlerAdapter implements Upstrea
 
     /** Said, unlike a client that leaves: the proxy cuts this response, and a user may report it. */
     private void closeStalledClient(long stalledNanos) {
-        log.info("{} {} {} (release {}): client {} read none of the response for {} ms; closed before its end",
+        log.info("{} {} {} (release {}): client {} took no more of the response for {} ms; closed before its end",
                 responseStatus, request.method(), UpstreamFailureLog.pathOf(request.uri()), release.name(), clientIp,
                 TimeUnit.NANOSECONDS.toMillis(stalledNanos));
         ctx.close();

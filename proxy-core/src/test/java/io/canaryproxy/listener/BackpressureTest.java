@@ -200,7 +200,7 @@ class BackpressureTest {
                     .until(() -> proxy.status().releases().get("blue").inflight() == 0);
             // The proxy cut a response: an operator can find it when a user reports a broken download.
             assertThat(logged.messages()).anySatisfy(m -> assertThat(m)
-                    .matches("200 GET /download \\(release blue\\): client 127\\.0\\.0\\.1 read none of the"
+                    .matches("200 GET /download \\(release blue\\): client 127\\.0\\.0\\.1 took no more of the"
                             + " response for \\d+ ms; closed before its end"));
             // What was on its way is still there to read, then the end of the connection.
             client.setSoTimeout(10_000);

@@ -169,7 +169,7 @@ class ResponseBufferTest {
             await().atMost(Duration.ofSeconds(20)).until(() -> buffered("blue") == 1);
             await().atMost(Duration.ofSeconds(20)).until(() -> openResponseFiles() == 0);
             assertThat(logged.messages()).anySatisfy(m -> assertThat(m).matches(
-                    "200 GET /download\\?… \\(release blue\\): client 127\\.0\\.0\\.1 read none of the response for"
+                    "200 GET /download\\?… \\(release blue\\): client 127\\.0\\.0\\.1 took no more of the response for"
                             + " \\d+ ms; closed before its end"));
         }
     }

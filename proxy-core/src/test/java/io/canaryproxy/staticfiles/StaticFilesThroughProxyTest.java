@@ -101,7 +101,7 @@ class StaticFilesThroughProxyTest {
             await().atMost(Duration.ofSeconds(15))
                     .until(() -> idle.status().releases().get("blue").inflight() == 0);
             assertThat(logged.messages()).anySatisfy(line -> assertThat(line)
-                    .contains("GET /static/big.bin (release blue, static file): client 127.0.0.1 read none of the"
+                    .contains("GET /static/big.bin (release blue, static file): client 127.0.0.1 took no more of the"
                             + " response for"));
         }
     }
