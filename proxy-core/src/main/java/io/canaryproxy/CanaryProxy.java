@@ -186,6 +186,13 @@ public final class CanaryProxy implements AutoCloseable {
         Gauge.builder("canary.proxy.analysis.step", analysis, a -> a.status().step())
                 .description("Step of the running analysis, from 0; of the last one while idle").register(registry);
         saved.ifPresent(analysis::resume);
+        RouteTable table = routes.table();
+        if (table.canary() != null && analysis.status().state() == Analysis.State.IDLE) {
+            // A canary set by hand, or one whose run a killed proxy did not get to save: either way no one judges it.
+            log.info("release {} is canary at {}% and no analysis run judges it: the weight stays until it is changed,"
+                    + " or a run is started (POST /canary/start?release={})", table.canary(), table.weightPercent(),
+                    table.canary());
+        }
         upstreams.startHealthChecks();
         control.scheduleWithFixedDelay(this::saveIfUnsaved, UNSAVED_RETRY_SECONDS, UNSAVED_RETRY_SECONDS,
                 TimeUnit.SECONDS);

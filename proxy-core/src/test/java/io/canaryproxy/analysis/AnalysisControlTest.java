@@ -502,6 +502,27 @@ class AnalysisControlTest {
         }
     }
 
+    /** A canary that no run judges after a restart (set by hand, or a start cut short) is named at start. */
+    @Test
+    void aCanaryNoRunJudgesIsNamedAtStart() {
+        try (CanaryProxy proxy = CanaryProxy.start(config(""))) {
+            proxy.setCanary("green", 20, false);
+        }
+        try (Captured logged = Captured.from(CanaryProxy.class);
+             CanaryProxy restarted = CanaryProxy.start(config(""))) {
+            assertThat(logged.messages()).contains("release green is canary at 20.0% and no analysis run judges it:"
+                    + " the weight stays until it is changed, or a run is started"
+                    + " (POST /canary/start?release=green)");
+        }
+        try (CanaryProxy proxy = CanaryProxy.start(config(""))) {
+            proxy.startAnalysis("green", false);
+        }
+        try (Captured logged = Captured.from(CanaryProxy.class);
+             CanaryProxy restarted = CanaryProxy.start(config(""))) {
+            assertThat(logged.messages()).noneMatch(m -> m.contains("no analysis run judges it"));
+        }
+    }
+
     /**
      * The files a proxy killed in the middle of a rollback leaves: the analysis file with the run, its cool-down and
      * outcome already saved; the state file still with green as canary, or without it.
