@@ -788,7 +788,7 @@ public final class CanaryProxy implements AutoCloseable {
         analysis.close();
         upstreams.stopHealthChecks();
         long deadline = System.nanoTime() + config.drain().timeout().toNanos();
-        awaitNone(this::inflight, deadline);
+        awaitNone(() -> inflight() + listener.awaitingFirstRequest(), deadline);
         // WebSocket clients were sent a Close frame as the stop began; a moment lets them read it and go.
         awaitNone(() -> sum(Release::upgradedCount),
                 Math.min(deadline, System.nanoTime() + TimeUnit.SECONDS.toNanos(1)));

@@ -27,6 +27,7 @@ import java.util.List;
 import java.util.OptionalInt;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.RejectedExecutionException;
+import java.util.concurrent.atomic.AtomicInteger;
 import java.util.concurrent.atomic.LongAdder;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
@@ -61,6 +62,7 @@ public final class Listener {
     private volatile boolean cuttingClients;
     /** Responses whose upstream is done and whose clients still take the rest from disk (see ProxyHandler). */
     private final LongAdder buffered = new LongAdder();
+    private final AtomicInteger awaitingFirstRequest = new AtomicInteger();
 
     public Listener(ProxyConfig config, Transport transport, EventLoopGroup group, EventLoop[] loops,
                     RouteState routes, Router router, ClientMetrics clientMetrics) {
@@ -175,8 +177,17 @@ public final class Listener {
         if (serverChannel != null) {
             serverChannel.close().syncUninterruptibly();
         }
+        // Waited for: once this returns, every connection has decided whether the stop waits for it.
+        List<io.netty.util.concurrent.Future<?>> told = new ArrayList<>();
         for (Channel ch : clients) {
-            ch.pipeline().fireUserEventTriggered(SHUTDOWN);
+            try {
+                told.add(ch.eventLoop().submit(() -> ch.pipeline().fireUserEventTriggered(SHUTDOWN)));
+            } catch (RejectedExecutionException stopping) {
+                // its loop is gone, and the connection with it
+            }
+        }
+        for (io.netty.util.concurrent.Future<?> f : told) {
+            f.awaitUninterruptibly(1, java.util.concurrent.TimeUnit.SECONDS);
         }
     }
 
@@ -200,6 +211,19 @@ public final class Listener {
     /** Client connections still open. */
     public int openClients() {
         return clients.size();
+    }
+
+    /** Connections a stop waits on for their first request, which they have not sent yet (see ProxyHandler). */
+    public int awaitingFirstRequest() {
+        return awaitingFirstRequest.get();
+    }
+
+    void awaitingFirstRequest(boolean started) {
+        if (started) {
+            awaitingFirstRequest.incrementAndGet();
+        } else {
+            awaitingFirstRequest.decrementAndGet();
+        }
     }
 
     /**

@@ -82,6 +82,8 @@ final class ProxyHandler extends ChannelInboundHandlerAdapter implements Upstrea
 
     private static final Logger log = LoggerFactory.getLogger(ProxyHandler.class);
     private static final long LINGER_MILLIS = 2000;
+    /** How long a stop waits for the first request of a connection that has sent none (see awaitFirstRequest). */
+    private static final long FIRST_REQUEST_GRACE_MILLIS = 1000;
     /** The largest region of a spooled body written at once: io_uring's splice takes an int count. */
     private static final long SPOOL_REGION_MAX = 1L << 30;
     /** The largest body copied in after its response head (see {@link #heldHead}). */
@@ -170,6 +172,10 @@ final class ProxyHandler extends ChannelInboundHandlerAdapter implements Upstrea
     /** Connects tried again on an endpoint whose connect failed for a moment (see nextAfterConnectFailure). */
     private int connectRetries;
     private boolean idempotent;
+    /** Whether a request head came on this connection: one that has sent none is not idle at a stop. */
+    private boolean anyRequest;
+    /** A stop waits for this connection's first request (see awaitFirstRequest). */
+    private boolean inGrace;
     /**
      * The request goes out on a new connection: its method is not idempotent, or its body is larger than the proxy
      * keeps to send again, so it could not be retried if a kept-alive connection closed under it.
@@ -352,7 +358,10 @@ final class ProxyHandler extends ChannelInboundHandlerAdapter implements Upstrea
         if (StrictRequestDecoder.isBodyPiece(msg)) {
             onRequestContent((HttpContent) msg, false);
         } else if (msg instanceof HttpRequest) {
+            anyRequest = true;
             onRequestHead((HttpRequest) msg);
+            // After the head is routed: a stop waiting for this connection now waits for its request instead.
+            leaveGrace();
         } else if (msg instanceof HttpContent) {
             onRequestContent((HttpContent) msg, msg instanceof LastHttpContent);
         } else {
@@ -445,7 +454,13 @@ final class ProxyHandler extends ChannelInboundHandlerAdapter implements Upstrea
             closing = true;
             // A static file being sent is in flight too: it gets drain.timeout to finish, as a response does.
             if (request == null && staticRequest == null && !tunnel) {
-                ctx.close();
+                if (anyRequest && decoder.headStartedNanos() == StrictRequestDecoder.NO_HEAD) {
+                    // Idle between requests: closed now, as nginx does; a client whose next request crosses the
+                    // close sends it again, as it does whenever a server closes a kept-alive connection.
+                    ctx.close();
+                } else {
+                    awaitFirstRequest(ctx);
+                }
             } else if (tunnel && framesFromUpstream != null) {
                 // A WebSocket client told now can reconnect as soon as the proxy is back; the stop closes the rest.
                 endTunnel();
@@ -463,8 +478,33 @@ final class ProxyHandler extends ChannelInboundHandlerAdapter implements Upstrea
         ctx.fireUserEventTriggered(evt);
     }
 
+    /**
+     * A stop came before this connection's first request, or in the middle of a head: a client that has just
+     * connected is about to send one, and closing now, its bytes unread, would reset the connection and lose the
+     * request, which a client does not send again on a new connection as it would on a kept-alive one. The request
+     * is served, then the connection closes; one that does not come within a moment (a browser's preconnect) is not
+     * waited for.
+     */
+    private void awaitFirstRequest(ChannelHandlerContext ctx) {
+        inGrace = true;
+        listener.awaitingFirstRequest(true);
+        ctx.executor().schedule(() -> {
+            if (inGrace) {
+                ctx.close();
+            }
+        }, FIRST_REQUEST_GRACE_MILLIS, TimeUnit.MILLISECONDS);
+    }
+
+    private void leaveGrace() {
+        if (inGrace) {
+            inGrace = false;
+            listener.awaitingFirstRequest(false);
+        }
+    }
+
     @Override
     public void channelInactive(ChannelHandlerContext ctx) {
+        leaveGrace();
         releasePending();
         if (request != null) {
             if (listener.cuttingClients()) {

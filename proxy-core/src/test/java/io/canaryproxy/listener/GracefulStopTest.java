@@ -144,6 +144,36 @@ class GracefulStopTest {
         }
     }
 
+    /**
+     * A client that connected just before the stop, its request on the way, is served: closing its connection as
+     * idle would reset it and lose the request, which a client sends again only on a kept-alive connection. The
+     * stop waits for such a first request, a moment at most, and the answer closes the connection.
+     */
+    @Test
+    void aRequestOnAConnectionMadeJustBeforeTheStopIsServed(@TempDir Path dir) throws Exception {
+        try (Gunicorn blue = Gunicorn.unixSocket("blue", dir).start();
+             Captured logged = Captured.from(CanaryProxy.class)) {
+            CanaryProxy proxy = CanaryProxy.start(TestConfigs.single(blue.endpoint(), ""));
+            try (Socket client = new Socket("127.0.0.1", proxy.listenAddress().getPort())) {
+                client.setSoTimeout(10_000);
+                send(client, "GET / HTTP/1.1\r\nHost: x\r\n"); // the rest of the head is on its way
+
+                CompletableFuture<Void> stopped = CompletableFuture.runAsync(proxy::stop);
+                await().atMost(Duration.ofSeconds(5)).until(() -> logged.messages().stream()
+                        .anyMatch(m -> m.startsWith("stopping: no new connections")));
+                await().during(Duration.ofMillis(200)).atMost(Duration.ofSeconds(1))
+                        .until(() -> !stopped.isDone());
+                send(client, "\r\n");
+
+                String head = HttpHeads.read(client.getInputStream());
+                assertThat(head).startsWith("HTTP/1.1 200 ").containsIgnoringCase("\r\nConnection: close\r\n");
+                stopped.get(10, TimeUnit.SECONDS);
+            } finally {
+                proxy.close();
+            }
+        }
+    }
+
     private static void send(Socket socket, String text) throws IOException {
         socket.getOutputStream().write(text.getBytes(StandardCharsets.US_ASCII));
     }
