@@ -9,8 +9,6 @@ import io.canaryproxy.internal.AtomicFile;
 import java.io.IOException;
 import java.nio.ByteBuffer;
 import java.nio.channels.FileChannel;
-import java.nio.channels.FileLock;
-import java.nio.channels.OverlappingFileLockException;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.AccessDeniedException;
 import java.nio.file.FileAlreadyExistsException;
@@ -22,6 +20,8 @@ import java.nio.file.StandardOpenOption;
 import java.time.Instant;
 import java.time.format.DateTimeParseException;
 import java.util.Optional;
+import java.util.Set;
+import java.util.concurrent.ConcurrentHashMap;
 
 /**
  * The route table on disk, so that a restarted proxy comes back with the release the operator last chose. Written
@@ -32,16 +32,21 @@ public final class StateFile implements AutoCloseable {
 
     private static final ObjectMapper JSON = new ObjectMapper();
 
+    /** The lock files this JVM's proxies hold. */
+    private static final Set<Path> HELD = ConcurrentHashMap.newKeySet();
+
     private final Path path;
+    private final Path lockFile;
     /** This proxy's hold on the file, or {@code null} for one made with the constructor. */
     private final FileChannel lock;
 
     public StateFile(Path path) {
-        this(path, null);
+        this(path, null, null);
     }
 
-    private StateFile(Path path, FileChannel lock) {
+    private StateFile(Path path, Path lockFile, FileChannel lock) {
         this.path = path;
+        this.lockFile = lockFile;
         this.lock = lock;
     }
 
@@ -64,41 +69,51 @@ public final class StateFile implements AutoCloseable {
             }
             path = configured.toRealPath();
         }
-        Path lockFile = path.resolveSibling(path.getFileName() + ".lock");
         Files.createDirectories(path.toAbsolutePath().getParent());
-        FileChannel channel = FileChannel.open(lockFile, StandardOpenOption.CREATE, StandardOpenOption.READ,
-                StandardOpenOption.WRITE);
+        Path lockFile = path.toAbsolutePath().resolveSibling(path.getFileName() + ".lock");
+        // The lock is the process's (fcntl): closing any descriptor of the file here would drop it, so a proxy of
+        // this JVM that holds it is found without opening the file at all.
+        if (!HELD.add(lockFile)) {
+            throw inUse(configured, ProcessHandle.current().pid() + "", lockFile);
+        }
+        FileChannel channel = null;
         try {
-            FileLock held;
-            try {
-                held = channel.tryLock();
-            } catch (OverlappingFileLockException inThisJvm) {
-                held = null;
-            }
-            if (held == null) {
-                String holder = new String(Files.readAllBytes(lockFile), StandardCharsets.US_ASCII).strip();
-                throw ConfigException.invalid("proxy.state-file", configured.toString(), "is in use by another"
-                        + " canary-proxy" + (holder.isEmpty() ? "" : " (process " + holder + ")") + ", which holds "
-                        + lockFile + "; give each proxy a state file of its own");
+            channel = FileChannel.open(lockFile, StandardOpenOption.CREATE, StandardOpenOption.READ,
+                    StandardOpenOption.WRITE);
+            if (channel.tryLock() == null) {
+                ByteBuffer holder = ByteBuffer.allocate(32);
+                channel.read(holder, 0);
+                throw inUse(configured, new String(holder.array(), 0, holder.position(), StandardCharsets.US_ASCII)
+                        .strip(), lockFile);
             }
             channel.truncate(0);
             channel.write(ByteBuffer.wrap((ProcessHandle.current().pid() + "\n").getBytes(StandardCharsets.US_ASCII)));
-            return new StateFile(path, channel);
+            return new StateFile(path, lockFile, channel);
         } catch (IOException | RuntimeException e) {
-            channel.close();
+            HELD.remove(lockFile);
+            if (channel != null) {
+                channel.close();
+            }
             throw e;
         }
     }
 
-    /** Lets another process have the file: the lock goes with the channel. */
+    private static ConfigException inUse(Path configured, String holder, Path lockFile) {
+        return ConfigException.invalid("proxy.state-file", configured.toString(), "is in use by another canary-proxy"
+                + (holder.isEmpty() ? "" : " (process " + holder + ")") + ", which holds " + lockFile + "; give each"
+                + " proxy a state file of its own");
+    }
+
+    /** Lets another proxy have the file: the lock goes with the channel. */
     @Override
-    public void close() {
-        if (lock != null) {
+    public synchronized void close() {
+        if (lock != null && lock.isOpen()) {
             try {
                 lock.close();
             } catch (IOException e) {
                 // the lock goes with the process anyway
             }
+            HELD.remove(lockFile);
         }
     }
 

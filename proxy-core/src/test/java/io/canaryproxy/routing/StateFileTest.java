@@ -69,12 +69,25 @@ class StateFileTest {
                         .hasMessage("proxy.state-file = \"" + state + "\": is in use by another canary-proxy (process "
                                 + ProcessHandle.current().pid() + "), which holds " + state + ".lock; give each proxy a"
                                 + " state file of its own");
+                // The refused start closed nothing of the first one's: another process still finds the lock held.
+                assertThat(lockableByAnotherProcess(state.resolveSibling("state.json.lock"))).isFalse();
                 first.switchTo("green", false);
             }
+            assertThat(lockableByAnotherProcess(state.resolveSibling("state.json.lock"))).isTrue();
             try (CanaryProxy next = CanaryProxy.start(config)) {
                 assertThat(next.routes().stable()).as("the first one's table, whole").isEqualTo("green");
             }
         }
+    }
+
+    /** Whether a process other than this JVM gets a POSIX lock on {@code file} at once, as a second proxy would. */
+    private static boolean lockableByAnotherProcess(Path file) throws Exception {
+        Process p = new ProcessBuilder("python3", "-c", "import fcntl, sys\n"
+                + "f = open(sys.argv[1], 'r+')\n"
+                + "try:\n    fcntl.lockf(f, fcntl.LOCK_EX | fcntl.LOCK_NB)\nexcept OSError:\n    sys.exit(1)\n",
+                file.toString()).redirectErrorStream(true).start();
+        assertThat(p.waitFor(10, java.util.concurrent.TimeUnit.SECONDS)).isTrue();
+        return p.exitValue() == 0;
     }
 
     /** A state file kept elsewhere through a link (a mounted volume) is written there; the link stays a link. */
