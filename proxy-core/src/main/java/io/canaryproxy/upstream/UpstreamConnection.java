@@ -6,12 +6,16 @@ import io.netty.channel.ChannelInboundHandlerAdapter;
 import io.netty.channel.ChannelOption;
 import io.netty.channel.socket.DuplexChannel;
 import io.netty.util.ReferenceCountUtil;
+import java.util.concurrent.TimeUnit;
 
 /**
  * One keep-alive connection to an endpoint, and the last handler of its pipeline: it forwards everything to the
  * exchange that currently holds it, or drops it while the connection sits idle in its pool.
  */
 public final class UpstreamConnection extends ChannelInboundHandlerAdapter {
+
+    /** How long an upstream that failed a write has to answer or close (see exceptionCaught). */
+    private static final long ANSWER_AFTER_WRITE_FAILURE_MILLIS = 1000;
 
     private final EndpointPool pool;
     private final ResponseDecoder decoder;
@@ -21,6 +25,7 @@ public final class UpstreamConnection extends ChannelInboundHandlerAdapter {
     private boolean reused;
     /** Why a write failed, after which only the output was shut: the answer may still come (see exceptionCaught). */
     private Throwable writeFailure;
+    private boolean answeredSinceWriteFailure;
 
     UpstreamConnection(EndpointPool pool, ResponseDecoder decoder) {
         this.pool = pool;
@@ -94,6 +99,7 @@ public final class UpstreamConnection extends ChannelInboundHandlerAdapter {
 
     @Override
     public void channelRead(ChannelHandlerContext ctx, Object msg) {
+        answeredSinceWriteFailure |= writeFailure != null;
         UpstreamListener o = owner;
         if (o != null) {
             if (msg instanceof ResponseDecoder.Body) {
@@ -148,7 +154,9 @@ public final class UpstreamConnection extends ChannelInboundHandlerAdapter {
      * A failed write ends only the request's way up: the pool's channels do not close on it (AUTO_CLOSE off), Netty
      * shuts their output instead, and reading goes on until the answer or the close comes. gunicorn's sync worker
      * answers an upload it did not read (a 404, a permission check's 403), then closes: the proxy's next write of
-     * the body fails, and the answer is on the socket already. Later writes fail the same way, and are dropped.
+     * the body fails, and the answer is on the socket already. Later writes fail the same way, and are dropped. An
+     * upstream that neither answers nor closes within a moment (one that shut only its reading side) counts as
+     * closed without an answer, so that the request is sent again or failed now, not at response-timeout.
      */
     @Override
     public void exceptionCaught(ChannelHandlerContext ctx, Throwable cause) {
@@ -156,9 +164,18 @@ public final class UpstreamConnection extends ChannelInboundHandlerAdapter {
                 && !duplex.isInputShutdown()) {
             if (writeFailure == null) {
                 writeFailure = cause;
+                ctx.executor().schedule(() -> {
+                    if (!answeredSinceWriteFailure && ctx.channel().isActive()) {
+                        closeWithoutAnswer(ctx, writeFailure);
+                    }
+                }, ANSWER_AFTER_WRITE_FAILURE_MILLIS, TimeUnit.MILLISECONDS);
             }
             return;
         }
+        closeWithoutAnswer(ctx, cause);
+    }
+
+    private void closeWithoutAnswer(ChannelHandlerContext ctx, Throwable cause) {
         UpstreamListener o = owner;
         owner = null;
         if (o != null) {

@@ -10,6 +10,11 @@ import java.io.IOException;
 import java.io.InputStream;
 import java.io.OutputStream;
 import java.net.Socket;
+import java.net.StandardProtocolFamily;
+import java.net.UnixDomainSocketAddress;
+import java.nio.ByteBuffer;
+import java.nio.channels.ServerSocketChannel;
+import java.nio.channels.SocketChannel;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Path;
 import java.util.concurrent.CompletableFuture;
@@ -51,6 +56,33 @@ class EarlyAnswerTest {
 
                 assertThat(answers).as("upload %d", i).startsWith("HTTP/1.1 404 ");
                 assertThat(answers.indexOf("HTTP/1.1 200 OK")).as(answers).isPositive();
+            }
+        }
+    }
+
+    /**
+     * An upstream that stops reading an upload and neither answers nor closes (it shut only its reading side): the
+     * failed write is not waited out until response-timeout, the request fails at once, as on a close.
+     */
+    @Test
+    void anUpstreamThatStopsReadingWithoutAnsweringFailsTheUploadAtOnce(@TempDir Path dir) throws Exception {
+        Path socket = dir.resolve("mute.sock");
+        try (ServerSocketChannel server = ServerSocketChannel.open(StandardProtocolFamily.UNIX)) {
+            server.bind(UnixDomainSocketAddress.of(socket));
+            CompletableFuture.runAsync(() -> {
+                try (SocketChannel held = server.accept()) {
+                    held.read(ByteBuffer.allocate(1024)); // the head
+                    held.shutdownInput();
+                    held.read(ByteBuffer.allocate(1)); // stays open, says nothing, until the proxy closes it
+                } catch (IOException closed) {
+                    // the proxy gave up on it
+                }
+            });
+            try (CanaryProxy proxy = CanaryProxy.start(TestConfigs.single("unix:" + socket,
+                    "proxy.upstream.response-timeout = 60s\nproxy.health-check.interval = 0"))) {
+                String answer = uploadThenRead(proxy, "Connection: close\r\n", "");
+
+                assertThat(answer).startsWith("HTTP/1.1 502 ");
             }
         }
     }
