@@ -18,6 +18,7 @@ import java.nio.channels.SocketChannel;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Path;
 import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.CountDownLatch;
 import java.util.concurrent.TimeUnit;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
@@ -67,15 +68,16 @@ class EarlyAnswerTest {
     @Test
     void anUpstreamThatStopsReadingWithoutAnsweringFailsTheUploadAtOnce(@TempDir Path dir) throws Exception {
         Path socket = dir.resolve("mute.sock");
+        CountDownLatch testOver = new CountDownLatch(1);
         try (ServerSocketChannel server = ServerSocketChannel.open(StandardProtocolFamily.UNIX)) {
             server.bind(UnixDomainSocketAddress.of(socket));
             CompletableFuture.runAsync(() -> {
                 try (SocketChannel held = server.accept()) {
                     held.read(ByteBuffer.allocate(1024)); // the head
                     held.shutdownInput();
-                    held.read(ByteBuffer.allocate(1)); // stays open, says nothing, until the proxy closes it
-                } catch (IOException closed) {
-                    // the proxy gave up on it
+                    testOver.await(); // open, and silent
+                } catch (IOException | InterruptedException e) {
+                    // the test is over
                 }
             });
             try (CanaryProxy proxy = CanaryProxy.start(TestConfigs.single("unix:" + socket,
@@ -84,6 +86,8 @@ class EarlyAnswerTest {
 
                 assertThat(answer).startsWith("HTTP/1.1 502 ");
             }
+        } finally {
+            testOver.countDown();
         }
     }
 
