@@ -22,6 +22,7 @@ import org.slf4j.LoggerFactory;
 final class MissingIncludeWarning implements ConfigIncluder, ConfigIncluderFile {
 
     private static final Logger log = LoggerFactory.getLogger(ConfigLoader.class);
+    private static final ThreadLocal<Boolean> PROBING = ThreadLocal.withInitial(() -> false);
 
     private final Path configFile;
     private final ConfigIncluder fallback;
@@ -43,7 +44,8 @@ final class MissingIncludeWarning implements ConfigIncluder, ConfigIncluderFile 
     @Override
     public ConfigObject include(ConfigIncludeContext context, String what) {
         ConfigObject found = fallback.include(context, what);
-        warnIfMissing(found, context, "\"" + what + "\"", () -> fallback.include(required(context), what));
+        warnIfMissing(found, context, "\"" + what + "\"", "looked up next to the file that includes it",
+                () -> fallback.include(required(context), what));
         return found;
     }
 
@@ -52,21 +54,34 @@ final class MissingIncludeWarning implements ConfigIncluder, ConfigIncluderFile 
         // The default includer handles every kind; the parser only asks for it as a ConfigIncluderFile.
         ConfigIncluderFile files = (ConfigIncluderFile) fallback;
         ConfigObject found = files.includeFile(context, what);
-        warnIfMissing(found, context, "file(\"" + what + "\")", () -> files.includeFile(required(context), what));
+        warnIfMissing(found, context, "file(\"" + what + "\")", what.isAbsolute() ? "an absolute path"
+                        : "a relative file() is looked up from the working directory, " + Path.of("").toAbsolutePath(),
+                () -> files.includeFile(required(context), what));
         return found;
     }
 
-    private void warnIfMissing(ConfigObject found, ConfigIncludeContext context, String what,
+    /**
+     * Parses the include again as required when it added nothing, which tells a missing or unreadable file from an
+     * empty one. The parse runs the includes inside it again: they said their own warnings the first time.
+     */
+    private void warnIfMissing(ConfigObject found, ConfigIncludeContext context, String what, String lookedUp,
                                Supplier<ConfigObject> asRequired) {
-        if (!found.isEmpty() || !context.parseOptions().getAllowMissing()) {
+        if (!found.isEmpty() || !context.parseOptions().getAllowMissing() || PROBING.get()) {
             return;
         }
+        PROBING.set(true);
         try {
             asRequired.get();
         } catch (ConfigException.IO missing) {
-            log.warn("config file {}: include {} found no file, so it added nothing (includes are looked up next to"
-                    + " the file that includes them; include required(…) makes a missing file an error)",
-                    configFile, what);
+            // Read as optional, a file the proxy may not read counts as missing too.
+            String why = String.valueOf(missing.getMessage()).contains("Permission denied")
+                    ? "found a file it may not read" : "found no file";
+            log.warn("config file {} (or a file it includes): include {} {}, so it added nothing ({}; include"
+                    + " required(…) makes this an error)", configFile, what, why, lookedUp);
+        } catch (ConfigException other) {
+            // Read as required it has a problem of its own, which the first parse would have reported.
+        } finally {
+            PROBING.set(false);
         }
     }
 

@@ -316,12 +316,32 @@ class ConfigLoaderTest {
 
             assertThat(config.admin().token()).isEqualTo("s3cret");
             assertThat(logged.messages()).containsExactly(
-                    "config file " + file + ": include \"secrets.conf\" found no file, so it added nothing (includes"
-                            + " are looked up next to the file that includes them; include required(…) makes a"
-                            + " missing file an error)",
-                    "config file " + file + ": include file(\"" + dir.resolve("local.conf") + "\") found no file, so"
-                            + " it added nothing (includes are looked up next to the file that includes them; include"
-                            + " required(…) makes a missing file an error)");
+                    "config file " + file + " (or a file it includes): include \"secrets.conf\" found no file, so it"
+                            + " added nothing (looked up next to the file that includes it; include required(…) makes"
+                            + " this an error)",
+                    "config file " + file + " (or a file it includes): include file(\"" + dir.resolve("local.conf")
+                            + "\") found no file, so it added nothing (an absolute path; include required(…) makes"
+                            + " this an error)");
+        }
+    }
+
+    /**
+     * A missing include inside an included file is said once (reading the file again as required, to tell missing
+     * from empty, does not say it again), and a relative file() is said to be looked up from the working directory.
+     */
+    @Test
+    void aMissingIncludeInAnIncludedFileIsSaidOnceAndFileIncludesSayWhereTheyLook() throws IOException {
+        Files.writeString(dir.resolve("nested.conf"), "include \"gone.conf\"\n");
+        Path file = write(MINIMAL + "include \"nested.conf\"\ninclude file(\"elsewhere.conf\")\n");
+        try (Captured logged = Captured.from(ConfigLoader.class)) {
+            ConfigLoader.load(file, Map.of(), NO_PROPERTIES);
+
+            assertThat(logged.messages()).filteredOn(m -> m.contains("gone.conf")).hasSize(1);
+            assertThat(logged.messages()).as("it is there, though it adds nothing")
+                    .noneMatch(m -> m.contains("nested.conf"));
+            assertThat(logged.messages()).anySatisfy(m -> assertThat(m).contains("include file(\"elsewhere.conf\")"
+                    + " found no file").contains("a relative file() is looked up from the working directory, "
+                    + Path.of("").toAbsolutePath()));
         }
     }
 
