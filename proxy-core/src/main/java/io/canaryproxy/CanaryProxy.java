@@ -72,8 +72,8 @@ import org.slf4j.LoggerFactory;
  * <p>All methods are thread-safe. The proxy's threads are daemon threads: it keeps no JVM alive by itself, so an
  * application whose main thread returns must wait for its own end (a shutdown hook that calls {@link #stop()}, say).
  * Once {@link #stop()} has begun, every method that would change the route table, the configuration or the
- * analysis throws {@link IllegalStateException}. Each proxy needs a {@link MeterRegistry} of its own while it runs;
- * its meters are removed from it when it stops.
+ * analysis throws {@link ProxyStoppedException} (an {@link IllegalStateException}). Each proxy needs a
+ * {@link MeterRegistry} of its own while it runs; its meters are removed from it when it stops.
  */
 public final class CanaryProxy implements AutoCloseable {
 
@@ -538,7 +538,7 @@ public final class CanaryProxy implements AutoCloseable {
     /** Refuses a change once a stop has begun: a stopped proxy's state file may already be another proxy's. */
     private void requireRunning() {
         if (stopping) {
-            throw new IllegalStateException(stopped.isDone() ? "the proxy has stopped" : "the proxy is stopping");
+            throw new ProxyStoppedException(stopped.isDone() ? "the proxy has stopped" : "the proxy is stopping");
         }
     }
 
@@ -770,6 +770,8 @@ public final class CanaryProxy implements AutoCloseable {
         try {
             stopNow(waitsAtStop);
         } finally {
+            // Whatever the stop met, the state file is let go: a proxy started next in this JVM may take it.
+            routes.close();
             stopped.complete(null);
             // Last, after the stop is done: a callback of one of these may call stop() again, and must find it done.
             waitsAtStop.forEach(CompletableFuture::complete);

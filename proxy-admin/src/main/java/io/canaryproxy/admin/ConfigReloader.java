@@ -1,6 +1,7 @@
 package io.canaryproxy.admin;
 
 import io.canaryproxy.CanaryProxy;
+import io.canaryproxy.ProxyStoppedException;
 import io.canaryproxy.config.ConfigException;
 import io.canaryproxy.config.ProxyConfig;
 import java.nio.file.Path;
@@ -111,7 +112,7 @@ final class ConfigReloader {
             }
             log.warn("{}: reload of {} refused, the running configuration stays: {}", who, file, message);
             return new Result(Outcome.REFUSED, List.of(), List.of(), message);
-        } catch (IllegalStateException e) {
+        } catch (ProxyStoppedException e) {
             // CanaryProxy refuses every change once a stop has begun: an answer, not a failure.
             log.warn("{}: reload of {} refused: {}", who, file, e.getMessage());
             return new Result(Outcome.STOPPING, List.of(), List.of(), e.getMessage());

@@ -622,10 +622,19 @@ public final class Analysis {
     private void rollBack(String why) {
         // The cool-down is saved before the route table changes: a stop in between must not let the release that
         // failed be started again at once. A run whose canary is still in the table at the next start goes on.
+        String before = lastOutcome;
         cooldownUntil.put(release, Instant.now().plus(config.cooldown()));
         lastOutcome = "rolled back: " + why;
         save();
-        control.rollback();
+        try {
+            control.rollback();
+        } catch (RuntimeException e) {
+            // Not rolled back after all: the saved cool-down would read, at the next start, as a kill mid-rollback.
+            cooldownUntil.remove(release);
+            lastOutcome = before;
+            save();
+            throw e;
+        }
         log.warn("analysis of {} {}", release, lastOutcome);
         webhooks.send("rolled-back", release, step, steps.get(step), history.peekLast(), lastOutcome);
         metrics.outcome("rolled-back");
