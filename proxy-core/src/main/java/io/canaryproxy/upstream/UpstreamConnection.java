@@ -4,6 +4,7 @@ import io.netty.channel.Channel;
 import io.netty.channel.ChannelHandlerContext;
 import io.netty.channel.ChannelInboundHandlerAdapter;
 import io.netty.channel.ChannelOption;
+import io.netty.channel.socket.ChannelOutputShutdownException;
 import io.netty.channel.socket.DuplexChannel;
 import io.netty.util.ReferenceCountUtil;
 import java.util.concurrent.TimeUnit;
@@ -163,7 +164,9 @@ public final class UpstreamConnection extends ChannelInboundHandlerAdapter {
         if (ctx.channel() instanceof DuplexChannel duplex && duplex.isOutputShutdown() && duplex.isActive()
                 && !duplex.isInputShutdown()) {
             if (writeFailure == null) {
-                writeFailure = cause;
+                // Netty reports the shut output; the write's own failure (a broken pipe, say) is its cause.
+                writeFailure = cause instanceof ChannelOutputShutdownException && cause.getCause() != null
+                        ? cause.getCause() : cause;
                 ctx.executor().schedule(() -> {
                     if (!answeredSinceWriteFailure && ctx.channel().isActive()) {
                         closeWithoutAnswer(ctx, writeFailure);

@@ -3,6 +3,7 @@ package io.canaryproxy.listener;
 import static org.assertj.core.api.Assertions.assertThat;
 
 import io.canaryproxy.CanaryProxy;
+import io.canaryproxy.testing.Captured;
 import io.canaryproxy.testing.Gunicorn;
 import io.canaryproxy.testing.TestConfigs;
 import java.io.ByteArrayOutputStream;
@@ -81,10 +82,13 @@ class EarlyAnswerTest {
                 }
             });
             try (CanaryProxy proxy = CanaryProxy.start(TestConfigs.single("unix:" + socket,
-                    "proxy.upstream.response-timeout = 60s\nproxy.health-check.interval = 0"))) {
+                    "proxy.upstream.response-timeout = 60s\nproxy.health-check.interval = 0"));
+                 Captured logged = Captured.from(UpstreamFailureLog.class)) {
                 String answer = uploadThenRead(proxy, "Connection: close\r\n", "");
 
                 assertThat(answer).startsWith("HTTP/1.1 502 ");
+                assertThat(logged.messages()).singleElement().asString()
+                        .endsWith(" closed without a response: broken pipe");
             }
         } finally {
             testOver.countDown();
