@@ -770,7 +770,8 @@ public final class CanaryProxy implements AutoCloseable {
         try {
             stopNow(waitsAtStop);
         } finally {
-            // Whatever the stop met, the state file is let go: a proxy started next in this JVM may take it.
+            // After the stop's last save, whatever the stop met: no later change is written, and a proxy started
+            // next in this JVM may take the state file.
             routes.close();
             stopped.complete(null);
             // Last, after the stop is done: a callback of one of these may call stop() again, and must find it done.
@@ -833,7 +834,6 @@ public final class CanaryProxy implements AutoCloseable {
         }
         // The last chance to write what the retries have not: the next start reads these files.
         saveIfUnsaved();
-        routes.close();
         removeMeters(registry);
         String unsaved = unsavedState();
         if (unsaved != null) {
